@@ -1,0 +1,63 @@
+"""Generate the C source of ``p11._cffi`` from our Cryptoki header (cffi out-of-line API mode).
+
+The header in ``include/p11/`` is the one source of truth: its body files are handed to ``ffi.cdef`` as they are, except
+that a ``#define`` whose value is a parenthesised expression becomes ``...`` so the C compiler, which sees the very same
+header, supplies the value. API mode then checks every literal constant and struct layout against the compiler, so the
+Python view of the ABI cannot drift from the C one.
+
+Usage: ``python native/build_cffi.py OUTPUT.c`` (CMake runs this; nothing is compiled here).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import cffi
+
+ROOT = Path(__file__).resolve().parent.parent
+INCLUDE = ROOT / "include"
+BODY_FILES = ("pkcs11_base.h", "pkcs11_constants.h", "pkcs11_mechparams.h")
+
+_EXPR_DEFINE = re.compile(r"^(\s*#\s*define\s+[A-Za-z_][A-Za-z_0-9]*\s+)\(.*\)\s*(/\*.*\*/|//.*)?$", re.MULTILINE)
+
+LOADER_CDEF = """
+void *p11_module_open(const char *path, char *err, size_t errlen);
+void *p11_module_symbol(void *handle, const char *name);
+int p11_module_close(void *handle);
+"""
+
+
+def header_cdef() -> str:
+    """The body files as cffi accepts them: expression-valued defines resolved by the compiler."""
+    parts = []
+    for name in BODY_FILES:
+        text = (INCLUDE / "p11" / name).read_text(encoding="utf-8")
+        parts.append(_EXPR_DEFINE.sub(r"\1...", text))
+    return "\n".join(parts)
+
+
+def make_ffi() -> cffi.FFI:
+    ffi = cffi.FFI()
+    # Windows Cryptoki structs are packed to 1 byte (the header does the same with #pragma pack for C).
+    pack = 1 if sys.platform == "win32" else None
+    ffi.cdef(header_cdef(), pack=pack)
+    ffi.cdef(LOADER_CDEF)
+    source = '#include "p11/cryptoki.h"\n' + (ROOT / "native" / "loader.c").read_text(encoding="utf-8")
+    ffi.set_source("p11._cffi", source, include_dirs=[str(INCLUDE)])
+    return ffi
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = Path(argv[1])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    make_ffi().emit_c_code(str(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

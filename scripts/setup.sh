@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what p11 needs on a Debian/Ubuntu machine, idempotently: system packages (apt, when root or sudo is
+# there), a venv in .venv, and p11 itself built with its native parts. Sourced by scripts/demo and scripts/test.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${P11_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+
+# softhsm2: the token every test uses; opensc: pkcs11-tool (cross-checks); libp11-kit-dev: the header oracle;
+# openssl: verifies token-signed certificates; python3-venv/-dev + gcc: the venv and the native build.
+APT_PACKAGES=(softhsm2 opensc libp11-kit-dev p11-kit p11-kit-modules openssl gcc python3-venv python3-dev)
+
+missing_apt() {
+  local pkg out=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || out+=("$pkg")
+  done
+  # A Python that is not Debian's (pyenv, a toolchain image) brings its own venv and headers.
+  if ! [[ "$(command -v "$PY")" == /usr/bin/* ]]; then
+    out=("${out[@]/python3-venv}"); out=("${out[@]/python3-dev}")
+  fi
+  local p; for p in "${out[@]}"; do [[ -n "$p" ]] && printf '%s\n' "$p"; done
+}
+
+install_system_packages() {
+  command -v dpkg-query >/dev/null || { echo "setup: not a Debian/Ubuntu system; install SoftHSM2, OpenSC and a C compiler yourself" >&2; return 0; }
+  mapfile -t need < <(missing_apt)
+  [[ ${#need[@]} -eq 0 ]] && return 0
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      echo "setup: missing system packages: ${need[*]}" >&2
+      echo "setup: run as root or with sudo:  sudo apt-get install -y ${need[*]}" >&2
+      exit 1
+    fi
+  fi
+  echo "setup: apt-get install ${need[*]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+make_venv() {
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    echo "setup: creating venv $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  # Build requirements live in the venv so rebuilds are incremental (no build isolation, build dir kept).
+  "$VENV/bin/python" -m pip install -q "scikit-build-core>=0.10" "cffi>=1.17" "cython>=3.0.10" ninja cmake
+}
+
+install_p11() {
+  local extras="${1:-test}"
+  echo "setup: building and installing p11[$extras] (native parts: p11._cffi, p11._native)"
+  # One build at a time in a tree (parallel shells share build/).
+  ( flock 9
+    "$VENV/bin/python" -m pip install -q --no-build-isolation "$ROOT[$extras]"
+  ) 9>"$ROOT/.install.lock"
+}
+
+setup_all() {
+  install_system_packages
+  make_venv
+  install_p11 "${1:-test}"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  setup_all "${1:-test,bench,dev}"
+fi
