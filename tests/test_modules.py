@@ -32,7 +32,8 @@ def test_config_without_module_line_is_skipped(tmp_path: Path, monkeypatch: pyte
 
 
 def test_unknown_name_says_where_it_looked() -> None:
-    with pytest.raises(modules.ModuleNotFound, match=r"no PKCS#11 module named 'no-such-module' \(looked in: .*p11-kit"):
+    expected = r"no PKCS#11 module named 'no-such-module' \(looked in: .*p11-kit"
+    with pytest.raises(modules.ModuleNotFound, match=expected):
         modules.find_module("no-such-module")
 
 

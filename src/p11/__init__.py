@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from p11 import constants, errors
 from p11.errors import CryptokiError, ModuleLoadError, P11Error
+from p11.uri import URI, URIError
 
 __version__ = "0.1.0"
 
@@ -15,6 +16,8 @@ __all__ = [
     "CryptokiError",
     "ModuleLoadError",
     "P11Error",
+    "URI",
+    "URIError",
     "__version__",
     "constants",
     "errors",

@@ -20,14 +20,14 @@ __all__ = [
     "FunctionNotSupported",
     "KeyCapabilityError",
     "LibraryStateError",
+    "LoginError",
+    "MechanismError",
     "MechanismNotSupported",
+    "ModuleLoadError",
     "MultipleObjects",
     "MultipleTokens",
     "NoSuchObject",
     "NoSuchToken",
-    "LoginError",
-    "MechanismError",
-    "ModuleLoadError",
     "ObjectHandleError",
     "OperationError",
     "P11Error",
@@ -176,7 +176,9 @@ class KeyCapabilityError(MechanismError):
 
     def __init__(self, key_label: str | None, operation: str, attribute: str) -> None:
         super().__init__(
-            int(lib.CKR_KEY_FUNCTION_NOT_PERMITTED), None, f"key {key_label!r} has {attribute}=false: cannot {operation}"
+            int(lib.CKR_KEY_FUNCTION_NOT_PERMITTED),
+            None,
+            f"key {key_label!r} has {attribute}=false: cannot {operation}",
         )
         self.key_label = key_label
         self.operation = operation
@@ -186,7 +188,8 @@ class KeyCapabilityError(MechanismError):
         return (type(self), (self.key_label, self.operation, self.attribute))
 
 
-# Which base each return value belongs to: first matching rule wins. Names, not values, so this stays true to the header.
+# Which base each return value belongs to: first matching rule wins.
+# Names, not values, so this stays true to the header.
 _GROUPS: tuple[tuple[tuple[str, ...], type[CryptokiError]], ...] = (
     (("CKR_FUNCTION_NOT_SUPPORTED",), FunctionNotSupported),
     (("CKR_PIN_",), PinError),
