@@ -16,16 +16,20 @@ from collections.abc import Iterable
 from p11._cffi import lib
 
 __all__ = [
+    "EFFECTIVELY_INFINITE",
+    "INVALID_HANDLE",
+    "MGF",
+    "UNAVAILABLE_INFORMATION",
+    "Attribute",
     "CertificateType",
     "HardwareFeature",
+    "InitializeFlag",
     "InterfaceFlag",
     "KeyDerivation",
     "KeyType",
-    "MGF",
     "Mechanism",
     "MechanismFlag",
     "ObjectClass",
-    "Attribute",
     "Profile",
     "ReturnValue",
     "SessionFlag",
@@ -33,10 +37,6 @@ __all__ = [
     "SlotFlag",
     "TokenFlag",
     "UserType",
-    "InitializeFlag",
-    "UNAVAILABLE_INFORMATION",
-    "EFFECTIVELY_INFINITE",
-    "INVALID_HANDLE",
 ]
 
 _ALL_NAMES = sorted(dir(lib))
