@@ -30,5 +30,5 @@ def p11_softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHSM]:
 
 @pytest.fixture
 def p11_token(p11_softhsm: SoftHSM) -> TokenSpec:
-    """A new token, just for this test, in the session's SoftHSM store."""
+    """A new token, just for this test, in the session's SoftHSM store (made in-process: a loaded module sees it)."""
     return p11_softhsm.add_token(f"p11-test-{next(_counter)}", user_pin="1234", so_pin="12345678")

@@ -131,17 +131,17 @@ class SoftHSM:
         os.environ["SOFTHSM2_CONF"] = str(self.conf_path)
         self._started = True
         try:
-            self.add_token(self._first.label, self._first.user_pin, self._first.so_pin)
+            self._init_first_token(self._first)
         except BaseException:
             self.close()
             raise
         return self
 
-    def add_token(self, label: str, user_pin: str = "1234", so_pin: str = "12345678") -> TokenSpec:
-        """Initialise another token in the next free slot of this store."""
-        spec = TokenSpec(label, user_pin, so_pin)
+    def _init_first_token(self, spec: TokenSpec) -> None:
+        """The first token, with ``softhsm2-util`` in a child: the process under test need not load anything yet."""
         proc = subprocess.run(
-            [self._util, "--init-token", "--free", "--label", label, "--pin", user_pin, "--so-pin", so_pin],
+            [self._util, "--init-token", "--free", "--label", spec.label, "--pin", spec.user_pin,
+             "--so-pin", spec.so_pin],
             env=self.env,
             capture_output=True,
             text=True,
@@ -150,11 +150,50 @@ class SoftHSM:
         if proc.returncode != 0:
             # softhsm2-util does not echo PINs, but be safe: never repeat the command line.
             msg = (proc.stderr or proc.stdout).strip()
-            for secret in (user_pin, so_pin):
+            for secret in (spec.user_pin, spec.so_pin):
                 msg = msg.replace(secret, "<redacted>")
-            raise RuntimeError(f"softhsm2-util could not initialise token {label!r}: {msg}")
+            raise RuntimeError(f"softhsm2-util could not initialise token {spec.label!r}: {msg}")
+        self.tokens.append(spec)
+
+    def add_token(self, label: str, user_pin: str = "1234", so_pin: str = "12345678") -> TokenSpec:
+        """Initialise another token, in this process, on SoftHSM's spare slot; returns its spec (and slot id).
+
+        SoftHSM only looks for tokens on disk at ``C_Initialize``, so a token that ``softhsm2-util`` added later
+        would be invisible to a module already loaded here. ``C_InitToken`` on the spare uninitialised slot (which
+        SoftHSM always offers) is seen at once. This loads the module in this process (through ``p11.lowlevel``).
+        """
+        from p11._cffi import lib  # the compiled parts, only when this is used
+        from p11.lowlevel import load
+
+        module = load(self.module_path)
+        spare = next(
+            (s for s in module.C_GetSlotList(True) if not module.C_GetTokenInfo(s).flags & lib.CKF_TOKEN_INITIALIZED),
+            None,
+        )
+        if spare is None:
+            raise RuntimeError("SoftHSM offers no uninitialised slot (was it loaded with another SOFTHSM2_CONF?)")
+        module.C_InitToken(spare, so_pin, label)
+        slot = self.slot_of(label)
+        session = module.C_OpenSession(slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION)
+        try:
+            module.C_Login(session, lib.CKU_SO, so_pin)
+            module.C_InitPIN(session, user_pin)
+            module.C_Logout(session)
+        finally:
+            module.C_CloseSession(session)
+        spec = TokenSpec(label, user_pin, so_pin)
         self.tokens.append(spec)
         return spec
+
+    def slot_of(self, label: str) -> int:
+        """The slot id of the token labelled ``label`` now (SoftHSM renumbers slots as tokens are initialised)."""
+        from p11.lowlevel import load
+
+        module = load(self.module_path)
+        for slot in module.C_GetSlotList(True):
+            if module.C_GetTokenInfo(slot).label == label:
+                return slot
+        raise LookupError(f"no SoftHSM token labelled {label!r} in {self.token_dir}")
 
     def close(self) -> None:
         if self._started:

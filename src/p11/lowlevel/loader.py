@@ -1,0 +1,118 @@
+"""Find a module's function list: ``dlopen``/``LoadLibraryW`` (native/loader.c), then ``C_GetInterface`` or
+``C_GetFunctionList``, and a by-name table of the functions the module actually provides.
+
+A PKCS#11 3.x module exports ``C_GetInterface``; asking it for its default ``"PKCS 11"`` interface gives the 3.x
+function list (``CK_FUNCTION_LIST_3_0``, a superset of the 2.40 one) unless the module prefers its 2.x list. We do not
+pick the newest entry of ``C_GetInterfaceList`` instead: wrappers such as OpenSC's pkcs11-spy offer a 3.0 list even
+over a 2.x module, and crash when it is used. A 2.x module exports only ``C_GetFunctionList``. Which
+struct the list really is follows from its ``version.major``, never from which symbol answered: a 3.x module may
+still hand out a 2.40 list.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from p11._cffi import ffi, lib
+from p11.errors import FunctionNotSupported, ModuleLoadError, rv_name
+from p11.lowlevel.types import Version
+
+__all__ = ["FunctionTable", "open_module"]
+
+_ERRLEN = 1024
+_INTERFACE_NAME = b"PKCS 11"
+
+
+def _path_text(path: str | os.PathLike[str]) -> str:
+    if isinstance(path, bytes):
+        raise TypeError("module path must be str or os.PathLike[str], not bytes")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"module path must be str or os.PathLike[str], not {type(path).__name__}")
+    if not text or "\x00" in text:
+        raise ValueError("module path must be a non-empty string without NUL characters")
+    return text
+
+
+def _default_interface(handle: Any) -> Any:
+    """The function list of ``C_GetInterface("PKCS 11", NULL_PTR)``, or ``None``."""
+    sym = lib.p11_module_symbol(handle, b"C_GetInterface")
+    if sym == ffi.NULL:
+        return None
+    get_interface = ffi.cast("CK_C_GetInterface", sym)
+    name = ffi.new("CK_UTF8CHAR[]", len(_INTERFACE_NAME) + 1)
+    ffi.memmove(name, _INTERFACE_NAME, len(_INTERFACE_NAME))
+    iface = ffi.new("CK_INTERFACE **")
+    rv = get_interface(name, ffi.NULL, iface, 0)
+    if rv != lib.CKR_OK or iface[0] == ffi.NULL or iface[0].pFunctionList == ffi.NULL:
+        return None
+    return iface[0].pFunctionList
+
+
+def _from_function_list(handle: Any, path: str) -> Any:
+    sym = lib.p11_module_symbol(handle, b"C_GetFunctionList")
+    if sym == ffi.NULL:
+        raise ModuleLoadError(path, "no C_GetFunctionList symbol: not a PKCS#11 module")
+    get_function_list = ffi.cast("CK_C_GetFunctionList", sym)
+    out = ffi.new("CK_FUNCTION_LIST **")
+    rv = get_function_list(out)
+    if rv != lib.CKR_OK:
+        raise ModuleLoadError(path, f"C_GetFunctionList returned {rv_name(rv)}")
+    if out[0] == ffi.NULL:
+        raise ModuleLoadError(path, "C_GetFunctionList returned a NULL function list")
+    return ffi.cast("void *", out[0])
+
+
+def open_module(path: str | os.PathLike[str]) -> tuple[str, Any, Any, Version]:
+    """Load ``path`` and return ``(path text, library handle, typed function list pointer, list version)``.
+
+    Raises :class:`~p11.errors.ModuleLoadError` naming the path and the loader's message for a missing or unloadable
+    file, and ``"no C_GetFunctionList symbol"`` for a shared object that is not a Cryptoki module.
+    """
+    text = _path_text(path)
+    err = ffi.new("char[]", _ERRLEN)
+    handle = lib.p11_module_open(text.encode("utf-8"), err, _ERRLEN)
+    if handle == ffi.NULL:
+        reason = ffi.string(err).decode("utf-8", errors="replace") or "the loader gave no reason"
+        raise ModuleLoadError(text, reason)
+    try:
+        # Every way that fails falls back to C_GetFunctionList, which every module has.
+        raw = _default_interface(handle)
+        if raw is None:
+            raw = _from_function_list(handle, text)
+    except BaseException:
+        lib.p11_module_close(handle)
+        raise
+    ver = ffi.cast("CK_VERSION *", raw)[0]
+    version = Version(ver.major, ver.minor)
+    struct = "CK_FUNCTION_LIST_3_0 *" if version.major >= 3 else "CK_FUNCTION_LIST *"
+    return text, handle, ffi.cast(struct, raw), version
+
+
+class FunctionTable:
+    """The module's function pointers by Cryptoki name (``table.C_Sign``), read once from its function list.
+
+    A function the list does not have (a 3.0 function on a 2.40 module) or leaves ``NULL`` is simply absent, and
+    asking for it raises :class:`~p11.errors.FunctionNotSupported` naming it, before anything is called.
+    """
+
+    def __init__(self, function_list: Any, version: Version) -> None:
+        self._version = version
+        for name, _field in ffi.typeof(function_list).item.fields:
+            if name.startswith("C_"):
+                pointer = getattr(function_list, name)
+                if pointer != ffi.NULL:
+                    self.__dict__[name] = pointer
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("C_"):
+            raise FunctionNotSupported(
+                int(lib.CKR_FUNCTION_NOT_SUPPORTED),
+                name,
+                f"not in this module's Cryptoki {self._version} function list; nothing was called",
+            )
+        raise AttributeError(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.__dict__

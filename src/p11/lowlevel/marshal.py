@@ -1,0 +1,299 @@
+"""Python values to Cryptoki arguments and back: buffers, PINs, mechanisms, templates, and two-call outputs.
+
+Everything a call needs is built here as cffi cdata that owns (or pins) its memory, so it lives exactly as long as
+the Python objects holding it: callers keep the returned ``keep`` objects referenced until the call returns.
+Templates are raw and 1:1 (``bytes``/``bool``/``int``/``str`` values, no attribute-aware codec: that is the job of
+the layers above). Error messages name argument kinds and types, never values, so PINs and key material cannot leak
+through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias
+
+from p11._cffi import ffi, lib
+from p11.constants import Mechanism
+from p11.errors import error_class
+
+__all__ = [
+    "AttributeValue",
+    "BytesLike",
+    "Mech",
+    "MechanismLike",
+    "Template",
+    "data_in",
+    "fetch",
+    "fetch_ulongs",
+    "mechanism",
+    "param_in",
+    "pin_in",
+    "raise_for",
+    "template",
+]
+
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+"""Any object with the buffer protocol is accepted where this is asked for; these are the usual ones."""
+
+AttributeValue: TypeAlias = "bytes | bytearray | memoryview | bool | int | str | Template"
+Template: TypeAlias = "Mapping[int, AttributeValue] | Iterable[tuple[int, AttributeValue]]"
+MechanismLike: TypeAlias = "int | Mech | Any"
+
+NULL = ffi.NULL
+CKR_OK = int(lib.CKR_OK)
+CKR_BUFFER_TOO_SMALL = int(lib.CKR_BUFFER_TOO_SMALL)
+
+_BYTES_T = ffi.typeof("CK_BYTE[]")
+_ULONG_P = ffi.typeof("CK_ULONG *")
+_ULONG_A = ffi.typeof("CK_ULONG[]")
+_MECH_P = ffi.typeof("CK_MECHANISM *")
+_ATTR_A = ffi.typeof("CK_ATTRIBUTE[]")
+_ULONG_SIZE = ffi.sizeof("CK_ULONG")
+_ATTR_SIZE = ffi.sizeof("CK_ATTRIBUTE")
+# An empty template is passed as a valid pointer with a count of 0, never NULL_PTR: SoftHSM (and others) answer
+# CKR_ARGUMENTS_BAD to a NULL template even when the count is 0.
+_EMPTY_TEMPLATE = ffi.new("CK_ATTRIBUTE[1]")
+_TRUE = ffi.new("CK_BBOOL *", 1)  # shared, read-only to every module: template values are inputs
+_FALSE = ffi.new("CK_BBOOL *", 0)
+
+# How many times an output-producing call is retried when the module answers CKR_BUFFER_TOO_SMALL to a buffer of
+# the size it asked for itself (a module whose output grows between the two calls, e.g. a slot list).
+_MAX_RETRIES = 8
+
+
+def raise_for(rv: int, function: str, detail: str | None = None) -> None:
+    """Raise the typed exception for a failed call (``rv`` is never ``CKR_OK`` here)."""
+    raise error_class(rv)(rv, function, detail)
+
+
+def data_in(data: Any, what: str = "data") -> tuple[Any, int]:
+    """``(pointer, length)`` for any bytes-like input; ``bytes`` is passed through without a copy."""
+    if type(data) is bytes:
+        return data, len(data)
+    try:
+        buf = ffi.from_buffer(_BYTES_T, data)
+    except TypeError:
+        raise TypeError(f"{what} must be a bytes-like object, not {type(data).__name__}") from None
+    except BufferError as exc:
+        raise TypeError(f"{what} must be a contiguous buffer: {exc}") from None
+    return buf, len(buf)
+
+
+def pin_in(pin: str | bytes | None, what: str = "PIN") -> tuple[Any, int]:
+    """A PIN as ``(pointer, length)``: ``str`` is UTF-8, ``None`` is ``NULL_PTR`` (protected authentication path)."""
+    if pin is None:
+        return NULL, 0
+    if isinstance(pin, str):
+        raw = pin.encode("utf-8")
+        return raw, len(raw)
+    if isinstance(pin, (bytes, bytearray, memoryview)):
+        return data_in(pin, what)
+    raise TypeError(f"{what} must be str, bytes or None, not {type(pin).__name__}")
+
+
+def _cdata_param(param: Any) -> tuple[Any, int]:
+    """A cdata parameter block: a pointer to a struct (its size is the struct's) or an array (its whole size)."""
+    ctype = ffi.typeof(param)
+    if ctype.kind == "array":
+        return ffi.cast("void *", param), ffi.sizeof(param)
+    if ctype.kind == "pointer" and ctype.item.kind in ("struct", "union", "primitive", "array"):
+        if param == NULL:
+            return NULL, 0
+        return ffi.cast("void *", param), ffi.sizeof(ctype.item)
+    raise TypeError(f"a parameter cdata must point to a struct or be an array, not {ctype.cname!r}")
+
+
+def param_in(param: Any, *, writable: bool = False) -> tuple[Any, int, Any]:
+    """``(void pointer, length, owner)`` for a mechanism or message parameter.
+
+    ``bytes``-like values are the raw parameter block; a cffi cdata pointer to a parameter struct (or a cdata array)
+    is passed by address. With ``writable`` (message functions may write back into their parameter, e.g. a
+    generated IV), read-only ``bytes`` are copied so the module never writes into an immutable object.
+    """
+    if param is None:
+        return NULL, 0, None
+    if isinstance(param, ffi.CData):
+        ptr, size = _cdata_param(param)
+        return ptr, size, param
+    if writable and isinstance(param, bytes):
+        if not param:
+            return NULL, 0, None
+        copy = ffi.new(_BYTES_T, len(param))
+        ffi.memmove(copy, param, len(param))
+        return ffi.cast("void *", copy), len(param), copy
+    ptr, size = data_in(param, "mechanism parameter")
+    if type(ptr) is bytes:
+        ptr = ffi.from_buffer(_BYTES_T, ptr)
+    return ffi.cast("void *", ptr), size, ptr
+
+
+class Mech:
+    """A mechanism with a parameter: ``Mech(CKM_AES_CBC_PAD, iv)`` or ``Mech(CKM_ECDH1_DERIVE, params_cdata)``.
+
+    ``param`` is the raw parameter block (``bytes``-like) or a cffi cdata pointer to a parameter struct (its size
+    is taken from the struct type). ``keep`` holds anything the parameter points into (an IV buffer referenced by a
+    struct, say) alive as long as this object. The ``CK_MECHANISM`` is built once, on first use, and reused: a
+    ``Mech`` can be passed to many calls cheaply. Mechanisms without a parameter are passed as plain ``int``.
+    """
+
+    __slots__ = ("_c", "_keep", "param", "type")
+
+    def __init__(self, type: int, param: Any = None, *, keep: Any = ()) -> None:
+        self.type = int(type)
+        self.param = param
+        self._keep = keep
+        self._c: Any = None
+
+    def cdata(self) -> Any:
+        """The ``CK_MECHANISM *`` for this mechanism (built on first use, then cached)."""
+        c = self._c
+        if c is None:
+            ptr, size, owner = param_in(self.param)
+            c = ffi.new(_MECH_P)
+            c.mechanism = self.type
+            c.pParameter = ptr
+            c.ulParameterLen = size
+            self._keep = (self._keep, owner)
+            self._c = c
+        return c
+
+    def __repr__(self) -> str:
+        name = Mechanism(self.type).name
+        if self.param is None:
+            return f"Mech({name})"
+        # Parameters may hold secrets (a PBKDF password, a key-derivation salt): show only their shape.
+        if isinstance(self.param, ffi.CData):
+            return f"Mech({name}, <{ffi.typeof(self.param).cname}>)"
+        return f"Mech({name}, <{len(memoryview(self.param).cast('B'))} bytes>)"
+
+
+# CK_MECHANISMs for parameterless mechanisms, one per type, built on first use and shared: modules only read them.
+_PLAIN_MECHS: dict[int, Any] = {}
+
+
+def mechanism(mech: Any) -> Any:
+    """A ``CK_MECHANISM *`` for an ``int`` mechanism type, a :class:`Mech`, or a ready ``CK_MECHANISM *`` cdata."""
+    if isinstance(mech, int):
+        c = _PLAIN_MECHS.get(mech)
+        if c is None:
+            c = ffi.new(_MECH_P)
+            c.mechanism = int(mech)  # OverflowError for a negative or too large type
+            if len(_PLAIN_MECHS) < 4096:
+                _PLAIN_MECHS[int(mech)] = c
+        return c
+    if isinstance(mech, Mech):
+        return mech._c if mech._c is not None else mech.cdata()
+    if isinstance(mech, ffi.CData) and ffi.typeof(mech) is _MECH_P:
+        return mech
+    raise TypeError(f"mechanism must be an int, a lowlevel.Mech or a CK_MECHANISM * cdata, not {type(mech).__name__}")
+
+
+def _value(value: Any, keep: list[Any]) -> tuple[Any, int]:
+    if value is True:
+        return _TRUE, 1
+    if value is False:
+        return _FALSE, 1
+    if isinstance(value, bytes):
+        buf = ffi.from_buffer(_BYTES_T, value)
+        keep.append(buf)
+        return buf, len(value)
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("an int attribute value must be a non-negative CK_ULONG")
+        c = ffi.new(_ULONG_P, value)
+        keep.append(c)
+        return c, _ULONG_SIZE
+    if isinstance(value, str):
+        raw = value.encode("utf-8")
+        buf = ffi.from_buffer(_BYTES_T, raw)
+        keep.append(buf)
+        return buf, len(raw)
+    if isinstance(value, (Mapping, list, tuple)):
+        arr, count = _build(value, keep)
+        return arr, count * _ATTR_SIZE
+    try:
+        buf = ffi.from_buffer(_BYTES_T, value)
+    except TypeError:
+        raise TypeError(
+            "attribute value must be bytes, bool, int, str or a nested template, not " + type(value).__name__
+        ) from None
+    keep.append(buf)
+    return buf, len(buf)
+
+
+def _build(tmpl: Any, keep: list[Any]) -> tuple[Any, int]:
+    items = list(tmpl.items()) if isinstance(tmpl, Mapping) else list(tmpl)
+    if not items:
+        return _EMPTY_TEMPLATE, 0
+    arr = ffi.new(_ATTR_A, len(items))
+    keep.append(arr)
+    for i, item in enumerate(items):
+        try:
+            kind, value = item
+        except (TypeError, ValueError):
+            raise TypeError("a template is a mapping or an iterable of (attribute type, value) pairs") from None
+        attr = arr[i]
+        attr.type = kind
+        attr.pValue, attr.ulValueLen = _value(value, keep)
+    return arr, len(items)
+
+
+def template(tmpl: Any) -> tuple[Any, int, list[Any]]:
+    """``(CK_ATTRIBUTE array, count, keep)`` for a raw template; ``keep`` owns every value buffer.
+
+    Values: ``bytes``-like (raw), ``bool`` (``CK_BBOOL``), ``int`` (``CK_ULONG``), ``str`` (UTF-8), or a nested
+    template (a mapping or list of pairs, for ``CKA_WRAP_TEMPLATE`` and friends).
+    """
+    if tmpl is None:
+        return _EMPTY_TEMPLATE, 0, []
+    keep: list[Any] = []
+    arr, count = _build(tmpl, keep)
+    return arr, count, keep
+
+
+def fetch(fn: Callable[..., int], function: str, *head: Any, tail: tuple[Any, ...] = ()) -> bytes:
+    """Call ``fn(*head, buffer, &length, *tail)`` the Cryptoki way and return the output bytes.
+
+    First with a ``NULL_PTR`` buffer for the length (this never ends an operation), then with a buffer of that size,
+    growing it while the module answers ``CKR_BUFFER_TOO_SMALL``. The second call is made even for an empty output,
+    because only that call completes the operation (``C_EncryptFinal`` with nothing left to return, say).
+    """
+    size = ffi.new(_ULONG_P)
+    rv = fn(*head, NULL, size, *tail)
+    if rv != CKR_OK:
+        raise_for(rv, function)
+    for _ in range(_MAX_RETRIES):
+        n = int(size[0])
+        buf = ffi.new(_BYTES_T, n or 1)
+        rv = fn(*head, buf, size, *tail)
+        if rv == CKR_OK:
+            out: bytes = ffi.buffer(buf, min(int(size[0]), n))[:]
+            return out
+        if rv != CKR_BUFFER_TOO_SMALL:
+            raise_for(rv, function)
+        if int(size[0]) <= n:  # the module did not say how much it needs: grow it ourselves
+            size[0] = max(2 * n, 64)
+    raise_for(CKR_BUFFER_TOO_SMALL, function, f"output still too small after {_MAX_RETRIES} retries")
+    raise AssertionError("unreachable")
+
+
+def fetch_ulongs(fn: Callable[..., int], function: str, *head: Any) -> list[int]:
+    """Like :func:`fetch` for a ``CK_ULONG`` array output (slot and mechanism lists)."""
+    count = ffi.new(_ULONG_P)
+    rv = fn(*head, NULL, count)
+    if rv != CKR_OK:
+        raise_for(rv, function)
+    for _ in range(_MAX_RETRIES):
+        n = int(count[0])
+        if n == 0:
+            return []
+        arr = ffi.new(_ULONG_A, n)
+        rv = fn(*head, arr, count)
+        if rv == CKR_OK:
+            return list(arr[0 : min(int(count[0]), n)])
+        if rv != CKR_BUFFER_TOO_SMALL:
+            raise_for(rv, function)
+        if int(count[0]) <= n:
+            count[0] = 2 * n
+    raise_for(CKR_BUFFER_TOO_SMALL, function, f"list still too small after {_MAX_RETRIES} retries")
+    raise AssertionError("unreachable")

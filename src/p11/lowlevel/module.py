@@ -1,0 +1,334 @@
+"""``Module``: one loaded PKCS#11 module, its life cycle (initialise, finalise, fork, exit) and every Cryptoki call.
+
+Life cycle rules, and why:
+
+* ``C_Initialize`` is called with ``CKF_OS_LOCKING_OK`` and no mutex callbacks: the module uses the OS's own locks,
+  and threads may call it concurrently (cffi releases the GIL around every call).
+* A module that another user in this process already initialised (``CKR_CRYPTOKI_ALREADY_INITIALIZED`` at load)
+  is shared, not re-initialised, and not finalised by us at exit: that is the other user's job.
+* At interpreter exit ``C_Finalize`` runs for every module we initialised and still hold.
+* After ``os.fork()`` the child must not use the parent's initialisation (the spec requires a fresh
+  ``C_Initialize``). The child marks every initialised module stale; the first call through it initialises again
+  (``C_Finalize`` + ``C_Initialize`` if the module still believes it is initialised). The parent is untouched.
+  Session and object handles from before the fork are meaningless in the child: using one gives the module's
+  typed error (``SessionHandleInvalid``), as for any other stale handle. :attr:`Module.generation` changes at each
+  (re-)initialisation so a pool can drop handles of an earlier one.
+* A module is never unloaded (``dlclose``): modules commonly leave threads, atexit handlers or OpenSSL state
+  behind that crash when their code goes away. :meth:`Module.close` finalises and disables the object instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+from typing import Any
+
+from p11._cffi import ffi, lib
+from p11.errors import error_class
+from p11.lowlevel.crypto import CryptoFunctions
+from p11.lowlevel.general import GeneralFunctions
+from p11.lowlevel.loader import FunctionTable, open_module
+from p11.lowlevel.message import MessageFunctions
+from p11.lowlevel.objects import ObjectFunctions
+from p11.lowlevel.types import Version
+
+__all__ = ["Module", "load", "loaded_modules"]
+
+_CKR_ALREADY = int(lib.CKR_CRYPTOKI_ALREADY_INITIALIZED)
+_CKR_NOT_INITIALIZED = int(lib.CKR_CRYPTOKI_NOT_INITIALIZED)
+DEFAULT_INIT_FLAGS = int(lib.CKF_OS_LOCKING_OK)
+
+
+class _Stale:
+    """Stands in for the function table of a module inherited through ``fork()``: the first function looked up
+    re-initialises the module in this process, then the real table answers."""
+
+    __slots__ = ("_module",)
+
+    def __init__(self, module: Module) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module._revive(), name)
+
+
+class _Closed:
+    """Stands in for the function table of a closed module: nothing may be called any more."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, name, "the module was closed")
+
+
+# Every open Module (strong references: a module stays loaded for the life of the process anyway), and the
+# path -> Module cache that load() uses.
+_OPEN: list[Module] = []
+_BY_PATH: dict[str, Module] = {}
+_REGISTRY_LOCK = threading.Lock()
+_LOAD_LOCK = threading.RLock()
+
+
+class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunctions):
+    """A loaded PKCS#11 module with one method per Cryptoki function, named as in the specification.
+
+    ``Module(path)`` loads and initialises; ``Module(path, initialize=False)`` only loads (every call then answers
+    ``CryptokiNotInitialized`` until :meth:`C_Initialize`). Prefer :func:`load`, which returns the module already
+    open for the same file. ``init_flags`` and ``init_reserved`` (a ``pReserved`` string some modules, e.g. NSS,
+    want) are used for every initialisation, including the one after a fork.
+
+    Attributes for the layers above: ``version`` (the function list's Cryptoki version), and
+    ``function_list_address`` (the address of the ``CK_FUNCTION_LIST`` or, for ``version.major >= 3``, the
+    ``CK_FUNCTION_LIST_3_0``; valid for the life of the process). Code calling through that address directly must
+    call :meth:`ensure_ready` first so a forked child re-initialises.
+    """
+
+    path: str
+    version: Version
+    function_list_address: int
+    generation: int
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        initialize: bool = True,
+        init_flags: int = DEFAULT_INIT_FLAGS,
+        init_reserved: bytes | str | None = None,
+    ) -> None:
+        text, handle, function_list, version = open_module(path)
+        self.path = text
+        self.version = version
+        self.function_list_address = int(ffi.cast("uintptr_t", function_list))
+        self.generation = 0
+        self._handle = handle
+        self._function_list = function_list
+        self._funcs = FunctionTable(function_list, version)
+        self._f: Any = self._funcs
+        self._lock = threading.RLock()
+        self._init_flags = int(init_flags)
+        self._init_reserved = init_reserved.encode("utf-8") if isinstance(init_reserved, str) else init_reserved
+        self._initialized = False  # a C_Initialize of ours (or a shared one) is in force in this process
+        self._owns_init = False  # we made it, so we finalise it at exit
+        self._stale = False  # inherited through fork(): re-initialise before the next call
+        self._closed = False
+        with _REGISTRY_LOCK:
+            _OPEN.append(self)
+        if initialize:
+            try:
+                self._initialize(shared_ok=True)
+            except BaseException:
+                self._forget()
+                raise
+
+    # -- initialisation --------------------------------------------------------------------------------------
+
+    def _init_args(self) -> Any:
+        args = ffi.new("CK_C_INITIALIZE_ARGS *")
+        args.flags = self._init_flags
+        if self._init_reserved is not None:
+            reserved = ffi.new("char[]", self._init_reserved)
+            args.pReserved = reserved
+            self._reserved_keep = reserved  # the module may keep the pointer
+        self._args_keep = args
+        return args
+
+    def _initialize(self, *, shared_ok: bool) -> None:
+        rv = self._funcs.C_Initialize(self._init_args())
+        if rv == _CKR_ALREADY and shared_ok:
+            self._initialized, self._owns_init = True, False
+        elif rv != 0:
+            raise error_class(rv)(rv, "C_Initialize")
+        else:
+            self._initialized, self._owns_init = True, True
+        self.generation += 1
+
+    def _revive(self) -> FunctionTable:
+        """Re-initialise in a forked child (called by the first function looked up after the fork)."""
+        with self._lock:
+            if not self._stale:
+                return self._f  # type: ignore[no-any-return]  # another thread got here first
+            funcs = self._funcs
+            args = self._init_args()
+            rv = funcs.C_Initialize(args)
+            if rv == _CKR_ALREADY:  # the module does not notice forks itself: start it over
+                funcs.C_Finalize(ffi.NULL)
+                rv = funcs.C_Initialize(args)
+            if rv != 0:
+                raise error_class(rv)(rv, "C_Initialize", "re-initialising the module after fork()")
+            self._initialized, self._owns_init, self._stale = True, True, False
+            self.generation += 1
+            self._f = funcs
+            return funcs
+
+    def ensure_ready(self) -> None:
+        """Re-initialise now if this process is a fork child that has not used the module yet (cheap otherwise).
+
+        Calls through this object do it themselves; code that calls through :attr:`function_list_address`
+        directly (the Cython layer) calls this first.
+        """
+        if self._stale:
+            self._revive()
+        elif self._closed:
+            raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, None, "the module was closed")
+
+    def C_Initialize(self, flags: int | None = None, reserved: bytes | str | None = None) -> None:
+        """``C_Initialize``; flags default to ``CKF_OS_LOCKING_OK``. After a fork, the child re-initialisation.
+
+        ``CKR_CRYPTOKI_ALREADY_INITIALIZED`` is raised as ``CryptokiAlreadyInitialized`` here (this is the 1:1
+        call); only loading tolerates it.
+        """
+        if flags is not None:
+            self._init_flags = int(flags)
+        if reserved is not None:
+            self._init_reserved = reserved.encode("utf-8") if isinstance(reserved, str) else reserved
+        with self._lock:
+            if self._stale:
+                self._revive()
+                return
+            rv = self._f.C_Initialize(self._init_args())
+            if rv != 0:
+                raise error_class(rv)(rv, "C_Initialize")
+            self._initialized, self._owns_init = True, True
+            self.generation += 1
+
+    def C_Finalize(self) -> None:
+        """``C_Finalize``: every session of this process is closed; calls then answer ``CryptokiNotInitialized``."""
+        with self._lock:
+            if self._stale:
+                # A fork child finalising what it inherited: no need to initialise first just to finalise. A module
+                # that noticed the fork itself may answer "not initialised", which is the state asked for.
+                rv = self._funcs.C_Finalize(ffi.NULL)
+                if rv == _CKR_NOT_INITIALIZED:
+                    rv = 0
+            else:
+                rv = self._f.C_Finalize(ffi.NULL)
+            if rv != 0:
+                raise error_class(rv)(rv, "C_Finalize")
+            self._initialized = self._owns_init = self._stale = False
+            self._f = self._funcs
+
+    # -- life cycle ------------------------------------------------------------------------------------------
+
+    @property
+    def initialized(self) -> bool:
+        """Whether an initialisation is in force for this process (a stale one after fork counts as not)."""
+        return self._initialized and not self._stale and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Finalise (if we initialised it) and retire this object: later calls raise ``CryptokiNotInitialized``.
+
+        The shared object stays mapped (see the module docstring). Closing twice is harmless.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._initialized and self._owns_init and not self._stale:
+                    rv = self._funcs.C_Finalize(ffi.NULL)
+                    if rv not in (0, _CKR_NOT_INITIALIZED):
+                        raise error_class(rv)(rv, "C_Finalize")
+            finally:
+                self._initialized = self._owns_init = self._stale = False
+                self._closed = True
+                self._f = _Closed(self.path)
+                self._forget()
+
+    def _forget(self) -> None:
+        with _REGISTRY_LOCK:
+            if self in _OPEN:
+                _OPEN.remove(self)
+            for key, mod in list(_BY_PATH.items()):
+                if mod is self:
+                    del _BY_PATH[key]
+
+    def __enter__(self) -> Module:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            state = "closed"
+        elif self._stale:
+            state = "stale after fork"
+        else:
+            state = "initialized" if self._initialized else "not initialized"
+        return f"<p11.lowlevel.Module {self.path!r} Cryptoki {self.version} {state}>"
+
+    # Handles, pointers and the cffi library are not picklable; a Module belongs to one process.
+    def __reduce__(self) -> Any:
+        raise TypeError("a p11.lowlevel.Module cannot be pickled: load the module in the other process")
+
+
+def _cache_key(path: str) -> str:
+    # A real file is keyed by its resolved path (two spellings, one library); a bare soname by its text.
+    return os.path.realpath(path) if os.sep in path or (os.altsep and os.altsep in path) else path
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    init_flags: int = DEFAULT_INIT_FLAGS,
+    init_reserved: bytes | str | None = None,
+) -> Module:
+    """The initialised :class:`Module` for ``path``: the one already open for that file, or a new one.
+
+    One shared object has one Cryptoki state per process, so one ``Module`` per file is what makes sense; two
+    different files (even two copies of one module) give two independent modules.
+    """
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"module path must be str or os.PathLike[str], not {type(path).__name__}")
+    key = _cache_key(text)
+    with _LOAD_LOCK:  # two threads loading one file must not both initialise it
+        mod = _BY_PATH.get(key)
+        if mod is None or mod.closed:
+            mod = Module(text, init_flags=init_flags, init_reserved=init_reserved)
+            with _REGISTRY_LOCK:
+                _BY_PATH[key] = mod
+        return mod
+
+
+def loaded_modules() -> list[Module]:
+    """Every open module of this process."""
+    with _REGISTRY_LOCK:
+        return list(_OPEN)
+
+
+def _after_fork_in_child() -> None:
+    # Runs in the child right after fork(), with only the forking thread alive: locks held by threads that do not
+    # exist here would never be released, so every lock is replaced.
+    global _REGISTRY_LOCK, _LOAD_LOCK
+    _REGISTRY_LOCK = threading.Lock()
+    _LOAD_LOCK = threading.RLock()
+    for mod in _OPEN:
+        mod._lock = threading.RLock()
+        if mod._initialized and not mod._closed:
+            mod._stale = True
+            mod._f = _Stale(mod)
+
+
+def _finalize_at_exit() -> None:
+    for mod in list(_OPEN):
+        # A stale module belongs to the parent: finalising it here could tear down state the parent still uses
+        # (sockets to a network HSM, shared memory). Only what this process initialised is finalised.
+        if mod._initialized and mod._owns_init and not mod._stale and not mod._closed:
+            with contextlib.suppress(Exception):  # nothing useful to do about a failure at exit
+                mod._funcs.C_Finalize(ffi.NULL)
+            mod._initialized = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_finalize_at_exit)
