@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from p11._cffi import lib
 
 from p11 import errors, lowlevel
+from p11._cffi import lib
 from p11.testing import SoftHSM
 
 SO_PIN = "12345678"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from p11._cffi import lib
 
 from p11 import errors
+from p11._cffi import lib
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, ReturnValue, TokenFlag
 
 

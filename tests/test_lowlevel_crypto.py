@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from p11._cffi import ffi, lib
 
 from p11 import errors, lowlevel
+from p11._cffi import ffi, lib
 
 P256_PARAMS = bytes.fromhex("06082a8648ce3d030107")
 AES_VALUE = bytes(range(100, 132))

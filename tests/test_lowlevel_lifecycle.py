@@ -13,9 +13,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from p11._cffi import lib
 
 from p11 import errors, lowlevel
+from p11._cffi import lib
 from p11.testing import SoftHSM
 
 

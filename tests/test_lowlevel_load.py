@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from p11._cffi import ffi, lib
 
 from p11 import errors, lowlevel
+from p11._cffi import ffi, lib
 from p11.testing import SoftHSM
 
 OPENSC = "/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so"

@@ -6,9 +6,9 @@ import sys
 import threading
 
 import pytest
-from p11._cffi import ffi, lib
 
 from p11 import lowlevel
+from p11._cffi import ffi, lib
 from p11.lowlevel import marshal
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import pytest
-from p11._cffi import ffi, lib
 
 from p11 import errors, lowlevel
+from p11._cffi import ffi, lib
 
 ULONG = ffi.sizeof("CK_ULONG")
 P256_PARAMS = bytes.fromhex("06082a8648ce3d030107")  # DER OID prime256v1

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from p11._cffi import lib
 
 from p11 import errors, lowlevel
+from p11._cffi import lib
 from p11.constants import Mechanism, MechanismFlag, SessionFlag, SessionState, SlotFlag, TokenFlag
 from p11.testing import SoftHSM
 

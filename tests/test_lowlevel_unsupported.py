@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from p11._cffi import lib
 
 from p11 import errors, lowlevel
+from p11._cffi import lib
 
 
 @pytest.fixture
