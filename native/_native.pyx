@@ -1,0 +1,19 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""p11._native: the hot paths of p11, in Cython, calling the module's function list with the GIL released.
+
+This file is only the hub: each concern lives in its own ``.pxi`` and is included below, one line each, so the whole
+package is ONE extension module (``p11._native``) whose parts can share C-level helpers (``Template``,
+``_function_list`` …) without a Python call in between. The Cython view of the header is ``cryptoki.pxd``.
+
+Callers hand in the address of an initialised ``CK_FUNCTION_LIST`` (``p11.lowlevel.Module.function_list_address``),
+so this layer and the cffi layer drive the same loaded module.
+"""
+
+from cryptoki cimport *
+
+include "funclist.pxi"          # the CK_FUNCTION_LIST* from an address; NULL pointers -> FunctionNotSupported
+include "attribute_table.pxi"   # which codec each CKA_* uses (the single table), attribute names
+include "attributes.pxi"        # codecs, SENSITIVE/ABSENT/UNAVAILABLE markers, Template
+include "objects.pxi"           # get_attributes, set_attributes, create_object, find_objects
+include "ops.pxi"               # one-crossing sign/verify/encrypt/decrypt/digest/random; batches with the GIL released
+include "pool.pxi"              # SessionPool: bounded per-token pool, dead-session retry, parallel batches, asyncio

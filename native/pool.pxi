@@ -1,0 +1,998 @@
+# Included by _native.pyx after ops.pxi: the per-token session pool, and the pooled forms of the operations
+# (retry on a dead session, parallel batches on several sessions, asyncio).
+#
+# Design, and why:
+# * One pool of read-write sessions per token (``rw=True``, the default) serves reads and writes alike; ``rw=False``
+#   makes a read-only pool for write-protected tokens. One kind per pool keeps borrowing a single array pop.
+# * Borrow/give back sit on the path of every call, so they are a C mutex (``PyThread_type_lock``, taken without
+#   blocking first) around two C arrays (idle and busy handles). No Python object is created on that path, and no
+#   Python code runs while the mutex is held (allocations happen before or after, so a garbage collection cannot
+#   re-enter the pool with the mutex taken).
+# * Borrowers beyond the bound wait in FIFO order: each waiter blocks on its own lock and a returning session (or a
+#   freed slot) is handed to the first waiter directly, so a woken waiter never loses a race to a newcomer.
+# * Login state in Cryptoki belongs to the application and token, not to a session: the pool logs in once (on the
+#   first session it opens) and treats CKR_USER_ALREADY_LOGGED_IN as success. The PIN lives in malloc'd memory,
+#   wiped after the first login unless ``keep_pin=True`` allowed the pool to log in again (after
+#   C_CloseAllSessions, a removed token, a fork). A PIN the token rejects is wiped at once, so the pool never
+#   spends the token's retry counter. PINs appear in no repr and no message.
+# * A session that answers CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT,
+#   CKR_OPERATION_ACTIVE (an operation someone left open) or CKR_USER_NOT_LOGGED_IN (when the pool can log in
+#   again) is discarded (closed only when the handle is still ours) and replaced, and the operation is retried
+#   once: every pooled operation here is idempotent (sign, verify, encrypt/decrypt, digest, random). The idle
+#   sessions are checked at the same time (C_GetSessionInfo), so a dead handle is never handed out again.
+# * fork(): the child starts with an empty pool (a fork generation compared on every borrow); the parent's handles
+#   are forgotten, never closed, and the lowlevel Module re-initialises itself in the child (``ensure_ready``).
+# * Parallel batches run their chunks on a shared thread pool: Python threads that spend the whole chunk inside one
+#   ``nogil`` loop, each on its own borrowed session (portable, Windows included).
+
+from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
+                               PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK,
+                               PY_LOCK_ACQUIRED, PyLockStatus)
+from cpython.exc cimport PyErr_CheckSignals
+from libc.string cimport memset
+
+import asyncio as _pool_asyncio
+import collections as _pool_collections
+import functools as _pool_functools
+import os as _pool_os
+import threading as _pool_threading
+import time as _pool_time
+from concurrent.futures import ThreadPoolExecutor as _PoolExecutor
+
+from p11.errors import P11Error as _PoolP11Error
+
+cdef extern from "pythread.h":
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock lock, long long microseconds,
+                                             int intr_flag) nogil
+
+
+class PoolTimeout(_PoolP11Error, TimeoutError):
+    """No pooled session became free within the timeout given to ``borrow`` (all ``max_size`` are in use)."""
+
+
+class PoolClosed(_PoolP11Error, RuntimeError):
+    """The session pool was closed: it hands out no more sessions."""
+
+
+DEFAULT_POOL_SIZE = 8      # cap on the default bound: a token's own limit is often "infinite"
+_POOL_WAIT_SLICE_US = 100000  # waiters wake this often to notice Ctrl-C
+_POOL_MIN_CHUNK = 16       # workers=None: no thread for fewer items than this
+
+# Bumped in a fork child: a pool whose generation differs forgets its sessions before the next borrow.
+cdef unsigned long _pool_fork_generation = 0
+_pool_batch_executor = None
+
+
+def _pool_after_fork_in_child():
+    global _pool_fork_generation, _pool_batch_executor
+    _pool_fork_generation += 1
+    _pool_batch_executor = None  # its threads do not exist in the child
+
+
+if hasattr(_pool_os, "register_at_fork"):
+    _pool_os.register_at_fork(after_in_child=_pool_after_fork_in_child)
+
+
+def _pool_chunk_executor():
+    """The thread pool that runs the extra chunks of parallel batches (created on first use)."""
+    global _pool_batch_executor
+    ex = _pool_batch_executor
+    if ex is None:
+        ex = _PoolExecutor(max_workers=max(4, 2 * (_pool_os.cpu_count() or 1)), thread_name_prefix="p11-batch")
+        _pool_batch_executor = ex
+    return ex
+
+
+cdef inline void _pool_lock(PyThread_type_lock m) noexcept:
+    # Uncontended (always, under the GIL): one atomic operation. Contended: wait without holding the GIL.
+    if not PyThread_acquire_lock(m, NOWAIT_LOCK):
+        with nogil:
+            PyThread_acquire_lock(m, WAIT_LOCK)
+
+
+cdef enum:
+    _W_WAITING = 0
+    _W_SESSION = 1    # handed a session (already counted busy)
+    _W_SLOT = 2       # handed a free slot: open a new session
+    _W_CLOSED = 3     # the pool closed
+
+
+cdef class _PoolWaiter:
+    cdef PyThread_type_lock lock
+    cdef int state
+    cdef CK_SESSION_HANDLE handle
+
+    def __cinit__(self):
+        self.lock = PyThread_allocate_lock()
+        if self.lock == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(self.lock, WAIT_LOCK)  # taken: the waiter blocks until someone releases it
+        self.state = _W_WAITING
+
+    def __dealloc__(self):
+        if self.lock != NULL:
+            PyThread_free_lock(self.lock)
+
+
+cdef class _PoolLease:
+    """``with pool.session() as handle``: gives the session back on exit (discards it when the exception says the
+    session is dead)."""
+    cdef SessionPool pool
+    cdef double timeout
+    cdef CK_SESSION_HANDLE handle
+    cdef unsigned long gen
+
+    def __enter__(self):
+        self.handle = self.pool._borrow(self.timeout)
+        self.gen = self.pool._gen
+        return self.handle
+
+    def __exit__(self, exc_type, exc, tb):
+        cdef CK_SESSION_HANDLE h = self.handle
+        cdef object rv
+        self.handle = 0
+        if h == 0 or self.gen != self.pool._gen:
+            return False  # nothing borrowed, or borrowed before a fork: not ours to give back
+        rv = getattr(exc, "rv", None) if exc is not None else None
+        if isinstance(rv, int) and rv >= 0 and self.pool._replaceable(<CK_RV>rv):
+            self.pool._discard(h, <CK_RV>rv)
+        else:
+            self.pool._give_back(h)
+        return False
+
+
+cdef class SessionPool:
+    """A bounded, thread-safe pool of sessions on one token, logged in once, safe across ``fork()``.
+
+    ``SessionPool(module, slot_id, *, max_size=None, user_pin=None, keep_pin=False, rw=True, user_type=CKU_USER)``
+    where ``module`` is the lowlevel Module (kept referenced; its ``ensure_ready`` runs after a fork) or a function
+    list address. ``max_size`` defaults to the token's ``ulMaxSessionCount`` (and ``ulMaxRwSessionCount`` for a rw
+    pool) capped at 8; a larger request is capped at the token's own limit. Sessions open lazily.
+
+    Use ``pool.sign(...)`` and friends (borrow, one crossing, give back, one retry on a dead session), or
+    ``with pool.session() as h:`` / ``borrow()`` + ``give_back()`` for anything else. ``close()`` closes every
+    session (borrowed ones when they come back).
+    """
+
+    cdef CK_FUNCTION_LIST* _f
+    cdef readonly object module
+    cdef CK_SLOT_ID _slot
+    cdef CK_FLAGS _flags
+    cdef CK_USER_TYPE _user_type
+    cdef Py_ssize_t _max
+    cdef CK_SESSION_HANDLE* _idle
+    cdef Py_ssize_t _n_idle
+    cdef CK_SESSION_HANDLE* _busy
+    cdef Py_ssize_t _n_busy
+    cdef Py_ssize_t _size          # sessions open, or being opened, counted against the bound
+    cdef Py_ssize_t _opened        # sessions this pool opened in its life (statistics, tests)
+    cdef PyThread_type_lock _mutex
+    cdef object _waiters
+    cdef bint _closed
+    cdef unsigned long _gen
+    cdef object _module_gen
+    cdef unsigned char* _pin
+    cdef CK_ULONG _pin_len
+    cdef bint _keep_pin
+    cdef bint _need_login
+    cdef object _executor
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        self._mutex = PyThread_allocate_lock()
+        if self._mutex == NULL:
+            raise MemoryError()
+        self._idle = NULL
+        self._busy = NULL
+        self._pin = NULL
+        self._closed = True  # until __init__ succeeds
+        self._gen = _pool_fork_generation
+
+    def __init__(self, module, CK_SLOT_ID slot_id, *, max_size=None, user_pin=None, bint keep_pin=False,
+                 bint rw=True, CK_USER_TYPE user_type=CKU_USER):
+        cdef CK_TOKEN_INFO info
+        cdef CK_RV rv
+        cdef Py_ssize_t limit, bound
+        if self._idle != NULL:
+            raise RuntimeError("SessionPool.__init__ called twice")
+        self._f = _function_list(module)  # also re-initialises a lowlevel Module in a fork child
+        self.module = module if not PyLong_Check(module) else None
+        self._module_gen = getattr(module, "generation", None)
+        _require(<void*>self._f.C_GetTokenInfo, "C_GetTokenInfo")
+        _require(<void*>self._f.C_OpenSession, "C_OpenSession")
+        _require(<void*>self._f.C_CloseSession, "C_CloseSession")
+        _require(<void*>self._f.C_Login, "C_Login")
+        _require(<void*>self._f.C_GetSessionInfo, "C_GetSessionInfo")
+        self._slot = slot_id
+        self._flags = CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0)
+        self._user_type = user_type
+        with nogil:
+            rv = self._f.C_GetTokenInfo(slot_id, &info)
+        if rv != CKR_OK:
+            raise _ops_error(rv, "C_GetTokenInfo")
+        limit = _pool_token_limit(info.ulMaxSessionCount)
+        if rw:
+            limit = _pool_min_limit(limit, _pool_token_limit(info.ulMaxRwSessionCount))
+        if max_size is None:
+            bound = DEFAULT_POOL_SIZE if limit < 0 else min(DEFAULT_POOL_SIZE, limit)
+        else:
+            bound = max_size
+            if bound < 1:
+                raise ValueError(f"max_size must be >= 1, not {bound}")
+            if limit >= 0:
+                bound = min(bound, limit)
+        if bound < 1:
+            raise ValueError("the token allows no sessions")
+        self._max = bound
+        self._idle = <CK_SESSION_HANDLE*>malloc(sizeof(CK_SESSION_HANDLE) * bound)
+        self._busy = <CK_SESSION_HANDLE*>malloc(sizeof(CK_SESSION_HANDLE) * bound)
+        if self._idle == NULL or self._busy == NULL:
+            raise MemoryError()
+        self._waiters = _pool_collections.deque()
+        self._keep_pin = keep_pin
+        if user_pin is not None:
+            self._set_pin(user_pin)
+        self._need_login = self._pin != NULL
+        self._closed = False
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        # Idle sessions are ours to close (not in a fork child: those belong to the parent).
+        if self._idle != NULL and not self._closed and self._gen == _pool_fork_generation:
+            for i in range(self._n_idle):
+                self._f.C_CloseSession(self._idle[i])
+        self._wipe_pin()
+        if self._idle != NULL:
+            free(self._idle)
+        if self._busy != NULL:
+            free(self._busy)
+        if self._mutex != NULL:
+            PyThread_free_lock(self._mutex)
+
+    # -- PIN ------------------------------------------------------------------------------------------------------
+
+    cdef _set_pin(self, object pin):
+        cdef bytes raw
+        if isinstance(pin, str):
+            raw = (<str>pin).encode("utf-8")
+        elif isinstance(pin, (bytes, bytearray, memoryview)):
+            raw = bytes(pin)
+        else:
+            raise TypeError(f"user_pin must be str or bytes, not {type(pin).__name__}")
+        self._pin = <unsigned char*>malloc(len(raw) + 1)
+        if self._pin == NULL:
+            raise MemoryError()
+        memcpy(self._pin, PyBytes_AS_STRING(raw), len(raw))
+        self._pin_len = len(raw)
+
+    cdef void _wipe_pin(self) noexcept:
+        cdef volatile unsigned char* p = self._pin
+        cdef CK_ULONG i
+        if p != NULL:
+            for i in range(self._pin_len):
+                p[i] = 0
+            free(self._pin)
+        self._pin = NULL
+        self._pin_len = 0
+
+    # -- properties -----------------------------------------------------------------------------------------------
+
+    @property
+    def slot_id(self):
+        return self._slot
+
+    @property
+    def max_size(self):
+        """The bound: never more sessions than this open at once."""
+        return self._max
+
+    @property
+    def size(self):
+        """Sessions open now (idle + in use + being opened)."""
+        self._check_fork()
+        return self._size
+
+    @property
+    def in_use(self):
+        """Sessions borrowed now."""
+        self._check_fork()
+        return self._n_busy
+
+    @property
+    def waiting(self):
+        """Borrowers blocked until a session comes back."""
+        self._check_fork()
+        return len(self._waiters)
+
+    @property
+    def idle(self):
+        self._check_fork()
+        return self._n_idle
+
+    @property
+    def opened(self):
+        """How many sessions this pool opened in its life (a replaced session counts again)."""
+        return self._opened
+
+    @property
+    def rw(self):
+        return bool(self._flags & CKF_RW_SESSION)
+
+    @property
+    def closed(self):
+        return self._closed
+
+    @property
+    def keeps_pin(self):
+        """Whether the pool can log in again by itself (``keep_pin=True`` and a PIN the token accepted)."""
+        return self._keep_pin and self._pin != NULL
+
+    def idle_handles(self):
+        """The idle session handles (a snapshot, for diagnostics and tests)."""
+        cdef Py_ssize_t i
+        self._check_fork()
+        _pool_lock(self._mutex)
+        try:
+            return tuple([self._idle[i] for i in range(self._n_idle)])
+        finally:
+            PyThread_release_lock(self._mutex)
+
+    def __repr__(self):
+        state = "closed" if self._closed else f"size={self._size}/{self._max} in_use={self._n_busy}"
+        return f"<p11._native.SessionPool slot={self._slot} {'rw' if self.rw else 'ro'} {state}>"
+
+    def __reduce__(self):
+        raise TypeError("a SessionPool holds sessions of this process and cannot be pickled")
+
+    # -- fork -----------------------------------------------------------------------------------------------------
+
+    cdef inline int _check_fork(self) except -1:
+        if self._gen != _pool_fork_generation:
+            self._after_fork()
+        return 0
+
+    cdef int _after_fork(self) except -1:
+        # Another thread of the parent may have held the mutex at fork time: take a fresh one (the old one leaks,
+        # a few bytes once per fork). The parent's sessions are forgotten, not closed.
+        self._mutex = PyThread_allocate_lock()
+        if self._mutex == NULL:
+            raise MemoryError()
+        self._n_idle = 0
+        self._n_busy = 0
+        self._size = 0
+        self._waiters = _pool_collections.deque()
+        self._executor = None
+        self._need_login = self._pin != NULL
+        self._gen = _pool_fork_generation
+        if self.module is not None:
+            ensure = getattr(self.module, "ensure_ready", None)
+            if ensure is not None:
+                ensure()
+            self._module_gen = getattr(self.module, "generation", None)
+        return 0
+
+    cdef int _check_module_generation(self) except -1:
+        """After the module was finalised and initialised again, idle handles name nothing (or, worse, someone
+        else's new session): forget them. Checked where a session was found dead and before opening one."""
+        cdef Py_ssize_t n
+        if self.module is None:
+            return 0
+        g = getattr(self.module, "generation", None)
+        if g == self._module_gen:
+            return 0
+        _pool_lock(self._mutex)
+        n = self._n_idle
+        self._n_idle = 0
+        self._size -= n
+        PyThread_release_lock(self._mutex)
+        self._module_gen = g
+        self._need_login = self._pin != NULL
+        return 0
+
+    # -- borrow / give back ---------------------------------------------------------------------------------------
+
+    cdef CK_SESSION_HANDLE _borrow(self, double timeout) except 0:
+        """A session handle for the caller's exclusive use; ``timeout`` < 0 waits for ever."""
+        cdef CK_SESSION_HANDLE h
+        if self._gen != _pool_fork_generation:
+            self._after_fork()
+        _pool_lock(self._mutex)
+        if self._closed:
+            PyThread_release_lock(self._mutex)
+            raise PoolClosed("the session pool is closed")
+        if self._n_idle:
+            self._n_idle -= 1
+            h = self._idle[self._n_idle]
+            self._busy[self._n_busy] = h
+            self._n_busy += 1
+            PyThread_release_lock(self._mutex)
+            return h
+        if self._size < self._max:
+            self._size += 1
+            PyThread_release_lock(self._mutex)
+            return self._open_reserved()
+        PyThread_release_lock(self._mutex)
+        return self._wait(timeout)
+
+    cdef CK_SESSION_HANDLE _try_borrow(self) except? 0:
+        """A session if one is idle or can be opened now, else 0 (never waits)."""
+        cdef CK_SESSION_HANDLE h
+        self._check_fork()
+        _pool_lock(self._mutex)
+        if self._closed:
+            PyThread_release_lock(self._mutex)
+            return 0
+        if self._n_idle:
+            self._n_idle -= 1
+            h = self._idle[self._n_idle]
+            self._busy[self._n_busy] = h
+            self._n_busy += 1
+            PyThread_release_lock(self._mutex)
+            return h
+        if self._size < self._max:
+            self._size += 1
+            PyThread_release_lock(self._mutex)
+            try:
+                return self._open_reserved()
+            except Exception:
+                return 0
+        PyThread_release_lock(self._mutex)
+        return 0
+
+    cdef CK_SESSION_HANDLE _wait(self, double timeout) except 0:
+        cdef _PoolWaiter w = _PoolWaiter()
+        cdef PyLockStatus got
+        cdef long long slice_us
+        cdef double deadline = _pool_time.monotonic() + timeout if timeout >= 0 else 0.0
+        cdef double left
+        _pool_lock(self._mutex)
+        # Re-check: a session may have come back while the waiter was being made.
+        if self._closed:
+            PyThread_release_lock(self._mutex)
+            raise PoolClosed("the session pool is closed")
+        if self._n_idle or self._size < self._max:
+            PyThread_release_lock(self._mutex)
+            return self._borrow(timeout)
+        self._waiters.append(w)
+        PyThread_release_lock(self._mutex)
+        while True:
+            slice_us = _POOL_WAIT_SLICE_US
+            if timeout >= 0:
+                left = deadline - _pool_time.monotonic()
+                if left <= 0:
+                    if self._cancel_wait(w):
+                        raise PoolTimeout(
+                            f"no session of the pool (max_size={self._max}) became free within {timeout:g} s")
+                    break  # handed something just now
+                if left * 1e6 < slice_us:
+                    slice_us = <long long>(left * 1e6) + 1
+            with nogil:
+                got = PyThread_acquire_lock_timed(w.lock, slice_us, 0)
+            if got == PY_LOCK_ACQUIRED:
+                break
+            try:
+                PyErr_CheckSignals()
+            except BaseException:
+                if not self._cancel_wait(w):
+                    self._undo_handoff(w)
+                raise
+        return self._take_handoff(w)
+
+    cdef bint _cancel_wait(self, _PoolWaiter w) except -1:
+        """Leave the queue. False when a handoff arrived first (the waiter then owns what it was handed)."""
+        _pool_lock(self._mutex)
+        if w.state == _W_WAITING:
+            try:
+                self._waiters.remove(w)
+            except ValueError:
+                pass
+            PyThread_release_lock(self._mutex)
+            return True
+        PyThread_release_lock(self._mutex)
+        return False
+
+    cdef int _undo_handoff(self, _PoolWaiter w) except -1:
+        if w.state == _W_SESSION:
+            self._give_back(w.handle)
+        elif w.state == _W_SLOT:
+            self._release_slot()
+        return 0
+
+    cdef CK_SESSION_HANDLE _take_handoff(self, _PoolWaiter w) except 0:
+        if w.state == _W_SESSION:
+            return w.handle
+        if w.state == _W_SLOT:
+            return self._open_reserved()
+        raise PoolClosed("the session pool was closed while waiting for a session")
+
+    cdef CK_SESSION_HANDLE _open_reserved(self) except 0:
+        """Open a session in a slot already counted in ``_size``; the slot is released if that fails."""
+        cdef CK_SESSION_HANDLE h
+        cdef CK_RV rv
+        try:
+            h = self._open_session()
+        except BaseException:
+            self._release_slot()
+            raise
+        _pool_lock(self._mutex)
+        if self._closed:
+            self._size -= 1
+            PyThread_release_lock(self._mutex)
+            with nogil:
+                self._f.C_CloseSession(h)
+            raise PoolClosed("the session pool is closed")
+        self._busy[self._n_busy] = h
+        self._n_busy += 1
+        PyThread_release_lock(self._mutex)
+        return h
+
+    cdef CK_SESSION_HANDLE _open_session(self) except 0:
+        """C_OpenSession, then C_Login when the pool has to log in (CKR_USER_ALREADY_LOGGED_IN is success)."""
+        cdef CK_SESSION_HANDLE h = 0
+        cdef CK_RV rv
+        self._check_module_generation()
+        with nogil:
+            rv = self._f.C_OpenSession(self._slot, self._flags, NULL, NULL, &h)
+        if rv != CKR_OK:
+            raise _ops_error(rv, "C_OpenSession")
+        self._opened += 1
+        if self._need_login and self._pin != NULL:
+            with nogil:
+                rv = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
+            if rv == CKR_OK or rv == CKR_USER_ALREADY_LOGGED_IN:
+                self._need_login = False
+                if not self._keep_pin:
+                    self._wipe_pin()
+            else:
+                if _pool_pin_rejected(rv):
+                    self._wipe_pin()  # never try a rejected PIN again: that would burn the retry counter
+                    self._need_login = False
+                with nogil:
+                    self._f.C_CloseSession(h)
+                raise _ops_error(rv, "C_Login")
+        return h
+
+    cdef int _release_slot(self) except -1:
+        """A counted session went away: hand its slot to the first waiter, or shrink."""
+        cdef _PoolWaiter w
+        _pool_lock(self._mutex)
+        if self._waiters and not self._closed:
+            w = self._waiters.popleft()
+            w.state = _W_SLOT
+            PyThread_release_lock(w.lock)
+        else:
+            self._size -= 1
+        PyThread_release_lock(self._mutex)
+        return 0
+
+    cdef inline bint _take_busy(self, CK_SESSION_HANDLE h) noexcept:
+        # Called with the mutex held.
+        cdef Py_ssize_t i
+        for i in range(self._n_busy - 1, -1, -1):
+            if self._busy[i] == h:
+                self._n_busy -= 1
+                self._busy[i] = self._busy[self._n_busy]
+                return True
+        return False
+
+    cdef int _give_back(self, CK_SESSION_HANDLE h) except -1:
+        cdef _PoolWaiter w
+        cdef Py_ssize_t i
+        if self._gen != _pool_fork_generation:
+            self._after_fork()
+            return 0  # borrowed before the fork: the parent's session, not ours
+        _pool_lock(self._mutex)
+        if self._closed:
+            if not self._take_busy(h):
+                PyThread_release_lock(self._mutex)
+                raise ValueError(f"session {h} was not borrowed from this pool")
+            self._size -= 1
+            PyThread_release_lock(self._mutex)
+            with nogil:
+                self._f.C_CloseSession(h)
+            return 0
+        if self._waiters:
+            # Hand it straight to the first waiter: it stays counted as busy.
+            for i in range(self._n_busy):
+                if self._busy[i] == h:
+                    break
+            else:
+                PyThread_release_lock(self._mutex)
+                raise ValueError(f"session {h} was not borrowed from this pool")
+            w = self._waiters.popleft()
+            w.handle = h
+            w.state = _W_SESSION
+            PyThread_release_lock(w.lock)
+            PyThread_release_lock(self._mutex)
+            return 0
+        if not self._take_busy(h):
+            PyThread_release_lock(self._mutex)
+            raise ValueError(f"session {h} was not borrowed from this pool")
+        self._idle[self._n_idle] = h
+        self._n_idle += 1
+        PyThread_release_lock(self._mutex)
+        return 0
+
+    cdef inline bint _replaceable(self, CK_RV rv) noexcept:
+        """Whether a failure means 'this session is dead, a new one will do'."""
+        if rv == CKR_USER_NOT_LOGGED_IN:
+            return self._pin != NULL  # only worth it when the pool can log in again
+        return (rv == CKR_SESSION_HANDLE_INVALID or rv == CKR_SESSION_CLOSED or rv == CKR_DEVICE_REMOVED
+                or rv == CKR_TOKEN_NOT_PRESENT or rv == CKR_OPERATION_ACTIVE)
+
+    cdef bint _login_again(self, CK_SESSION_HANDLE h, CK_RV rv) except -1:
+        """Someone logged the token out behind the pool's back (C_Logout on another session): the session lives,
+        but private objects vanished (CKR_KEY_HANDLE_INVALID / CKR_OBJECT_HANDLE_INVALID from most tokens). With a
+        kept PIN and a session now in a public state, log in again and say so (the caller retries once)."""
+        cdef CK_SESSION_INFO info
+        cdef CK_RV r
+        if self._pin == NULL or not self._keep_pin:
+            return False
+        if rv != CKR_KEY_HANDLE_INVALID and rv != CKR_OBJECT_HANDLE_INVALID:
+            return False
+        with nogil:
+            r = self._f.C_GetSessionInfo(h, &info)
+        if r != CKR_OK or (info.state != CKS_RO_PUBLIC_SESSION and info.state != CKS_RW_PUBLIC_SESSION):
+            return False
+        with nogil:
+            r = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
+        if _pool_pin_rejected(r):
+            self._wipe_pin()
+        return r == CKR_OK or r == CKR_USER_ALREADY_LOGGED_IN
+
+    cdef int _discard(self, CK_SESSION_HANDLE h, CK_RV rv) except -1:
+        """Drop a borrowed session that answered ``rv``; close it only if the handle is still ours."""
+        cdef bint ours
+        if self._gen != _pool_fork_generation:
+            self._after_fork()
+            return 0
+        _pool_lock(self._mutex)
+        ours = self._take_busy(h)
+        PyThread_release_lock(self._mutex)
+        if not ours:
+            raise ValueError(f"session {h} was not borrowed from this pool")
+        if rv == CKR_USER_NOT_LOGGED_IN or rv == CKR_OPERATION_ACTIVE or rv == CKR_OK:
+            with nogil:
+                self._f.C_CloseSession(h)
+        self._release_slot()
+        if rv != CKR_OPERATION_ACTIVE and rv != CKR_OK:
+            # The login may be gone with the session (C_CloseAllSessions logs out): log in with the next one.
+            self._need_login = self._pin != NULL
+            self._check_module_generation()
+            self._sweep()
+        return 0
+
+    cdef int _sweep(self) except -1:
+        """Drop idle sessions that are no longer valid (C_GetSessionInfo fails, or names another slot)."""
+        cdef Py_ssize_t i, j, n, dead = 0
+        cdef CK_SESSION_INFO info
+        cdef CK_RV rv
+        _pool_lock(self._mutex)
+        n = self._n_idle
+        j = 0
+        with nogil:
+            for i in range(n):
+                rv = self._f.C_GetSessionInfo(self._idle[i], &info)
+                if rv == CKR_OK and info.slotID == self._slot:
+                    self._idle[j] = self._idle[i]
+                    j += 1
+        self._n_idle = j
+        dead = n - j
+        PyThread_release_lock(self._mutex)
+        for i in range(dead):
+            self._release_slot()
+        return 0
+
+    def borrow(self, timeout=None):
+        """Borrow a session handle for exclusive use (give it back with :meth:`give_back`). Waits while all
+        ``max_size`` sessions are in use; ``timeout`` (seconds) raises :class:`PoolTimeout` when it expires."""
+        return self._borrow(-1.0 if timeout is None else max(0.0, <double>timeout))
+
+    def give_back(self, CK_SESSION_HANDLE handle):
+        """Return a borrowed session to the pool."""
+        self._give_back(handle)
+
+    def discard(self, CK_SESSION_HANDLE handle):
+        """Close a borrowed session that must not be reused (e.g. its state is unknown) and free its slot."""
+        self._discard(handle, CKR_OK)
+
+    def session(self, timeout=None):
+        """``with pool.session() as handle:`` borrow for the block; a dead session is discarded on the way out."""
+        cdef _PoolLease lease = _PoolLease.__new__(_PoolLease)
+        lease.pool = self
+        lease.timeout = -1.0 if timeout is None else max(0.0, <double>timeout)
+        return lease
+
+    def close(self):
+        """Close every idle session now and every borrowed one when it is given back; waiters get PoolClosed.
+        The token's session count returns to what it was before the pool (once borrowed sessions are back)."""
+        cdef Py_ssize_t i, n
+        cdef CK_SESSION_HANDLE* handles
+        cdef _PoolWaiter w
+        self._check_fork()
+        handles = <CK_SESSION_HANDLE*>malloc(sizeof(CK_SESSION_HANDLE) * (self._max if self._max else 1))
+        if handles == NULL:
+            raise MemoryError()
+        _pool_lock(self._mutex)
+        if self._closed:
+            PyThread_release_lock(self._mutex)
+            free(handles)
+            return
+        self._closed = True
+        n = self._n_idle
+        memcpy(handles, self._idle, sizeof(CK_SESSION_HANDLE) * n)
+        self._n_idle = 0
+        self._size -= n
+        while self._waiters:
+            w = self._waiters.popleft()
+            w.state = _W_CLOSED
+            PyThread_release_lock(w.lock)
+        PyThread_release_lock(self._mutex)
+        with nogil:
+            for i in range(n):
+                self._f.C_CloseSession(handles[i])
+        free(handles)
+        self._wipe_pin()
+        ex = self._executor
+        self._executor = None
+        if ex is not None:
+            ex.shutdown(wait=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- pooled operations ------------------------------------------------------------------------------------------
+
+    cdef object _raise(self, CK_RV rv, str function):
+        if rv == CKR_USER_NOT_LOGGED_IN and self._pin == NULL:
+            raise _ops_error(rv, function, "the pool holds no PIN to log in again (create it with keep_pin=True)")
+        raise _ops_error(rv, function)
+
+    cdef object _pooled_single(self, int op, object mechanism, CK_OBJECT_HANDLE key, object data,
+                               Py_ssize_t out_len):
+        cdef CK_MECHANISM scratch
+        cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
+        cdef _OpsInput inp
+        cdef CK_RV rv = CKR_OK
+        cdef int stage = 0
+        cdef CK_SESSION_HANDLE h = 0
+        _ops_input_get(&inp, data, "data")
+        try:
+            h = self._borrow(-1.0)
+            try:
+                result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage)
+                if rv != CKR_OK:
+                    if self._replaceable(rv):
+                        self._discard(h, rv)
+                        h = 0
+                        h = self._borrow(-1.0)
+                        result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage)
+                    elif self._login_again(h, rv):
+                        result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage)
+            finally:
+                if h:
+                    if rv != CKR_OK and self._replaceable(rv):
+                        self._discard(h, rv)
+                    else:
+                        self._give_back(h)
+        finally:
+            _ops_input_release(&inp)
+        if rv != CKR_OK:
+            self._raise(rv, _ops_function_name(op, stage))
+        return result
+
+    def sign(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
+        """Sign (or HMAC) ``data`` on a pooled session: one crossing, one retry on a dead session."""
+        return self._pooled_single(_OP_SIGN, mechanism, key, data, out_len)
+
+    def encrypt(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
+        return self._pooled_single(_OP_ENCRYPT, mechanism, key, data, out_len)
+
+    def decrypt(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
+        return self._pooled_single(_OP_DECRYPT, mechanism, key, data, out_len)
+
+    def digest(self, mechanism, data, Py_ssize_t out_len=0):
+        return self._pooled_single(_OP_DIGEST, mechanism, 0, data, out_len)
+
+    def verify(self, mechanism, CK_OBJECT_HANDLE key, data, signature):
+        """True, or False for a signature that does not verify; other failures raise."""
+        cdef CK_MECHANISM scratch
+        cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
+        cdef _OpsInput d
+        cdef _OpsInput s
+        cdef CK_RV rv = CKR_OK
+        cdef CK_SESSION_HANDLE h = 0
+        s.has_view = False
+        _ops_input_get(&d, data, "data")
+        try:
+            _ops_input_get(&s, signature, "signature")
+            h = self._borrow(-1.0)
+            try:
+                result = _ops_verify_in(self._f, h, m, key, &d, &s, &rv)
+                if rv != CKR_OK:
+                    if self._replaceable(rv):
+                        self._discard(h, rv)
+                        h = 0
+                        h = self._borrow(-1.0)
+                        result = _ops_verify_in(self._f, h, m, key, &d, &s, &rv)
+                    elif self._login_again(h, rv):
+                        result = _ops_verify_in(self._f, h, m, key, &d, &s, &rv)
+            finally:
+                if h:
+                    if rv != CKR_OK and self._replaceable(rv):
+                        self._discard(h, rv)
+                    else:
+                        self._give_back(h)
+        finally:
+            _ops_input_release(&s)
+            _ops_input_release(&d)
+        if rv != CKR_OK:
+            self._raise(rv, result)
+        return result
+
+    def generate_random(self, Py_ssize_t n):
+        cdef CK_SESSION_HANDLE h = self._borrow(-1.0)
+        try:
+            return generate_random(<uintptr_t>self._f, h, n)
+        finally:
+            self._give_back(h)
+
+    # -- batches ----------------------------------------------------------------------------------------------------
+
+    cdef Py_ssize_t _workers(self, object workers, Py_ssize_t n) except -1:
+        cdef Py_ssize_t w
+        if workers is None:
+            w = min(_pool_os.cpu_count() or 1, self._max, max(1, n // _POOL_MIN_CHUNK))
+        else:
+            w = workers
+            if w < 1:
+                raise ValueError(f"workers must be >= 1, not {w}")
+        return max(1, min(w, n, self._max))
+
+    cdef list _run_batch(self, _Batch b, object workers):
+        """Spread the batch over up to ``workers`` pooled sessions (one native thread each, the caller's thread
+        included), replace a session that died mid-chunk and finish that chunk once on a new one."""
+        cdef Py_ssize_t n = b.c.n
+        cdef Py_ssize_t k, j, s, e, stop
+        cdef CK_SESSION_HANDLE h
+        cdef CK_RV rv
+        cdef list handles, bounds, stops, futures
+        if n == 0:
+            return b.results()
+        k = self._workers(workers, n)
+        handles = [self._borrow(-1.0)]
+        try:
+            while len(handles) < k:
+                h = self._try_borrow()
+                if h == 0:
+                    break
+                handles.append(h)
+            k = len(handles)
+            bounds = [(j * n // k, (j + 1) * n // k) for j in range(k)]
+            if k == 1:
+                stops = [b.run(0, n, handles[0])]
+            else:
+                executor = _pool_chunk_executor()
+                futures = [executor.submit(b.run, bounds[j][0], bounds[j][1], handles[j]) for j in range(1, k)]
+                stops = [None] * k
+                try:
+                    stops[0] = b.run(bounds[0][0], bounds[0][1], handles[0])
+                finally:
+                    for j in range(1, k):
+                        stops[j] = futures[j - 1].result()  # always wait: the chunks use b and the sessions
+            for j in range(k):
+                s, e = bounds[j]
+                stop = stops[j]
+                if stop < e:
+                    rv = b.c.items[stop].rv
+                    if self._replaceable(rv):
+                        h = handles[j]
+                        handles[j] = 0
+                        self._discard(h, rv)
+                        handles[j] = self._borrow(-1.0)
+                        b.reset(stop, e)
+                        b.run(stop, e, handles[j])
+                    elif self._login_again(handles[j], rv):
+                        b.reset(stop, e)
+                        b.run(stop, e, handles[j])
+        finally:
+            for h in handles:
+                if h:
+                    self._give_back(h)
+        return b.results()
+
+    def sign_many(self, mechanism, CK_OBJECT_HANDLE key, messages, Py_ssize_t out_len=0, str on_error="raise",
+                  workers=1):
+        """Sign every message -> ``list[bytes]`` in input order. ``workers=N`` spreads the batch over N pooled
+        sessions on N threads (``None``: from the core count and the pool bound). ``on_error`` as in
+        :func:`sign_many`."""
+        cdef bint raise_mode = _ops_raise_mode(on_error)
+        return self._run_batch(_batch_sign(self._f, mechanism, key, messages, out_len, raise_mode), workers)
+
+    def verify_many(self, mechanism, CK_OBJECT_HANDLE key, messages, signatures, str on_error="raise", workers=1):
+        cdef bint raise_mode = _ops_raise_mode(on_error)
+        return self._run_batch(_batch_verify(self._f, mechanism, key, messages, signatures, raise_mode), workers)
+
+    def encrypt_many(self, CK_OBJECT_HANDLE key, messages, *, ivs=None, aad=b"", CK_ULONG tag_bits=128,
+                     Py_ssize_t iv_len=12, mechanism=CKM_AES_GCM, str on_error="raise", workers=1):
+        """AES-GCM, a fresh IV per message -> ``list[(iv, ciphertext)]`` (see :func:`encrypt_many`)."""
+        cdef bint raise_mode = _ops_raise_mode(on_error)
+        return self._run_batch(_batch_gcm_encrypt(self._f, key, messages, ivs, aad, tag_bits, iv_len, mechanism,
+                                                  raise_mode), workers)
+
+    def decrypt_many(self, CK_OBJECT_HANDLE key, items, *, aad=b"", CK_ULONG tag_bits=128, mechanism=CKM_AES_GCM,
+                     str on_error="raise", workers=1):
+        cdef bint raise_mode = _ops_raise_mode(on_error)
+        return self._run_batch(_batch_gcm_decrypt(self._f, key, items, aad, tag_bits, mechanism, raise_mode),
+                               workers)
+
+    # -- asyncio ----------------------------------------------------------------------------------------------------
+
+    cdef object _get_executor(self):
+        self._check_fork()
+        ex = self._executor
+        if ex is None:
+            if self._closed:
+                raise PoolClosed("the session pool is closed")
+            ex = _PoolExecutor(max_workers=self._max, thread_name_prefix="p11-pool")
+            self._executor = ex
+        return ex
+
+    def run_async(self, fn, *args, **kwargs):
+        """Run ``fn(*args, **kwargs)`` on one of the pool's ``max_size`` threads; returns an awaitable. The event
+        loop never blocks, and no more than ``max_size`` calls run at once (the rest queue)."""
+        loop = _pool_asyncio.get_running_loop()
+        if kwargs:
+            return loop.run_in_executor(self._get_executor(), _pool_functools.partial(fn, *args, **kwargs))
+        return loop.run_in_executor(self._get_executor(), fn, *args)
+
+    def sign_async(self, mechanism, key, data, out_len=0):
+        return self.run_async(self.sign, mechanism, key, data, out_len)
+
+    def verify_async(self, mechanism, key, data, signature):
+        return self.run_async(self.verify, mechanism, key, data, signature)
+
+    def encrypt_async(self, mechanism, key, data, out_len=0):
+        return self.run_async(self.encrypt, mechanism, key, data, out_len)
+
+    def decrypt_async(self, mechanism, key, data, out_len=0):
+        return self.run_async(self.decrypt, mechanism, key, data, out_len)
+
+    def sign_many_async(self, mechanism, key, messages, out_len=0, on_error="raise", workers=1):
+        return self.run_async(self.sign_many, mechanism, key, messages, out_len, on_error, workers)
+
+    def verify_many_async(self, mechanism, key, messages, signatures, on_error="raise", workers=1):
+        return self.run_async(self.verify_many, mechanism, key, messages, signatures, on_error, workers)
+
+    def encrypt_many_async(self, key, messages, **kwargs):
+        return self.run_async(self.encrypt_many, key, messages, **kwargs)
+
+    def decrypt_many_async(self, key, items, **kwargs):
+        return self.run_async(self.decrypt_many, key, items, **kwargs)
+
+
+cdef inline bint _pool_pin_rejected(CK_RV rv) noexcept:
+    """The token said no to the PIN itself: trying it again would only count down the token's retry counter."""
+    return (rv == CKR_PIN_INCORRECT or rv == CKR_PIN_INVALID or rv == CKR_PIN_LEN_RANGE or rv == CKR_PIN_LOCKED
+            or rv == CKR_PIN_EXPIRED)
+
+
+cdef inline Py_ssize_t _pool_token_limit(CK_ULONG value) noexcept:
+    """A token's session maximum, or -1 for 'no limit from the token' (effectively infinite / not reported)."""
+    if value == CK_EFFECTIVELY_INFINITE or value == CK_UNAVAILABLE_INFORMATION:
+        return -1
+    if value > <CK_ULONG>0x7FFFFFFF:
+        return -1
+    return <Py_ssize_t>value
+
+
+cdef inline Py_ssize_t _pool_min_limit(Py_ssize_t a, Py_ssize_t b) noexcept:
+    if a < 0:
+        return b
+    if b < 0:
+        return a
+    return a if a < b else b
