@@ -6,19 +6,42 @@ paths) → the high-level API exported here → leaves (``p11.uri``, ``p11.crypt
 
 from __future__ import annotations
 
-from p11 import constants, errors
+from p11 import constants, errors, mechanisms
+from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
 from p11.errors import CryptokiError, ModuleLoadError, P11Error
+from p11.library import Library, Slot, load
+from p11.objects import Certificate, DataObject, Key, Object, PrivateKey, PublicKey, SecretKey
+from p11.session import Session
+from p11.token import Token
 from p11.uri import URI, URIError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CryptokiError",
-    "ModuleLoadError",
-    "P11Error",
     "URI",
+    "Attribute",
+    "Certificate",
+    "CryptokiError",
+    "DataObject",
+    "Key",
+    "KeyType",
+    "Library",
+    "Mechanism",
+    "ModuleLoadError",
+    "Object",
+    "ObjectClass",
+    "P11Error",
+    "PrivateKey",
+    "PublicKey",
+    "SecretKey",
+    "Session",
+    "Slot",
+    "Token",
     "URIError",
+    "UserType",
     "__version__",
     "constants",
     "errors",
+    "load",
+    "mechanisms",
 ]

@@ -1,0 +1,110 @@
+"""Named elliptic curves: one table from the names people use to the ``CKA_EC_PARAMS`` a token wants, and back.
+
+``CKA_EC_PARAMS`` holds the DER encoding of an X9.62 ``Parameters`` value; p11 always writes the ``namedCurve``
+form, an OBJECT IDENTIFIER (RFC 5480 for the prime curves, RFC 8410 for Ed25519/Ed448/X25519/X448). Tokens read
+back either that OID or, for the Edwards and Montgomery curves, the PKCS#11 3.0 alternative, a DER PrintableString
+of the curve name (SoftHSM 2.6.1 accepts both when generating, and reports the PrintableString on the private key).
+:func:`curve_from_params` understands both, so a key's curve is known whichever form the token stored.
+
+The DER bytes are computed from the dotted OIDs here, so the table carries each curve's identity once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from p11.constants import KeyType
+
+__all__ = ["CURVES", "Curve", "curve", "curve_from_params", "encode_oid", "printable_string"]
+
+
+def encode_oid(dotted: str) -> bytes:
+    """The DER encoding (tag, length, content) of an OBJECT IDENTIFIER given as ``"1.2.840.10045.3.1.7"``."""
+    arcs = [int(part) for part in dotted.split(".")]
+    if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
+        raise ValueError(f"not an object identifier: {dotted!r}")
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body.extend(reversed(chunk))
+    return bytes([0x06, len(body)]) + bytes(body)
+
+
+def printable_string(text: str) -> bytes:
+    """The DER encoding of a short PrintableString (the PKCS#11 3.0 curve-name form of ``CKA_EC_PARAMS``)."""
+    raw = text.encode("ascii")
+    if len(raw) > 127:
+        raise ValueError("curve name too long for a short-form DER length")
+    return bytes([0x13, len(raw)]) + raw
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One named curve: its canonical ``name`` (as ``cryptography`` spells it), ``aliases``, dotted ``oid``, the
+    key type a token gives its keys (``CKK_EC``, ``CKK_EC_EDWARDS`` or ``CKK_EC_MONTGOMERY``), and ``bits``, the
+    size of the curve's field (the key size p11 reports)."""
+
+    name: str
+    oid: str
+    key_type: KeyType
+    bits: int
+    aliases: tuple[str, ...] = ()
+    token_name: str | None = None  # the PrintableString name of PKCS#11 3.0, for Edwards/Montgomery curves
+    params: bytes = field(init=False)  # DER OID: what p11 writes into CKA_EC_PARAMS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", encode_oid(self.oid))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+CURVES: tuple[Curve, ...] = (
+    Curve("secp256r1", "1.2.840.10045.3.1.7", KeyType.EC, 256, ("P-256", "prime256v1", "nistp256")),
+    Curve("secp384r1", "1.3.132.0.34", KeyType.EC, 384, ("P-384", "nistp384")),
+    Curve("secp521r1", "1.3.132.0.35", KeyType.EC, 521, ("P-521", "nistp521")),
+    Curve("secp224r1", "1.3.132.0.33", KeyType.EC, 224, ("P-224", "nistp224")),
+    Curve("secp256k1", "1.3.132.0.10", KeyType.EC, 256),
+    Curve("brainpoolP256r1", "1.3.36.3.3.2.8.1.1.7", KeyType.EC, 256),
+    Curve("brainpoolP384r1", "1.3.36.3.3.2.8.1.1.11", KeyType.EC, 384),
+    Curve("brainpoolP512r1", "1.3.36.3.3.2.8.1.1.13", KeyType.EC, 512),
+    Curve("ed25519", "1.3.101.112", KeyType.EC_EDWARDS, 255, ("edwards25519",), "edwards25519"),
+    Curve("ed448", "1.3.101.113", KeyType.EC_EDWARDS, 448, ("edwards448",), "edwards448"),
+    Curve("x25519", "1.3.101.110", KeyType.EC_MONTGOMERY, 255, ("curve25519",), "curve25519"),
+    Curve("x448", "1.3.101.111", KeyType.EC_MONTGOMERY, 448, ("curve448",), "curve448"),
+)
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+_BY_NAME: dict[str, Curve] = {_norm(n): c for c in CURVES for n in c.names}
+_BY_PARAMS: dict[bytes, Curve] = {c.params: c for c in CURVES}
+_BY_PARAMS.update({printable_string(c.token_name): c for c in CURVES if c.token_name})
+
+
+def curve(name: str | Curve) -> Curve:
+    """The curve called ``name`` (``"P-256"``, ``"secp256r1"``, ``"prime256v1"``, ``"Ed25519"`` … any case, dashes
+    and underscores ignored). Accepts an object with a string ``.name`` too (a ``cryptography`` curve instance)."""
+    if isinstance(name, Curve):
+        return name
+    text = name if isinstance(name, str) else getattr(name, "name", None)
+    if not isinstance(text, str):
+        raise TypeError(f"curve must be a curve name (str), not {type(name).__name__}")
+    found = _BY_NAME.get(_norm(text))
+    if found is None:
+        known = ", ".join(c.name for c in CURVES)
+        raise ValueError(f"unknown curve {text!r}; known curves: {known}")
+    return found
+
+
+def curve_from_params(params: bytes) -> Curve | None:
+    """The curve a ``CKA_EC_PARAMS`` value names (OID or PrintableString form), or ``None`` when not in the table
+    (explicit domain parameters, or a curve p11 does not know)."""
+    return _BY_PARAMS.get(bytes(params))

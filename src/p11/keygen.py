@@ -1,0 +1,295 @@
+"""Templates for new keys, with secure defaults: what ``generate_key``/``generate_keypair`` (and unwrap and
+derive) send to the token.
+
+Defaults, all overridable by the caller's attributes:
+
+* private and secret keys are ``CKA_PRIVATE`` (login needed to use them), ``CKA_SENSITIVE`` (their value never
+  leaves in the clear) and not ``CKA_EXTRACTABLE`` (not even wrapped): ask ``extractable=True`` to wrap one later;
+* usage flags follow the key type, and every usage flag the object class has is written, true or false, because
+  tokens differ in what they assume when one is missing (SoftHSM assumes true): RSA signs, verifies, encrypts,
+  decrypts, wraps and unwraps; EC signs, verifies and derives (ECDH); Edwards keys sign and verify; AES encrypts,
+  decrypts, wraps and unwraps; generic secrets (HMAC) sign, verify and derive;
+* both keys of a pair get the same ``CKA_ID`` (random, 16 bytes, unless given), which is how a private key finds
+  its public key and certificate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from p11.attributes import merge
+from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from p11.curves import Curve, curve
+from p11.errors import MechanismNotSupported
+
+if TYPE_CHECKING:
+    from p11.token import Token
+
+__all__ = [
+    "DEFAULT_CURVES",
+    "key_templates",
+    "key_type",
+    "keypair_templates",
+    "private_template",
+    "secret_template",
+]
+
+DEFAULT_RSA_BITS = 2048
+DEFAULT_SECRET_BITS = 256
+DEFAULT_CURVES = {KeyType.EC: "secp256r1", KeyType.EC_EDWARDS: "ed25519", KeyType.EC_MONTGOMERY: "x25519"}
+_EC_BY_BITS = {256: "secp256r1", 384: "secp384r1", 521: "secp521r1", 224: "secp224r1"}
+
+_USAGE = (
+    Attribute.SIGN,
+    Attribute.VERIFY,
+    Attribute.ENCRYPT,
+    Attribute.DECRYPT,
+    Attribute.WRAP,
+    Attribute.UNWRAP,
+    Attribute.DERIVE,
+)
+# The usage flags each object class has (a token rejects the others: a public key cannot sign).
+_PUBLIC_USAGE = (Attribute.VERIFY, Attribute.ENCRYPT, Attribute.WRAP, Attribute.DERIVE)
+_PRIVATE_USAGE = (Attribute.SIGN, Attribute.DECRYPT, Attribute.UNWRAP, Attribute.DERIVE)
+# Which flags each kind of key pair gets: (public, private). Types not listed get every usage flag false.
+_PAIR_USAGE: dict[KeyType, tuple[frozenset[Attribute], frozenset[Attribute]]] = {
+    KeyType.RSA: (
+        frozenset({Attribute.VERIFY, Attribute.ENCRYPT, Attribute.WRAP}),
+        frozenset({Attribute.SIGN, Attribute.DECRYPT, Attribute.UNWRAP}),
+    ),
+    KeyType.EC: (frozenset({Attribute.VERIFY}), frozenset({Attribute.SIGN, Attribute.DERIVE})),
+    KeyType.EC_EDWARDS: (frozenset({Attribute.VERIFY}), frozenset({Attribute.SIGN})),
+    KeyType.EC_MONTGOMERY: (frozenset(), frozenset({Attribute.DERIVE})),
+    KeyType.DSA: (frozenset({Attribute.VERIFY}), frozenset({Attribute.SIGN})),
+    KeyType.DH: (frozenset(), frozenset({Attribute.DERIVE})),
+}
+_CIPHER_USAGE = frozenset({Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.WRAP, Attribute.UNWRAP})
+_MAC_USAGE = frozenset({Attribute.SIGN, Attribute.VERIFY, Attribute.DERIVE})
+_CIPHER_KEYS = frozenset({KeyType.AES, KeyType.DES3, KeyType.DES2, KeyType.AES_XTS, KeyType.CHACHA20, KeyType.CAMELLIA})
+
+_PAIR_GEN: dict[KeyType, Mechanism] = {
+    KeyType.RSA: Mechanism.RSA_PKCS_KEY_PAIR_GEN,
+    KeyType.EC: Mechanism.EC_KEY_PAIR_GEN,
+    KeyType.EC_EDWARDS: Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+    KeyType.EC_MONTGOMERY: Mechanism.EC_MONTGOMERY_KEY_PAIR_GEN,
+}
+_SECRET_GEN: dict[KeyType, Mechanism] = {
+    KeyType.AES: Mechanism.AES_KEY_GEN,
+    KeyType.GENERIC_SECRET: Mechanism.GENERIC_SECRET_KEY_GEN,
+    KeyType.DES3: Mechanism.DES3_KEY_GEN,
+    KeyType.DES2: Mechanism.DES2_KEY_GEN,
+}
+
+_NAMES: dict[str, tuple[KeyType, str | None]] = {
+    "rsa": (KeyType.RSA, None),
+    "ec": (KeyType.EC, None),
+    "ecdsa": (KeyType.EC, None),
+    "eddsa": (KeyType.EC_EDWARDS, None),
+    "edwards": (KeyType.EC_EDWARDS, None),
+    "ed25519": (KeyType.EC_EDWARDS, "ed25519"),
+    "ed448": (KeyType.EC_EDWARDS, "ed448"),
+    "x25519": (KeyType.EC_MONTGOMERY, "x25519"),
+    "x448": (KeyType.EC_MONTGOMERY, "x448"),
+    "aes": (KeyType.AES, None),
+    "hmac": (KeyType.GENERIC_SECRET, None),
+    "generic": (KeyType.GENERIC_SECRET, None),
+    "secret": (KeyType.GENERIC_SECRET, None),
+}
+
+
+def key_type(value: KeyType | str) -> tuple[KeyType, str | None]:
+    """``(KeyType, implied curve)`` for a member or a name: ``"rsa"``, ``"ec"``, ``"ed25519"``, ``"aes"``,
+    ``"hmac"``, or any ``KeyType`` member name (``"generic_secret"``)."""
+    if isinstance(value, KeyType):
+        return value, None
+    if isinstance(value, str):
+        norm = value.lower().replace("-", "_")
+        if norm in _NAMES:
+            return _NAMES[norm]
+        member = KeyType.__members__.get(norm.upper())
+        if member is not None:
+            return member, None
+        raise ValueError(f"unknown key type {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return KeyType(value), None
+    raise TypeError(f"key_type must be a KeyType or a name, not {type(value).__name__}")
+
+
+def _usage(flags: frozenset[Attribute], kinds: tuple[Attribute, ...] = _USAGE) -> dict[Attribute, bool]:
+    return {attr: attr in flags for attr in kinds}
+
+
+def _secret_usage(kt: KeyType) -> frozenset[Attribute]:
+    if kt in _CIPHER_KEYS:
+        return _CIPHER_USAGE
+    if kt == KeyType.GENERIC_SECRET or kt.name.endswith("_HMAC"):
+        return _MAC_USAGE
+    return frozenset()
+
+
+def secret_template(
+    kt: KeyType,
+    *,
+    label: str | None = None,
+    id: bytes | None = None,
+    token: bool = False,
+    extra: Mapping[Attribute, Any] | None = None,
+) -> dict[Attribute, Any]:
+    """A secret key's template with the secure defaults (used by generate, unwrap and derive)."""
+    tmpl: dict[Attribute, Any] = {
+        Attribute.CLASS: ObjectClass.SECRET_KEY,
+        Attribute.KEY_TYPE: kt,
+        Attribute.TOKEN: token,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        **_usage(_secret_usage(kt)),
+    }
+    if label is not None:
+        tmpl[Attribute.LABEL] = label
+    if id is not None:
+        tmpl[Attribute.ID] = id
+    if extra:
+        tmpl.update(extra)
+    return tmpl
+
+
+def private_template(kt: KeyType, *, token: bool = False) -> dict[Attribute, Any]:
+    """A private key's template with the secure defaults (used by unwrap)."""
+    usage = _PAIR_USAGE.get(kt, (frozenset(), frozenset()))[1]
+    return {
+        Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+        Attribute.KEY_TYPE: kt,
+        Attribute.TOKEN: token,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        **_usage(usage, _PRIVATE_USAGE),
+    }
+
+
+def _check_mechanism(token: Token, mechanism: Mechanism, flag: MechanismFlag, operation: str) -> None:
+    if not token.supports(mechanism, flag):
+        raise MechanismNotSupported(mechanism, token.label, operation)
+
+
+def _check_size(token: Token, mechanism: Mechanism, bits: int, unit_bits: int, what: str) -> None:
+    info = token.mechanisms().get(mechanism)
+    if info is None or not info.max_key_size:
+        return
+    low, high = info.min_key_size * unit_bits, info.max_key_size * unit_bits
+    if not low <= bits <= high:
+        raise ValueError(f"token {token.label!r} makes {what} keys of {low} to {high} bits, not {bits}")
+
+
+def key_templates(
+    token: Token,
+    kind: KeyType | str,
+    bits: int | None,
+    label: str | None,
+    id: bytes | None,
+    persistent: bool,
+    attrs: Mapping[str, Any],
+) -> tuple[Mechanism, dict[Attribute, Any]]:
+    """``(mechanism, template)`` for ``generate_key``."""
+    kt, _ = key_type(kind)
+    if bits is not None and (not isinstance(bits, int) or isinstance(bits, bool)):
+        raise TypeError(f"bits must be an int, not {type(bits).__name__}")
+    mechanism = _SECRET_GEN.get(kt)
+    if mechanism is None and kt.name.endswith("_HMAC"):
+        mechanism = Mechanism.GENERIC_SECRET_KEY_GEN
+    if mechanism is None:
+        raise ValueError(f"p11 does not generate {kt.name} keys; use generate_keypair for key pairs")
+    extra: dict[Attribute, Any] = {}
+    if kt == KeyType.AES:
+        bits = DEFAULT_SECRET_BITS if bits is None else bits
+        if bits not in (128, 192, 256):
+            raise ValueError(f"an AES key is 128, 192 or 256 bits, not {bits}")
+        extra[Attribute.VALUE_LEN] = bits // 8
+    elif mechanism == Mechanism.GENERIC_SECRET_KEY_GEN:
+        bits = DEFAULT_SECRET_BITS if bits is None else bits
+        if bits <= 0 or bits % 8:
+            raise ValueError(f"a secret's size is a positive multiple of 8 bits, not {bits}")
+        extra[Attribute.VALUE_LEN] = bits // 8
+    elif bits is not None:
+        raise ValueError(f"{kt.name} keys have a fixed size: leave bits out")
+    _check_mechanism(token, mechanism, MechanismFlag.GENERATE, "generate_key")
+    tmpl = secret_template(kt, label=label, id=id, token=persistent, extra=extra)
+    return mechanism, merge(tmpl, attrs)
+
+
+def _pick_curve(kt: KeyType, named: str | Curve | None, implied: str | None, bits: int | None) -> Curve:
+    name = named or implied
+    if name is None and kt == KeyType.EC and bits is not None:
+        name = _EC_BY_BITS.get(bits)
+        if name is None:
+            raise ValueError(f"no default curve of {bits} bits: give curve=")
+    found = curve(name or DEFAULT_CURVES[kt])
+    if found.key_type != kt:
+        raise ValueError(f"curve {found.name!r} is for {found.key_type.name} keys, not {kt.name}")
+    return found
+
+
+def keypair_templates(
+    token: Token,
+    kind: KeyType | str,
+    bits: int | None,
+    curve_name: str | Curve | None,
+    public_exponent: int,
+    label: str | None,
+    id: bytes | None,
+    persistent: bool,
+    public_attrs: Mapping[Any, Any] | None,
+    private_attrs: Mapping[Any, Any] | None,
+) -> tuple[Mechanism, dict[Attribute, Any], dict[Attribute, Any]]:
+    """``(mechanism, public template, private template)`` for ``generate_keypair``."""
+    kt, implied = key_type(kind)
+    if bits is not None and (not isinstance(bits, int) or isinstance(bits, bool)):
+        raise TypeError(f"bits must be an int, not {type(bits).__name__}")
+    if kt == KeyType.EC and (curve_name or implied):
+        # "ed25519" given as the curve of an EC key: it is an Edwards key.
+        kt = curve(curve_name or implied).key_type  # type: ignore[arg-type]
+    mechanism = _PAIR_GEN.get(kt)
+    if mechanism is None:
+        raise ValueError(f"p11 does not generate {kt.name} key pairs; use RSA, EC or EC_EDWARDS")
+    _check_mechanism(token, mechanism, MechanismFlag.GENERATE_KEY_PAIR, "generate_keypair")
+    pub_usage, priv_usage = _PAIR_USAGE[kt]
+    if id is None:
+        id = os.urandom(16)
+    pub: dict[Attribute, Any] = {
+        Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+        Attribute.KEY_TYPE: kt,
+        Attribute.TOKEN: persistent,
+        Attribute.PRIVATE: False,
+        Attribute.ID: id,
+        **_usage(pub_usage, _PUBLIC_USAGE),
+    }
+    priv: dict[Attribute, Any] = {
+        Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+        Attribute.KEY_TYPE: kt,
+        Attribute.TOKEN: persistent,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.ID: id,
+        **_usage(priv_usage, _PRIVATE_USAGE),
+    }
+    if label is not None:
+        pub[Attribute.LABEL] = priv[Attribute.LABEL] = label
+    if kt == KeyType.RSA:
+        if curve_name is not None:
+            raise ValueError("RSA keys have no curve")
+        bits = DEFAULT_RSA_BITS if bits is None else bits
+        _check_size(token, mechanism, bits, 1, "RSA")
+        if not isinstance(public_exponent, int) or public_exponent < 3 or public_exponent % 2 == 0:
+            raise ValueError("public_exponent must be an odd int of at least 3 (65537 is the usual one)")
+        pub[Attribute.MODULUS_BITS] = bits
+        pub[Attribute.PUBLIC_EXPONENT] = public_exponent.to_bytes((public_exponent.bit_length() + 7) // 8, "big")
+    else:
+        found = _pick_curve(kt, curve_name, implied, bits)
+        if bits is not None and bits != found.bits:
+            raise ValueError(f"curve {found.name} is {found.bits} bits, not {bits}")
+        pub[Attribute.EC_PARAMS] = found.params
+    return mechanism, merge(pub, public_attrs), merge(priv, private_attrs)

@@ -1,0 +1,177 @@
+"""Key management operations of a key: wrap, unwrap, derive, and finding a private key's public key.
+
+New keys made by unwrap and derive get the secure defaults of :mod:`p11.keygen` (private, sensitive, not
+extractable, usage flags by type) and are session objects unless the caller asks ``token=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from p11._cffi import lib
+from p11.attributes import is_marker, merge, raw_template
+from p11.constants import Attribute, KeyType, ObjectClass
+from p11.errors import CryptokiError, NoSuchObject
+from p11.keygen import key_type as resolve_key_type
+from p11.keygen import private_template, secret_template
+from p11.operations import as_block
+from p11.plans import DEFAULT_WRAP, DERIVE, UNWRAP, WRAP, checked, default_mechanism, describe, plan
+
+if TYPE_CHECKING:
+    from p11.objects import Key, PrivateKey, PublicKey, SecretKey
+
+__all__ = ["derive_key", "public_key_for", "unwrap_key", "wrap_key"]
+
+_UNEXTRACTABLE = frozenset({int(lib.CKR_KEY_UNEXTRACTABLE), int(lib.CKR_KEY_NOT_WRAPPABLE)})
+
+
+# -- wrap, unwrap, derive ---------------------------------------------------------------------------------------
+
+
+def _key_arg(key: Any, what: str) -> Key:
+    from p11.objects import Key
+
+    if not isinstance(key, Key):
+        raise TypeError(f"{what} must be a p11 Key, not {type(key).__name__}")
+    return key
+
+
+def wrap_key(wrapping: Key, key: Any, mechanism: Any = None) -> bytes:
+    target = _key_arg(key, "the key to wrap")
+    if mechanism is None:
+        mechanism = default_mechanism(wrapping, DEFAULT_WRAP, WRAP)
+    p = plan(wrapping, mechanism, WRAP)
+    session = wrapping.session
+    mod = session._module
+    with session._lock:
+        try:
+            wrapped = checked(mod.C_WrapKey, wrapping, p, WRAP, session.handle, p.arg, wrapping.handle, target.handle)
+        except CryptokiError as exc:
+            if exc.rv not in _UNEXTRACTABLE:
+                raise
+            detail = f"{describe(target)} is not extractable (made without extractable=True)"
+            raise type(exc)(exc.rv, exc.function, detail) from exc
+    return bytes(wrapped)
+
+
+def _bits_to_len(bits: int | None, kt: KeyType) -> dict[Attribute, Any]:
+    if bits is None:
+        if kt == KeyType.AES:
+            raise ValueError("give bits= (128, 192 or 256) for an AES key")
+        return {}
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits <= 0 or bits % 8:
+        raise ValueError(f"bits must be a positive multiple of 8, not {bits!r}")
+    return {Attribute.VALUE_LEN: bits // 8}
+
+
+def unwrap_key(
+    unwrapping: Key,
+    wrapped: Any,
+    mechanism: Any,
+    key_type: KeyType | str,
+    object_class: ObjectClass,
+    label: str | None,
+    attrs: Mapping[str, Any],
+) -> Key:
+    from p11.objects import object_for
+
+    if as_block(wrapped) is None:
+        raise TypeError(f"wrapped must be bytes-like, not {type(wrapped).__name__}")
+    kt, _ = resolve_key_type(key_type)
+    object_class = ObjectClass(object_class)
+    if object_class == ObjectClass.SECRET_KEY:
+        tmpl = secret_template(kt, label=label)
+    elif object_class == ObjectClass.PRIVATE_KEY:
+        tmpl = private_template(kt)
+        if label is not None:
+            tmpl[Attribute.LABEL] = label
+    else:
+        raise ValueError(f"only secret and private keys can be unwrapped, not {object_class.name}")
+    tmpl = merge(tmpl, attrs)
+    if mechanism is None:
+        mechanism = default_mechanism(unwrapping, DEFAULT_WRAP, UNWRAP)
+    p = plan(unwrapping, mechanism, UNWRAP)
+    session = unwrapping.session
+    mod = session._module
+    with session._lock:
+        handle = checked(
+            mod.C_UnwrapKey,
+            unwrapping,
+            p,
+            UNWRAP,
+            session.handle,
+            p.arg,
+            unwrapping.handle,
+            wrapped,
+            raw_template(tmpl),
+        )
+    key = object_for(session, handle, object_class)
+    key._key_type = kt
+    return key  # type: ignore[no-any-return]
+
+
+def derive_key(
+    base: Key, mechanism: Any, key_type: KeyType | str, bits: int | None, attrs: Mapping[str, Any]
+) -> SecretKey:
+    from p11.objects import SecretKey
+
+    kt, _ = resolve_key_type(key_type)
+    tmpl = merge(secret_template(kt, extra=_bits_to_len(bits, kt)), attrs)
+    p = plan(base, mechanism, DERIVE)
+    session = base.session
+    mod = session._module
+    with session._lock:
+        handle = checked(mod.C_DeriveKey, base, p, DERIVE, session.handle, p.arg, base.handle, raw_template(tmpl))
+    key = SecretKey(session, handle, ObjectClass.SECRET_KEY)
+    key._key_type = kt
+    return key
+
+
+# -- the public key of a private key ----------------------------------------------------------------------------
+
+
+def public_key_for(private: PrivateKey) -> PublicKey:
+    from p11.objects import PublicKey
+
+    session = private.session
+    kt = private.key_type
+    ident = private.id
+    if ident:
+        candidates = list(session.find(object_class=ObjectClass.PUBLIC_KEY, id=ident, key_type=kt))
+        if len(candidates) == 1:
+            return candidates[0]  # type: ignore[no-any-return]
+        if candidates and kt == KeyType.RSA:
+            modulus = private.get_attributes((Attribute.MODULUS,))[Attribute.MODULUS]
+            for candidate in candidates:
+                if candidate.get_attributes((Attribute.MODULUS,))[Attribute.MODULUS] == modulus:
+                    return candidate  # type: ignore[no-any-return]
+        if candidates:
+            return candidates[0]  # type: ignore[no-any-return]
+    if kt == KeyType.RSA:
+        wanted = (Attribute.MODULUS, Attribute.PUBLIC_EXPONENT)
+    elif kt in (KeyType.EC, KeyType.EC_EDWARDS, KeyType.EC_MONTGOMERY):
+        wanted = (Attribute.EC_PARAMS, Attribute.EC_POINT)
+    else:
+        wanted = ()
+    attrs = private.get_attributes(wanted) if wanted else {}
+    if not wanted or any(is_marker(v) or not v for v in attrs.values()):
+        raise NoSuchObject(
+            f"no public key with the CKA_ID of {describe(private)} on token {session.token.label!r}, and the "
+            f"private key does not carry its public {kt.name} attributes"
+        )
+    tmpl: dict[Any, Any] = {
+        Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+        Attribute.KEY_TYPE: kt,
+        Attribute.TOKEN: False,
+        Attribute.VERIFY: True,
+        **attrs,
+    }
+    if ident:
+        tmpl[Attribute.ID] = ident
+    if kt == KeyType.RSA:
+        tmpl[Attribute.ENCRYPT] = True
+    public = session.create_object(tmpl)
+    assert isinstance(public, PublicKey)
+    public._key_type = kt
+    return public

@@ -1,0 +1,224 @@
+"""``p11.load(path)`` → :class:`Library` → :class:`Slot` → :class:`~p11.token.Token`: finding the token you want.
+
+One loaded module has one Cryptoki state per process, so :func:`load` returns the same :class:`Library` for the
+same file (by real path), and a library returns the same :class:`Token` object for the same token while it stays
+in its slot: login state, tracked on the token, is then shared by everything that uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from p11 import lowlevel
+from p11.constants import Mechanism, SlotFlag
+from p11.errors import MultipleTokens, NoSuchToken
+from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
+from p11.token import Token
+
+__all__ = ["Library", "Slot", "load"]
+
+_LIBRARIES: dict[lowlevel.Module, Library] = {}
+_LOCK = threading.Lock()
+
+# get_token()/tokens() keywords → CK_TOKEN_INFO fields; any other TokenInfo field name works as itself.
+_MATCH_ALIASES = {"serial": "serial_number", "manufacturer": "manufacturer_id"}
+_TOKEN_FIELDS = frozenset(TokenInfo.__dataclass_fields__)
+
+
+def load(path: str | os.PathLike[str]) -> Library:
+    """The :class:`Library` for the PKCS#11 module at ``path``, loaded and initialised on first use; the same
+    object for the same file afterwards."""
+    module = lowlevel.load(path)
+    with _LOCK:
+        library = _LIBRARIES.get(module)
+        if library is None or library.closed:
+            library = Library(module)
+            _LIBRARIES[module] = library
+        return library
+
+
+class Slot:
+    """A slot of the library: ``.id``, ``.info`` (read now), ``.token`` (``None`` when empty), ``.mechanisms()``."""
+
+    def __init__(self, library: Library, slot_id: int) -> None:
+        self.library = library
+        self.id = int(slot_id)
+
+    @property
+    def info(self) -> SlotInfo:
+        return self.library.module.C_GetSlotInfo(self.id)  # type: ignore[no-any-return]
+
+    @property
+    def token(self) -> Token | None:
+        """The token in this slot, or ``None`` when there is none."""
+        if not self.info.flags & SlotFlag.TOKEN_PRESENT:
+            return None
+        return self.library._token_in(self)
+
+    def mechanisms(self) -> dict[Mechanism, MechanismInfo]:
+        """The mechanisms of the slot's token (cached on the token)."""
+        token = self.token
+        if token is not None:
+            return token.mechanisms()
+        module = self.library.module
+        return {m: module.C_GetMechanismInfo(self.id, m) for m in module.C_GetMechanismList(self.id)}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Slot) and other.library is self.library and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash((id(self.library), self.id))
+
+    def __repr__(self) -> str:
+        return f"<Slot {self.id}>"
+
+
+class Library:
+    """A loaded PKCS#11 module: ``.module`` (the :class:`p11.lowlevel.Module`), ``.info``, :meth:`slots`,
+    :meth:`tokens`, :meth:`get_token`, :meth:`close`. A context manager that closes on exit."""
+
+    def __init__(self, module: lowlevel.Module) -> None:
+        self.module = module
+        self._lock = threading.RLock()
+        self._slots: dict[int, Slot] = {}
+        self._tokens: dict[int, Token] = {}
+
+    @property
+    def path(self) -> str:
+        return self.module.path
+
+    @property
+    def info(self) -> Info:
+        """``C_GetInfo``: the module's description, manufacturer and versions."""
+        return self.module.C_GetInfo()  # type: ignore[no-any-return]
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.module.closed)
+
+    def _slot(self, slot_id: int) -> Slot:
+        with self._lock:
+            slot = self._slots.get(slot_id)
+            if slot is None:
+                slot = self._slots[slot_id] = Slot(self, slot_id)
+            return slot
+
+    def slots(self, token_present: bool = True) -> list[Slot]:
+        """The slots (by default only those holding a token)."""
+        return [self._slot(s) for s in self.module.C_GetSlotList(token_present)]
+
+    def _token_in(self, slot: Slot, info: TokenInfo | None = None) -> Token:
+        """The Token object of ``slot``: the one we have if the same token (same serial) is still there."""
+        if info is None:
+            info = self.module.C_GetTokenInfo(slot.id)
+        with self._lock:
+            token = self._tokens.get(slot.id)
+            if token is None or token.serial != info.serial_number or token.slot is not slot:
+                token = Token(slot, info)
+                self._tokens[slot.id] = token
+            else:
+                token._info = info
+            return token
+
+    def _adopt(self, token: Token) -> None:
+        with self._lock:
+            self._tokens[token.slot.id] = token
+
+    def _slot_after_init(self, slot: Slot, label: str, serial_before: str) -> Slot:
+        """The slot a token is in after ``C_InitToken``: modules that number slots by token serial (SoftHSM)
+        move a newly initialised token to a new slot id."""
+        ids = self.module.C_GetSlotList(True)
+        if slot.id in ids:
+            info = self.module.C_GetTokenInfo(slot.id)
+            if info.label == label:
+                return slot
+        for slot_id in ids:
+            info = self.module.C_GetTokenInfo(slot_id)
+            if info.label == label and info.serial_number not in (t.serial for t in self._tokens.values()):
+                return self._slot(slot_id)
+        for slot_id in ids:
+            if self.module.C_GetTokenInfo(slot_id).label == label:
+                return self._slot(slot_id)
+        raise NoSuchToken(f"after C_InitToken no slot holds a token labelled {label!r}")
+
+    def tokens(self, **match: Any) -> list[Token]:
+        """The tokens present whose ``CK_TOKEN_INFO`` matches every keyword: ``label``, ``serial``,
+        ``manufacturer``, ``model``, ``slot_id``, or any :class:`~p11.lowlevel.TokenInfo` field name. A
+        ``flags`` value matches tokens that have all those flags."""
+        checks = []
+        for key, value in match.items():
+            if value is None:
+                continue
+            name = _MATCH_ALIASES.get(key, key)
+            if name != "slot_id" and name not in _TOKEN_FIELDS:
+                allowed = ", ".join(sorted({"label", "serial", "manufacturer", "model", "slot_id"} | _TOKEN_FIELDS))
+                raise TypeError(f"cannot match tokens on {key!r}; use one of: {allowed}")
+            checks.append((name, value))
+        found = []
+        for slot_id in self.module.C_GetSlotList(True):
+            info = self.module.C_GetTokenInfo(slot_id)
+            if all(_matches(info, slot_id, name, value) for name, value in checks):
+                found.append(self._token_in(self._slot(slot_id), info))
+        return found
+
+    def get_token(
+        self,
+        *,
+        label: str | None = None,
+        serial: str | None = None,
+        manufacturer: str | None = None,
+        model: str | None = None,
+        slot_id: int | None = None,
+        **match: Any,
+    ) -> Token:
+        """The one token matching (see :meth:`tokens`); :class:`~p11.errors.NoSuchToken` or
+        :class:`~p11.errors.MultipleTokens` naming what was asked and the tokens there are."""
+        criteria = {"label": label, "serial": serial, "manufacturer": manufacturer, "model": model}
+        criteria.update({"slot_id": slot_id, **match})
+        found = self.tokens(**criteria)
+        asked = ", ".join(f"{k}={v!r}" for k, v in criteria.items() if v is not None) or "anything"
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            present = self.tokens()
+            listed = "; ".join(_describe(t) for t in present) or "none"
+            raise NoSuchToken(f"no token matches {asked} in {self.path}; tokens present: {listed}")
+        raise MultipleTokens(
+            f"{len(found)} tokens match {asked}: {'; '.join(_describe(t) for t in found)}; ask for serial= or slot_id="
+        )
+
+    def close(self) -> None:
+        """Finalise the module (every session of this process on it ends) and forget this library."""
+        with self._lock:
+            for token in self._tokens.values():
+                token._open_sessions = 0
+                token._user = None
+            self._tokens.clear()
+        self.module.close()
+        with _LOCK:
+            if _LIBRARIES.get(self.module) is self:
+                del _LIBRARIES[self.module]
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Library {self.path!r}{' closed' if self.closed else ''}>"
+
+
+def _matches(info: TokenInfo, slot_id: int, name: str, value: Any) -> bool:
+    if name == "slot_id":
+        return slot_id == value
+    actual = getattr(info, name)
+    if name == "flags":
+        return (actual & value) == value  # type: ignore[no-any-return]
+    return actual == value  # type: ignore[no-any-return]
+
+
+def _describe(token: Token) -> str:
+    return f"{token.label!r} (serial {token.serial!r}, slot {token.slot.id})"

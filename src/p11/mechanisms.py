@@ -1,0 +1,433 @@
+"""Mechanism parameters as Python objects: build one, use it for as many calls as you like.
+
+Each object knows its :class:`~p11.constants.Mechanism` (``.mechanism``) and builds its C parameter struct and its
+``CK_MECHANISM`` once, on first use, keeping every buffer the struct points into alive as long as the object::
+
+    from p11.mechanisms import GCM, PSS, OAEP
+
+    ciphertext = key.encrypt(data, GCM(iv, aad=b"header"))
+    signature = private_key.sign(message, PSS("sha256"))
+
+Mechanisms without parameters are passed as plain :class:`~p11.constants.Mechanism` members
+(``Mechanism.ECDSA_SHA256``, ``Mechanism.SHA256_HMAC`` …). Hashes are named the way ``hashlib`` does
+(``"sha256"``, ``"sha3_256"``; case, dashes and underscores are ignored), or given as a digest ``Mechanism`` member or
+any object with such a ``.name`` (a ``cryptography`` hash instance).
+
+Reusing a :class:`GCM` or :class:`CTR` object reuses its IV: do that for decryption, never to encrypt twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from p11._cffi import ffi, lib
+from p11.constants import MGF, KeyDerivation, Mechanism
+from p11.curves import encode_oid
+from p11.lowlevel import Mech
+
+__all__ = [
+    "CBC",
+    "CTR",
+    "ECDH1",
+    "GCM",
+    "OAEP",
+    "PSS",
+    "EdDSA",
+    "HashInfo",
+    "KeyWrap",
+    "Parameters",
+    "Raw",
+    "digest_info",
+    "hash_info",
+]
+
+_NULL = ffi.NULL
+
+
+# -- hashes -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HashInfo:
+    """One hash algorithm and the mechanisms built on it (``None`` where the header has no such mechanism).
+
+    ``name`` is the ``hashlib`` name; ``oid`` the dotted OID (for a PKCS#1 v1.5 ``DigestInfo``)."""
+
+    name: str
+    size: int
+    oid: str
+    digest: Mechanism
+    mgf: MGF
+    rsa_pkcs: Mechanism | None
+    rsa_pss: Mechanism | None
+    ecdsa: Mechanism | None
+    hmac: Mechanism | None
+    kdf: KeyDerivation | None
+
+
+def _opt(enum: Any, name: str) -> Any:
+    return enum.__members__.get(name)
+
+
+def _hash_row(name: str, size: int, oid: str, mech: str, upper: str) -> HashInfo:
+    # ``mech`` is how the digest mechanism is spelled (SHA_1 is the odd one), ``upper`` the infix of the others.
+    return HashInfo(
+        name=name,
+        size=size,
+        oid=oid,
+        digest=Mechanism[mech],
+        mgf=MGF[upper],
+        rsa_pkcs=_opt(Mechanism, f"{upper}_RSA_PKCS"),
+        rsa_pss=_opt(Mechanism, f"{upper}_RSA_PKCS_PSS"),
+        ecdsa=_opt(Mechanism, f"ECDSA_{upper}"),
+        hmac=_opt(Mechanism, f"{mech}_HMAC"),
+        kdf=_opt(KeyDerivation, f"{upper}_KDF"),
+    )
+
+
+HASHES: tuple[HashInfo, ...] = (
+    _hash_row("sha1", 20, "1.3.14.3.2.26", "SHA_1", "SHA1"),
+    _hash_row("sha224", 28, "2.16.840.1.101.3.4.2.4", "SHA224", "SHA224"),
+    _hash_row("sha256", 32, "2.16.840.1.101.3.4.2.1", "SHA256", "SHA256"),
+    _hash_row("sha384", 48, "2.16.840.1.101.3.4.2.2", "SHA384", "SHA384"),
+    _hash_row("sha512", 64, "2.16.840.1.101.3.4.2.3", "SHA512", "SHA512"),
+    _hash_row("sha3_224", 28, "2.16.840.1.101.3.4.2.7", "SHA3_224", "SHA3_224"),
+    _hash_row("sha3_256", 32, "2.16.840.1.101.3.4.2.8", "SHA3_256", "SHA3_256"),
+    _hash_row("sha3_384", 48, "2.16.840.1.101.3.4.2.9", "SHA3_384", "SHA3_384"),
+    _hash_row("sha3_512", 64, "2.16.840.1.101.3.4.2.10", "SHA3_512", "SHA3_512"),
+)
+
+
+def _norm(text: str) -> str:
+    return text.lower().replace("-", "").replace("_", "")
+
+
+_HASH_BY_NAME: dict[str, HashInfo] = {_norm(h.name): h for h in HASHES}
+_HASH_BY_NAME.update({_norm(h.digest.name): h for h in HASHES})
+_HASH_BY_MECH: dict[int, HashInfo] = {int(h.digest): h for h in HASHES}
+
+
+def hash_info(hash: str | Mechanism | Any) -> HashInfo:
+    """The :class:`HashInfo` for ``"sha256"``, ``Mechanism.SHA256``, ``hashes.SHA256()`` …"""
+    if isinstance(hash, HashInfo):
+        return hash
+    if isinstance(hash, Mechanism):
+        found = _HASH_BY_MECH.get(int(hash))
+        if found is None:
+            raise ValueError(f"{hash!r} is not a hash mechanism p11 knows")
+        return found
+    name = hash if isinstance(hash, str) else getattr(hash, "name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"hash must be a name such as 'sha256', a digest Mechanism or a hash object, not {hash!r}")
+    found = _HASH_BY_NAME.get(_norm(name))
+    if found is None:
+        raise ValueError(f"unknown hash {name!r}; known: {', '.join(h.name for h in HASHES)}")
+    return found
+
+
+def _mgf(mgf: str | MGF | Any | None, default: HashInfo) -> MGF:
+    if mgf is None:
+        return default.mgf
+    if isinstance(mgf, MGF):
+        return mgf
+    return hash_info(mgf).mgf
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + _der_length(len(content)) + content
+
+
+def digest_info(hash: str | Mechanism | Any, digest: bytes) -> bytes:
+    """The DER ``DigestInfo`` that PKCS#1 v1.5 signs (``CKM_RSA_PKCS`` over this equals ``CKM_SHA*_RSA_PKCS``)."""
+    info = hash_info(hash)
+    if len(digest) != info.size:
+        raise ValueError(f"a {info.name} digest is {info.size} bytes, not {len(digest)}")
+    algorithm = _der(0x30, encode_oid(info.oid) + b"\x05\x00")
+    return _der(0x30, algorithm + _der(0x04, bytes(digest)))
+
+
+# -- parameter objects ------------------------------------------------------------------------------------------
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be bytes-like, not str")
+    try:
+        return bytes(memoryview(value))
+    except TypeError:
+        raise TypeError(f"{what} must be bytes-like, not {type(value).__name__}") from None
+
+
+def _buffer(data: bytes) -> Any:
+    """A C copy of ``data`` (``NULL`` when empty) that lives as long as the returned cdata."""
+    return ffi.new("CK_BYTE[]", data) if data else _NULL
+
+
+class Parameters:
+    """Base of the parameter objects: a mechanism type plus a parameter block, as a ``CK_MECHANISM`` built once.
+
+    ``alternatives`` are other mechanism types that take the very same parameter and mean the same thing on
+    tokens that name it differently (AES key wrap with padding); the key layer uses the first one the token has.
+    """
+
+    __slots__ = ("_keep", "_mechs", "_param", "alternatives", "mechanism")
+
+    mechanism: Mechanism
+    alternatives: tuple[Mechanism, ...]
+
+    def __init__(self, mechanism: Mechanism, param: Any, keep: Any = (), alternatives: Iterable[Mechanism] = ()):
+        self.mechanism = Mechanism(mechanism)
+        self.alternatives = tuple(alternatives)
+        self._param = param
+        self._keep = keep
+        self._mechs: dict[int, Mech] = {}
+
+    def ck(self, mechanism: Mechanism | int | None = None) -> Mech:
+        """The lowlevel :class:`~p11.lowlevel.Mech` for this parameter under ``mechanism`` (default: its own)."""
+        kind = int(self.mechanism if mechanism is None else mechanism)
+        mech = self._mechs.get(kind)
+        if mech is None:
+            mech = Mech(kind, self._param, keep=self._keep)
+            mech.cdata()
+            self._mechs[kind] = mech
+        return mech
+
+    def with_mechanism(self, mechanism: Mechanism) -> Any:
+        """The same parameter under another mechanism type (used for the software-hash fallbacks)."""
+        return self.ck(mechanism)
+
+    def _describe(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self._describe()
+        return f"{type(self).__name__}(CKM_{self.mechanism.name}{', ' + extra if extra else ''})"
+
+
+class PSS(Parameters):
+    """RSA PSS: ``PSS("sha256")`` signs a message with ``CKM_SHA256_RSA_PKCS_PSS`` (hash on the token, or in
+    software when the token only has ``CKM_RSA_PKCS_PSS``); ``prehashed=True`` signs a digest you computed
+    (``CKM_RSA_PKCS_PSS``). ``mgf`` defaults to MGF1 with the same hash, ``salt_length`` to the digest size."""
+
+    __slots__ = ("hash", "mgf", "prehashed", "salt_length")
+
+    def __init__(
+        self,
+        hash: str | Mechanism | Any = "sha256",
+        mgf: str | MGF | Any | None = None,
+        salt_length: int | None = None,
+        *,
+        prehashed: bool = False,
+    ) -> None:
+        info = hash_info(hash)
+        if salt_length is None:
+            salt_length = info.size
+        if not isinstance(salt_length, int) or isinstance(salt_length, bool) or salt_length < 0:
+            raise TypeError("salt_length must be a non-negative int")
+        self.hash = info
+        self.mgf = _mgf(mgf, info)
+        self.salt_length = salt_length
+        self.prehashed = bool(prehashed)
+        struct = ffi.new("CK_RSA_PKCS_PSS_PARAMS *")
+        struct.hashAlg = int(info.digest)
+        struct.mgf = int(self.mgf)
+        struct.sLen = salt_length
+        if prehashed or info.rsa_pss is None:
+            if not prehashed:
+                raise ValueError(f"no hash-and-sign PSS mechanism for {info.name}; use prehashed=True")
+            mechanism = Mechanism.RSA_PKCS_PSS
+        else:
+            mechanism = info.rsa_pss
+        super().__init__(mechanism, struct)
+
+    def _describe(self) -> str:
+        return f"hash={self.hash.name!r}, mgf=CKG_MGF1_{self.mgf.name}, salt_length={self.salt_length}"
+
+
+class OAEP(Parameters):
+    """RSA OAEP (``CKM_RSA_PKCS_OAEP``) for encrypt/decrypt and wrap/unwrap: hash, MGF1 hash (default: the same)
+    and label. Many tokens, SoftHSM 2.6 among them, only do SHA-1 and an empty label."""
+
+    __slots__ = ("hash", "label", "mgf")
+
+    def __init__(self, hash: str | Mechanism | Any = "sha256", mgf: str | MGF | Any | None = None, label: Any = b""):
+        info = hash_info(hash)
+        self.hash = info
+        self.mgf = _mgf(mgf, info)
+        self.label = _bytes(label, "label")
+        struct = ffi.new("CK_RSA_PKCS_OAEP_PARAMS *")
+        struct.hashAlg = int(info.digest)
+        struct.mgf = int(self.mgf)
+        struct.source = lib.CKZ_DATA_SPECIFIED
+        label_buf = _buffer(self.label)
+        struct.pSourceData = label_buf
+        struct.ulSourceDataLen = len(self.label)
+        super().__init__(Mechanism.RSA_PKCS_OAEP, struct, keep=label_buf)
+
+    def _describe(self) -> str:
+        return f"hash={self.hash.name!r}, mgf=CKG_MGF1_{self.mgf.name}, label=<{len(self.label)} bytes>"
+
+
+class GCM(Parameters):
+    """AES-GCM (``CKM_AES_GCM``): ``iv`` (12 bytes is the usual size), additional authenticated data ``aad`` and
+    the tag length in bytes. Encryption returns ciphertext followed by the tag; decryption takes the same."""
+
+    __slots__ = ("aad", "iv", "tag_length")
+
+    def __init__(self, iv: Any, aad: Any = b"", tag_length: int = 16) -> None:
+        self.iv = _bytes(iv, "iv")
+        self.aad = _bytes(aad, "aad")
+        if not self.iv:
+            raise ValueError("GCM needs a non-empty iv")
+        if not isinstance(tag_length, int) or isinstance(tag_length, bool):
+            raise TypeError("tag_length must be an int (bytes)")
+        if not 4 <= tag_length <= 16:
+            raise ValueError("tag_length must be between 4 and 16 bytes")
+        self.tag_length = tag_length
+        struct = ffi.new("CK_GCM_PARAMS *")
+        iv_buf, aad_buf = _buffer(self.iv), _buffer(self.aad)
+        struct.pIv = iv_buf
+        struct.ulIvLen = len(self.iv)
+        struct.ulIvBits = 8 * len(self.iv)
+        struct.pAAD = aad_buf
+        struct.ulAADLen = len(self.aad)
+        struct.ulTagBits = 8 * tag_length
+        super().__init__(Mechanism.AES_GCM, struct, keep=(iv_buf, aad_buf))
+
+    def _describe(self) -> str:
+        return f"iv=<{len(self.iv)} bytes>, aad=<{len(self.aad)} bytes>, tag_length={self.tag_length}"
+
+
+class CBC(Parameters):
+    """AES-CBC with PKCS#7 padding (``CKM_AES_CBC_PAD``), or without (``pad=False``: ``CKM_AES_CBC``, whole blocks
+    only). ``iv`` is 16 bytes."""
+
+    __slots__ = ("iv", "pad")
+
+    def __init__(self, iv: Any, *, pad: bool = True) -> None:
+        self.iv = _bytes(iv, "iv")
+        if len(self.iv) != 16:
+            raise ValueError(f"an AES-CBC iv is 16 bytes, not {len(self.iv)}")
+        self.pad = bool(pad)
+        super().__init__(Mechanism.AES_CBC_PAD if pad else Mechanism.AES_CBC, self.iv)
+
+
+class CTR(Parameters):
+    """AES-CTR (``CKM_AES_CTR``): the 16-byte initial counter block and how many of its low bits count."""
+
+    __slots__ = ("counter_bits", "iv")
+
+    def __init__(self, iv: Any, counter_bits: int = 128) -> None:
+        self.iv = _bytes(iv, "iv")
+        if len(self.iv) != 16:
+            raise ValueError(f"an AES-CTR counter block is 16 bytes, not {len(self.iv)}")
+        if not isinstance(counter_bits, int) or isinstance(counter_bits, bool) or not 1 <= counter_bits <= 128:
+            raise ValueError("counter_bits must be an int between 1 and 128")
+        self.counter_bits = counter_bits
+        struct = ffi.new("CK_AES_CTR_PARAMS *")
+        struct.ulCounterBits = counter_bits
+        ffi.memmove(struct.cb, self.iv, 16)
+        super().__init__(Mechanism.AES_CTR, struct)
+
+
+def _kdf(kdf: str | KeyDerivation | Any | None) -> KeyDerivation:
+    if kdf is None:
+        return KeyDerivation.NULL
+    if isinstance(kdf, KeyDerivation):
+        return kdf
+    if isinstance(kdf, str) and _norm(kdf) == "null":
+        return KeyDerivation.NULL
+    info = hash_info(kdf)
+    if info.kdf is None:
+        raise ValueError(f"no ANSI X9.63 KDF with {info.name}")
+    return info.kdf
+
+
+class ECDH1(Parameters):
+    """Elliptic-curve Diffie-Hellman (``CKM_ECDH1_DERIVE``) with the peer's public point (uncompressed
+    ``04||X||Y`` or the DER OCTET STRING a token stores in ``CKA_EC_POINT``) and an optional ANSI X9.63 KDF
+    (``kdf="sha256"``) with ``shared_data``. Many tokens, SoftHSM 2.6 among them, only offer ``kdf=None``."""
+
+    __slots__ = ("kdf", "public_data", "shared_data")
+
+    def __init__(self, public_data: Any, kdf: str | KeyDerivation | Any | None = None, shared_data: Any = b""):
+        self.public_data = _bytes(public_data, "public_data")
+        if not self.public_data:
+            raise ValueError("ECDH1 needs the peer's public point")
+        self.shared_data = _bytes(shared_data, "shared_data")
+        self.kdf = _kdf(kdf)
+        if self.kdf == KeyDerivation.NULL and self.shared_data:
+            raise ValueError("shared_data needs a kdf (the NULL KDF takes none)")
+        struct = ffi.new("CK_ECDH1_DERIVE_PARAMS *")
+        pub_buf, shared_buf = _buffer(self.public_data), _buffer(self.shared_data)
+        struct.kdf = int(self.kdf)
+        struct.ulSharedDataLen = len(self.shared_data)
+        struct.pSharedData = shared_buf
+        struct.ulPublicDataLen = len(self.public_data)
+        struct.pPublicData = pub_buf
+        super().__init__(Mechanism.ECDH1_DERIVE, struct, keep=(pub_buf, shared_buf))
+
+    def _describe(self) -> str:
+        return f"kdf=CKD_{self.kdf.name}, public_data=<{len(self.public_data)} bytes>"
+
+
+class KeyWrap(Parameters):
+    """AES key wrap: RFC 3394 (``CKM_AES_KEY_WRAP``, key data a multiple of 8 bytes) or, with ``pad=True``,
+    RFC 5649 (``CKM_AES_KEY_WRAP_KWP``; tokens of the 2.40 era, SoftHSM 2.6 among them, offer RFC 5649 as
+    ``CKM_AES_KEY_WRAP_PAD``, used when the token lacks the 3.0 name). ``iv`` overrides the default initial value."""
+
+    __slots__ = ("iv", "pad")
+
+    def __init__(self, iv: Any = None, *, pad: bool = False) -> None:
+        self.iv = None if iv is None else _bytes(iv, "iv")
+        self.pad = bool(pad)
+        if pad:
+            super().__init__(Mechanism.AES_KEY_WRAP_KWP, self.iv, alternatives=(Mechanism.AES_KEY_WRAP_PAD,))
+        else:
+            super().__init__(Mechanism.AES_KEY_WRAP, self.iv)
+
+
+class EdDSA(Parameters):
+    """EdDSA options (``CKM_EDDSA`` with ``CK_EDDSA_PARAMS``): Ed25519ctx/Ed448 ``context`` and the pre-hash
+    variants (``prehashed=True``: Ed25519ph/Ed448ph). Plain Ed25519 needs none of this: pass ``Mechanism.EDDSA``."""
+
+    __slots__ = ("context", "prehashed")
+
+    def __init__(self, context: Any = b"", *, prehashed: bool = False) -> None:
+        self.context = _bytes(context, "context")
+        if len(self.context) > 255:
+            raise ValueError("an EdDSA context is at most 255 bytes")
+        self.prehashed = bool(prehashed)
+        struct = ffi.new("CK_EDDSA_PARAMS *")
+        ctx_buf = _buffer(self.context)
+        struct.phFlag = 1 if prehashed else 0
+        struct.ulContextDataLen = len(self.context)
+        struct.pContextData = ctx_buf
+        super().__init__(Mechanism.EDDSA, struct, keep=ctx_buf)
+
+
+class Raw(Parameters):
+    """Any mechanism with a parameter block you built yourself (``bytes``, or a cffi struct pointer)."""
+
+    __slots__ = ()
+
+    def __init__(self, mechanism: Mechanism | int, parameter: Any = None) -> None:
+        if parameter is not None and not isinstance(parameter, ffi.CData):
+            parameter = _bytes(parameter, "parameter")
+        super().__init__(Mechanism(mechanism), parameter)
+
+    def _describe(self) -> str:
+        if self._param is None:
+            return ""
+        if isinstance(self._param, ffi.CData):
+            return f"<{ffi.typeof(self._param).cname}>"
+        return f"<{len(self._param)} bytes>"

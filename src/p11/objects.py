@@ -1,0 +1,445 @@
+"""Token objects as Python objects: attributes as properties and by name, typed classes by ``CKA_CLASS``.
+
+An :class:`Object` is a handle plus the :class:`~p11.session.Session` it was found or made in. Attribute reads go
+to the token every time (objects may change underneath), except ``CKA_CLASS`` and ``CKA_KEY_TYPE``, which never
+change and are cached (``.object_class`` and ``.key_type`` give them as enums). Values are Python values as
+:mod:`p11._native` decodes them: ``bool``, ``int``, ``str`` for labels, ``bytes`` for byte arrays and big integers.
+
+``obj[Attribute.LABEL]`` / ``obj["label"]`` read one attribute and raise a specific error when the token will not
+reveal it (``AttributeSensitive``) or the object has none (``AttributeTypeInvalid``); :meth:`Object.get_attributes`
+reads many at once and leaves a marker (:data:`p11.attributes.SENSITIVE` …) in place of a refused value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from p11 import _native, keyops, operations
+from p11._cffi import lib
+from p11.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
+from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
+from p11.curves import curve_from_params
+from p11.errors import error_class
+
+if TYPE_CHECKING:
+    from p11.mechanisms import Parameters
+    from p11.session import Session
+
+__all__ = [
+    "Certificate",
+    "DataObject",
+    "Key",
+    "Object",
+    "PrivateKey",
+    "PublicKey",
+    "SecretKey",
+    "object_for",
+]
+
+_CKR_SENSITIVE = int(lib.CKR_ATTRIBUTE_SENSITIVE)
+_CKR_TYPE_INVALID = int(lib.CKR_ATTRIBUTE_TYPE_INVALID)
+
+
+class Object:
+    """Any token object. ``.handle``, ``.session``, ``.object_class``, ``.label``, ``.id``; ``obj[attr]`` to read
+    and write one attribute, :meth:`get_attributes`/:meth:`set_attributes` for many, :meth:`copy`, :meth:`destroy`."""
+
+    __slots__ = ("__weakref__", "_class", "handle", "session")
+
+    def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
+        self.session = session
+        self.handle = int(handle)
+        self._class = object_class
+
+    # -- attribute access ------------------------------------------------------------------------------------
+
+    def get_attributes(self, types: Iterable[Attribute | int | str]) -> dict[Attribute, Any]:
+        """``{Attribute: value}`` in one batched read; a refused attribute is a marker (``SENSITIVE``, ``ABSENT``,
+        ``UNAVAILABLE`` from :mod:`p11.attributes`) instead of an exception."""
+        kinds = [attribute(t) for t in types]
+        session = self.session
+        with session._lock:
+            return _native.get_attributes(session._fl, session.handle, self.handle, kinds)  # type: ignore[no-any-return]
+
+    def _get(self, kind: Attribute) -> Any:
+        session = self.session
+        with session._lock:
+            value = _native.get_attributes(session._fl, session.handle, self.handle, (kind,))[kind]
+        if is_marker(value):
+            raise self._refused(kind, value)
+        return value
+
+    def _refused(self, kind: Attribute, marker: Any) -> Exception:
+        if marker is SENSITIVE:
+            rv = _CKR_SENSITIVE
+            why = "is sensitive: the token will not reveal it"
+        elif marker is ABSENT:
+            rv = _CKR_TYPE_INVALID
+            why = "does not exist on this object"
+        else:
+            rv = _CKR_SENSITIVE
+            why = "was not returned by the token"
+        return error_class(rv)(rv, "C_GetAttributeValue", f"{attribute_name(kind)} of {self._short()} {why}")
+
+    def set_attributes(self, mapping: Mapping[Attribute | int | str, Any] | None = None, **attrs: Any) -> None:
+        """Write attributes (``C_SetAttributeValue``): a mapping and/or keyword attributes (``label="new"``)."""
+        tmpl = template(mapping, **attrs)
+        session = self.session
+        with session._lock:
+            _native.set_attributes(session._fl, session.handle, self.handle, tmpl)
+
+    def __getitem__(self, key: Attribute | int | str) -> Any:
+        return self._get(attribute(key))
+
+    def __setitem__(self, key: Attribute | int | str, value: Any) -> None:
+        self.set_attributes({attribute(key): value})
+
+    # -- common attributes -----------------------------------------------------------------------------------
+
+    @property
+    def object_class(self) -> ObjectClass:
+        """``CKA_CLASS`` (read once: it never changes)."""
+        if self._class is None:
+            self._class = ObjectClass(self._get(Attribute.CLASS))
+        return self._class
+
+    @property
+    def label(self) -> str:
+        """``CKA_LABEL`` (``""`` when the object has none)."""
+        value = self.get_attributes((Attribute.LABEL,))[Attribute.LABEL]
+        return "" if is_marker(value) else str(value)
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self.set_attributes({Attribute.LABEL: value})
+
+    @property
+    def id(self) -> bytes:
+        """``CKA_ID`` (``b""`` when the object has none)."""
+        value = self.get_attributes((Attribute.ID,))[Attribute.ID]
+        return b"" if is_marker(value) else bytes(value)
+
+    @id.setter
+    def id(self, value: bytes) -> None:
+        self.set_attributes({Attribute.ID: value})
+
+    @property
+    def size(self) -> int | None:
+        """``C_GetObjectSize``: bytes of token memory, or ``None`` when the token will not say."""
+        session = self.session
+        with session._lock:
+            return session._module.C_GetObjectSize(session.handle, self.handle)  # type: ignore[no-any-return]
+
+    # -- life cycle ------------------------------------------------------------------------------------------
+
+    def copy(self, mapping: Mapping[Attribute | int | str, Any] | None = None, **attrs: Any) -> Object:
+        """``C_CopyObject``: a new object with these attributes changed (e.g. ``token=False``, ``label="copy"``)."""
+        tmpl = raw_template(template(mapping, **attrs))
+        session = self.session
+        with session._lock:
+            handle = session._module.C_CopyObject(session.handle, self.handle, tmpl)
+        return object_for(session, handle, self._class)
+
+    def destroy(self) -> None:
+        """``C_DestroyObject``: the object is gone from the token; this Python object must not be used again."""
+        session = self.session
+        with session._lock:
+            session._module.C_DestroyObject(session.handle, self.handle)
+
+    # -- identity and display --------------------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Object):
+            return NotImplemented
+        return self.handle == other.handle and self.session.token is other.session.token
+
+    def __hash__(self) -> int:
+        return hash((self.handle, id(self.session.token)))
+
+    def _short(self) -> str:
+        return f"{type(self).__name__} handle={self.handle}"
+
+    def __repr__(self) -> str:
+        try:
+            attrs = self.get_attributes((Attribute.LABEL, Attribute.ID))
+            label, ident = attrs[Attribute.LABEL], attrs[Attribute.ID]
+            extra = ""
+            if not is_marker(label) and label:
+                extra += f" label={label!r}"
+            if not is_marker(ident) and ident:
+                extra += f" id={bytes(ident).hex()}"
+        except Exception:  # a repr must not fail: the session may be closed
+            extra = ""
+        return f"<{self._short()}{extra}>"
+
+
+class DataObject(Object):
+    """A ``CKO_DATA`` object: ``.value`` and ``.application``."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> bytes:
+        return bytes(self._get(Attribute.VALUE))
+
+    @property
+    def application(self) -> str:
+        return str(self._get(Attribute.APPLICATION))
+
+
+class Certificate(Object):
+    """A ``CKO_CERTIFICATE``: ``.value`` (the DER certificate), ``.subject``, ``.issuer``, ``.serial_number``
+    (DER, as stored), ``.certificate_type``."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> bytes:
+        return bytes(self._get(Attribute.VALUE))
+
+    @property
+    def subject(self) -> bytes:
+        return bytes(self._get(Attribute.SUBJECT))
+
+    @property
+    def issuer(self) -> bytes:
+        return bytes(self._get(Attribute.ISSUER))
+
+    @property
+    def serial_number(self) -> bytes:
+        return bytes(self._get(Attribute.SERIAL_NUMBER))
+
+    @property
+    def certificate_type(self) -> CertificateType:
+        return CertificateType(self._get(Attribute.CERTIFICATE_TYPE))
+
+
+def _bits(raw: Any) -> int | None:
+    if is_marker(raw) or not raw:
+        return None
+    return int.from_bytes(bytes(raw), "big").bit_length()
+
+
+class Key(Object):
+    """Base of the key classes: ``.key_type`` (cached) and ``.key_size`` in bits; capability flags by name
+    (``key["sign"]``), or the common ones as properties: ``.sensitive``, ``.extractable``, ``.private``."""
+
+    __slots__ = ("_key_type", "_plans")
+
+    def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
+        super().__init__(session, handle, object_class)
+        self._key_type: KeyType | None = None
+        self._plans: dict[Any, Any] = {}
+
+    @property
+    def key_type(self) -> KeyType:
+        """``CKA_KEY_TYPE`` (read once: it never changes)."""
+        if self._key_type is None:
+            self._key_type = KeyType(self._get(Attribute.KEY_TYPE))
+        return self._key_type
+
+    @property
+    def key_size(self) -> int | None:
+        """Size in bits: the RSA modulus, the curve's field (256 for P-256, 255 for Ed25519), the secret's length.
+        ``None`` when the token does not reveal it (e.g. an unknown curve)."""
+        kt = self.key_type
+        if kt == KeyType.RSA:
+            attrs = self.get_attributes((Attribute.MODULUS_BITS, Attribute.MODULUS))
+            bits = attrs[Attribute.MODULUS_BITS]
+            if not is_marker(bits) and bits:
+                return int(bits)
+            return _bits(attrs[Attribute.MODULUS])
+        if kt in (KeyType.EC, KeyType.EC_EDWARDS, KeyType.EC_MONTGOMERY):
+            params = self.get_attributes((Attribute.EC_PARAMS,))[Attribute.EC_PARAMS]
+            found = None if is_marker(params) else curve_from_params(params)
+            return found.bits if found else None
+        if kt in (KeyType.DSA, KeyType.DH):
+            return _bits(self.get_attributes((Attribute.PRIME,))[Attribute.PRIME])
+        attrs = self.get_attributes((Attribute.VALUE_LEN, Attribute.VALUE))
+        length, value = attrs[Attribute.VALUE_LEN], attrs[Attribute.VALUE]
+        if not is_marker(length) and length:
+            return 8 * int(length)
+        return None if is_marker(value) else 8 * len(value)
+
+    @property
+    def curve(self) -> str | None:
+        """The curve name (``"secp256r1"``, ``"ed25519"`` …) of an EC key, ``None`` for other keys."""
+        if self.key_type not in (KeyType.EC, KeyType.EC_EDWARDS, KeyType.EC_MONTGOMERY):
+            return None
+        params = self.get_attributes((Attribute.EC_PARAMS,))[Attribute.EC_PARAMS]
+        found = None if is_marker(params) else curve_from_params(params)
+        return found.name if found else None
+
+    def _flag(self, kind: Attribute) -> bool:
+        value = self.get_attributes((kind,))[kind]
+        return False if is_marker(value) else bool(value)
+
+    @property
+    def private(self) -> bool:
+        return self._flag(Attribute.PRIVATE)
+
+    @property
+    def sensitive(self) -> bool:
+        return self._flag(Attribute.SENSITIVE)
+
+    @property
+    def extractable(self) -> bool:
+        return self._flag(Attribute.EXTRACTABLE)
+
+    def _short(self) -> str:
+        kt = self._key_type
+        return f"{type(self).__name__}{' ' + kt.name if kt is not None else ''} handle={self.handle}"
+
+
+class PublicKey(Key):
+    """A ``CKO_PUBLIC_KEY``: :meth:`verify`, :meth:`verify_ok`, :meth:`encrypt`, :meth:`wrap_key`."""
+
+    __slots__ = ()
+
+    def verify(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> None:
+        """Check ``signature`` over ``data`` (bytes, or an iterable of chunks / binary file for streaming).
+        Returns when valid; raises :class:`p11.errors.SignatureInvalid` (a ``SignatureError``) when not.
+        ``mechanism`` defaults by key type (``SHA256_RSA_PKCS``, ``ECDSA_SHA256``, ``EDDSA``)."""
+        operations.verify(self, data, signature, mechanism)
+
+    def verify_ok(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> bool:
+        """:meth:`verify` as a ``bool``: ``False`` for a bad signature (other errors still raise)."""
+        return operations.verify_ok(self, data, signature, mechanism)
+
+    def encrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
+        """Encrypt (RSA OAEP or PKCS#1 v1.5)."""
+        return operations.encrypt(self, data, mechanism)
+
+    def wrap_key(self, key: Key, mechanism: Mechanism | Parameters) -> bytes:
+        """Wrap (export encrypted) ``key``, which must be extractable, e.g. with ``OAEP("sha1")``."""
+        return keyops.wrap_key(self, key, mechanism)
+
+
+class PrivateKey(Key):
+    """A ``CKO_PRIVATE_KEY``: :meth:`sign`, :meth:`decrypt`, :meth:`unwrap_key`, :meth:`derive_key`,
+    :meth:`public_key`."""
+
+    __slots__ = ()
+
+    def sign(self, data: Any, mechanism: Mechanism | Parameters | None = None) -> bytes:
+        """Sign ``data`` (bytes, or an iterable of chunks / binary file for streaming). ``mechanism`` defaults by
+        key type: ``SHA256_RSA_PKCS``, ``ECDSA_SHA256`` (hashed in software when the token only has plain
+        ``ECDSA``), ``EDDSA``. ECDSA signatures are raw ``r || s``, as PKCS#11 defines them."""
+        return operations.sign(self, data, mechanism)
+
+    def decrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
+        """Decrypt (RSA OAEP or PKCS#1 v1.5)."""
+        return operations.decrypt(self, data, mechanism)
+
+    def unwrap_key(
+        self,
+        wrapped: Any,
+        mechanism: Mechanism | Parameters,
+        *,
+        key_type: KeyType | str,
+        object_class: ObjectClass = ObjectClass.SECRET_KEY,
+        label: str | None = None,
+        **attrs: Any,
+    ) -> Key:
+        """Unwrap (import) a key wrapped for this key; secure defaults as for generated keys, a session object
+        unless ``token=True``."""
+        return keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+
+    def derive_key(
+        self,
+        mechanism: Mechanism | Parameters,
+        *,
+        key_type: KeyType | str = KeyType.GENERIC_SECRET,
+        bits: int | None = None,
+        **attrs: Any,
+    ) -> SecretKey:
+        """Derive a secret key (ECDH: ``mechanism=ECDH1(peer_point)``); a session object unless ``token=True``.
+        ``bits`` sets ``CKA_VALUE_LEN`` (default: what the mechanism gives, e.g. the whole ECDH secret)."""
+        return keyops.derive_key(self, mechanism, key_type, bits, attrs)
+
+    def public_key(self) -> PublicKey:
+        """The matching public key: the token's public key object with the same ``CKA_ID`` (and key type), else
+        one built from this key's public attributes (RSA modulus and exponent) as a session object."""
+        return keyops.public_key_for(self)
+
+
+class SecretKey(Key):
+    """A ``CKO_SECRET_KEY``: HMAC/CMAC :meth:`sign`/:meth:`verify`, :meth:`encrypt`/:meth:`decrypt`,
+    :meth:`wrap_key`/:meth:`unwrap_key`, :meth:`derive_key`."""
+
+    __slots__ = ()
+
+    def sign(self, data: Any, mechanism: Mechanism | Parameters | None = None) -> bytes:
+        """A MAC over ``data`` (default ``SHA256_HMAC``), single-shot or streaming."""
+        return operations.sign(self, data, mechanism)
+
+    def verify(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> None:
+        """Check a MAC; raises :class:`p11.errors.SignatureInvalid` when it does not match."""
+        operations.verify(self, data, signature, mechanism)
+
+    def verify_ok(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> bool:
+        return operations.verify_ok(self, data, signature, mechanism)
+
+    def encrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
+        """Encrypt with ``GCM(iv, aad)``, ``CBC(iv)``, ``CTR(iv)`` …; an iterable or file is encrypted in parts."""
+        return operations.encrypt(self, data, mechanism)
+
+    def decrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
+        return operations.decrypt(self, data, mechanism)
+
+    def encrypt_stream(self, chunks: Any, mechanism: Mechanism | Parameters) -> Any:
+        """Encrypt an iterable of chunks (or a binary file), yielding ciphertext as it comes (multi-part)."""
+        return operations.crypt_stream(self, chunks, mechanism, encrypt=True)
+
+    def decrypt_stream(self, chunks: Any, mechanism: Mechanism | Parameters) -> Any:
+        """Decrypt an iterable of chunks (or a binary file), yielding plaintext as it comes (multi-part)."""
+        return operations.crypt_stream(self, chunks, mechanism, encrypt=False)
+
+    def wrap_key(self, key: Key, mechanism: Mechanism | Parameters | None = None) -> bytes:
+        """Wrap ``key`` (extractable) with this key; default ``KeyWrap()`` (RFC 3394) for AES."""
+        return keyops.wrap_key(self, key, mechanism)
+
+    def unwrap_key(
+        self,
+        wrapped: Any,
+        mechanism: Mechanism | Parameters | None = None,
+        *,
+        key_type: KeyType | str,
+        object_class: ObjectClass = ObjectClass.SECRET_KEY,
+        label: str | None = None,
+        **attrs: Any,
+    ) -> Key:
+        """Unwrap a key wrapped with this key; secure defaults, a session object unless ``token=True``."""
+        return keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+
+    def derive_key(
+        self,
+        mechanism: Mechanism | Parameters,
+        *,
+        key_type: KeyType | str = KeyType.GENERIC_SECRET,
+        bits: int | None = None,
+        **attrs: Any,
+    ) -> SecretKey:
+        return keyops.derive_key(self, mechanism, key_type, bits, attrs)
+
+
+_CLASSES: dict[int, type[Object]] = {
+    int(ObjectClass.DATA): DataObject,
+    int(ObjectClass.CERTIFICATE): Certificate,
+    int(ObjectClass.PUBLIC_KEY): PublicKey,
+    int(ObjectClass.PRIVATE_KEY): PrivateKey,
+    int(ObjectClass.SECRET_KEY): SecretKey,
+}
+
+
+def object_for(session: Session, handle: int, object_class: ObjectClass | int | None = None) -> Any:
+    """The typed object for ``handle``: its class read from the token unless given."""
+    if object_class is None:
+        with session._lock:
+            raw = _native.get_attributes(session._fl, session.handle, handle, (Attribute.CLASS,))[Attribute.CLASS]
+        object_class = None if is_marker(raw) else raw
+    if object_class is None:
+        return Object(session, handle)
+    cls = _CLASSES.get(int(object_class), Object)
+    return cls(session, handle, ObjectClass(object_class))

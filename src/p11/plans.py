@@ -1,0 +1,275 @@
+"""Planning a key operation: which mechanism the token will run, and errors that name the key and mechanism.
+
+A plan is checked against the token's cached mechanism list (:class:`~p11.errors.MechanismNotSupported` before
+anything is called) and against the key's type (``KeyTypeInconsistent`` naming both), and cached per key and
+mechanism. Two fallbacks are part of planning:
+
+* **hash in software, sign on the token.** When the token lacks a hash-then-sign mechanism (SoftHSM 2.6 has no
+  ``CKM_ECDSA_SHA256``) but has its raw form, the data is hashed with :mod:`hashlib` and the digest signed with
+  ``CKM_ECDSA`` (``CKM_RSA_PKCS_PSS``; ``CKM_RSA_PKCS`` over a DigestInfo). The signature is the same as the
+  combined mechanism would give, and streaming still streams (the hash is fed chunk by chunk).
+* **another name for the same thing:** a parameter object may list ``alternatives`` (AES key wrap with padding is
+  ``CKM_AES_KEY_WRAP_KWP`` in 3.0 and ``CKM_AES_KEY_WRAP_PAD`` on 2.40 tokens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from p11._cffi import lib
+from p11.attributes import attribute_name
+from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
+from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
+from p11.mechanisms import HASHES, HashInfo, Parameters
+
+if TYPE_CHECKING:
+    from p11.objects import Key
+    from p11.session import Session
+
+__all__ = [
+    "DECRYPT",
+    "DERIVE",
+    "DIGEST",
+    "ENCRYPT",
+    "SIGN",
+    "UNWRAP",
+    "VERIFY",
+    "WRAP",
+    "Operation",
+    "Plan",
+    "checked",
+    "default_mechanism",
+    "describe",
+    "explain",
+    "plan",
+    "run_init",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """An operation kind: its name, the mechanism flag it needs, the key attribute that permits it."""
+
+    name: str
+    flag: MechanismFlag
+    attribute: Attribute | None
+
+
+SIGN = Operation("sign", MechanismFlag.SIGN, Attribute.SIGN)
+VERIFY = Operation("verify", MechanismFlag.VERIFY, Attribute.VERIFY)
+ENCRYPT = Operation("encrypt", MechanismFlag.ENCRYPT, Attribute.ENCRYPT)
+DECRYPT = Operation("decrypt", MechanismFlag.DECRYPT, Attribute.DECRYPT)
+WRAP = Operation("wrap", MechanismFlag.WRAP, Attribute.WRAP)
+UNWRAP = Operation("unwrap", MechanismFlag.UNWRAP, Attribute.UNWRAP)
+DERIVE = Operation("derive", MechanismFlag.DERIVE, Attribute.DERIVE)
+DIGEST = Operation("digest", MechanismFlag.DIGEST, None)
+
+# Mechanisms that take their input in one piece only.
+_SINGLE_PART = frozenset(
+    {
+        Mechanism.RSA_PKCS,
+        Mechanism.RSA_X_509,
+        Mechanism.RSA_PKCS_PSS,
+        Mechanism.RSA_PKCS_OAEP,
+        Mechanism.ECDSA,
+        Mechanism.EDDSA,
+        Mechanism.DSA,
+        Mechanism.AES_KEY_WRAP,
+        Mechanism.AES_KEY_WRAP_PAD,
+        Mechanism.AES_KEY_WRAP_KWP,
+    }
+)
+
+# combined hash-then-sign mechanism -> (its hash, the raw mechanism that signs a digest)
+_HASH_THEN_SIGN: dict[Mechanism, tuple[HashInfo, Mechanism]] = {}
+for _h in HASHES:
+    if _h.ecdsa is not None:
+        _HASH_THEN_SIGN[_h.ecdsa] = (_h, Mechanism.ECDSA)
+    if _h.rsa_pss is not None:
+        _HASH_THEN_SIGN[_h.rsa_pss] = (_h, Mechanism.RSA_PKCS_PSS)
+    if _h.rsa_pkcs is not None:
+        _HASH_THEN_SIGN[_h.rsa_pkcs] = (_h, Mechanism.RSA_PKCS)
+del _h
+
+DEFAULT_SIGN: dict[KeyType, Mechanism] = {
+    KeyType.RSA: Mechanism.SHA256_RSA_PKCS,
+    KeyType.EC: Mechanism.ECDSA_SHA256,
+    KeyType.EC_EDWARDS: Mechanism.EDDSA,
+    KeyType.GENERIC_SECRET: Mechanism.SHA256_HMAC,
+    KeyType.AES: Mechanism.AES_CMAC,
+}
+DEFAULT_WRAP: dict[KeyType, Mechanism] = {KeyType.AES: Mechanism.AES_KEY_WRAP}
+
+_CKR_NOT_PERMITTED = int(lib.CKR_KEY_FUNCTION_NOT_PERMITTED)
+_CKR_TYPE_INCONSISTENT = int(lib.CKR_KEY_TYPE_INCONSISTENT)
+_EXPLAINED = frozenset(
+    int(getattr(lib, name))
+    for name in (
+        "CKR_ARGUMENTS_BAD",
+        "CKR_KEY_TYPE_INCONSISTENT",
+        "CKR_MECHANISM_INVALID",
+        "CKR_MECHANISM_PARAM_INVALID",
+        "CKR_KEY_SIZE_RANGE",
+        "CKR_KEY_UNEXTRACTABLE",
+        "CKR_KEY_NOT_WRAPPABLE",
+        "CKR_WRAPPING_KEY_TYPE_INCONSISTENT",
+        "CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT",
+    )
+)
+_PLAN_CACHE_MAX = 64
+
+
+# -- planning ---------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan:
+    """What will run on the token: ``mechanism`` with ``arg`` (an int, or the parameter object's C mechanism),
+    after hashing in software with ``prehash`` (wrapped in a DigestInfo when ``digest_info``)."""
+
+    mechanism: Mechanism
+    arg: Any
+    prehash: HashInfo | None = None
+    digest_info: bool = False
+    truncate: int | None = None  # ECDSA: keep this many leading digest bytes (the curve order's size)
+
+    @property
+    def multipart(self) -> bool:
+        return self.mechanism not in _SINGLE_PART
+
+
+def _allowed_key_types(mechanism: Mechanism) -> frozenset[KeyType] | None:
+    """The key types a mechanism works with, for the mechanisms where that is plain; ``None``: not checked."""
+    name = mechanism.name
+    if "RSA" in name:
+        return frozenset({KeyType.RSA})
+    if name.startswith("ECDSA"):
+        return frozenset({KeyType.EC})
+    if name == "EDDSA":
+        return frozenset({KeyType.EC_EDWARDS})
+    if name.startswith("ECDH"):
+        return frozenset({KeyType.EC, KeyType.EC_MONTGOMERY})
+    if name.endswith("_HMAC"):
+        own = KeyType.__members__.get(name)
+        return frozenset({KeyType.GENERIC_SECRET} | ({own} if own is not None else set()))
+    if name.startswith("AES_"):
+        return frozenset({KeyType.AES})
+    return None
+
+
+def _mechanism_of(mechanism: Any) -> tuple[Mechanism, Parameters | None]:
+    if isinstance(mechanism, Parameters):
+        return mechanism.mechanism, mechanism
+    if isinstance(mechanism, int) and not isinstance(mechanism, bool):
+        return Mechanism(mechanism), None
+    raise TypeError(
+        f"mechanism must be a Mechanism member or a p11.mechanisms parameter object, not {type(mechanism).__name__}"
+    )
+
+
+def _arg(mechanism: Mechanism, params: Parameters | None) -> Any:
+    return params.ck(mechanism) if params is not None else int(mechanism)
+
+
+def plan(key: Key | None, mechanism: Any, op: Operation, session: Session | None = None) -> Plan:
+    """The :class:`Plan` for ``op`` with ``mechanism`` on ``key`` (or, for a digest, on ``session``'s token)."""
+    if key is not None:
+        cache = key._plans
+        cache_key = (op.name, mechanism)
+        try:
+            found = cache.get(cache_key)
+        except TypeError:  # an unhashable mechanism: let _mechanism_of say what is wrong with it
+            found = None
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        session = key.session
+    assert session is not None
+    token = session.token
+    kind, params = _mechanism_of(mechanism)
+    if key is not None:
+        allowed = _allowed_key_types(kind)
+        if allowed is not None and key.key_type not in allowed:
+            rv = _CKR_TYPE_INCONSISTENT
+            wanted = " or ".join(sorted(k.name for k in allowed))
+            detail = f"{describe(key)} is of type {key.key_type.name}; CKM_{kind.name} needs {wanted} for {op.name}"
+            raise error_class(rv)(rv, None, detail)
+    result = _choose(token, kind, params, op)
+    if key is not None and result.prehash is not None and result.mechanism == Mechanism.ECDSA:
+        # X9.62 signs the leftmost bits of a longer hash; some tokens want the digest cut to size beforehand.
+        bits = key.key_size
+        if bits is not None and (bits + 7) // 8 < result.prehash.size:
+            result = dataclasses.replace(result, truncate=(bits + 7) // 8)
+    if key is not None:
+        if len(key._plans) >= _PLAN_CACHE_MAX:
+            key._plans.clear()
+        with contextlib.suppress(TypeError):
+            key._plans[(op.name, mechanism)] = result
+    return result
+
+
+def _choose(token: Any, kind: Mechanism, params: Parameters | None, op: Operation) -> Plan:
+    if token.supports(kind, op.flag):
+        return Plan(kind, _arg(kind, params))
+    if params is not None:
+        for alt in params.alternatives:
+            if token.supports(alt, op.flag):
+                return Plan(alt, _arg(alt, params))
+    if op in (SIGN, VERIFY) and kind in _HASH_THEN_SIGN:
+        hash_, raw = _HASH_THEN_SIGN[kind]
+        if token.supports(raw, op.flag):
+            return Plan(raw, _arg(raw, params), prehash=hash_, digest_info=raw == Mechanism.RSA_PKCS)
+    raise MechanismNotSupported(kind, token.label, op.name)
+
+
+def default_mechanism(key: Key, table: Mapping[KeyType, Mechanism], op: Operation) -> Mechanism:
+    kt = key.key_type
+    found = table.get(kt)
+    if found is None and kt.name.endswith("_HMAC"):
+        found = Mechanism.__members__.get(kt.name)
+    if found is None:
+        raise TypeError(f"{op.name} needs a mechanism for a {kt.name} key (no default)")
+    return found
+
+
+# -- errors -----------------------------------------------------------------------------------------------------
+
+
+def describe(key: Key) -> str:
+    try:
+        label = key.label
+    except Exception:
+        label = ""
+    return f"key {label!r} ({type(key).__name__}, handle {key.handle})" if label else f"key handle {key.handle}"
+
+
+def explain(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> Exception:
+    """A clearer exception for an Init/Wrap/Unwrap/Derive failure: one naming the key and the mechanism."""
+    mech = f"CKM_{p.mechanism.name}"
+    if exc.rv == _CKR_NOT_PERMITTED and op.attribute is not None:
+        try:
+            label = key.label or f"handle {key.handle}"
+        except Exception:
+            label = f"handle {key.handle}"
+        return KeyCapabilityError(label, f"{op.name} with {mech}", attribute_name(op.attribute))
+    if exc.rv in _EXPLAINED:
+        return type(exc)(exc.rv, exc.function, f"{describe(key)}, {mech}, {op.name}")
+    return exc
+
+
+def checked(fn: Callable[..., Any], key: Key, p: Plan, op: Operation, *args: Any) -> Any:
+    """``fn(*args)``, with a failure re-raised as :func:`explain` says (the original as its cause)."""
+    try:
+        return fn(*args)
+    except CryptokiError as exc:
+        better = explain(exc, key, p, op)
+        if better is exc:
+            raise
+        raise better from exc
+
+
+def run_init(fn: Callable[..., Any], handle: int, p: Plan, key: Key, op: Operation) -> None:
+    """``C_*Init(session, mechanism, key)`` through :func:`checked`."""
+    checked(fn, key, p, op, handle, p.arg, key.handle)

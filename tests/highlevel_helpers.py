@@ -1,0 +1,106 @@
+"""Cross-check helpers for the high-level API tests (``tests/test_highlevel_*.py``; fixtures are in
+``highlevel_fixtures.py``). They turn token public keys into ``cryptography`` keys
+(from ``CKA_MODULUS``/``CKA_PUBLIC_EXPONENT``/``CKA_EC_POINT``) and software public keys into token objects, so every
+operation can be checked against an independent implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from p11.constants import Attribute, KeyType, ObjectClass
+from p11.curves import curve
+from p11.session import Session
+
+__all__ = [
+    "SO_PIN",
+    "USER_PIN",
+    "der_octet_string",
+    "software_public_key",
+    "token_public_key",
+    "unwrap_octet_string",
+]
+
+USER_PIN = "1234"
+SO_PIN = "12345678"
+
+_CRYPTOGRAPHY_CURVES = {
+    "secp256r1": ec.SECP256R1,
+    "secp384r1": ec.SECP384R1,
+    "secp521r1": ec.SECP521R1,
+    "secp256k1": ec.SECP256K1,
+}
+
+
+def der_octet_string(data: bytes) -> bytes:
+    n = len(data)
+    if n < 0x80:
+        return bytes([0x04, n]) + data
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x04, 0x80 | len(raw)]) + raw + data
+
+
+def unwrap_octet_string(der: bytes) -> bytes:
+    """The content of a DER OCTET STRING (how tokens store CKA_EC_POINT)."""
+    assert der[0] == 0x04, der[:4].hex()
+    n = der[1]
+    if n < 0x80:
+        return der[2 : 2 + n]
+    size = n & 0x7F
+    length = int.from_bytes(der[2 : 2 + size], "big")
+    return der[2 + size : 2 + size + length]
+
+
+def software_public_key(public: Any) -> Any:
+    """A ``cryptography`` public key built from a token public key's attributes."""
+    kt = public.key_type
+    if kt == KeyType.RSA:
+        n = int.from_bytes(public[Attribute.MODULUS], "big")
+        e = int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big")
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    point = unwrap_octet_string(public[Attribute.EC_POINT])
+    name = public.curve
+    if kt == KeyType.EC_EDWARDS:
+        cls = ed25519.Ed25519PublicKey if name == "ed25519" else ed448.Ed448PublicKey
+        return cls.from_public_bytes(point)
+    return ec.EllipticCurvePublicKey.from_encoded_point(_CRYPTOGRAPHY_CURVES[name](), point)
+
+
+def token_public_key(session: Session, key: Any, **attrs: Any) -> Any:
+    """A session public-key object on the token holding a ``cryptography`` public key."""
+    tmpl: dict[Any, Any] = {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.TOKEN: False, Attribute.VERIFY: True}
+    if isinstance(key, rsa.RSAPublicKey):
+        numbers = key.public_numbers()
+        tmpl.update(
+            {
+                Attribute.KEY_TYPE: KeyType.RSA,
+                Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
+                Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big"),
+                Attribute.ENCRYPT: True,
+                Attribute.WRAP: True,
+            }
+        )
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        tmpl.update(
+            {
+                Attribute.KEY_TYPE: KeyType.EC,
+                Attribute.EC_PARAMS: curve(key.curve.name).params,
+                Attribute.EC_POINT: der_octet_string(point),
+            }
+        )
+    else:
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        name = "ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else "ed448"
+        tmpl.update(
+            {
+                Attribute.KEY_TYPE: KeyType.EC_EDWARDS,
+                Attribute.EC_PARAMS: curve(name).params,
+                Attribute.EC_POINT: der_octet_string(raw),
+            }
+        )
+    tmpl.update(attrs)
+    return session.create_object(tmpl)
