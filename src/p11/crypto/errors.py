@@ -1,0 +1,48 @@
+"""Exceptions of ``p11.crypto``: bad input is a ``ValueError``/``TypeError`` subclass that says what is wrong.
+
+Messages name the kind of thing that failed (a PEM block type, a curve, a key type), never a password, PIN or
+any key bytes.
+"""
+
+from __future__ import annotations
+
+from p11.errors import P11Error
+
+__all__ = [
+    "DecryptionFailed",
+    "InvalidKeyData",
+    "KeyNotExportable",
+    "PasswordRequired",
+    "UnsupportedCurve",
+    "UnsupportedKeyType",
+    "WrongPassword",
+]
+
+
+class InvalidKeyData(ValueError):
+    """Bytes that should hold a key or certificate (PEM or DER) cannot be parsed as one."""
+
+
+class PasswordRequired(InvalidKeyData, TypeError):
+    """The private key is encrypted and no password was given."""
+
+
+class WrongPassword(InvalidKeyData):
+    """The password does not decrypt the private key (or a password was given for a key not encrypted)."""
+
+
+class UnsupportedKeyType(TypeError):
+    """The key is of a type p11.crypto cannot put on a token or wrap (DSA, DH, X25519 …)."""
+
+
+class UnsupportedCurve(ValueError):
+    """The elliptic curve (or its ``CKA_EC_PARAMS`` encoding) is not one p11.crypto knows."""
+
+
+class KeyNotExportable(P11Error, TypeError):
+    """A token private key was asked for its private bytes or numbers: they never leave the token."""
+
+
+class DecryptionFailed(P11Error, ValueError):
+    """The token could not decrypt the ciphertext (``cryptography`` raises ``ValueError`` for that; some tokens,
+    SoftHSM among them, report a bad ciphertext as ``CKR_GENERAL_ERROR``). The token's error is the ``__cause__``."""
