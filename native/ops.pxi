@@ -32,6 +32,7 @@ from cpython.long cimport PyLong_Check
 from cpython.memoryview cimport PyMemoryView_GET_BUFFER
 from cryptoki cimport *
 
+from p11._cffi import ffi as _ops_ffi
 from p11.errors import error_class as _ops_error_class
 
 cdef extern from "Python.h":
@@ -135,6 +136,25 @@ cdef class Mechanism:
         return Mechanism(src.mechanism, <uintptr_t>src.pParameter, src.ulParameterLen, keepalive)
 
     @staticmethod
+    def of(mechanism):
+        """The :class:`Mechanism` for anything the layers above hold: a Mechanism (itself), a ``CKM_*`` int (the
+        cached parameterless one), a ``p11.lowlevel.Mech`` or a cffi ``CK_MECHANISM *`` (copied, and kept alive
+        with its parameter). Build it once per mechanism object and reuse it: this is not the fast path."""
+        if isinstance(mechanism, Mechanism):
+            return mechanism
+        if PyLong_Check(mechanism) and not isinstance(mechanism, bool):
+            return mechanism_for(mechanism)
+        cdata_of = getattr(mechanism, "cdata", None)
+        c = cdata_of() if callable(cdata_of) else mechanism
+        ffi = _ops_ffi
+        if not isinstance(c, ffi.CData) or ffi.typeof(c) is not ffi.typeof("CK_MECHANISM *"):
+            raise TypeError(f"cannot make a mechanism of {type(mechanism).__name__}: expected a CKM_* int, a "
+                            "p11.lowlevel.Mech or a CK_MECHANISM * cdata")
+        if c == ffi.NULL:
+            raise ValueError("the CK_MECHANISM pointer is NULL")
+        return Mechanism.from_address(int(ffi.cast("uintptr_t", c)), keepalive=(mechanism, c))
+
+    @staticmethod
     def with_parameter(CK_MECHANISM_TYPE mechanism, parameter):
         """A mechanism whose parameter is a plain byte string (kept as an immutable copy)."""
         cdef bytes value = bytes(parameter)
@@ -175,7 +195,9 @@ def mechanism_for(CK_MECHANISM_TYPE mechanism):
     """The cached parameterless :class:`Mechanism` for a ``CKM_*`` value."""
     cdef object m = _ops_mechanism_cache.get(mechanism)
     if m is None:
-        m = _ops_mechanism_cache.setdefault(mechanism, Mechanism(mechanism))
+        m = Mechanism(mechanism)
+        if len(_ops_mechanism_cache) < 4096:  # bounded: vendor values could otherwise grow it without end
+            m = _ops_mechanism_cache.setdefault(mechanism, m)
     return m
 
 

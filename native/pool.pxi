@@ -2,8 +2,8 @@
 # (retry on a dead session, parallel batches on several sessions, asyncio).
 #
 # Design, and why:
-# * One pool of read-write sessions per token (``rw=True``, the default) serves reads and writes alike; ``rw=False``
-#   makes a read-only pool for write-protected tokens. One kind per pool keeps borrowing a single array pop.
+# * One pool of read-write sessions per token serves reads and writes alike (read-only on a write-protected token,
+#   or with ``rw=False``). One kind of session per pool keeps borrowing a single array pop.
 # * Borrow/give back sit on the path of every call, so they are a C mutex (``PyThread_type_lock``, taken without
 #   blocking first) around two C arrays (idle and busy handles). No Python object is created on that path, and no
 #   Python code runs while the mutex is held (allocations happen before or after, so a garbage collection cannot
@@ -19,9 +19,14 @@
 #   CKR_OPERATION_ACTIVE (an operation someone left open) or CKR_USER_NOT_LOGGED_IN (when the pool can log in
 #   again) is discarded (closed only when the handle is still ours) and replaced, and the operation is retried
 #   once: every pooled operation here is idempotent (sign, verify, encrypt/decrypt, digest, random). The idle
-#   sessions are checked at the same time (C_GetSessionInfo), so a dead handle is never handed out again.
+#   sessions are checked at the same time (C_GetSessionInfo), so a dead handle is never handed out again. A token
+#   logged out behind the pool's back (C_Logout elsewhere: most tokens then answer CKR_KEY_HANDLE_INVALID /
+#   CKR_OBJECT_HANDLE_INVALID for private keys) is logged in again on the same session when the PIN was kept.
+#   Logins run one at a time (a lock of their own), since C_Login reads the PIN without the GIL.
 # * fork(): the child starts with an empty pool (a fork generation compared on every borrow); the parent's handles
 #   are forgotten, never closed, and the lowlevel Module re-initialises itself in the child (``ensure_ready``).
+#   Slot ids only hold for one initialisation (SoftHSM renumbers them), so after a re-initialisation the pool
+#   finds its token again by serial number, manufacturer and model.
 # * Parallel batches run their chunks on a shared thread pool: Python threads that spend the whole chunk inside one
 #   ``nogil`` loop, each on its own borrowed session (portable, Windows included).
 
@@ -29,13 +34,12 @@ from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThr
                                PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK,
                                PY_LOCK_ACQUIRED, PyLockStatus)
 from cpython.exc cimport PyErr_CheckSignals
-from libc.string cimport memset
+from libc.string cimport memcmp
 
 import asyncio as _pool_asyncio
 import collections as _pool_collections
 import functools as _pool_functools
 import os as _pool_os
-import threading as _pool_threading
 import time as _pool_time
 from concurrent.futures import ThreadPoolExecutor as _PoolExecutor
 
@@ -111,6 +115,9 @@ cdef class _PoolWaiter:
 
     def __dealloc__(self):
         if self.lock != NULL:
+            # Free it unlocked, whatever state the handoff left it in (as CPython does with its own locks).
+            PyThread_acquire_lock(self.lock, NOWAIT_LOCK)
+            PyThread_release_lock(self.lock)
             PyThread_free_lock(self.lock)
 
 
@@ -144,10 +151,12 @@ cdef class _PoolLease:
 cdef class SessionPool:
     """A bounded, thread-safe pool of sessions on one token, logged in once, safe across ``fork()``.
 
-    ``SessionPool(module, slot_id, *, max_size=None, user_pin=None, keep_pin=False, rw=True, user_type=CKU_USER)``
+    ``SessionPool(module, slot_id, *, max_size=None, user_pin=None, keep_pin=False, rw=None, user_type=CKU_USER)``
     where ``module`` is the lowlevel Module (kept referenced; its ``ensure_ready`` runs after a fork) or a function
     list address. ``max_size`` defaults to the token's ``ulMaxSessionCount`` (and ``ulMaxRwSessionCount`` for a rw
-    pool) capped at 8; a larger request is capped at the token's own limit. Sessions open lazily.
+    pool) capped at 8; a larger request is capped at the token's own limit. Sessions open lazily. ``rw=None``:
+    read-write sessions (they serve reads and writes) unless the token is write-protected; ``True``/``False`` force
+    the kind. ``user_pin`` logs in once (``keep_pin=True`` lets the pool log in again when the login is lost).
 
     Use ``pool.sign(...)`` and friends (borrow, one crossing, give back, one retry on a dead session), or
     ``with pool.session() as h:`` / ``borrow()`` + ``give_back()`` for anything else. ``close()`` closes every
@@ -157,6 +166,8 @@ cdef class SessionPool:
     cdef CK_FUNCTION_LIST* _f
     cdef readonly object module
     cdef CK_SLOT_ID _slot
+    cdef bint _slot_stale          # the module was initialised again: find the token's slot afresh
+    cdef unsigned char _identity[64]  # the token's serial number, manufacturer and model (its identity)
     cdef CK_FLAGS _flags
     cdef CK_USER_TYPE _user_type
     cdef Py_ssize_t _max
@@ -167,6 +178,7 @@ cdef class SessionPool:
     cdef Py_ssize_t _size          # sessions open, or being opened, counted against the bound
     cdef Py_ssize_t _opened        # sessions this pool opened in its life (statistics, tests)
     cdef PyThread_type_lock _mutex
+    cdef PyThread_type_lock _login_lock  # serialises logins and PIN wiping (a login reads the PIN without the GIL)
     cdef object _waiters
     cdef bint _closed
     cdef unsigned long _gen
@@ -180,7 +192,8 @@ cdef class SessionPool:
 
     def __cinit__(self, *args, **kwargs):
         self._mutex = PyThread_allocate_lock()
-        if self._mutex == NULL:
+        self._login_lock = PyThread_allocate_lock()
+        if self._mutex == NULL or self._login_lock == NULL:
             raise MemoryError()
         self._idle = NULL
         self._busy = NULL
@@ -189,7 +202,7 @@ cdef class SessionPool:
         self._gen = _pool_fork_generation
 
     def __init__(self, module, CK_SLOT_ID slot_id, *, max_size=None, user_pin=None, bint keep_pin=False,
-                 bint rw=True, CK_USER_TYPE user_type=CKU_USER):
+                 rw=None, CK_USER_TYPE user_type=CKU_USER):
         cdef CK_TOKEN_INFO info
         cdef CK_RV rv
         cdef Py_ssize_t limit, bound
@@ -204,12 +217,15 @@ cdef class SessionPool:
         _require(<void*>self._f.C_Login, "C_Login")
         _require(<void*>self._f.C_GetSessionInfo, "C_GetSessionInfo")
         self._slot = slot_id
-        self._flags = CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0)
         self._user_type = user_type
         with nogil:
             rv = self._f.C_GetTokenInfo(slot_id, &info)
         if rv != CKR_OK:
             raise _ops_error(rv, "C_GetTokenInfo")
+        _pool_token_identity(&info, self._identity)
+        if rw is None:  # read-write serves everything, except on a token that refuses read-write sessions
+            rw = not (info.flags & CKF_WRITE_PROTECTED)
+        self._flags = CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0)
         limit = _pool_token_limit(info.ulMaxSessionCount)
         if rw:
             limit = _pool_min_limit(limit, _pool_token_limit(info.ulMaxRwSessionCount))
@@ -241,13 +257,15 @@ cdef class SessionPool:
         if self._idle != NULL and not self._closed and self._gen == _pool_fork_generation:
             for i in range(self._n_idle):
                 self._f.C_CloseSession(self._idle[i])
-        self._wipe_pin()
+        self._wipe_pin_locked()  # nobody else can reach the pool any more
         if self._idle != NULL:
             free(self._idle)
         if self._busy != NULL:
             free(self._busy)
         if self._mutex != NULL:
             PyThread_free_lock(self._mutex)
+        if self._login_lock != NULL:
+            PyThread_free_lock(self._login_lock)
 
     # -- PIN ------------------------------------------------------------------------------------------------------
 
@@ -266,6 +284,11 @@ cdef class SessionPool:
         self._pin_len = len(raw)
 
     cdef void _wipe_pin(self) noexcept:
+        _pool_lock(self._login_lock)
+        self._wipe_pin_locked()
+        PyThread_release_lock(self._login_lock)
+
+    cdef void _wipe_pin_locked(self) noexcept:
         cdef volatile unsigned char* p = self._pin
         cdef CK_ULONG i
         if p != NULL:
@@ -279,6 +302,7 @@ cdef class SessionPool:
 
     @property
     def slot_id(self):
+        """The token's slot (it may change after the module is initialised again, e.g. in a fork child)."""
         return self._slot
 
     @property
@@ -355,7 +379,8 @@ cdef class SessionPool:
         # Another thread of the parent may have held the mutex at fork time: take a fresh one (the old one leaks,
         # a few bytes once per fork). The parent's sessions are forgotten, not closed.
         self._mutex = PyThread_allocate_lock()
-        if self._mutex == NULL:
+        self._login_lock = PyThread_allocate_lock()
+        if self._mutex == NULL or self._login_lock == NULL:
             raise MemoryError()
         self._n_idle = 0
         self._n_busy = 0
@@ -364,6 +389,7 @@ cdef class SessionPool:
         self._executor = None
         self._need_login = self._pin != NULL
         self._gen = _pool_fork_generation
+        self._slot_stale = True  # the child initialises the module again, and slot ids may change with that
         if self.module is not None:
             ensure = getattr(self.module, "ensure_ready", None)
             if ensure is not None:
@@ -387,6 +413,54 @@ cdef class SessionPool:
         PyThread_release_lock(self._mutex)
         self._module_gen = g
         self._need_login = self._pin != NULL
+        self._slot_stale = True
+        return 0
+
+    cdef int _find_slot(self) except -1:
+        """Find this pool's token again after the module was initialised anew (fork, finalise + initialise):
+        slot ids are only valid for one initialisation, and some modules (SoftHSM) renumber them. The token is
+        recognised by its serial number, manufacturer and model; when it is nowhere, the old id is kept and the
+        next call reports the module's error (CKR_SLOT_ID_INVALID, CKR_TOKEN_NOT_PRESENT)."""
+        cdef CK_ULONG i, n = 0
+        cdef CK_SLOT_ID* slots = NULL
+        cdef CK_TOKEN_INFO info
+        cdef unsigned char ident[64]
+        cdef CK_RV rv
+        self._slot_stale = False
+        if self._f.C_GetSlotList == NULL:
+            return 0
+        with nogil:
+            rv = self._f.C_GetTokenInfo(self._slot, &info)
+        if rv == CKR_OK:
+            _pool_token_identity(&info, ident)
+            if memcmp(ident, self._identity, 64) == 0:
+                return 0
+        try:
+            for _ in range(4):  # the slot list may grow between the two calls
+                with nogil:
+                    rv = self._f.C_GetSlotList(1, NULL, &n)
+                if rv != CKR_OK or n == 0:
+                    return 0
+                free(slots)
+                slots = <CK_SLOT_ID*>malloc(sizeof(CK_SLOT_ID) * n)
+                if slots == NULL:
+                    raise MemoryError()
+                with nogil:
+                    rv = self._f.C_GetSlotList(1, slots, &n)
+                if rv != CKR_BUFFER_TOO_SMALL:
+                    break
+            if rv != CKR_OK:
+                return 0
+            for i in range(n):
+                with nogil:
+                    rv = self._f.C_GetTokenInfo(slots[i], &info)
+                if rv == CKR_OK:
+                    _pool_token_identity(&info, ident)
+                    if memcmp(ident, self._identity, 64) == 0:
+                        self._slot = slots[i]
+                        return 0
+        finally:
+            free(slots)
         return 0
 
     # -- borrow / give back ---------------------------------------------------------------------------------------
@@ -508,7 +582,6 @@ cdef class SessionPool:
     cdef CK_SESSION_HANDLE _open_reserved(self) except 0:
         """Open a session in a slot already counted in ``_size``; the slot is released if that fails."""
         cdef CK_SESSION_HANDLE h
-        cdef CK_RV rv
         try:
             h = self._open_session()
         except BaseException:
@@ -531,25 +604,40 @@ cdef class SessionPool:
         cdef CK_SESSION_HANDLE h = 0
         cdef CK_RV rv
         self._check_module_generation()
+        if self._slot_stale:
+            self._find_slot()
         with nogil:
             rv = self._f.C_OpenSession(self._slot, self._flags, NULL, NULL, &h)
+        if rv == CKR_SLOT_ID_INVALID or rv == CKR_TOKEN_NOT_PRESENT:
+            # The token may have moved (re-inserted in another reader, module initialised again): look for it.
+            self._find_slot()
+            with nogil:
+                rv = self._f.C_OpenSession(self._slot, self._flags, NULL, NULL, &h)
         if rv != CKR_OK:
             raise _ops_error(rv, "C_OpenSession")
         self._opened += 1
-        if self._need_login and self._pin != NULL:
-            with nogil:
-                rv = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
-            if rv == CKR_OK or rv == CKR_USER_ALREADY_LOGGED_IN:
-                self._need_login = False
-                if not self._keep_pin:
-                    self._wipe_pin()
-            else:
-                if _pool_pin_rejected(rv):
-                    self._wipe_pin()  # never try a rejected PIN again: that would burn the retry counter
-                    self._need_login = False
+        if not self._need_login:
+            return h
+        rv = CKR_OK
+        _pool_lock(self._login_lock)
+        try:
+            if self._need_login and self._pin != NULL:
                 with nogil:
-                    self._f.C_CloseSession(h)
-                raise _ops_error(rv, "C_Login")
+                    rv = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
+                if rv == CKR_OK or rv == CKR_USER_ALREADY_LOGGED_IN:
+                    rv = CKR_OK
+                    self._need_login = False
+                    if not self._keep_pin:
+                        self._wipe_pin_locked()
+                elif _pool_pin_rejected(rv):
+                    self._wipe_pin_locked()  # never try a rejected PIN again: that would burn the retry counter
+                    self._need_login = False
+        finally:
+            PyThread_release_lock(self._login_lock)
+        if rv != CKR_OK:
+            with nogil:
+                self._f.C_CloseSession(h)
+            raise _ops_error(rv, "C_Login")
         return h
 
     cdef int _release_slot(self) except -1:
@@ -634,10 +722,16 @@ cdef class SessionPool:
             r = self._f.C_GetSessionInfo(h, &info)
         if r != CKR_OK or (info.state != CKS_RO_PUBLIC_SESSION and info.state != CKS_RW_PUBLIC_SESSION):
             return False
-        with nogil:
-            r = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
-        if _pool_pin_rejected(r):
-            self._wipe_pin()
+        _pool_lock(self._login_lock)
+        try:
+            if self._pin == NULL:
+                return False
+            with nogil:
+                r = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
+            if _pool_pin_rejected(r):
+                self._wipe_pin_locked()
+        finally:
+            PyThread_release_lock(self._login_lock)
         return r == CKR_OK or r == CKR_USER_ALREADY_LOGGED_IN
 
     cdef int _discard(self, CK_SESSION_HANDLE h, CK_RV rv) except -1:
@@ -835,11 +929,37 @@ cdef class SessionPool:
         return result
 
     def generate_random(self, Py_ssize_t n):
-        cdef CK_SESSION_HANDLE h = self._borrow(-1.0)
+        """``n`` random bytes from the token (``C_GenerateRandom`` on a pooled session, one retry)."""
+        cdef CK_RV rv = CKR_OK
+        cdef CK_SESSION_HANDLE h = 0
+        cdef bytes out
+        cdef unsigned char* p
+        cdef CK_ULONG count
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        count = _ops_ulong_len(n)
+        _require(<void*>self._f.C_GenerateRandom, "C_GenerateRandom")
+        out = PyBytes_FromStringAndSize(NULL, n)
+        p = <unsigned char*>PyBytes_AS_STRING(out)
+        h = self._borrow(-1.0)
         try:
-            return generate_random(<uintptr_t>self._f, h, n)
+            with nogil:
+                rv = self._f.C_GenerateRandom(h, p, count)
+            if rv != CKR_OK and self._replaceable(rv):
+                self._discard(h, rv)
+                h = 0
+                h = self._borrow(-1.0)
+                with nogil:
+                    rv = self._f.C_GenerateRandom(h, p, count)
         finally:
-            self._give_back(h)
+            if h:
+                if rv != CKR_OK and self._replaceable(rv):
+                    self._discard(h, rv)
+                else:
+                    self._give_back(h)
+        if rv != CKR_OK:
+            self._raise(rv, "C_GenerateRandom")
+        return out
 
     # -- batches ----------------------------------------------------------------------------------------------------
 
@@ -973,6 +1093,18 @@ cdef class SessionPool:
 
     def decrypt_many_async(self, key, items, **kwargs):
         return self.run_async(self.decrypt_many, key, items, **kwargs)
+
+
+def run_in_pool(SessionPool pool, fn, *args, **kwargs):
+    """``await run_in_pool(pool, fn, *args)``: run a blocking call on the pool's threads (see
+    :meth:`SessionPool.run_async`), so the event loop never waits on the token."""
+    return pool.run_async(fn, *args, **kwargs)
+
+
+cdef inline void _pool_token_identity(const CK_TOKEN_INFO* info, unsigned char* out) noexcept:
+    memcpy(out, info.serialNumber, 16)
+    memcpy(out + 16, info.manufacturerID, 32)
+    memcpy(out + 48, info.model, 16)
 
 
 cdef inline bint _pool_pin_rejected(CK_RV rv) noexcept:

@@ -1,13 +1,13 @@
 """``cryptography`` integration: token keys behind ``cryptography``'s interfaces, PEM/DER import and export.
 
-::
+Example::
 
     from p11.crypto import import_pem, token_key, to_pem
 
-result = import_pem(session, open("server.pem", "rb").read(), password=b"...", label="server") key =
-token_key(result.private_key)          # an RSAPrivateKey / EllipticCurvePrivateKey / Ed25519PrivateKey cert =
-x509.CertificateBuilder()...sign(key, hashes.SHA256())   # signed on the token
-print(to_pem(result.certificate).decode())
+    result = import_pem(session, open("server.pem", "rb").read(), password=b"...", label="server")
+    key = token_key(result.private_key)  # an RSAPrivateKey / EllipticCurvePrivateKey / Ed25519PrivateKey
+    cert = x509.CertificateBuilder()...sign(key, hashes.SHA256())  # signed on the token
+    print(to_pem(result.certificate).decode())
 
 A leaf of p11: it uses the public high-level API (``Session``, ``Object`` and friends, :mod:`p11.mechanisms`,
 :mod:`p11.curves`) and nothing in the core imports it.
