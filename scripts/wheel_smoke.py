@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import sys
 
+import p11
 import p11._cffi
 import p11._native
-
-import p11
 from p11 import lowlevel
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, SessionFlag, UserType
 from p11.testing import SoftHSM

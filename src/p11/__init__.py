@@ -11,6 +11,7 @@ from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
 from p11.errors import CryptokiError, ModuleLoadError, P11Error
 from p11.library import Library, Slot, load
 from p11.objects import Certificate, DataObject, Key, Object, PrivateKey, PublicKey, SecretKey
+from p11.opener import ModuleNotSpecified, PinSourceError, open
 from p11.session import Session
 from p11.token import Token
 from p11.uri import URI, URIError
@@ -28,9 +29,11 @@ __all__ = [
     "Library",
     "Mechanism",
     "ModuleLoadError",
+    "ModuleNotSpecified",
     "Object",
     "ObjectClass",
     "P11Error",
+    "PinSourceError",
     "PrivateKey",
     "PublicKey",
     "SecretKey",
@@ -44,4 +47,5 @@ __all__ = [
     "errors",
     "load",
     "mechanisms",
+    "open",
 ]

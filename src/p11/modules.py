@@ -13,10 +13,12 @@ import os
 import sys
 from pathlib import Path
 
+from p11.errors import P11Error
+
 __all__ = ["ModuleNotFound", "config_dirs", "find_module", "module_dirs"]
 
 
-class ModuleNotFound(LookupError):
+class ModuleNotFound(P11Error, LookupError):
     """No installed PKCS#11 module goes by the name asked for; the message says where it looked."""
 
 

@@ -21,10 +21,12 @@ from p11.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_mark
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
 from p11.curves import curve_from_params
 from p11.errors import error_class
+from p11.uris import uri_for_object
 
 if TYPE_CHECKING:
     from p11.mechanisms import Parameters
     from p11.session import Session
+    from p11.uri import URI
 
 __all__ = [
     "Certificate",
@@ -123,6 +125,12 @@ class Object:
     @id.setter
     def id(self, value: bytes) -> None:
         self.set_attributes({Attribute.ID: value})
+
+    @property
+    def uri(self) -> URI:
+        """The object's RFC 7512 URI: its token's, plus ``object`` (label), ``type`` and ``id``; never a PIN
+        (:func:`p11.uris.uri_for_object` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
+        return uri_for_object(self)
 
     @property
     def size(self) -> int | None:

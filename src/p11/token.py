@@ -17,9 +17,11 @@ from p11.constants import Mechanism, MechanismFlag, SessionState, TokenFlag, Use
 from p11.errors import error_class
 from p11.lowlevel.types import MechanismInfo, TokenInfo
 from p11.session import Session
+from p11.uris import uri_for_token
 
 if TYPE_CHECKING:
     from p11.library import Library, Slot
+    from p11.uri import URI
 
 __all__ = ["Token"]
 
@@ -61,6 +63,12 @@ class Token:
     @property
     def model(self) -> str:
         return self._info.model
+
+    @property
+    def uri(self) -> URI:
+        """The token's RFC 7512 URI: ``token``, ``manufacturer``, ``model``, ``serial``; no PIN, slot id or module
+        (:func:`p11.uris.uri_for_token` adds them on request)."""
+        return uri_for_token(self)
 
     @property
     def flags(self) -> TokenFlag:

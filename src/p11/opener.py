@@ -1,0 +1,428 @@
+"""``p11.open(uri)``: from one RFC 7512 URI to the token object it names, module loaded and PIN entered.
+
+::
+
+    key = p11.open("pkcs11:token=signer;object=release;type=private"
+                   "?module-name=softhsm2&pin-source=file:/run/secrets/pin")
+    signature = key.sign(data, ec.ECDSA(hashes.SHA256()))      # a cryptography private key
+
+What happens, in order:
+
+1. **The module** (:func:`module_path_for`): ``module-path`` if the URI has one, else ``module-name`` looked up
+   the way p11-kit does (:func:`p11.modules.find_module`), else the ``P11_MODULE`` environment variable (a path).
+   None of the three is an error that names all three. When both ``module-path`` and ``module-name`` are given
+   (RFC 7512 leaves the meaning to the implementation) ``module-path`` wins, except that a ``module-path`` naming a
+   directory is searched for the ``module-name`` module. It is loaded with :func:`p11.load`, so everything in the
+   process that uses the same file shares one :class:`~p11.library.Library` and one login state.
+2. **The token** (:func:`find_token`): exactly one token whose library, slot and token attributes match.
+   :class:`~p11.errors.NoSuchToken` says, for every token present, which attribute did not match
+   (``token='x' (token has 'y')``); :class:`~p11.errors.MultipleTokens` lists the candidates' URIs.
+3. **No object attributes** (no ``object``, ``id`` or ``type``): the URI names a token, and the
+   :class:`~p11.token.Token` is returned. No session is opened, so a PIN in the URI is not used (a ``pin-source``
+   file is not even read); :func:`open_session` gives a logged-in session for such a URI.
+4. **The PIN**: the ``pin`` argument when given (it wins over the URI, so a program can take the URI from
+   configuration and the PIN from its user), else ``pin-value``, else ``pin-source`` (:func:`read_pin`). A URI
+   with both ``pin-value`` and ``pin-source`` is refused, as RFC 7512 says it should be. With a PIN the token is
+   logged in (a wrong PIN raises :class:`p11.errors.PinIncorrect`); without one, only public objects are found.
+5. **The object** (:func:`find_object`): exactly one object matching ``object`` (``CKA_LABEL``), ``id``
+   (``CKA_ID``) and ``type`` (``CKA_CLASS``). As in p11-kit, ``type`` decides between a key pair's halves that share
+   a label and id, and without it such a URI is ambiguous: :class:`~p11.errors.MultipleObjects` lists the
+   candidates' URIs. :class:`~p11.errors.NoSuchObject` names the objects that came closest and what differed,
+   and says when private objects could not be seen for want of a PIN.
+6. **The result**: a private key that ``cryptography`` can use (RSA, EC, Ed25519, Ed448:
+   :func:`p11.crypto.token_key`; the :class:`p11.objects.PrivateKey` is its ``.token_object``); any other private
+   key type as :class:`~p11.objects.PrivateKey`; a :class:`~p11.objects.Certificate`,
+   :class:`~p11.objects.PublicKey`, :class:`~p11.objects.SecretKey` or :class:`~p11.objects.DataObject` as it is.
+
+The object keeps the read-only session it was found in, and with it the login, for as long as it is referenced;
+once it is dropped the session ends (and with the application's last session on the token, the login).
+
+A malformed URI raises :class:`p11.URIError`. No PIN appears in any message or repr: URIs are shown with
+``str()``, which leaves ``pin-value`` out, and PIN files are named, never quoted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from p11.constants import Attribute, SessionState
+from p11.errors import MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
+from p11.library import Library, load
+from p11.modules import ModuleNotFound, find_module
+from p11.objects import Object, PrivateKey
+from p11.token import Token
+from p11.uri import URI, URIError
+from p11.uris import (
+    CLASS_FOR_TYPE,
+    library_attributes,
+    object_attributes,
+    slot_attributes,
+    token_attributes,
+    uri_for_object,
+    uri_for_token,
+)
+
+if TYPE_CHECKING:
+    from p11.session import Session
+
+__all__ = [
+    "MODULE_ENV",
+    "ModuleNotSpecified",
+    "PinSourceError",
+    "find_object",
+    "find_token",
+    "module_path_for",
+    "open",
+    "open_session",
+    "pin_source_path",
+    "read_pin",
+    "read_pin_source",
+]
+
+#: The environment variable naming the module (a path) when a URI names none.
+MODULE_ENV: Final = "P11_MODULE"
+
+# A PIN file larger than this is not a PIN file (and /dev/zero must not be read forever).
+_PIN_FILE_LIMIT: Final = 4096
+# How many candidates an error message lists, and how many objects a failed search looks at to explain itself.
+_LISTED: Final = 10
+_SCANNED: Final = 500
+_LOGGED_IN: Final = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
+_SCHEME_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C: is a drive
+_SLOT_SCOPE: Final = ("slot-manufacturer", "slot-description", "slot-id")
+_OBJECT_SCOPE: Final = ("object", "id", "type")
+
+
+class ModuleNotSpecified(P11Error, LookupError):
+    """The URI names no module (no ``module-path``, no ``module-name``) and ``P11_MODULE`` is not set."""
+
+
+class PinSourceError(P11Error, ValueError):
+    """A ``pin-source`` gave no PIN: its file is missing, unreadable, empty or too large, or its scheme is not
+    supported. ``.path`` is the file concerned (``None`` for an unsupported scheme); the message names it and
+    never quotes what is in it."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+# -- the module ----------------------------------------------------------------------------------------------
+
+
+def _module_in_directory(directory: Path, name: str) -> str:
+    for filename in (f"{name}.so", f"lib{name}.so", f"{name}.dylib", f"lib{name}.dylib", f"{name}.dll"):
+        candidate = directory / filename
+        if candidate.is_file():
+            return str(candidate)
+    raise ModuleNotFound(f"no PKCS#11 module named {name!r} in module-path directory {str(directory)!r}")
+
+
+def module_path_for(uri: URI) -> str:
+    """The module a URI asks for: ``module-path``, else ``module-name`` (p11-kit's lookup), else ``$P11_MODULE``.
+
+    Raises :class:`ModuleNotSpecified` when there is none of the three, and
+    :class:`p11.modules.ModuleNotFound` when ``module-name`` names no installed module.
+    """
+    name = uri.get("module-name")
+    path = uri.get("module-path")
+    if isinstance(path, str):
+        if isinstance(name, str) and Path(path).is_dir():
+            return _module_in_directory(Path(path), name)
+        if Path(path).is_dir():
+            raise ModuleNotSpecified(
+                f"module-path {path!r} is a directory: name the module file, or add module-name=NAME to pick one in it"
+            )
+        return path
+    if isinstance(name, str):
+        return find_module(name)
+    env = os.environ.get(MODULE_ENV)
+    if env:
+        return env
+    raise ModuleNotSpecified(
+        "no PKCS#11 module to load: put module-path=/path/to/module.so or module-name=NAME (a p11-kit module name "
+        f"such as softhsm2) in the URI's query (after '?'), or set the {MODULE_ENV} environment variable to the "
+        "module's path"
+    )
+
+
+# -- the PIN ---------------------------------------------------------------------------------------------------
+
+
+def pin_source_path(source: str) -> str:
+    """The file a ``pin-source`` value names: a ``file:`` URI (``file:/p``, ``file:///p``, ``file://localhost/p``)
+    or a plain path (relative paths are taken from the current directory).
+
+    The value is used as the PKCS #11 URI parser decoded it (its ``%XX`` escapes undone once), so
+    ``pin-source=file:/run/my%20pin`` names ``/run/my pin``. Commands (``|program``) and other schemes are refused.
+    """
+    if source.startswith("|"):
+        raise PinSourceError(
+            "pin-source commands ('|program') are not supported: p11 reads PINs from files only (give a file: URI "
+            "or a path)"
+        )
+    if source[:5].lower() == "file:":
+        rest = source[5:]
+        if rest.startswith("//"):
+            host, slash, path = rest[2:].partition("/")
+            if host not in ("", "localhost"):
+                raise PinSourceError(
+                    f"pin-source file URI names host {host!r}: only local files can be read (write file:/path)"
+                )
+            rest = slash + path
+        if os.name == "nt" and re.match(r"/[A-Za-z]:", rest):
+            rest = rest[1:]  # file:///C:/pins/token → C:/pins/token
+        if not rest:
+            raise PinSourceError("pin-source file URI names no file (write file:/path/to/pin)")
+        return rest
+    scheme = _SCHEME_RE.match(source)
+    if scheme and not Path(source).exists():
+        raise PinSourceError(
+            f"pin-source scheme {scheme.group(1)!r} is not supported: give a file: URI or a path", None
+        )
+    if not source:
+        raise PinSourceError("pin-source is empty: give a file: URI or a path")
+    return source
+
+
+def read_pin_source(source: str) -> bytes:
+    """The PIN in the file a ``pin-source`` names (see :func:`pin_source_path`): its bytes with one trailing
+    newline (``\\n`` or ``\\r\\n``) removed, as many PIN files end with one.
+
+    :class:`PinSourceError` when the file is missing, unreadable, a directory, empty, or larger than a PIN file
+    can be (4 KiB); the message names the file and never shows its content.
+    """
+    path = pin_source_path(source)
+    try:
+        with Path(path).open("rb") as file:
+            data = file.read(_PIN_FILE_LIMIT + 1)
+    except FileNotFoundError:
+        raise PinSourceError(f"pin-source file {path!r} does not exist", path) from None
+    except IsADirectoryError:
+        raise PinSourceError(f"pin-source file {path!r} is a directory, not a file", path) from None
+    except PermissionError:
+        raise PinSourceError(f"pin-source file {path!r} cannot be read: permission denied", path) from None
+    except OSError as exc:
+        raise PinSourceError(
+            f"pin-source file {path!r} cannot be read: {exc.strerror or type(exc).__name__}", path
+        ) from None
+    if len(data) > _PIN_FILE_LIMIT:
+        raise PinSourceError(f"pin-source file {path!r} is larger than {_PIN_FILE_LIMIT} bytes: not a PIN file", path)
+    if data.endswith(b"\r\n"):
+        data = data[:-2]
+    elif data.endswith(b"\n"):
+        data = data[:-1]
+    if not data:
+        raise PinSourceError(f"pin-source file {path!r} is empty", path)
+    return data
+
+
+def _check_pin_attributes(uri: URI, pin: object) -> None:
+    if "pin-value" in uri and "pin-source" in uri:
+        raise URIError(
+            "the URI has both pin-value and pin-source: RFC 7512 says such a URI is to be refused; keep one",
+            attribute="pin-source",
+        )
+    if pin is not None and not isinstance(pin, str | bytes):
+        raise TypeError(f"pin must be str or bytes, not {type(pin).__name__}")
+
+
+def read_pin(uri: URI, pin: str | bytes | None = None) -> str | bytes | None:
+    """The PIN to log in with: ``pin`` when given, else the URI's ``pin-value``, else what its ``pin-source``
+    file holds, else ``None``. A URI with both ``pin-value`` and ``pin-source`` raises :class:`p11.URIError`
+    (RFC 7512: such a URI SHOULD be refused), even when ``pin`` makes both moot."""
+    if not isinstance(uri, URI):
+        raise TypeError(f"uri must be a p11.URI, not {type(uri).__name__}")
+    _check_pin_attributes(uri, pin)
+    if pin is not None:
+        return pin
+    value = uri.get("pin-value")
+    if isinstance(value, str):
+        return value
+    source = uri.get("pin-source")
+    if isinstance(source, str):
+        return read_pin_source(source)
+    return None
+
+
+# -- the token -------------------------------------------------------------------------------------------------
+
+
+def _has_any(uri: URI, names: Iterable[str]) -> bool:
+    return any(name in uri for name in names)
+
+
+def _uri_text(uri: URI) -> str:
+    """The path part of the URI (what selects), for messages. ``str()`` would leave a PIN out anyway; the query
+    (module, PIN source) is dropped because it is not what failed to match."""
+    return str(uri.replace(module_name=None, module_path=None, pin_source=None, pin_value=None, vendor_query=None))
+
+
+def find_token(uri: URI, library: Library) -> Token:
+    """The one token of ``library`` that the URI's library, slot and token attributes match.
+
+    :class:`~p11.errors.NoSuchToken` says what did not match for each token present; a URI that no token can match
+    because of a vendor attribute says so. :class:`~p11.errors.MultipleTokens` lists the candidates' URIs (with
+    ``slot-id``, which tells apart tokens that are otherwise alike).
+    """
+    wanted = _uri_text(uri)
+    reason = uri.mismatch_library(library_attributes(library.info))
+    if reason is not None:
+        raise NoSuchToken(f"no token matches {wanted}: the module {library.path!r} does not match: {reason}")
+    matched: list[Token] = []
+    misses: list[str] = []
+    check_slot = _has_any(uri, _SLOT_SCOPE)
+    for slot in library.slots(token_present=True):
+        token = slot.token
+        if token is None:  # removed since the slot list was read
+            continue
+        reason = uri.mismatch_slot(slot_attributes(slot.id, slot.info)) if check_slot else None
+        if reason is None:
+            reason = uri.mismatch_token(token_attributes(token))
+        if reason is None:
+            matched.append(token)
+        else:
+            misses.append(f"slot {slot.id} token {token.label!r}: {reason}")
+    if len(matched) == 1:
+        return matched[0]
+    if not matched:
+        present = "; ".join(misses) if misses else "none"
+        raise NoSuchToken(f"no token matches {wanted} in {library.path!r}; tokens present: {present}")
+    listed = ", ".join(str(uri_for_token(t, include_slot=True)) for t in matched[:_LISTED])
+    more = f" and {len(matched) - _LISTED} more" if len(matched) > _LISTED else ""
+    raise MultipleTokens(
+        f"{len(matched)} tokens match {wanted}: {listed}{more}; add serial= (or slot-id=) to the URI to pick one"
+    )
+
+
+# -- the object ------------------------------------------------------------------------------------------------
+
+
+def _search_template(uri: URI) -> dict[Attribute, Any]:
+    tmpl: dict[Attribute, Any] = {}
+    kind = uri.get("type")
+    if isinstance(kind, str):
+        tmpl[Attribute.CLASS] = CLASS_FOR_TYPE[kind]  # type: ignore[index]  # the parser checked the value
+    label = uri.get("object")
+    if isinstance(label, str):
+        tmpl[Attribute.LABEL] = label
+    ident = uri.get("id")
+    if isinstance(ident, bytes):
+        tmpl[Attribute.ID] = ident
+    return tmpl
+
+
+def _logged_in(session: Session) -> bool:
+    try:
+        return session.info().state in _LOGGED_IN
+    except P11Error:
+        return False
+
+
+def _not_found(uri: URI, session: Session) -> NoSuchObject:
+    """A NoSuchObject that says which of the URI's object attributes the nearest objects missed."""
+    token = session.token
+    asked = [name for name in _OBJECT_SCOPE if name in uri]
+    selected: dict[str, Any] = {name: uri[name] for name in asked}
+    wanted = str(URI(**selected))[len("pkcs11:") :]
+    near: list[tuple[int, str]] = []
+    with session.find() as search:
+        visible: list[Object] = list(islice(search, _SCANNED))
+    for obj in visible:
+        attrs = object_attributes(obj)
+        score = sum(1 for name in asked if attrs.get(name) == uri[name])
+        if score:
+            reason = uri.mismatch_object(attrs) or "matches"
+            near.append((score, f"{uri_for_object(obj, include_token=False)} ({reason})"))
+    near.sort(key=lambda item: -item[0])
+    message = f"no object with {wanted} on token {token.label!r}"
+    if near:
+        message += "; nearest: " + "; ".join(text for _, text in near[:_LISTED])
+    else:
+        names = " or ".join(f"the same {n}" for n in asked)
+        seen = len(visible)
+        message += f" ({seen}{'+' if seen == _SCANNED else ''} objects visible, none with {names})"
+    if not _logged_in(session):
+        message += (
+            "; not logged in, so private objects (private keys among them) cannot be seen: give pin-value or "
+            "pin-source in the URI, or pin= to p11.open"
+        )
+    return NoSuchObject(message)
+
+
+def find_object(uri: URI, session: Session) -> Object:
+    """The one object in ``session`` that the URI's ``object``, ``id`` and ``type`` match (all objects when it
+    has none of them). :class:`~p11.errors.NoSuchObject` and :class:`~p11.errors.MultipleObjects` explain."""
+    with session.find(template=_search_template(uri)) as search:
+        found: list[Object] = list(islice(search, _LISTED + 1))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise _not_found(uri, session)
+    more = "" if len(found) <= _LISTED else " (and more)"
+    listed = ", ".join(str(uri_for_object(obj)) for obj in found[:_LISTED])
+    hint = "add type= (public, private, cert, secret-key, data), id= or object= to the URI to pick one"
+    raise MultipleObjects(f"{len(found)}{'+' if more else ''} objects match {_uri_text(uri)}: {listed}{more}; {hint}")
+
+
+# -- open ------------------------------------------------------------------------------------------------------
+
+
+def _parse(uri: URI | str) -> URI:
+    if isinstance(uri, URI):
+        return uri
+    if isinstance(uri, str):
+        return URI.parse(uri)
+    raise TypeError(f"uri must be a str or a p11.URI, not {type(uri).__name__}")
+
+
+def _library_for(uri: URI) -> Library:
+    return load(module_path_for(uri))
+
+
+def open_session(uri: URI | str, *, pin: str | bytes | None = None, rw: bool = False) -> Session:
+    """A session on the one token the URI names, logged in when a PIN is given (``pin``, else ``pin-value``, else
+    ``pin-source``). Object attributes in the URI are ignored. Close it (or use ``with``) when done."""
+    parsed = _parse(uri)
+    user_pin = read_pin(parsed, pin)
+    token = find_token(parsed, _library_for(parsed))
+    return token.open(user_pin=user_pin, rw=rw)
+
+
+def _typed(obj: Object) -> Any:
+    """A private key as ``cryptography`` takes it, when ``cryptography`` has an interface for its type."""
+    if not isinstance(obj, PrivateKey):
+        return obj
+    from p11.crypto.errors import UnsupportedCurve, UnsupportedKeyType
+    from p11.crypto.keys import token_key
+
+    try:
+        return token_key(obj)
+    except (UnsupportedKeyType, UnsupportedCurve):
+        return obj
+
+
+def open(uri: URI | str, *, pin: str | bytes | None = None) -> Any:
+    """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
+
+    Returns a :class:`~p11.token.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
+    they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key). ``pin`` is used
+    instead of the URI's ``pin-value``/``pin-source``.
+    """
+    parsed = _parse(uri)
+    _check_pin_attributes(parsed, pin)
+    if not _has_any(parsed, _OBJECT_SCOPE):
+        return find_token(parsed, _library_for(parsed))
+    user_pin = read_pin(parsed, pin)
+    token = find_token(parsed, _library_for(parsed))
+    session = token.open(user_pin=user_pin)
+    try:
+        return _typed(find_object(parsed, session))
+    except BaseException:
+        session.close()
+        raise
