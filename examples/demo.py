@@ -5,10 +5,18 @@ Run by ``bash scripts/demo`` (which installs everything first and ends with a be
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+import p11
 from p11 import lowlevel
-from p11.constants import Attribute, Mechanism, MechanismFlag, SessionFlag, UserType
+from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, SessionFlag, UserType
+from p11.crypto import token_key
 from p11.testing import SoftHSM
 
 P256 = bytes.fromhex("06082a8648ce3d030107")  # DER OID of secp256r1
@@ -64,10 +72,45 @@ def lowlevel_tour(hsm: SoftHSM) -> None:
     module.C_CloseSession(session)
 
 
+def highlevel_tour(hsm: SoftHSM) -> None:
+    section("the Pythonic API: keys, a CA certificate signed on the token, a key opened by its URI")
+    token = p11.load(hsm.module_path).get_token(label=hsm.label)
+    with token.open(user_pin=hsm.user_pin, rw=True) as session:
+        public, private = session.generate_keypair(KeyType.EC, curve="P-256", label="demo-ca")
+        hmac_key = session.generate_key(KeyType.GENERIC_SECRET, 256, label="demo-hmac")
+        print(f"{private!r}: sensitive={private.sensitive} extractable={private.extractable}")
+
+        ca_key = token_key(private)  # a cryptography EllipticCurvePrivateKey that signs on the token
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "p11 demo CA")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert.verify_directly_issued_by(cert)
+        print(f"self-signed CA certificate {cert.subject.rfc4514_string()} signed on the token, verified in software")
+
+        uri = private.uri
+        print(f"the key's URI: {uri}")
+        opened = p11.open(uri.replace(module_path=hsm.module_path), pin=hsm.user_pin)
+        message = b"signed through p11.open"
+        signature = opened.sign(message, ec.ECDSA(hashes.SHA256()))
+        cert.public_key().verify(signature, message, ec.ECDSA(hashes.SHA256()))  # raises if it does not verify
+        print(f"p11.open(uri) gave {type(opened).__name__}; its signature verifies against the CA certificate")
+
+        tag = hmac_key.sign(b"GET /things", Mechanism.SHA256_HMAC)
+        print(f"HMAC-SHA256 on the token: {tag.hex()[:32]}…")
+        public.verify(b"x", private.sign(b"x", Mechanism.ECDSA_SHA256), Mechanism.ECDSA_SHA256)
+
+
 def main() -> None:
     with SoftHSM(label="p11-demo", user_pin="1234", so_pin="12345678") as hsm:
         print(f"throwaway SoftHSM token {hsm.label!r} in {hsm.directory}")
         lowlevel_tour(hsm)
+        highlevel_tour(hsm)
 
 
 if __name__ == "__main__":
