@@ -101,3 +101,11 @@ def test_flag_enums_take_values_from_the_header() -> None:
     assert TokenFlag.LOGIN_REQUIRED == lib.CKF_LOGIN_REQUIRED
     assert MechanismFlag.SIGN | MechanismFlag.VERIFY == lib.CKF_SIGN | lib.CKF_VERIFY
     assert TokenFlag(lib.CKF_RNG | 0x80000000000) & TokenFlag.RNG  # unknown bits are kept
+
+
+def test_profiles_and_pbkdf2_prfs_are_separate_value_spaces() -> None:
+    from p11.constants import PBKDF2PRF, Profile
+
+    assert "PKCS5_PBKD2_HMAC_SHA1" not in Profile.__members__
+    assert Profile.BASELINE_PROVIDER.name == "BASELINE_PROVIDER"
+    assert PBKDF2PRF.HMAC_SHA256 == lib.CKP_PKCS5_PBKD2_HMAC_SHA256

@@ -30,6 +30,7 @@ __all__ = [
     "Mechanism",
     "MechanismFlag",
     "ObjectClass",
+    "PBKDF2PRF",
     "Profile",
     "ReturnValue",
     "SessionFlag",
@@ -90,7 +91,14 @@ ReturnValue = _enum("ReturnValue", "CKR_", "Return values (``CKR_*``).")
 UserType = _enum("UserType", "CKU_", "User types for C_Login (``CKU_*``).")
 SessionState = _enum("SessionState", "CKS_", "Session states (``CKS_*``).")
 HardwareFeature = _enum("HardwareFeature", "CKH_", "Hardware feature types (``CKH_*``).")
-Profile = _enum("Profile", "CKP_", "Profile ids (``CKP_*``).")
+# CKP_ also prefixes the PBKDF2 pseudo-random functions (CKP_PKCS5_PBKD2_*), a different value space.
+_PBKDF2_PRF_PREFIX = "CKP_PKCS5_PBKD2_"
+Profile = _enum(
+    "Profile", "CKP_", "Profile ids (``CKP_*``).", exclude=[n for n in _ALL_NAMES if n.startswith(_PBKDF2_PRF_PREFIX)]
+)
+PBKDF2PRF = _enum(
+    "PBKDF2PRF", _PBKDF2_PRF_PREFIX, "Pseudo-random functions of PKCS #5 PBKDF2 (``CKP_PKCS5_PBKD2_*``)."
+)
 KeyDerivation = _enum("KeyDerivation", "CKD_", "Key derivation functions for ECDH and friends (``CKD_*``).")
 MGF = _enum("MGF", "CKG_MGF1_", "Mask generation functions for RSA PSS/OAEP (``CKG_MGF1_*``).")
 

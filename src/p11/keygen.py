@@ -99,7 +99,7 @@ _NAMES: dict[str, tuple[KeyType, str | None]] = {
 }
 
 
-def key_type(value: KeyType | str) -> tuple[KeyType, str | None]:
+def key_type(value: KeyType | int | str) -> tuple[KeyType, str | None]:
     """``(KeyType, implied curve)`` for a member or a name: ``"rsa"``, ``"ec"``, ``"ed25519"``, ``"aes"``,
     ``"hmac"``, or any ``KeyType`` member name (``"generic_secret"``)."""
     if isinstance(value, KeyType):

@@ -149,7 +149,7 @@ def public_key_for(private: PrivateKey) -> PublicKey:
         if candidates:
             return candidates[0]  # type: ignore[no-any-return]
     if kt == KeyType.RSA:
-        wanted = (Attribute.MODULUS, Attribute.PUBLIC_EXPONENT)
+        wanted: tuple[Attribute, ...] = (Attribute.MODULUS, Attribute.PUBLIC_EXPONENT)
     elif kt in (KeyType.EC, KeyType.EC_EDWARDS, KeyType.EC_MONTGOMERY):
         wanted = (Attribute.EC_PARAMS, Attribute.EC_POINT)
     else:

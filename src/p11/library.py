@@ -48,7 +48,7 @@ class Slot:
 
     @property
     def info(self) -> SlotInfo:
-        return self.library.module.C_GetSlotInfo(self.id)  # type: ignore[no-any-return]
+        return self.library.module.C_GetSlotInfo(self.id)
 
     @property
     def token(self) -> Token | None:
@@ -92,7 +92,7 @@ class Library:
     @property
     def info(self) -> Info:
         """``C_GetInfo``: the module's description, manufacturer and versions."""
-        return self.module.C_GetInfo()  # type: ignore[no-any-return]
+        return self.module.C_GetInfo()
 
     @property
     def closed(self) -> bool:
@@ -175,7 +175,7 @@ class Library:
     ) -> Token:
         """The one token matching (see :meth:`tokens`); :class:`~p11.errors.NoSuchToken` or
         :class:`~p11.errors.MultipleTokens` naming what was asked and the tokens there are."""
-        criteria = {"label": label, "serial": serial, "manufacturer": manufacturer, "model": model}
+        criteria: dict[str, Any] = {"label": label, "serial": serial, "manufacturer": manufacturer, "model": model}
         criteria.update({"slot_id": slot_id, **match})
         found = self.tokens(**criteria)
         asked = ", ".join(f"{k}={v!r}" for k, v in criteria.items() if v is not None) or "anything"
@@ -213,7 +213,8 @@ class Library:
 
 def _matches(info: TokenInfo, slot_id: int, name: str, value: Any) -> bool:
     if name == "slot_id":
-        return slot_id == value
+        wanted: object = value
+        return slot_id == wanted
     actual = getattr(info, name)
     if name == "flags":
         return (actual & value) == value  # type: ignore[no-any-return]

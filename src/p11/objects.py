@@ -62,7 +62,7 @@ class Object:
         kinds = [attribute(t) for t in types]
         session = self.session
         with session._lock:
-            return _native.get_attributes(session._fl, session.handle, self.handle, kinds)  # type: ignore[no-any-return]
+            return _native.get_attributes(session._fl, session.handle, self.handle, kinds)
 
     def _get(self, kind: Attribute) -> Any:
         session = self.session
@@ -137,7 +137,7 @@ class Object:
         """``C_GetObjectSize``: bytes of token memory, or ``None`` when the token will not say."""
         session = self.session
         with session._lock:
-            return session._module.C_GetObjectSize(session.handle, self.handle)  # type: ignore[no-any-return]
+            return session._module.C_GetObjectSize(session.handle, self.handle)
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ class Object:
         session = self.session
         with session._lock:
             handle = session._module.C_CopyObject(session.handle, self.handle, tmpl)
-        return object_for(session, handle, self._class)
+        return object_for(session, handle, self._class)  # type: ignore[no-any-return]
 
     def destroy(self) -> None:
         """``C_DestroyObject``: the object is gone from the token; this Python object must not be used again."""

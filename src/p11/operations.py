@@ -140,7 +140,7 @@ def sign(key: Key, data: Any, mechanism: Any = None) -> bytes:
                 block = single if single is not None else _joined(data)
             run_init(mod.C_SignInit, h, p, key, SIGN)
             try:
-                return mod.C_Sign(h, block)  # type: ignore[no-any-return]
+                return mod.C_Sign(h, block)
             except BaseException:
                 _abort(mod.C_SignFinal, h)
                 raise
@@ -148,7 +148,7 @@ def sign(key: Key, data: Any, mechanism: Any = None) -> bytes:
         try:
             for chunk in _chunks(data):
                 mod.C_SignUpdate(h, chunk)
-            return mod.C_SignFinal(h)  # type: ignore[no-any-return]
+            return mod.C_SignFinal(h)
         except BaseException:
             _abort(mod.C_SignFinal, h)
             raise
@@ -224,7 +224,7 @@ def _crypt(key: Key, data: Any, mechanism: Any, op: Operation) -> bytes:
             block = single if single is not None else _joined(data)
             run_init(init, h, p, key, op)
             try:
-                return once(h, block)  # type: ignore[no-any-return]
+                return once(h, block)
             except BaseException:
                 _abort(final, h)  # some tokens (SoftHSM on a bad GCM tag) leave the operation running
                 raise
@@ -308,10 +308,10 @@ def digest(session: Session, data: Any, mechanism: Any) -> bytes:
         mod.C_DigestInit(h, p.arg)
         try:
             if single is not None:
-                return mod.C_Digest(h, single)  # type: ignore[no-any-return]
+                return mod.C_Digest(h, single)
             for chunk in _chunks(data):
                 mod.C_DigestUpdate(h, chunk)
-            return mod.C_DigestFinal(h)  # type: ignore[no-any-return]
+            return mod.C_DigestFinal(h)
         except BaseException:
             _abort(mod.C_DigestFinal, h)
             raise

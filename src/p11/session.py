@@ -95,7 +95,7 @@ class Session:
     def info(self) -> SessionInfo:
         """``C_GetSessionInfo``: state (who is logged in) and flags."""
         with self._lock:
-            return self._module.C_GetSessionInfo(self.handle)  # type: ignore[no-any-return]
+            return self._module.C_GetSessionInfo(self.handle)
 
     def login(self, pin: str | bytes | None, user_type: UserType = UserType.USER) -> None:
         """Log the token in (every session of this application shares it). Logging in as the user who is already
@@ -217,7 +217,7 @@ class Session:
         if n < 0:
             raise ValueError("n must not be negative")
         with self._lock:
-            return self._module.C_GenerateRandom(self.handle, n)  # type: ignore[no-any-return]
+            return self._module.C_GenerateRandom(self.handle, n)
 
     def seed_random(self, data: Any) -> None:
         """Mix ``data`` into the token's generator (many tokens, SoftHSM among them, accept and ignore it)."""

@@ -493,7 +493,7 @@ def import_public_key(
 ) -> PublicKey:
     """Import one public key (``cryptography`` key, or PEM/DER SubjectPublicKeyInfo / PKCS#1)."""
     if isinstance(key, bytes | bytearray | memoryview | str):
-        material = load_key_material(key)  # type: ignore[arg-type]
+        material = load_key_material(key)
         if len(material.public_keys) != 1 or material.private_keys or material.certificates:
             raise InvalidKeyData("expected exactly one public key")
         key = material.public_keys[0]
@@ -515,7 +515,7 @@ def import_certificate(
     """Import one X.509 certificate (``cryptography`` object, or PEM/DER); ``label`` defaults to its subject's
     CN and ``id`` to the id of its public key (so it pairs with that key imported on its own)."""
     if isinstance(certificate, bytes | bytearray | memoryview | str):
-        material = load_key_material(certificate)  # type: ignore[arg-type]
+        material = load_key_material(certificate)
         if len(material.certificates) != 1 or material.private_keys or material.public_keys:
             raise InvalidKeyData("expected exactly one certificate")
         certificate = material.certificates[0]

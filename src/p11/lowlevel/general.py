@@ -76,7 +76,7 @@ class GeneralFunctions:
             raise_for(rv, "C_WaitForSlotEvent")
         return int(slot[0])
 
-    def C_GetMechanismList(self, slot: int) -> list[int]:
+    def C_GetMechanismList(self, slot: int) -> list[Mechanism]:
         """Mechanism types of the slot's token, as :class:`p11.constants.Mechanism` members (``int``s)."""
         return [Mechanism(m) for m in fetch_ulongs(self._f.C_GetMechanismList, "C_GetMechanismList", slot)]
 

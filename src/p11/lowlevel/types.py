@@ -1,15 +1,13 @@
 """Python views of the Cryptoki information structures: small frozen values, built from cdata once per call.
 
 Blank-padded character fields arrive stripped and decoded (UTF-8, undecodable bytes replaced), flag words as the
-``IntFlag`` enums of :mod:`p11.constants` (unknown bits kept; annotated as plain ``IntFlag``/``IntEnum`` because those
-enums are built at import, which type checkers cannot follow), and counters the token reports as
+``IntFlag`` enums of :mod:`p11.constants` (unknown bits kept), and counters the token reports as
 ``CK_UNAVAILABLE_INFORMATION`` as ``None``. Nothing here calls into a module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
 from typing import Any, NamedTuple
 
 from p11._cffi import ffi
@@ -61,7 +59,7 @@ class SlotInfo:
 
     slot_description: str
     manufacturer_id: str
-    flags: IntFlag  # SlotFlag
+    flags: SlotFlag
     hardware_version: Version
     firmware_version: Version
 
@@ -75,7 +73,7 @@ class TokenInfo:
     manufacturer_id: str
     model: str
     serial_number: str
-    flags: IntFlag  # TokenFlag
+    flags: TokenFlag
     max_session_count: int | None
     session_count: int | None
     max_rw_session_count: int | None
@@ -96,8 +94,8 @@ class SessionInfo:
     """``CK_SESSION_INFO``."""
 
     slot_id: int
-    state: IntEnum  # SessionState
-    flags: IntFlag  # SessionFlag
+    state: SessionState
+    flags: SessionFlag
     device_error: int
 
 
@@ -107,7 +105,7 @@ class MechanismInfo:
 
     min_key_size: int
     max_key_size: int
-    flags: IntFlag  # MechanismFlag
+    flags: MechanismFlag
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +118,7 @@ class Interface:
 
     name: str
     version: Version
-    flags: IntFlag  # InterfaceFlag
+    flags: InterfaceFlag
     function_list_address: int
 
 

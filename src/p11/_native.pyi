@@ -1,0 +1,508 @@
+"""Stub of ``p11._native`` (Cython, ``native/*.pxi``): the Python-visible API of the hot paths, typed.
+
+Hand-written from the ``def``/``cdef class`` signatures in ``native/``; ``tests/test_stubs.py`` checks that it names
+exactly the public names the compiled module exports. Conventions, as in ``native/ops.pxi``:
+
+* ``fl`` is the module's function list: the int ``p11.lowlevel.Module.function_list_address`` (the fast path) or
+  the lowlevel Module itself (anything with a ``function_list_address``).
+* ``mechanism`` is a ``CKM_*`` int (IntEnum members work) or a prepared :class:`Mechanism`.
+* ``data`` and friends are C-contiguous bytes-like objects (``bytes`` is the fastest); never ``str``.
+* Attribute values read from a token are decoded by their codec (``bool``, ``int``, ``str``, ``bytes``,
+  ``datetime.date | None``, ``list[int]``, nested ``dict``) or are one of the :class:`Unavailable` markers, so they
+  are typed ``Any``, as ``json.loads`` results are.
+* The batch forms return per-item exceptions in place of results with ``on_error="return"``.
+"""
+
+import asyncio
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, Self, TypeAlias, TypeVar, final, overload
+
+from typing_extensions import Buffer
+
+from p11.errors import CryptokiError, P11Error
+
+_K = TypeVar("_K", bound=int)
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+class _HasFunctionList(Protocol):
+    """A ``p11.lowlevel.Module`` as far as this module is concerned (``ensure_ready`` is called when present)."""
+
+    @property
+    def function_list_address(self) -> int: ...
+
+_FunctionList: TypeAlias = int | _HasFunctionList
+_MechanismArg: TypeAlias = int | Mechanism
+# Generic in the key type (Mapping is invariant in it): {Attribute: ...} and {int: ...} are both templates.
+_TemplateArg: TypeAlias = Mapping[_K, Any] | Template
+_CodecName: TypeAlias = Literal["bytes", "bool", "ulong", "utf8", "date", "attributes", "mechanisms", "ulongs"]
+_OnError: TypeAlias = Literal["raise", "return"]
+_Aad: TypeAlias = Buffer | list[Buffer] | tuple[Buffer, ...] | None
+
+# -- attribute_table.pxi ------------------------------------------------------------------------------------------
+
+ATTRIBUTE_CODECS: Final[types.MappingProxyType[int, _CodecName]]
+CODECS: Final[tuple[_CodecName, ...]]
+
+def attribute_name(attribute: int) -> str: ...
+def codec_of(attribute: int) -> _CodecName: ...
+
+# -- attributes.pxi -----------------------------------------------------------------------------------------------
+
+@final
+class Unavailable:
+    """A value the token did not return (three singletons; compare with ``is``; no truth value)."""
+
+    def __new__(cls, name: str, reason: str, key: object) -> Self: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    def __bool__(self) -> NoReturn: ...
+    def __reduce__(self) -> str: ...
+    def __copy__(self) -> Self: ...
+    def __deepcopy__(self, memo: object) -> Self: ...
+
+SENSITIVE: Final[Unavailable]
+ABSENT: Final[Unavailable]
+UNAVAILABLE: Final[Unavailable]
+
+def encode(attribute: int, value: object) -> bytes | Template: ...
+def decode(attribute: int, data: Buffer | Template) -> Any: ...
+
+@final
+class Template:
+    """A ``CK_ATTRIBUTE`` array in one C allocation, built once from ``{CKA_*: value}`` and immutable."""
+
+    def __init__(self, mapping: _TemplateArg[_K] | None = None) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def address(self) -> int: ...
+    @property
+    def types(self) -> tuple[int, ...]: ...
+    def to_dict(self) -> dict[int, Any]: ...
+    def __contains__(self, attribute: object, /) -> bool: ...
+    def __reduce__(self) -> NoReturn: ...
+
+# -- objects.pxi --------------------------------------------------------------------------------------------------
+
+def get_attributes(fl_address: _FunctionList, session: int, obj: int, types: Iterable[_K]) -> dict[_K, Any]: ...
+def get_attribute(fl_address: _FunctionList, session: int, obj: int, attribute: int) -> Any: ...
+def set_attributes(fl_address: _FunctionList, session: int, obj: int, template: _TemplateArg[_K]) -> None: ...
+def create_object(fl_address: _FunctionList, session: int, template: _TemplateArg[_K]) -> int: ...
+def find_objects(
+    fl_address: _FunctionList, session: int, template: _TemplateArg[_K], limit: int | None = None
+) -> list[int]: ...
+def find_one(fl_address: _FunctionList, session: int, template: _TemplateArg[_K]) -> int | None: ...
+
+# -- ops.pxi ------------------------------------------------------------------------------------------------------
+
+@final
+class Mechanism:
+    """A prepared ``CK_MECHANISM`` (type, parameter address and length, and what keeps the parameter alive)."""
+
+    def __new__(
+        cls, mechanism: int, parameter_address: int = 0, parameter_length: int = 0, keepalive: object = None
+    ) -> Self: ...
+    @staticmethod
+    def from_address(address: int, keepalive: object = None) -> Mechanism: ...
+    @staticmethod
+    def of(mechanism: object) -> Mechanism: ...
+    @staticmethod
+    def with_parameter(mechanism: int, parameter: Buffer) -> Mechanism: ...
+    @property
+    def keepalive(self) -> Any: ...
+    @property
+    def type(self) -> int: ...
+    @property
+    def parameter_address(self) -> int: ...
+    @property
+    def parameter_length(self) -> int: ...
+    @property
+    def address(self) -> int: ...
+    def __reduce__(self) -> NoReturn: ...
+
+def mechanism_for(mechanism: int) -> Mechanism: ...
+def sign(
+    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+) -> bytes: ...
+def encrypt(
+    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+) -> bytes: ...
+def decrypt(
+    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+) -> bytes: ...
+def digest(fl: _FunctionList, session: int, mechanism: _MechanismArg, data: Buffer, out_len: int = 0) -> bytes: ...
+def verify(
+    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer
+) -> bool: ...
+def generate_random(fl: _FunctionList, session: int, n: int) -> bytes: ...
+def open_session(fl: _FunctionList, slot_id: int, rw: bool = True) -> int: ...
+def close_session(fl: _FunctionList, session: int) -> None: ...
+@overload
+def sign_many(
+    fl: _FunctionList,
+    session: int,
+    mechanism: _MechanismArg,
+    key: int,
+    messages: Iterable[Buffer],
+    out_len: int = 0,
+    on_error: Literal["raise"] = "raise",
+) -> list[bytes]: ...
+@overload
+def sign_many(
+    fl: _FunctionList,
+    session: int,
+    mechanism: _MechanismArg,
+    key: int,
+    messages: Iterable[Buffer],
+    out_len: int = 0,
+    *,
+    on_error: _OnError,
+) -> list[bytes | CryptokiError]: ...
+@overload
+def verify_many(
+    fl: _FunctionList,
+    session: int,
+    mechanism: _MechanismArg,
+    key: int,
+    messages: Iterable[Buffer],
+    signatures: Iterable[Buffer],
+    on_error: Literal["raise"] = "raise",
+) -> list[bool]: ...
+@overload
+def verify_many(
+    fl: _FunctionList,
+    session: int,
+    mechanism: _MechanismArg,
+    key: int,
+    messages: Iterable[Buffer],
+    signatures: Iterable[Buffer],
+    on_error: _OnError,
+) -> list[bool | CryptokiError]: ...
+@overload
+def encrypt_many(
+    fl: _FunctionList,
+    session: int,
+    key: int,
+    messages: Iterable[Buffer],
+    *,
+    ivs: Iterable[Buffer] | None = None,
+    aad: _Aad = b"",
+    tag_bits: int = 128,
+    iv_len: int = 12,
+    mechanism: _MechanismArg = ...,
+    on_error: Literal["raise"] = "raise",
+) -> list[tuple[bytes, bytes]]: ...
+@overload
+def encrypt_many(
+    fl: _FunctionList,
+    session: int,
+    key: int,
+    messages: Iterable[Buffer],
+    *,
+    ivs: Iterable[Buffer] | None = None,
+    aad: _Aad = b"",
+    tag_bits: int = 128,
+    iv_len: int = 12,
+    mechanism: _MechanismArg = ...,
+    on_error: _OnError,
+) -> list[tuple[bytes, bytes] | CryptokiError]: ...
+@overload
+def decrypt_many(
+    fl: _FunctionList,
+    session: int,
+    key: int,
+    items: Iterable[tuple[Buffer, Buffer]],
+    *,
+    aad: _Aad = b"",
+    tag_bits: int = 128,
+    mechanism: _MechanismArg = ...,
+    on_error: Literal["raise"] = "raise",
+) -> list[bytes]: ...
+@overload
+def decrypt_many(
+    fl: _FunctionList,
+    session: int,
+    key: int,
+    items: Iterable[tuple[Buffer, Buffer]],
+    *,
+    aad: _Aad = b"",
+    tag_bits: int = 128,
+    mechanism: _MechanismArg = ...,
+    on_error: _OnError,
+) -> list[bytes | CryptokiError]: ...
+
+# -- pool.pxi -----------------------------------------------------------------------------------------------------
+
+class PoolTimeout(P11Error, TimeoutError):
+    """No pooled session became free within the timeout given to ``borrow``."""
+
+class PoolClosed(P11Error, RuntimeError):
+    """The session pool was closed: it hands out no more sessions."""
+
+DEFAULT_POOL_SIZE: Final[int]
+
+@final
+class _PoolLease:
+    """``with pool.session() as handle``: the handle goes back to the pool (or is discarded when dead) on exit."""
+
+    def __enter__(self) -> int: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]: ...
+
+@final
+class SessionPool:
+    """A bounded, thread-safe pool of sessions on one token, logged in once, safe across ``fork()``."""
+
+    def __init__(
+        self,
+        module: _FunctionList,
+        slot_id: int,
+        *,
+        max_size: int | None = None,
+        user_pin: str | bytes | bytearray | memoryview | None = None,
+        keep_pin: bool = False,
+        rw: bool | None = None,
+        user_type: int = ...,
+    ) -> None: ...
+    @property
+    def module(self) -> _HasFunctionList | None: ...
+    @property
+    def slot_id(self) -> int: ...
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def in_use(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def idle(self) -> int: ...
+    @property
+    def opened(self) -> int: ...
+    @property
+    def rw(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def keeps_pin(self) -> bool: ...
+    def idle_handles(self) -> tuple[int, ...]: ...
+    def __reduce__(self) -> NoReturn: ...
+    def borrow(self, timeout: float | None = None) -> int: ...
+    def give_back(self, handle: int) -> None: ...
+    def discard(self, handle: int) -> None: ...
+    def session(self, timeout: float | None = None) -> _PoolLease: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> Literal[False]: ...
+    def sign(self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0) -> bytes: ...
+    def encrypt(self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0) -> bytes: ...
+    def decrypt(self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0) -> bytes: ...
+    def digest(self, mechanism: _MechanismArg, data: Buffer, out_len: int = 0) -> bytes: ...
+    def verify(self, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer) -> bool: ...
+    def generate_random(self, n: int) -> bytes: ...
+    @overload
+    def sign_many(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        out_len: int = 0,
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> list[bytes]: ...
+    @overload
+    def sign_many(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        out_len: int = 0,
+        *,
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> list[bytes | CryptokiError]: ...
+    @overload
+    def verify_many(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        signatures: Iterable[Buffer],
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> list[bool]: ...
+    @overload
+    def verify_many(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        signatures: Iterable[Buffer],
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> list[bool | CryptokiError]: ...
+    @overload
+    def encrypt_many(
+        self,
+        key: int,
+        messages: Iterable[Buffer],
+        *,
+        ivs: Iterable[Buffer] | None = None,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        iv_len: int = 12,
+        mechanism: _MechanismArg = ...,
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> list[tuple[bytes, bytes]]: ...
+    @overload
+    def encrypt_many(
+        self,
+        key: int,
+        messages: Iterable[Buffer],
+        *,
+        ivs: Iterable[Buffer] | None = None,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        iv_len: int = 12,
+        mechanism: _MechanismArg = ...,
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> list[tuple[bytes, bytes] | CryptokiError]: ...
+    @overload
+    def decrypt_many(
+        self,
+        key: int,
+        items: Iterable[tuple[Buffer, Buffer]],
+        *,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        mechanism: _MechanismArg = ...,
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> list[bytes]: ...
+    @overload
+    def decrypt_many(
+        self,
+        key: int,
+        items: Iterable[tuple[Buffer, Buffer]],
+        *,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        mechanism: _MechanismArg = ...,
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> list[bytes | CryptokiError]: ...
+    def run_async(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> asyncio.Future[_T]: ...
+    def sign_async(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+    ) -> asyncio.Future[bytes]: ...
+    def verify_async(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer
+    ) -> asyncio.Future[bool]: ...
+    def encrypt_async(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+    ) -> asyncio.Future[bytes]: ...
+    def decrypt_async(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+    ) -> asyncio.Future[bytes]: ...
+    @overload
+    def sign_many_async(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        out_len: int = 0,
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[bytes]]: ...
+    @overload
+    def sign_many_async(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        out_len: int = 0,
+        *,
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[bytes | CryptokiError]]: ...
+    @overload
+    def verify_many_async(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        signatures: Iterable[Buffer],
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[bool]]: ...
+    @overload
+    def verify_many_async(
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        messages: Iterable[Buffer],
+        signatures: Iterable[Buffer],
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[bool | CryptokiError]]: ...
+    @overload
+    def encrypt_many_async(
+        self,
+        key: int,
+        messages: Iterable[Buffer],
+        *,
+        ivs: Iterable[Buffer] | None = None,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        iv_len: int = 12,
+        mechanism: _MechanismArg = ...,
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[tuple[bytes, bytes]]]: ...
+    @overload
+    def encrypt_many_async(
+        self,
+        key: int,
+        messages: Iterable[Buffer],
+        *,
+        ivs: Iterable[Buffer] | None = None,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        iv_len: int = 12,
+        mechanism: _MechanismArg = ...,
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[tuple[bytes, bytes] | CryptokiError]]: ...
+    @overload
+    def decrypt_many_async(
+        self,
+        key: int,
+        items: Iterable[tuple[Buffer, Buffer]],
+        *,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        mechanism: _MechanismArg = ...,
+        on_error: Literal["raise"] = "raise",
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[bytes]]: ...
+    @overload
+    def decrypt_many_async(
+        self,
+        key: int,
+        items: Iterable[tuple[Buffer, Buffer]],
+        *,
+        aad: _Aad = b"",
+        tag_bits: int = 128,
+        mechanism: _MechanismArg = ...,
+        on_error: _OnError,
+        workers: int | None = 1,
+    ) -> asyncio.Future[list[bytes | CryptokiError]]: ...
+
+def run_in_pool(pool: SessionPool, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> asyncio.Future[_T]: ...
