@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import shutil
 import subprocess
@@ -11,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from certs import self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
 
 from p11.constants import ObjectClass
 from p11.crypto import export_public_key, import_pem, key_id, token_key
@@ -22,21 +21,6 @@ from p11.library import load
 
 PKCS11_TOOL = shutil.which("pkcs11-tool")
 SOFTHSM2_UTIL = shutil.which("softhsm2-util")
-
-
-def self_signed(key: Any) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "interop")])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
 
 
 def run(softhsm: Any, *args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
@@ -49,7 +33,7 @@ def test_pkcs11_tool_reads_and_signs_with_what_p11_imported(
     softhsm: Any, make_token: Callable[..., Any], tmp_path: Path, kind: str
 ) -> None:
     key: Any = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
-    cert = self_signed(key)
+    cert = self_signed(key, "interop")
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ) + cert.public_bytes(serialization.Encoding.PEM)

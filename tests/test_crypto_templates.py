@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from collections.abc import Callable
 
 import pytest
+from certs import self_signed
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
 from cryptography.x509.oid import NameOID
 
@@ -38,23 +38,6 @@ def rsa_key() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="module")
 def ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
-
-
-def self_signed(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, cn: str = "test", serial: int = 12345
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(serial)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
 
 
 def pem(key: object, fmt: serialization.PrivateFormat, password: bytes | None = None) -> bytes:
@@ -235,7 +218,7 @@ def test_der_private_public_and_certificate(rsa_key: rsa.RSAPrivateKey) -> None:
     der_pub = rsa_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    cert = self_signed(rsa_key)
+    cert = self_signed(rsa_key, serial=12345)
     assert load_key_material(der_key).private_keys[0].public_key() == rsa_key.public_key()
     assert load_key_material(der_pub).public_keys[0] == rsa_key.public_key()
     assert load_key_material(cert.public_bytes(serialization.Encoding.DER)).certificates == [cert]
@@ -250,7 +233,7 @@ def test_der_private_public_and_certificate(rsa_key: rsa.RSAPrivateKey) -> None:
 
 
 def test_bundle_of_key_certificate_and_ec_parameters(ec_key: ec.EllipticCurvePrivateKey) -> None:
-    cert = self_signed(ec_key)
+    cert = self_signed(ec_key, serial=12345)
     data = (
         b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
         + pem(ec_key, serialization.PrivateFormat.TraditionalOpenSSL)

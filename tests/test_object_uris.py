@@ -7,17 +7,16 @@ one without a label.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from certs import init_spare_token, self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from p11.constants import Attribute, KeyType, ObjectClass, TokenFlag
+from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import import_certificate
 from p11.library import Library, load
 from p11.objects import Object
@@ -43,33 +42,6 @@ SO_PIN = "97531975"
 AWKWARD = "key/with;odd?chars&ä %"
 
 
-def make_token(library: Library, label: str) -> Token:
-    spare = next(
-        slot.token
-        for slot in library.slots()
-        if slot.token is not None and not slot.token.flags & TokenFlag.TOKEN_INITIALIZED
-    )
-    spare.init_token(SO_PIN, label)
-    spare.init_pin(SO_PIN, USER_PIN)
-    return spare
-
-
-def software_certificate() -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "uri test")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-
-
 @pytest.fixture(scope="module")
 def library(softhsm: SoftHSM) -> Library:
     return load(softhsm.module_path)
@@ -77,10 +49,10 @@ def library(softhsm: SoftHSM) -> Library:
 
 @pytest.fixture(scope="module")
 def token(library: Library) -> Token:
-    token = make_token(library, LABEL)
+    token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)
     with token.open(user_pin=USER_PIN, rw=True) as session:
         session.generate_keypair(KeyType.EC, curve="P-256", label="pair", id=b"\xa1")
-        import_certificate(session, software_certificate(), label="cert", id=b"\xa2")
+        import_certificate(session, self_signed(cn="uri test"), label="cert", id=b"\xa2")
         session.generate_key(KeyType.AES, 128, label="secret", id=b"\xa3")
         session.generate_key(KeyType.AES, 128, id=b"\xa4")  # no label
         session.generate_key(KeyType.AES, 128, label=AWKWARD, id=b"\x00;\xff")

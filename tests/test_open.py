@@ -8,7 +8,6 @@ token, so each test starts with the token logged out (checked) and closes the se
 
 from __future__ import annotations
 
-import datetime
 import gc
 import os
 from collections.abc import Callable, Iterator
@@ -16,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from certs import init_spare_token, self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import NameOID
 
 from p11 import errors
-from p11.constants import Attribute, KeyType, ObjectClass, SessionState, TokenFlag
+from p11.constants import Attribute, KeyType, ObjectClass, SessionState
 from p11.crypto import import_certificate, token_key
 from p11.library import Library, load
 from p11.modules import ModuleNotFound
@@ -48,33 +47,6 @@ WRONG_PIN = "97531"
 KEY_ID = b"\x51\x01"
 
 
-def make_token(library: Library, label: str) -> Token:
-    """A new token in SoftHSM's spare slot, with the user PIN set and nobody logged in."""
-    spare = next(
-        slot.token
-        for slot in library.slots()
-        if slot.token is not None and not slot.token.flags & TokenFlag.TOKEN_INITIALIZED
-    )
-    spare.init_token(SO_PIN, label)
-    spare.init_pin(SO_PIN, USER_PIN)
-    return spare
-
-
-def self_signed(key: Any, name: str) -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-
-
 class Stock:
     """What the module's token holds, by name."""
 
@@ -93,10 +65,10 @@ class Stock:
 @pytest.fixture(scope="module")
 def stock(softhsm: SoftHSM) -> Stock:
     library = load(softhsm.module_path)
-    token = make_token(library, LABEL)
+    token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)
     with token.open(user_pin=USER_PIN, rw=True) as session:
         _, private = session.generate_keypair(KeyType.EC, curve="P-256", label="signer", id=KEY_ID)
-        certificate = self_signed(token_key(private), "signer")
+        certificate = self_signed(token_key(private), "signer", serial=x509.random_serial_number())
         import_certificate(session, certificate, label="signer", id=KEY_ID)
         session.generate_key(KeyType.AES, 256, label="aes", id=b"\x02")
         session.generate_keypair(KeyType.EC_EDWARDS, curve="ed25519", label="ed", id=b"\x03")
