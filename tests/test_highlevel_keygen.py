@@ -160,9 +160,12 @@ def test_caller_can_ask_for_extractable_keys(hl_session):
 )
 def test_usage_flags_follow_the_key_type(hl_session, kind, public_true, private_true):
     pub, priv = hl_session.generate_keypair(kind, token=False)
-    for name in ("verify", "encrypt", "wrap", "derive"):
+    # Encryption and wrapping flags mean something only for RSA; p11 leaves them out for other pairs (tpm2-pkcs11
+    # rejects them set false), so only the meaningful flags are checked for those.
+    encrypting = kind == "rsa"
+    for name in ("verify", "encrypt", "wrap", "derive") if encrypting else ("verify", "derive"):
         assert pub[name] is (name in public_true), name
-    for name in ("sign", "decrypt", "unwrap", "derive"):
+    for name in ("sign", "decrypt", "unwrap", "derive") if encrypting else ("sign", "derive"):
         assert priv[name] is (name in private_true), name
 
 

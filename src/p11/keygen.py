@@ -65,6 +65,11 @@ _PAIR_USAGE: dict[KeyType, tuple[frozenset[Attribute], frozenset[Attribute]]] = 
     KeyType.DSA: (frozenset({Attribute.VERIFY}), frozenset({Attribute.SIGN})),
     KeyType.DH: (frozenset(), frozenset({Attribute.DERIVE})),
 }
+# Encryption and wrapping mean something only for RSA pairs. For the others the flags are left out rather than
+# written false: tpm2-pkcs11 maps them onto TPM key bits and rejects an EC template that sets them false.
+_ENCRYPTING_PAIRS = frozenset({KeyType.RSA})
+_PUBLIC_CIPHER_FLAGS = frozenset({Attribute.ENCRYPT, Attribute.WRAP})
+_PRIVATE_CIPHER_FLAGS = frozenset({Attribute.DECRYPT, Attribute.UNWRAP})
 _CIPHER_USAGE = frozenset({Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.WRAP, Attribute.UNWRAP})
 _MAC_USAGE = frozenset({Attribute.SIGN, Attribute.VERIFY, Attribute.DERIVE})
 _CIPHER_KEYS = frozenset({KeyType.AES, KeyType.DES3, KeyType.DES2, KeyType.AES_XTS, KeyType.CHACHA20, KeyType.CAMELLIA})
@@ -117,8 +122,10 @@ def key_type(value: KeyType | int | str) -> tuple[KeyType, str | None]:
     raise TypeError(f"key_type must be a KeyType or a name, not {type(value).__name__}")
 
 
-def _usage(flags: frozenset[Attribute], kinds: tuple[Attribute, ...] = _USAGE) -> dict[Attribute, bool]:
-    return {attr: attr in flags for attr in kinds}
+def _usage(
+    flags: frozenset[Attribute], kinds: tuple[Attribute, ...] = _USAGE, omit: frozenset[Attribute] = frozenset()
+) -> dict[Attribute, bool]:
+    return {attr: attr in flags for attr in kinds if attr not in omit}
 
 
 def _secret_usage(kt: KeyType) -> frozenset[Attribute]:
@@ -264,7 +271,7 @@ def keypair_templates(
         Attribute.TOKEN: persistent,
         Attribute.PRIVATE: False,
         Attribute.ID: id,
-        **_usage(pub_usage, _PUBLIC_USAGE),
+        **_usage(pub_usage, _PUBLIC_USAGE, frozenset() if kt in _ENCRYPTING_PAIRS else _PUBLIC_CIPHER_FLAGS),
     }
     priv: dict[Attribute, Any] = {
         Attribute.CLASS: ObjectClass.PRIVATE_KEY,
@@ -274,7 +281,7 @@ def keypair_templates(
         Attribute.SENSITIVE: True,
         Attribute.EXTRACTABLE: False,
         Attribute.ID: id,
-        **_usage(priv_usage, _PRIVATE_USAGE),
+        **_usage(priv_usage, _PRIVATE_USAGE, frozenset() if kt in _ENCRYPTING_PAIRS else _PRIVATE_CIPHER_FLAGS),
     }
     if label is not None:
         pub[Attribute.LABEL] = priv[Attribute.LABEL] = label

@@ -1,0 +1,243 @@
+"""The child side of the interop tests: ``python interop_child.py <check> [args…]`` uses one token through p11's
+public API.
+
+The parent test (``test_*.py`` here) starts this script with the token's environment (and, for p11-kit as root,
+inside a private mount namespace), then asserts on the exit status and on the one JSON line this script prints
+after ``RESULT_PREFIX``. Signatures and public keys are handed back so the parent verifies them with
+``cryptography`` itself. PINs come from the environment (``P11_INTEROP_PIN``, ``P11_INTEROP_SOFTHSM_PIN``), never
+from the command line, and are never printed. An unexpected exception ends the script with a traceback and exit 1.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+import p11
+from p11.constants import KeyType, Mechanism, ObjectClass
+from p11.crypto import to_der, token_key
+
+RESULT_PREFIX = "P11-INTEROP-RESULT "
+MESSAGE = b"p11 interop message"
+
+CHECKS: dict[str, Callable[..., dict[str, Any]]] = {}
+
+
+def check(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    CHECKS[func.__name__.replace("_", "-")] = func
+    return func
+
+
+def pin(name: str = "P11_INTEROP_PIN") -> str:
+    return os.environ[name]
+
+
+def error_facts(exc: BaseException) -> dict[str, Any]:
+    """What the parent needs to judge an exception: its class (by module and name), rv, function, message."""
+    return {
+        "class": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "rv": getattr(exc, "rv", None),
+        "function": getattr(exc, "function", None),
+        "message": str(exc),
+    }
+
+
+def ec_keypair(session: p11.Session, label: str) -> tuple[p11.PublicKey, p11.PrivateKey]:
+    """An EC P-256 key pair with p11's default templates (which tpm2-pkcs11 1.9 accepts: they leave the
+    encryption flags, meaningless for EC, out rather than false)."""
+    return session.generate_keypair(KeyType.EC, curve="P-256", label=label)
+
+
+def signed(private: p11.PrivateKey, public: p11.PublicKey, mechanism: Mechanism | None = None) -> dict[str, Any]:
+    """Sign MESSAGE on the token, verify it there too (and a tampered message), and hand back what the parent
+    verifies on its own: the public key (SubjectPublicKeyInfo DER) and the signature."""
+    signature = private.sign(MESSAGE, mechanism)
+    public.verify(MESSAGE, signature, mechanism)
+    return {
+        "public_der": to_der(public).hex(),
+        "signature": signature.hex(),
+        "verified_on_token": True,
+        "tampered_verifies_on_token": public.verify_ok(MESSAGE + b"!", signature, mechanism),
+    }
+
+
+@check
+def slots(module: str, label: str) -> dict[str, Any]:
+    """The module's slots and the token found by label."""
+    lib = p11.load(module)
+    token = lib.get_token(label=label)
+    return {
+        "library_manufacturer": lib.info.manufacturer_id,
+        "slot_ids": [slot.id for slot in lib.slots(token_present=True)],
+        "token_slot_id": token.slot.id,
+        "token_label": token.label,
+        "token_serial": token.serial,
+        "token_manufacturer": token.manufacturer,
+    }
+
+
+@check
+def sign_ec(module: str, label: str) -> dict[str, Any]:
+    """EC P-256 key pair generated on the token; ECDSA with SHA-256 (the default mechanism for EC keys)."""
+    token = p11.load(module).get_token(label=label)
+    with token.open(user_pin=pin(), rw=True) as session:
+        public, private = ec_keypair(session, "interop-ec")
+        return {"curve": private.curve, **signed(private, public)}
+
+
+@check
+def sign_rsa(module: str, label: str) -> dict[str, Any]:
+    """RSA-2048 key pair generated on the token; SHA256-RSA-PKCS (the default mechanism for RSA keys)."""
+    token = p11.load(module).get_token(label=label)
+    with token.open(user_pin=pin(), rw=True) as session:
+        public, private = session.generate_keypair(KeyType.RSA, 2048, label="interop-rsa")
+        return {"key_size": private.key_size, **signed(private, public)}
+
+
+@check
+def certificate(module: str, label: str) -> dict[str, Any]:
+    """A self-signed certificate built by ``cryptography`` and signed with a token key through ``p11.crypto``."""
+    token = p11.load(module).get_token(label=label)
+    with token.open(user_pin=pin(), rw=True) as session:
+        public, private = ec_keypair(session, "interop-cert")
+        key = token_key(private)
+        now = datetime.datetime.now(datetime.UTC)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "p11 interop")])
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        return {
+            "certificate_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "token_public_der": to_der(public).hex(),
+        }
+
+
+@check
+def describe(module: str, label: str) -> dict[str, Any]:
+    """Everything p11 prints about a session's objects, and the message of a wrong-PIN login, for the parent to
+    search for PINs: reprs of library, token, session, keys; ``str`` of the ``PinIncorrect``."""
+    lib = p11.load(module)
+    token = lib.get_token(label=label)
+    try:
+        token.open(user_pin="wrong-" + pin()[::-1], rw=True)
+    except p11.errors.PinError as exc:
+        wrong = error_facts(exc)
+    else:
+        raise AssertionError("a wrong PIN was accepted")
+    with token.open(user_pin=pin(), rw=True) as session:
+        public, private = ec_keypair(session, "interop-describe")
+        lines = [repr(lib), repr(token), repr(session), repr(public), repr(private), repr(session.info())]
+        lines += [repr(token.info()), repr(session.token.logged_in)]
+        print("\n".join(lines))
+        print(wrong["message"], file=sys.stderr)
+        return {"reprs": lines, "wrong_pin_error": wrong}
+
+
+@check
+def verify_needs_login(module: str, label: str) -> dict[str, Any]:
+    """Sign logged in; then verify from a session that is not logged in (the token's quirk), then log in and
+    verify again."""
+    token = p11.load(module).get_token(label=label)
+    with token.open(user_pin=pin(), rw=True) as session:
+        public, private = ec_keypair(session, "interop-login")
+        key_id = public.id
+        signature = private.sign(MESSAGE)
+    # That was the application's last session: the token is logged out now.
+    with token.open() as session:
+        state_before = session.info().state.name
+        public_again = session.get_key(object_class=ObjectClass.PUBLIC_KEY, id=key_id)
+        assert isinstance(public_again, p11.PublicKey)
+        try:
+            public_again.verify(MESSAGE, signature)
+        except Exception as exc:
+            not_logged_in: dict[str, Any] | None = error_facts(exc)
+        else:
+            not_logged_in = None
+        session.login(pin())
+        public_again.verify(MESSAGE, signature)
+        return {
+            "state_before_login": state_before,
+            "error_without_login": not_logged_in,
+            "verified_after_login": True,
+            "public_der": to_der(public_again).hex(),
+            "signature": signature.hex(),
+        }
+
+
+@check
+def aes_keygen(module: str, label: str) -> dict[str, Any]:
+    """Ask for an AES-256 key: whether the token lists AES-KEY-GEN, and what generate_key raised."""
+    token = p11.load(module).get_token(label=label)
+    with token.open(user_pin=pin(), rw=True) as session:
+        listed = token.supports(Mechanism.AES_KEY_GEN)
+        try:
+            key = session.generate_key(KeyType.AES, 256, label="interop-aes")
+        except Exception as exc:
+            return {"aes_key_gen_listed": listed, "error": error_facts(exc)}
+        return {"aes_key_gen_listed": listed, "error": None, "key_size": key.key_size}
+
+
+@check
+def two_modules(module_a: str, label_a: str, module_b: str, label_b: str) -> dict[str, Any]:
+    """Two different modules in this one process: each finds only its own token and signs with its own key; after
+    one library is closed the other still works."""
+    lib_a, lib_b = p11.load(module_a), p11.load(module_b)
+    pins = {label_a: pin(), label_b: pin("P11_INTEROP_SOFTHSM_PIN")}
+    result: dict[str, Any] = {
+        "same_library_object": lib_a is lib_b,
+        "labels_a": [t.label for t in lib_a.tokens()],
+        "labels_b": [t.label for t in lib_b.tokens()],
+    }
+    for name, lib, foreign in (("a", lib_a, label_b), ("b", lib_b, label_a)):
+        try:
+            lib.get_token(label=foreign)
+        except Exception as exc:
+            result[f"foreign_lookup_{name}"] = error_facts(exc)
+        else:
+            result[f"foreign_lookup_{name}"] = None
+    token_a, token_b = lib_a.get_token(label=label_a), lib_b.get_token(label=label_b)
+    with token_a.open(user_pin=pins[label_a], rw=True) as sa, token_b.open(user_pin=pins[label_b], rw=True) as sb:
+        pub_a, priv_a = ec_keypair(sa, "interop-two-a")
+        pub_b, priv_b = ec_keypair(sb, "interop-two-b")
+        result["a"] = signed(priv_a, pub_a)
+        result["b"] = signed(priv_b, pub_b)
+        # Interleaved: an operation on one module between two on the other.
+        sig_a = priv_a.sign(MESSAGE)
+        result["b_interleaved"] = priv_b.sign(MESSAGE).hex()
+        pub_a.verify(MESSAGE, sig_a)
+    lib_b.close()
+    with token_a.open(user_pin=pins[label_a]) as sa:
+        key = sa.get_key(object_class=ObjectClass.PRIVATE_KEY, label="interop-two-a")
+        assert isinstance(key, p11.PrivateKey)
+        result["a_after_b_closed"] = key.sign(MESSAGE).hex()
+    result["b_closed"] = lib_b.closed
+    result["a_closed"] = lib_a.closed
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in CHECKS:
+        print(f"usage: interop_child.py {{{','.join(CHECKS)}}} ARGS...", file=sys.stderr)
+        return 2
+    result = CHECKS[argv[0]](*argv[1:])
+    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""The token harness itself (:mod:`p11.testing.interop`): missing packages are named with the apt line to run, and
+stopping a token kills exactly the processes it recorded and removes its directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from p11.testing import interop
+from p11.testing.interop import InteropUnavailable, PKCS11SpyToken, TPM2Token
+
+pytestmark = pytest.mark.interop
+
+
+def test_missing_tpm2_programs_name_the_apt_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda *_a, **_k: None)
+    monkeypatch.setattr(interop.os, "access", lambda *_a, **_k: False)
+    monkeypatch.setattr(interop, "find_library", lambda *_a: None)
+    with pytest.raises(InteropUnavailable) as info:
+        TPM2Token.check()
+    message = str(info.value)
+    assert "swtpm" in message and "tpm2-abrmd" in message and "libtpm2_pkcs11.so" in message
+    assert "apt-get install -y " + " ".join(interop.APT_PACKAGES["tpm2"]) in message
+    assert info.value.packages == list(interop.APT_PACKAGES["tpm2"])
+    assert interop.SKIP_ENV in message
+
+
+def test_missing_spy_module_names_opensc_pkcs11(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interop, "find_library", lambda *_a: None)
+    with pytest.raises(InteropUnavailable, match=r"apt-get install -y .*opensc-pkcs11"):
+        PKCS11SpyToken.check()
+
+
+def test_every_package_listed_once() -> None:
+    packages = interop.all_apt_packages()
+    assert len(packages) == len(set(packages))
+    assert {"swtpm", "tpm2-abrmd", "p11-kit-modules", "opensc-pkcs11", "softhsm2"} <= set(packages)
+
+
+def test_tpm2_stop_kills_recorded_processes_and_removes_its_directory() -> None:
+    token = TPM2Token()
+    token.start()  # missing packages: InteropUnavailable names them (the fixtures turn that into a failure)
+    try:
+        pids = token.pids
+        assert set(pids) == {"swtpm", "dbus-daemon", "tpm2-abrmd"}
+        for name, pid in pids.items():
+            assert (token.directory / f"{name}.pid").read_text().strip() == str(pid)
+            assert name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        directory = token.directory
+    finally:
+        token.stop()
+    for pid in pids.values():
+        assert not os.path.exists(f"/proc/{pid}"), f"pid {pid} still exists after stop()"
+    assert not directory.exists()
+    assert token.pids == {}
+
+
+def test_token_repr_leaves_pins_out() -> None:
+    token = TPM2Token(user_pin="repr-user-9876", so_pin="repr-so-5432")
+    try:
+        text = repr(token)
+        assert token.label in text
+        assert "repr-user-9876" not in text and "repr-so-5432" not in text
+    finally:
+        token.stop()  # never started: removes the directory it made
+    assert not token.directory.exists()
