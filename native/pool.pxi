@@ -43,19 +43,11 @@ import os as _pool_os
 import time as _pool_time
 from concurrent.futures import ThreadPoolExecutor as _PoolExecutor
 
-from p11.errors import P11Error as _PoolP11Error
+from p11.errors import PoolClosed, PoolTimeout  # defined with the other exceptions; re-exported here
 
 cdef extern from "pythread.h":
     PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock lock, long long microseconds,
                                              int intr_flag) nogil
-
-
-class PoolTimeout(_PoolP11Error, TimeoutError):
-    """No pooled session became free within the timeout given to ``borrow`` (all ``max_size`` are in use)."""
-
-
-class PoolClosed(_PoolP11Error, RuntimeError):
-    """The session pool was closed: it hands out no more sessions."""
 
 
 DEFAULT_POOL_SIZE = 8      # cap on the default bound: a token's own limit is often "infinite"

@@ -32,6 +32,8 @@ __all__ = [
     "OperationError",
     "P11Error",
     "PinError",
+    "PoolClosed",
+    "PoolTimeout",
     "SessionError",
     "SignatureError",
     "TemplateError",
@@ -155,6 +157,14 @@ class NoSuchObject(P11Error, LookupError):
 
 class MultipleObjects(P11Error, LookupError):
     """More than one object matched a search that expected exactly one; the message lists them."""
+
+
+class PoolTimeout(P11Error, TimeoutError):
+    """No pooled session became free within the timeout given to ``borrow`` (all ``max_size`` are in use)."""
+
+
+class PoolClosed(P11Error, RuntimeError):
+    """The session pool was closed (``token.close_pool()``, the library closed): it hands out no more sessions."""
 
 
 class MechanismNotSupported(MechanismError):

@@ -190,12 +190,16 @@ class Library:
         )
 
     def close(self) -> None:
-        """Finalise the module (every session of this process on it ends) and forget this library."""
+        """Close the tokens' session pools, finalise the module (every session of this process on it ends) and
+        forget this library."""
         with self._lock:
-            for token in self._tokens.values():
-                token._open_sessions = 0
-                token._user = None
+            tokens = list(self._tokens.values())
             self._tokens.clear()
+        for token in tokens:
+            if not self.module.closed:
+                token.close_pool()  # the pools' sessions end before C_Finalize, each with C_CloseSession
+            token._live.clear()
+            token._user = None
         self.module.close()
         with _LOCK:
             if _LIBRARIES.get(self.module) is self:

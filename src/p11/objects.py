@@ -12,8 +12,8 @@ reads many at once and leaves a marker (:data:`p11.attributes.SENSITIVE` …) in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from p11 import _native, keyops, operations
 from p11._cffi import lib
@@ -24,7 +24,11 @@ from p11.errors import error_class
 from p11.uris import uri_for_object
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from p11.mechanisms import Parameters
+
+    _Mech: TypeAlias = Mechanism | Parameters
     from p11.session import Session
     from p11.uri import URI
 
@@ -41,6 +45,7 @@ __all__ = [
 
 _CKR_SENSITIVE = int(lib.CKR_ATTRIBUTE_SENSITIVE)
 _CKR_TYPE_INVALID = int(lib.CKR_ATTRIBUTE_TYPE_INVALID)
+_CKR_SIGNATURE_INVALID = int(lib.CKR_SIGNATURE_INVALID)
 
 
 class Object:
@@ -57,17 +62,19 @@ class Object:
     # -- attribute access ------------------------------------------------------------------------------------
 
     def get_attributes(self, types: Iterable[Attribute | int | str]) -> dict[Attribute, Any]:
-        """``{Attribute: value}`` in one batched read; a refused attribute is a marker (``SENSITIVE``, ``ABSENT``,
-        ``UNAVAILABLE`` from :mod:`p11.attributes`) instead of an exception."""
-        kinds = [attribute(t) for t in types]
-        session = self.session
-        with session._lock:
-            return _native.get_attributes(session._fl, session.handle, self.handle, kinds)
+        """``{attribute: value}`` in one batched read (one ``C_GetAttributeValue`` crossing, GIL released); a
+        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from :mod:`p11.attributes`)
+        instead of an exception. Keys are the attributes as given (``Attribute`` members, or ``CKA_*`` ints, which
+        compare and hash equal to them); names (``"label"``) become members."""
+        if type(types) is not list and type(types) is not tuple:
+            types = list(types)
+        try:  # Attribute members (and CKA_* ints) go straight through: no conversion on the way in
+            return self.session._get_attributes(self.handle, types)
+        except TypeError:  # names ("label"), or mistakes the general conversion names
+            return self.session._get_attributes(self.handle, [attribute(t) for t in types])
 
     def _get(self, kind: Attribute) -> Any:
-        session = self.session
-        with session._lock:
-            value = _native.get_attributes(session._fl, session.handle, self.handle, (kind,))[kind]
+        value = self.session._get_attributes(self.handle, (kind,))[kind]
         if is_marker(value):
             raise self._refused(kind, value)
         return value
@@ -233,12 +240,15 @@ class Key(Object):
     """Base of the key classes: ``.key_type`` (cached) and ``.key_size`` in bits; capability flags by name
     (``key["sign"]``), or the common ones as properties: ``.sensitive``, ``.extractable``, ``.private``."""
 
-    __slots__ = ("_key_type", "_plans")
+    __slots__ = ("_fast", "_key_type", "_plans")
 
     def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
         super().__init__(session, handle, object_class)
         self._key_type: KeyType | None = None
+        # One dict, two names: the plans of p11.plans (keyed (MechanismFlag, mechanism)) and the one-crossing calls
+        # p11.operations makes after a first call succeeded (keyed ("sign", mechanism) …).
         self._plans: dict[Any, Any] = {}
+        self._fast = self._plans
 
     @property
     def key_type(self) -> KeyType:
@@ -300,45 +310,183 @@ class Key(Object):
         return f"{type(self).__name__}{' ' + kt.name if kt is not None else ''} handle={self.handle}"
 
 
-class PublicKey(Key):
-    """A ``CKO_PUBLIC_KEY``: :meth:`verify`, :meth:`verify_ok`, :meth:`encrypt`, :meth:`wrap_key`."""
+class _Signs(Key):
+    """Signing (and MACs), single-shot, streaming, in batches and from asyncio."""
 
     __slots__ = ()
 
-    def verify(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> None:
+    def sign(self, data: Any, mechanism: _Mech | None = None) -> bytes:
+        """Sign ``data`` (bytes, or an iterable of chunks / binary file for streaming). ``mechanism`` defaults by
+        key type: ``SHA256_RSA_PKCS``, ``ECDSA_SHA256`` (hashed in software when the token only has plain
+        ``ECDSA``), ``EDDSA``, ``SHA256_HMAC`` for HMAC keys. ECDSA signatures are raw ``r || s``, as PKCS#11
+        defines them. After the first call with a mechanism, a bytes ``data`` costs one crossing into C."""
+        try:
+            call = self._fast["sign", mechanism]
+        except (KeyError, TypeError):
+            return operations.sign(self, data, mechanism)
+        try:
+            result: bytes = call(data)
+        except TypeError:  # not one bytes-like block (a stream, or a mistake the full path names)
+            return operations.sign(self, data, mechanism)
+        return result
+
+    def sign_many(
+        self,
+        messages: Iterable[Any],
+        mechanism: _Mech | None = None,
+        *,
+        workers: int | None = 1,
+        on_error: Literal["raise", "return"] = "raise",
+    ) -> list[Any]:
+        """Sign every message in one crossing (the loop in C, the GIL released) -> ``list[bytes]`` in input order.
+
+        ``workers=N`` spreads the batch over N pooled sessions on N threads (``None``: from the core count and
+        the pool's bound). ``on_error="raise"``: the first failing item raises, its ``.index`` naming it;
+        ``"return"``: a failed item holds its exception and the others their signature. A hash-then-sign
+        mechanism the token lacks (SoftHSM has no ``ECDSA_SHA256``) hashes each message in Python first."""
+        return operations.sign_many(self, messages, mechanism, workers, on_error)
+
+    def sign_async(self, data: Any, mechanism: _Mech | None = None) -> Awaitable[bytes]:
+        """``await key.sign_async(data)``: :meth:`sign` on one of the pool's threads (the event loop never
+        waits on the token; at most ``pool.max_size`` calls run at once)."""
+        return operations.run_async(self, self.sign, data, mechanism)
+
+    def sign_many_async(
+        self,
+        messages: Iterable[Any],
+        mechanism: _Mech | None = None,
+        *,
+        workers: int | None = 1,
+        on_error: Literal["raise", "return"] = "raise",
+    ) -> Awaitable[list[Any]]:
+        """``await key.sign_many_async(messages)``: :meth:`sign_many` on one of the pool's threads."""
+        return operations.run_async(self, self.sign_many, messages, mechanism, workers=workers, on_error=on_error)
+
+
+class _Verifies(Key):
+    """Verifying signatures (and MACs), single-shot, streaming, in batches and from asyncio."""
+
+    __slots__ = ()
+
+    def verify(self, data: Any, signature: Any, mechanism: _Mech | None = None) -> None:
         """Check ``signature`` over ``data`` (bytes, or an iterable of chunks / binary file for streaming).
         Returns when valid; raises :class:`p11.errors.SignatureInvalid` (a ``SignatureError``) when not.
-        ``mechanism`` defaults by key type (``SHA256_RSA_PKCS``, ``ECDSA_SHA256``, ``EDDSA``)."""
-        operations.verify(self, data, signature, mechanism)
+        ``mechanism`` defaults by key type (``SHA256_RSA_PKCS``, ``ECDSA_SHA256``, ``EDDSA``, ``SHA256_HMAC``)."""
+        try:
+            call = self._fast["verify", mechanism]
+        except (KeyError, TypeError):
+            operations.verify(self, data, signature, mechanism)
+            return
+        try:
+            valid = call(data, signature)
+        except TypeError:
+            operations.verify(self, data, signature, mechanism)
+            return
+        if not valid:  # the full path raises the token's exact answer (SignatureInvalid, SignatureLenRange)
+            operations.verify(self, data, signature, mechanism)
+            raise error_class(_CKR_SIGNATURE_INVALID)(_CKR_SIGNATURE_INVALID, "C_Verify")
 
-    def verify_ok(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> bool:
+    def verify_ok(self, data: Any, signature: Any, mechanism: _Mech | None = None) -> bool:
         """:meth:`verify` as a ``bool``: ``False`` for a bad signature (other errors still raise)."""
-        return operations.verify_ok(self, data, signature, mechanism)
+        try:
+            call = self._fast["verify", mechanism]
+        except (KeyError, TypeError):
+            return operations.verify_ok(self, data, signature, mechanism)
+        try:
+            return bool(call(data, signature))
+        except TypeError:
+            return operations.verify_ok(self, data, signature, mechanism)
 
-    def encrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
-        """Encrypt (RSA OAEP or PKCS#1 v1.5)."""
-        return operations.encrypt(self, data, mechanism)
+    def verify_many(
+        self,
+        messages: Iterable[Any],
+        signatures: Iterable[Any],
+        mechanism: _Mech | None = None,
+        *,
+        workers: int | None = 1,
+        on_error: Literal["raise", "return"] = "raise",
+    ) -> list[Any]:
+        """Verify ``signatures[i]`` over ``messages[i]`` in one crossing -> ``list[bool]`` (a bad signature is
+        ``False``; other failures follow ``on_error`` as in ``sign_many``). ``workers`` as in ``sign_many``."""
+        return operations.verify_many(self, messages, signatures, mechanism, workers, on_error)
+
+    def verify_async(self, data: Any, signature: Any, mechanism: _Mech | None = None) -> Awaitable[bool]:
+        """``await key.verify_async(data, signature)`` -> ``bool`` (:meth:`verify_ok` on one of the pool's
+        threads)."""
+        return operations.run_async(self, self.verify_ok, data, signature, mechanism)
+
+    def verify_many_async(
+        self,
+        messages: Iterable[Any],
+        signatures: Iterable[Any],
+        mechanism: _Mech | None = None,
+        *,
+        workers: int | None = 1,
+        on_error: Literal["raise", "return"] = "raise",
+    ) -> Awaitable[list[Any]]:
+        """``await key.verify_many_async(messages, signatures)``: :meth:`verify_many` on the pool's threads."""
+        return operations.run_async(
+            self, self.verify_many, messages, signatures, mechanism, workers=workers, on_error=on_error
+        )
+
+
+class _Encrypts(Key):
+    __slots__ = ()
+
+    def encrypt(self, data: Any, mechanism: _Mech) -> bytes:
+        """Encrypt: ``GCM(iv, aad)``, ``CBC(iv)``, ``CTR(iv)`` … with a secret key (an iterable or file is
+        encrypted in parts), RSA ``OAEP()`` or ``RSA_PKCS`` with a public key."""
+        try:
+            call = self._fast["encrypt", mechanism]
+        except (KeyError, TypeError):
+            return operations.encrypt(self, data, mechanism)
+        try:
+            result: bytes = call(data)
+        except TypeError:
+            return operations.encrypt(self, data, mechanism)
+        return result
+
+    def encrypt_async(self, data: Any, mechanism: _Mech) -> Awaitable[bytes]:
+        """``await key.encrypt_async(data, mechanism)``: :meth:`encrypt` on one of the pool's threads."""
+        return operations.run_async(self, self.encrypt, data, mechanism)
+
+
+class _Decrypts(Key):
+    __slots__ = ()
+
+    def decrypt(self, data: Any, mechanism: _Mech) -> bytes:
+        """Decrypt (the counterpart of :meth:`encrypt`)."""
+        try:
+            call = self._fast["decrypt", mechanism]
+        except (KeyError, TypeError):
+            return operations.decrypt(self, data, mechanism)
+        try:
+            result: bytes = call(data)
+        except TypeError:
+            return operations.decrypt(self, data, mechanism)
+        return result
+
+    def decrypt_async(self, data: Any, mechanism: _Mech) -> Awaitable[bytes]:
+        """``await key.decrypt_async(data, mechanism)``: :meth:`decrypt` on one of the pool's threads."""
+        return operations.run_async(self, self.decrypt, data, mechanism)
+
+
+class PublicKey(_Verifies, _Encrypts):
+    """A ``CKO_PUBLIC_KEY``: :meth:`verify`, :meth:`verify_ok`, :meth:`verify_many`, :meth:`encrypt`,
+    :meth:`wrap_key` (and ``*_async`` forms)."""
+
+    __slots__ = ()
 
     def wrap_key(self, key: Key, mechanism: Mechanism | Parameters) -> bytes:
         """Wrap (export encrypted) ``key``, which must be extractable, e.g. with ``OAEP("sha1")``."""
         return keyops.wrap_key(self, key, mechanism)
 
 
-class PrivateKey(Key):
-    """A ``CKO_PRIVATE_KEY``: :meth:`sign`, :meth:`decrypt`, :meth:`unwrap_key`, :meth:`derive_key`,
-    :meth:`public_key`."""
+class PrivateKey(_Signs, _Decrypts):
+    """A ``CKO_PRIVATE_KEY``: :meth:`sign`, :meth:`sign_many`, :meth:`decrypt`, :meth:`unwrap_key`,
+    :meth:`derive_key`, :meth:`public_key` (and ``*_async`` forms)."""
 
     __slots__ = ()
-
-    def sign(self, data: Any, mechanism: Mechanism | Parameters | None = None) -> bytes:
-        """Sign ``data`` (bytes, or an iterable of chunks / binary file for streaming). ``mechanism`` defaults by
-        key type: ``SHA256_RSA_PKCS``, ``ECDSA_SHA256`` (hashed in software when the token only has plain
-        ``ECDSA``), ``EDDSA``. ECDSA signatures are raw ``r || s``, as PKCS#11 defines them."""
-        return operations.sign(self, data, mechanism)
-
-    def decrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
-        """Decrypt (RSA OAEP or PKCS#1 v1.5)."""
-        return operations.decrypt(self, data, mechanism)
 
     def unwrap_key(
         self,
@@ -372,29 +520,52 @@ class PrivateKey(Key):
         return keyops.public_key_for(self)
 
 
-class SecretKey(Key):
-    """A ``CKO_SECRET_KEY``: HMAC/CMAC :meth:`sign`/:meth:`verify`, :meth:`encrypt`/:meth:`decrypt`,
-    :meth:`wrap_key`/:meth:`unwrap_key`, :meth:`derive_key`."""
+class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
+    """A ``CKO_SECRET_KEY``: HMAC/CMAC :meth:`sign`/:meth:`verify` (and their batches), :meth:`encrypt`/
+    :meth:`decrypt`, AES-GCM batches :meth:`encrypt_many`/:meth:`decrypt_many`, :meth:`wrap_key`/
+    :meth:`unwrap_key`, :meth:`derive_key`."""
 
     __slots__ = ()
 
-    def sign(self, data: Any, mechanism: Mechanism | Parameters | None = None) -> bytes:
-        """A MAC over ``data`` (default ``SHA256_HMAC``), single-shot or streaming."""
-        return operations.sign(self, data, mechanism)
+    def encrypt_many(
+        self,
+        messages: Iterable[Any],
+        *,
+        ivs: Iterable[Any] | None = None,
+        aad: Any = b"",
+        tag_length: int = 16,
+        iv_length: int = 12,
+        workers: int | None = 1,
+        on_error: Literal["raise", "return"] = "raise",
+    ) -> list[Any]:
+        """AES-GCM encrypt every message in one crossing -> ``list[(iv, ciphertext)]`` in input order.
 
-    def verify(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> None:
-        """Check a MAC; raises :class:`p11.errors.SignatureInvalid` when it does not match."""
-        operations.verify(self, data, signature, mechanism)
+        Each message gets a fresh ``iv_length``-byte IV from the token's generator (inside the same crossing),
+        returned with its ciphertext (ciphertext followed by the ``tag_length``-byte tag); or give ``ivs``, one
+        per message (never reuse an IV with one key). ``aad``: one bytes-like object for all messages, or one per
+        message. ``workers`` and ``on_error`` as in ``sign_many``."""
+        return operations.encrypt_many(self, messages, ivs, aad, tag_length, iv_length, workers, on_error)
 
-    def verify_ok(self, data: Any, signature: Any, mechanism: Mechanism | Parameters | None = None) -> bool:
-        return operations.verify_ok(self, data, signature, mechanism)
+    def decrypt_many(
+        self,
+        items: Iterable[Any],
+        *,
+        aad: Any = b"",
+        tag_length: int = 16,
+        workers: int | None = 1,
+        on_error: Literal["raise", "return"] = "raise",
+    ) -> list[Any]:
+        """AES-GCM decrypt ``(iv, ciphertext)`` pairs (as :meth:`encrypt_many` returns them) in one crossing ->
+        ``list[bytes]``; a tampered item fails with ``EncryptedDataInvalid`` (SoftHSM) naming its index."""
+        return operations.decrypt_many(self, items, aad, tag_length, workers, on_error)
 
-    def encrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
-        """Encrypt with ``GCM(iv, aad)``, ``CBC(iv)``, ``CTR(iv)`` …; an iterable or file is encrypted in parts."""
-        return operations.encrypt(self, data, mechanism)
+    def encrypt_many_async(self, messages: Iterable[Any], **options: Any) -> Awaitable[list[Any]]:
+        """``await key.encrypt_many_async(messages, ...)``: :meth:`encrypt_many` on the pool's threads."""
+        return operations.run_async(self, self.encrypt_many, messages, **options)
 
-    def decrypt(self, data: Any, mechanism: Mechanism | Parameters) -> bytes:
-        return operations.decrypt(self, data, mechanism)
+    def decrypt_many_async(self, items: Iterable[Any], **options: Any) -> Awaitable[list[Any]]:
+        """``await key.decrypt_many_async(items, ...)``: :meth:`decrypt_many` on the pool's threads."""
+        return operations.run_async(self, self.decrypt_many, items, **options)
 
     def encrypt_stream(self, chunks: Any, mechanism: Mechanism | Parameters) -> Any:
         """Encrypt an iterable of chunks (or a binary file), yielding ciphertext as it comes (multi-part)."""
@@ -444,10 +615,10 @@ _CLASSES: dict[int, type[Object]] = {
 def object_for(session: Session, handle: int, object_class: ObjectClass | int | None = None) -> Any:
     """The typed object for ``handle``: its class read from the token unless given."""
     if object_class is None:
-        with session._lock:
-            raw = _native.get_attributes(session._fl, session.handle, handle, (Attribute.CLASS,))[Attribute.CLASS]
+        raw = session._get_attributes(handle, (Attribute.CLASS,))[Attribute.CLASS]
         object_class = None if is_marker(raw) else raw
     if object_class is None:
         return Object(session, handle)
-    cls = _CLASSES.get(int(object_class), Object)
-    return cls(session, handle, ObjectClass(object_class))
+    if type(object_class) is not ObjectClass:
+        object_class = ObjectClass(object_class)
+    return _CLASSES.get(object_class, Object)(session, handle, object_class)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from p11.errors import SignatureError
+from p11._cffi import lib
+from p11.constants import Mechanism
+from p11.errors import CryptokiError, SignatureError, error_class
 from p11.mechanisms import digest_info
 from p11.plans import (
     DECRYPT,
@@ -26,6 +28,7 @@ from p11.plans import (
     Operation,
     Plan,
     default_mechanism,
+    explain,
     plan,
     run_init,
 )
@@ -39,15 +42,27 @@ __all__ = [
     "as_block",
     "crypt_stream",
     "decrypt",
+    "decrypt_many",
     "digest",
     "encrypt",
+    "encrypt_many",
+    "invalid_signature",
+    "run_async",
     "sign",
+    "sign_many",
     "verify",
+    "verify_many",
     "verify_ok",
 ]
 
 CHUNK_SIZE = 1 << 16
 """Bytes read per ``read()`` from a file object being streamed."""
+
+_T = TypeVar("_T")
+_CKR_SIGNATURE_INVALID = int(lib.CKR_SIGNATURE_INVALID)
+_FAST_CACHE_MAX = 64  # one-crossing calls cached per key (a GCM object per message would otherwise grow it)
+_FIRST_EXTRA = 64  # first encryption with a mechanism: room for a tag or padding (a wrong guess only costs a query)
+_MIN_EXTRA = 16
 
 
 # -- input ------------------------------------------------------------------------------------------------------
@@ -124,26 +139,66 @@ def _abort(final: Callable[..., Any], *args: Any) -> None:
 # -- sign and verify --------------------------------------------------------------------------------------------
 
 
+def _explained(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> CryptokiError:
+    """The exception to raise for a failed crossing: :func:`p11.plans.explain`'s, keeping a batch item's index."""
+    better = explain(exc, key, p, op)
+    if better is not exc:
+        index = getattr(exc, "index", None)
+        if index is not None:
+            better.index = index  # type: ignore[attr-defined]
+        better.__cause__ = exc
+    return better  # type: ignore[return-value]
+
+
+def _install(key: Key, op: str, asked: Any, p: Plan, call: Callable[..., Any]) -> None:
+    """Cache the one-crossing ``call`` for ``op`` with the mechanism as the caller gave it (``None`` included), so
+    the key's next call skips planning and checks. A software-hash plan hashes in front of it."""
+    if p.prehash is not None:
+        inner, prehashed = call, p.prehashed
+        if op == "verify":
+
+            def call(data: Any, signature: Any) -> Any:
+                return inner(prehashed(data), signature)
+
+        else:
+
+            def call(data: Any) -> Any:
+                return inner(prehashed(data))
+
+    fast = key._fast
+    if len(fast) >= _FAST_CACHE_MAX:
+        fast.clear()
+    with contextlib.suppress(TypeError):  # an unhashable mechanism object is simply not cached
+        fast[op, asked] = call
+
+
+def _one_block(key: Key, p: Plan, op: Operation, data: Any, single: Any) -> Any:
+    """The block one crossing takes for ``data``: hashed in software, joined from a stream, or ``single``."""
+    if p.prehash is not None:
+        return p.prehashed(single) if single is not None else _hashed(p, data, None)
+    return single if single is not None else _joined(data)
+
+
 def sign(key: Key, data: Any, mechanism: Any = None) -> bytes:
+    asked = mechanism
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, SIGN)
     p = plan(key, mechanism, SIGN)
     single = as_block(data)
     session = key.session
+    if p.prehash is not None or not p.multipart or single is not None:
+        block = _one_block(key, p, SIGN, data, single)
+        try:
+            result: bytes = session._bind("sign", p.native, key.handle, 0)(block)
+        except CryptokiError as exc:
+            raise _explained(exc, key, p, SIGN) from None
+        if single is not None:
+            _install(key, "sign", asked, p, session._bind("sign", p.native, key.handle, len(result)))
+            key._fast["sign-size", asked] = len(result)
+        return result
     mod = session._module
     with session._lock:
         h = session.handle
-        if p.prehash is not None or not p.multipart or single is not None:
-            if p.prehash is not None:
-                block = _hashed(p, data, single)
-            else:
-                block = single if single is not None else _joined(data)
-            run_init(mod.C_SignInit, h, p, key, SIGN)
-            try:
-                return mod.C_Sign(h, block)
-            except BaseException:
-                _abort(mod.C_SignFinal, h)
-                raise
         run_init(mod.C_SignInit, h, p, key, SIGN)
         try:
             for chunk in _chunks(data):
@@ -154,7 +209,20 @@ def sign(key: Key, data: Any, mechanism: Any = None) -> bytes:
             raise
 
 
+def invalid_signature() -> CryptokiError:
+    """What a signature that does not verify raises (the one-crossing verify answers ``False`` both for
+    ``CKR_SIGNATURE_INVALID`` and ``CKR_SIGNATURE_LEN_RANGE``)."""
+    rv = _CKR_SIGNATURE_INVALID
+    return error_class(rv)(rv, "C_Verify")
+
+
 def verify(key: Key, data: Any, signature: Any, mechanism: Any = None) -> None:
+    if not _verify(key, data, signature, mechanism):
+        raise invalid_signature()
+
+
+def _verify(key: Key, data: Any, signature: Any, mechanism: Any) -> bool:
+    asked = mechanism
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, VERIFY)
     p = plan(key, mechanism, VERIFY)
@@ -162,23 +230,19 @@ def verify(key: Key, data: Any, signature: Any, mechanism: Any = None) -> None:
         raise TypeError(f"signature must be bytes-like, not {type(signature).__name__}")
     single = as_block(data)
     session = key.session
+    if p.prehash is not None or not p.multipart or single is not None:
+        block = _one_block(key, p, VERIFY, data, single)
+        call = session._bind("verify", p.native, key.handle, 0)
+        try:
+            valid: bool = call(block, signature)
+        except CryptokiError as exc:
+            raise _explained(exc, key, p, VERIFY) from None
+        if single is not None:
+            _install(key, "verify", asked, p, call)
+        return valid
     mod = session._module
     with session._lock:
         h = session.handle
-        if p.prehash is not None or not p.multipart or single is not None:
-            if p.prehash is not None:
-                block = _hashed(p, data, single)
-            else:
-                block = single if single is not None else _joined(data)
-            run_init(mod.C_VerifyInit, h, p, key, VERIFY)
-            try:
-                mod.C_Verify(h, block, signature)
-            except SignatureError:
-                raise  # C_Verify always ends the operation when it answers about the signature
-            except BaseException:
-                _abort(mod.C_VerifyFinal, h, b"")
-                raise
-            return
         run_init(mod.C_VerifyInit, h, p, key, VERIFY)
         try:
             for chunk in _chunks(data):
@@ -189,18 +253,15 @@ def verify(key: Key, data: Any, signature: Any, mechanism: Any = None) -> None:
         try:
             mod.C_VerifyFinal(h, signature)
         except SignatureError:
-            raise
+            return False  # C_VerifyFinal ends the operation when it answers about the signature
         except BaseException:
             _abort(mod.C_VerifyFinal, h, b"")
             raise
+        return True
 
 
 def verify_ok(key: Key, data: Any, signature: Any, mechanism: Any = None) -> bool:
-    try:
-        verify(key, data, signature, mechanism)
-    except SignatureError:
-        return False
-    return True
+    return _verify(key, data, signature, mechanism)
 
 
 # -- encrypt and decrypt ----------------------------------------------------------------------------------------
@@ -212,22 +273,26 @@ def _crypt(key: Key, data: Any, mechanism: Any, op: Operation) -> bytes:
     p = plan(key, mechanism, op)
     single = as_block(data)
     session = key.session
+    if single is not None or not p.multipart:
+        block = single if single is not None else _joined(data)
+        try:
+            result: bytes = session._bind(op.name, p.native, key.handle, _FIRST_EXTRA)(block)
+        except CryptokiError as exc:
+            raise _explained(exc, key, p, op) from None
+        if single is not None:
+            # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
+            # so CBC padding always fits); decryption: never more than the input.
+            extra = max(len(result) - len(block), _MIN_EXTRA)
+            _install(key, op.name, mechanism, p, session._bind(op.name, p.native, key.handle, extra))
+        return result
     mod = session._module
-    init, once, update, final = (
-        (mod.C_EncryptInit, mod.C_Encrypt, mod.C_EncryptUpdate, mod.C_EncryptFinal)
+    init, update, final = (
+        (mod.C_EncryptInit, mod.C_EncryptUpdate, mod.C_EncryptFinal)
         if op is ENCRYPT
-        else (mod.C_DecryptInit, mod.C_Decrypt, mod.C_DecryptUpdate, mod.C_DecryptFinal)
+        else (mod.C_DecryptInit, mod.C_DecryptUpdate, mod.C_DecryptFinal)
     )
     with session._lock:
         h = session.handle
-        if single is not None or not p.multipart:
-            block = single if single is not None else _joined(data)
-            run_init(init, h, p, key, op)
-            try:
-                return once(h, block)
-            except BaseException:
-                _abort(final, h)  # some tokens (SoftHSM on a bad GCM tag) leave the operation running
-                raise
         run_init(init, h, p, key, op)
         out = []
         try:
@@ -270,8 +335,7 @@ def _stream(key: Key, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
         if op is ENCRYPT
         else (mod.C_DecryptInit, mod.C_Decrypt, mod.C_DecryptUpdate, mod.C_DecryptFinal)
     )
-    with session._lock:
-        h = session.handle
+    with session._exclusive() as h:  # held across yields: a pooled session is borrowed for the whole stream
         if not p.multipart:
             block = _joined(data)
             run_init(init, h, p, key, op)
@@ -302,16 +366,110 @@ def _stream(key: Key, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
 def digest(session: Session, data: Any, mechanism: Any) -> bytes:
     p = plan(None, mechanism, DIGEST, session)
     single = as_block(data)
+    if single is not None:
+        result: bytes = session._bind("digest", p.native, 0, 0)(single)
+        return result
     mod = session._module
     with session._lock:
         h = session.handle
         mod.C_DigestInit(h, p.arg)
         try:
-            if single is not None:
-                return mod.C_Digest(h, single)
             for chunk in _chunks(data):
                 mod.C_DigestUpdate(h, chunk)
             return mod.C_DigestFinal(h)
         except BaseException:
             _abort(mod.C_DigestFinal, h)
             raise
+
+
+# -- batches and asyncio ----------------------------------------------------------------------------------------
+
+
+def _batch(
+    key: Key, p: Plan, op: Operation, name: str, workers: int | None, on_error: str, *args: Any, **kwargs: Any
+) -> list[Any]:
+    """``name`` (``sign_many`` …) of :mod:`p11._native` on the key's session, or on the pool with ``workers``;
+    failures explained as single calls are (a key whose attributes forbid the operation: KeyCapabilityError)."""
+    try:
+        results = key.session._batch(name, workers, *args, on_error=on_error, **kwargs)
+    except CryptokiError as exc:
+        raise _explained(exc, key, p, op) from None
+    if on_error == "return":
+        for i, item in enumerate(results):
+            if isinstance(item, CryptokiError):
+                results[i] = _explained(item, key, p, op)
+    return results
+
+
+def _prehashed_all(p: Plan, messages: Iterable[Any]) -> list[bytes]:
+    """Every message hashed in Python, for a hash-then-sign mechanism the token only has in its raw form."""
+    prehashed = p.prehashed
+    out = []
+    for i, message in enumerate(messages):
+        if isinstance(message, str) or as_block(message) is None:
+            raise TypeError(f"message {i} must be a bytes-like object, not {type(message).__name__}")
+        out.append(prehashed(message))
+    return out
+
+
+def sign_many(key: Key, messages: Iterable[Any], mechanism: Any, workers: int | None, on_error: str) -> list[Any]:
+    asked = mechanism
+    if mechanism is None:
+        mechanism = default_mechanism(key, DEFAULT_SIGN, SIGN)
+    p = plan(key, mechanism, SIGN)
+    if p.prehash is not None:
+        messages = _prehashed_all(p, messages)
+    size = key._fast.get(("sign-size", asked), 0) if asked is None or isinstance(asked, int) else 0
+    return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size)
+
+
+def verify_many(
+    key: Key, messages: Iterable[Any], signatures: Iterable[Any], mechanism: Any, workers: int | None, on_error: str
+) -> list[Any]:
+    if mechanism is None:
+        mechanism = default_mechanism(key, DEFAULT_SIGN, VERIFY)
+    p = plan(key, mechanism, VERIFY)
+    if p.prehash is not None:
+        messages = _prehashed_all(p, messages)
+    return _batch(key, p, VERIFY, "verify_many", workers, on_error, p.native, key.handle, messages, signatures)
+
+
+def _tag_bits(tag_length: int) -> int:
+    if not isinstance(tag_length, int) or isinstance(tag_length, bool):
+        raise TypeError("tag_length must be an int (bytes)")
+    if not 4 <= tag_length <= 16:
+        raise ValueError("tag_length must be between 4 and 16 bytes")
+    return 8 * tag_length
+
+
+def encrypt_many(
+    key: Key,
+    messages: Iterable[Any],
+    ivs: Iterable[Any] | None,
+    aad: Any,
+    tag_length: int,
+    iv_length: int,
+    workers: int | None,
+    on_error: str,
+) -> list[Any]:
+    tag_bits = _tag_bits(tag_length)
+    p = plan(key, Mechanism.AES_GCM, ENCRYPT)
+    options = {"ivs": ivs, "aad": aad, "tag_bits": tag_bits, "iv_len": iv_length, "mechanism": p.native}
+    return _batch(key, p, ENCRYPT, "encrypt_many", workers, on_error, key.handle, messages, **options)
+
+
+def decrypt_many(
+    key: Key, items: Iterable[Any], aad: Any, tag_length: int, workers: int | None, on_error: str
+) -> list[Any]:
+    tag_bits = _tag_bits(tag_length)
+    p = plan(key, Mechanism.AES_GCM, DECRYPT)
+    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native}
+    return _batch(key, p, DECRYPT, "decrypt_many", workers, on_error, key.handle, items, **options)
+
+
+def run_async(key: Key, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Awaitable[_T]:
+    """``fn(*args, **kwargs)`` on one of the threads of the pool the key's session uses (the token's): an
+    awaitable for the running event loop, which never blocks on the token; at most ``pool.max_size`` run at
+    once, the rest queue."""
+    result: Awaitable[_T] = key.session._executor_pool().run_async(fn, *args, **kwargs)
+    return result

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from p11 import _native
 from p11._cffi import lib
 from p11.attributes import attribute_name
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
 from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
-from p11.mechanisms import HASHES, HashInfo, Parameters
+from p11.mechanisms import HASHES, HashInfo, Parameters, digest_info
 
 if TYPE_CHECKING:
     from p11.objects import Key
@@ -94,6 +96,8 @@ for _h in HASHES:
         _HASH_THEN_SIGN[_h.rsa_pkcs] = (_h, Mechanism.RSA_PKCS)
 del _h
 
+_HASHERS: dict[str, Callable[[Any], Any]] = {h.name: getattr(hashlib, h.name) for h in HASHES}
+
 DEFAULT_SIGN: dict[KeyType, Mechanism] = {
     KeyType.RSA: Mechanism.SHA256_RSA_PKCS,
     KeyType.EC: Mechanism.ECDSA_SHA256,
@@ -128,17 +132,30 @@ _PLAN_CACHE_MAX = 64
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
     """What will run on the token: ``mechanism`` with ``arg`` (an int, or the parameter object's C mechanism),
-    after hashing in software with ``prehash`` (wrapped in a DigestInfo when ``digest_info``)."""
+    after hashing in software with ``prehash`` (wrapped in a DigestInfo when ``digest_info``). ``native`` is the
+    same ``CK_MECHANISM`` prepared once for :mod:`p11._native` (it keeps the parameter struct alive)."""
 
     mechanism: Mechanism
     arg: Any
     prehash: HashInfo | None = None
     digest_info: bool = False
     truncate: int | None = None  # ECDSA: keep this many leading digest bytes (the curve order's size)
+    native: _native.Mechanism = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "native", _native.Mechanism.of(self.arg))
 
     @property
     def multipart(self) -> bool:
         return self.mechanism not in _SINGLE_PART
+
+    def prehashed(self, data: Any) -> bytes:
+        """The block the token signs for one bytes-like ``data`` under a software-hash plan."""
+        assert self.prehash is not None
+        out = _HASHERS[self.prehash.name](data).digest()
+        if self.truncate is not None:
+            out = out[: self.truncate]
+        return digest_info(self.prehash, out) if self.digest_info else out
 
 
 def _allowed_key_types(mechanism: Mechanism) -> frozenset[KeyType] | None:
@@ -178,7 +195,7 @@ def plan(key: Key | None, mechanism: Any, op: Operation, session: Session | None
     """The :class:`Plan` for ``op`` with ``mechanism`` on ``key`` (or, for a digest, on ``session``'s token)."""
     if key is not None:
         cache = key._plans
-        cache_key = (op.name, mechanism)
+        cache_key = (op.flag, mechanism)  # the key's one cache dict: p11.operations keys its entries by name
         try:
             found = cache.get(cache_key)
         except TypeError:  # an unhashable mechanism: let _mechanism_of say what is wrong with it
@@ -206,7 +223,7 @@ def plan(key: Key | None, mechanism: Any, op: Operation, session: Session | None
         if len(key._plans) >= _PLAN_CACHE_MAX:
             key._plans.clear()
         with contextlib.suppress(TypeError):
-            key._plans[(op.name, mechanism)] = result
+            key._plans[(op.flag, mechanism)] = result
     return result
 
 

@@ -10,18 +10,18 @@ Login state belongs to the token, not the session (Cryptoki logs in the whole ap
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import threading
-import weakref
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, operations
+from p11 import _native, lowlevel, operations
 from p11._cffi import lib
 from p11.attributes import raw_template, template
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
-from p11.errors import MultipleObjects, NoSuchObject, error_class
+from p11.errors import CryptokiError, MultipleObjects, NoSuchObject, PoolClosed, SessionError, error_class
 from p11.keygen import key_templates, keypair_templates
 from p11.lowlevel.types import SessionInfo
 from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
@@ -30,11 +30,25 @@ if TYPE_CHECKING:
     from p11.mechanisms import Parameters
     from p11.token import Token
 
-__all__ = ["ObjectSearch", "Session"]
+__all__ = ["ObjectSearch", "PooledSession", "Session"]
 
-_FIND_BATCH = 64
 _KEY_CLASSES = (ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY)
 _CKR_SESSION_CLOSED = int(lib.CKR_SESSION_CLOSED)
+_RLock = _thread.RLock
+_close_session = _native.close_session
+_generate_random = _native.generate_random
+_get_attributes = _native.get_attributes
+_SINGLE = {"sign": _native.sign, "encrypt": _native.encrypt, "decrypt": _native.decrypt}
+# A pooled session that answers these is dead: the pool replaces it (its own operations retry by themselves).
+_DEAD = frozenset(
+    int(getattr(lib, name))
+    for name in (
+        "CKR_SESSION_HANDLE_INVALID",
+        "CKR_SESSION_CLOSED",
+        "CKR_DEVICE_REMOVED",
+        "CKR_TOKEN_NOT_PRESENT",
+    )
+)
 
 
 class Session:
@@ -45,52 +59,195 @@ class Session:
     :meth:`generate_random`, :meth:`seed_random`; :meth:`login`/:meth:`logout`.
     """
 
+    __slots__ = ("__weakref__", "_fl", "_handle", "_lock", "_number", "rw", "token")
+
+    # Every call through the session runs inside ``with session._lock:`` and reads ``session.handle`` there: an
+    # RLock here, a borrowed pool session in :class:`PooledSession` (hence ``Any``).
+    _lock: Any
+
     def __init__(self, token: Token, handle: int, rw: bool) -> None:
+        # (Token.open repeats these lines inline: keep the two in step.)
         self.token = token
         self.rw = rw
-        self._handle = int(handle)
-        self._module = token.library.module
-        self._fl = self._module.function_list_address
-        self._lock = threading.RLock()
-        self._closed = False
-        self._search: weakref.ref[ObjectSearch] | None = None
-        # A session dropped without close() still ends on the token (not at interpreter exit: C_Finalize does it).
-        self._finalizer = weakref.finalize(self, _close_dropped, self._module, self._handle, token)
-        self._finalizer.atexit = False
+        # 0 (CK_INVALID_HANDLE) once closed: that is the closed flag, and a call through it fails, never reaching a
+        # session opened later. _number keeps the handle for repr.
+        self._handle = self._number = handle
+        self._fl = token._fl
+        self._lock = _RLock()
+
+    def __del__(self) -> None:
+        # A session dropped without close() still ends on the token. (At interpreter exit C_Finalize has ended it
+        # already, and the call answers CKR_CRYPTOKI_NOT_INITIALIZED, which is ignored like every error here.)
+        if self._handle:
+            with contextlib.suppress(BaseException):
+                self.close()
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
     @property
     def handle(self) -> int:
         """The ``CK_SESSION_HANDLE``; using a closed session raises ``SessionClosed``."""
-        if self._closed:
-            raise error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, "this p11 Session was closed")
-        return self._handle
+        handle = self._handle
+        if not handle:
+            raise _closed_error()
+        return handle
+
+    @property
+    def _closed(self) -> bool:
+        return not self._handle
+
+    @property
+    def _module(self) -> lowlevel.Module:
+        """The token's lowlevel Module (for the calls that are not hot paths)."""
+        return self.token._module
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return not self._handle
 
     def close(self) -> None:
         """Close the session (``C_CloseSession``). Closing the token's last session logs it out, as Cryptoki
         does. Closing twice is harmless."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._finalizer.detach()
-        try:
-            with self._lock:
-                self._module.C_CloseSession(self._handle)
-        finally:
-            # Not under the session's lock: Token._login takes the token's lock, then the session's.
-            self.token._session_closed()
+        lock = self._lock
+        lock.acquire()  # waits for a call running on the session in another thread
+        handle = self._handle
+        self._handle = 0
+        lock.release()
+        if handle:
+            try:
+                _close_session(self._fl, handle)
+            finally:
+                # Not under the session's lock: Token._login takes the token's lock, then the session's.
+                live = self.token._live
+                live.discard(handle)
+                if not live:
+                    self.token._all_closed()
 
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        # close(), repeated here: `with token.open():` is a hot path, and a call less shows
+        lock = self._lock
+        lock.acquire()
+        handle = self._handle
+        self._handle = 0
+        lock.release()
+        if handle:
+            try:
+                _close_session(self._fl, handle)
+            finally:
+                live = self.token._live
+                live.discard(handle)
+                if not live:
+                    self.token._all_closed()
+
+    def _exclusive(self) -> contextlib.AbstractContextManager[int]:
+        """``with session._exclusive() as handle:`` the session for one multi-call operation that may be suspended
+        in between (a generator): nothing else runs on the handle until the block ends."""
+        return _Exclusive(self)
+
+    # -- one-crossing calls for the objects and keys of this session (p11._native) ------------------------------
+    # Each holds the session's lock for the crossing only. A closed session has handle 0 (CK_INVALID_HANDLE), so
+    # no "is it closed?" check is needed before the call: the token refuses it, and the error says why.
+
+    def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+        lock = self._lock
+        lock.acquire()
+        try:
+            return _get_attributes(self._fl, self._handle, obj, kinds)
+        except SessionError:
+            if not self._handle:
+                raise _closed_error() from None
+            raise
+        finally:
+            lock.release()
+
+    def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
+        """The one-crossing ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``, ``"digest"``) with
+        ``mechanism`` and ``key`` on this session: ``call(data)``, or ``call(data, signature)`` for verify.
+        ``size`` is the signature size (sign) or what encryption adds to the input's size (encrypt); 0: unknown."""
+        fl = self._fl
+        lock = self._lock
+        acquire, release = lock.acquire, lock.release
+        session = self
+        if op == "verify":
+            verify = _native.verify
+
+            def call_verify(data: Any, signature: Any) -> bool:
+                acquire()
+                try:
+                    return verify(fl, session._handle, mechanism, key, data, signature)
+                except SessionError:
+                    if not session._handle:
+                        raise _closed_error() from None
+                    raise
+                finally:
+                    release()
+
+            return call_verify
+        if op == "digest":
+            digest = _native.digest
+
+            def call_digest(data: Any) -> bytes:
+                acquire()
+                try:
+                    return digest(fl, session._handle, mechanism, data)
+                except SessionError:
+                    if not session._handle:
+                        raise _closed_error() from None
+                    raise
+                finally:
+                    release()
+
+            return call_digest
+        fn = _SINGLE[op]
+        if op == "sign":
+
+            def call_sign(data: Any) -> bytes:
+                acquire()
+                try:
+                    return fn(fl, session._handle, mechanism, key, data, size)
+                except SessionError:
+                    if not session._handle:
+                        raise _closed_error() from None
+                    raise
+                finally:
+                    release()
+
+            return call_sign
+        extra = size if op == "encrypt" else 0
+
+        def call_crypt(data: Any) -> bytes:
+            acquire()
+            try:
+                return fn(fl, session._handle, mechanism, key, data, len(data) + extra)
+            except SessionError:
+                if not session._handle:
+                    raise _closed_error() from None
+                raise
+            finally:
+                release()
+
+        return call_crypt
+
+    def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
+        """``p11._native.<name>`` (``sign_many`` …) on this session, or with ``workers`` other than 1 on the
+        token's pool (object handles are the same in every session of the application)."""
+        if workers == 1:
+            lock = self._lock
+            lock.acquire()
+            try:
+                result: list[Any] = getattr(_native, name)(self._fl, self.handle, *args, **kwargs)
+                return result
+            finally:
+                lock.release()
+        pooled: list[Any] = getattr(self.token.pool, name)(*args, workers=workers, **kwargs)
+        return pooled
+
+    def _executor_pool(self) -> _native.SessionPool:
+        """The pool whose threads run this session's ``*_async`` calls."""
+        return self.token.pool
 
     def info(self) -> SessionInfo:
         """``C_GetSessionInfo``: state (who is logged in) and flags."""
@@ -107,49 +264,46 @@ class Session:
         self.token._logout(self)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("rw" if self.rw else "ro")
-        return f"<Session {self._handle} {state} on token {self.token.label!r}>"
+        state = "closed" if not self._handle else ("rw" if self.rw else "ro")
+        return f"<Session {self._number} {state} on token {self.token.label!r}>"
 
     # -- objects ---------------------------------------------------------------------------------------------
 
     def find(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> ObjectSearch:
-        """The objects matching the attributes, lazily: a search runs on the token while you iterate
-        (``C_FindObjects`` in batches) and ends (``C_FindObjectsFinal``) when exhausted, when you stop early
-        (``break``, ``close()``, ``with``), or when another search starts on this session (the rest is then read
-        at once, so both iterations stay correct). Attributes by keyword (``label="k"``, ``id=b"\\x01"``,
-        ``object_class=ObjectClass.PRIVATE_KEY``, ``key_type=KeyType.EC``) and/or a raw ``template`` mapping."""
+        """The objects matching the attributes. The search runs in one crossing when you start iterating
+        (``C_FindObjectsInit``, ``C_FindObjects``, ``C_FindObjectsFinal``, GIL released) and the typed objects are
+        made as you go; stopping early (``break``, ``close()``, ``with``) leaves nothing active on the session.
+        Attributes by keyword (``label="k"``, ``id=b"\\x01"``, ``object_class=ObjectClass.PRIVATE_KEY``,
+        ``key_type=KeyType.EC``) and/or a raw ``template`` mapping."""
         tmpl = _search_template(template, attrs)
         return ObjectSearch(self, tmpl)
 
-    def _detach_search(self) -> None:
-        """Make room for a new search: a lazy one still running on this session reads its rest and ends."""
-        running = self._search() if self._search is not None else None
-        if running is not None:
-            running._detach()
-
-    def _one(self, tmpl: dict[Attribute, Any], what: str, keys_only: bool) -> Any:
-        limit = 2 if not keys_only or Attribute.CLASS in tmpl else None
+    def _one(self, tmpl: Mapping[Any, Any] | None, attrs: dict[str, Any], what: str, keys_only: bool) -> Any:
+        wanted, prepared = _search(tmpl, attrs)
+        cls = wanted.get(Attribute.CLASS)
+        limit = 2 if not keys_only or cls is not None else None
         with self._lock:
-            self._detach_search()
-            handles = _native.find_objects(self._fl, self.handle, tmpl, limit)
-        objects = [object_for(self, h, tmpl.get(Attribute.CLASS)) for h in handles]
+            handles = _native.find_objects(self._fl, self.handle, prepared, limit)
+        if len(handles) == 1 and (not keys_only or cls in _KEY_CLASSES):
+            return object_for(self, handles[0], cls)
+        objects = [object_for(self, h, cls) for h in handles]
         if keys_only:
             objects = [o for o in objects if isinstance(o, Key)]
-        described = ", ".join(f"{k}={v!r}" for k, v in tmpl.items()) or "no attributes"
+        if len(objects) == 1:
+            return objects[0]
+        described = ", ".join(f"{k}={v!r}" for k, v in wanted.items()) or "no attributes"
         if not objects:
             raise NoSuchObject(f"no {what} with {described} on token {self.token.label!r}")
-        if len(objects) > 1:
-            listed = ", ".join(repr(o) for o in objects[:10])
-            raise MultipleObjects(f"{len(objects)} {what}s match {described}: {listed}")
-        return objects[0]
+        listed = ", ".join(repr(o) for o in objects[:10])
+        raise MultipleObjects(f"{len(objects)} {what}s match {described}: {listed}")
 
     def get_object(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Object:
         """The one object matching; ``NoSuchObject`` / ``MultipleObjects`` (listing them) otherwise."""
-        return self._one(_search_template(template, attrs), "object", False)  # type: ignore[no-any-return]
+        return self._one(template, attrs, "object", False)  # type: ignore[no-any-return]
 
     def get_key(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Key:
         """The one key (public, private or secret) matching; ``NoSuchObject`` / ``MultipleObjects`` otherwise."""
-        return self._one(_search_template(template, attrs), "key", True)  # type: ignore[no-any-return]
+        return self._one(template, attrs, "key", True)  # type: ignore[no-any-return]
 
     def create_object(self, attrs: Mapping[Any, Any] | None = None, **kwargs: Any) -> Object:
         """``C_CreateObject`` from ``{Attribute: value}`` (and/or keyword attributes); the typed new object."""
@@ -211,13 +365,19 @@ class Session:
     # -- random and digests ----------------------------------------------------------------------------------
 
     def generate_random(self, n: int) -> bytes:
-        """``n`` random bytes from the token's generator."""
-        if not isinstance(n, int) or isinstance(n, bool):
-            raise TypeError(f"n must be an int, not {type(n).__name__}")
-        if n < 0:
-            raise ValueError("n must not be negative")
-        with self._lock:
-            return self._module.C_GenerateRandom(self.handle, n)
+        """``n`` random bytes from the token's generator (one crossing, written straight into the result)."""
+        if type(n) is not int:
+            _check_count(n)
+        lock = self._lock
+        lock.acquire()
+        try:
+            return _generate_random(self._fl, self._handle, n)
+        except SessionError:
+            if not self._handle:
+                raise _closed_error() from None
+            raise
+        finally:
+            lock.release()
 
     def seed_random(self, data: Any) -> None:
         """Mix ``data`` into the token's generator (many tokens, SoftHSM among them, accept and ignore it)."""
@@ -229,10 +389,225 @@ class Session:
         return operations.digest(self, data, mechanism)
 
 
-def _close_dropped(module: Any, handle: int, token: Token) -> None:
-    with contextlib.suppress(Exception):  # the module may be gone, or the handle already invalid
-        module.C_CloseSession(handle)
-    token._session_closed()
+class _Exclusive:
+    """The lock of a :class:`Session` held for a block, giving its handle."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __enter__(self) -> int:
+        session = self._session
+        session._lock.acquire()
+        try:
+            return session.handle
+        except BaseException:
+            session._lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._session._lock.release()
+
+
+class PooledSession(Session):
+    """The token's session pool in the place of a :class:`Session`: what keys and objects found without an
+    explicit session (``token.get_key(...)``, ``token.find(...)``) are bound to.
+
+    Every call borrows a session from the token's :class:`p11._native.SessionPool` for its duration and gives it
+    back, so such objects work from any thread without session handling; the key operations (``sign``,
+    ``verify``, ``encrypt``, ``decrypt``, their ``_many`` and ``_async`` forms) go straight to the pool, one
+    crossing each. Inside ``with session._lock:`` the calling thread holds one borrowed session (re-entrant: a
+    nested block uses the same one) and :attr:`handle` names it. Closing it does nothing: the pool belongs to the
+    token (:meth:`p11.token.Token.close_pool`, or closing the library, closes it).
+
+    A session object (``CKA_TOKEN`` false) made through the pool lives as long as the pooled session it was made
+    on, which stays in the pool until the pool closes (or the session dies).
+    """
+
+    __slots__ = ("_local", "_pool")
+
+    def __init__(self, token: Token, pool: _native.SessionPool) -> None:  # no Session of its own
+        self.token = token
+        self.rw = pool.rw
+        self._handle = 0
+        self._number = 0
+        self._fl = token._fl
+        self._pool = pool
+        self._local = _Held()
+
+    def __del__(self) -> None:
+        pass
+
+    @property
+    def _lock(self) -> _Lease:
+        return _Lease(self)
+
+    @property
+    def handle(self) -> int:
+        """The pooled session the calling thread holds inside ``with session._lock:``."""
+        handle: int = self._local.handle
+        if handle:
+            return handle
+        if self._pool.closed:
+            raise PoolClosed("the token's session pool is closed")
+        raise RuntimeError("a pooled session has a handle only inside `with session._lock:`")
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._pool.closed)
+
+    @property
+    def _closed(self) -> bool:
+        return bool(self._pool.closed)
+
+    @property
+    def pool(self) -> _native.SessionPool:
+        return self._pool
+
+    def close(self) -> None:
+        """Nothing to do: the pool belongs to the token (see :meth:`p11.token.Token.close_pool`)."""
+
+    def _exclusive(self) -> contextlib.AbstractContextManager[int]:
+        return self._pool.session()
+
+    def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+        held: int = self._local.handle
+        if held:  # inside `with session._lock:` in this thread: use that session (the pool may be bound to 1)
+            return _get_attributes(self._fl, held, obj, kinds)
+        pool = self._pool
+        handle = pool.borrow()
+        try:
+            result = _get_attributes(self._fl, handle, obj, kinds)
+        except BaseException as exc:
+            if getattr(exc, "rv", None) not in _DEAD:
+                pool.give_back(handle)
+                raise
+            pool.discard(handle)  # a dead session: read again, once, on a live one
+            with pool.session() as handle:
+                return _get_attributes(self._fl, handle, obj, kinds)
+        pool.give_back(handle)
+        return result
+
+    def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
+        owner = self
+        if op == "verify":
+
+            def call_verify(data: Any, signature: Any) -> bool:
+                return owner._pool.verify(mechanism, key, data, signature)
+
+            return call_verify
+        if op == "digest":
+
+            def call_digest(data: Any) -> bytes:
+                return owner._pool.digest(mechanism, data)
+
+            return call_digest
+        if op == "sign":
+
+            def call_sign(data: Any) -> bytes:
+                return owner._pool.sign(mechanism, key, data, size)
+
+            return call_sign
+        if op == "encrypt":
+
+            def call_encrypt(data: Any) -> bytes:
+                return owner._pool.encrypt(mechanism, key, data, len(data) + size)
+
+            return call_encrypt
+
+        def call_decrypt(data: Any) -> bytes:
+            return owner._pool.decrypt(mechanism, key, data, len(data))
+
+        return call_decrypt
+
+    def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
+        result: list[Any] = getattr(self._pool, name)(*args, workers=workers, **kwargs)
+        return result
+
+    def _executor_pool(self) -> _native.SessionPool:
+        return self._pool
+
+    def generate_random(self, n: int) -> bytes:
+        if type(n) is not int:
+            _check_count(n)
+        return self._pool.generate_random(n)
+
+    def __repr__(self) -> str:
+        return f"<PooledSession {self._pool!r} on token {self.token.label!r}>"
+
+
+class _Held(threading.local):
+    """The pooled session a thread holds inside ``with pooled_session._lock:`` (0: none). A class default, so
+    reading it in a thread that never set it costs no AttributeError."""
+
+    handle: int = 0
+
+
+class _Lease:
+    """``with pooled_session._lock:``: a pooled session for the block, re-entrant within one thread."""
+
+    __slots__ = ("_inner", "_owner")
+
+    def __init__(self, owner: PooledSession) -> None:
+        self._owner = owner
+        self._inner: Any = None
+
+    def __enter__(self) -> int:
+        local = self._owner._local
+        handle: int = local.handle
+        if handle:
+            return handle  # this thread holds one already
+        inner = self._owner._pool.session()
+        handle = inner.__enter__()
+        self._inner = inner
+        local.handle = handle
+        return handle
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        inner = self._inner
+        if inner is not None:
+            self._inner = None
+            self._owner._local.handle = 0
+            inner.__exit__(exc_type, exc, tb)  # gives it back, or discards it when exc says it is dead
+
+
+def _closed_error() -> CryptokiError:
+    return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, "this p11 Session was closed")
+
+
+def _check_count(n: object) -> None:
+    """Why ``n`` is not a byte count (the caller's fast path only takes plain ints; negatives fail below)."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"n must be an int, not {type(n).__name__}")
+
+
+# Keyword searches already prepared (get_key(label=..., object_class=...) in a loop): the attribute template and
+# its C form, built once. Keyed by the keywords and values as given; unhashable values are not cached.
+_SEARCHES: dict[tuple[tuple[str, Any], ...], tuple[dict[Attribute, Any], _native.Template]] = {}
+_SEARCHES_MAX = 256
+
+
+def _search(tmpl: Mapping[Any, Any] | None, attrs: dict[str, Any]) -> tuple[dict[Attribute, Any], _native.Template]:
+    """The search template for keyword attributes and/or a raw ``template``, and its prepared C form."""
+    if tmpl is None:
+        key = tuple(attrs.items())
+        try:
+            found = _SEARCHES.get(key)
+        except TypeError:  # an unhashable value (a bytearray id …): prepare it afresh
+            key = ()
+            found = None
+        if found is not None:
+            return found
+        wanted = _search_template(None, attrs)
+        found = (wanted, _native.Template(wanted))
+        if key:
+            if len(_SEARCHES) >= _SEARCHES_MAX:
+                _SEARCHES.clear()
+            _SEARCHES[key] = found
+        return found
+    wanted = _search_template(tmpl, attrs)
+    return wanted, _native.Template(wanted)
 
 
 def _search_template(tmpl: Mapping[Any, Any] | None, attrs: Mapping[str, Any]) -> dict[Attribute, Any]:
@@ -242,87 +617,44 @@ def _search_template(tmpl: Mapping[Any, Any] | None, attrs: Mapping[str, Any]) -
 
 
 class ObjectSearch(Iterator[Any]):
-    """A running object search (what :meth:`Session.find` returns): iterate it, or ``close()`` it / use ``with``
-    to end it early. Ending, exhausting or garbage-collecting it calls ``C_FindObjectsFinal``."""
+    """An object search (what :meth:`Session.find` returns): iterate it, or ``close()`` it / use ``with`` to stop.
+
+    The search itself is one crossing into ``p11._native`` when iteration starts (``C_FindObjectsInit``, the
+    ``C_FindObjects`` loop and ``C_FindObjectsFinal``, with the GIL released), so no search is ever left active on
+    the session: another search, or any other call, may run on the session while you iterate. The typed objects
+    are made as you iterate."""
 
     def __init__(self, session: Session, tmpl: dict[Attribute, Any]) -> None:
         self._session = session
         self._template = tmpl
         self._class = tmpl.get(Attribute.CLASS)
-        self._buffer: deque[int] = deque()
-        self._state = "new"  # new -> active -> done (or detached: the rest is in _buffer)
-
-    def _start(self) -> None:
-        session = self._session
-        with session._lock:
-            session._detach_search()
-            session._module.C_FindObjectsInit(session.handle, raw_template(self._template))
-            session._search = weakref.ref(self)
-            self._state = "active"
-
-    def _detach(self) -> None:
-        """Another search needs the session: read the rest of this one now, then end it on the token."""
-        if self._state != "active":
-            return
-        session = self._session
-        try:
-            while True:
-                batch = session._module.C_FindObjects(session.handle, _FIND_BATCH)
-                if not batch:
-                    break
-                self._buffer.extend(batch)
-        finally:
-            self._finish()
-        self._state = "detached"
-
-    def _finish(self) -> None:
-        session = self._session
-        if self._state == "active":
-            self._state = "done"
-            if session._search is not None and session._search() is self:
-                session._search = None
-            if not session.closed:
-                session._module.C_FindObjectsFinal(session.handle)
+        self._handles: deque[int] | None = None  # None until the search ran
+        self._done = False
 
     def __iter__(self) -> ObjectSearch:
         return self
 
     def __next__(self) -> Any:
         session = self._session
-        with session._lock:
-            if self._state == "new":
-                self._start()
-            if not self._buffer and self._state == "active":
-                try:
-                    batch = session._module.C_FindObjects(session.handle, _FIND_BATCH)
-                except BaseException:
-                    self._finish()
-                    raise
-                if batch:
-                    self._buffer.extend(batch)
-                else:
-                    self._finish()
-            if not self._buffer:
-                self._state = "done"  # exhausted: a detached search has nothing left either
+        handles = self._handles
+        if handles is None:
+            if self._done:
                 raise StopIteration
-            handle = self._buffer.popleft()
-        return object_for(session, handle, self._class)
+            with session._lock:
+                handles = self._handles = deque(_native.find_objects(session._fl, session.handle, self._template))
+        if not handles:
+            self._done = True
+            raise StopIteration
+        return object_for(session, handles.popleft(), self._class)
 
     def close(self) -> None:
-        """End the search now (``C_FindObjectsFinal``); iterating further yields nothing."""
-        with self._session._lock:
-            self._buffer.clear()
-            if self._state == "active":
-                self._finish()
-            self._state = "done"
+        """Stop: iterating further yields nothing."""
+        self._done = True
+        if self._handles is not None:
+            self._handles.clear()
 
     def __enter__(self) -> ObjectSearch:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_state", None) == "active":
-            with contextlib.suppress(Exception):  # nothing to report to at garbage collection
-                self.close()

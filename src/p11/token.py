@@ -9,28 +9,46 @@ user (it asks the session for its state, so a login made elsewhere in the proces
 
 from __future__ import annotations
 
+import _thread
+import os
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from p11 import _native
 from p11._cffi import lib
-from p11.constants import Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
+from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
 from p11.lowlevel.types import MechanismInfo, TokenInfo
-from p11.session import Session
+from p11.session import ObjectSearch, PooledSession, Session
 from p11.uris import uri_for_token
 
 if TYPE_CHECKING:
     from p11.library import Library, Slot
+    from p11.mechanisms import Parameters
+    from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey
     from p11.uri import URI
 
 __all__ = ["Token"]
 
-_RW = int(lib.CKF_RW_SESSION)
-_SERIAL = int(lib.CKF_SERIAL_SESSION)
 _CKR_ALREADY = int(lib.CKR_USER_ALREADY_LOGGED_IN)
 _CKR_NOT_LOGGED_IN = int(lib.CKR_USER_NOT_LOGGED_IN)
 _USER_STATES = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
+_open_session = _native.open_session
+_new = object.__new__
+_RLock = _thread.RLock
+_POOL_MARK = -1  # in Token._live while the token has a pool (never a session handle: those are unsigned)
+_forked = False  # set in a fork child: sessions opened by address must wait for the module's re-initialisation
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Token:
@@ -40,11 +58,18 @@ class Token:
     def __init__(self, slot: Slot, info: TokenInfo) -> None:
         self.slot = slot
         self.library: Library = slot.library
+        self._module = self.library.module
+        self._fl: int = self._module.function_list_address
+        self._slot_id = slot.id
         self._info = info
         self._lock = threading.RLock()
         self._mechanisms: dict[Mechanism, MechanismInfo] | None = None
         self._user: UserType | None = None  # who p11 logged in (the token's state may say more: see _login)
-        self._open_sessions = 0
+        # Handles of the open Session objects, and _POOL_MARK while a pool exists (it holds the login too):
+        # set.add/discard are atomic, so opening and closing a session needs no lock.
+        self._live: set[int] = set()
+        self._pooled: PooledSession | None = None
+        self._pool_options: dict[str, Any] = {"max_size": None, "keep_pin": False, "rw": None}
 
     # -- identity --------------------------------------------------------------------------------------------
 
@@ -111,15 +136,26 @@ class Token:
     ) -> Session:
         """A new session (read-write with ``rw=True``; an SO login always is). With ``user_pin`` (or ``so_pin``)
         the token is logged in unless it already is, for this application, as that user."""
+        if _forked:
+            self._module.ensure_ready()  # a fork child initialises the module again before the first call
+        if user_pin is None and so_pin is None:
+            handle = _open_session(self._fl, self._slot_id, rw)
+            self._live.add(handle)
+            # Session.__init__, inlined: `with token.open():` is a hot path, where a Python frame less shows.
+            session = _new(Session)
+            session.token = self
+            session.rw = rw
+            session._handle = session._number = handle
+            session._fl = self._fl
+            session._lock = _RLock()
+            return session
         if user_pin is not None and so_pin is not None:
             raise ValueError("give user_pin or so_pin, not both")
         if so_pin is not None:
             rw = True
-        module = self.library.module
-        handle = module.C_OpenSession(self.slot.id, _SERIAL | (_RW if rw else 0))
+        handle = _open_session(self._fl, self._slot_id, rw)
+        self._live.add(handle)
         session = Session(self, handle, rw)
-        with self._lock:
-            self._open_sessions += 1
         try:
             if user_pin is not None:
                 self._login(session, UserType.USER, user_pin)
@@ -153,11 +189,16 @@ class Token:
                 pass
             self._user = None
 
-    def _session_closed(self) -> None:
+    def _all_closed(self) -> None:
+        """The last Session closed, and no pool holds sessions: Cryptoki logged the token out."""
         with self._lock:
-            self._open_sessions = max(0, self._open_sessions - 1)
-            if self._open_sessions == 0:
-                self._user = None  # Cryptoki logs the token out with its application's last session
+            if not self._live:
+                self._user = None
+
+    @property
+    def _open_sessions(self) -> int:
+        """How many :class:`Session` objects are open on the token (not counting the pool's sessions)."""
+        return len(self._live) - (_POOL_MARK in self._live)
 
     @property
     def logged_in(self) -> UserType | None:
@@ -170,11 +211,13 @@ class Token:
         """``C_InitToken``: (re-)initialise the token, destroying its objects. No session may be open on it."""
         module = self.library.module
         serial_before = self.serial
+        self.close_pool()  # its sessions would make C_InitToken fail with CKR_SESSION_EXISTS
         module.C_InitToken(self.slot.id, so_pin, label)
         with self._lock:
             self._mechanisms = None
             self._user = None
         self.slot = self.library._slot_after_init(self.slot, label, serial_before)
+        self._slot_id = self.slot.id
         self.info()
         self.library._adopt(self)
 
@@ -189,3 +232,156 @@ class Token:
         """``C_SetPIN``: change the PIN of the user logged in (the normal user when nobody is)."""
         with self.open(rw=True) as session, session._lock:
             self.library.module.C_SetPIN(session.handle, old_pin, new_pin)
+
+    # -- the session pool, and the token used without explicit sessions ------------------------------------------
+
+    def configure_pool(self, *, max_size: int | None = None, keep_pin: bool = False, rw: bool | None = None) -> None:
+        """Settings of the token's session pool, before its first use (or give them to :meth:`login`).
+
+        ``max_size``: the most sessions the pool opens (default: the token's session limit, at most 8);
+        ``keep_pin``: keep the PIN in memory so the pool can log in again after the login is lost (all sessions
+        closed elsewhere, a removed token, a fork); ``rw``: read-write sessions (the default unless the token is
+        write-protected) or read-only ones."""
+        with self._lock:
+            if self._pooled is not None and not self._pooled._pool.closed:
+                raise RuntimeError("the token's session pool is in use: configure it before first use, or in login()")
+            self._pool_options = {"max_size": max_size, "keep_pin": keep_pin, "rw": rw}
+
+    def _new_pool(self, user_pin: str | bytes | None) -> _native.SessionPool:
+        options = self._pool_options
+        return _native.SessionPool(
+            self._module,
+            self._slot_id,
+            max_size=options["max_size"],
+            user_pin=user_pin,
+            keep_pin=options["keep_pin"],
+            rw=options["rw"],
+        )
+
+    def _pooled_session(self) -> PooledSession:
+        pooled = self._pooled
+        if pooled is None:
+            with self._lock:
+                pooled = self._pooled
+                if pooled is None:
+                    if _forked:
+                        self._module.ensure_ready()
+                    pooled = self._pooled = PooledSession(self, self._new_pool(None))
+                    self._live.add(_POOL_MARK)
+        return pooled
+
+    @property
+    def pool(self) -> _native.SessionPool:
+        """The token's session pool (made on first use, sessions opened as needed): what keys found without an
+        explicit session use, one borrowed session per operation, from any thread."""
+        return self._pooled_session()._pool
+
+    def login(self, user_pin: str | bytes, *, keep_pin: bool | None = None, max_size: int | None = None) -> None:
+        """Log the token in as the normal user for pooled use (``token.get_key(...)``, ``key.sign(...)`` with no
+        session in sight). The PIN is checked now: a wrong one raises ``PinIncorrect``. ``keep_pin`` and
+        ``max_size`` configure the pool as :meth:`configure_pool` does.
+
+        The pool's first session logs in (Cryptoki logs in the whole application, so explicit sessions are logged
+        in too) and the pool keeps the login as long as it holds a session. The PIN is wiped from memory after the
+        login unless ``keep_pin=True``. A pool made before (without a PIN) is replaced; objects bound to it carry
+        on with the new one."""
+        with self._lock:
+            if keep_pin is not None:
+                self._pool_options["keep_pin"] = keep_pin
+            if max_size is not None:
+                self._pool_options["max_size"] = max_size
+            if _forked:
+                self._module.ensure_ready()
+            pool = self._new_pool(user_pin)
+            try:
+                pool.give_back(pool.borrow())  # opens the first session and logs in: a wrong PIN raises here
+            except BaseException:
+                pool.close()
+                raise
+            pooled = self._pooled
+            if pooled is None:
+                self._pooled = PooledSession(self, pool)
+                self._live.add(_POOL_MARK)
+            else:
+                old, pooled._pool = pooled._pool, pool
+                pooled.rw = pool.rw
+                old.close()
+            self._user = UserType.USER
+
+    def close_pool(self) -> None:
+        """Close the token's session pool: idle sessions now, borrowed ones when they come back. Objects bound to
+        it raise ``PoolClosed`` from then on; the next pooled use makes a new pool (log in again with
+        :meth:`login`)."""
+        with self._lock:
+            pooled, self._pooled = self._pooled, None
+            self._live.discard(_POOL_MARK)
+        if pooled is not None:
+            pooled._pool.close()
+            if not self._live:
+                self._all_closed()
+
+    # Pooled conveniences: the Session methods, on a session borrowed from the pool for each call.
+
+    def find(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> ObjectSearch:
+        """:meth:`Session.find <p11.session.Session.find>` on the pool; the objects found use the pool."""
+        return self._pooled_session().find(template=template, **attrs)
+
+    def get_object(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Object:
+        """:meth:`Session.get_object <p11.session.Session.get_object>` on the pool."""
+        return self._pooled_session().get_object(template=template, **attrs)
+
+    def get_key(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Key:
+        """:meth:`Session.get_key <p11.session.Session.get_key>` on the pool: the key signs, verifies, encrypts and
+        decrypts from any thread, each call on a pooled session."""
+        return self._pooled_session().get_key(template=template, **attrs)
+
+    def create_object(self, attrs: Mapping[Any, Any] | None = None, **kwargs: Any) -> Object:
+        """:meth:`Session.create_object <p11.session.Session.create_object>` on the pool."""
+        return self._pooled_session().create_object(attrs, **kwargs)
+
+    def generate_key(
+        self,
+        key_type: KeyType | str,
+        bits: int | None = None,
+        *,
+        label: str | None = None,
+        id: bytes | None = None,
+        token: bool = True,
+        **attrs: Any,
+    ) -> SecretKey:
+        """:meth:`Session.generate_key <p11.session.Session.generate_key>` on the pool."""
+        return self._pooled_session().generate_key(key_type, bits, label=label, id=id, token=token, **attrs)
+
+    def generate_keypair(
+        self,
+        key_type: KeyType | str,
+        bits: int | None = None,
+        *,
+        curve: str | None = None,
+        public_exponent: int = 65537,
+        label: str | None = None,
+        id: bytes | None = None,
+        token: bool = True,
+        public_attrs: Mapping[Any, Any] | None = None,
+        private_attrs: Mapping[Any, Any] | None = None,
+    ) -> tuple[PublicKey, PrivateKey]:
+        """:meth:`Session.generate_keypair <p11.session.Session.generate_keypair>` on the pool."""
+        return self._pooled_session().generate_keypair(
+            key_type,
+            bits,
+            curve=curve,
+            public_exponent=public_exponent,
+            label=label,
+            id=id,
+            token=token,
+            public_attrs=public_attrs,
+            private_attrs=private_attrs,
+        )
+
+    def generate_random(self, n: int) -> bytes:
+        """``n`` random bytes from the token, on a pooled session."""
+        return self._pooled_session().generate_random(n)
+
+    def digest(self, data: Any, mechanism: Mechanism | Parameters = Mechanism.SHA256) -> bytes:
+        """A digest computed on the token, on a pooled session."""
+        return self._pooled_session().digest(data, mechanism)

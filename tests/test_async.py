@@ -1,0 +1,113 @@
+"""asyncio: ``await key.sign_async(...)`` and friends run on the token's pool threads, bounded by the pool.
+
+The bound is checked through the pool's own counters (never more sessions than ``max_size``); no test measures
+time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+import p11
+from p11 import errors
+from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
+from p11.mechanisms import GCM
+from p11.objects import SecretKey
+from p11.testing import SoftHSM
+from p11.token import Token
+
+USER_PIN = "246810"
+HMAC_VALUE = b"async-key-value!" * 2
+_labels = itertools.count(1)
+
+
+def mac(data: bytes) -> bytes:
+    return hmac.new(HMAC_VALUE, data, hashlib.sha256).digest()
+
+
+@pytest.fixture
+def token(softhsm: SoftHSM) -> Iterator[Token]:
+    spec = softhsm.add_token(f"async-{next(_labels)}", user_pin=USER_PIN)
+    token = p11.load(softhsm.module_path).get_token(label=spec.label)
+    token.login(USER_PIN, max_size=2)
+    token.create_object(
+        {
+            Attribute.CLASS: ObjectClass.SECRET_KEY,
+            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+            Attribute.TOKEN: True,
+            Attribute.PRIVATE: True,
+            Attribute.LABEL: "hmac",
+            Attribute.VALUE: HMAC_VALUE,
+            Attribute.SIGN: True,
+            Attribute.VERIFY: True,
+        }
+    )
+    yield token
+    token.close_pool()
+
+
+def test_thousand_concurrent_sign_async_on_a_pool_of_two_all_verify(token: Token) -> None:
+    key = token.get_key(label="hmac")
+    public, private = token.generate_keypair(KeyType.EC, token=False)
+    messages = [b"async %d" % i for i in range(1000)]
+
+    async def main() -> tuple[list[bytes], list[bool], list[bytes]]:
+        macs = await asyncio.gather(*(key.sign_async(m) for m in messages))
+        verdicts = await asyncio.gather(*(key.verify_async(m, s) for m, s in zip(messages, macs, strict=True)))
+        ecdsa = await asyncio.gather(*(private.sign_async(m, Mechanism.ECDSA_SHA256) for m in messages[:200]))
+        return macs, verdicts, ecdsa
+
+    macs, verdicts, ecdsa = asyncio.run(main())
+    assert macs == [mac(m) for m in messages]
+    assert verdicts == [True] * 1000
+    assert public.verify_many(messages[:200], ecdsa, Mechanism.ECDSA_SHA256) == [True] * 200
+    pool = token.pool
+    assert pool.max_size == 2 and pool.size <= 2 and pool.in_use == 0
+
+
+def test_batches_async(token: Token) -> None:
+    key = token.get_key(label="hmac")
+    messages = [b"batch %d" % i for i in range(100)]
+
+    async def main() -> tuple[list[list[bytes]], list[bool]]:
+        batches = await asyncio.gather(*(key.sign_many_async(messages[i::4]) for i in range(4)))
+        verdicts = await key.verify_many_async(messages, [mac(m) for m in messages], workers=2)
+        return batches, verdicts
+
+    batches, verdicts = asyncio.run(main())
+    assert batches == [[mac(m) for m in messages[i::4]] for i in range(4)]
+    assert verdicts == [True] * 100
+
+
+def test_encrypt_and_decrypt_async(token: Token) -> None:
+    aes = token.generate_key(KeyType.AES, 256, token=False)
+    assert isinstance(aes, SecretKey)
+    iv = token.generate_random(12)
+
+    async def main() -> tuple[bytes, list[bytes]]:
+        ciphertext = await aes.encrypt_async(b"plain", GCM(iv))
+        plain = await aes.decrypt_async(ciphertext, GCM(iv))
+        pairs = await aes.encrypt_many_async([b"a", b"b"])
+        return plain, await aes.decrypt_many_async(pairs)
+
+    plain, many = asyncio.run(main())
+    assert plain == b"plain" and many == [b"a", b"b"]
+
+
+def test_errors_come_out_of_the_await(token: Token) -> None:
+    key = token.get_key(label="hmac")
+
+    async def main() -> None:
+        with pytest.raises(errors.MechanismNotSupported):
+            await key.sign_async(b"x", Mechanism.SHA3_512_HMAC)
+        with pytest.raises(errors.SignatureInvalid):
+            await asyncio.gather(*(token.pool.run_async(key.verify, b"x", bytes(32)) for _ in range(3)))
+        assert await key.verify_async(b"x", bytes(32)) is False
+
+    asyncio.run(main())
