@@ -84,6 +84,77 @@ class Table:
         return "\n".join(out)
 
 
+def _figure(data: dict[str, Any], op: str, impl: str) -> float | None:
+    for r in data.get("results", []):
+        if r["op"] == op and r["impl"] == impl and "ops_per_s" in r:
+            return float(r["ops_per_s"])
+    return None
+
+
+def scaling_rows(data: dict[str, Any]) -> list[tuple[str, str, float | None, float | None, float | None]]:
+    """(op, impl, one thread, two threads, two processes) for every op measured in two processes."""
+    rows = []
+    for r in data.get("processes", []):
+        op, impl = r["op"], r["impl"]
+        rows.append((op, impl, _figure(data, op, impl), _figure(data, f"{op}_2thr", impl), r.get("ops_per_s")))
+    return rows
+
+
+def _scaled(value: float | None, base: float | None) -> str:
+    if value is None:
+        return NOT_MEASURED
+    return f"{_ops_per_s(value)} ({value / base:.2f}x)" if base else _ops_per_s(value)
+
+
+def scaling_text(data: dict[str, Any]) -> str:
+    """The threads-versus-processes table for the terminal (ratios to the one-thread figure)."""
+    out = ["op / impl (ops/s)                 1 thread           2 threads         2 processes"]
+    for op, impl, one, two_threads, two_processes in scaling_rows(data):
+        out.append(
+            f"{op + ' / ' + impl:<28} {_scaled(one, None):>12} {_scaled(two_threads, one):>19} "
+            f"{_scaled(two_processes, one):>19}"
+        )
+    return "\n".join(out)
+
+
+def _scaling_markdown(data: dict[str, Any]) -> list[str]:
+    rows = scaling_rows(data)
+    lines = [
+        "## Threads and processes",
+        "",
+        "SoftHSM serialises the work of one process: its sessions, objects and crypto calls go through locks",
+        "held for most of each call, so a second thread in the same process adds little or nothing (here the C",
+        "floor itself gets no faster with two threads, and can get slower as the threads contend). Two",
+        "*processes* each load their own copy of the module, with their own locks, and do run in parallel.",
+    ]
+    if not rows:
+        lines += ["", "(Run with `--processes` to measure two processes side by side.)", ""]
+        return lines
+    lines += [
+        "",
+        "The same op in one thread, in two threads of one process (the `_2thr` rows above) and in two processes",
+        "at once (their total), with the ratio to one thread:",
+        "",
+        "| op | impl | 1 thread | 2 threads | 2 processes |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for op, impl, one, two_threads, two_processes in rows:
+        lines.append(
+            f"| `{op}` | {impl} | {_scaled(one, None)} | {_scaled(two_threads, one)} | {_scaled(two_processes, one)} |"
+        )
+    lines += [
+        "",
+        "What this means for users who need more throughput from a SoftHSM token: threads, `workers=N` and",
+        "asyncio keep p11 from blocking the rest of the program (the GIL is released during every call) but do",
+        "not make SoftHSM compute faster; batches (`sign_many`) trim the per-call overhead; and the way to more",
+        "signatures per second is more processes (a pre-forking server, `multiprocessing`, several workers), each",
+        "loading the module and keeping its own session pool, up to the number of cores. Tokens that do work on",
+        "sessions in parallel (network HSMs, cards with several engines) are where `workers=N` and threads pay.",
+        "",
+    ]
+    return lines
+
+
 def markdown_page(data: dict[str, Any], table: Table, png_name: str | None, command: str) -> str:
     """The whole ``docs/benchmarks.md``: how to run, what each op is, machine, versions, the figures."""
     machine, versions = data["machine"], data["versions"]
@@ -110,7 +181,11 @@ def markdown_page(data: dict[str, Any], table: Table, png_name: str | None, comm
         "## Implementations",
         "",
         "- `c-floor`: `benchmarks/floor.c`, direct calls through `CK_FUNCTION_LIST`, one call per op.",
-        "- `p11`: this project, one call per op (`key.sign(data, mechanism)` …).",
+        "- `p11`: this project, one call per op, as a user writes it: `token.login(pin)`, keys from",
+        "  `token.get_key(...)` (bound to the token's session pool, usable from any thread),",
+        "  `key.sign(data, mechanism)`, `key.encrypt(data, GCM(...))`, `key.get_attributes([...])`; on an",
+        "  explicit session: `session.get_key(label=...)` (find_by_label), `session.generate_random(32)`; and",
+        "  `with token.open(): pass`. The `_2thr` rows are two Python threads calling `key.sign` on one key.",
         f"- `p11-batch`: `key.sign_many(msgs, mechanism)`, {spec.BATCH_SIZE} messages a call.",
         "- `p11-batch-2`: `key.sign_many(msgs, mechanism, workers=2)` (p11 runs the two threads).",
         "- `python-pkcs11`: PyPI `python-pkcs11`, idiomatic API (`get_token`, `open`, `get_key`, `sign`).",
@@ -122,8 +197,9 @@ def markdown_page(data: dict[str, Any], table: Table, png_name: str | None, comm
         *(f"- `{op.name}`: {op.what}" for op in spec.OPS),
         "",
         "`_2thr` ops run two threads, each with its own session; the figure is both threads together. "
-        "SoftHSM serialises much of its work internally, so two threads do not double the rate.",
+        "SoftHSM serialises much of its work internally, so two threads do not double the rate (see below).",
         "",
+        *_scaling_markdown(data),
         "## Notes",
         "",
         "- python-pkcs11 calls `C_Initialize(NULL)`, which tells SoftHSM the application does not use",

@@ -1,4 +1,5 @@
 """python -m benchmarks --json FILE [--quick] [--impl NAME ...] [--op NAME ...] [--png FILE] [--markdown FILE]
+[--processes]
 
 Sets up one throwaway SoftHSM token, then measures every selected (impl, op) pair in its own child process
 with a timeout, so a binding that crashes or hangs costs one cell (``"error": "crashed: SIGSEGV"``,
@@ -38,6 +39,10 @@ class Settings:
     timeout: float
 
 
+# Ops measured again in two processes at once with --processes (the single-thread op in each process).
+PROCESS_OPS = ("ecdsa_p256_sign", "hmac_sha256_sign")
+PROCESS_IMPLS = (spec.C_FLOOR, "p11")
+
 QUICK = Settings(seconds=0.3, rounds=3, timeout=60)
 NORMAL = Settings(seconds=2.0, rounds=5, timeout=60)
 
@@ -63,6 +68,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--png", type=Path, metavar="FILE", help="draw the table as a bar chart (needs matplotlib)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the results page (docs/benchmarks.md)")
     parser.add_argument("--timeout", type=float, metavar="S", help="per-cell time limit in seconds (default 60)")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help=f"also run {', '.join(PROCESS_OPS)} in two processes at once (c-floor and p11): SoftHSM serialises "
+        "the threads of one process, not separate processes",
+    )
     return parser.parse_args(argv)
 
 
@@ -119,6 +130,88 @@ def plan(ops: list[str], impls: list[str]) -> list[tuple[str, str]]:
     """The (op, impl) cells to measure, in table order; an impl that does not offer an op is skipped."""
     offered = {impl: binding_class(impl).OPS for impl in impls if impl != spec.C_FLOOR}
     return [(op, impl) for op in ops for impl in impls if impl == spec.C_FLOOR or op in offered[impl]]
+
+
+def run_together(
+    argvs: list[list[str]], env: dict[str, str], timeout: float, secrets: tuple[str, ...], parse: str
+) -> dict[str, Any]:
+    """Run the same measurement in several processes at the same time; their total, or the first error."""
+    procs = [
+        subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for argv in argvs
+    ]
+    figures: list[float] = []
+    error: str | None = None
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            error = error or f"timeout after {timeout:g} s"
+            continue
+        lines = out.strip().splitlines()
+        try:
+            if proc.returncode != 0 or not lines:
+                raise ValueError
+            if parse == "number":
+                figures.append(float(lines[-1]))
+            else:
+                result = json.loads(lines[-1])
+                if "error" in result:
+                    error = error or _redact(str(result["error"]), secrets)
+                    continue
+                figures.append(float(result["ops_per_s"]))
+        except ValueError:
+            last = (err.strip().splitlines() or lines or ["no output"])[-1]
+            error = error or _redact(f"exit status {proc.returncode}: {last}", secrets)
+    if error is not None:
+        return {"error": error}
+    return {"ops_per_s": sum(figures), "per_process": figures}
+
+
+def measure_processes(ops: list[str], impls: list[str], settings: Settings, log: Any) -> list[dict[str, Any]]:
+    """The PROCESS_OPS in two processes at once, for the C floor and p11 (on a token of their own, set up as the
+    main run's is)."""
+    wanted = [(op, impl) for op in PROCESS_OPS if op in ops for impl in PROCESS_IMPLS if impl in impls]
+    if not wanted:
+        return []
+    floor_binary: Path | None = None
+    if any(impl == spec.C_FLOOR for _, impl in wanted):
+        try:
+            floor_binary = floor.build()
+        except floor.FloorBuildError:
+            wanted = [(op, impl) for op, impl in wanted if impl != spec.C_FLOOR]
+    out: list[dict[str, Any]] = []
+    with bench_token() as store:
+        target = Target(store.module_path, store.label, store.user_pin)
+        env = {**store.env, **target.as_env()}
+        secrets = (store.user_pin, store.so_pin)
+        for op, impl in wanted:
+            if impl == spec.C_FLOOR:
+                assert floor_binary is not None
+                argv = floor.command(floor_binary, target, op, settings.seconds, settings.rounds)
+                parse = "number"
+            else:
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.child",
+                    impl,
+                    op,
+                    f"{settings.seconds:g}",
+                    str(settings.rounds),
+                ]
+                parse = "json"
+            outcome = run_together([argv, argv], env, settings.timeout, secrets, parse=parse)
+            if "error" in outcome:
+                # SoftHSM's file store now and then fails one of two processes that start at the same instant
+                # (CKR_GENERAL_ERROR from C_GetTokenInfo): one more try before recording the error.
+                outcome = run_together([argv, argv], env, settings.timeout, secrets, parse=parse)
+            out.append({"op": op, "impl": impl, "processes": 2, **outcome})
+            shown = f"{outcome['ops_per_s']:>12,.0f} ops/s" if "ops_per_s" in outcome else outcome["error"]
+            print(f"  {op:<22} {impl:<14} 2 processes {shown}", file=log, flush=True)
+    return out
 
 
 def measure_all(cells: list[tuple[str, str]], settings: Settings, log: Any) -> list[dict[str, Any]]:
@@ -192,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         data["results"] = measure_all(cells, settings, log)
+        if args.processes:
+            data["processes"] = measure_processes(ops, impls, settings, log)
     except SetupError as exc:
         print(f"error: could not set up the benchmark token: {exc}", file=sys.stderr)
         return 1
@@ -203,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     table = report.Table(data["results"], ops, impls)
     print()
     print(table.text())
+    if data.get("processes"):
+        print()
+        print(report.scaling_text(data))
 
     if args.png:
         m, v = data["machine"], data["versions"]
