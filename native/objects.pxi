@@ -289,9 +289,17 @@ def get_attributes(fl_address, session, obj, types):
     :data:`UNAVAILABLE`. Any other failure raises the typed ``p11.errors`` exception for ``C_GetAttributeValue``.
     Keys of the result are the objects given in ``types``.
     """
-    cdef CK_FUNCTION_LIST* f = _function_list(fl_address)
-    cdef CK_SESSION_HANDLE s = session
-    cdef CK_OBJECT_HANDLE o = obj
+    cdef CK_RV rv = CKR_OK
+    result = _get_attributes_rv(_function_list(fl_address), session, obj, types, &rv)
+    if rv != CKR_OK:
+        _check(rv, "C_GetAttributeValue")
+    return result
+
+
+cdef object _get_attributes_rv(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, object types,
+                               CK_RV* rv_out):
+    """:func:`get_attributes` with a failing C_GetAttributeValue reported in ``rv_out`` (the result is then None)
+    instead of raised: the C entry point for callers that retry on another session (the session pool)."""
     cdef CK_ATTRIBUTE stack_tmpl[_STACK_ATTRS]
     cdef unsigned char stack_codec[_STACK_ATTRS]
     cdef unsigned char stack_status[_STACK_ATTRS]
@@ -329,8 +337,9 @@ def get_attributes(fl_address, session, obj, types):
             raise MemoryError("C_GetAttributeValue: the token reports attribute values larger than 1 GiB")
         if nomem:
             raise MemoryError()
+        rv_out[0] = rv
         if rv != CKR_OK:
-            _check(rv, "C_GetAttributeValue")
+            return None
         result = {}
         for i in range(n):
             if status[i] == _HAVE:

@@ -27,13 +27,16 @@
 #   are forgotten, never closed, and the lowlevel Module re-initialises itself in the child (``ensure_ready``).
 #   Slot ids only hold for one initialisation (SoftHSM renumbers them), so after a re-initialisation the pool
 #   finds its token again by serial number, manufacturer and model.
-# * Parallel batches run their chunks on a shared thread pool: Python threads that spend the whole chunk inside one
-#   ``nogil`` loop, each on its own borrowed session (portable, Windows included).
+# * Parallel batches run one chunk on the calling thread and the others on persistent native worker threads
+#   (``PyThread_start_new_thread``: portable, Windows included), each on its own borrowed session. A worker is a C
+#   loop that waits on its own lock and runs ``_batch_run``: handing it a chunk is one lock release, and it never
+#   takes the GIL (a Python thread pool cost a Future, a queue and a GIL handoff per chunk).
 
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
-                               PyThread_acquire_lock, PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK,
-                               PY_LOCK_ACQUIRED, PyLockStatus)
+                               PyThread_acquire_lock, PyThread_release_lock, PyThread_start_new_thread,
+                               WAIT_LOCK, NOWAIT_LOCK, PY_LOCK_ACQUIRED, PyLockStatus)
 from cpython.exc cimport PyErr_CheckSignals
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp
 
 import asyncio as _pool_asyncio
@@ -56,27 +59,80 @@ _POOL_MIN_CHUNK = 16       # workers=None: no thread for fewer items than this
 
 # Bumped in a fork child: a pool whose generation differs forgets its sessions before the next borrow.
 cdef unsigned long _pool_fork_generation = 0
-_pool_batch_executor = None
 
 
 def _pool_after_fork_in_child():
-    global _pool_fork_generation, _pool_batch_executor
+    global _pool_fork_generation, _pool_n_workers
     _pool_fork_generation += 1
-    _pool_batch_executor = None  # its threads do not exist in the child
+    _pool_n_workers = 0  # the batch workers do not exist in the child: forget them (a few bytes leak; their
+    # locks may be held)
+
+
+# Persistent native workers for parallel batches. Claimed and released with the GIL held (the GIL is their lock);
+# a worker thread itself never touches Python.
+ctypedef struct _PoolWorker:
+    PyThread_type_lock go      # held while idle: released to hand the worker a chunk
+    PyThread_type_lock done    # held while working: released by the worker when its chunk is finished
+    _BatchC* c
+    Py_ssize_t start
+    Py_ssize_t end
+    CK_SESSION_HANDLE h
+    Py_ssize_t stop
+    bint claimed
+
+cdef enum:
+    _POOL_MAX_WORKERS = 64
+cdef _PoolWorker* _pool_workers[_POOL_MAX_WORKERS]
+cdef Py_ssize_t _pool_n_workers = 0
+
+
+cdef void _pool_worker_main(void* arg) noexcept nogil:
+    cdef _PoolWorker* w = <_PoolWorker*>arg
+    while True:
+        PyThread_acquire_lock(w.go, WAIT_LOCK)
+        w.stop = _batch_run(w.c, w.start, w.end, w.h)
+        PyThread_release_lock(w.done)
+
+
+cdef _PoolWorker* _pool_claim_worker() noexcept:
+    """An idle worker, started if needed (GIL held); NULL when none can be had (the caller runs fewer chunks)."""
+    global _pool_n_workers
+    cdef Py_ssize_t i
+    cdef _PoolWorker* w
+    for i in range(_pool_n_workers):
+        w = _pool_workers[i]
+        if not w.claimed:
+            w.claimed = True
+            return w
+    if _pool_n_workers >= _POOL_MAX_WORKERS:
+        return NULL
+    w = <_PoolWorker*>calloc(1, sizeof(_PoolWorker))
+    if w == NULL:
+        return NULL
+    w.go = PyThread_allocate_lock()
+    w.done = PyThread_allocate_lock()
+    if w.go == NULL or w.done == NULL:
+        if w.go != NULL:
+            PyThread_free_lock(w.go)
+        if w.done != NULL:
+            PyThread_free_lock(w.done)
+        free(w)
+        return NULL
+    PyThread_acquire_lock(w.go, WAIT_LOCK)    # both fresh, so neither blocks
+    PyThread_acquire_lock(w.done, WAIT_LOCK)
+    if PyThread_start_new_thread(_pool_worker_main, w) == -1:
+        PyThread_free_lock(w.go)
+        PyThread_free_lock(w.done)
+        free(w)
+        return NULL
+    w.claimed = True
+    _pool_workers[_pool_n_workers] = w
+    _pool_n_workers += 1
+    return w
 
 
 if hasattr(_pool_os, "register_at_fork"):
     _pool_os.register_at_fork(after_in_child=_pool_after_fork_in_child)
-
-
-def _pool_chunk_executor():
-    """The thread pool that runs the extra chunks of parallel batches (created on first use)."""
-    global _pool_batch_executor
-    ex = _pool_batch_executor
-    if ex is None:
-        ex = _PoolExecutor(max_workers=max(4, 2 * (_pool_os.cpu_count() or 1)), thread_name_prefix="p11-batch")
-        _pool_batch_executor = ex
-    return ex
 
 
 cdef inline void _pool_lock(PyThread_type_lock m) noexcept:
@@ -953,6 +1009,33 @@ cdef class SessionPool:
             self._raise(rv, "C_GenerateRandom")
         return out
 
+    def get_attributes(self, CK_OBJECT_HANDLE obj, types):
+        """``{attribute: value}`` for ``obj`` read on a pooled session: :func:`get_attributes` with the borrow,
+        give-back and the one retry on a dead session (or a lost login) done here, in C."""
+        cdef CK_RV rv = CKR_OK
+        cdef CK_SESSION_HANDLE h = self._borrow(-1.0)
+        try:
+            result = _get_attributes_rv(self._f, h, obj, types, &rv)
+            if rv != CKR_OK:
+                if self._replaceable(rv):
+                    self._discard(h, rv)
+                    h = 0
+                    h = self._borrow(-1.0)
+                    rv = CKR_OK
+                    result = _get_attributes_rv(self._f, h, obj, types, &rv)
+                elif self._login_again(h, rv):
+                    rv = CKR_OK
+                    result = _get_attributes_rv(self._f, h, obj, types, &rv)
+        finally:
+            if h:
+                if rv != CKR_OK and self._replaceable(rv):
+                    self._discard(h, rv)
+                else:
+                    self._give_back(h)
+        if rv != CKR_OK:
+            self._raise(rv, "C_GetAttributeValue")
+        return result
+
     # -- batches ----------------------------------------------------------------------------------------------------
 
     cdef Py_ssize_t _workers(self, object workers, Py_ssize_t n) except -1:
@@ -964,6 +1047,42 @@ cdef class SessionPool:
             if w < 1:
                 raise ValueError(f"workers must be >= 1, not {w}")
         return max(1, min(w, n, self._max))
+
+    cdef list _run_chunks(self, _Batch b, list handles, list bounds):
+        """Run chunk 0 on this thread and the others on native workers, all without the GIL; where each stopped."""
+        cdef _PoolWorker* ws[_POOL_MAX_WORKERS]
+        cdef Py_ssize_t k = len(handles)
+        cdef Py_ssize_t j, got = 0, s0, e0, stop0
+        cdef CK_SESSION_HANDLE h0
+        cdef list stops
+        while got < k - 1 and got < _POOL_MAX_WORKERS:
+            ws[got] = _pool_claim_worker()
+            if ws[got] == NULL:
+                break
+            got += 1
+        try:
+            if got < k - 1:  # too few workers: this thread runs what they cannot, one chunk after another
+                stops = [b.run(bounds[j][0], bounds[j][1], handles[j]) for j in range(got + 1, k)]
+            else:
+                stops = []
+            for j in range(got):
+                ws[j].c = &b.c
+                ws[j].start = bounds[j + 1][0]
+                ws[j].end = bounds[j + 1][1]
+                ws[j].h = handles[j + 1]
+            s0 = bounds[0][0]
+            e0 = bounds[0][1]
+            h0 = handles[0]
+            with nogil:
+                for j in range(got):
+                    PyThread_release_lock(ws[j].go)
+                stop0 = _batch_run(&b.c, s0, e0, h0)
+                for j in range(got):  # always wait: the chunks use b and the sessions
+                    PyThread_acquire_lock(ws[j].done, WAIT_LOCK)
+            return [stop0] + [ws[j].stop for j in range(got)] + stops
+        finally:
+            for j in range(got):
+                ws[j].claimed = False
 
     cdef list _run_batch(self, _Batch b, object workers):
         """Spread the batch over up to ``workers`` pooled sessions (one native thread each, the caller's thread
@@ -988,14 +1107,7 @@ cdef class SessionPool:
             if k == 1:
                 stops = [b.run(0, n, handles[0])]
             else:
-                executor = _pool_chunk_executor()
-                futures = [executor.submit(b.run, bounds[j][0], bounds[j][1], handles[j]) for j in range(1, k)]
-                stops = [None] * k
-                try:
-                    stops[0] = b.run(bounds[0][0], bounds[0][1], handles[0])
-                finally:
-                    for j in range(1, k):
-                        stops[j] = futures[j - 1].result()  # always wait: the chunks use b and the sessions
+                stops = self._run_chunks(b, handles, bounds)
             for j in range(k):
                 s, e = bounds[j]
                 stop = stops[j]

@@ -475,3 +475,42 @@ def test_thousand_concurrent_awaits_on_a_small_pool_all_verify(token: Token) -> 
             return await pool.sign_many_async(HMAC, key, messages[:10], 32)
 
         assert asyncio.run(batch()) == [mac(m) for m in messages[:10]]
+
+
+# -- pooled attribute reads and parallel batches after fork ---------------------------------------------------------
+
+
+def test_pooled_attribute_read_survives_a_dead_session(token: Token) -> None:
+    module = token.module
+    pool, key = logged_in(token, keep_pin=True)
+    anchor = token.anchor()  # keeps the key handle valid while the pool's session dies
+    with pool:
+        wanted = [lib.CKA_LABEL, lib.CKA_KEY_TYPE, lib.CKA_SIGN]
+        before = pool.get_attributes(key, wanted)
+        assert before == {lib.CKA_LABEL: "hmac", lib.CKA_KEY_TYPE: lib.CKK_GENERIC_SECRET, lib.CKA_SIGN: True}
+        (idle,) = pool.idle_handles()
+        module.C_CloseSession(idle)  # behind the pool's back
+        assert pool.get_attributes(key, wanted) == before  # retried once on a fresh session
+        assert pool.opened == 2 and idle not in pool.idle_handles()
+    module.C_CloseSession(anchor)
+
+
+def test_fork_child_runs_a_two_worker_batch(token: Token) -> None:
+    messages = [b"forked %d" % i for i in range(100)]
+    pool, key = logged_in(token, keep_pin=True, max_size=2)
+    assert pool.sign_many(HMAC, key, messages, 32, workers=2) == [mac(m) for m in messages]  # workers started here
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's worker threads do not exist here; new ones must be started
+        code = 1
+        try:
+            pool.generate_random(1)
+            child_key = token.key("hmac", pool.slot_id)
+            if pool.sign_many(HMAC, child_key, messages, 32, workers=2) == [mac(m) for m in messages]:
+                code = 0
+            pool.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the forked child's two-worker batch failed"
+    assert pool.sign_many(HMAC, key, messages, 32, workers=2) == [mac(m) for m in messages]
+    pool.close()

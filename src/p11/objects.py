@@ -68,10 +68,15 @@ class Object:
         compare and hash equal to them); names (``"label"``) become members."""
         if type(types) is not list and type(types) is not tuple:
             types = list(types)
+        session = self.session
         try:  # Attribute members (and CKA_* ints) go straight through: no conversion on the way in
-            return self.session._get_attributes(self.handle, types)
+            # An object of the token's pool, outside a `with session._lock:` block of this thread: the pool
+            # borrows, reads, retries and gives back in one native call.
+            if type(session) is _session.PooledSession and not session._local.handle:
+                return session._pool.get_attributes(self.handle, types)
+            return session._get_attributes(self.handle, types)
         except TypeError:  # names ("label"), or mistakes the general conversion names
-            return self.session._get_attributes(self.handle, [attribute(t) for t in types])
+            return session._get_attributes(self.handle, [attribute(t) for t in types])
 
     def _get(self, kind: Attribute) -> Any:
         value = self.session._get_attributes(self.handle, (kind,))[kind]
@@ -622,3 +627,7 @@ def object_for(session: Session, handle: int, object_class: ObjectClass | int | 
     if type(object_class) is not ObjectClass:
         object_class = ObjectClass(object_class)
     return _CLASSES.get(object_class, Object)(session, handle, object_class)
+
+
+# Last, as p11.session imports this module: PooledSession is looked up through it at call time.
+from p11 import session as _session  # noqa: E402
