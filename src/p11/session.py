@@ -38,6 +38,7 @@ _RLock = _thread.RLock
 _close_session = _native.close_session
 _generate_random = _native.generate_random
 _get_attributes = _native.get_attributes
+_native_private = vars(_native)  # names kept out of the _native stub (see _SessionBase below)
 _SINGLE = {"sign": _native.sign, "encrypt": _native.encrypt, "decrypt": _native.decrypt}
 # A pooled session that answers these is dead: the pool replaces it (its own operations retry by themselves).
 _DEAD = frozenset(
@@ -51,7 +52,14 @@ _DEAD = frozenset(
 )
 
 
-class Session:
+# Session's fields and drop-time close live in C (p11._native._SessionBase, kept out of the stub): see there.
+if TYPE_CHECKING:
+    _SessionBase = object
+else:
+    _SessionBase = _native_private["_SessionBase"]
+
+
+class Session(_SessionBase):
     """An open session. Use it as a context manager (closed on exit) or call :meth:`close`.
 
     ``.token``, ``.handle``, ``.rw``, ``.closed``; objects: :meth:`find`, :meth:`get_object`, :meth:`get_key`,
@@ -59,14 +67,23 @@ class Session:
     :meth:`generate_random`, :meth:`seed_random`; :meth:`login`/:meth:`logout`.
     """
 
-    __slots__ = ("__weakref__", "_fl", "_handle", "_lock", "_number", "rw", "token")
+    if TYPE_CHECKING:
+        __slots__ = ("__weakref__", "_fl", "_handle", "_lock", "_number", "rw", "token")
+    else:
+        __slots__ = ()  # the same fields, in C: _SessionBase's
+
+    token: Token
+    rw: bool
+    _handle: int
+    _number: int
+    _fl: Any
 
     # Every call through the session runs inside ``with session._lock:`` and reads ``session.handle`` there: an
     # RLock here, a borrowed pool session in :class:`PooledSession` (hence ``Any``).
     _lock: Any
 
     def __init__(self, token: Token, handle: int, rw: bool) -> None:
-        # (Token.open repeats these lines inline: keep the two in step.)
+        # (_session_open in native/ops.pxi, Token.open's fast path, repeats these lines: keep the two in step.)
         self.token = token
         self.rw = rw
         # 0 (CK_INVALID_HANDLE) once closed: that is the closed flag, and a call through it fails, never reaching a
@@ -74,13 +91,6 @@ class Session:
         self._handle = self._number = handle
         self._fl = token._fl
         self._lock = _RLock()
-
-    def __del__(self) -> None:
-        # A session dropped without close() still ends on the token. (At interpreter exit C_Finalize has ended it
-        # already, and the call answers CKR_CRYPTOKI_NOT_INITIALIZED, which is ignored like every error here.)
-        if self._handle:
-            with contextlib.suppress(BaseException):
-                self.close()
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
@@ -123,24 +133,15 @@ class Session:
                 if not live:
                     self.token._all_closed()
 
-    def __enter__(self) -> Session:
-        return self
+    if TYPE_CHECKING:
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        # close(), repeated here: `with token.open():` is a hot path, and a call less shows
-        lock = self._lock
-        lock.acquire()
-        handle = self._handle
-        self._handle = 0
-        lock.release()
-        if handle:
-            try:
-                _close_session(self._fl, handle)
-            finally:
-                live = self.token._live
-                live.discard(handle)
-                if not live:
-                    self.token._all_closed()
+        def __enter__(self) -> Session: ...
+
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+            """close()."""
+
+    # (At run time both come from _SessionBase, in C: `with token.open(): pass` is a hot path where every Python
+    # frame shows. A session dropped without close() is closed by _SessionBase's deallocator.)
 
     def _exclusive(self) -> contextlib.AbstractContextManager[int]:
         """``with session._exclusive() as handle:`` the session for one multi-call operation that may be suspended

@@ -36,7 +36,7 @@ _CKR_NOT_LOGGED_IN = int(lib.CKR_USER_NOT_LOGGED_IN)
 _USER_STATES = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
 _open_session = _native.open_session
-_new = object.__new__
+_session_open = vars(_native)["_session_open"]  # private to p11.session's Session: not in the _native stub
 _RLock = _thread.RLock
 _POOL_MARK = -1  # in Token._live while the token has a pool (never a session handle: those are unsigned)
 _forked = False  # set in a fork child: sessions opened by address must wait for the module's re-initialisation
@@ -139,15 +139,8 @@ class Token:
         if _forked:
             self._module.ensure_ready()  # a fork child initialises the module again before the first call
         if user_pin is None and so_pin is None:
-            handle = _open_session(self._fl, self._slot_id, rw)
-            self._live.add(handle)
-            # Session.__init__, inlined: `with token.open():` is a hot path, where a Python frame less shows.
-            session = _new(Session)
-            session.token = self
-            session.rw = rw
-            session._handle = session._number = handle
-            session._fl = self._fl
-            session._lock = _RLock()
+            # C_OpenSession, the handle into _live and Session.__init__ in one C call: `with token.open():` is hot.
+            session: Session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
             return session
         if user_pin is not None and so_pin is not None:
             raise ValueError("give user_pin or so_pin, not both")
