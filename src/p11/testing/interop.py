@@ -459,7 +459,42 @@ class SoftHSMStore(InteropToken):
 # -- p11-kit proxy ----------------------------------------------------------------------------------------------
 
 
-class P11KitProxyToken(InteropToken):
+class _WrapsSoftHSM(InteropToken):
+    """A module in front of a private :class:`SoftHSMStore` (``.backend``): what the proxy and the spy share."""
+
+    default_label = ""
+    module_names: tuple[str, ...] = ()  # where find_library looks for the wrapping module, best first
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        label: str | None = None,
+        user_pin: str = "interop-user-4711",
+        so_pin: str = "interop-so-0815",
+    ) -> None:
+        label = label or self.default_label
+        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
+        self.backend = SoftHSMStore(self.directory / "softhsm", label=label, user_pin=user_pin, so_pin=so_pin)
+
+    @classmethod
+    def _wrapper_module(cls, extra_missing: list[str] | None = None) -> str:
+        """The wrapping module's path, or :class:`InteropUnavailable` naming all that is missing (SoftHSM too)."""
+        missing: list[str] = []
+        try:
+            SoftHSMStore.check()
+        except InteropUnavailable as exc:
+            missing += exc.missing
+        module = find_library(*cls.module_names)
+        if module is None:
+            missing.append(f"module {os.path.basename(cls.module_names[0])}")
+        missing += extra_missing or []
+        if missing or module is None:
+            raise InteropUnavailable(cls.kind, missing)
+        return module
+
+
+class P11KitProxyToken(_WrapsSoftHSM):
     """``p11-kit-proxy.so`` in front of a private :class:`SoftHSMStore` (``.backend``), and nothing else.
 
     The proxy numbers slots itself, so slot ids differ from SoftHSM's; labels and serials are the back end's.
@@ -469,34 +504,13 @@ class P11KitProxyToken(InteropToken):
     """
 
     kind = "p11kit"
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str = "p11-interop-proxy",
-        user_pin: str = "interop-user-4711",
-        so_pin: str = "interop-so-0815",
-    ) -> None:
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.backend = SoftHSMStore(self.directory / "softhsm", label=label, user_pin=user_pin, so_pin=so_pin)
+    default_label = "p11-interop-proxy"
+    module_names = ("p11-kit-proxy.so", "pkcs11/p11-kit-proxy.so")
 
     @classmethod
     def check(cls) -> str:
         """The proxy module's path, or :class:`InteropUnavailable`."""
-        missing: list[str] = []
-        try:
-            SoftHSMStore.check()
-        except InteropUnavailable as exc:
-            missing += exc.missing
-        proxy = find_library("p11-kit-proxy.so", "pkcs11/p11-kit-proxy.so")
-        if proxy is None:
-            missing.append("module p11-kit-proxy.so")
-        if os.geteuid() == 0:
-            missing += _which_all(["unshare", "mount"])[1]
-        if missing or proxy is None:
-            raise InteropUnavailable("p11kit", missing)
-        return proxy
+        return cls._wrapper_module(_which_all(["unshare", "mount"])[1] if os.geteuid() == 0 else None)
 
     def _start(self) -> None:
         self.module = self.check()
@@ -543,37 +557,29 @@ class P11KitProxyToken(InteropToken):
 # -- pkcs11-spy -------------------------------------------------------------------------------------------------
 
 
-class PKCS11SpyToken(InteropToken):
+class PKCS11SpyToken(_WrapsSoftHSM):
     """OpenSC's ``pkcs11-spy.so`` wrapping a private :class:`SoftHSMStore` (``.backend``); every call a child
     makes through it, with arguments and return values, is appended to :attr:`log_path`."""
 
     kind = "spy"
+    default_label = "p11-interop-spy"
+    module_names = ("pkcs11/pkcs11-spy.so", "pkcs11-spy.so")
 
     def __init__(
         self,
         directory: str | os.PathLike[str] | None = None,
         *,
-        label: str = "p11-interop-spy",
+        label: str | None = None,
         user_pin: str = "interop-user-4711",
         so_pin: str = "interop-so-0815",
     ) -> None:
         super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.backend = SoftHSMStore(self.directory / "softhsm", label=label, user_pin=user_pin, so_pin=so_pin)
         self.log_path = self.directory / "spy.log"
 
     @classmethod
     def check(cls) -> str:
-        missing: list[str] = []
-        try:
-            SoftHSMStore.check()
-        except InteropUnavailable as exc:
-            missing += exc.missing
-        spy = find_library("pkcs11/pkcs11-spy.so", "pkcs11-spy.so")
-        if spy is None:
-            missing.append("module pkcs11-spy.so")
-        if missing or spy is None:
-            raise InteropUnavailable("spy", missing)
-        return spy
+        """The spy module's path, or :class:`InteropUnavailable`."""
+        return cls._wrapper_module()
 
     def _start(self) -> None:
         self.module = self.check()
