@@ -135,7 +135,9 @@ class Token:
         self, *, user_pin: str | bytes | None = None, so_pin: str | bytes | None = None, rw: bool = False
     ) -> Session:
         """A new session (read-write with ``rw=True``; an SO login always is). With ``user_pin`` (or ``so_pin``)
-        the token is logged in unless it already is, for this application, as that user."""
+        the token is logged in unless it already is, for this application, as that user. When it already is, the
+        PIN is not checked: Cryptoki answers ``CKR_USER_ALREADY_LOGGED_IN`` before looking at it (use
+        :meth:`login` on a logged-out token to check a PIN)."""
         if _forked:
             self._module.ensure_ready()  # a fork child initialises the module again before the first call
         if user_pin is None and so_pin is None:
