@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from p11 import _der
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.curves import curve
 from p11.session import Session
@@ -35,23 +36,9 @@ _CRYPTOGRAPHY_CURVES = {
 }
 
 
-def der_octet_string(data: bytes) -> bytes:
-    n = len(data)
-    if n < 0x80:
-        return bytes([0x04, n]) + data
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x04, 0x80 | len(raw)]) + raw + data
-
-
-def unwrap_octet_string(der: bytes) -> bytes:
-    """The content of a DER OCTET STRING (how tokens store CKA_EC_POINT)."""
-    assert der[0] == 0x04, der[:4].hex()
-    n = der[1]
-    if n < 0x80:
-        return der[2 : 2 + n]
-    size = n & 0x7F
-    length = int.from_bytes(der[2 : 2 + size], "big")
-    return der[2 + size : 2 + size + length]
+# How tokens store CKA_EC_POINT: a DER OCTET STRING (the library's strict codec, tested in test_crypto_encoding).
+der_octet_string = _der.encode_octet_string
+unwrap_octet_string = _der.decode_octet_string
 
 
 def software_public_key(public: Any) -> Any:

@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p11.crypto import _der, der_to_raw, raw_to_der
+from p11 import _der
+from p11.crypto import der_to_raw, raw_to_der
 from p11.crypto.ecdsa import (
     curve_for_ec_params,
     decode_ec_point,

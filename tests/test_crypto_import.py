@@ -15,14 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
-from p11 import errors, mechanisms
+from p11 import _der, errors, mechanisms
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
 from p11.crypto import (
     InvalidKeyData,
     KeyNotExportable,
     PasswordRequired,
     WrongPassword,
-    _der,
     certificate_to_x509,
     der_to_raw,
     export_public_key,

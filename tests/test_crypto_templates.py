@@ -12,13 +12,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
 from cryptography.x509.oid import NameOID
 
+from p11 import _der
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass
 from p11.crypto import (
     InvalidKeyData,
     PasswordRequired,
     UnsupportedKeyType,
     WrongPassword,
-    _der,
     certificate_template,
     key_id,
     load_key_material,

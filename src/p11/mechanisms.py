@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from p11._cffi import ffi, lib
+from p11._der import TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE, encode_tlv
 from p11.constants import MGF, KeyDerivation, Mechanism
 from p11.curves import encode_oid
 from p11.lowlevel import Mech
@@ -135,24 +136,13 @@ def _mgf(mgf: str | MGF | Any | None, default: HashInfo) -> MGF:
     return hash_info(mgf).mgf
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _der_length(len(content)) + content
-
-
 def digest_info(hash: str | Mechanism | Any, digest: bytes) -> bytes:
     """The DER ``DigestInfo`` that PKCS#1 v1.5 signs (``CKM_RSA_PKCS`` over this equals ``CKM_SHA*_RSA_PKCS``)."""
     info = hash_info(hash)
     if len(digest) != info.size:
         raise ValueError(f"a {info.name} digest is {info.size} bytes, not {len(digest)}")
-    algorithm = _der(0x30, encode_oid(info.oid) + b"\x05\x00")
-    return _der(0x30, algorithm + _der(0x04, bytes(digest)))
+    algorithm = encode_tlv(TAG_SEQUENCE, encode_oid(info.oid) + encode_tlv(TAG_NULL, b""))
+    return encode_tlv(TAG_SEQUENCE, algorithm + encode_tlv(TAG_OCTET_STRING, bytes(digest)))
 
 
 # -- parameter objects ------------------------------------------------------------------------------------------

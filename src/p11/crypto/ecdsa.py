@@ -22,9 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.x509 import ObjectIdentifier
 
-from p11 import curves
+from p11 import _der, curves
 from p11.constants import KeyType
-from p11.crypto import _der
 from p11.crypto.errors import UnsupportedCurve
 
 __all__ = [

@@ -3,7 +3,8 @@
 PKCS#11 stores some attributes DER-encoded (``CKA_EC_PARAMS`` is an OID or a curve name, ``CKA_EC_POINT`` an
 OCTET STRING, ``CKA_SERIAL_NUMBER`` an INTEGER). These helpers encode exactly those and decode them strictly,
 raising :class:`DERError` (a ``ValueError``) on anything malformed, so a bad attribute value from a token is
-reported, not misread. Everything bigger (certificates, keys) goes through ``cryptography``.
+reported, not misread. :mod:`p11.mechanisms` builds PKCS#1 v1.5 ``DigestInfo`` with :func:`encode_tlv`. Everything
+bigger (certificates, keys) goes through ``cryptography`` in :mod:`p11.crypto`.
 """
 
 from __future__ import annotations
