@@ -13,10 +13,11 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from support import add_hmac_key
 
 import p11
 from p11 import errors
-from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
+from p11.constants import KeyType, Mechanism
 from p11.mechanisms import GCM
 from p11.objects import SecretKey
 from p11.testing import SoftHSM
@@ -36,18 +37,7 @@ def token(softhsm: SoftHSM) -> Iterator[Token]:
     spec = softhsm.add_token(f"async-{next(_labels)}", user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     token.login(USER_PIN, max_size=2)
-    token.create_object(
-        {
-            Attribute.CLASS: ObjectClass.SECRET_KEY,
-            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-            Attribute.TOKEN: True,
-            Attribute.PRIVATE: True,
-            Attribute.LABEL: "hmac",
-            Attribute.VALUE: HMAC_VALUE,
-            Attribute.SIGN: True,
-            Attribute.VERIFY: True,
-        }
-    )
+    add_hmac_key(token, HMAC_VALUE)
     yield token
     token.close_pool()
 

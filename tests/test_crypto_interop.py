@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from certs import self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from support import self_signed
 
 from p11.constants import ObjectClass
 from p11.crypto import export_public_key, import_pem, key_id, token_key

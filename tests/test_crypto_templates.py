@@ -6,11 +6,11 @@ import hashlib
 from collections.abc import Callable
 
 import pytest
-from certs import self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
 from cryptography.x509.oid import NameOID
+from support import self_signed
 
 from p11 import _der
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass

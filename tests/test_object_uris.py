@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from certs import init_spare_token, self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support import init_spare_token, self_signed
 
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import import_certificate

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from certs import init_spare_token, self_signed
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from support import init_spare_token, self_signed
 
 from p11 import errors
 from p11.constants import Attribute, KeyType, ObjectClass, SessionState

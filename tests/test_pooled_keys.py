@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from support import add_hmac_key
 
 import p11
 from p11 import errors
@@ -53,19 +54,7 @@ def keys(softhsm: SoftHSM) -> Iterator[Keys]:
     spec = softhsm.add_token(f"pooled-{next(_labels)}", user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     token.login(USER_PIN)
-    secret = token.create_object(
-        {
-            Attribute.CLASS: ObjectClass.SECRET_KEY,
-            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-            Attribute.TOKEN: True,
-            Attribute.PRIVATE: True,
-            Attribute.LABEL: "hmac",
-            Attribute.VALUE: HMAC_VALUE,
-            Attribute.SIGN: True,
-            Attribute.VERIFY: True,
-        }
-    )
-    assert isinstance(secret, SecretKey)
+    secret = add_hmac_key(token, HMAC_VALUE)
     public, private = token.generate_keypair(KeyType.EC, label="ec")
     aes = token.generate_key(KeyType.AES, 256, label="aes")
     yield Keys(token, secret, private, public, aes)

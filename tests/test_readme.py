@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from certs import self_signed
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support import self_signed
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

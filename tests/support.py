@@ -1,4 +1,4 @@
-"""Certificates and tokens that several test files need, made one way."""
+"""Certificates, tokens and keys that several test files need, made one way."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from p11.constants import TokenFlag
+from p11.constants import Attribute, KeyType, ObjectClass, TokenFlag
 from p11.library import Library
+from p11.objects import SecretKey
 from p11.token import Token
 
 
@@ -46,3 +47,21 @@ def init_spare_token(library: Library, label: str, so_pin: str, user_pin: str) -
     spare.init_token(so_pin, label)
     spare.init_pin(so_pin, user_pin)
     return spare
+
+
+def add_hmac_key(owner: Any, value: bytes, label: str = "hmac") -> SecretKey:
+    """A private token HMAC key (generic secret) holding ``value``, made through ``owner`` (a Token or Session)."""
+    key = owner.create_object(
+        {
+            Attribute.CLASS: ObjectClass.SECRET_KEY,
+            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+            Attribute.TOKEN: True,
+            Attribute.PRIVATE: True,
+            Attribute.LABEL: label,
+            Attribute.VALUE: value,
+            Attribute.SIGN: True,
+            Attribute.VERIFY: True,
+        }
+    )
+    assert isinstance(key, SecretKey)
+    return key
