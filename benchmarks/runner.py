@@ -188,21 +188,8 @@ def measure_processes(ops: list[str], impls: list[str], settings: Settings, log:
         env = {**store.env, **target.as_env()}
         secrets = (store.user_pin, store.so_pin)
         for op, impl in wanted:
-            if impl == spec.C_FLOOR:
-                assert floor_binary is not None
-                argv = floor.command(floor_binary, target, op, settings.seconds, settings.rounds)
-                parse = "number"
-            else:
-                argv = [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.child",
-                    impl,
-                    op,
-                    f"{settings.seconds:g}",
-                    str(settings.rounds),
-                ]
-                parse = "json"
+            assert impl != spec.C_FLOOR or floor_binary is not None
+            argv, parse = cell_command(impl, op, settings, target, floor_binary)
             outcome = run_together([argv, argv], env, settings.timeout, secrets, parse=parse)
             if "error" in outcome:
                 # SoftHSM's file store now and then fails one of two processes that start at the same instant
@@ -212,6 +199,17 @@ def measure_processes(ops: list[str], impls: list[str], settings: Settings, log:
             shown = f"{outcome['ops_per_s']:>12,.0f} ops/s" if "ops_per_s" in outcome else outcome["error"]
             print(f"  {op:<22} {impl:<14} 2 processes {shown}", file=log, flush=True)
     return out
+
+
+def cell_command(
+    impl: str, op: str, settings: Settings, target: Target, floor_binary: Path | None
+) -> tuple[list[str], str]:
+    """The command that measures one (impl, op) cell, and how to read its output ("number" or "json")."""
+    if impl == spec.C_FLOOR:
+        assert floor_binary is not None
+        return floor.command(floor_binary, target, op, settings.seconds, settings.rounds), "number"
+    child = [sys.executable, "-m", "benchmarks.child", impl, op, f"{settings.seconds:g}", str(settings.rounds)]
+    return child, "json"
 
 
 def measure_all(cells: list[tuple[str, str]], settings: Settings, log: Any) -> list[dict[str, Any]]:
@@ -234,23 +232,11 @@ def measure_all(cells: list[tuple[str, str]], settings: Settings, log: Any) -> l
         secrets = (store.user_pin, store.so_pin)
         for op, impl in cells:
             started = time.monotonic()
-            if impl == spec.C_FLOOR:
-                if floor_binary is None:
-                    outcome: dict[str, Any] = {"error": f"not built: {floor_error}"}
-                else:
-                    argv = floor.command(floor_binary, target, op, settings.seconds, settings.rounds)
-                    outcome = run_cell(argv, env, settings.timeout, secrets, parse="number")
+            if impl == spec.C_FLOOR and floor_binary is None:
+                outcome: dict[str, Any] = {"error": f"not built: {floor_error}"}
             else:
-                argv = [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.child",
-                    impl,
-                    op,
-                    f"{settings.seconds:g}",
-                    str(settings.rounds),
-                ]
-                outcome = run_cell(argv, env, settings.timeout, secrets, parse="json")
+                argv, parse = cell_command(impl, op, settings, target, floor_binary)
+                outcome = run_cell(argv, env, settings.timeout, secrets, parse=parse)
             results.append({"op": op, "impl": impl, **outcome})
             shown = f"{outcome['ops_per_s']:>12,.0f} ops/s" if "ops_per_s" in outcome else outcome["error"]
             print(f"  {op:<22} {impl:<14} {shown}  [{time.monotonic() - started:.1f} s]", file=log, flush=True)
