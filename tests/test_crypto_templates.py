@@ -96,8 +96,18 @@ def test_ec_templates_carry_params_value_and_point(ec_key: ec.EllipticCurvePriva
     point = ec_key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     assert public[Attribute.EC_POINT] == _der.encode_octet_string(point)
     assert Attribute.EC_POINT not in private and Attribute.MODULUS not in public
-    assert private[Attribute.SIGN] and private[Attribute.DERIVE] and not private[Attribute.DECRYPT]
-    assert public[Attribute.VERIFY] and not public[Attribute.ENCRYPT] and public[Attribute.PRIVATE] is False
+    assert private[Attribute.SIGN] and private[Attribute.DERIVE] and not private[Attribute.SIGN_RECOVER]
+    assert public[Attribute.VERIFY] and not public[Attribute.DERIVE] and public[Attribute.PRIVATE] is False
+    # Encryption flags mean nothing for EC: left out, as for generated pairs (tpm2-pkcs11 rejects them false).
+    assert not {Attribute.DECRYPT, Attribute.UNWRAP} & private.keys()
+    assert not {Attribute.ENCRYPT, Attribute.WRAP} & public.keys()
+
+
+def test_rsa_templates_set_every_usage_flag() -> None:
+    key = rsa.generate_private_key(65537, 2048)
+    private, public = private_key_template(key), public_key_template(key)
+    assert private[Attribute.SIGN] and private[Attribute.DECRYPT] and private[Attribute.UNWRAP] is False
+    assert public[Attribute.VERIFY] and public[Attribute.ENCRYPT] and public[Attribute.WRAP] is False
 
 
 @pytest.mark.parametrize("cls, size", [(ed25519.Ed25519PrivateKey, 32), (ed448.Ed448PrivateKey, 57)])

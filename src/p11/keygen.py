@@ -128,6 +128,12 @@ def _usage(
     return {attr: attr in flags for attr in kinds if attr not in omit}
 
 
+def omitted_usage_flags(kt: KeyType) -> frozenset[Attribute]:
+    """Usage flags that key-pair templates of type ``kt`` leave out rather than set false (for generated and
+    imported keys alike): the encryption and wrapping flags of every pair but RSA's."""
+    return frozenset() if kt in _ENCRYPTING_PAIRS else _PUBLIC_CIPHER_FLAGS | _PRIVATE_CIPHER_FLAGS
+
+
 def _secret_usage(kt: KeyType) -> frozenset[Attribute]:
     if kt in _CIPHER_KEYS:
         return _CIPHER_USAGE
@@ -271,7 +277,7 @@ def keypair_templates(
         Attribute.TOKEN: persistent,
         Attribute.PRIVATE: False,
         Attribute.ID: id,
-        **_usage(pub_usage, _PUBLIC_USAGE, frozenset() if kt in _ENCRYPTING_PAIRS else _PUBLIC_CIPHER_FLAGS),
+        **_usage(pub_usage, _PUBLIC_USAGE, omitted_usage_flags(kt)),
     }
     priv: dict[Attribute, Any] = {
         Attribute.CLASS: ObjectClass.PRIVATE_KEY,
@@ -281,7 +287,7 @@ def keypair_templates(
         Attribute.SENSITIVE: True,
         Attribute.EXTRACTABLE: False,
         Attribute.ID: id,
-        **_usage(priv_usage, _PRIVATE_USAGE, frozenset() if kt in _ENCRYPTING_PAIRS else _PRIVATE_CIPHER_FLAGS),
+        **_usage(priv_usage, _PRIVATE_USAGE, omitted_usage_flags(kt)),
     }
     if label is not None:
         pub[Attribute.LABEL] = priv[Attribute.LABEL] = label

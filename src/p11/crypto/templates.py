@@ -30,6 +30,7 @@ from p11 import _der
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass
 from p11.crypto.ecdsa import ec_params_for_curve, edwards_ec_params, encode_ec_point, field_bytes
 from p11.crypto.errors import UnsupportedKeyType
+from p11.keygen import omitted_usage_flags
 
 __all__ = [
     "PrivateKeyTypes",
@@ -48,7 +49,8 @@ PublicKeyTypes = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519P
 
 _SUPPORTED = "RSA, EC (named curves), Ed25519 and Ed448"
 
-# Usages each kind of key gets by default; every usage not listed for the class is set false.
+# Usages each kind of key gets by default; every usage not listed for the class is set false, except those
+# p11.keygen.omitted_usage_flags leaves out of a pair's templates (encryption flags of non-RSA pairs).
 _PRIVATE_USAGE = {
     KeyType.RSA: {Attribute.SIGN, Attribute.DECRYPT},
     KeyType.EC: {Attribute.SIGN, Attribute.DERIVE},
@@ -175,9 +177,10 @@ def private_key_template(
     template[Attribute.EXTRACTABLE] = extractable
     if subject is not None:
         template[Attribute.SUBJECT] = subject.public_bytes() if isinstance(subject, x509.Name) else bytes(subject)
-    wanted = _PRIVATE_USAGE[key_type]
+    wanted, omitted = _PRIVATE_USAGE[key_type], omitted_usage_flags(key_type)
     for usage in _PRIVATE_USAGE_ALL:
-        template[usage] = usage in wanted
+        if usage not in omitted:
+            template[usage] = usage in wanted
     if isinstance(key, rsa.RSAPrivateKey):
         numbers = key.private_numbers()
         template.update(
@@ -218,9 +221,10 @@ def public_key_template(
     template[Attribute.KEY_TYPE] = key_type
     if subject is not None:
         template[Attribute.SUBJECT] = subject.public_bytes() if isinstance(subject, x509.Name) else bytes(subject)
-    wanted = _PUBLIC_USAGE[key_type]
+    wanted, omitted = _PUBLIC_USAGE[key_type], omitted_usage_flags(key_type)
     for usage in _PUBLIC_USAGE_ALL:
-        template[usage] = usage in wanted
+        if usage not in omitted:
+            template[usage] = usage in wanted
     if isinstance(public, rsa.RSAPublicKey):
         numbers = public.public_numbers()
         template[Attribute.MODULUS] = _uint(numbers.n)
