@@ -21,7 +21,15 @@ from p11 import _native, lowlevel, operations
 from p11._cffi import lib
 from p11.attributes import raw_template, template
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
-from p11.errors import CryptokiError, MultipleObjects, NoSuchObject, PoolClosed, SessionError, error_class
+from p11.errors import (
+    CryptokiError,
+    LibraryStateError,
+    MultipleObjects,
+    NoSuchObject,
+    PoolClosed,
+    SessionError,
+    error_class,
+)
 from p11.keygen import key_templates, keypair_templates
 from p11.lowlevel.types import SessionInfo
 from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
@@ -167,10 +175,8 @@ class Session(_SessionBase):
         lock.acquire()
         try:
             return _get_attributes(self._fl, self._handle, obj, kinds)
-        except SessionError:
-            if not self._handle:
-                raise _closed_error() from None
-            raise
+        except (SessionError, LibraryStateError) as exc:
+            raise _closed_or(exc, self) from None
         finally:
             lock.release()
 
@@ -189,10 +195,8 @@ class Session(_SessionBase):
                 acquire()
                 try:
                     return verify(fl, session._handle, mechanism, key, data, signature)
-                except SessionError:
-                    if not session._handle:
-                        raise _closed_error() from None
-                    raise
+                except (SessionError, LibraryStateError) as exc:
+                    raise _closed_or(exc, session) from None
                 finally:
                     release()
 
@@ -204,10 +208,8 @@ class Session(_SessionBase):
                 acquire()
                 try:
                     return digest(fl, session._handle, mechanism, data)
-                except SessionError:
-                    if not session._handle:
-                        raise _closed_error() from None
-                    raise
+                except (SessionError, LibraryStateError) as exc:
+                    raise _closed_or(exc, session) from None
                 finally:
                     release()
 
@@ -219,10 +221,8 @@ class Session(_SessionBase):
                 acquire()
                 try:
                     return fn(fl, session._handle, mechanism, key, data, size)
-                except SessionError:
-                    if not session._handle:
-                        raise _closed_error() from None
-                    raise
+                except (SessionError, LibraryStateError) as exc:
+                    raise _closed_or(exc, session) from None
                 finally:
                     release()
 
@@ -233,10 +233,8 @@ class Session(_SessionBase):
             acquire()
             try:
                 return fn(fl, session._handle, mechanism, key, data, len(data) + extra)
-            except SessionError:
-                if not session._handle:
-                    raise _closed_error() from None
-                raise
+            except (SessionError, LibraryStateError) as exc:
+                raise _closed_or(exc, session) from None
             finally:
                 release()
 
@@ -383,10 +381,8 @@ class Session(_SessionBase):
         lock.acquire()
         try:
             return _generate_random(self._fl, self._handle, n)
-        except SessionError:
-            if not self._handle:
-                raise _closed_error() from None
-            raise
+        except (SessionError, LibraryStateError) as exc:
+            raise _closed_or(exc, self) from None
         finally:
             lock.release()
 
@@ -588,12 +584,22 @@ class _Lease:
 
 
 _STALE = (
-    "this p11 Session was opened before fork() or before its module was initialised again; open a new session"
+    "this p11 Session was opened before fork() or before its module was finalised or closed; open a new session"
 )
 
 
 def _closed_error(detail: str = "this p11 Session was closed") -> CryptokiError:
     return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, detail)
+
+
+def _closed_or(exc: CryptokiError, session: Session) -> CryptokiError:
+    """What a failed call on ``session`` raises: ``SessionClosed`` saying why when the session is closed or from an
+    earlier generation of its module (the call was refused or named a dead handle), else the error itself."""
+    if not session._handle:
+        return _closed_error()
+    if session._fl != session.token._fl:
+        return _closed_error(_STALE)
+    return exc
 
 
 def _check_count(n: object) -> None:

@@ -12,14 +12,17 @@ from __future__ import annotations
 import _thread
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native
+from p11 import _native, lowlevel
 from p11._cffi import lib
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
+from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
+from p11.objects import forget_calls, remember_identities
 from p11.session import ObjectSearch, PooledSession, Session
 from p11.uris import uri_for_token
 
@@ -51,6 +54,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# Every Token object of the process (weakly): the generation hooks below reach their objects through them.
+_TOKENS: weakref.WeakSet[Token] = weakref.WeakSet()
+
+
+def _objects_of(module: lowlevel.Module) -> list[Object]:
+    return [obj for token in list(_TOKENS) if token._module is module for obj in list(token._objects.values())]
+
+
+def _before_generation_ends(module: lowlevel.Module) -> None:
+    remember_identities(_objects_of(module))
+
+
+def _after_new_generation(module: lowlevel.Module) -> None:
+    forget_calls(_objects_of(module))
+
+
+on_generation_change(before=_before_generation_ends, after=_after_new_generation)
+
+
 class Token:
     """The token in :attr:`slot`. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
     is found (:meth:`info` reads them afresh); ``.flags`` is always fresh."""
@@ -68,6 +90,11 @@ class Token:
         # set.add/discard are atomic, so opening and closing a session needs no lock.
         self._live: set[int] = set()
         self._pooled: PooledSession | None = None
+        # Every Object made for this token (weakly): when the module's generation ends (fork, re-initialisation,
+        # close) they note their identity first and drop cached calls after (p11.library registers the hooks).
+        # Keyed by id(): objects compare equal by handle, and two objects may share a handle (a set would keep one).
+        self._objects: weakref.WeakValueDictionary[int, Object] = weakref.WeakValueDictionary()
+        _TOKENS.add(self)
         self._pool_options: dict[str, Any] = {"max_size": None, "keep_pin": False, "rw": None}
 
     @property
