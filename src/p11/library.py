@@ -201,7 +201,8 @@ class Library:
                 token.close_pool()  # the pools' sessions end before C_Finalize, each with C_CloseSession
             token._live.clear()
             token._user = None
-            forget_calls(token._objects.values())  # their next use finds the library closed (StaleObject), not a stale call
+            # Their next use finds the library closed (StaleObject), never a stale cached call.
+            forget_calls(token._objects.values())
         self.module.close()
         with _LOCK:
             if _LIBRARIES.get(self.module) is self:

@@ -12,6 +12,7 @@ reads many at once and leaves a marker (:data:`p11.attributes.SENSITIVE` …) in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,7 +68,7 @@ def remember_identities(objects: Iterable[Object]) -> None:
     for obj in list(objects):
         try:
             obj._remember_identity()
-        except Exception:  # noqa: BLE001  (a dead session, a token gone: the object just cannot be found again)
+        except Exception:
             pass
 
 
