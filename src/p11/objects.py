@@ -66,10 +66,9 @@ def remember_identities(objects: Iterable[Object]) -> None:
     """Before a module's generation ends (fork, C_Finalize): each pooled object notes who it is, so it can find
     itself again afterwards. Failures are left for later: such an object raises StaleObject when used."""
     for obj in list(objects):
-        try:
+        # A dead session, a token gone: that object just cannot be found again.
+        with contextlib.suppress(Exception):
             obj._remember_identity()
-        except Exception:
-            pass
 
 
 def forget_calls(objects: Iterable[Object]) -> None:
