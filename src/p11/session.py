@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, lowlevel, operations
+from p11 import _native, defaults, lowlevel, operations
 from p11._cffi import lib
 from p11.attributes import raw_template, template
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
@@ -312,7 +312,7 @@ class Session(_SessionBase):
         """``C_CreateObject`` from ``{Attribute: value}`` (and/or keyword attributes); the typed new object."""
         tmpl = template(attrs, **kwargs)
         with self._lock:
-            handle = _native.create_object(self._fl, self.handle, tmpl)
+            handle = defaults.create(self.token, lambda t: _native.create_object(self._fl, self.handle, t), tmpl)
         return object_for(self, handle, tmpl.get(Attribute.CLASS))  # type: ignore[no-any-return]
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -332,7 +332,9 @@ class Session(_SessionBase):
         (``extractable=True``); usage flags by type (AES: encrypt/decrypt/wrap/unwrap; HMAC: sign/verify)."""
         mechanism, tmpl = key_templates(self.token, key_type, bits, label, id, token, attrs)
         with self._lock:
-            handle = self._module.C_GenerateKey(self.handle, mechanism, raw_template(tmpl))
+            handle = defaults.create(
+                self.token, lambda t: self._module.C_GenerateKey(self.handle, mechanism, raw_template(t)), tmpl
+            )
         return SecretKey(self, handle, ObjectClass.SECRET_KEY)
 
     def generate_keypair(
@@ -357,8 +359,11 @@ class Session(_SessionBase):
             self.token, key_type, bits, curve, public_exponent, label, id, token, public_attrs, private_attrs
         )
         with self._lock:
-            pub_h, priv_h = self._module.C_GenerateKeyPair(
-                self.handle, mechanism, raw_template(pub), raw_template(priv)
+            pub_h, priv_h = defaults.create(
+                self.token,
+                lambda u, r: self._module.C_GenerateKeyPair(self.handle, mechanism, raw_template(u), raw_template(r)),
+                pub,
+                priv,
             )
         public = PublicKey(self, pub_h, ObjectClass.PUBLIC_KEY)
         private = PrivateKey(self, priv_h, ObjectClass.PRIVATE_KEY)
