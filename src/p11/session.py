@@ -40,16 +40,6 @@ _generate_random = _native.generate_random
 _get_attributes = _native.get_attributes
 _native_private = vars(_native)  # names kept out of the _native stub (see _SessionBase below)
 _SINGLE = {"sign": _native.sign, "encrypt": _native.encrypt, "decrypt": _native.decrypt}
-# A pooled session that answers these is dead: the pool replaces it (its own operations retry by themselves).
-_DEAD = frozenset(
-    int(getattr(lib, name))
-    for name in (
-        "CKR_SESSION_HANDLE_INVALID",
-        "CKR_SESSION_CLOSED",
-        "CKR_DEVICE_REMOVED",
-        "CKR_TOKEN_NOT_PRESENT",
-    )
-)
 
 
 # Session's fields and drop-time close live in C (p11._native._SessionBase, kept out of the stub): see there.
@@ -480,21 +470,13 @@ class PooledSession(Session):
         return self._pool.session()
 
     def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+        """Every attribute read of a pooled object comes here (``obj[...]``, ``key.key_type``, ``object_for``,
+        ``obj.get_attributes``): the pool's one C path borrows, reads, recovers from a dead session or a lost login
+        (re-login with a kept PIN) and gives back, so the object recovers the same way however it is read."""
         held: int = self._local.handle
         if held:  # inside `with session._lock:` in this thread: use that session (the pool may be bound to 1)
             return _get_attributes(self._fl, held, obj, kinds)
-        pool = self._pool
-        handle = pool.borrow()
-        try:
-            result = _get_attributes(self._fl, handle, obj, kinds)
-        except BaseException as exc:
-            if getattr(exc, "rv", None) not in _DEAD:
-                pool.give_back(handle)
-                raise
-            pool.discard(handle)  # a dead session: read again, once, on a live one
-            with pool.session() as handle:
-                return _get_attributes(self._fl, handle, obj, kinds)
-        pool.give_back(handle)
+        result: dict[Any, Any] = self._pool.get_attributes(obj, kinds)
         return result
 
     def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
