@@ -158,6 +158,14 @@ def test_an_ec_key_made_without_derive_refuses_ecdh(token: Token) -> None:
             private.derive_key(ECDH1(point))
 
 
+def test_a_public_key_rebuilt_from_its_private_key_gets_the_tables_usages(token: Token) -> None:
+    with token.open(user_pin=USER_PIN, rw=True) as session:
+        public, private = session.generate_keypair("rsa", token=False)
+        public.destroy()
+        rebuilt = private.public_key()  # no public key object left: made from the private key's attributes
+        assert flags_of(rebuilt) == EXPECTED["rsa", "imported"][0]
+
+
 # -- a token that refuses a false flag --------------------------------------------------------------------------------
 
 

@@ -168,13 +168,12 @@ def public_key_for(private: PrivateKey) -> PublicKey:
         Attribute.CLASS: ObjectClass.PUBLIC_KEY,
         Attribute.KEY_TYPE: kt,
         Attribute.TOKEN: False,
-        Attribute.VERIFY: True,
+        # Its material comes from outside the new object, as an imported public key's does.
+        **defaults.usage_flags(kt, ObjectClass.PUBLIC_KEY, "imported"),
         **attrs,
     }
     if ident:
         tmpl[Attribute.ID] = ident
-    if kt == KeyType.RSA:
-        tmpl[Attribute.ENCRYPT] = True
     public = session.create_object(tmpl)
     assert isinstance(public, PublicKey)
     public._key_type = kt
