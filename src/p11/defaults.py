@@ -35,6 +35,7 @@ __all__ = [
     "USAGES",
     "USAGE_FLAGS",
     "Origin",
+    "TokenIdentity",
     "Usages",
     "create",
     "refused_flags",
@@ -77,7 +78,7 @@ _BORN_ON_TOKEN = (
     "imported material gets the data usages only; ask wrap=True / unwrap=True to use it for keys"
 )
 
-_E: frozenset[Attribute] = frozenset()
+_NOTHING: frozenset[Attribute] = frozenset()
 _ROWS: tuple[tuple[tuple[KeyType, ...], ObjectClass, Usages], ...] = (
     ((KeyType.RSA,), ObjectClass.PUBLIC_KEY, Usages(
         frozenset({A.VERIFY, A.ENCRYPT, A.WRAP}), frozenset({A.VERIFY, A.ENCRYPT}), _BORN_ON_TOKEN)),
@@ -89,7 +90,7 @@ _ROWS: tuple[tuple[tuple[KeyType, ...], ObjectClass, Usages], ...] = (
     ((KeyType.EC_EDWARDS, KeyType.DSA), ObjectClass.PUBLIC_KEY, Usages(frozenset({A.VERIFY}), frozenset({A.VERIFY}))),
     ((KeyType.EC_EDWARDS, KeyType.DSA), ObjectClass.PRIVATE_KEY, Usages(frozenset({A.SIGN}), frozenset({A.SIGN}))),
     # Key agreement is all X25519/X448 and DH keys are for.
-    ((KeyType.EC_MONTGOMERY, KeyType.DH), ObjectClass.PUBLIC_KEY, Usages(_E, _E)),
+    ((KeyType.EC_MONTGOMERY, KeyType.DH), ObjectClass.PUBLIC_KEY, Usages(_NOTHING, _NOTHING)),
     ((KeyType.EC_MONTGOMERY, KeyType.DH), ObjectClass.PRIVATE_KEY, Usages(
         frozenset({A.DERIVE}), frozenset({A.DERIVE}))),
     (_CIPHERS, ObjectClass.SECRET_KEY, Usages(
