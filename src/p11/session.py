@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, lowlevel, operations
+from p11 import _native, defaults, lowlevel, operations
 from p11._cffi import lib
 from p11.attributes import raw_template, template
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
@@ -48,16 +48,6 @@ _generate_random = _native.generate_random
 _get_attributes = _native.get_attributes
 _native_private = vars(_native)  # names kept out of the _native stub (see _SessionBase below)
 _SINGLE = {"sign": _native.sign, "encrypt": _native.encrypt, "decrypt": _native.decrypt}
-# A pooled session that answers these is dead: the pool replaces it (its own operations retry by themselves).
-_DEAD = frozenset(
-    int(getattr(lib, name))
-    for name in (
-        "CKR_SESSION_HANDLE_INVALID",
-        "CKR_SESSION_CLOSED",
-        "CKR_DEVICE_REMOVED",
-        "CKR_TOKEN_NOT_PRESENT",
-    )
-)
 
 
 # Session's fields and drop-time close live in C (p11._native._SessionBase, kept out of the stub): see there.
@@ -318,7 +308,7 @@ class Session(_SessionBase):
         """``C_CreateObject`` from ``{Attribute: value}`` (and/or keyword attributes); the typed new object."""
         tmpl = template(attrs, **kwargs)
         with self._lock:
-            handle = _native.create_object(self._fl, self.handle, tmpl)
+            handle = defaults.create(self.token, lambda t: _native.create_object(self._fl, self.handle, t), tmpl)
         return object_for(self, handle, tmpl.get(Attribute.CLASS))  # type: ignore[no-any-return]
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -338,7 +328,9 @@ class Session(_SessionBase):
         (``extractable=True``); usage flags by type (AES: encrypt/decrypt/wrap/unwrap; HMAC: sign/verify)."""
         mechanism, tmpl = key_templates(self.token, key_type, bits, label, id, token, attrs)
         with self._lock:
-            handle = self._module.C_GenerateKey(self.handle, mechanism, raw_template(tmpl))
+            handle = defaults.create(
+                self.token, lambda t: self._module.C_GenerateKey(self.handle, mechanism, raw_template(t)), tmpl
+            )
         return SecretKey(self, handle, ObjectClass.SECRET_KEY)
 
     def generate_keypair(
@@ -363,8 +355,11 @@ class Session(_SessionBase):
             self.token, key_type, bits, curve, public_exponent, label, id, token, public_attrs, private_attrs
         )
         with self._lock:
-            pub_h, priv_h = self._module.C_GenerateKeyPair(
-                self.handle, mechanism, raw_template(pub), raw_template(priv)
+            pub_h, priv_h = defaults.create(
+                self.token,
+                lambda u, r: self._module.C_GenerateKeyPair(self.handle, mechanism, raw_template(u), raw_template(r)),
+                pub,
+                priv,
             )
         public = PublicKey(self, pub_h, ObjectClass.PUBLIC_KEY)
         private = PrivateKey(self, priv_h, ObjectClass.PRIVATE_KEY)
@@ -483,21 +478,13 @@ class PooledSession(Session):
         return self._pool.session()
 
     def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+        """Every attribute read of a pooled object comes here (``obj[...]``, ``key.key_type``, ``object_for``,
+        ``obj.get_attributes``): the pool's one C path borrows, reads, recovers from a dead session or a lost login
+        (re-login with a kept PIN) and gives back, so the object recovers the same way however it is read."""
         held: int = self._local.handle
         if held:  # inside `with session._lock:` in this thread: use that session (the pool may be bound to 1)
             return _get_attributes(self._fl, held, obj, kinds)
-        pool = self._pool
-        handle = pool.borrow()
-        try:
-            result = _get_attributes(self._fl, handle, obj, kinds)
-        except BaseException as exc:
-            if getattr(exc, "rv", None) not in _DEAD:
-                pool.give_back(handle)
-                raise
-            pool.discard(handle)  # a dead session: read again, once, on a live one
-            with pool.session() as handle:
-                return _get_attributes(self._fl, handle, obj, kinds)
-        pool.give_back(handle)
+        result: dict[Any, Any] = self._pool.get_attributes(obj, kinds)
         return result
 
     def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
