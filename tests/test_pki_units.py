@@ -101,7 +101,10 @@ def test_index_is_immutable_and_refuses_duplicates(tmp_path: Path) -> None:
         ("V\t300101000000Z\t300101000000Z\tAB\tunknown\t/CN=a\n", "has a revocation date"),
         ("V\t3001\t\tAB\tunknown\t/CN=a\n", "not an ASN.1"),
         ("V\tAB\tunknown\t/CN=a\n", "6 tab-separated fields"),
-        ("R\t300101000000Z\t300101000000Z,certificateHold\tAB\tunknown\t/CN=a\n", "unknown revocation reason 'certificateHold'"),
+        (
+            "R\t300101000000Z\t300101000000Z,certificateHold\tAB\tunknown\t/CN=a\n",
+            "unknown revocation reason 'certificateHold'",
+        ),
     ],
 )
 def test_a_bad_index_line_is_named(tmp_path: Path, content: str, message: str) -> None:

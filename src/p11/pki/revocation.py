@@ -2,7 +2,7 @@
 
 Reasons are named as OpenSSL names them in ``index.txt`` and ``openssl ca -crl_reason`` (``keyCompromise``,
 ``superseded`` …), so the index stays readable by ``openssl ca``; ``cryptography``'s ``x509.ReasonFlags`` members
-and their values (``key_compromise``) are accepted too. ``certificateHold`` and the attribute-authority reasons are
+and their names (``key_compromise``) are accepted too. ``certificateHold`` and the attribute-authority reasons are
 left out: OpenSSL's index cannot record a hold instruction, and this CA issues no attribute certificates.
 
 A CRL (RFC 5280 section 5) carries the CRL number and the issuer's authority key identifier, lists every revoked
@@ -30,7 +30,7 @@ REASON_NAMES: Final[Mapping[x509.ReasonFlags, str]] = {
     x509.ReasonFlags.cessation_of_operation: "cessationOfOperation",
 }
 _BY_NAME: Final = {name.lower(): flag for flag, name in REASON_NAMES.items()} | {
-    flag.value.lower(): flag for flag in REASON_NAMES
+    flag.name.lower(): flag for flag in REASON_NAMES
 }
 
 
