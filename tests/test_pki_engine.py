@@ -32,44 +32,18 @@ def test_openssl_req_signs_with_the_p11_generated_ca_key(
     pki_ca: TwoTierCA, openssl_env: dict[str, str], tmp_path: Path
 ) -> None:
     ca = pki_ca.intermediate
-    engine_key = f"{ca.key_uri}?pin-value=1234"
+    engine_key = ("-engine", "pkcs11", "-keyform", "engine", "-key", f"{ca.key_uri}?pin-value=1234")
     made = openssl(
-        "req",
-        "-new",
-        "-engine",
-        "pkcs11",
-        "-keyform",
-        "engine",
-        "-key",
-        engine_key,
-        "-subj",
-        "/CN=signed by openssl on the token",
-        "-out",
-        tmp_path / "req.pem",
-        env=openssl_env,
+        "req", "-new", *engine_key, "-subj", "/CN=on the token", "-out", tmp_path / "req.pem", env=openssl_env
     )
     assert made.returncode == 0, made.stderr
     csr = load_csr((tmp_path / "req.pem").read_bytes())  # its signature verifies
     assert spki(csr.public_key()) == spki(ca.certificate.public_key())
 
     selfsigned = openssl(
-        "req",
-        "-new",
-        "-x509",
-        "-days",
-        "1",
-        "-engine",
-        "pkcs11",
-        "-keyform",
-        "engine",
-        "-key",
-        engine_key,
-        "-subj",
-        "/CN=openssl x509",
-        "-out",
-        tmp_path / "x509.pem",
+        "req", "-new", "-x509", "-days", "1", *engine_key, "-subj", "/CN=x509", "-out", tmp_path / "x509.pem",
         env=openssl_env,
-    )
+    )  # fmt: skip
     assert selfsigned.returncode == 0, selfsigned.stderr
     cert = x509.load_pem_x509_certificate((tmp_path / "x509.pem").read_bytes())
     cert.verify_directly_issued_by(cert)
@@ -92,24 +66,11 @@ def test_openssl_ca_reads_and_extends_the_same_index(
         encoding="utf-8",
     )
     result = openssl(
-        "ca",
-        "-config",
-        config,
-        "-engine",
-        "pkcs11",
-        "-keyform",
-        "engine",
-        "-keyfile",
-        f"{ca.key_uri}?pin-value=1234",
-        "-rand_serial",
-        "-batch",
-        "-notext",
-        "-in",
-        tmp_path / "req.pem",
-        "-out",
-        tmp_path / "out.pem",
+        "ca", "-config", config, "-engine", "pkcs11", "-keyform", "engine",
+        "-keyfile", f"{ca.key_uri}?pin-value=1234", "-rand_serial", "-batch", "-notext",
+        "-in", tmp_path / "req.pem", "-out", tmp_path / "out.pem",
         env=openssl_env,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     made = x509.load_pem_x509_certificate((tmp_path / "out.pem").read_bytes())
     made.verify_directly_issued_by(ca.certificate)

@@ -315,15 +315,13 @@ class CertificateAuthority:
         :class:`p11.errors.PinIncorrect`, a missing token :class:`p11.errors.NoSuchToken`."""
         target = CADirectory(Path(directory))
         certificate, chain, key_uri, settings = target.read()
-        _check_is_ca(certificate)
+        _check_is_ca(certificate)  # before any login: a directory that cannot issue needs no PIN
         if session is not None:
             signer = token_key(adopt_key(session, key_uri))
         else:
-            module_path = module or settings.module
-            uri = key_uri.replace(type="private", module_path=module_path) if module_path else key_uri
-            signer = open_uri(uri.replace(type="private"), pin=pin)
-            if not hasattr(signer, "token_object"):
-                raise NotACertificateAuthority(f"{key_uri} does not name a signing key cryptography can use")
+            signer = open_uri(key_uri.replace(type="private", module_path=module or settings.module), pin=pin)
+            if isinstance(signer, PrivateKey):  # a key type cryptography has no interface for: say which
+                signer = token_key(signer)
         return cls(target.path, certificate, chain, key_uri, signer, settings, lock_timeout=lock_timeout)
 
     # -- issuing ------------------------------------------------------------------------------------------------
@@ -350,7 +348,7 @@ class CertificateAuthority:
         (:class:`PathLengthExceeded`)."""
         request = load_csr(csr)
         chosen = get_profile(profile)
-        if chosen is ROOT or chosen.name == "root":
+        if chosen.name == ROOT.name:
             raise ProfileViolation("a root certificate is self-signed: use CertificateAuthority.create_root")
         requested = _requested_constraints(request)
         if requested is not None and requested.ca and not chosen.ca:

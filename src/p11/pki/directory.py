@@ -22,7 +22,6 @@ Every file is written with :func:`~p11.pki.storage.atomic_write`. A new CA direc
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -216,4 +215,5 @@ class CADirectory:
         return number
 
     def exists(self) -> bool:
-        return os.path.exists(self.path / CERT_NAME)
+        """Whether the directory holds a CA (its ``ca.pem``: written last, so only a finished creation has it)."""
+        return (self.path / CERT_NAME).exists()

@@ -70,14 +70,18 @@ def build_crl(
     """A CRL of ``revoked`` (serial, revocation date, reason) signed by ``key`` (the issuer's, on the token)."""
     if next_update <= this_update:
         raise ValueError("a CRL's nextUpdate must be after its thisUpdate")
-    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    except x509.ExtensionNotFound:  # an adopted CA certificate without SKI: derive the identifier from its key
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.subject)
         .last_update(this_update)
         .next_update(next_update)
         .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .add_extension(aki, critical=False)
     )
     for serial, when, reason in revoked:
         entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
