@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -374,3 +375,74 @@ def test_objects_and_sessions_of_a_closed_library_are_stale(softhsm: SoftHSM, ta
 
 def key_mac(token: p11.token.Token) -> bytes:
     return token.get_key(label=KEY_LABEL).sign(b"x", Mechanism.SHA256_HMAC)
+
+
+@pytest.fixture
+def own_token(softhsm: SoftHSM) -> p11.token.Token:
+    """A fresh token of its own (these tests log in, re-initialise and close pools on it)."""
+    spec = softhsm.add_token(f"lifetime-{os.getpid()}-{time.monotonic_ns()}", user_pin=USER_PIN)
+    return p11.load(softhsm.module_path).get_token(label=spec.label)
+
+
+def test_a_parallel_batch_on_an_explicit_session_leaves_no_pool_or_login_behind(own_token: p11.token.Token) -> None:
+    token = own_token
+    with token.open(user_pin=USER_PIN, rw=True) as session:
+        key = session.generate_key(KeyType.GENERIC_SECRET, 256, label="private-mac")
+        one = key.sign(b"a", Mechanism.SHA256_HMAC)
+        assert key.sign_many([b"a"] * 64, Mechanism.SHA256_HMAC, workers=2) == [one] * 64
+    assert token._pooled is None  # no token-wide pool was made behind the session's back
+    with token.open() as public:  # the last session closed: logged out, so the private key is out of sight
+        assert list(public.find(label="private-mac")) == []
+
+
+def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.token.Token) -> None:
+    token = own_token
+    with token.open(user_pin=USER_PIN, rw=True) as session:
+        session.generate_key(KeyType.GENERIC_SECRET, 256, label="mac")
+    token.login(USER_PIN)
+    key = token.get_key(label="mac")
+    expected = key.sign(b"m", Mechanism.SHA256_HMAC)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                if key.sign(b"m", Mechanism.SHA256_HMAC) != expected:
+                    failures.append(AssertionError("wrong MAC"))
+                if key.sign_many([b"m"] * 20, Mechanism.SHA256_HMAC) != [expected] * 20:
+                    failures.append(AssertionError("wrong MAC in batch"))
+            except BaseException as exc:  # noqa: BLE001  (any failure is the finding)
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in range(10):
+        time.sleep(0.02)
+        token.login(USER_PIN)  # replaces the pool under the running calls
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    token.close_pool()
+    assert not failures, failures[:3]
+
+
+def test_init_token_refuses_while_pooled_calls_run_and_changes_nothing(own_token: p11.token.Token) -> None:
+    token = own_token
+    with token.open(user_pin=USER_PIN, rw=True) as session:
+        session.generate_key(KeyType.GENERIC_SECRET, 256, label="mac")
+    token.login(USER_PIN)
+    key = token.get_key(label="mac")
+    expected = key.sign(b"m", Mechanism.SHA256_HMAC)
+    handle = token.pool.borrow()  # a pooled call in flight
+    try:
+        with pytest.raises(errors.SessionExists, match="in use"):
+            token.init_token("12345678", "wiped")
+    finally:
+        token.pool.give_back(handle)
+    assert token.label != "wiped" and key.sign(b"m", Mechanism.SHA256_HMAC) == expected
+    with token.open() as _open, pytest.raises(errors.SessionExists, match="open session"):
+        token.init_token("12345678", "wiped")
+    assert key.sign(b"m", Mechanism.SHA256_HMAC) == expected
+    token.close_pool()

@@ -241,7 +241,15 @@ class Session(_SessionBase):
                 return result
             finally:
                 lock.release()
-        pooled: list[Any] = getattr(self.token.pool, name)(*args, workers=workers, **kwargs)
+        # Several sessions for one batch: a private pool for this call only, closed after it. (The token's shared
+        # pool would outlive this session and keep the application logged in after its last session closed.) Its
+        # sessions share this session's login, as every session of the application does.
+        token = self.token
+        pool = _native.SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
+        try:
+            pooled: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
+        finally:
+            pool.close()
         return pooled
 
     def _executor_pool(self) -> _native.SessionPool:
@@ -488,39 +496,78 @@ class PooledSession(Session):
         return result
 
     def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
+        # Each call reads owner._pool afresh: token.login() may replace the pool while calls run. A call that met
+        # the old pool already closed goes once more to the new one (the ops are idempotent), so a re-login never
+        # fails calls in flight.
         owner = self
         if op == "verify":
 
             def call_verify(data: Any, signature: Any) -> bool:
-                return owner._pool.verify(mechanism, key, data, signature)
+                pool = owner._pool
+                try:
+                    return pool.verify(mechanism, key, data, signature)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.verify(mechanism, key, data, signature)
 
             return call_verify
         if op == "digest":
 
             def call_digest(data: Any) -> bytes:
-                return owner._pool.digest(mechanism, data)
+                pool = owner._pool
+                try:
+                    return pool.digest(mechanism, data)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.digest(mechanism, data)
 
             return call_digest
         if op == "sign":
 
             def call_sign(data: Any) -> bytes:
-                return owner._pool.sign(mechanism, key, data, size)
+                pool = owner._pool
+                try:
+                    return pool.sign(mechanism, key, data, size)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.sign(mechanism, key, data, size)
 
             return call_sign
         if op == "encrypt":
 
             def call_encrypt(data: Any) -> bytes:
-                return owner._pool.encrypt(mechanism, key, data, len(data) + size)
+                pool = owner._pool
+                try:
+                    return pool.encrypt(mechanism, key, data, len(data) + size)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.encrypt(mechanism, key, data, len(data) + size)
 
             return call_encrypt
 
         def call_decrypt(data: Any) -> bytes:
-            return owner._pool.decrypt(mechanism, key, data, len(data))
+            pool = owner._pool
+            try:
+                return pool.decrypt(mechanism, key, data, len(data))
+            except PoolClosed:
+                if owner._pool is pool:
+                    raise
+                return owner._pool.decrypt(mechanism, key, data, len(data))
 
         return call_decrypt
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
-        result: list[Any] = getattr(self._pool, name)(*args, workers=workers, **kwargs)
+        pool = self._pool
+        try:
+            result: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
+        except PoolClosed:
+            if self._pool is pool:
+                raise
+            result = getattr(self._pool, name)(*args, workers=workers, **kwargs)
         return result
 
     def _executor_pool(self) -> _native.SessionPool:

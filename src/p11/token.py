@@ -36,6 +36,7 @@ __all__ = ["Token"]
 
 _CKR_ALREADY = int(lib.CKR_USER_ALREADY_LOGGED_IN)
 _CKR_NOT_LOGGED_IN = int(lib.CKR_USER_NOT_LOGGED_IN)
+_CKR_SESSION_EXISTS = int(lib.CKR_SESSION_EXISTS)
 _USER_STATES = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
 _open_session = _native.open_session
@@ -234,10 +235,20 @@ class Token:
     # -- token and PIN management ----------------------------------------------------------------------------
 
     def init_token(self, so_pin: str | bytes, label: str) -> None:
-        """``C_InitToken``: (re-)initialise the token, destroying its objects. No session may be open on it."""
+        """``C_InitToken``: (re-)initialise the token, destroying its objects. No session may be open on it: with an
+        explicit session open, or pooled calls running, it raises ``SessionExists`` and changes nothing. An idle
+        pool is closed first (its sessions would make C_InitToken fail)."""
         module = self.library.module
         serial_before = self.serial
-        self.close_pool()  # its sessions would make C_InitToken fail with CKR_SESSION_EXISTS
+        with self._lock:
+            pooled = self._pooled
+            busy = 0 if pooled is None or pooled._pool.closed else pooled._pool.in_use + pooled._pool.waiting
+            if self._open_sessions or busy:
+                what = f"{self._open_sessions} open session(s)" if self._open_sessions else f"{busy} pooled call(s)"
+                raise error_class(_CKR_SESSION_EXISTS)(
+                    _CKR_SESSION_EXISTS, "C_InitToken", f"the token is in use ({what}); nothing was changed"
+                )
+            self.close_pool()  # idle: its sessions would make C_InitToken fail with CKR_SESSION_EXISTS
         module.C_InitToken(self.slot.id, so_pin, label)
         with self._lock:
             self._mechanisms = None
@@ -309,8 +320,9 @@ class Token:
 
         The pool's first session logs in (Cryptoki logs in the whole application, so explicit sessions are logged
         in too) and the pool keeps the login as long as it holds a session. The PIN is wiped from memory after the
-        login unless ``keep_pin=True``. A pool made before (without a PIN) is replaced; objects bound to it carry
-        on with the new one."""
+        login unless ``keep_pin=True``. A pool made before is replaced; objects bound to it carry on with the new
+        one, and calls running on the old one finish there (or, if they had not yet got a session, run on the new
+        one): a re-login never fails calls in flight."""
         with self._lock:
             if keep_pin is not None:
                 self._pool_options["keep_pin"] = keep_pin
