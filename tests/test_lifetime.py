@@ -412,7 +412,7 @@ def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.
                     failures.append(AssertionError("wrong MAC"))
                 if key.sign_many([b"m"] * 20, Mechanism.SHA256_HMAC) != [expected] * 20:
                     failures.append(AssertionError("wrong MAC in batch"))
-            except BaseException as exc:  # noqa: BLE001  (any failure is the finding)
+            except BaseException as exc:
                 failures.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
