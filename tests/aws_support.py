@@ -21,7 +21,6 @@ import secrets
 import ssl
 import threading
 import xml.sax.saxutils
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,16 +290,3 @@ class IotStub:
         }
         self.issued.append(creds)
         return 200, json.dumps({"credentials": creds}).encode()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate_aws_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def sts_stub(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Iterator[StsStub]:
-    stub = StsStub({"AKIDEXAMPLE": ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None)})
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", stub.url)
-    yield stub
-    stub.close()

@@ -15,7 +15,7 @@ from p11.aws.credentials import parse_expiration
 from p11.aws.errors import CredentialsFormatError
 from p11.session import Session
 
-pytest_plugins = ["highlevel_fixtures", "aws_support"]
+pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 _labels = itertools.count()
