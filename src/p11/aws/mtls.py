@@ -7,10 +7,16 @@ already initialised module, so awscrt and p11 share one Cryptoki instance, its s
 awscrt opens its own session on the slot and calls ``C_Login``; as p11 has logged the token in already, the token
 answers ``CKR_USER_ALREADY_LOGGED_IN``, which awscrt accepts, so no PIN is handed to awscrt (an empty one is passed).
 awscrt picks the key by ``CKA_LABEL`` (it has no ``CKA_ID`` selector): the label must name exactly one private key.
+
+One thing is checked before awscrt connects: the server's certificate, with Python's ``ssl`` and the same CA. When it
+does not verify, s2n fails only after its anti-timing-attack "blinding" delay of 10-30 s, and then just as a
+negotiation failure; the check names the cause at once (any other problem is left to awscrt to report).
 """
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,11 +132,31 @@ class MtlsClient:
                 ) from None
             return self._context
 
+    def check_server_certificate(self) -> None:
+        """Raise :class:`CredentialsTLSError` when the server's certificate does not verify (module docstring)."""
+        if not self.verify_peer:
+            return
+        context = ssl.create_default_context(cadata=None if self.ca is None else self.ca.decode("ascii", "replace"))
+        try:
+            with (
+                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=_TIMEOUT) as raw,
+                context.wrap_socket(raw, server_hostname=self.endpoint.host),
+            ):
+                pass
+        except ssl.SSLCertVerificationError as exc:
+            trust = "the given CA" if self.ca is not None else "the system's trust store"
+            raise CredentialsTLSError(
+                f"the server certificate of {self.endpoint} does not verify against {trust}: {exc.verify_message}"
+            ) from None
+        except (OSError, ValueError):
+            return  # not a verification failure: awscrt will say what it is
+
     def get(self, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
         """``(status, body)`` of ``GET path``; TLS and connection failures raise :class:`CredentialsTLSError`."""
         from awscrt.http import HttpClientConnection, HttpRequest
         from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
 
+        self.check_server_certificate()
         context = self._tls_context()
         options = context.new_connection_options()
         options.set_server_name(self.endpoint.host)
@@ -144,6 +170,8 @@ class MtlsClient:
                 tls_connection_options=options,
             )
             connection = future.result(_TIMEOUT)
+        except TimeoutError:
+            raise CredentialsTLSError(f"TLS connection to {self.endpoint}: no answer within {_TIMEOUT:g} s") from None
         except Exception as exc:
             raise CredentialsTLSError(f"TLS connection to {self.endpoint} failed: {_crt_error(exc)}") from None
         request = HttpRequest("GET", path)
