@@ -97,7 +97,7 @@ def token_key_ref(key: Any, certificate: bytes) -> TokenKeyRef:
             f"{len(same)} private keys"
         )
     token = session.token
-    return TokenKeyRef(token.library.path, token.slot.id, label)
+    return TokenKeyRef(token.library.path, token.slot.id, label, holder=private)
 
 
 class CredentialsFetcher:

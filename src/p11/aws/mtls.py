@@ -83,11 +83,13 @@ def _port(text: str, endpoint: str) -> int:
 
 @dataclass(frozen=True)
 class TokenKeyRef:
-    """What awscrt needs to find the token key: the module file, the slot and the key's label."""
+    """What awscrt needs to find the token key: the module file, the slot and the key's label; ``holder`` is the p11
+    key itself, kept alive with its session so that the token stays logged in for awscrt."""
 
     module_path: str
     slot_id: int
     label: str
+    holder: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -127,6 +127,9 @@ def sts_session(
     ``role_arn`` is given) for ``duration`` seconds, each call signed through ``key``. Only the temporary
     credentials ever exist in the host's memory; they are fetched at first use and again before they expire.
 
+    botocore refreshes such credentials from 15 minutes before they expire (and insists from 10 minutes): with the
+    shortest ``duration`` (900 s) every use refreshes, so keep it an hour or more unless that is what you want.
+
     The STS endpoint is botocore's for ``region`` (``AWS_ENDPOINT_URL_STS`` or the config file's ``endpoint_url``
     move it, as for any botocore client)."""
     if isinstance(duration, bool) or not isinstance(duration, int):
