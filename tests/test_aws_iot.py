@@ -290,6 +290,18 @@ def test_compat_side_by_side_with_awsiot_credentialhelper(stub: IotStub, server_
     assert [r["client"] for r in stub.requests] == ["device", "device"]
 
 
+def test_compat_wrong_pin_and_missing_key(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
+    spec = softhsm.add_token("aws-iot-compat", user_pin="1357", so_pin="13579246")
+    for pin, label, match in (("918273", "device", "PIN is incorrect"), ("1357", "no-such-key", "no-such-key")):
+        config = Pkcs11Config(pkcs11_lib=softhsm.module_path, user_pin=pin, token_label=spec.label,
+                              private_key_label=label)
+        provider = Boto3SessionProvider(stub.endpoint, "device-role", "thing-1", device[1].read_bytes(), pkcs11=config)
+        with pytest.raises(ValueError, match=match) as info:
+            provider.get_session()
+        assert "918273" not in str(info.value) and "918273" not in repr(provider)
+    assert stub.requests == []
+
+
 def test_compat_software_key_and_arguments(stub: IotStub, server_pki: Pki, pki: Pki, tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from p11.aws.credentials import refreshing_session
+from p11.aws.errors import CredentialsError
 from p11.aws.iot import CredentialsFetcher, read_pem, region_of, token_key_ref
 from p11.aws.mtls import Endpoint, MtlsClient
+from p11.errors import P11Error
 
 __all__ = ["Boto3SessionProvider", "Pkcs11Config"]
 
@@ -73,7 +75,10 @@ class Boto3SessionProvider:
         where, cert = self._endpoint, self._certificate
         if self._pkcs11 is None:
             return MtlsClient(where, cert, private_key=self._private_key, ca=self._ca, verify_peer=self._verify_peer)
-        key = self._token_key(self._pkcs11)
+        try:
+            key = self._token_key(self._pkcs11)
+        except P11Error as exc:  # a wrong PIN, no such token or key ...: a ValueError here, as everything else
+            raise CredentialsError(f"PKCS#11 key: {exc}") from exc
         return MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=self._ca, verify_peer=self._verify_peer)
 
     def _token_key(self, config: Pkcs11Config) -> Any:
