@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # the suite's and AWS's documentation example
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
@@ -58,6 +59,20 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Quiet, and one way to answer."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def reply(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def _serve(server: http.server.HTTPServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -80,18 +95,10 @@ class StsStub:
     def __post_init__(self) -> None:
         stub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(_Handler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, text = stub.handle("POST", self.path, self.headers, body)
-                self.send_response(status)
-                self.send_header("Content-Type", "text/xml")
-                self.send_header("Content-Length", str(len(text)))
-                self.end_headers()
-                self.wfile.write(text)
+                self.reply(*stub.handle("POST", self.path, self.headers, body))
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -136,10 +143,11 @@ class StsStub:
             return None
         return access_key
 
-    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, bytes]:
+    def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, str, bytes]:
         access_key = self.verify(method, path, headers, body)
         if access_key is None:
-            return 403, _sts_error("SignatureDoesNotMatch", "The request signature we calculated does not match")
+            message = "The request signature we calculated does not match"
+            return 403, "text/xml", _sts_error("SignatureDoesNotMatch", message)
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         action = form.get("Action", "")
         self.calls.append((action, access_key))
@@ -153,8 +161,8 @@ class StsStub:
                           f"{xml.sax.saxutils.escape(form['RoleSessionName'])}</Arn>"
                           "<AssumedRoleId>AROA:p11</AssumedRoleId></AssumedRoleUser>")
         else:
-            return 400, _sts_error("InvalidAction", f"unknown action {action!r}")
-        return 200, (f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{action}Result>{inner}'
+            return 400, "text/xml", _sts_error("InvalidAction", f"unknown action {action!r}")
+        return 200, "text/xml", (f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{action}Result>{inner}'
                      f"</{action}Result><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
                      f"</{action}Response>").encode()
 
@@ -247,21 +255,14 @@ class IotStub:
     def __post_init__(self) -> None:
         stub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(_Handler):
             def do_GET(self) -> None:
                 peer = self.connection.getpeercert()
                 subject = dict(x[0] for x in peer["subject"]) if peer else {}
                 stub.requests.append({"path": self.path, "thing": self.headers.get("x-amzn-iot-thingname"),
                                       "client": subject.get("commonName")})
                 status, body = stub.answer(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, "application/json", body)
 
         cert_file, key_file = self.server_pki.server_files()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from aws_support import EXAMPLE_SECRET as SECRET
 from aws_support import IotStub, Pki, StsStub
 
 from p11.crypto import token_key
@@ -19,7 +20,6 @@ from p11.testing import SoftHSM
 pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 
 def run(script: str, args: list[str], softhsm: SoftHSM, **env: str) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import itertools
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aws_support import EXAMPLE_SECRET as SECRET
 
 from p11.aws import import_secret, signing_session, sts_session
 from p11.aws.credentials import parse_expiration
@@ -17,15 +16,7 @@ from p11.session import Session
 
 pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
 
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-_labels = itertools.count()
 
-
-@pytest.fixture
-def aws_key(hl_session: Session) -> Iterator[Any]:
-    key = import_secret(hl_session, SECRET, label=f"aws-session-{next(_labels)}")
-    yield key
-    key.destroy()
 
 
 def test_signing_session_requests_verify_at_the_stub(aws_key: Any, sts_stub: Any) -> None:

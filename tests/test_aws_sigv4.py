@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from aws_support import EXAMPLE_SECRET as SECRET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,19 +20,11 @@ from p11.aws.canonical import UNSIGNED_HEADERS
 from p11.constants import Attribute, KeyType
 from p11.session import Session
 
-pytest_plugins = ["highlevel_fixtures"]
+pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
 
 SUITE = Path(__file__).parent / "data" / "aws-sig-v4-test-suite"
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 SUITE_TOKEN = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267"  # get-vanilla-with-session-token
-_labels = itertools.count()
 
-
-@pytest.fixture
-def aws_key(hl_session: Session) -> Iterator[Any]:
-    key = import_secret(hl_session, SECRET, label=f"aws-secret-{next(_labels)}")
-    yield key
-    key.destroy()
 
 
 class CountingKey:
