@@ -130,6 +130,20 @@ def test_wrong_pin_in_the_uri(stub: IotStub, server_pki: Pki, device: Any, softh
     assert stub.requests == []
 
 
+def test_key_on_a_token_that_is_not_logged_in(stub: IotStub, server_pki: Pki, pki: Pki, softhsm: SoftHSM,
+                                              hl_library: p11.Library) -> None:
+    spec = softhsm.add_token("aws-iot-public", user_pin="1357", so_pin="13579246")
+    token = hl_library.get_token(label=spec.label)
+    with token.open(user_pin="1357", rw=True) as rw:
+        _, key = rw.generate_keypair("ec", curve="P-256", label="open-key",
+                                     private_attrs={p11.Attribute.PRIVATE: False})
+        cert = pki.device(token_key(key).public_key(), "open-device")
+    with token.open() as session:  # a public session: the (non-private) key is visible, the token not logged in
+        visible = session.get_key(label="open-key", object_class=p11.ObjectClass.PRIVATE_KEY)
+        with pytest.raises(ValueError, match="not logged in"):
+            session_for(stub, server_pki, (visible, cert))
+
+
 def test_missing_key(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
     uri = f"pkcs11:token=aws-iot;object=no-such-key;type=private?module-path={softhsm.module_path}&pin-value={PIN}"
     with pytest.raises(errors.NoSuchObject, match="no-such-key"):

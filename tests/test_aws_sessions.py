@@ -27,6 +27,12 @@ def test_signing_session_requests_verify_at_the_stub(aws_key: Any, sts_stub: Any
     assert session.get_credentials() is None  # botocore holds no secret, and looked for none
 
 
+def test_botocore_presigning_is_refused_not_left_unsigned(aws_key: Any, sts_stub: Any) -> None:
+    client = signing_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1").client("sts")
+    with pytest.raises(ValueError, match=r"SigV4Signer\.presign"):
+        client.generate_presigned_url("get_caller_identity")
+
+
 def test_a_different_secret_is_rejected_by_the_stub(hl_session: Session, sts_stub: Any) -> None:
     from botocore.exceptions import ClientError
 

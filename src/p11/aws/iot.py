@@ -73,10 +73,12 @@ def token_key_ref(key: Any, certificate: bytes) -> TokenKeyRef:
     """Check that ``certificate`` (PEM) belongs to the token key and is valid now; what awscrt needs to find it."""
     from cryptography import x509
 
-    from p11.constants import ObjectClass
+    from p11.constants import ObjectClass, SessionState
     from p11.crypto import token_key
 
     private = _private_key(key)
+    if private.session.info().state not in (SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS):
+        raise ValueError("the key's token is not logged in: open the key with its PIN (awscrt shares p11's login)")
     try:
         cert = x509.load_pem_x509_certificate(certificate)
     except ValueError:

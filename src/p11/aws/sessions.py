@@ -47,9 +47,12 @@ class TokenAuth:
         events.register("choose-signer", self.choose_signer, unique_id="p11-aws-choose-signer")
         events.register("before-sign", self.before_sign, unique_id="p11-aws-before-sign")
 
-    def choose_signer(self, **_: Any) -> Any:
+    def choose_signer(self, context: Any = None, **_: Any) -> Any:
         import botocore
 
+        if isinstance(context, dict) and context.get("is_presign_request"):
+            # botocore's presigners sign through the query string, which before-sign cannot do (no expiry is given).
+            raise ValueError("botocore's presigned URLs/POSTs cannot be signed on the token: use SigV4Signer.presign")
         return botocore.UNSIGNED
 
     def _signer(self, region: str, service: str) -> SigV4Signer:
