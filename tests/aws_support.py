@@ -1,8 +1,9 @@
 """Local stand-ins for AWS, on 127.0.0.1 only, that check what they receive.
 
-* :class:`StsStub` (plain HTTP): STS's query API (GetSessionToken, AssumeRole, GetCallerIdentity). It verifies each
-  request's SigV4 signature by recomputing it with botocore's own ``SigV4Auth`` (an implementation independent of
-  ours) from the secret it knows for the access key, and answers 403 ``SignatureDoesNotMatch`` otherwise.
+* :class:`StsStub` (plain HTTP): STS's query API (GetSessionToken, AssumeRole, GetCallerIdentity) and, on any other
+  path, a minimal S3 (PUT stores an object, GET returns it). It verifies each request's SigV4 signature by
+  recomputing it with botocore's own ``SigV4Auth``/``S3SigV4Auth`` (an implementation independent of ours) from the
+  secret it knows for the access key, and answers 403 ``SignatureDoesNotMatch`` otherwise.
 * :class:`IotStub` (HTTPS, client certificate required, chaining to a test CA): the IoT credentials provider's
   ``GET /role-aliases/{alias}/credentials``, answering in the documented JSON shape, or with queued answers.
 * :class:`Pki`: the test CA and certificates (server, device for a given public key, expired ...), built with
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import http.server
 import ipaddress
 import json
@@ -91,14 +93,17 @@ class StsStub:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (action, access key) of every verified call
     rejected: list[str] = field(default_factory=list)  # reasons
     issued: list[str] = field(default_factory=list)  # access key ids handed out
+    objects: dict[str, bytes] = field(default_factory=dict)  # the S3 part: path -> body
 
     def __post_init__(self) -> None:
         stub = self
 
         class Handler(_Handler):
-            def do_POST(self) -> None:
+            def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.reply(*stub.handle("POST", self.path, self.headers, body))
+                self.reply(*stub.handle(self.command, self.path, self.headers, body))
+
+            do_POST = do_PUT = do_GET = _any
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -110,7 +115,7 @@ class StsStub:
 
     def verify(self, method: str, path: str, headers: Any, body: bytes) -> str | None:
         """The access key id when the request's signature is right, else None (the reason in ``rejected``)."""
-        from botocore.auth import SigV4Auth
+        from botocore.auth import S3SigV4Auth, SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
 
@@ -135,7 +140,11 @@ class StsStub:
             for value in headers.get_all(name) or []:
                 request.headers[name] = value
         request.context["timestamp"] = headers["X-Amz-Date"]
-        auth = SigV4Auth(Credentials(access_key, secret, token), found["service"], found["region"])
+        if found["service"] == "s3" and headers.get("X-Amz-Content-SHA256") != hashlib.sha256(body).hexdigest():
+            self.rejected.append("X-Amz-Content-SHA256 is not the body's hash")
+            return None
+        cls = S3SigV4Auth if found["service"] == "s3" else SigV4Auth
+        auth = cls(Credentials(access_key, secret, token), found["service"], found["region"])
         canonical = auth.canonical_request(request)
         expected = auth.signature(auth.string_to_sign(request, canonical), request)
         if expected != found["signature"] or auth.signed_headers(auth.headers_to_sign(request)) != found["signed"]:
@@ -148,6 +157,8 @@ class StsStub:
         if access_key is None:
             message = "The request signature we calculated does not match"
             return 403, "text/xml", _sts_error("SignatureDoesNotMatch", message)
+        if path != "/":
+            return self._s3(method, path, body, access_key)
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         action = form.get("Action", "")
         self.calls.append((action, access_key))
@@ -165,6 +176,15 @@ class StsStub:
         return 200, "text/xml", (f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{action}Result>{inner}'
                      f"</{action}Result><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>"
                      f"</{action}Response>").encode()
+
+    def _s3(self, method: str, path: str, body: bytes, access_key: str) -> tuple[int, str, bytes]:
+        self.calls.append((f"{method} {path}", access_key))
+        if method == "PUT":
+            self.objects[path] = body
+            return 200, "application/xml", b""
+        if method == "GET" and path in self.objects:
+            return 200, "application/octet-stream", self.objects[path]
+        return 404, "application/xml", b"<Error><Code>NoSuchKey</Code><Message>no such key</Message></Error>"
 
     def _issue(self, duration: int) -> str:
         access_key = f"ASIA{secrets.token_hex(8).upper()}"

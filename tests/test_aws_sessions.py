@@ -27,6 +27,34 @@ def test_signing_session_requests_verify_at_the_stub(aws_key: Any, sts_stub: Any
     assert session.get_credentials() is None  # botocore holds no secret, and looked for none
 
 
+def test_s3_through_a_token_signing_session(aws_key: Any, sts_stub: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3's rules (path not normalised, x-amz-content-sha256 signed) through botocore's S3 client."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", sts_stub.url)
+    s3 = signing_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1").client("s3")
+    key = "dir//a b/../caf\u00e9+1.txt"
+    s3.put_object(Bucket="bucket", Key=key, Body=b"payload on the wire")
+    assert s3.get_object(Bucket="bucket", Key=key)["Body"].read() == b"payload on the wire"
+    assert not sts_stub.rejected and [c[0].split()[0] for c in sts_stub.calls] == ["PUT", "GET"]
+
+
+def test_payload_markers_botocore_asks_for_are_signed(aws_key: Any) -> None:
+    """An S3 upload with its checksum in an aws-chunked trailer (botocore does that over HTTPS) signs the streaming
+    marker, not the body, as botocore's own signer does; so does an operation with payload signing switched off."""
+    from botocore.awsrequest import AWSRequest
+
+    from p11.aws.sessions import TokenAuth
+
+    auth = TokenAuth(aws_key, access_key_id="AKIDEXAMPLE")
+    for context, marker in (({"checksum": {"request_algorithm": {"in": "trailer", "name": "x-amz-checksum-crc32"}}},
+                             "STREAMING-UNSIGNED-PAYLOAD-TRAILER"), ({"payload_signing_enabled": False},
+                                                                      "UNSIGNED-PAYLOAD")):
+        request = AWSRequest(method="PUT", url="https://bucket.s3.amazonaws.com/k", data=b"body")
+        request.context.update(context)
+        auth.before_sign(request=request, signing_name="s3", region_name="eu-central-1")
+        assert request.headers["X-Amz-Content-SHA256"] == marker
+        assert "x-amz-content-sha256" in request.headers["Authorization"]
+
+
 def test_botocore_presigning_is_refused_not_left_unsigned(aws_key: Any, sts_stub: Any) -> None:
     client = signing_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1").client("sts")
     with pytest.raises(ValueError, match=r"SigV4Signer\.presign"):

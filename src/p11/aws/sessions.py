@@ -1,11 +1,12 @@
 """boto3 sessions signed through the token: :func:`signing_session` (every request) and :func:`sts_session`
 (temporary credentials from GetSessionToken/AssumeRole, whose calls are signed through the token).
 
-No botocore internals are patched: two documented event hooks do the work. ``choose-signer`` answers
-``botocore.UNSIGNED``, so botocore's own signer (which would need the secret) steps aside, and ``before-sign`` (which
-botocore emits for every request, signed or not, with the service's signing name and region) signs the request with
-:class:`p11.aws.SigV4Signer`. The session's credential chain is replaced by an empty resolver, so botocore never
-looks for a secret in the environment, files or instance metadata.
+No botocore internals are patched: two documented event hooks do the work. ``choose-signer`` (registered first, so
+it also wins over botocore's per-operation choice) answers ``botocore.UNSIGNED``, so botocore's own signer (which
+would need the secret) steps aside, and ``before-sign`` (which botocore emits for every request, signed or not, with
+the service's signing name and region) signs the request with :class:`p11.aws.SigV4Signer`. The session's credential
+chain is replaced by an empty resolver, so botocore never looks for a secret in the environment, files or instance
+metadata.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
+from p11.aws.canonical import UNSIGNED_PAYLOAD
 from p11.aws.credentials import Metadata, check_metadata, refreshing_session
-from p11.aws.signer import SigV4Signer
+from p11.aws.signer import SigV4Signer, check_key, check_scope_part
 
 __all__ = ["TokenAuth", "signing_session", "sts_session"]
 
@@ -32,7 +34,8 @@ class TokenAuth:
     botocore session or a client's event emitter."""
 
     def __init__(self, key: Any, *, access_key_id: str, session_token: str | None = None) -> None:
-        SigV4Signer(key, access_key_id=access_key_id, region="check", service="check")  # validates the arguments
+        check_key(key)
+        check_scope_part("access_key_id", access_key_id)
         self._key = key
         self._access_key_id = access_key_id
         self._session_token = session_token
@@ -43,8 +46,9 @@ class TokenAuth:
         return f"<TokenAuth {self._access_key_id}>"
 
     def register(self, events: Any) -> None:
-        """Hook into ``events`` (``botocore_session`` or ``client.meta.events``)."""
-        events.register("choose-signer", self.choose_signer, unique_id="p11-aws-choose-signer")
+        """Hook into ``events``: a botocore session's ``get_component("event_emitter")`` or ``client.meta.events``.
+        The signer choice goes first, ahead of botocore's own per-operation choice (S3 asks for ``s3v4``)."""
+        events.register_first("choose-signer", self.choose_signer, unique_id="p11-aws-choose-signer")
         events.register("before-sign", self.before_sign, unique_id="p11-aws-before-sign")
 
     def choose_signer(self, context: Any = None, **_: Any) -> Any:
@@ -74,22 +78,35 @@ class TokenAuth:
             query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in request.params.items())
             url = f"{url}{'&' if '?' in url else '?'}{query}"
             request.url, request.params = url, {}
-        dropped = {"authorization", "x-amz-date", "x-amz-security-token"}
+        dropped = {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
         headers = [(n, v) for n, v in request.headers.items() if n.lower() not in dropped]
         if self._session_token is None:
             headers += [(n, v) for n, v in request.headers.items() if n.lower() == "x-amz-security-token"]
+        payload = _payload_marker(request)
+        if payload is not None:
+            headers.append(("X-Amz-Content-SHA256", payload))
         signed = self._signer(region, service).sign(
             request.method,
             url,
             headers,
-            _body_bytes(request.body),
+            b"" if payload is not None else _body_bytes(request.body),
             session_token=self._session_token,
-            unsigned_payload=request.context.get("payload_signing_enabled", True) is False,
         )
         for name in {n for n, _ in signed}:
             del request.headers[name]
         for name, value in signed:
             request.headers[name] = value
+
+
+def _payload_marker(request: Any) -> str | None:
+    """What stands for the payload hash when the body is not hashed, as botocore decides: a checksum sent in an
+    aws-chunked trailer (S3 uploads over HTTPS), or payload signing switched off for the operation."""
+    algorithm = (request.context.get("checksum") or {}).get("request_algorithm")
+    if isinstance(algorithm, dict) and algorithm.get("in") == "trailer":
+        return "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    if request.context.get("payload_signing_enabled", True) is False:
+        return UNSIGNED_PAYLOAD
+    return None
 
 
 def _encode(value: object) -> str:
@@ -119,7 +136,7 @@ def signing_session(key: Any, *, access_key_id: str, region: str, session_token:
     auth = TokenAuth(key, access_key_id=access_key_id, session_token=session_token)
     core = botocore.session.Session()
     core.register_component("credential_provider", botocore.credentials.CredentialResolver([]))
-    auth.register(core)
+    auth.register(core.get_component("event_emitter"))
     return boto3.Session(botocore_session=core, region_name=region)
 
 

@@ -21,7 +21,7 @@ from p11.aws import canonical
 from p11.aws.canonical import Headers
 from p11.constants import Mechanism
 
-__all__ = ["SigV4Signer"]
+__all__ = ["SigV4Signer", "check_key", "check_scope_part"]
 
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
 
@@ -36,11 +36,9 @@ class SigV4Signer:
     __slots__ = ("_cache", "_key", "_lock", "access_key_id", "region", "service")
 
     def __init__(self, key: Any, *, access_key_id: str, region: str, service: str) -> None:
-        if not callable(getattr(key, "sign", None)):
-            raise TypeError(f"key must be a p11 secret key (from p11.aws.import_secret), not {type(key).__name__}")
+        check_key(key)
         for name, value in (("access_key_id", access_key_id), ("region", region), ("service", service)):
-            if not isinstance(value, str) or not value or "/" in value or any(c.isspace() for c in value):
-                raise ValueError(f"{name} must be a non-empty string without '/' or white space, not {value!r}")
+            check_scope_part(name, value)
         self._key = key
         self.access_key_id = access_key_id
         self.region = region
@@ -97,7 +95,8 @@ class SigV4Signer:
         for S3 (or when ``unsigned_payload``), and ``Authorization``.
 
         ``url`` is the URL as sent (path and query percent-encoded as on the wire). ``amz_date`` defaults to the
-        request's ``X-Amz-Date`` header, else now."""
+        request's ``X-Amz-Date`` header, else now. An ``X-Amz-Content-SHA256`` header in ``headers`` is signed as
+        the payload hash instead of hashing ``body`` (``UNSIGNED-PAYLOAD``, ``STREAMING-...`` markers)."""
         return self._signed(method, url, headers, body, amz_date, session_token, unsigned_payload)[0]
 
     def _signed(
@@ -190,6 +189,18 @@ class SigV4Signer:
         canon, _ = canonical.canonical_request(method, unsigned, pairs, payload, s3=self._s3)
         sts = canonical.string_to_sign(timestamp, credential_scope, canon)
         return f"{unsigned}&X-Amz-Signature={self.signature(sts, timestamp)}"
+
+
+def check_key(key: object) -> None:
+    """``key`` must sign like a p11 secret key (the one from :func:`p11.aws.import_secret`)."""
+    if not callable(getattr(key, "sign", None)):
+        raise TypeError(f"key must be a p11 secret key (from p11.aws.import_secret), not {type(key).__name__}")
+
+
+def check_scope_part(name: str, value: object) -> None:
+    """An access key id, region or service: it goes into the credential scope, ``/``-separated."""
+    if not isinstance(value, str) or not value or "/" in value or any(c.isspace() for c in value):
+        raise ValueError(f"{name} must be a non-empty string without '/' or white space, not {value!r}")
 
 
 def _find(pairs: Iterable[tuple[str, str]], lname: str) -> str | None:
