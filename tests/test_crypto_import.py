@@ -379,5 +379,5 @@ def test_key_and_certificate_from_separate_files_merge_and_pair(hsm, rsa_key, ec
     assert result.private_key.id == result.certificate.id == b"\x00\x00"
 
     wrong = KeyMaterial.merge(load_key_material(private_pem(ec_key)), cert_part)
-    with pytest.raises(InvalidKeyData, match="does not match the certificate.*CN=thing"):
+    with pytest.raises(InvalidKeyData, match=r"does not match the certificate.*CN=thing"):
         wrong.check_certificate_matches()

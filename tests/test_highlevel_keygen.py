@@ -218,6 +218,7 @@ def test_usage_attributes_go_to_the_class_that_has_them():
 
     assert usage_attributes(["sign", "verify"], ObjectClass.PRIVATE_KEY) == {Attribute.SIGN: True}
     assert usage_attributes(["sign", "verify"], ObjectClass.PUBLIC_KEY) == {Attribute.VERIFY: True}
-    assert usage_attributes(["wrap", "UNWRAP"], ObjectClass.SECRET_KEY) == {Attribute.WRAP: True, Attribute.UNWRAP: True}
+    secret = usage_attributes(["wrap", "UNWRAP"], ObjectClass.SECRET_KEY)
+    assert secret == {Attribute.WRAP: True, Attribute.UNWRAP: True}
     with pytest.raises(ValueError, match=r"unknown usage 'sing'; known: sign, verify"):
         usage_attributes(["sing"], ObjectClass.SECRET_KEY)
