@@ -4,11 +4,11 @@ refuses."""
 
 from __future__ import annotations
 
+from cli_support import USER_PIN, openssl
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from cli_support import USER_PIN, openssl
 
 PIN = {"P11_PIN": USER_PIN}
 
