@@ -36,6 +36,7 @@ class Result:
     code: int
     stdout: str
     stderr: str
+    raw: bytes  # standard output as bytes
 
     def json(self) -> Any:
         return json.loads(self.stdout)
@@ -63,7 +64,8 @@ class CLI:
             cwd: Path | None = None) -> Result:
         proc = subprocess.run([p11_executable(), *args], input=input, capture_output=True, timeout=120,
                               env={**self.env, **(env or {})}, cwd=cwd or self.directory, check=False)
-        return Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+        return Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
+                      proc.stdout)
 
     def ok(self, *args: str, **kwargs: Any) -> Result:
         """Run and insist on exit 0 (the failure message shows what the command said)."""

@@ -12,6 +12,7 @@ from p11.cli.errors import USAGE, CliError
 from p11.cli.output import emit
 from p11.cli.select import PIN_ENV, SO_PIN_ENV, Selection, confirm, secret
 from p11.constants import TokenFlag
+from p11.library import load
 
 __all__: list[str] = []
 
@@ -50,6 +51,11 @@ def init_token(selection: Selection, free: bool, new_label: str, so_pin: str | N
     assert so is not None and user is not None
     token.init_token(so, new_label)
     token.init_pin(so, user)
+    # Modules may number slots afresh at the next C_Initialize (SoftHSM numbers an initialised token's slot by
+    # its serial), so the slot worth printing is the one a new process sees: re-load and find the token again.
+    library, serial = token.library, token.serial
+    library.close()
+    token = load(library.path).get_token(serial=serial)
     data: dict[str, Any] = {"uri": str(token.uri), "slot": token.slot.id, "label": token.label,
                             "serial": token.serial}
     emit(selection.json, data, f"Initialised token {token.label!r} in slot {token.slot.id}: {data['uri']}")
