@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # An HSM-backed CA with the p11 command: root and intermediate CA keys generated on the token (EC P-384,
-# SHA-512), a server certificate issued from a CSR, and the chain checked by openssl verify. Four p11 commands.
+# SHA-512), a server certificate issued from a CSR, and the chain checked by openssl verify: three p11
+# commands after init-token, on p11.pki (CA directories with an index).
 #
 #   bash examples/hsm-ca.sh [WORKDIR]      # a throwaway SoftHSM store in WORKDIR (default: a temp dir)
 #
@@ -15,19 +16,17 @@ export P11_MODULE="${P11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
 export P11_PIN=1234   # for the example; a real CA reads it from a file (--pin-source) or asks
 "$P11" init-token --free --label ca --so-pin 12345678 --pin "$P11_PIN"
 
-# 1. Root CA: key on the token, self-signed certificate (also stored on the token beside its key).
-"$P11" selfsign --token ca --label root --new-key ec:P-384 --hash sha512 \
-  --subject "CN=Example Root CA,O=Example" --days 3650 --out root.pem
-# 2. Intermediate CA: key on the token, its CSR.
-"$P11" req --token ca --label intermediate --new-key ec:P-384 --hash sha512 \
-  --subject "CN=Example Intermediate CA,O=Example" --out intermediate.csr
-# 3. The root signs it (profile intermediate: CA, pathlen 0).
-"$P11" issue intermediate.csr --token ca --label root --profile intermediate --hash sha512 --out intermediate.pem
+# 1. Root CA: key generated on the token, self-signed certificate; the CA's directory keeps the certificate,
+#    the key's URI (never the PIN) and the index of what it issues.
+"$P11" selfsign --ca-dir root-ca --token ca --label root --new-key ec-p384 --hash sha512 \
+  --subject "CN=Example Root CA,O=Example" --out root.pem
+# 2. Intermediate CA: its key generated on the token too, its certificate signed by the root (pathlen 0).
+"$P11" issue --ca-dir root-ca --profile intermediate --new-ca-dir issuing-ca --token ca --label intermediate \
+  --new-key ec-p384 --hash sha512 --subject "CN=Example Intermediate CA,O=Example" --out intermediate.pem
 # A web server makes its own key and CSR, as it would anywhere.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout server-key.pem \
   -subj /CN=server.example -out server.csr 2>/dev/null
-# 4. The intermediate signs the server's certificate (profile server: serverAuth, SAN).
-"$P11" issue server.csr --token ca --label intermediate --ca-cert intermediate.pem --profile server \
-  --san DNS:server.example --hash sha512 --out server.pem
+# 3. The intermediate signs the server's certificate (profile server: serverAuth, SAN).
+"$P11" issue server.csr --ca-dir issuing-ca --profile server --san DNS:server.example --out server.pem
 
 openssl verify -CAfile root.pem -untrusted intermediate.pem server.pem
