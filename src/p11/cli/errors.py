@@ -16,6 +16,7 @@ from p11.crypto.errors import InvalidKeyData, PasswordRequired, UnsupportedCurve
 from p11.errors import CryptokiError, P11Error
 from p11.modules import ModuleNotFound
 from p11.opener import ModuleNotSpecified, PinSourceError
+from p11.pki.errors import CADirectoryError
 from p11.uri import URIError
 
 __all__ = ["FAILED", "USAGE", "CliError", "describe"]
@@ -70,6 +71,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return f"{exc}; give the key's password with --password-source FILE", FAILED
     if isinstance(exc, InvalidKeyData | UnsupportedKeyType | UnsupportedCurve):
         return f"cannot use the key material: {exc}", FAILED
+    if isinstance(exc, CADirectoryError):
+        return f"{exc} (make a CA with p11 selfsign --ca-dir, or p11 issue --new-ca-dir)", FAILED
     if isinstance(exc, URIError | PinSourceError):
         return str(exc), USAGE
     if isinstance(exc, P11Error):
