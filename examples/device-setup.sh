@@ -7,12 +7,7 @@
 #
 # Needs: p11 (pip install p11), softhsm2, opensc, openssl, libengine-pkcs11-openssl.
 set -euo pipefail
-P11="${P11:-p11}"
-WORK="${1:-$(mktemp -d)}"
-mkdir -p "$WORK/tokens" && cd "$WORK"
-printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK" > softhsm2.conf
-export SOFTHSM2_CONF="$WORK/softhsm2.conf"
-export P11_MODULE="${P11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
+source "$(dirname "${BASH_SOURCE[0]}")/softhsm-store.sh"   # WORK, SOFTHSM2_CONF, P11_MODULE, P11; cd "$WORK"
 printf '1234' > user.pin && chmod 600 user.pin   # no newline: libp11's pin-source reads it verbatim
 
 # 1. A token on the first free slot (as softhsm2-util --init-token --free does); prints its URI and slot.

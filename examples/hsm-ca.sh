@@ -7,12 +7,7 @@
 #
 # Needs: p11 (pip install p11), softhsm2, openssl.
 set -euo pipefail
-P11="${P11:-p11}"
-WORK="${1:-$(mktemp -d)}"
-mkdir -p "$WORK/tokens" && cd "$WORK"
-printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK" > softhsm2.conf
-export SOFTHSM2_CONF="$WORK/softhsm2.conf"
-export P11_MODULE="${P11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
+source "$(dirname "${BASH_SOURCE[0]}")/softhsm-store.sh"   # WORK, SOFTHSM2_CONF, P11_MODULE, P11; cd "$WORK"
 export P11_PIN=1234   # for the example; a real CA reads it from a file (--pin-source) or asks
 "$P11" init-token --free --label ca --so-pin 12345678 --pin "$P11_PIN"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from p11.cli.app import cli
@@ -15,6 +18,8 @@ from p11.mechanisms import Parameters, mechanism_by_name
 from p11.objects import Key, PrivateKey, PublicKey, SecretKey
 
 __all__: list[str] = []
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice([*ENCODINGS, "der"]), default="raw", show_default=True,
                        help="raw bytes, hex, base64, or der (an ECDSA signature as X9.62 DER, what OpenSSL uses).")
@@ -118,6 +123,19 @@ _CIPHER = click.option("--mechanism", "-m", required=True, metavar="NAME",
                        help="oaep, aes-gcm, aes-cbc, aes-ctr or a CKM_ name.")
 
 
+def _cipher_options(format_help: str) -> Callable[[F], F]:
+    """What encrypt and decrypt both take: FILE, the mechanism and its parameters, the format, --out."""
+
+    def apply(fn: F) -> F:
+        fmt = click.option("--format", "fmt", type=click.Choice(ENCODINGS), default="raw", show_default=True,
+                           help=format_help)
+        for option in (_OUT, fmt, _AAD, _IV, _HASH, _CIPHER, click.argument("file", required=False, metavar="[FILE]")):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
 def _crypt(selection: Selection, data: bytes, mechanism: str, hash_name: str | None, iv: str | None,
            aad: str | None, encrypting: bool) -> tuple[bytes, str]:
     mech = _mechanism(mechanism, hash_name, iv, aad)
@@ -131,13 +149,7 @@ def _crypt(selection: Selection, data: bytes, mechanism: str, hash_name: str | N
 
 @p11_command(cli, "encrypt", objects=True,
              example="p11 encrypt --token t --label data-key -m aes-gcm --iv 000102030405060708090a0b in.txt >ct")
-@click.argument("file", required=False, metavar="[FILE]")
-@_CIPHER
-@_HASH
-@_IV
-@_AAD
-@click.option("--format", "fmt", type=click.Choice(ENCODINGS), default="raw", show_default=True)
-@_OUT
+@_cipher_options("Encoding of the output.")
 def encrypt(selection: Selection, file: str | None, mechanism: str, hash_name: str | None, iv: str | None,
             aad: str | None, fmt: str, out: str | None) -> None:
     """Encrypt FILE (or standard input) with a public or secret key."""
@@ -150,14 +162,7 @@ def encrypt(selection: Selection, file: str | None, mechanism: str, hash_name: s
 
 @p11_command(cli, "decrypt", objects=True,
              example="p11 decrypt --token t --label data-key -m aes-gcm --iv 000102030405060708090a0b ct")
-@click.argument("file", required=False, metavar="[FILE]")
-@_CIPHER
-@_HASH
-@_IV
-@_AAD
-@click.option("--format", "fmt", type=click.Choice(ENCODINGS), default="raw", show_default=True,
-              help="Encoding of the input.")
-@_OUT
+@_cipher_options("Encoding of the input.")
 def decrypt(selection: Selection, file: str | None, mechanism: str, hash_name: str | None, iv: str | None,
             aad: str | None, fmt: str, out: str | None) -> None:
     """Decrypt FILE (or standard input) with a private or secret key."""
