@@ -44,6 +44,8 @@ def test_info_mechanisms_random_digest(cli, tmp_path):
     data.write_bytes(b"digest me" * 1000)
     digest = cli.ok("digest", str(data), "--token", token["label"], "-m", "sha384", "--json").json()
     assert digest == {"mechanism": "CKM_SHA384", "digest": hashlib.sha384(data.read_bytes()).hexdigest()}
+    by_name = cli.ok("info", "--module-name", "softhsm2", "--token", token["label"], "--json").json()
+    assert by_name["module"]["path"].endswith("libsofthsm2.so") and len(by_name["slots"]) == 1
     table = cli.ok("info", "--token", token["label"]).stdout
     assert table.startswith("Module ") and token["label"] in table
 
@@ -206,6 +208,10 @@ def test_init_pin_and_change_pin(cli, tmp_path):
     cli.ok("change-pin", "--token", label, "--new-pin-source", str(tmp_path / "newer"), env={"P11_PIN": "5678"})
     assert cli.run("objects", "--token", label, env={"P11_PIN": "5678"}).code == 1
     assert cli.ok("objects", "--token", label, "--json", env={"P11_PIN": "8765"}).json() == {"objects": []}
+    # The PIN from the URI: pin-value, or pin-source naming a file.
+    assert cli.ok("objects", "--uri", f"pkcs11:token={label}?pin-value=8765", "--json").json() == {"objects": []}
+    source = cli.run("objects", "--uri", f"pkcs11:token={label}?pin-source=file:{tmp_path / 'new'}")
+    assert source.code == 1 and "CKR_PIN_INCORRECT" in source.stderr and "5678" not in source.stderr
 
 
 def test_bench_table_and_json(cli):

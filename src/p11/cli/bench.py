@@ -76,7 +76,8 @@ def bench(selection: Selection, iterations: int, only: str | None) -> None:
     if unknown:
         raise CliError(f"--only: unknown operation {unknown[0]!r}; use {', '.join(OPERATIONS)}", USAGE)
     results: list[dict[str, Any]] = []
-    with selection.session() as session, Progress(transient=True, disable=selection.json) as progress:
+    progress_bar = Progress(console=Console(stderr=True), transient=True, disable=selection.json)
+    with selection.session() as session, progress_bar as progress:
         task = progress.add_task("benchmarking", total=len(names) * iterations)
         for name in names:
             progress.update(task, description=name)

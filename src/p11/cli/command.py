@@ -74,6 +74,9 @@ def p11_command(group: click.Group, name: str, *, example: str, objects: bool = 
                 return fn(selection, **kwargs)
             except (click.exceptions.Exit, click.Abort, click.UsageError):
                 raise
+            except KeyboardInterrupt:
+                click.echo("p11: interrupted", err=True)
+                sys.exit(130)
             except Exception as exc:
                 fail(exc, selection.debug)
 
