@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from p11.attributes import merge
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from p11.curves import Curve, curve
-from p11.defaults import Origin, usage_flags
+from p11.defaults import USAGE_FLAGS, Origin, usage_flags
 from p11.errors import MechanismNotSupported
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ def keypair_templates(
     return mechanism, merge(pub, public_attrs), merge(priv, private_attrs)
 
 
-USAGE_NAMES = tuple(a.name.lower() for a in _USAGE)
+USAGE_NAMES = tuple(a.name.lower() for a in USAGE_FLAGS[ObjectClass.SECRET_KEY])
 """The usage flags by name, as ``usage_attributes`` takes them: sign, verify, encrypt, decrypt, wrap, unwrap, derive."""
 
 
@@ -271,5 +271,5 @@ def usage_attributes(usages: Iterable[str], object_class: ObjectClass) -> dict[A
         if name.lower() not in USAGE_NAMES:
             raise ValueError(f"unknown usage {name!r}; known: {', '.join(USAGE_NAMES)}")
         wanted.add(Attribute[name.upper()])
-    kinds = {ObjectClass.PUBLIC_KEY: _PUBLIC_USAGE, ObjectClass.PRIVATE_KEY: _PRIVATE_USAGE}.get(object_class, _USAGE)
+    kinds = USAGE_FLAGS.get(object_class, USAGE_FLAGS[ObjectClass.SECRET_KEY])  # the one table, p11.defaults
     return {attr: True for attr in kinds if attr in wanted}
