@@ -12,7 +12,7 @@ from typing import Any
 
 from p11._cffi import ffi, lib
 from p11.constants import UNAVAILABLE_INFORMATION
-from p11.lowlevel.marshal import data_in, fetch, raise_for
+from p11.lowlevel.marshal import data_in, fetch, raise_for, ulong_args
 from p11.lowlevel.marshal import mechanism as _mech
 from p11.lowlevel.marshal import template as _template
 
@@ -26,6 +26,7 @@ _PARTIAL = frozenset({int(lib.CKR_ATTRIBUTE_SENSITIVE), int(lib.CKR_ATTRIBUTE_TY
 _MAX_RETRIES = 8
 
 
+@ulong_args
 class ObjectFunctions:
     """Objects (``C_CreateObject`` … ``C_FindObjectsFinal``), keys (``C_GenerateKey`` … ``C_DeriveKey``), random."""
 
