@@ -11,7 +11,7 @@ PY="${PYTHON:-python3}"
 # p11-kit-modules, opensc-pkcs11 and the tpm2 stack (swtpm, tpm2-abrmd, tpm2-pkcs11 …): the interop tests' tokens.
 APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl gcc python3-venv python3-dev
   swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
-  dbus-daemon util-linux)
+  dbus-daemon util-linux valgrind)
 
 missing_apt() {
   local pkg out=()

@@ -488,7 +488,9 @@ def _check_raw_bytes(mechanism: Mechanism, parameter: bytes) -> None:
         )
     ctype = ffi.typeof(ctype_name)
     if not _pointer_free(ctype):
-        raise ValueError(f"Raw(CKM_{mechanism.name}, bytes): the parameter is a {ctype_name}, which holds pointers; {use}")
+        raise ValueError(
+            f"Raw(CKM_{mechanism.name}, bytes): the parameter is a {ctype_name}, which holds pointers; {use}"
+        )
     if len(parameter) != ffi.sizeof(ctype):
         raise ValueError(
             f"Raw(CKM_{mechanism.name}, bytes): the parameter is a {ctype_name} of {ffi.sizeof(ctype)} bytes, "
