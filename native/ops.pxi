@@ -1018,8 +1018,8 @@ cdef class _Batch:
 
     cdef int interrupted(self, object exc) except -1:
         """Say on ``exc`` (raised by a signal handler between chunks; every run has stopped) how far the batch
-        got: ``exc.completed`` counts the items that ran, a note (and the message of an argument-less exception)
-        says so, and with ``on_error="return"`` ``exc.results`` is the result list with ``None`` for the items
+        got: ``exc.completed`` counts the items that ran, the message of an argument-less exception (a plain
+        KeyboardInterrupt) or else a note says so, and with ``on_error="return"`` ``exc.results`` is the result list with ``None`` for the items
         that did not run."""
         cdef Py_ssize_t i, done = 0
         if exc is not self.interrupt:
@@ -1034,7 +1034,8 @@ cdef class _Batch:
             message += " (the finished results are in .results)"
         if not exc.args:
             exc.args = (message,)
-        exc.add_note(message)
+        else:
+            exc.add_note(message)
         return 0
 
     cdef void reset(self, Py_ssize_t start, Py_ssize_t end) noexcept:

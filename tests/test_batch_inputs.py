@@ -2,7 +2,7 @@
 ``sign_many``/``verify_many``/``encrypt_many``/``decrypt_many`` (and resizing the bytearrays among them) while the
 batch runs without the GIL never makes a batch read freed memory: every result is what a single call gives for a
 value the list held, or the batch raises. The crashes this guards against kill the process, so the batches run in
-child processes (tests/crashers/batch_mutation.py), many times, and once under valgrind.
+child processes (tests/children/batch_mutation.py), many times, and once under valgrind.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import p11
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
 from p11.testing import SoftHSM
 
-CHILD = Path(__file__).parent / "crashers" / "batch_mutation.py"
+CHILD = Path(__file__).parent / "children" / "batch_mutation.py"
 SUPPRESSIONS = Path(__file__).parent / "valgrind" / "python.supp"
 USER_PIN = "246810"
 
