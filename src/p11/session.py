@@ -368,9 +368,8 @@ class Session(_SessionBase):
     # -- random and digests ----------------------------------------------------------------------------------
 
     def generate_random(self, n: int) -> bytes:
-        """``n`` random bytes from the token's generator (one crossing, written straight into the result)."""
-        if type(n) is not int:
-            _check_count(n)
+        """``n`` random bytes from the token's generator (one crossing, written straight into the result); ``n``
+        is 0 to 16 MiB (``p11._native.MAX_RANDOM_BYTES``: ask again for more), else ValueError."""
         lock = self._lock
         lock.acquire()
         try:
@@ -532,8 +531,6 @@ class PooledSession(Session):
         return self._pool
 
     def generate_random(self, n: int) -> bytes:
-        if type(n) is not int:
-            _check_count(n)
         return self._pool.generate_random(n)
 
     def __repr__(self) -> str:
@@ -577,12 +574,6 @@ class _Lease:
 
 def _closed_error() -> CryptokiError:
     return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, "this p11 Session was closed")
-
-
-def _check_count(n: object) -> None:
-    """Why ``n`` is not a byte count (the caller's fast path only takes plain ints; negatives fail below)."""
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise TypeError(f"n must be an int, not {type(n).__name__}")
 
 
 # Keyword searches already prepared (get_key(label=..., object_class=...) in a loop): the attribute template and

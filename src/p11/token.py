@@ -233,7 +233,7 @@ class Token:
     def configure_pool(self, *, max_size: int | None = None, keep_pin: bool = False, rw: bool | None = None) -> None:
         """Settings of the token's session pool, before its first use (or give them to :meth:`login`).
 
-        ``max_size``: the most sessions the pool opens (default: the token's session limit, at most 8);
+        ``max_size``: the most sessions the pool opens, 1 to 4096 (default: the token's session limit, at most 8);
         ``keep_pin``: keep the PIN in memory so the pool can log in again after the login is lost (all sessions
         closed elsewhere, a removed token, a fork); ``rw``: read-write sessions (the default unless the token is
         write-protected) or read-only ones."""
