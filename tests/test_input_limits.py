@@ -92,8 +92,10 @@ def test_login_pool_size_out_of_range(softhsm: SoftHSM, max_size: int) -> None:
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     with pytest.raises(ValueError, match=r"^max_size must be between 1 and 4096"):
         token.login(USER_PIN, max_size=max_size)
-    token.login(USER_PIN, max_size=2)  # nothing was half-made: a good call works
-    assert token.pool.max_size == 2
+    with pytest.raises(ValueError, match=r"^max_size must be between 1 and 4096"):
+        token.configure_pool(max_size=max_size)
+    token.login(USER_PIN)  # the refused size was not kept: the next pool gets the default
+    assert token.pool.max_size == _native.DEFAULT_POOL_SIZE
     token.close_pool()
 
 

@@ -19,6 +19,7 @@ from p11 import _native
 from p11._cffi import lib
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
+from p11.lowlevel.marshal import size_arg
 from p11.lowlevel.types import MechanismInfo, TokenInfo
 from p11.session import ObjectSearch, PooledSession, Session
 from p11.uris import uri_for_token
@@ -240,7 +241,7 @@ class Token:
         with self._lock:
             if self._pooled is not None and not self._pooled._pool.closed:
                 raise RuntimeError("the token's session pool is in use: configure it before first use, or in login()")
-            self._pool_options = {"max_size": max_size, "keep_pin": keep_pin, "rw": rw}
+            self._pool_options = {"max_size": _pool_size(max_size), "keep_pin": keep_pin, "rw": rw}
 
     def _new_pool(self, user_pin: str | bytes | None) -> _native.SessionPool:
         options = self._pool_options
@@ -284,7 +285,7 @@ class Token:
             if keep_pin is not None:
                 self._pool_options["keep_pin"] = keep_pin
             if max_size is not None:
-                self._pool_options["max_size"] = max_size
+                self._pool_options["max_size"] = _pool_size(max_size)
             if _forked:
                 self._module.ensure_ready()
             pool = self._new_pool(user_pin)
@@ -380,3 +381,8 @@ class Token:
     def digest(self, data: Any, mechanism: Mechanism | Parameters = Mechanism.SHA256) -> bytes:
         """A digest computed on the token, on a pooled session."""
         return self._pooled_session().digest(data, mechanism)
+
+
+def _pool_size(max_size: int | None) -> int | None:
+    """``max_size`` checked before it is stored: a refused value never stays behind for the next pool."""
+    return None if max_size is None else size_arg(max_size, "max_size", 1, _native.MAX_POOL_SIZE)
