@@ -4,8 +4,9 @@
 # size query, and Python objects for every argument. Here each operation is ONE ``with nogil`` block that runs Init
 # and the single-part call back to back, writes the output straight into a stack buffer (small outputs) or a
 # preallocated ``bytes`` object (large ones), and only falls back to a size query when the caller's size guess was
-# wrong. Batches gather every input pointer first, run the whole loop in C without the GIL and without creating a
-# Python object, then build the result list.
+# wrong. Batches snapshot their inputs (a tuple of strong references; buffer exports for non-bytes items) and gather
+# every input pointer first, run the loop in C without the GIL and without creating a Python object - in chunks,
+# with the signal handlers run between them so Ctrl-C is noticed - then build the result list.
 #
 # Conventions shared by every function here:
 #   fl         the module's function list: an ``int`` address (``p11.lowlevel.Module.function_list_address``, the

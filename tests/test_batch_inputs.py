@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import add_hmac_key
 
 import p11
-from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
+from p11.constants import KeyType, Mechanism
 from p11.testing import SoftHSM
 
 CHILD = Path(__file__).parent / "children" / "batch_mutation.py"
@@ -68,16 +69,7 @@ def test_batch_results_come_from_its_own_snapshot(softhsm: SoftHSM, label: str) 
     token = p11.load(softhsm.module_path).get_token(label=label)
     token.login(USER_PIN)
     try:
-        key = token.create_object(
-            {
-                Attribute.CLASS: ObjectClass.SECRET_KEY,
-                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-                Attribute.TOKEN: False,
-                Attribute.VALUE: os.urandom(32),
-                Attribute.SIGN: True,
-                Attribute.VERIFY: True,
-            }
-        )
+        key = add_hmac_key(token, os.urandom(32), token=False)
         messages = [bytearray(b"m%d" % i) for i in range(100)]
         tags = key.sign_many(iter(messages), Mechanism.SHA256_HMAC)  # any iterable: snapshotted first
         assert tags == [key.sign(bytes(m), Mechanism.SHA256_HMAC) for m in messages]

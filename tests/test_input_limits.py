@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from support import add_hmac_key
 
 import p11
 from p11 import _native, errors, lowlevel
@@ -41,16 +42,7 @@ def keys(softhsm: SoftHSM) -> Iterator[Keys]:
     spec = softhsm.add_token("limits", user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     token.login(USER_PIN, max_size=4)
-    secret = token.create_object(
-        {
-            Attribute.CLASS: ObjectClass.SECRET_KEY,
-            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-            Attribute.TOKEN: False,
-            Attribute.VALUE: HMAC_VALUE,
-            Attribute.SIGN: True,
-            Attribute.VERIFY: True,
-        }
-    )
+    secret = add_hmac_key(token, HMAC_VALUE, token=False)
     aes = token.generate_key(KeyType.AES, 256, token=False)
     assert isinstance(secret, SecretKey) and isinstance(aes, SecretKey)
     yield Keys(token, secret, aes)

@@ -16,9 +16,13 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import p11
-from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
+from p11.constants import Mechanism
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for support
+from support import add_hmac_key
 
 HMAC_VALUE = b"interrupt-key" * 3
 
@@ -28,16 +32,7 @@ def main(argv: list[str]) -> int:
     token = p11.load(module_path).get_token(label=label)
     token.login(pin, max_size=4)
     owner = token.open() if workers == "session" else token
-    key = owner.create_object(
-        {
-            Attribute.CLASS: ObjectClass.SECRET_KEY,
-            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-            Attribute.TOKEN: False,
-            Attribute.VALUE: HMAC_VALUE,
-            Attribute.SIGN: True,
-            Attribute.VERIFY: True,
-        }
-    )
+    key = add_hmac_key(owner, HMAC_VALUE, token=False)
     n = int(items)
     messages = [b"request %d" % i for i in range(n)]
     started = threading.Event()

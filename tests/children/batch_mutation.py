@@ -16,12 +16,16 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import p11
 from p11 import errors
-from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
+from p11.constants import KeyType, Mechanism
 from p11.mechanisms import GCM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for support
+from support import add_hmac_key
 
 HMAC_VALUE = b"mutation-key" * 3
 GENERATIONS = 3  # each index only ever holds one of these few values (plus its original), so results are checkable
@@ -137,16 +141,7 @@ def main(argv: list[str]) -> int:
     module_path, label, pin, items, reps = argv[1:6]
     token = p11.load(module_path).get_token(label=label)
     token.login(pin)
-    key = token.create_object(
-        {
-            Attribute.CLASS: ObjectClass.SECRET_KEY,
-            Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-            Attribute.TOKEN: False,
-            Attribute.VALUE: HMAC_VALUE,
-            Attribute.SIGN: True,
-            Attribute.VERIFY: True,
-        }
-    )
+    key = add_hmac_key(token, HMAC_VALUE, token=False)
     aes = token.generate_key(KeyType.AES, 128, token=False)
     n = int(items)
     for _ in range(int(reps)):
