@@ -96,15 +96,18 @@ class Session(_SessionBase):
 
     @property
     def handle(self) -> int:
-        """The ``CK_SESSION_HANDLE``; using a closed session raises ``SessionClosed``."""
+        """The ``CK_SESSION_HANDLE``; using a closed session raises ``SessionClosed``, and so does using one opened
+        before ``fork()`` or a re-initialisation of its module (its number may name another session now)."""
         handle = self._handle
         if not handle:
             raise _closed_error()
+        if self._fl != self.token._fl:
+            raise _closed_error(_STALE)
         return handle
 
     @property
     def _closed(self) -> bool:
-        return not self._handle
+        return not self._handle or self._fl != self.token._fl
 
     @property
     def _module(self) -> lowlevel.Module:
@@ -113,11 +116,16 @@ class Session(_SessionBase):
 
     @property
     def closed(self) -> bool:
-        return not self._handle
+        """True once closed, and for a session opened before ``fork()`` or a re-initialisation of its module."""
+        return not self._handle or self._fl != self.token._fl
 
     def close(self) -> None:
         """Close the session (``C_CloseSession``). Closing the token's last session logs it out, as Cryptoki
-        does. Closing twice is harmless."""
+        does. Closing twice is harmless; closing a session of an earlier generation calls nothing."""
+        if self._fl != self.token._fl:
+            handle, self._handle = self._handle, 0
+            self.token._live.discard(handle)
+            return
         lock = self._lock
         lock.acquire()  # waits for a call running on the session in another thread
         handle = self._handle
@@ -434,9 +442,13 @@ class PooledSession(Session):
         self.rw = pool.rw
         self._handle = 0
         self._number = 0
-        self._fl = token._fl
         self._pool = pool
         self._local = _Held()
+
+    @property
+    def _fl(self) -> int:
+        """The token's current call gate: the pool outlives fork() and re-initialisation, so never a copy."""
+        return self.token._fl
 
     def __del__(self) -> None:
         pass
@@ -572,8 +584,13 @@ class _Lease:
             inner.__exit__(exc_type, exc, tb)  # gives it back, or discards it when exc says it is dead
 
 
-def _closed_error() -> CryptokiError:
-    return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, "this p11 Session was closed")
+_STALE = (
+    "this p11 Session was opened before fork() or before its module was initialised again; open a new session"
+)
+
+
+def _closed_error(detail: str = "this p11 Session was closed") -> CryptokiError:
+    return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, detail)
 
 
 # Keyword searches already prepared (get_key(label=..., object_class=...) in a loop): the attribute template and

@@ -60,7 +60,6 @@ class Token:
         self.slot = slot
         self.library: Library = slot.library
         self._module = self.library.module
-        self._fl: int = self._module.function_list_address
         self._slot_id = slot.id
         self._info = info
         self._lock = threading.RLock()
@@ -71,6 +70,11 @@ class Token:
         self._live: set[int] = set()
         self._pooled: PooledSession | None = None
         self._pool_options: dict[str, Any] = {"max_size": None, "keep_pin": False, "rw": None}
+
+    @property
+    def _fl(self) -> int:
+        """The module's current call gate (what p11._native calls through; a new one after fork/re-initialisation)."""
+        return self._module.gate_address
 
     # -- identity --------------------------------------------------------------------------------------------
 
