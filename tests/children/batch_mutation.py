@@ -29,6 +29,7 @@ from support import add_hmac_key
 
 HMAC_VALUE = b"mutation-key" * 3
 GENERATIONS = 3  # each index only ever holds one of these few values (plus its original), so results are checkable
+RESIZED = b"!"  # appended by an in-place resize of a bytearray item
 
 
 def mac(data: bytes) -> bytes:
@@ -48,8 +49,8 @@ def aad_for(j: int, gen: int) -> bytes:
 
 
 class Mutator:
-    """A thread replacing ``lists[k][j]`` with ``makers[k](j, gen)`` (new objects) and growing/shrinking the
-    bytearrays it finds, round and round, until stopped."""
+    """A thread replacing ``lists[k][j]`` with ``makers[k](j, gen)`` (new objects) and resizing the bytearrays
+    it finds in place, round and round, until stopped."""
 
     def __init__(self, lists: list[list[Any]], makers: list[Callable[[int, int], Any]]) -> None:
         self.lists, self.makers = lists, makers
@@ -63,9 +64,11 @@ class Mutator:
                 j = i % len(lst)
                 old = lst[j]
                 if isinstance(old, bytearray) and i % 2:
-                    try:  # resizing an exported bytearray raises BufferError: the batch holds its buffer
-                        old.extend(b"+")
-                        del old[-1:]
+                    # Resize in place, in one step (so the value is always one of the index's candidates):
+                    # refused with BufferError while a batch holds the bytearray's buffer.
+                    value = make(j, 1 + i % GENERATIONS)
+                    try:
+                        old[:] = bytes(value) + RESIZED if len(old) == len(value) else value
                     except BufferError:
                         pass
                 else:
@@ -93,7 +96,8 @@ def run_once(key: Any, aes: Any, n: int) -> None:
     with Mutator([messages], [lambda j, g: message(j, g) if g % 2 else bytearray(message(j, g))]):
         tags = key.sign_many(messages, Mechanism.SHA256_HMAC)
     for j, tag in enumerate(tags):
-        check(tag in {mac(message(j, g)) for g in range(GENERATIONS + 1)}, f"sign_many item {j}")
+        held = [message(j, g) + extra for g in range(GENERATIONS + 1) for extra in (b"", RESIZED)]
+        check(tag in {mac(value) for value in held}, f"sign_many item {j}")
 
     # verify_many: messages and signatures both replaced; each answer is a bool about values the lists held.
     messages = [message(j, 0) for j in range(n)]
