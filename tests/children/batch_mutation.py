@@ -10,6 +10,7 @@ error; the script exits 0 after printing ``ok``, 1 on a wrong result, and a cras
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import struct
@@ -67,10 +68,8 @@ class Mutator:
                     # Resize in place, in one step (so the value is always one of the index's candidates):
                     # refused with BufferError while a batch holds the bytearray's buffer.
                     value = make(j, 1 + i % GENERATIONS)
-                    try:
+                    with contextlib.suppress(BufferError):
                         old[:] = bytes(value) + RESIZED if len(old) == len(value) else value
-                    except BufferError:
-                        pass
                 else:
                     lst[j] = make(j, 1 + i % GENERATIONS)
             i += 1
