@@ -39,6 +39,7 @@ import time as _ops_time
 
 from p11._cffi import ffi as _ops_ffi
 from p11.errors import error_class as _ops_error_class
+from p11.lowlevel.marshal import MAX_RANDOM_BYTES  # the one bound for random byte counts (lowlevel uses it too)
 from p11.lowlevel.marshal import size_arg as _ops_size_arg_slow
 
 cdef extern from "Python.h":
@@ -60,10 +61,9 @@ cdef enum:
     _OP_RANDOM = 6
 
 # Upper bounds of size arguments (documented limits; ValueError beyond them, never a huge malloc):
+cdef Py_ssize_t _OPS_MAX_RANDOM = MAX_RANDOM_BYTES  # generate_random: 16 MiB per call (ask again for more)
 cdef enum:
-    _OPS_MAX_RANDOM = 16 * 1024 * 1024
     _OPS_MAX_IV = 1024
-MAX_RANDOM_BYTES = _OPS_MAX_RANDOM  # generate_random: 16 MiB per call (ask again for more)
 MAX_IV_LENGTH = _OPS_MAX_IV         # encrypt_many: generated GCM IVs (12 bytes is the norm)
 
 # Long batches run in chunks, each ONE crossing without the GIL; between chunks the GIL is taken back to check for
@@ -237,11 +237,11 @@ cdef class Mechanism:
 _ops_mechanism_cache = {}
 
 
-def mechanism_for(CK_MECHANISM_TYPE mechanism):
+def mechanism_for(mechanism):
     """The cached parameterless :class:`Mechanism` for a ``CKM_*`` value."""
     cdef object m = _ops_mechanism_cache.get(mechanism)
     if m is None:
-        m = Mechanism(mechanism)
+        m = Mechanism(<CK_MECHANISM_TYPE>_ops_size_arg_slow(mechanism, "mechanism"))
         if len(_ops_mechanism_cache) < 4096:  # bounded: vendor values could otherwise grow it without end
             m = _ops_mechanism_cache.setdefault(mechanism, m)
     return m

@@ -72,7 +72,7 @@ def test_generate_random_sizes_out_of_range(keys: Keys, n: int) -> None:
 
 
 def test_generate_random_up_to_the_limit(keys: Keys) -> None:
-    assert _native.MAX_RANDOM_BYTES == 16 * 1024 * 1024
+    assert _native.MAX_RANDOM_BYTES == lowlevel.marshal.MAX_RANDOM_BYTES == 16 * 1024 * 1024
     assert len(keys.token.pool.generate_random(_native.MAX_RANDOM_BYTES)) == _native.MAX_RANDOM_BYTES
     with pytest.raises(TypeError, match="n must be an int"):
         keys.token.pool.generate_random(2.0)
@@ -142,6 +142,22 @@ def test_lowlevel_ulong_arguments_out_of_range(softhsm: SoftHSM) -> None:
         module.C_GetSlotInfo(-1)
     with pytest.raises(errors.SessionHandleInvalid):
         module.C_GetSessionInfo(2**32 - 1)  # in range: the module's own answer
+    with pytest.raises(ValueError, match=r"^an int attribute value must be between 0 and"):
+        lowlevel.marshal.template({Attribute.VALUE_LEN: 2**70})
+    with pytest.raises(ValueError, match=r"^an attribute type must be between 0 and"):
+        lowlevel.marshal.template({-1: b""})
+    with pytest.raises(ValueError, match=r"^mechanism must be between 0 and"):
+        lowlevel.marshal.mechanism(2**70)
+    with pytest.raises(ValueError, match=r"^mechanism must be between 0 and"):
+        _native.mechanism_for(2**70)
+    session = module.C_OpenSession(module.C_GetSlotList(True)[0])
+    try:
+        for length in (2**40, 2**70, lowlevel.marshal.MAX_RANDOM_BYTES + 1):
+            with pytest.raises(ValueError, match=r"^length must be between 0 and 16777216"):
+                module.C_GenerateRandom(session, length)
+        assert len(module.C_GenerateRandom(session, 16)) == 16
+    finally:
+        module.C_CloseSession(session)
 
 
 def test_module_path_too_long_is_a_value_error() -> None:

@@ -21,6 +21,7 @@ from p11.errors import error_class
 
 __all__ = [
     "CK_ULONG_MAX",
+    "MAX_RANDOM_BYTES",
     "MAX_TEMPLATE_DEPTH",
     "AttributeValue",
     "BytesLike",
@@ -66,6 +67,10 @@ _TRUE = ffi.new("CK_BBOOL *", 1)  # shared, read-only to every module: template 
 _FALSE = ffi.new("CK_BBOOL *", 0)
 
 CK_ULONG_MAX = (1 << (8 * _ULONG_SIZE)) - 1
+
+# The most random bytes one C_GenerateRandom call is asked for (here and in p11._native): a size that is a mistake
+# (2**40) is a ValueError, not a terabyte allocation. Ask again for more.
+MAX_RANDOM_BYTES = 16 * 1024 * 1024
 
 # How deep templates may nest (CKA_WRAP_TEMPLATE inside CKA_DERIVE_TEMPLATE inside ...): real ones nest one or two
 # levels; the bound turns a self-containing or absurdly deep template into a ValueError instead of a C stack
@@ -241,7 +246,7 @@ def mechanism(mech: Any) -> Any:
         c = _PLAIN_MECHS.get(mech)
         if c is None:
             c = ffi.new(_MECH_P)
-            c.mechanism = int(mech)  # OverflowError for a negative or too large type
+            c.mechanism = size_arg(mech, "mechanism")
             if len(_PLAIN_MECHS) < 4096:
                 _PLAIN_MECHS[int(mech)] = c
         return c
@@ -279,9 +284,7 @@ def _value(value: Any, keep: list[Any]) -> tuple[Any, int]:
         keep.append(buf)
         return buf, len(value)
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError("an int attribute value must be a non-negative CK_ULONG")
-        c = ffi.new(_ULONG_P, value)
+        c = ffi.new(_ULONG_P, size_arg(value, "an int attribute value"))
         keep.append(c)
         return c, _ULONG_SIZE
     if isinstance(value, str):
@@ -311,7 +314,7 @@ def _build(tmpl: Any, keep: list[Any], path: tuple[int, ...] = ()) -> tuple[Any,
         except (TypeError, ValueError):
             raise TypeError("a template is a mapping or an iterable of (attribute type, value) pairs") from None
         attr = arr[i]
-        attr.type = kind
+        attr.type = size_arg(kind, "an attribute type")
         if isinstance(value, (Mapping, list, tuple)):
             nested, count = _build(value, keep, template_path(tmpl, path))
             attr.pValue, attr.ulValueLen = nested, count * _ATTR_SIZE
