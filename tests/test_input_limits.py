@@ -111,6 +111,10 @@ def test_workers_out_of_range(keys: Keys, workers: int) -> None:
         keys.hmac.sign_many([b"a", b"b"], Mechanism.SHA256_HMAC, workers=workers)
     with pytest.raises(TypeError, match="workers must be an int"):
         keys.hmac.sign_many([b"a"], Mechanism.SHA256_HMAC, workers="2")  # type: ignore[arg-type]
+    with keys.token.open() as session:  # an explicit session's parallel batch (a private pool) names it too
+        key = session.get_key(label="hmac")
+        with pytest.raises(ValueError, match=r"^workers must be between 1 and 4096"):
+            key.sign_many([b"a", b"b"], Mechanism.SHA256_HMAC, workers=workers)
 
 
 def test_pss_salt_length_out_of_range() -> None:

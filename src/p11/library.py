@@ -15,6 +15,7 @@ from p11 import lowlevel
 from p11.constants import Mechanism, SlotFlag
 from p11.errors import MultipleTokens, NoSuchToken
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
+from p11.objects import forget_calls
 from p11.token import Token
 
 __all__ = ["Library", "Slot", "load"]
@@ -200,6 +201,8 @@ class Library:
                 token.close_pool()  # the pools' sessions end before C_Finalize, each with C_CloseSession
             token._live.clear()
             token._user = None
+            # Their next use finds the library closed (StaleObject), never a stale cached call.
+            forget_calls(token._objects.values())
         self.module.close()
         with _LOCK:
             if _LIBRARIES.get(self.module) is self:

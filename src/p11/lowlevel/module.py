@@ -32,6 +32,7 @@ import contextlib
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from p11._cffi import ffi, lib
@@ -43,7 +44,7 @@ from p11.lowlevel.message import MessageFunctions
 from p11.lowlevel.objects import ObjectFunctions
 from p11.lowlevel.types import Version
 
-__all__ = ["Module", "load", "loaded_modules"]
+__all__ = ["Module", "load", "loaded_modules", "on_generation_change"]
 
 _CKR_ALREADY = int(lib.CKR_CRYPTOKI_ALREADY_INITIALIZED)
 _CKR_NOT_INITIALIZED = int(lib.CKR_CRYPTOKI_NOT_INITIALIZED)
@@ -258,6 +259,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                 raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Finalize", "the module was closed")
             if self._forked_mid_call:
                 raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Finalize", _MID_CALL)
+            if self.initialized:
+                _run_hooks(_BEFORE_GENERATION_ENDS, self)
             left = self._drain(_GATE_PAUSED, timeout)
             try:
                 if left:
@@ -275,6 +278,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             self._new_gate()
             self.generation += 1
             self._f = self._funcs
+        _run_hooks(_AFTER_NEW_GENERATION, self)
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
@@ -315,6 +319,10 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                 self._initialized = self._owns_init = self._stale = False
                 self._closed = True
                 self._f = _Closed(self.path)
+                # A last generation that is closed: whatever still holds an earlier gate is stale and refused.
+                self._new_gate()
+                lib.p11_gate_close(self._gate)
+                self.generation += 1
                 self._forget()
 
     def _forget(self) -> None:
@@ -382,6 +390,30 @@ def loaded_modules() -> list[Module]:
         return list(_OPEN)
 
 
+# Called with a Module when one of its generations ends (fork, C_Finalize) and when the next begins: the layers
+# above note what their handles stand for before, and drop cached handles after (see on_generation_change).
+_BEFORE_GENERATION_ENDS: list[Callable[[Module], None]] = []
+_AFTER_NEW_GENERATION: list[Callable[[Module], None]] = []
+
+
+def on_generation_change(
+    *, before: Callable[[Module], None] | None = None, after: Callable[[Module], None] | None = None
+) -> None:
+    """Register hooks around the end of a module's generation: ``before(module)`` while its handles are still valid
+    (in the parent before ``fork()``, before ``C_Finalize``), ``after(module)`` once the new generation exists (in the
+    fork child, after ``C_Finalize``). Hooks must be quick and must not raise."""
+    if before is not None:
+        _BEFORE_GENERATION_ENDS.append(before)
+    if after is not None:
+        _AFTER_NEW_GENERATION.append(after)
+
+
+def _run_hooks(hooks: list[Callable[[Module], None]], mod: Module) -> None:
+    for hook in hooks:
+        with contextlib.suppress(Exception):
+            hook(mod)
+
+
 # Calls still in flight per module when the parent forked (set by _before_fork, read by the two after-hooks).
 _AT_FORK: dict[Module, int] = {}
 
@@ -390,6 +422,9 @@ def _before_fork() -> None:
     # No thread may be inside a module when the process is copied: a module lock held at that moment would be held
     # forever in the child. New calls wait at the gate (without the GIL) until the fork is done.
     _AT_FORK.clear()
+    for mod in list(_OPEN):
+        if not mod._closed and mod.initialized:
+            _run_hooks(_BEFORE_GENERATION_ENDS, mod)
     for mod in list(_OPEN):
         if not mod._closed:
             _AT_FORK[mod] = mod._drain(_GATE_PAUSED, FORK_TIMEOUT)
@@ -424,6 +459,7 @@ def _after_fork_in_child() -> None:
             mod._f = _Stale(mod)
         else:
             mod._f = mod._funcs
+        _run_hooks(_AFTER_NEW_GENERATION, mod)
     _AT_FORK.clear()
 
 
