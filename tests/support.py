@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
@@ -65,3 +67,21 @@ def add_hmac_key(owner: Any, value: bytes, label: str = "hmac") -> SecretKey:
     )
     assert isinstance(key, SecretKey)
     return key
+
+
+def outcome_unless_stuck(call: Callable[[], Any], guard: float = 60.0) -> BaseException | Any:
+    """What ``call()`` returns or raises, run in a daemon thread; fails the test (instead of hanging the run) when
+    it is still inside after ``guard`` seconds. For calls that must never block (a FIFO given as a file)."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(guard)
+    assert not thread.is_alive(), f"{call!r} blocked (still running after {guard} s)"
+    return result[0]

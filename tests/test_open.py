@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from support import init_spare_token, self_signed
+from support import init_spare_token, outcome_unless_stuck, self_signed
 
 from p11 import errors
 from p11.constants import Attribute, KeyType, ObjectClass, SessionState
@@ -288,6 +288,34 @@ def test_pin_file_problems_name_the_file_never_its_content(tmp_path: Path) -> No
     with pytest.raises(PinSourceError, match="cannot be read: Not a directory") as info:
         read_pin_source(str(beneath_a_file))
     assert str(beneath_a_file) in str(info.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fifo_as_pin_source_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pin"
+    os.mkfifo(fifo)
+    outcome = outcome_unless_stuck(lambda: read_pin_source(f"file:{fifo}"))
+    assert isinstance(outcome, PinSourceError), outcome
+    expected = f"pin-source file {str(fifo)!r} is a FIFO (named pipe): only regular files are read as PIN files"
+    assert str(outcome) == expected
+    assert outcome.path == str(fifo)
+
+
+def test_fifo_with_a_writer_is_refused_too(tmp_path: Path) -> None:
+    # A writer that keeps the pipe open and never writes: a plain read would wait for ever.
+    fifo = tmp_path / "pin"
+    os.mkfifo(fifo)
+    keeper = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        outcome = outcome_unless_stuck(lambda: read_pin_source(str(fifo)))
+    finally:
+        os.close(keeper)
+    assert isinstance(outcome, PinSourceError) and "FIFO" in str(outcome), outcome
+
+
+def test_device_as_pin_source_is_refused() -> None:
+    with pytest.raises(PinSourceError, match="is a character device: only regular files"):
+        read_pin_source("/dev/zero")
 
 
 def _read_pin_as_unprivileged(path: str) -> tuple[str, str]:

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from p11.constants import Attribute, SessionState
 from p11.errors import MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
+from p11.files import FileTooLarge, NotARegularFile, read_small_file
 from p11.library import Library, load
 from p11.modules import ModuleNotFound, find_module
 from p11.objects import Object, PrivateKey
@@ -194,25 +195,29 @@ def read_pin_source(source: str) -> bytes:
     """The PIN in the file a ``pin-source`` names (see :func:`pin_source_path`): its bytes with one trailing
     newline (``\\n`` or ``\\r\\n``) removed, as many PIN files end with one.
 
-    :class:`PinSourceError` when the file is missing, unreadable, a directory, empty, or larger than a PIN file
-    can be (4 KiB); the message names the file and never shows its content.
+    :class:`PinSourceError` when the file is missing, unreadable, not a regular file (a directory, a FIFO, a
+    device: never read, so a FIFO cannot block; see :mod:`p11.files`), empty, or larger than a PIN file can be
+    (4 KiB); the message names the file and never shows its content.
     """
     path = pin_source_path(source)
     try:
-        with Path(path).open("rb") as file:
-            data = file.read(_PIN_FILE_LIMIT + 1)
+        data = read_small_file(path, _PIN_FILE_LIMIT)
     except FileNotFoundError:
         raise PinSourceError(f"pin-source file {path!r} does not exist", path) from None
-    except IsADirectoryError:
-        raise PinSourceError(f"pin-source file {path!r} is a directory, not a file", path) from None
+    except NotARegularFile as exc:
+        raise PinSourceError(
+            f"pin-source file {path!r} is {exc.kind}: only regular files are read as PIN files", path
+        ) from None
+    except FileTooLarge:
+        raise PinSourceError(
+            f"pin-source file {path!r} is larger than {_PIN_FILE_LIMIT} bytes: not a PIN file", path
+        ) from None
     except PermissionError:
         raise PinSourceError(f"pin-source file {path!r} cannot be read: permission denied", path) from None
     except OSError as exc:
         raise PinSourceError(
             f"pin-source file {path!r} cannot be read: {exc.strerror or type(exc).__name__}", path
         ) from None
-    if len(data) > _PIN_FILE_LIMIT:
-        raise PinSourceError(f"pin-source file {path!r} is larger than {_PIN_FILE_LIMIT} bytes: not a PIN file", path)
     if data.endswith(b"\r\n"):
         data = data[:-2]
     elif data.endswith(b"\n"):
