@@ -243,6 +243,68 @@ def test_wrong_pin_raises_pin_incorrect_without_the_pin(opener: Callable[..., An
         opener(stock.uri("object=signer;type=private"), pin=WRONG_PIN)
 
 
+# -- a PIN given while the token is already logged in -----------------------------------------------------------
+
+
+def _wrong_pin_ways(stock: Stock, tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(URI, keyword arguments) giving WRONG_PIN by argument, by pin-value and by pin-source."""
+    pin_file = tmp_path / "wrong-pin"
+    pin_file.write_text(WRONG_PIN + "\n")
+    uri = stock.uri("object=signer;type=private")
+    return [
+        (uri, {"pin": WRONG_PIN}),
+        (stock.uri("object=signer;type=private", f"pin-value={WRONG_PIN}"), {}),
+        (stock.uri("object=signer;type=private", f"pin-source=file:{pin_file}"), {}),
+    ]
+
+
+def test_wrong_pin_is_refused_while_the_pool_login_lasts(
+    opener: Callable[..., Any], stock: Stock, tmp_path: Path
+) -> None:
+    stock.token.login(USER_PIN)
+    try:
+        for uri, kwargs in _wrong_pin_ways(stock, tmp_path):
+            with pytest.raises(errors.PinIncorrect, match="already logged in as USER with another PIN") as info:
+                opener(uri, **kwargs)
+            assert_no_pin(str(info.value))
+        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN), stock.certificate)
+        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN.encode()), stock.certificate)
+        with pytest.raises(errors.PinIncorrect):
+            stock.token.login(WRONG_PIN)  # the pool's login path checks it too
+    finally:
+        stock.token.close_pool()
+
+
+def test_wrong_pin_is_refused_while_a_session_login_lasts(
+    opener: Callable[..., Any], stock: Stock, tmp_path: Path
+) -> None:
+    with stock.token.open(user_pin=USER_PIN) as session:
+        for uri, kwargs in _wrong_pin_ways(stock, tmp_path):
+            with pytest.raises(errors.PinIncorrect):
+                opener(uri, **kwargs)
+        with pytest.raises(errors.PinIncorrect):
+            stock.token.open(user_pin=WRONG_PIN)
+        with pytest.raises(errors.PinIncorrect):
+            session.login(WRONG_PIN)
+        with pytest.raises(errors.PinIncorrect):
+            stock.token.login(WRONG_PIN)
+        assert session.info().state == SessionState.RO_USER_FUNCTIONS  # the refusals logged nobody out
+    # The login ended with its last session: the record went with it, and the token checks PINs itself again.
+    with pytest.raises(errors.PinIncorrect):
+        opener(stock.uri("object=signer;type=private"), pin=WRONG_PIN)
+    sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN), stock.certificate)
+
+
+def test_the_pin_record_is_a_salted_hash_not_the_pin(stock: Stock) -> None:
+    with stock.token.open(user_pin=USER_PIN):
+        record = stock.token._logins
+        held = b"".join(getattr(record, name) for name in ("_salt", "_digest"))
+        assert USER_PIN.encode() not in held and len(record._salt) == 16 and len(record._digest) == 32
+        first_salt = record._salt
+    with stock.token.open(user_pin=USER_PIN):
+        assert stock.token._logins._salt != first_salt  # a new salt per login
+
+
 def test_pin_value_and_pin_source_together_are_refused(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(URIError, match="both pin-value and pin-source") as info:
         opener(stock.uri("object=note", f"pin-value={USER_PIN}&pin-source=/tmp/pin"))

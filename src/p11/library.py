@@ -200,6 +200,7 @@ class Library:
                 token.close_pool()  # the pools' sessions end before C_Finalize, each with C_CloseSession
             token._live.clear()
             token._user = None
+            token._logins.forget()
         self.module.close()
         with _LOCK:
             if _LIBRARIES.get(self.module) is self:
