@@ -513,18 +513,26 @@ def test_ambiguous_object_lists_the_candidates_uris(opener: Callable[..., Any], 
 
 def test_ambiguous_token_lists_the_candidates_uris(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.MultipleTokens) as info:
-        opener(f"pkcs11:model=SoftHSM%20v2;object=note?module-path={stock.module_path}&pin-value={USER_PIN}")
+        opener(f"pkcs11:model=SoftHSM%20v2?module-path={stock.module_path}&pin-value={USER_PIN}")
     message = str(info.value)
     assert_no_pin(message)
     present = len(stock.library.slots())
-    assert message.startswith(f"{present} tokens match pkcs11:model=SoftHSM%20v2;object=note: ")
-    # "<n> tokens match <uri>: <uri>, <uri>, ... and <k> more; add serial= ..."; ", " never occurs inside a URI
-    listed_text = message.split(": ", 1)[1].rsplit("; add serial=", 1)[0].split(" and ")[0]
+    assert message.startswith(f"{present} tokens match pkcs11:model=SoftHSM%20v2: ")
+    # "<n> tokens match <uri>: <uri>, <uri>, ... and <k> more; add token= ..."; ", " never occurs inside a URI
+    listed_text = message.split(": ", 1)[1].rsplit("; add token=", 1)[0].split(" and ")[0]
     listed = [URI.parse(part) for part in listed_text.split(", ")]
     assert len(listed) == min(present, 10)
     assert all(u["model"] == "SoftHSM v2" and "slot-id" in u for u in listed)
     assert any(u.get("token") == LABEL for u in listed) or present > 10
     assert len({u["slot-id"] for u in listed}) == len(listed)
+
+
+def test_object_uri_matching_many_tokens_finds_the_one_holding_the_object(
+    opener: Callable[..., Any], stock: Stock
+) -> None:
+    # The store holds many tokens (and the spare slot); the data object "note" is on this module's token only.
+    note = opener(f"pkcs11:model=SoftHSM%20v2;object=note;type=data?module-path={stock.module_path}")
+    assert isinstance(note, DataObject) and note.session.token is stock.token and note.value == b"hello"
 
 
 def test_token_that_does_not_match_names_the_failing_attribute(opener: Callable[..., Any], stock: Stock) -> None:
