@@ -226,16 +226,6 @@ def test_rsa_oaep_decryption(rsa_pair: Any, generated_rsa: TokenRSAPrivateKey) -
     assert generated_rsa.decrypt(generated_rsa.public_key().encrypt(b"generated", oaep), oaep) == b"generated"
 
 
-def test_rsa_oaep_with_what_softhsm_lacks_fails_with_a_p11_error(rsa_pair: Any) -> None:
-    software, key = rsa_pair
-    oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), b"label")
-    ciphertext = software.public_key().encrypt(b"x", oaep)
-    with pytest.raises(errors.CryptokiError):
-        key.decrypt(ciphertext, oaep)
-    # the session is still usable afterwards
-    assert key.decrypt(software.public_key().encrypt(b"ok", padding.PKCS1v15()), padding.PKCS1v15()) == b"ok"
-
-
 def test_rsa_decryption_of_garbage_raises_value_error_like_cryptography(rsa_pair: Any) -> None:
     _, key = rsa_pair
     with pytest.raises(ValueError) as info:
