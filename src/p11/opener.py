@@ -284,22 +284,27 @@ def _candidates(uri: URI, library: Library, *, for_object: bool) -> list[Token]:
     reason = uri.mismatch_library(library_attributes(library.info))
     if reason is not None:
         raise NoSuchToken(f"no token matches {wanted}: the module {library.path!r} does not match: {reason}")
-    matched: list[Token] = []
-    misses: list[str] = []
     check_slot = _has_any(uri, _SLOT_SCOPE)
-    for slot in library.slots(token_present=True):
-        token = slot.token
-        if token is None:  # removed since the slot list was read
-            continue
-        reason = uri.mismatch_slot(slot_attributes(slot.id, slot.info)) if check_slot else None
-        if reason is None:
-            reason = uri.mismatch_token(token_attributes(token))
-        if reason is None and for_object and not token.flags & TokenFlag.TOKEN_INITIALIZED:
-            reason = "not initialised, so it holds no objects"
-        if reason is None:
-            matched.append(token)
-        else:
-            misses.append(f"slot {slot.id} token {token.label!r}: {reason}")
+
+    def match() -> tuple[list[Token], list[str]]:
+        matched: list[Token] = []
+        misses: list[str] = []
+        for slot in library.slots(token_present=True):
+            token = slot.token
+            if token is None:  # removed since the slot list was read
+                continue
+            reason = uri.mismatch_slot(slot_attributes(slot.id, slot.info)) if check_slot else None
+            if reason is None:
+                reason = uri.mismatch_token(token_attributes(token))
+            if reason is None and for_object and not token.flags & TokenFlag.TOKEN_INITIALIZED:
+                reason = "not initialised, so it holds no objects"
+            if reason is None:
+                matched.append(token)
+            else:
+                misses.append(f"slot {slot.id} token {token.label!r}: {reason}")
+        return matched, misses
+
+    matched, misses = library.until_found(match, lambda result: bool(result[0]))
     if not matched:
         present = "; ".join(misses) if misses else "none"
         raise NoSuchToken(f"no token matches {wanted} in {library.path!r}; tokens present: {present}")
