@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import init_spare_token
 
 from p11 import errors
-from p11.constants import KeyType, Mechanism, TokenFlag
+from p11.constants import KeyType, Mechanism
 from p11.crypto import (
     KeyNotExportable,
     TokenEd448PrivateKey,
@@ -40,10 +41,7 @@ HASHES = [hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(), hash
 def hsm(softhsm: Any) -> Iterator[Session]:
     """A logged-in session on a token of this module's own (so no other test logs it out); the keys below are
     session objects, gone when it closes."""
-    library = load(softhsm.module_path)
-    token = next(t for t in library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
-    token.init_token("12345678", "crypto-keys")
-    token.init_pin("12345678", "1234")
+    token = init_spare_token(load(softhsm.module_path), "crypto-keys", "12345678", "1234")
     with token.open(user_pin="1234", rw=True) as session:
         yield session
 

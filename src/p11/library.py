@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from p11 import lowlevel
-from p11.constants import Mechanism, SlotFlag
+from p11.constants import Mechanism, SlotFlag, TokenFlag
 from p11.errors import MultipleTokens, NoSuchToken
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
 from p11.token import Token
@@ -83,7 +83,7 @@ class Slot:
 
 class Library:
     """A loaded PKCS#11 module: ``.module`` (the :class:`p11.lowlevel.Module`), ``.info``, :meth:`slots`,
-    :meth:`tokens`, :meth:`get_token`, :meth:`close`. A context manager that closes on exit."""
+    :meth:`tokens`, :meth:`get_token`, :meth:`free_token`, :meth:`close`. A context manager that closes on exit."""
 
     def __init__(self, module: lowlevel.Module) -> None:
         self.module = module
@@ -216,6 +216,17 @@ class Library:
         raise MultipleTokens(
             f"{len(found)} tokens match {asked}: {'; '.join(_describe(t) for t in found)}; ask for serial= or slot_id="
         )
+
+    def free_token(self) -> Token:
+        """The first token present that is not initialised yet (``CKF_TOKEN_INITIALIZED`` unset), to set up with
+        :meth:`Token.init_token <p11.token.Token.init_token>` and :meth:`Token.init_pin
+        <p11.token.Token.init_pin>`. SoftHSM always offers one such token; :class:`~p11.errors.NoSuchToken` when
+        there is none (every token is in use: re-initialising one would destroy its objects)."""
+        free = self.until_found(lambda: [t for t in self.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED])
+        if not free:
+            listed = "; ".join(_describe(t) for t in self.tokens()) or "none"
+            raise NoSuchToken(f"every token of {self.path} is initialised already; tokens present: {listed}")
+        return free[0]
 
     def close(self) -> None:
         """Close the tokens' session pools, finalise the module (every session of this process on it ends) and
