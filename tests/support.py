@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from p11.constants import Attribute, KeyType, ObjectClass
-from p11.library import Library
-from p11.objects import SecretKey
+from p11.library import Library, load
+from p11.objects import PrivateKey, SecretKey
+from p11.session import Session
 from p11.token import Token
 
 
@@ -45,6 +47,25 @@ def init_spare_token(library: Library, label: str, so_pin: str, user_pin: str) -
     spare.init_token(so_pin, label)
     spare.init_pin(so_pin, user_pin)
     return spare
+
+
+@contextlib.contextmanager
+def own_token_session(module_path: str, label: str) -> Iterator[Session]:
+    """A logged-in read-write session on a token of a test module's own (the spare slot, initialised with SO PIN
+    ``12345678`` and user PIN ``1234``), so no other test logs it out; closed on exit."""
+    token = init_spare_token(load(module_path), label, "12345678", "1234")
+    with token.open(user_pin="1234", rw=True) as session:
+        yield session
+
+
+def imported_rsa(session: Session, label: str, bits: int = 2048) -> tuple[rsa.RSAPrivateKey, PrivateKey]:
+    """A new software RSA key and the same key imported as a session object: the token key and its twin."""
+    from p11.crypto import import_private_key
+
+    software = rsa.generate_private_key(65537, bits)
+    private = import_private_key(session, software, token=False, label=label).private_key
+    assert private is not None
+    return software, private
 
 
 def add_hmac_key(owner: Any, value: bytes, label: str = "hmac") -> SecretKey:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import init_spare_token
+from support import imported_rsa, own_token_session
 
 from p11 import errors
 from p11.constants import KeyType, Mechanism
@@ -30,7 +30,6 @@ from p11.crypto import (
     import_private_key,
     token_key,
 )
-from p11.library import load
 from p11.objects import PrivateKey
 from p11.session import Session
 
@@ -39,19 +38,16 @@ HASHES = [hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(), hash
 
 @pytest.fixture(scope="module")
 def hsm(softhsm: Any) -> Iterator[Session]:
-    """A logged-in session on a token of this module's own (so no other test logs it out); the keys below are
-    session objects, gone when it closes."""
-    token = init_spare_token(load(softhsm.module_path), "crypto-keys", "12345678", "1234")
-    with token.open(user_pin="1234", rw=True) as session:
+    """A logged-in session on a token of this module's own; the keys below are session objects, gone when it
+    closes."""
+    with own_token_session(softhsm.module_path, "crypto-keys") as session:
         yield session
 
 
 @pytest.fixture(scope="module")
 def rsa_pair(hsm: Session) -> tuple[rsa.RSAPrivateKey, TokenRSAPrivateKey]:
     """A software RSA key and the same key imported onto the token, as a cryptography key."""
-    software = rsa.generate_private_key(65537, 2048)
-    private = import_private_key(hsm, software, token=False, label="rsa-adapter").private_key
-    assert private is not None
+    software, private = imported_rsa(hsm, "rsa-adapter")
     return software, token_key(private)  # type: ignore[return-value]
 
 

@@ -11,12 +11,11 @@ import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from support import init_spare_token
+from support import imported_rsa, own_token_session
 
 from p11 import errors, oaep
 from p11.constants import Attribute, KeyType, Mechanism
-from p11.crypto import DecryptionFailed, import_private_key, token_key
-from p11.library import load
+from p11.crypto import DecryptionFailed, token_key
 from p11.mechanisms import OAEP
 from p11.objects import PrivateKey
 from p11.session import Session
@@ -33,17 +32,13 @@ IDS = ["sha256", "sha256-label", "sha1", "sha1-label", "sha512-long-label"]
 
 @pytest.fixture(scope="module")
 def session(softhsm: Any) -> Iterator[Session]:
-    token = init_spare_token(load(softhsm.module_path), "oaep", "12345678", "1234")
-    with token.open(user_pin="1234", rw=True) as s:
+    with own_token_session(softhsm.module_path, "oaep") as s:
         yield s
 
 
 @pytest.fixture(scope="module")
 def pair(session: Session) -> tuple[rsa.RSAPrivateKey, PrivateKey]:
-    software = rsa.generate_private_key(65537, 2048)
-    private = import_private_key(session, software, token=False, label="oaep-rsa").private_key
-    assert private is not None
-    return software, private
+    return imported_rsa(session, "oaep-rsa")
 
 
 def _pad(algorithm: hashes.HashAlgorithm, label: bytes | None) -> padding.OAEP:

@@ -11,12 +11,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import init_spare_token, self_signed
+from support import own_token_session, self_signed
 
 from p11.crypto import InvalidKeyData, import_pem
 from p11.crypto.pem import PemBlock, scan
 from p11.errors import P11Error
-from p11.library import load
 from p11.session import Session
 
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -82,8 +81,7 @@ def test_many_begin_lines_are_examined_about_once() -> None:
 
 @pytest.fixture(scope="module")
 def session(softhsm: Any) -> Iterator[Session]:
-    token = init_spare_token(load(softhsm.module_path), "pem-fuzz", "12345678", "1234")
-    with token.open(user_pin="1234", rw=True) as s:
+    with own_token_session(softhsm.module_path, "pem-fuzz") as s:
         yield s
 
 

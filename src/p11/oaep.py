@@ -37,21 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["RAW_FAILURES", "decode", "decoding_error", "encode", "token_does", "unpadding"]
 
 _CKR_DATA_INVALID: Final = int(lib.CKR_ENCRYPTED_DATA_INVALID)
-# What a token answers when it does not do these OAEP parameters, at init or on the known-answer decryption.
-_NOT_OFFERED: Final = frozenset(
-    int(getattr(lib, name))
-    for name in (
-        "CKR_ARGUMENTS_BAD",
-        "CKR_MECHANISM_PARAM_INVALID",
-        "CKR_MECHANISM_INVALID",
-        "CKR_GENERAL_ERROR",
-        "CKR_FUNCTION_FAILED",
-        "CKR_ENCRYPTED_DATA_INVALID",
-        "CKR_ENCRYPTED_DATA_LEN_RANGE",
-        "CKR_DATA_INVALID",
-        "CKR_DATA_LEN_RANGE",
-    )
-)
 #: What raw RSA (``CKM_RSA_X_509``) may answer for a ciphertext it cannot take: reported as :func:`decoding_error`
 #: too, so the fallback path has one error whatever went wrong.
 RAW_FAILURES: Final = frozenset(
@@ -64,6 +49,10 @@ RAW_FAILURES: Final = frozenset(
         "CKR_DATA_INVALID",
         "CKR_DATA_LEN_RANGE",
     )
+)
+# What a token answers when it does not do these OAEP parameters, at init or on the known-answer decryption.
+_NOT_OFFERED: Final = RAW_FAILURES | frozenset(
+    int(getattr(lib, name)) for name in ("CKR_ARGUMENTS_BAD", "CKR_MECHANISM_PARAM_INVALID", "CKR_MECHANISM_INVALID")
 )
 _PROBE_MESSAGE: Final = b"p11 OAEP known answer"
 _HASH_FOR_MGF: Final = {int(h.mgf): h for h in HASHES}
