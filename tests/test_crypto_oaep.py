@@ -152,3 +152,11 @@ def test_without_raw_rsa_on_the_key_the_error_says_what_the_token_offers(session
     pad = _pad(hashes.SHA256(), None)
     with pytest.raises(UnsupportedAlgorithm, match="does not allow CKM_RSA_X_509"):
         token_key(private).decrypt(b"\x00" * 256, pad)
+
+
+def test_a_key_that_may_not_decrypt_says_so(session: Session) -> None:
+    software, private = imported_rsa(session, "no-decrypt")
+    private.set_attributes({Attribute.DECRYPT: False})
+    ciphertext = software.public_key().encrypt(b"x", _pad(hashes.SHA256(), None))
+    with pytest.raises(errors.KeyCapabilityError, match="CKA_DECRYPT=false"):
+        private.decrypt(ciphertext, OAEP("sha256"))

@@ -78,8 +78,11 @@ class LoginRecord:
 
     def remember(self, user_type: UserType | int, pin: str | bytes | None) -> None:
         """Record a login p11 just made (``C_Login`` answered ``CKR_OK``). A ``None`` PIN (protected
-        authentication path: PIN pad) and context-specific logins leave nothing to compare, so no record."""
-        if pin is None or user_type not in _CHECKED_USERS:
+        authentication path: PIN pad) leaves nothing to compare, so no record; a context-specific login (one
+        operation's re-authentication) is not a token login and leaves the record as it is."""
+        if user_type not in _CHECKED_USERS:
+            return
+        if pin is None:
             self.forget()
             return
         salt = os.urandom(_SALT_BYTES)

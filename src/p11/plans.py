@@ -267,10 +267,10 @@ def _oaep_decrypt(key: Key, token: Any, params: OAEP) -> Plan:
     saying what the token offers."""
     kind = Mechanism.RSA_PKCS_OAEP
     direct = Plan(kind, _arg(kind, params))
-    if token.supports(kind, DECRYPT.flag) and oaep.token_does(
-        key, params, key.session._bind("decrypt", direct.native, key.handle, 0)
-    ):
-        return direct
+    if token.supports(kind, DECRYPT.flag):
+        on_token = key.session._bind("decrypt", direct.native, key.handle, 0)
+        if checked(oaep.token_does, key, direct, DECRYPT, key, params, on_token):  # a key without CKA_DECRYPT: say so
+            return direct
     raw = Mechanism.RSA_X_509
     if token.supports(raw, DECRYPT.flag) and _allows(key, raw):
         k = ((key.key_size or 0) + 7) // 8
