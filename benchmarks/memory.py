@@ -59,7 +59,7 @@ def run(signs: int, reads: int) -> float:
                 lib.CKA_SIGN: True,
             },
         )
-        fl = module.function_list_address
+        fl = module.gate_address
         mech = lib.CKM_SHA256_HMAC
         data = b"memory check message"
         expected = hmac.new(HMAC_VALUE, data, hashlib.sha256).digest()

@@ -3,15 +3,15 @@
 
 This file is only the hub: each concern lives in its own ``.pxi`` and is included below, one line each, so the whole
 package is ONE extension module (``p11._native``) whose parts can share C-level helpers (``Template``,
-``_function_list`` …) without a Python call in between. The Cython view of the header is ``cryptoki.pxd``.
+``_gate`` …) without a Python call in between. The Cython view of the header is ``cryptoki.pxd``.
 
-Callers hand in the address of an initialised ``CK_FUNCTION_LIST`` (``p11.lowlevel.Module.function_list_address``),
+Callers hand in the address of a module's call gate (``p11.lowlevel.Module.gate_address``), which holds its function list,
 so this layer and the cffi layer drive the same loaded module.
 """
 
 from cryptoki cimport *
 
-include "funclist.pxi"          # the CK_FUNCTION_LIST* from an address; NULL pointers -> FunctionNotSupported
+include "funclist.pxi"          # the call gate from an address: every call counted, refused once the module closes
 include "attribute_table.pxi"   # which codec each CKA_* uses (the single table), attribute names
 include "attributes.pxi"        # codecs, SENSITIVE/ABSENT/UNAVAILABLE markers, Template
 include "objects.pxi"           # get_attributes, set_attributes, create_object, find_objects

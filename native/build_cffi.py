@@ -16,11 +16,27 @@ from pathlib import Path
 
 import cffi
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_gated
+
 ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = ROOT / "include"
 BODY_FILES = ("pkcs11_base.h", "pkcs11_constants.h", "pkcs11_mechparams.h")
 
 _EXPR_DEFINE = re.compile(r"^(\s*#\s*define\s+[A-Za-z_][A-Za-z_0-9]*\s+)\(.*\)\s*(/\*.*\*/|//.*)?$", re.MULTILINE)
+
+GATE_CDEF = """
+typedef struct { ...; } p11_gate;
+#define P11_GATE_OPEN ...
+#define P11_GATE_PAUSED ...
+#define P11_GATE_CLOSED ...
+p11_gate *p11_gate_new(void *function_list, int major);
+long p11_gate_drain(p11_gate *g, int state, long timeout_ms);
+void p11_gate_resume(p11_gate *g);
+void p11_gate_close(p11_gate *g);
+int p11_gate_state(p11_gate *g);
+long p11_gate_inflight(p11_gate *g);
+"""
 
 LOADER_CDEF = """
 void *p11_module_open(const char *path, char *err, size_t errlen);
@@ -44,8 +60,16 @@ def make_ffi() -> cffi.FFI:
     pack = 1 if sys.platform == "win32" else None
     ffi.cdef(header_cdef(), pack=pack)
     ffi.cdef(LOADER_CDEF)
-    source = '#include "p11/cryptoki.h"\n' + (ROOT / "native" / "loader.c").read_text(encoding="utf-8")
-    ffi.set_source("p11._cffi", source, include_dirs=[str(INCLUDE)])
+    ffi.cdef(GATE_CDEF)
+    ffi.cdef(gen_gated.cffi_cdef())
+    source = "\n".join(
+        [
+            '#include "p11/cryptoki.h"',
+            gen_gated.c_source(),  # the gated call of every function (includes native/p11_gate.h)
+            (ROOT / "native" / "loader.c").read_text(encoding="utf-8"),
+        ]
+    )
+    ffi.set_source("p11._cffi", source, include_dirs=[str(INCLUDE), str(ROOT / "native")])
     return ffi
 
 

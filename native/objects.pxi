@@ -62,7 +62,7 @@ cdef inline size_t _fixed_size(int codec) noexcept nogil:
     return 0
 
 
-cdef CK_RV _read_exact(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE* tmpl,
+cdef CK_RV _read_exact(p11_gate* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE* tmpl,
                        const unsigned char* codec, unsigned char* status, CK_ULONG n, _Block** pool,
                        int* nomem) noexcept nogil:
     """Read every _PENDING attribute of ``tmpl`` the specification's way, and mark the ones the token refuses.
@@ -105,7 +105,7 @@ cdef CK_RV _read_exact(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
             sub[j].type = tmpl[idx[j]].type
             sub[j].pValue = NULL
             sub[j].ulValueLen = 0
-        rv = f.C_GetAttributeValue(s, o, sub, m)
+        rv = p11g_C_GetAttributeValue(f, s, o, sub, m)
         if rv != CKR_OK and rv != CKR_ATTRIBUTE_SENSITIVE and rv != CKR_ATTRIBUTE_TYPE_INVALID:
             return rv
         unavail = 0
@@ -122,7 +122,7 @@ cdef CK_RV _read_exact(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
                     one.type = sub[j].type
                     one.pValue = NULL
                     one.ulValueLen = 0
-                    r1 = f.C_GetAttributeValue(s, o, &one, 1)
+                    r1 = p11g_C_GetAttributeValue(f, s, o, &one, 1)
                     status[idx[j]] = _status_for(r1)
             k = 0
             for j in range(m):
@@ -151,7 +151,7 @@ cdef CK_RV _read_exact(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
         for j in range(m):
             sub[j].pValue = buf
             buf += _align(sub[j].ulValueLen)
-        rv = f.C_GetAttributeValue(s, o, sub, m)
+        rv = p11g_C_GetAttributeValue(f, s, o, sub, m)
         if rv == CKR_BUFFER_TOO_SMALL or rv == CKR_ATTRIBUTE_SENSITIVE or rv == CKR_ATTRIBUTE_TYPE_INVALID:
             continue  # the object changed between the calls: measure again
         if rv != CKR_OK:
@@ -189,7 +189,7 @@ cdef CK_RV _read_exact(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
                         nested[e].ulValueLen = 0
                     nested[e].pValue = buf  # never NULL: a NULL among non-NULLs would be a size query again
                     buf += _align(nested[e].ulValueLen)
-            rv = f.C_GetAttributeValue(s, o, outer, narr)
+            rv = p11g_C_GetAttributeValue(f, s, o, outer, narr)
             if rv == CKR_BUFFER_TOO_SMALL:
                 continue
             if rv != CKR_OK and rv != CKR_ATTRIBUTE_SENSITIVE and rv != CKR_ATTRIBUTE_TYPE_INVALID:
@@ -204,7 +204,7 @@ cdef CK_RV _read_exact(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
     return rv
 
 
-cdef CK_RV _read(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE* tmpl,
+cdef CK_RV _read(p11_gate* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE* tmpl,
                  const unsigned char* codec, unsigned char* status, CK_ULONG n, char* stack, size_t stack_size,
                  _Block** pool, int* nomem) noexcept nogil:
     """Read ``n`` attributes, in ONE call when they fit the stack buffer (the usual case), else the exact way.
@@ -245,7 +245,7 @@ cdef CK_RV _read(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, C
         tmpl[i].pValue = cursor
         tmpl[i].ulValueLen = cap
         cursor += _align(cap)
-    rv = f.C_GetAttributeValue(s, o, tmpl, n)
+    rv = p11g_C_GetAttributeValue(f, s, o, tmpl, n)
     if (rv != CKR_OK and rv != CKR_ATTRIBUTE_SENSITIVE and rv != CKR_ATTRIBUTE_TYPE_INVALID
             and rv != CKR_BUFFER_TOO_SMALL):
         return rv
@@ -290,13 +290,13 @@ def get_attributes(fl_address, session, obj, types):
     Keys of the result are the objects given in ``types``.
     """
     cdef CK_RV rv = CKR_OK
-    result = _get_attributes_rv(_function_list(fl_address), session, obj, types, &rv)
+    result = _get_attributes_rv(_gate(fl_address), session, obj, types, &rv)
     if rv != CKR_OK:
         _check(rv, "C_GetAttributeValue")
     return result
 
 
-cdef object _get_attributes_rv(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, object types,
+cdef object _get_attributes_rv(p11_gate* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, object types,
                                CK_RV* rv_out):
     """:func:`get_attributes` with a failing C_GetAttributeValue reported in ``rv_out`` (the result is then None)
     instead of raised: the C entry point for callers that retry on another session (the session pool)."""
@@ -312,7 +312,7 @@ cdef object _get_attributes_rv(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_OBJE
     cdef int nomem = 0
     cdef CK_ULONG i, n
     cdef CK_RV rv
-    _require(<void*>f.C_GetAttributeValue, "C_GetAttributeValue")
+    _require(p11g_has_C_GetAttributeValue(f), "C_GetAttributeValue")
     if type(types) is not tuple and type(types) is not list:
         if isinstance(types, (str, bytes, bytearray)) or not hasattr(types, "__iter__"):
             raise TypeError(f"types is a sequence of CKA_* ints, got {type(types).__name__}")
@@ -360,28 +360,28 @@ def get_attribute(fl_address, session, obj, attribute):
 
 def set_attributes(fl_address, session, obj, template):
     """C_SetAttributeValue with ``template`` (a mapping or a :class:`Template`), GIL released."""
-    cdef CK_FUNCTION_LIST* f = _function_list(fl_address)
+    cdef p11_gate* f = _gate(fl_address)
     cdef CK_SESSION_HANDLE s = session
     cdef CK_OBJECT_HANDLE o = obj
     cdef Template t = _as_template(template)
     cdef CK_RV rv
-    _require(<void*>f.C_SetAttributeValue, "C_SetAttributeValue")
+    _require(p11g_has_C_SetAttributeValue(f), "C_SetAttributeValue")
     with nogil:
-        rv = f.C_SetAttributeValue(s, o, t.attrs, t._count)
+        rv = p11g_C_SetAttributeValue(f, s, o, t.attrs, t._count)
     if rv != CKR_OK:
         _check(rv, "C_SetAttributeValue")
 
 
 def create_object(fl_address, session, template):
     """C_CreateObject with ``template`` (a mapping or a :class:`Template`); the new object's handle."""
-    cdef CK_FUNCTION_LIST* f = _function_list(fl_address)
+    cdef p11_gate* f = _gate(fl_address)
     cdef CK_SESSION_HANDLE s = session
     cdef Template t = _as_template(template)
     cdef CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE
     cdef CK_RV rv
-    _require(<void*>f.C_CreateObject, "C_CreateObject")
+    _require(p11g_has_C_CreateObject(f), "C_CreateObject")
     with nogil:
-        rv = f.C_CreateObject(s, t.attrs, t._count, &handle)
+        rv = p11g_C_CreateObject(f, s, t.attrs, t._count, &handle)
     if rv != CKR_OK:
         _check(rv, "C_CreateObject")
     return handle
@@ -394,7 +394,7 @@ cdef enum:
     _FIND_NOMEM = 3
 
 
-cdef int _find(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_ATTRIBUTE* attrs, CK_ULONG count, CK_ULONG limit,
+cdef int _find(p11_gate* f, CK_SESSION_HANDLE s, CK_ATTRIBUTE* attrs, CK_ULONG count, CK_ULONG limit,
                CK_OBJECT_HANDLE** out, CK_ULONG* found, CK_RV* rv_out, CK_RV* rv_final) noexcept nogil:
     """Init, FindObjects until the token returns none (or ``limit`` are found), Final: all in C.
 
@@ -407,7 +407,7 @@ cdef int _find(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_ATTRIBUTE* attrs, CK
     cdef CK_RV rv
     cdef int outcome = _FIND_OK
     rv_final[0] = CKR_OK
-    rv = f.C_FindObjectsInit(s, attrs, count)
+    rv = p11g_C_FindObjectsInit(f, s, attrs, count)
     if rv != CKR_OK:
         rv_out[0] = rv
         return _FIND_INIT_FAILED
@@ -427,7 +427,7 @@ cdef int _find(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_ATTRIBUTE* attrs, CK
             out[0] = buf
         ask = cap - got
         n = 0
-        rv = f.C_FindObjects(s, buf + got, ask, &n)
+        rv = p11g_C_FindObjects(f, s, buf + got, ask, &n)
         if rv != CKR_OK:
             rv_out[0] = rv
             outcome = _FIND_FAILED
@@ -438,7 +438,7 @@ cdef int _find(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s, CK_ATTRIBUTE* attrs, CK
             break
         got += n
     found[0] = got
-    rv_final[0] = f.C_FindObjectsFinal(s)
+    rv_final[0] = p11g_C_FindObjectsFinal(f, s)
     return outcome
 
 
@@ -447,7 +447,7 @@ def find_objects(fl_address, session, template, limit=None):
     ``limit`` of them. Init, the FindObjects loop and Final run in C with the GIL released; Final is always called
     once Init succeeded, so an error (or the limit) never leaves a search active on the session.
     """
-    cdef CK_FUNCTION_LIST* f = _function_list(fl_address)
+    cdef p11_gate* f = _gate(fl_address)
     cdef CK_SESSION_HANDLE s = session
     cdef Template t = _as_template(template)
     cdef CK_ULONG cap = ULONG_MAX, found = 0, i
@@ -462,9 +462,9 @@ def find_objects(fl_address, session, template, limit=None):
         if limit == 0:
             return []
         cap = limit if limit < ULONG_MAX else ULONG_MAX
-    _require(<void*>f.C_FindObjectsInit, "C_FindObjectsInit")
-    _require(<void*>f.C_FindObjects, "C_FindObjects")
-    _require(<void*>f.C_FindObjectsFinal, "C_FindObjectsFinal")
+    _require(p11g_has_C_FindObjectsInit(f), "C_FindObjectsInit")
+    _require(p11g_has_C_FindObjects(f), "C_FindObjects")
+    _require(p11g_has_C_FindObjectsFinal(f), "C_FindObjectsFinal")
     try:
         with nogil:
             outcome = _find(f, s, t.attrs, t._count, cap, &handles, &found, &rv, &rv_final)

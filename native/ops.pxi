@@ -8,7 +8,7 @@
 # Python object, then build the result list.
 #
 # Conventions shared by every function here:
-#   fl         the module's function list: an ``int`` address (``p11.lowlevel.Module.function_list_address``, the
+#   fl         the module's call gate: an ``int`` address (``p11.lowlevel.Module.gate_address``, the
 #              fast path) or the lowlevel Module itself (see funclist.pxi). An address is trusted: it must come
 #              from a loaded module, never from user input. A NULL function pointer answers
 #              CKR_FUNCTION_NOT_SUPPORTED.
@@ -218,49 +218,49 @@ cdef CK_MECHANISM* _ops_mechanism(object mechanism, CK_MECHANISM* scratch) excep
 # The C cores (no GIL, no Python objects)
 # ------------------------------------------------------------------------------------------------------------------
 
-cdef inline CK_RV _ops_init(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m,
+cdef inline CK_RV _ops_init(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m,
                             CK_OBJECT_HANDLE key) noexcept nogil:
     # A module may leave a function pointer NULL: that is "not supported", never a call through NULL.
     if op == _OP_SIGN:
-        if f.C_SignInit == NULL or f.C_Sign == NULL:
+        if not p11g_has_C_SignInit(f) or not p11g_has_C_Sign(f):
             return CKR_FUNCTION_NOT_SUPPORTED
-        return f.C_SignInit(h, m, key)
+        return p11g_C_SignInit(f, h, m, key)
     if op == _OP_ENCRYPT:
-        if f.C_EncryptInit == NULL or f.C_Encrypt == NULL:
+        if not p11g_has_C_EncryptInit(f) or not p11g_has_C_Encrypt(f):
             return CKR_FUNCTION_NOT_SUPPORTED
-        return f.C_EncryptInit(h, m, key)
+        return p11g_C_EncryptInit(f, h, m, key)
     if op == _OP_DECRYPT:
-        if f.C_DecryptInit == NULL or f.C_Decrypt == NULL:
+        if not p11g_has_C_DecryptInit(f) or not p11g_has_C_Decrypt(f):
             return CKR_FUNCTION_NOT_SUPPORTED
-        return f.C_DecryptInit(h, m, key)
+        return p11g_C_DecryptInit(f, h, m, key)
     if op == _OP_VERIFY:
-        if f.C_VerifyInit == NULL or f.C_Verify == NULL:
+        if not p11g_has_C_VerifyInit(f) or not p11g_has_C_Verify(f):
             return CKR_FUNCTION_NOT_SUPPORTED
-        return f.C_VerifyInit(h, m, key)
-    if f.C_DigestInit == NULL or f.C_Digest == NULL:
+        return p11g_C_VerifyInit(f, h, m, key)
+    if not p11g_has_C_DigestInit(f) or not p11g_has_C_Digest(f):
         return CKR_FUNCTION_NOT_SUPPORTED
-    return f.C_DigestInit(h, m)
+    return p11g_C_DigestInit(f, h, m)
 
 
-cdef inline CK_RV _ops_call(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, const unsigned char* data,
+cdef inline CK_RV _ops_call(p11_gate* f, int op, CK_SESSION_HANDLE h, const unsigned char* data,
                             CK_ULONG dlen, unsigned char* out, CK_ULONG* n) noexcept nogil:
     if op == _OP_SIGN:
-        return f.C_Sign(h, <CK_BYTE_PTR>data, dlen, out, n)
+        return p11g_C_Sign(f, h, <CK_BYTE_PTR>data, dlen, out, n)
     if op == _OP_ENCRYPT:
-        return f.C_Encrypt(h, <CK_BYTE_PTR>data, dlen, out, n)
+        return p11g_C_Encrypt(f, h, <CK_BYTE_PTR>data, dlen, out, n)
     if op == _OP_DECRYPT:
-        return f.C_Decrypt(h, <CK_BYTE_PTR>data, dlen, out, n)
-    return f.C_Digest(h, <CK_BYTE_PTR>data, dlen, out, n)
+        return p11g_C_Decrypt(f, h, <CK_BYTE_PTR>data, dlen, out, n)
+    return p11g_C_Digest(f, h, <CK_BYTE_PTR>data, dlen, out, n)
 
 
-cdef inline void _ops_cancel(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h) noexcept nogil:
+cdef inline void _ops_cancel(p11_gate* f, int op, CK_SESSION_HANDLE h) noexcept nogil:
     # PKCS#11 3.x: an Init with a NULL mechanism ends the active operation. A 2.x module has no way to do that;
     # the pool then replaces the session when its next Init answers CKR_OPERATION_ACTIVE.
-    if f.version.major >= 3:
+    if f.major >= 3:
         _ops_init(f, op, h, NULL, 0)
 
 
-cdef CK_RV _ops_one_shot(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
+cdef CK_RV _ops_one_shot(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
                          const unsigned char* data, CK_ULONG dlen, unsigned char* out, CK_ULONG cap,
                          CK_ULONG* out_len, unsigned char** heap, int* stage) noexcept nogil:
     """Init + single-part call. The output goes to ``out`` (``cap`` bytes); when that is too small, the exact size
@@ -306,7 +306,7 @@ cdef CK_RV _ops_one_shot(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_ME
     return rv
 
 
-cdef inline CK_RV _ops_verify_one(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
+cdef inline CK_RV _ops_verify_one(p11_gate* f, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
                                   const unsigned char* data, CK_ULONG dlen, const unsigned char* sig,
                                   CK_ULONG slen, int* stage) noexcept nogil:
     cdef CK_RV rv
@@ -315,7 +315,7 @@ cdef inline CK_RV _ops_verify_one(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE h, CK_M
     if rv != CKR_OK:
         return rv
     stage[0] = 1
-    return f.C_Verify(h, <CK_BYTE_PTR>data, dlen, <CK_BYTE_PTR>sig, slen)  # always ends the operation
+    return p11g_C_Verify(f, h, <CK_BYTE_PTR>data, dlen, <CK_BYTE_PTR>sig, slen)  # always ends the operation
 
 
 cdef inline bint _ops_is_bad_signature(CK_RV rv) noexcept nogil:
@@ -369,7 +369,7 @@ cdef object _ops_item_error(CK_RV rv, str function, Py_ssize_t index):
 # Single operations
 # ------------------------------------------------------------------------------------------------------------------
 
-cdef object _ops_single(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
+cdef object _ops_single(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
                         const unsigned char* data, CK_ULONG dlen, Py_ssize_t guess, CK_RV* prv, int* pstage):
     """One crossing: Init + call. Returns the output bytes, or None with ``*prv`` set to the failure."""
     cdef unsigned char stackbuf[_OPS_STACK_CAP]
@@ -412,7 +412,7 @@ cdef object _ops_single(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_MEC
 
 cdef object _ops_single_op(object fl, int op, CK_SESSION_HANDLE session, object mechanism, CK_OBJECT_HANDLE key,
                            object data, Py_ssize_t out_len):
-    cdef CK_FUNCTION_LIST* f = _function_list(fl)
+    cdef p11_gate* f = _gate(fl)
     cdef CK_MECHANISM scratch
     cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
     cdef _OpsInput inp
@@ -448,7 +448,7 @@ def digest(fl, CK_SESSION_HANDLE session, mechanism, data, Py_ssize_t out_len=0)
     return _ops_single_op(fl, _OP_DIGEST, session, mechanism, 0, data, out_len)
 
 
-cdef object _ops_verify_in(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
+cdef object _ops_verify_in(p11_gate* f, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
                            _OpsInput* d, _OpsInput* s, CK_RV* prv):
     """True/False for a verification, or None with ``*prv`` set to a failure that is not a bad signature."""
     cdef CK_RV rv
@@ -468,7 +468,7 @@ cdef object _ops_verify_in(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE h, CK_MECHANIS
 def verify(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, signature):
     """``C_VerifyInit`` + ``C_Verify`` in one crossing: True, or False for a signature that does not verify
     (``CKR_SIGNATURE_INVALID`` or ``CKR_SIGNATURE_LEN_RANGE``); any other failure raises."""
-    cdef CK_FUNCTION_LIST* f = _function_list(fl)
+    cdef p11_gate* f = _gate(fl)
     cdef CK_MECHANISM scratch
     cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
     cdef _OpsInput d
@@ -489,7 +489,7 @@ def verify(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data,
 
 def generate_random(fl, CK_SESSION_HANDLE session, Py_ssize_t n):
     """``C_GenerateRandom`` of ``n`` bytes, written straight into the returned bytes object."""
-    cdef CK_FUNCTION_LIST* f = _function_list(fl)
+    cdef p11_gate* f = _gate(fl)
     cdef CK_RV rv
     cdef CK_ULONG count
     cdef bytes out
@@ -501,22 +501,22 @@ def generate_random(fl, CK_SESSION_HANDLE session, Py_ssize_t n):
     p = <unsigned char*>PyBytes_AS_STRING(out)
     if n == 0:
         return out
-    _require(<void*>f.C_GenerateRandom, "C_GenerateRandom")
+    _require(p11g_has_C_GenerateRandom(f), "C_GenerateRandom")
     with nogil:
-        rv = f.C_GenerateRandom(session, p, count)
+        rv = p11g_C_GenerateRandom(f, session, p, count)
     if rv != CKR_OK:
         raise _ops_error(rv, "C_GenerateRandom")
     return out
 
 
 cdef CK_SESSION_HANDLE _ops_open_session(object fl, CK_SLOT_ID slot_id, bint rw) except? 0:
-    cdef CK_FUNCTION_LIST* f = _function_list(fl)
+    cdef p11_gate* f = _gate(fl)
     cdef CK_FLAGS flags = CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0)
     cdef CK_SESSION_HANDLE h = 0
     cdef CK_RV rv
-    _require(<void*>f.C_OpenSession, "C_OpenSession")
+    _require(p11g_has_C_OpenSession(f), "C_OpenSession")
     with nogil:
-        rv = f.C_OpenSession(slot_id, flags, NULL, NULL, &h)
+        rv = p11g_C_OpenSession(f, slot_id, flags, NULL, NULL, &h)
     if rv != CKR_OK:
         raise _ops_error(rv, "C_OpenSession")
     return h
@@ -528,11 +528,11 @@ def open_session(fl, CK_SLOT_ID slot_id, bint rw=True):
 
 
 cdef int _ops_close_session(object fl, CK_SESSION_HANDLE session) except -1:
-    cdef CK_FUNCTION_LIST* f = _function_list(fl)
+    cdef p11_gate* f = _gate(fl)
     cdef CK_RV rv
-    _require(<void*>f.C_CloseSession, "C_CloseSession")
+    _require(p11g_has_C_CloseSession(f), "C_CloseSession")
     with nogil:
-        rv = f.C_CloseSession(session)
+        rv = p11g_C_CloseSession(f, session)
     if rv != CKR_OK:
         raise _ops_error(rv, "C_CloseSession")
     return 0
@@ -549,7 +549,18 @@ def close_session(fl, CK_SESSION_HANDLE session):
 # the handle (the closed flag), C_CloseSession, then drop the handle from ``token._live`` and tell the token when
 # its last session closed (Cryptoki logged it out). Private: not part of the stub.
 
+cdef int _ops_session_forget(object session) except -1:
+    """A stale session (its module's generation ended): closed flag set, handle dropped, nothing called."""
+    handle = session._handle
+    session._handle = 0
+    if handle:
+        session.token._live.discard(handle)
+    return 0
+
+
 cdef int _ops_session_close(object session) except -1:
+    if session._fl != session.token._fl:
+        return _ops_session_forget(session)
     lock = session._lock
     lock.acquire()
     try:
@@ -559,7 +570,8 @@ cdef int _ops_session_close(object session) except -1:
         lock.release()
     if handle:
         try:
-            _ops_close_session(session._fl, handle)
+            if session._fl == session.token._fl:  # else: opened in an earlier generation, gone with it
+                _ops_close_session(session._fl, handle)
         finally:
             # Not under the session's lock: Token._login takes the token's lock, then the session's.
             token = session.token
@@ -593,6 +605,11 @@ cdef class _SessionBase:
         if self._lock is None:
             _ops_session_close(self)
             return
+        if self._fl != self.token._fl:
+            # Opened before fork() or a re-initialisation: its handle means nothing now (and its lock may have
+            # been held by a thread that does not exist in this process). Mark it closed; call nothing.
+            _ops_session_forget(self)
+            return
         lock = self._lock
         lock.acquire()  # waits for a call running on the session in another thread
         handle = self._handle
@@ -600,7 +617,8 @@ cdef class _SessionBase:
         lock.release()
         if handle:
             try:
-                _ops_close_session(self._fl, handle)
+                if self._fl == self.token._fl:  # else: opened in an earlier generation, gone with it
+                    _ops_close_session(self._fl, handle)
             finally:
                 # Not under the session's lock: Token._login takes the token's lock, then the session's.
                 token = self.token
@@ -617,7 +635,8 @@ cdef class _SessionBase:
             handle = self._handle
             self._handle = 0
             try:
-                _ops_close_session(self._fl, handle)
+                if self._fl == self.token._fl:  # else: opened in an earlier generation, gone with it
+                    _ops_close_session(self._fl, handle)
             except BaseException:
                 pass
             try:
@@ -672,7 +691,7 @@ cdef struct _BatchItem:
 
 cdef struct _BatchC:
     int kind
-    CK_FUNCTION_LIST* f
+    p11_gate* f
     CK_MECHANISM mech
     CK_OBJECT_HANDLE key
     Py_ssize_t n
@@ -789,8 +808,8 @@ cdef Py_ssize_t _batch_run(_BatchC* c, Py_ssize_t start, Py_ssize_t end, CK_SESS
     cdef bint slab_tried = c.kind == _B_VERIFY  # verify has no output
     if c.ivs != NULL and end > start:
         rv = CKR_FUNCTION_NOT_SUPPORTED
-        if c.f.C_GenerateRandom != NULL:
-            rv = c.f.C_GenerateRandom(h, c.ivs + start * c.iv_len, <CK_ULONG>(end - start) * c.iv_len)
+        if p11g_has_C_GenerateRandom(c.f):
+            rv = p11g_C_GenerateRandom(c.f, h, c.ivs + start * c.iv_len, <CK_ULONG>(end - start) * c.iv_len)
         if rv != CKR_OK:
             for i in range(start, end):
                 it = &c.items[i]
@@ -882,7 +901,7 @@ cdef class _Batch:
             free(self.c.ivs)
             self.c.ivs = NULL
 
-    cdef int setup(self, CK_FUNCTION_LIST* f, int kind, object mechanism, CK_OBJECT_HANDLE key, Py_ssize_t n,
+    cdef int setup(self, p11_gate* f, int kind, object mechanism, CK_OBJECT_HANDLE key, Py_ssize_t n,
                    bint raise_mode) except -1:
         cdef CK_MECHANISM* m
         self.c.kind = kind
@@ -1016,7 +1035,7 @@ cdef inline object _ops_sequence(object items, str what):
     return list(items)
 
 
-cdef _Batch _batch_sign(CK_FUNCTION_LIST* f, object mechanism, CK_OBJECT_HANDLE key, object messages,
+cdef _Batch _batch_sign(p11_gate* f, object mechanism, CK_OBJECT_HANDLE key, object messages,
                         Py_ssize_t out_len, bint raise_mode):
     cdef _Batch b = _Batch()
     cdef Py_ssize_t i
@@ -1031,7 +1050,7 @@ cdef _Batch _batch_sign(CK_FUNCTION_LIST* f, object mechanism, CK_OBJECT_HANDLE 
     return b
 
 
-cdef _Batch _batch_verify(CK_FUNCTION_LIST* f, object mechanism, CK_OBJECT_HANDLE key, object messages,
+cdef _Batch _batch_verify(p11_gate* f, object mechanism, CK_OBJECT_HANDLE key, object messages,
                           object signatures, bint raise_mode):
     cdef _Batch b = _Batch()
     cdef Py_ssize_t i
@@ -1076,7 +1095,7 @@ cdef int _batch_tag_bits(_Batch b, CK_ULONG tag_bits) except -1:
     return 0
 
 
-cdef _Batch _batch_gcm_encrypt(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE key, object messages, object ivs,
+cdef _Batch _batch_gcm_encrypt(p11_gate* f, CK_OBJECT_HANDLE key, object messages, object ivs,
                                object aad, CK_ULONG tag_bits, Py_ssize_t iv_len, object mechanism,
                                bint raise_mode):
     cdef _Batch b = _Batch()
@@ -1109,7 +1128,7 @@ cdef _Batch _batch_gcm_encrypt(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE key, object
     return b
 
 
-cdef _Batch _batch_gcm_decrypt(CK_FUNCTION_LIST* f, CK_OBJECT_HANDLE key, object items, object aad,
+cdef _Batch _batch_gcm_decrypt(p11_gate* f, CK_OBJECT_HANDLE key, object items, object aad,
                                CK_ULONG tag_bits, object mechanism, bint raise_mode):
     cdef _Batch b = _Batch()
     cdef Py_ssize_t i
@@ -1143,7 +1162,7 @@ def sign_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, me
     ``on_error="raise"``: the first failure raises, with ``.index`` naming the item; ``"return"``: failed items
     hold their exception object and the others their signature."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_sign(_function_list(fl), mechanism, key, messages, out_len, raise_mode),
+    return _batch_on_session(_batch_sign(_gate(fl), mechanism, key, messages, out_len, raise_mode),
                              session)
 
 
@@ -1152,7 +1171,7 @@ def verify_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, 
     """Verify ``signatures[i]`` over ``messages[i]`` in ONE crossing -> ``list[bool]`` (a bad signature is False;
     other failures follow ``on_error`` as in :func:`sign_many`)."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_verify(_function_list(fl), mechanism, key, messages, signatures,
+    return _batch_on_session(_batch_verify(_gate(fl), mechanism, key, messages, signatures,
                                            raise_mode), session)
 
 
@@ -1164,7 +1183,7 @@ def encrypt_many(fl, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, messages, 
     ``ivs`` (one per message; never reuse an IV with one key). ``aad`` is one bytes-like object for all messages
     or a sequence with one per message. The ``CK_GCM_PARAMS`` of each message is built in C."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_gcm_encrypt(_function_list(fl), key, messages, ivs, aad, tag_bits,
+    return _batch_on_session(_batch_gcm_encrypt(_gate(fl), key, messages, ivs, aad, tag_bits,
                                                 iv_len, mechanism, raise_mode), session)
 
 
@@ -1173,5 +1192,5 @@ def decrypt_many(fl, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, items, *, 
     """AES-GCM decrypt ``(iv, ciphertext)`` pairs (as :func:`encrypt_many` returns them) in ONE crossing ->
     ``list[bytes]``. A tampered item fails with ``EncryptedDataInvalid`` (or the token's equivalent)."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_gcm_decrypt(_function_list(fl), key, items, aad, tag_bits, mechanism,
+    return _batch_on_session(_batch_gcm_decrypt(_gate(fl), key, items, aad, tag_bits, mechanism,
                                                 raise_mode), session)

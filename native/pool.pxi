@@ -211,7 +211,7 @@ cdef class SessionPool:
     session (borrowed ones when they come back).
     """
 
-    cdef CK_FUNCTION_LIST* _f
+    cdef p11_gate* _f
     cdef readonly object module
     cdef CK_SLOT_ID _slot
     cdef bint _slot_stale          # the module was initialised again: find the token's slot afresh
@@ -256,18 +256,18 @@ cdef class SessionPool:
         cdef Py_ssize_t limit, bound
         if self._idle != NULL:
             raise RuntimeError("SessionPool.__init__ called twice")
-        self._f = _function_list(module)  # also re-initialises a lowlevel Module in a fork child
+        self._f = _gate(module)  # also re-initialises a lowlevel Module in a fork child
         self.module = module if not PyLong_Check(module) else None
         self._module_gen = getattr(module, "generation", None)
-        _require(<void*>self._f.C_GetTokenInfo, "C_GetTokenInfo")
-        _require(<void*>self._f.C_OpenSession, "C_OpenSession")
-        _require(<void*>self._f.C_CloseSession, "C_CloseSession")
-        _require(<void*>self._f.C_Login, "C_Login")
-        _require(<void*>self._f.C_GetSessionInfo, "C_GetSessionInfo")
+        _require(p11g_has_C_GetTokenInfo(self._f), "C_GetTokenInfo")
+        _require(p11g_has_C_OpenSession(self._f), "C_OpenSession")
+        _require(p11g_has_C_CloseSession(self._f), "C_CloseSession")
+        _require(p11g_has_C_Login(self._f), "C_Login")
+        _require(p11g_has_C_GetSessionInfo(self._f), "C_GetSessionInfo")
         self._slot = slot_id
         self._user_type = user_type
         with nogil:
-            rv = self._f.C_GetTokenInfo(slot_id, &info)
+            rv = p11g_C_GetTokenInfo(self._f, slot_id, &info)
         if rv != CKR_OK:
             raise _ops_error(rv, "C_GetTokenInfo")
         _pool_token_identity(&info, self._identity)
@@ -304,7 +304,7 @@ cdef class SessionPool:
         # Idle sessions are ours to close (not in a fork child: those belong to the parent).
         if self._idle != NULL and not self._closed and self._gen == _pool_fork_generation:
             for i in range(self._n_idle):
-                self._f.C_CloseSession(self._idle[i])
+                p11g_C_CloseSession(self._f, self._idle[i])
         self._wipe_pin_locked()  # nobody else can reach the pool any more
         if self._idle != NULL:
             free(self._idle)
@@ -439,9 +439,7 @@ cdef class SessionPool:
         self._gen = _pool_fork_generation
         self._slot_stale = True  # the child initialises the module again, and slot ids may change with that
         if self.module is not None:
-            ensure = getattr(self.module, "ensure_ready", None)
-            if ensure is not None:
-                ensure()
+            self._f = _gate(self.module)  # re-initialises the module in this process; its new generation's gate
             self._module_gen = getattr(self.module, "generation", None)
         return 0
 
@@ -454,6 +452,7 @@ cdef class SessionPool:
         g = getattr(self.module, "generation", None)
         if g == self._module_gen:
             return 0
+        self._f = _gate(self.module)  # the old generation's gate is closed: call through the new one
         _pool_lock(self._mutex)
         n = self._n_idle
         self._n_idle = 0
@@ -475,10 +474,10 @@ cdef class SessionPool:
         cdef unsigned char ident[64]
         cdef CK_RV rv
         self._slot_stale = False
-        if self._f.C_GetSlotList == NULL:
+        if not p11g_has_C_GetSlotList(self._f):
             return 0
         with nogil:
-            rv = self._f.C_GetTokenInfo(self._slot, &info)
+            rv = p11g_C_GetTokenInfo(self._f, self._slot, &info)
         if rv == CKR_OK:
             _pool_token_identity(&info, ident)
             if memcmp(ident, self._identity, 64) == 0:
@@ -486,7 +485,7 @@ cdef class SessionPool:
         try:
             for _ in range(4):  # the slot list may grow between the two calls
                 with nogil:
-                    rv = self._f.C_GetSlotList(1, NULL, &n)
+                    rv = p11g_C_GetSlotList(self._f, 1, NULL, &n)
                 if rv != CKR_OK or n == 0:
                     return 0
                 free(slots)
@@ -494,14 +493,14 @@ cdef class SessionPool:
                 if slots == NULL:
                     raise MemoryError()
                 with nogil:
-                    rv = self._f.C_GetSlotList(1, slots, &n)
+                    rv = p11g_C_GetSlotList(self._f, 1, slots, &n)
                 if rv != CKR_BUFFER_TOO_SMALL:
                     break
             if rv != CKR_OK:
                 return 0
             for i in range(n):
                 with nogil:
-                    rv = self._f.C_GetTokenInfo(slots[i], &info)
+                    rv = p11g_C_GetTokenInfo(self._f, slots[i], &info)
                 if rv == CKR_OK:
                     _pool_token_identity(&info, ident)
                     if memcmp(ident, self._identity, 64) == 0:
@@ -518,6 +517,8 @@ cdef class SessionPool:
         cdef CK_SESSION_HANDLE h
         if self._gen != _pool_fork_generation:
             self._after_fork()
+        if p11_gate_state(self._f) == P11_GATE_CLOSED and self.module is not None:
+            self._check_module_generation()  # the module was finalised and initialised again since
         _pool_lock(self._mutex)
         if self._closed:
             PyThread_release_lock(self._mutex)
@@ -640,7 +641,7 @@ cdef class SessionPool:
             self._size -= 1
             PyThread_release_lock(self._mutex)
             with nogil:
-                self._f.C_CloseSession(h)
+                p11g_C_CloseSession(self._f, h)
             raise PoolClosed("the session pool is closed")
         self._busy[self._n_busy] = h
         self._n_busy += 1
@@ -655,12 +656,12 @@ cdef class SessionPool:
         if self._slot_stale:
             self._find_slot()
         with nogil:
-            rv = self._f.C_OpenSession(self._slot, self._flags, NULL, NULL, &h)
+            rv = p11g_C_OpenSession(self._f, self._slot, self._flags, NULL, NULL, &h)
         if rv == CKR_SLOT_ID_INVALID or rv == CKR_TOKEN_NOT_PRESENT:
             # The token may have moved (re-inserted in another reader, module initialised again): look for it.
             self._find_slot()
             with nogil:
-                rv = self._f.C_OpenSession(self._slot, self._flags, NULL, NULL, &h)
+                rv = p11g_C_OpenSession(self._f, self._slot, self._flags, NULL, NULL, &h)
         if rv != CKR_OK:
             raise _ops_error(rv, "C_OpenSession")
         self._opened += 1
@@ -671,7 +672,7 @@ cdef class SessionPool:
         try:
             if self._need_login and self._pin != NULL:
                 with nogil:
-                    rv = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
+                    rv = p11g_C_Login(self._f, h, self._user_type, self._pin, self._pin_len)
                 if rv == CKR_OK or rv == CKR_USER_ALREADY_LOGGED_IN:
                     rv = CKR_OK
                     self._need_login = False
@@ -684,7 +685,7 @@ cdef class SessionPool:
             PyThread_release_lock(self._login_lock)
         if rv != CKR_OK:
             with nogil:
-                self._f.C_CloseSession(h)
+                p11g_C_CloseSession(self._f, h)
             raise _ops_error(rv, "C_Login")
         return h
 
@@ -725,7 +726,7 @@ cdef class SessionPool:
             self._size -= 1
             PyThread_release_lock(self._mutex)
             with nogil:
-                self._f.C_CloseSession(h)
+                p11g_C_CloseSession(self._f, h)
             return 0
         if self._waiters:
             # Hand it straight to the first waiter: it stays counted as busy.
@@ -767,7 +768,7 @@ cdef class SessionPool:
         if rv != CKR_KEY_HANDLE_INVALID and rv != CKR_OBJECT_HANDLE_INVALID:
             return False
         with nogil:
-            r = self._f.C_GetSessionInfo(h, &info)
+            r = p11g_C_GetSessionInfo(self._f, h, &info)
         if r != CKR_OK or (info.state != CKS_RO_PUBLIC_SESSION and info.state != CKS_RW_PUBLIC_SESSION):
             return False
         _pool_lock(self._login_lock)
@@ -775,7 +776,7 @@ cdef class SessionPool:
             if self._pin == NULL:
                 return False
             with nogil:
-                r = self._f.C_Login(h, self._user_type, self._pin, self._pin_len)
+                r = p11g_C_Login(self._f, h, self._user_type, self._pin, self._pin_len)
             if _pool_pin_rejected(r):
                 self._wipe_pin_locked()
         finally:
@@ -795,7 +796,7 @@ cdef class SessionPool:
             raise ValueError(f"session {h} was not borrowed from this pool")
         if rv == CKR_USER_NOT_LOGGED_IN or rv == CKR_OPERATION_ACTIVE or rv == CKR_OK:
             with nogil:
-                self._f.C_CloseSession(h)
+                p11g_C_CloseSession(self._f, h)
         self._release_slot()
         if rv != CKR_OPERATION_ACTIVE and rv != CKR_OK:
             # The login may be gone with the session (C_CloseAllSessions logs out): log in with the next one.
@@ -814,7 +815,7 @@ cdef class SessionPool:
         j = 0
         with nogil:
             for i in range(n):
-                rv = self._f.C_GetSessionInfo(self._idle[i], &info)
+                rv = p11g_C_GetSessionInfo(self._f, self._idle[i], &info)
                 if rv == CKR_OK and info.slotID == self._slot:
                     self._idle[j] = self._idle[i]
                     j += 1
@@ -872,7 +873,7 @@ cdef class SessionPool:
         PyThread_release_lock(self._mutex)
         with nogil:
             for i in range(n):
-                self._f.C_CloseSession(handles[i])
+                p11g_C_CloseSession(self._f, handles[i])
         free(handles)
         self._wipe_pin()
         ex = self._executor
@@ -986,19 +987,19 @@ cdef class SessionPool:
         if n < 0:
             raise ValueError("n must be >= 0")
         count = _ops_ulong_len(n)
-        _require(<void*>self._f.C_GenerateRandom, "C_GenerateRandom")
+        _require(p11g_has_C_GenerateRandom(self._f), "C_GenerateRandom")
         out = PyBytes_FromStringAndSize(NULL, n)
         p = <unsigned char*>PyBytes_AS_STRING(out)
         h = self._borrow(-1.0)
         try:
             with nogil:
-                rv = self._f.C_GenerateRandom(h, p, count)
+                rv = p11g_C_GenerateRandom(self._f, h, p, count)
             if rv != CKR_OK and self._replaceable(rv):
                 self._discard(h, rv)
                 h = 0
                 h = self._borrow(-1.0)
                 with nogil:
-                    rv = self._f.C_GenerateRandom(h, p, count)
+                    rv = p11g_C_GenerateRandom(self._f, h, p, count)
         finally:
             if h:
                 if rv != CKR_OK and self._replaceable(rv):

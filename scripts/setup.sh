@@ -7,10 +7,11 @@ VENV="${P11_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 
 # softhsm2: the token every test uses; opensc: pkcs11-tool (cross-checks); libp11-kit-dev: the header oracle;
-# openssl: verifies token-signed certificates; python3-venv/-dev + gcc: the venv and the native build;
+# openssl: verifies token-signed certificates; libengine-pkcs11-openssl: openssl's pkcs11 engine (p11.pki interop);
+# python3-venv/-dev + gcc: the venv and the native build;
 # p11-kit-modules, opensc-pkcs11 and the tpm2 stack (swtpm, tpm2-abrmd, tpm2-pkcs11 …): the interop tests' tokens.
-APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl gcc python3-venv python3-dev
-  swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
+APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl libengine-pkcs11-openssl gcc
+  python3-venv python3-dev swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
   dbus-daemon util-linux)
 
 missing_apt() {

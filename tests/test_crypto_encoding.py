@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p11 import _der
+from p11 import _der, curves
 from p11.crypto import der_to_raw, raw_to_der
 from p11.crypto.ecdsa import (
     curve_for_ec_params,
@@ -147,6 +147,22 @@ def test_der_integer_round_trips_and_is_minimal(value: int) -> None:
 def test_der_oid_round_trips(tail: list[int], first: int, second: int) -> None:
     dotted = ".".join(str(a) for a in [first, second, *tail])
     assert _der.decode_oid(_der.encode_oid(dotted)) == dotted
+
+
+def test_one_der_encoder_long_forms_included() -> None:
+    # An OID whose body passes 127 bytes gets a long-form length (curves had a short-form-only copy of its own).
+    dotted = "1.2." + ".".join(["16383"] * 70)
+    der = _der.encode_oid(dotted)
+    assert der[:3] == b"\x06\x81\x8d" and _der.decode_oid(der) == dotted
+    assert curves.encode_oid is _der.encode_oid and curves.printable_string is _der.encode_printable_string
+    name = "a" * 200
+    assert _der.encode_printable_string(name) == b"\x13\x81\xc8" + name.encode()
+    assert _der.encode_printable_string("edwards25519") == b"\x13\x0cedwards25519"
+    for bad in ("ed_25519", "caf\u00e9", "a*b"):
+        with pytest.raises(_der.DERError, match="PrintableString"):
+            _der.encode_printable_string(bad)
+    with pytest.raises(_der.DERError):
+        _der.encode_oid("1.2.x")
 
 
 @pytest.mark.parametrize("bad", [b"", b"\x06", b"\x06\x05\x2a", b"\x06\x01\x2a\x00", b"\x04\x01\x2a", b"\x06\x80"])

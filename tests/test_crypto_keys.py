@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from support import imported_rsa, own_token_session
 
 from p11 import errors
-from p11.constants import KeyType, Mechanism
+from p11.constants import Attribute, KeyType, Mechanism
 from p11.crypto import (
     KeyNotExportable,
     TokenEd448PrivateKey,
@@ -59,10 +59,12 @@ def generated_rsa(hsm: Session) -> TokenRSAPrivateKey:
 
 
 def ec_on_token(
-    hsm: Session, curve: ec.EllipticCurve
+    hsm: Session, curve: ec.EllipticCurve, *, derive: bool = False
 ) -> tuple[ec.EllipticCurvePrivateKey, TokenEllipticCurvePrivateKey]:
+    """``curve`` key made in software and imported; ECDH (``derive``) only when asked, as p11.defaults says."""
     software = ec.generate_private_key(curve)
-    private = import_private_key(hsm, software, token=False).private_key
+    attrs = {Attribute.DERIVE: True} if derive else None
+    private = import_private_key(hsm, software, token=False, private_attrs=attrs).private_key
     assert private is not None
     return software, token_key(private)  # type: ignore[return-value]
 
@@ -275,7 +277,7 @@ def test_token_generated_ec_key_signs(hsm: Session) -> None:
 
 
 def test_ecdh_exchange_matches_the_peer(hsm: Session) -> None:
-    _, key = ec_on_token(hsm, ec.SECP384R1())
+    _, key = ec_on_token(hsm, ec.SECP384R1(), derive=True)
     peer = ec.generate_private_key(ec.SECP384R1())
     shared = key.exchange(ec.ECDH(), peer.public_key())
     assert len(shared) == 48 and shared == peer.exchange(ec.ECDH(), key.public_key())

@@ -26,6 +26,7 @@ from p11.crypto import (
     public_key_template,
     secret_key_template,
 )
+from p11.defaults import USAGE_FLAGS
 
 PASSWORD = b"correct horse battery staple"
 
@@ -96,11 +97,23 @@ def test_ec_templates_carry_params_value_and_point(ec_key: ec.EllipticCurvePriva
     point = ec_key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     assert public[Attribute.EC_POINT] == _der.encode_octet_string(point)
     assert Attribute.EC_POINT not in private and Attribute.MODULUS not in public
-    assert private[Attribute.SIGN] and private[Attribute.DERIVE] and not private[Attribute.SIGN_RECOVER]
-    assert public[Attribute.VERIFY] and not public[Attribute.DERIVE] and public[Attribute.PRIVATE] is False
-    # Encryption flags mean nothing for EC: left out, as for generated pairs (tpm2-pkcs11 rejects them false).
-    assert not {Attribute.DECRYPT, Attribute.UNWRAP} & private.keys()
-    assert not {Attribute.ENCRYPT, Attribute.WRAP} & public.keys()
+    # Every usage flag written (SoftHSM would make the missing ones true): the private key signs, nothing else.
+    assert {a: private[a] for a in USAGE_FLAGS[ObjectClass.PRIVATE_KEY]} == {
+        Attribute.SIGN: True,
+        Attribute.SIGN_RECOVER: False,
+        Attribute.DECRYPT: False,
+        Attribute.UNWRAP: False,
+        Attribute.DERIVE: False,
+    }
+    assert {a: public[a] for a in USAGE_FLAGS[ObjectClass.PUBLIC_KEY]} == {
+        Attribute.VERIFY: True,
+        Attribute.VERIFY_RECOVER: False,
+        Attribute.ENCRYPT: False,
+        Attribute.WRAP: False,
+        Attribute.DERIVE: False,
+    }
+    assert public[Attribute.PRIVATE] is False
+    assert private_key_template(ec_key, attrs={Attribute.DERIVE: True})[Attribute.DERIVE] is True  # ECDH when asked
 
 
 def test_rsa_templates_set_every_usage_flag() -> None:

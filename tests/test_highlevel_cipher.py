@@ -288,7 +288,7 @@ def test_unextractable_keys_cannot_be_wrapped(session, key):
 
 @pytest.mark.parametrize(("name", "sw_curve"), [("secp256r1", ec.SECP256R1()), ("secp384r1", ec.SECP384R1())])
 def test_ecdh_agrees_with_cryptography(session, name, sw_curve):
-    pub, priv = session.generate_keypair("ec", curve=name, token=False)
+    pub, priv = session.generate_keypair("ec", curve=name, token=False, private_attrs={"derive": True})
     peer = ec.generate_private_key(sw_curve)
     peer_point = peer.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
@@ -303,7 +303,7 @@ def test_ecdh_agrees_with_cryptography(session, name, sw_curve):
 
 
 def test_ecdh_with_a_kdf(session):
-    _, priv = session.generate_keypair("ec", token=False)
+    _, priv = session.generate_keypair("ec", token=False, private_attrs={"derive": True})
     mech = ECDH1(b"\x04" + bytes(64), kdf="sha256", shared_data=b"info")
     struct = ffi.cast("CK_ECDH1_DERIVE_PARAMS *", mech.ck().cdata().pParameter)
     assert struct.kdf == KeyDerivation.SHA256_KDF and struct.ulSharedDataLen == 4 and struct.ulPublicDataLen == 65

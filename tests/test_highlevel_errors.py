@@ -110,6 +110,32 @@ def test_iterable_raising_mid_stream_ends_the_operation(session, ec_pair):
     assert hmac_key.sign(b"after")
 
 
+def test_verify_and_decrypt_of_an_iterable_raising_mid_stream_end_the_operation(session, aes):
+    hmac_key = session.generate_key("hmac", token=False)
+    mac = hmac_key.sign(b"firstsecond")
+
+    def chunks():
+        yield b"first"
+        raise RuntimeError("source failed")
+
+    with pytest.raises(RuntimeError, match="source failed"):
+        hmac_key.verify(chunks(), mac)
+    with pytest.raises(RuntimeError, match="source failed"):
+        aes.decrypt(chunks(), CBC(bytes(16)))
+    hmac_key.verify([b"first", b"second"], mac)  # the session runs new operations: the old ones were ended
+    assert aes.decrypt(aes.encrypt([b"x" * 20, b"y"], CBC(bytes(16))), CBC(bytes(16))) == b"x" * 20 + b"y"
+
+
+def test_stream_closed_early_ends_the_operation(session, aes):
+    iv = bytes(16)
+    data = [b"a" * 4096, b"b" * 4096, b"c" * 4096]
+    stream = aes.encrypt_stream(iter(data), CBC(iv))
+    assert len(next(stream)) == 4096
+    stream.close()  # the consumer stops half-way: the token's operation is ended, the session given back
+    assert b"".join(aes.encrypt_stream(iter(data), CBC(iv))) == aes.encrypt(b"".join(data), CBC(iv))
+    assert session.digest([b"still ", b"usable"]) == session.digest(b"still usable")
+
+
 def test_verify_failure_mid_stream_then_sign_on_the_same_session(session, ec_pair):
     hmac_key = session.generate_key("hmac", token=False)
     mac = hmac_key.sign(b"streamed data")

@@ -150,25 +150,6 @@ def test_caller_can_ask_for_extractable_keys(hl_session):
     assert len(secret[Attribute.VALUE]) == 32
 
 
-@pytest.mark.parametrize(
-    ("kind", "public_true", "private_true"),
-    [
-        ("rsa", {"verify", "encrypt", "wrap"}, {"sign", "decrypt", "unwrap"}),
-        ("ec", {"verify"}, {"sign", "derive"}),
-        ("ed25519", {"verify"}, {"sign"}),
-    ],
-)
-def test_usage_flags_follow_the_key_type(hl_session, kind, public_true, private_true):
-    pub, priv = hl_session.generate_keypair(kind, token=False)
-    # Encryption and wrapping flags mean something only for RSA; p11 leaves them out for other pairs (tpm2-pkcs11
-    # rejects them set false), so only the meaningful flags are checked for those.
-    encrypting = kind == "rsa"
-    for name in ("verify", "encrypt", "wrap", "derive") if encrypting else ("verify", "derive"):
-        assert pub[name] is (name in public_true), name
-    for name in ("sign", "decrypt", "unwrap", "derive") if encrypting else ("sign", "derive"):
-        assert priv[name] is (name in private_true), name
-
-
 def test_pair_shares_an_id_and_honours_label_id_token(hl_session):
     pub, priv = hl_session.generate_keypair("ec", token=False)
     assert len(pub.id) == 16 and pub.id == priv.id

@@ -202,10 +202,11 @@ def test_close_finalises_and_a_new_load_starts_over(softhsm):
             token = library.get_token(label={softhsm.label!r})
             session = token.open(user_pin={USER_PIN!r})
         assert library.closed
+        assert session.closed  # a session of a closed library says so
         try:
             session.generate_random(1)
-        except errors.CryptokiNotInitialized:
-            pass
+        except errors.SessionClosed as exc:
+            assert "closed" in str(exc)
         else:
             raise SystemExit("a session survived close()")
         again = load({softhsm.module_path!r})

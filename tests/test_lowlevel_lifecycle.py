@@ -102,7 +102,7 @@ def test_calls_after_finalize_raise_cryptoki_not_initialized(softhsm_copy: str, 
             mod.C_Finalize()
         # Initialising again works; the old session did not survive.
         mod.C_Initialize()
-        assert mod.generation == generation + 1
+        assert mod.generation > generation  # a new generation: handles of the old one are never trusted
         with pytest.raises(errors.SessionHandleInvalid):
             mod.C_GetSessionInfo(session)
     finally:
@@ -229,7 +229,7 @@ def test_fork_child_reinitialises_and_parent_keeps_working(
         assert "error" not in result, result["error"]
         assert "stale after fork" in str(result["repr_before"])
         assert result["old_session"] == "SessionHandleInvalid"
-        assert result["generation"] == generation + 1
+        assert result["generation"] > generation
         assert result["initialized"] is True
         assert result["digest"] == hashlib.sha256(b"child").hexdigest()
         assert result["random"] == 8

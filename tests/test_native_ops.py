@@ -77,7 +77,7 @@ def keys(module: lowlevel.Module, softhsm: SoftHSM) -> Iterator[Keys]:
         {lib.CKA_TOKEN: False, lib.CKA_SIGN: True},
     )
     yield Keys(
-        fl=module.function_list_address,
+        fl=module.gate_address,
         session=session,
         hmac=secret(lib.CKK_GENERIC_SECRET, HMAC_VALUE, sign=True, verify=True),
         aes=secret(lib.CKK_AES, AES_VALUE, encrypt=True, decrypt=True),

@@ -127,7 +127,7 @@ def test_default_bound_and_configuration(token: Token) -> None:
         assert pool.max_size == _native.DEFAULT_POOL_SIZE == 8
         assert pool.size == pool.in_use == 0  # lazy: nothing opened yet
         assert pool.rw and not pool.closed
-    with _native.SessionPool(token.module.function_list_address, token.slot, max_size=3, rw=False) as pool:
+    with _native.SessionPool(token.module.gate_address, token.slot, max_size=3, rw=False) as pool:
         assert pool.max_size == 3 and not pool.rw
         with pool.session() as handle:
             assert not token.module.C_GetSessionInfo(handle).flags & lib.CKF_RW_SESSION
@@ -157,7 +157,7 @@ def test_borrowers_beyond_the_bound_wait_then_proceed(token: Token) -> None:
     def worker(i: int) -> None:
         try:
             with pool.session() as handle:
-                results[i] = _native.sign(token.module.function_list_address, handle, HMAC, key, b"w", 32)
+                results[i] = _native.sign(token.module.gate_address, handle, HMAC, key, b"w", 32)
         except BaseException as exc:
             failures.append(exc)
 
@@ -248,7 +248,7 @@ def test_dead_session_in_context_manager_is_discarded(token: Token) -> None:
     with _native.SessionPool(module, token.slot) as pool:
         with pytest.raises(errors.SessionHandleInvalid), pool.session() as handle:
             module.C_CloseSession(handle)
-            _native.generate_random(module.function_list_address, handle, 8)
+            _native.generate_random(module.gate_address, handle, 8)
         assert pool.size == 0 and pool.in_use == 0 and pool.idle_handles() == ()
 
 

@@ -9,8 +9,6 @@ bigger (certificates, keys) goes through ``cryptography`` in :mod:`p11.crypto`.
 
 from __future__ import annotations
 
-from p11 import curves
-
 __all__ = [
     "TAG_INTEGER",
     "TAG_NULL",
@@ -92,12 +90,22 @@ def _read_single(data: bytes, tag: int, what: str) -> bytes:
 
 
 def encode_oid(dotted: str) -> bytes:
-    """DER OBJECT IDENTIFIER from dotted text, e.g. ``"1.2.840.10045.3.1.7"`` (the core's encoder, errors as
-    ours)."""
+    """DER OBJECT IDENTIFIER from dotted text, e.g. ``"1.2.840.10045.3.1.7"``."""
     try:
-        return curves.encode_oid(dotted)
+        arcs = [int(part) for part in dotted.split(".")]
     except ValueError:
         raise DERError(f"not a valid OID: {dotted!r}") from None
+    if len(arcs) < 2 or min(arcs) < 0 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
+        raise DERError(f"not a valid OID: {dotted!r}")
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body.extend(reversed(chunk))
+    return encode_tlv(TAG_OID, bytes(body))
 
 
 def decode_oid(der: bytes) -> str:
@@ -145,5 +153,13 @@ def decode_integer(der: bytes) -> int:
     return int.from_bytes(body, "big", signed=True)
 
 
+_PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+
+
 def encode_printable_string(text: str) -> bytes:
-    return encode_tlv(TAG_PRINTABLE_STRING, text.encode("ascii"))
+    """DER PrintableString (the PKCS#11 3.0 curve-name form of ``CKA_EC_PARAMS``, e.g. ``"edwards25519"``): only
+    the characters X.680 allows in one."""
+    raw = text.encode("utf-8")
+    if not _PRINTABLE.issuperset(raw):  # (any non-ASCII character's bytes are outside the set too)
+        raise DERError(f"not a PrintableString: {text!r}")
+    return encode_tlv(TAG_PRINTABLE_STRING, raw)

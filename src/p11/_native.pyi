@@ -3,8 +3,8 @@
 Hand-written from the ``def``/``cdef class`` signatures in ``native/``; ``tests/test_stubs.py`` checks that it names
 exactly the public names the compiled module exports. Conventions, as in ``native/ops.pxi``:
 
-* ``fl`` is the module's function list: the int ``p11.lowlevel.Module.function_list_address`` (the fast path) or
-  the lowlevel Module itself (anything with a ``function_list_address``).
+* ``fl`` is the module's call gate: the int ``p11.lowlevel.Module.gate_address`` (the fast path) or
+  the lowlevel Module itself (anything with a ``gate_address``).
 * ``mechanism`` is a ``CKM_*`` int (IntEnum members work) or a prepared :class:`Mechanism`.
 * ``data`` and friends are C-contiguous bytes-like objects (``bytes`` is the fastest); never ``str``.
 * Attribute values read from a token are decoded by their codec (``bool``, ``int``, ``str``, ``bytes``,
@@ -30,7 +30,7 @@ class _HasFunctionList(Protocol):
     """A ``p11.lowlevel.Module`` as far as this module is concerned (``ensure_ready`` is called when present)."""
 
     @property
-    def function_list_address(self) -> int: ...
+    def gate_address(self) -> int: ...
 
 _FunctionList: TypeAlias = int | _HasFunctionList
 _MechanismArg: TypeAlias = int | Mechanism

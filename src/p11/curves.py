@@ -6,40 +6,21 @@ back either that OID or, for the Edwards and Montgomery curves, the PKCS#11 3.0 
 of the curve name (SoftHSM 2.6.1 accepts both when generating, and reports the PrintableString on the private key).
 :func:`curve_from_params` understands both, so a key's curve is known whichever form the token stored.
 
-The DER bytes are computed from the dotted OIDs here, so the table carries each curve's identity once.
+The DER bytes are computed from the dotted OIDs by :mod:`p11._der` (the one DER encoder), so the table carries each
+curve's identity once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from p11._der import encode_oid, encode_printable_string
 from p11.constants import KeyType
 
 __all__ = ["CURVES", "Curve", "curve", "curve_from_params", "encode_oid", "printable_string"]
 
 
-def encode_oid(dotted: str) -> bytes:
-    """The DER encoding (tag, length, content) of an OBJECT IDENTIFIER given as ``"1.2.840.10045.3.1.7"``."""
-    arcs = [int(part) for part in dotted.split(".")]
-    if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
-        raise ValueError(f"not an object identifier: {dotted!r}")
-    body = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body.extend(reversed(chunk))
-    return bytes([0x06, len(body)]) + bytes(body)
-
-
-def printable_string(text: str) -> bytes:
-    """The DER encoding of a short PrintableString (the PKCS#11 3.0 curve-name form of ``CKA_EC_PARAMS``)."""
-    raw = text.encode("ascii")
-    if len(raw) > 127:
-        raise ValueError("curve name too long for a short-form DER length")
-    return bytes([0x13, len(raw)]) + raw
+printable_string = encode_printable_string  # the PKCS#11 3.0 curve-name form of CKA_EC_PARAMS (by its old name)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ __all__ = [
     "LoginError",
     "MechanismError",
     "MechanismNotSupported",
+    "ModuleBusy",
     "ModuleLoadError",
     "MultipleObjects",
     "MultipleTokens",
@@ -36,6 +37,7 @@ __all__ = [
     "PoolTimeout",
     "SessionError",
     "SignatureError",
+    "StaleObject",
     "TemplateError",
     "TokenError",
     "check",
@@ -157,6 +159,17 @@ class NoSuchObject(P11Error, LookupError):
 
 class MultipleObjects(P11Error, LookupError):
     """More than one object matched a search that expected exactly one; the message lists them."""
+
+
+class ModuleBusy(P11Error):
+    """A module could not be finalised because calls were still running in other threads after the wait's bound
+    (nothing was finalised: a module is never finalised under a caller)."""
+
+
+class StaleObject(P11Error, LookupError):
+    """An object or session from an earlier initialisation of its module (before ``fork()``, ``C_Finalize`` or
+    ``lib.close()``) that cannot be found again unambiguously in the current one: look it up again. Handles are
+    never trusted across initialisations, since the token may have given the same number to another object."""
 
 
 class PoolTimeout(P11Error, TimeoutError):

@@ -5,10 +5,10 @@ Defaults, all overridable by the caller's attributes:
 
 * private and secret keys are ``CKA_PRIVATE`` (login needed to use them), ``CKA_SENSITIVE`` (their value never
   leaves in the clear) and not ``CKA_EXTRACTABLE`` (not even wrapped): ask ``extractable=True`` to wrap one later;
-* usage flags follow the key type, and every usage flag the object class has is written, true or false, because
-  tokens differ in what they assume when one is missing (SoftHSM assumes true): RSA signs, verifies, encrypts,
-  decrypts, wraps and unwraps; EC signs, verifies and derives (ECDH); Edwards keys sign and verify; AES encrypts,
-  decrypts, wraps and unwraps; generic secrets (HMAC) sign, verify and derive;
+* usage flags come from the one table of :mod:`p11.defaults` (every flag of the class written, true or false:
+  RSA signs, verifies, encrypts, decrypts, wraps and unwraps; EC and Edwards keys sign and verify, EC keys derive
+  (ECDH) only when asked, ``private_attrs={"derive": True}``; AES encrypts, decrypts, wraps and unwraps; generic
+  secrets (HMAC) sign and verify);
 * both keys of a pair get the same ``CKA_ID`` (random, 16 bytes, unless given), which is how a private key finds
   its public key and certificate.
 """
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from p11.attributes import merge
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from p11.curves import Curve, curve
+from p11.defaults import Origin, usage_flags
 from p11.errors import MechanismNotSupported
 
 if TYPE_CHECKING:
@@ -40,39 +41,6 @@ DEFAULT_RSA_BITS = 2048
 DEFAULT_SECRET_BITS = 256
 DEFAULT_CURVES = {KeyType.EC: "secp256r1", KeyType.EC_EDWARDS: "ed25519", KeyType.EC_MONTGOMERY: "x25519"}
 _EC_BY_BITS = {256: "secp256r1", 384: "secp384r1", 521: "secp521r1", 224: "secp224r1"}
-
-_USAGE = (
-    Attribute.SIGN,
-    Attribute.VERIFY,
-    Attribute.ENCRYPT,
-    Attribute.DECRYPT,
-    Attribute.WRAP,
-    Attribute.UNWRAP,
-    Attribute.DERIVE,
-)
-# The usage flags each object class has (a token rejects the others: a public key cannot sign).
-_PUBLIC_USAGE = (Attribute.VERIFY, Attribute.ENCRYPT, Attribute.WRAP, Attribute.DERIVE)
-_PRIVATE_USAGE = (Attribute.SIGN, Attribute.DECRYPT, Attribute.UNWRAP, Attribute.DERIVE)
-# Which flags each kind of key pair gets: (public, private). Types not listed get every usage flag false.
-_PAIR_USAGE: dict[KeyType, tuple[frozenset[Attribute], frozenset[Attribute]]] = {
-    KeyType.RSA: (
-        frozenset({Attribute.VERIFY, Attribute.ENCRYPT, Attribute.WRAP}),
-        frozenset({Attribute.SIGN, Attribute.DECRYPT, Attribute.UNWRAP}),
-    ),
-    KeyType.EC: (frozenset({Attribute.VERIFY}), frozenset({Attribute.SIGN, Attribute.DERIVE})),
-    KeyType.EC_EDWARDS: (frozenset({Attribute.VERIFY}), frozenset({Attribute.SIGN})),
-    KeyType.EC_MONTGOMERY: (frozenset(), frozenset({Attribute.DERIVE})),
-    KeyType.DSA: (frozenset({Attribute.VERIFY}), frozenset({Attribute.SIGN})),
-    KeyType.DH: (frozenset(), frozenset({Attribute.DERIVE})),
-}
-# Encryption and wrapping mean something only for RSA pairs. For the others the flags are left out rather than
-# written false: tpm2-pkcs11 maps them onto TPM key bits and rejects an EC template that sets them false.
-_ENCRYPTING_PAIRS = frozenset({KeyType.RSA})
-_PUBLIC_CIPHER_FLAGS = frozenset({Attribute.ENCRYPT, Attribute.WRAP})
-_PRIVATE_CIPHER_FLAGS = frozenset({Attribute.DECRYPT, Attribute.UNWRAP})
-_CIPHER_USAGE = frozenset({Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.WRAP, Attribute.UNWRAP})
-_MAC_USAGE = frozenset({Attribute.SIGN, Attribute.VERIFY, Attribute.DERIVE})
-_CIPHER_KEYS = frozenset({KeyType.AES, KeyType.DES3, KeyType.DES2, KeyType.AES_XTS, KeyType.CHACHA20, KeyType.CAMELLIA})
 
 _PAIR_GEN: dict[KeyType, Mechanism] = {
     KeyType.RSA: Mechanism.RSA_PKCS_KEY_PAIR_GEN,
@@ -122,26 +90,6 @@ def key_type(value: KeyType | int | str) -> tuple[KeyType, str | None]:
     raise TypeError(f"key_type must be a KeyType or a name, not {type(value).__name__}")
 
 
-def _usage(
-    flags: frozenset[Attribute], kinds: tuple[Attribute, ...] = _USAGE, omit: frozenset[Attribute] = frozenset()
-) -> dict[Attribute, bool]:
-    return {attr: attr in flags for attr in kinds if attr not in omit}
-
-
-def omitted_usage_flags(kt: KeyType) -> frozenset[Attribute]:
-    """Usage flags that key-pair templates of type ``kt`` leave out rather than set false (for generated and
-    imported keys alike): the encryption and wrapping flags of every pair but RSA's."""
-    return frozenset() if kt in _ENCRYPTING_PAIRS else _PUBLIC_CIPHER_FLAGS | _PRIVATE_CIPHER_FLAGS
-
-
-def _secret_usage(kt: KeyType) -> frozenset[Attribute]:
-    if kt in _CIPHER_KEYS:
-        return _CIPHER_USAGE
-    if kt == KeyType.GENERIC_SECRET or kt.name.endswith("_HMAC"):
-        return _MAC_USAGE
-    return frozenset()
-
-
 def secret_template(
     kt: KeyType,
     *,
@@ -149,8 +97,10 @@ def secret_template(
     id: bytes | None = None,
     token: bool = False,
     extra: Mapping[Attribute, Any] | None = None,
+    origin: Origin = "generated",
 ) -> dict[Attribute, Any]:
-    """A secret key's template with the secure defaults (used by generate, unwrap and derive)."""
+    """A secret key's template with the secure defaults (used by generate, unwrap and derive; an unwrapped key's
+    material came from outside the token: ``origin="imported"``)."""
     tmpl: dict[Attribute, Any] = {
         Attribute.CLASS: ObjectClass.SECRET_KEY,
         Attribute.KEY_TYPE: kt,
@@ -158,7 +108,7 @@ def secret_template(
         Attribute.PRIVATE: True,
         Attribute.SENSITIVE: True,
         Attribute.EXTRACTABLE: False,
-        **_usage(_secret_usage(kt)),
+        **usage_flags(kt, ObjectClass.SECRET_KEY, origin),
     }
     if label is not None:
         tmpl[Attribute.LABEL] = label
@@ -169,9 +119,8 @@ def secret_template(
     return tmpl
 
 
-def private_template(kt: KeyType, *, token: bool = False) -> dict[Attribute, Any]:
-    """A private key's template with the secure defaults (used by unwrap)."""
-    usage = _PAIR_USAGE.get(kt, (frozenset(), frozenset()))[1]
+def private_template(kt: KeyType, *, token: bool = False, origin: Origin = "imported") -> dict[Attribute, Any]:
+    """A private key's template with the secure defaults (used by unwrap: the material came from outside)."""
     return {
         Attribute.CLASS: ObjectClass.PRIVATE_KEY,
         Attribute.KEY_TYPE: kt,
@@ -179,7 +128,7 @@ def private_template(kt: KeyType, *, token: bool = False) -> dict[Attribute, Any
         Attribute.PRIVATE: True,
         Attribute.SENSITIVE: True,
         Attribute.EXTRACTABLE: False,
-        **_usage(usage, _PRIVATE_USAGE),
+        **usage_flags(kt, ObjectClass.PRIVATE_KEY, origin),
     }
 
 
@@ -268,7 +217,6 @@ def keypair_templates(
     if mechanism is None:
         raise ValueError(f"p11 does not generate {kt.name} key pairs; use RSA, EC or EC_EDWARDS")
     _check_mechanism(token, mechanism, MechanismFlag.GENERATE_KEY_PAIR, "generate_keypair")
-    pub_usage, priv_usage = _PAIR_USAGE[kt]
     if id is None:
         id = os.urandom(16)
     pub: dict[Attribute, Any] = {
@@ -277,7 +225,7 @@ def keypair_templates(
         Attribute.TOKEN: persistent,
         Attribute.PRIVATE: False,
         Attribute.ID: id,
-        **_usage(pub_usage, _PUBLIC_USAGE, omitted_usage_flags(kt)),
+        **usage_flags(kt, ObjectClass.PUBLIC_KEY),
     }
     priv: dict[Attribute, Any] = {
         Attribute.CLASS: ObjectClass.PRIVATE_KEY,
@@ -287,7 +235,7 @@ def keypair_templates(
         Attribute.SENSITIVE: True,
         Attribute.EXTRACTABLE: False,
         Attribute.ID: id,
-        **_usage(priv_usage, _PRIVATE_USAGE, omitted_usage_flags(kt)),
+        **usage_flags(kt, ObjectClass.PRIVATE_KEY),
     }
     if label is not None:
         pub[Attribute.LABEL] = priv[Attribute.LABEL] = label

@@ -1,7 +1,9 @@
 """Key management operations of a key: wrap, unwrap, derive, and finding a private key's public key.
 
 New keys made by unwrap and derive get the secure defaults of :mod:`p11.keygen` (private, sensitive, not
-extractable, usage flags by type) and are session objects unless the caller asks ``token=True``.
+extractable, usage flags from :mod:`p11.defaults`: an unwrapped key's as an imported one's, its material having been
+outside the token; a derived key's as a generated one's) and are session objects unless the caller asks
+``token=True``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from p11 import defaults
 from p11._cffi import lib
 from p11.attributes import is_marker, merge, raw_template
 from p11.constants import Attribute, KeyType, ObjectClass
@@ -81,7 +84,7 @@ def unwrap_key(
     kt, _ = resolve_key_type(key_type)
     object_class = ObjectClass(object_class)
     if object_class == ObjectClass.SECRET_KEY:
-        tmpl = secret_template(kt, label=label)
+        tmpl = secret_template(kt, label=label, origin="imported")
     elif object_class == ObjectClass.PRIVATE_KEY:
         tmpl = private_template(kt)
         if label is not None:
@@ -95,16 +98,13 @@ def unwrap_key(
     session = unwrapping.session
     mod = session._module
     with session._lock:
-        handle = checked(
-            mod.C_UnwrapKey,
-            unwrapping,
-            p,
-            UNWRAP,
-            session.handle,
-            p.arg,
-            unwrapping.handle,
-            wrapped,
-            raw_template(tmpl),
+        handle = defaults.create(
+            session.token,
+            lambda t: checked(
+                mod.C_UnwrapKey, unwrapping, p, UNWRAP, session.handle, p.arg, unwrapping.handle, wrapped,
+                raw_template(t),
+            ),
+            tmpl,
         )
     key = object_for(session, handle, object_class)
     key._key_type = kt
@@ -122,7 +122,11 @@ def derive_key(
     session = base.session
     mod = session._module
     with session._lock:
-        handle = checked(mod.C_DeriveKey, base, p, DERIVE, session.handle, p.arg, base.handle, raw_template(tmpl))
+        handle = defaults.create(
+            session.token,
+            lambda t: checked(mod.C_DeriveKey, base, p, DERIVE, session.handle, p.arg, base.handle, raw_template(t)),
+            tmpl,
+        )
     key = SecretKey(session, handle, ObjectClass.SECRET_KEY)
     key._key_type = kt
     return key
@@ -164,13 +168,12 @@ def public_key_for(private: PrivateKey) -> PublicKey:
         Attribute.CLASS: ObjectClass.PUBLIC_KEY,
         Attribute.KEY_TYPE: kt,
         Attribute.TOKEN: False,
-        Attribute.VERIFY: True,
+        # Its material comes from outside the new object, as an imported public key's does.
+        **defaults.usage_flags(kt, ObjectClass.PUBLIC_KEY, "imported"),
         **attrs,
     }
     if ident:
         tmpl[Attribute.ID] = ident
-    if kt == KeyType.RSA:
-        tmpl[Attribute.ENCRYPT] = True
     public = session.create_object(tmpl)
     assert isinstance(public, PublicKey)
     public._key_type = kt

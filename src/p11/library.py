@@ -17,6 +17,7 @@ from p11 import lowlevel
 from p11.constants import Mechanism, SlotFlag, TokenFlag
 from p11.errors import MultipleTokens, NoSuchToken
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
+from p11.objects import forget_calls
 from p11.token import Token
 
 __all__ = ["Library", "Slot", "load"]
@@ -240,6 +241,8 @@ class Library:
             token._live.clear()
             token._user = None
             token._logins.forget()
+            # Their next use finds the library closed (StaleObject), never a stale cached call.
+            forget_calls(token._objects.values())
         self.module.close()
         with _LOCK:
             if _LIBRARIES.get(self.module) is self:

@@ -12,6 +12,7 @@ reads many at once and leaves a marker (:data:`p11.attributes.SENSITIVE` …) in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,7 +21,7 @@ from p11._cffi import lib
 from p11.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
 from p11.curves import curve_from_params
-from p11.errors import error_class
+from p11.errors import StaleObject, error_class
 from p11.uris import uri_for_object
 
 if TYPE_CHECKING:
@@ -46,18 +47,98 @@ __all__ = [
 _CKR_SENSITIVE = int(lib.CKR_ATTRIBUTE_SENSITIVE)
 _CKR_TYPE_INVALID = int(lib.CKR_ATTRIBUTE_TYPE_INVALID)
 _CKR_SIGNATURE_INVALID = int(lib.CKR_SIGNATURE_INVALID)
+# What an object is recognised by in a new generation of its module (see Object).
+_IDENTITY = (Attribute.CLASS, Attribute.ID, Attribute.LABEL, Attribute.KEY_TYPE)
+
+
+def _describe_identity(ident: Mapping[Attribute, Any] | None) -> str:
+    if not ident:
+        return ""
+    parts = []
+    if Attribute.LABEL in ident:
+        parts.append(f"label={ident[Attribute.LABEL]!r}")
+    if ident.get(Attribute.ID):
+        parts.append(f"id={bytes(ident[Attribute.ID]).hex()}")
+    return " ".join(parts)
+
+
+def remember_identities(objects: Iterable[Object]) -> None:
+    """Before a module's generation ends (fork, C_Finalize): each pooled object notes who it is, so it can find
+    itself again afterwards. Failures are left for later: such an object raises StaleObject when used."""
+    for obj in list(objects):
+        # A dead session, a token gone: that object just cannot be found again.
+        with contextlib.suppress(Exception):
+            obj._remember_identity()
+
+
+def forget_calls(objects: Iterable[Object]) -> None:
+    """After a generation ended: no cached one-crossing call may use an old handle."""
+    for obj in list(objects):
+        obj._forget_calls()
 
 
 class Object:
     """Any token object. ``.handle``, ``.session``, ``.object_class``, ``.label``, ``.id``; ``obj[attr]`` to read
-    and write one attribute, :meth:`get_attributes`/:meth:`set_attributes` for many, :meth:`copy`, :meth:`destroy`."""
+    and write one attribute, :meth:`get_attributes`/:meth:`set_attributes` for many, :meth:`copy`, :meth:`destroy`.
 
-    __slots__ = ("__weakref__", "_class", "handle", "session")
+    A handle is only valid in the generation of the module it was found in (``Module.generation``: a new one after
+    ``fork()`` or a re-initialisation, when the token numbers its objects afresh). An object bound to the token's pool
+    remembers its identity (class, id, label, key type) before the generation ends, and on first use in the new one
+    finds itself again by it; when that is not exactly one object, or the object belongs to an explicit session (gone
+    with the generation) or to a closed library, it raises :class:`~p11.errors.StaleObject`. A handle number is never
+    trusted across generations: that is how a key could sign with another key."""
+
+    __slots__ = ("__weakref__", "_class", "_gen", "_handle", "_ident", "session")
 
     def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
         self.session = session
-        self.handle = int(handle)
+        self._handle = int(handle)
         self._class = object_class
+        self._ident: dict[Attribute, Any] | None = None
+        token = session.token
+        self._gen: int = token._module.generation
+        token._objects[id(self)] = self
+
+    @property
+    def handle(self) -> int:
+        """The ``CK_OBJECT_HANDLE`` in the module's current generation (found again after a fork: see above)."""
+        if self._gen != self.session.token._module.generation or self.session.token._module.closed:
+            self._find_again()
+        return self._handle
+
+    def _remember_identity(self) -> None:
+        """Read what identifies the object while its handle is valid (called before a generation ends)."""
+        if self._ident is not None or getattr(self.session, "_pool", None) is None:
+            return  # known already, or bound to an explicit session, which ends with the generation anyway
+        if self._gen != self.session.token._module.generation:
+            return
+        attrs = self.session._get_attributes(self._handle, _IDENTITY)
+        self._ident = {kind: value for kind, value in attrs.items() if not is_marker(value)}
+
+    def _find_again(self) -> None:
+        session = self.session
+        module = session.token._module
+        what = f"{type(self).__name__} {_describe_identity(self._ident)}".rstrip()
+        if module.closed:
+            raise StaleObject(f"{what}: its library was closed; load it again and look the object up there")
+        ident = self._ident
+        if not ident or getattr(session, "_pool", None) is None:
+            raise StaleObject(
+                f"{what}: found before fork() or before its module was initialised again, in "
+                f"{'a session that ended with it' if ident else 'a state it cannot be identified from'}; "
+                "look it up again (token.get_key(...))"
+            )
+        with session._lock:
+            handles = _native.find_objects(session._fl, session.handle, ident, 2)
+        if len(handles) != 1:
+            found = "no object" if not handles else "more than one object"
+            raise StaleObject(f"{what}: {found} matches it after fork() or re-initialisation; look it up again")
+        self._handle = handles[0]
+        self._gen = module.generation
+        self._forget_calls()
+
+    def _forget_calls(self) -> None:
+        """Drop what was cached for the old handle (keys: their one-crossing calls)."""
 
     # -- attribute access ------------------------------------------------------------------------------------
 
@@ -178,7 +259,7 @@ class Object:
         return hash((self.handle, id(self.session.token)))
 
     def _short(self) -> str:
-        return f"{type(self).__name__} handle={self.handle}"
+        return f"{type(self).__name__} handle={self._handle}"
 
     def __repr__(self) -> str:
         try:
@@ -312,7 +393,10 @@ class Key(Object):
 
     def _short(self) -> str:
         kt = self._key_type
-        return f"{type(self).__name__}{' ' + kt.name if kt is not None else ''} handle={self.handle}"
+        return f"{type(self).__name__}{' ' + kt.name if kt is not None else ''} handle={self._handle}"
+
+    def _forget_calls(self) -> None:
+        self._plans.clear()  # plans and one-crossing calls hold the old handle
 
 
 class _Signs(Key):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from p11._cffi import lib
@@ -136,6 +137,30 @@ def _abort(final: Callable[..., Any], *args: Any) -> None:
         final(*args)
 
 
+def _parts(
+    h: int,
+    start: Callable[[], Any],
+    update: Callable[[int, Any], Any],
+    finish: Callable[[int], Any],
+    abort: Callable[[int], Any],
+    data: Any,
+) -> Generator[Any, None, None]:
+    """The one multi-part skeleton (sign, verify, encrypt, decrypt, digest, streamed or not): ``start()`` (the
+    ``C_*Init``), then ``update(h, chunk)`` for each chunk of ``data`` and ``finish(h)``, each output yielded as it
+    comes (``*_, last = _parts(...)`` keeps the ``C_*Final`` one). If anything fails once the operation began (the
+    token, the caller's iterable, or the consumer closing this generator), ``abort(h)`` ends it on the token before
+    the exception propagates."""
+    start()
+    try:
+        for chunk in _chunks(data):
+            yield update(h, chunk)
+        last = finish(h)
+    except BaseException:
+        _abort(abort, h)
+        raise
+    yield last  # the operation has ended: nothing to abort from here on
+
+
 # -- sign and verify --------------------------------------------------------------------------------------------
 
 
@@ -199,14 +224,9 @@ def sign(key: Key, data: Any, mechanism: Any = None) -> bytes:
     mod = session._module
     with session._lock:
         h = session.handle
-        run_init(mod.C_SignInit, h, p, key, SIGN)
-        try:
-            for chunk in _chunks(data):
-                mod.C_SignUpdate(h, chunk)
-            return mod.C_SignFinal(h)
-        except BaseException:
-            _abort(mod.C_SignFinal, h)
-            raise
+        start = partial(run_init, mod.C_SignInit, h, p, key, SIGN)
+        *_, signature = _parts(h, start, mod.C_SignUpdate, mod.C_SignFinal, mod.C_SignFinal, data)
+        return signature  # type: ignore[no-any-return]
 
 
 def invalid_signature() -> CryptokiError:
@@ -241,23 +261,19 @@ def _verify(key: Key, data: Any, signature: Any, mechanism: Any) -> bool:
             _install(key, "verify", asked, p, call)
         return valid
     mod = session._module
-    with session._lock:
-        h = session.handle
-        run_init(mod.C_VerifyInit, h, p, key, VERIFY)
-        try:
-            for chunk in _chunks(data):
-                mod.C_VerifyUpdate(h, chunk)
-        except BaseException:
-            _abort(mod.C_VerifyFinal, h, b"")
-            raise
+
+    def finish(h: int) -> bool:
         try:
             mod.C_VerifyFinal(h, signature)
         except SignatureError:
             return False  # C_VerifyFinal ends the operation when it answers about the signature
-        except BaseException:
-            _abort(mod.C_VerifyFinal, h, b"")
-            raise
         return True
+
+    with session._lock:
+        h = session.handle
+        start = partial(run_init, mod.C_VerifyInit, h, p, key, VERIFY)
+        *_, ok = _parts(h, start, mod.C_VerifyUpdate, finish, partial(mod.C_VerifyFinal, signature=b""), data)
+        return ok  # type: ignore[no-any-return]
 
 
 def verify_ok(key: Key, data: Any, signature: Any, mechanism: Any = None) -> bool:
@@ -293,16 +309,7 @@ def _crypt(key: Key, data: Any, mechanism: Any, op: Operation) -> bytes:
     )
     with session._lock:
         h = session.handle
-        run_init(init, h, p, key, op)
-        out = []
-        try:
-            for chunk in _chunks(data):
-                out.append(update(h, chunk))
-            out.append(final(h))
-        except BaseException:
-            _abort(final, h)
-            raise
-        return b"".join(out)
+        return b"".join(_parts(h, partial(run_init, init, h, p, key, op), update, final, final, data))
 
 
 def encrypt(key: Key, data: Any, mechanism: Any) -> bytes:
@@ -346,18 +353,11 @@ def _stream(key: Key, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
                 raise
             yield result
             return
-        run_init(init, h, p, key, op)
-        try:
-            for chunk in _chunks(data):
-                piece = update(h, chunk)
+        # Closed on the way out, so a consumer that stops early (or throws in) ends the operation on the token.
+        with contextlib.closing(_parts(h, partial(run_init, init, h, p, key, op), update, final, final, data)) as parts:
+            for piece in parts:
                 if piece:
                     yield piece
-            piece = final(h)
-        except BaseException:
-            _abort(final, h)
-            raise
-        if piece:
-            yield piece
 
 
 # -- digest -----------------------------------------------------------------------------------------------------
@@ -372,14 +372,9 @@ def digest(session: Session, data: Any, mechanism: Any) -> bytes:
     mod = session._module
     with session._lock:
         h = session.handle
-        mod.C_DigestInit(h, p.arg)
-        try:
-            for chunk in _chunks(data):
-                mod.C_DigestUpdate(h, chunk)
-            return mod.C_DigestFinal(h)
-        except BaseException:
-            _abort(mod.C_DigestFinal, h)
-            raise
+        start = partial(mod.C_DigestInit, h, p.arg)
+        *_, result = _parts(h, start, mod.C_DigestUpdate, mod.C_DigestFinal, mod.C_DigestFinal, data)
+        return result
 
 
 # -- batches and asyncio ----------------------------------------------------------------------------------------

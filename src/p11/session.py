@@ -17,11 +17,19 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, lowlevel, operations
+from p11 import _native, defaults, lowlevel, operations
 from p11._cffi import lib
 from p11.attributes import describe, raw_template, template
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
-from p11.errors import CryptokiError, MultipleObjects, NoSuchObject, PoolClosed, SessionError, error_class
+from p11.errors import (
+    CryptokiError,
+    LibraryStateError,
+    MultipleObjects,
+    NoSuchObject,
+    PoolClosed,
+    SessionError,
+    error_class,
+)
 from p11.keygen import key_templates, keypair_templates
 from p11.lowlevel.types import SessionInfo
 from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
@@ -40,16 +48,6 @@ _generate_random = _native.generate_random
 _get_attributes = _native.get_attributes
 _native_private = vars(_native)  # names kept out of the _native stub (see _SessionBase below)
 _SINGLE = {"sign": _native.sign, "encrypt": _native.encrypt, "decrypt": _native.decrypt}
-# A pooled session that answers these is dead: the pool replaces it (its own operations retry by themselves).
-_DEAD = frozenset(
-    int(getattr(lib, name))
-    for name in (
-        "CKR_SESSION_HANDLE_INVALID",
-        "CKR_SESSION_CLOSED",
-        "CKR_DEVICE_REMOVED",
-        "CKR_TOKEN_NOT_PRESENT",
-    )
-)
 
 
 # Session's fields and drop-time close live in C (p11._native._SessionBase, kept out of the stub): see there.
@@ -96,15 +94,18 @@ class Session(_SessionBase):
 
     @property
     def handle(self) -> int:
-        """The ``CK_SESSION_HANDLE``; using a closed session raises ``SessionClosed``."""
+        """The ``CK_SESSION_HANDLE``; using a closed session raises ``SessionClosed``, and so does using one opened
+        before ``fork()`` or a re-initialisation of its module (its number may name another session now)."""
         handle = self._handle
         if not handle:
             raise _closed_error()
+        if self._fl != self.token._fl:
+            raise _closed_error(_STALE)
         return handle
 
     @property
     def _closed(self) -> bool:
-        return not self._handle
+        return not self._handle or self._fl != self.token._fl
 
     @property
     def _module(self) -> lowlevel.Module:
@@ -113,11 +114,16 @@ class Session(_SessionBase):
 
     @property
     def closed(self) -> bool:
-        return not self._handle
+        """True once closed, and for a session opened before ``fork()`` or a re-initialisation of its module."""
+        return not self._handle or self._fl != self.token._fl
 
     def close(self) -> None:
         """Close the session (``C_CloseSession``). Closing the token's last session logs it out, as Cryptoki
-        does. Closing twice is harmless."""
+        does. Closing twice is harmless; closing a session of an earlier generation calls nothing."""
+        if self._fl != self.token._fl:
+            handle, self._handle = self._handle, 0
+            self.token._live.discard(handle)
+            return
         lock = self._lock
         lock.acquire()  # waits for a call running on the session in another thread
         handle = self._handle
@@ -159,10 +165,8 @@ class Session(_SessionBase):
         lock.acquire()
         try:
             return _get_attributes(self._fl, self._handle, obj, kinds)
-        except SessionError:
-            if not self._handle:
-                raise _closed_error() from None
-            raise
+        except (SessionError, LibraryStateError) as exc:
+            raise _closed_or(exc, self) from None
         finally:
             lock.release()
 
@@ -181,10 +185,8 @@ class Session(_SessionBase):
                 acquire()
                 try:
                     return verify(fl, session._handle, mechanism, key, data, signature)
-                except SessionError:
-                    if not session._handle:
-                        raise _closed_error() from None
-                    raise
+                except (SessionError, LibraryStateError) as exc:
+                    raise _closed_or(exc, session) from None
                 finally:
                     release()
 
@@ -196,10 +198,8 @@ class Session(_SessionBase):
                 acquire()
                 try:
                     return digest(fl, session._handle, mechanism, data)
-                except SessionError:
-                    if not session._handle:
-                        raise _closed_error() from None
-                    raise
+                except (SessionError, LibraryStateError) as exc:
+                    raise _closed_or(exc, session) from None
                 finally:
                     release()
 
@@ -211,10 +211,8 @@ class Session(_SessionBase):
                 acquire()
                 try:
                     return fn(fl, session._handle, mechanism, key, data, size)
-                except SessionError:
-                    if not session._handle:
-                        raise _closed_error() from None
-                    raise
+                except (SessionError, LibraryStateError) as exc:
+                    raise _closed_or(exc, session) from None
                 finally:
                     release()
 
@@ -225,10 +223,8 @@ class Session(_SessionBase):
             acquire()
             try:
                 return fn(fl, session._handle, mechanism, key, data, len(data) + extra)
-            except SessionError:
-                if not session._handle:
-                    raise _closed_error() from None
-                raise
+            except (SessionError, LibraryStateError) as exc:
+                raise _closed_or(exc, session) from None
             finally:
                 release()
 
@@ -245,7 +241,15 @@ class Session(_SessionBase):
                 return result
             finally:
                 lock.release()
-        pooled: list[Any] = getattr(self.token.pool, name)(*args, workers=workers, **kwargs)
+        # Several sessions for one batch: a private pool for this call only, closed after it. (The token's shared
+        # pool would outlive this session and keep the application logged in after its last session closed.) Its
+        # sessions share this session's login, as every session of the application does.
+        token = self.token
+        pool = _native.SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
+        try:
+            pooled: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
+        finally:
+            pool.close()
         return pooled
 
     def _executor_pool(self) -> _native.SessionPool:
@@ -312,7 +316,7 @@ class Session(_SessionBase):
         """``C_CreateObject`` from ``{Attribute: value}`` (and/or keyword attributes); the typed new object."""
         tmpl = template(attrs, **kwargs)
         with self._lock:
-            handle = _native.create_object(self._fl, self.handle, tmpl)
+            handle = defaults.create(self.token, lambda t: _native.create_object(self._fl, self.handle, t), tmpl)
         return object_for(self, handle, tmpl.get(Attribute.CLASS))  # type: ignore[no-any-return]
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -332,7 +336,9 @@ class Session(_SessionBase):
         (``extractable=True``); usage flags by type (AES: encrypt/decrypt/wrap/unwrap; HMAC: sign/verify)."""
         mechanism, tmpl = key_templates(self.token, key_type, bits, label, id, token, attrs)
         with self._lock:
-            handle = self._module.C_GenerateKey(self.handle, mechanism, raw_template(tmpl))
+            handle = defaults.create(
+                self.token, lambda t: self._module.C_GenerateKey(self.handle, mechanism, raw_template(t)), tmpl
+            )
         return SecretKey(self, handle, ObjectClass.SECRET_KEY)
 
     def generate_keypair(
@@ -357,8 +363,11 @@ class Session(_SessionBase):
             self.token, key_type, bits, curve, public_exponent, label, id, token, public_attrs, private_attrs
         )
         with self._lock:
-            pub_h, priv_h = self._module.C_GenerateKeyPair(
-                self.handle, mechanism, raw_template(pub), raw_template(priv)
+            pub_h, priv_h = defaults.create(
+                self.token,
+                lambda u, r: self._module.C_GenerateKeyPair(self.handle, mechanism, raw_template(u), raw_template(r)),
+                pub,
+                priv,
             )
         public = PublicKey(self, pub_h, ObjectClass.PUBLIC_KEY)
         private = PrivateKey(self, priv_h, ObjectClass.PRIVATE_KEY)
@@ -375,10 +384,8 @@ class Session(_SessionBase):
         lock.acquire()
         try:
             return _generate_random(self._fl, self._handle, n)
-        except SessionError:
-            if not self._handle:
-                raise _closed_error() from None
-            raise
+        except (SessionError, LibraryStateError) as exc:
+            raise _closed_or(exc, self) from None
         finally:
             lock.release()
 
@@ -435,9 +442,13 @@ class PooledSession(Session):
         self.rw = pool.rw
         self._handle = 0
         self._number = 0
-        self._fl = token._fl
         self._pool = pool
         self._local = _Held()
+
+    @property
+    def _fl(self) -> int:
+        """The token's current call gate: the pool outlives fork() and re-initialisation, so never a copy."""
+        return self.token._fl
 
     def __del__(self) -> None:
         pass
@@ -475,57 +486,88 @@ class PooledSession(Session):
         return self._pool.session()
 
     def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+        """Every attribute read of a pooled object comes here (``obj[...]``, ``key.key_type``, ``object_for``,
+        ``obj.get_attributes``): the pool's one C path borrows, reads, recovers from a dead session or a lost login
+        (re-login with a kept PIN) and gives back, so the object recovers the same way however it is read."""
         held: int = self._local.handle
         if held:  # inside `with session._lock:` in this thread: use that session (the pool may be bound to 1)
             return _get_attributes(self._fl, held, obj, kinds)
-        pool = self._pool
-        handle = pool.borrow()
-        try:
-            result = _get_attributes(self._fl, handle, obj, kinds)
-        except BaseException as exc:
-            if getattr(exc, "rv", None) not in _DEAD:
-                pool.give_back(handle)
-                raise
-            pool.discard(handle)  # a dead session: read again, once, on a live one
-            with pool.session() as handle:
-                return _get_attributes(self._fl, handle, obj, kinds)
-        pool.give_back(handle)
+        result: dict[Any, Any] = self._pool.get_attributes(obj, kinds)
         return result
 
     def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
+        # Each call reads owner._pool afresh: token.login() may replace the pool while calls run. A call that met
+        # the old pool already closed goes once more to the new one (the ops are idempotent), so a re-login never
+        # fails calls in flight.
         owner = self
         if op == "verify":
 
             def call_verify(data: Any, signature: Any) -> bool:
-                return owner._pool.verify(mechanism, key, data, signature)
+                pool = owner._pool
+                try:
+                    return pool.verify(mechanism, key, data, signature)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.verify(mechanism, key, data, signature)
 
             return call_verify
         if op == "digest":
 
             def call_digest(data: Any) -> bytes:
-                return owner._pool.digest(mechanism, data)
+                pool = owner._pool
+                try:
+                    return pool.digest(mechanism, data)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.digest(mechanism, data)
 
             return call_digest
         if op == "sign":
 
             def call_sign(data: Any) -> bytes:
-                return owner._pool.sign(mechanism, key, data, size)
+                pool = owner._pool
+                try:
+                    return pool.sign(mechanism, key, data, size)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.sign(mechanism, key, data, size)
 
             return call_sign
         if op == "encrypt":
 
             def call_encrypt(data: Any) -> bytes:
-                return owner._pool.encrypt(mechanism, key, data, len(data) + size)
+                pool = owner._pool
+                try:
+                    return pool.encrypt(mechanism, key, data, len(data) + size)
+                except PoolClosed:
+                    if owner._pool is pool:
+                        raise
+                    return owner._pool.encrypt(mechanism, key, data, len(data) + size)
 
             return call_encrypt
 
         def call_decrypt(data: Any) -> bytes:
-            return owner._pool.decrypt(mechanism, key, data, len(data))
+            pool = owner._pool
+            try:
+                return pool.decrypt(mechanism, key, data, len(data))
+            except PoolClosed:
+                if owner._pool is pool:
+                    raise
+                return owner._pool.decrypt(mechanism, key, data, len(data))
 
         return call_decrypt
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
-        result: list[Any] = getattr(self._pool, name)(*args, workers=workers, **kwargs)
+        pool = self._pool
+        try:
+            result: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
+        except PoolClosed:
+            if self._pool is pool:
+                raise
+            result = getattr(self._pool, name)(*args, workers=workers, **kwargs)
         return result
 
     def _executor_pool(self) -> _native.SessionPool:
@@ -575,8 +617,23 @@ class _Lease:
             inner.__exit__(exc_type, exc, tb)  # gives it back, or discards it when exc says it is dead
 
 
-def _closed_error() -> CryptokiError:
-    return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, "this p11 Session was closed")
+_STALE = (
+    "this p11 Session was opened before fork() or before its module was finalised or closed; open a new session"
+)
+
+
+def _closed_error(detail: str = "this p11 Session was closed") -> CryptokiError:
+    return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, detail)
+
+
+def _closed_or(exc: CryptokiError, session: Session) -> CryptokiError:
+    """What a failed call on ``session`` raises: ``SessionClosed`` saying why when the session is closed or from an
+    earlier generation of its module (the call was refused or named a dead handle), else the error itself."""
+    if not session._handle:
+        return _closed_error()
+    if session._fl != session.token._fl:
+        return _closed_error(_STALE)
+    return exc
 
 
 def _check_count(n: object) -> None:

@@ -13,15 +13,18 @@ from __future__ import annotations
 import _thread
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native
+from p11 import _native, lowlevel
 from p11._cffi import lib
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
 from p11.logins import LoginRecord, logged_in_user
+from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
+from p11.objects import forget_calls, remember_identities
 from p11.session import ObjectSearch, PooledSession, Session
 from p11.uris import uri_for_token
 
@@ -35,6 +38,7 @@ __all__ = ["Token"]
 
 _CKR_ALREADY = int(lib.CKR_USER_ALREADY_LOGGED_IN)
 _CKR_NOT_LOGGED_IN = int(lib.CKR_USER_NOT_LOGGED_IN)
+_CKR_SESSION_EXISTS = int(lib.CKR_SESSION_EXISTS)
 _USER_STATES = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
 _open_session = _native.open_session
@@ -53,6 +57,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# Every Token object of the process (weakly): the generation hooks below reach their objects through them.
+_TOKENS: weakref.WeakSet[Token] = weakref.WeakSet()
+
+
+def _objects_of(module: lowlevel.Module) -> list[Object]:
+    return [obj for token in list(_TOKENS) if token._module is module for obj in list(token._objects.values())]
+
+
+def _before_generation_ends(module: lowlevel.Module) -> None:
+    remember_identities(_objects_of(module))
+
+
+def _after_new_generation(module: lowlevel.Module) -> None:
+    forget_calls(_objects_of(module))
+
+
+on_generation_change(before=_before_generation_ends, after=_after_new_generation)
+
+
 class Token:
     """The token in :attr:`slot`. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
     is found (:meth:`info` reads them afresh); ``.flags`` is always fresh."""
@@ -61,7 +84,6 @@ class Token:
         self.slot = slot
         self.library: Library = slot.library
         self._module = self.library.module
-        self._fl: int = self._module.function_list_address
         self._slot_id = slot.id
         self._info = info
         self._lock = threading.RLock()
@@ -72,7 +94,17 @@ class Token:
         # set.add/discard are atomic, so opening and closing a session needs no lock.
         self._live: set[int] = set()
         self._pooled: PooledSession | None = None
+        # Every Object made for this token (weakly): when the module's generation ends (fork, re-initialisation,
+        # close) they note their identity first and drop cached calls after (p11.library registers the hooks).
+        # Keyed by id(): objects compare equal by handle, and two objects may share a handle (a set would keep one).
+        self._objects: weakref.WeakValueDictionary[int, Object] = weakref.WeakValueDictionary()
+        _TOKENS.add(self)
         self._pool_options: dict[str, Any] = {"max_size": None, "keep_pin": False, "rw": None}
+
+    @property
+    def _fl(self) -> int:
+        """The module's current call gate (what p11._native calls through; a new one after fork/re-initialisation)."""
+        return self._module.gate_address
 
     # -- identity --------------------------------------------------------------------------------------------
 
@@ -211,10 +243,20 @@ class Token:
     # -- token and PIN management ----------------------------------------------------------------------------
 
     def init_token(self, so_pin: str | bytes, label: str) -> None:
-        """``C_InitToken``: (re-)initialise the token, destroying its objects. No session may be open on it."""
+        """``C_InitToken``: (re-)initialise the token, destroying its objects. No session may be open on it: with an
+        explicit session open, or pooled calls running, it raises ``SessionExists`` and changes nothing. An idle
+        pool is closed first (its sessions would make C_InitToken fail)."""
         module = self.library.module
         serial_before = self.serial
-        self.close_pool()  # its sessions would make C_InitToken fail with CKR_SESSION_EXISTS
+        with self._lock:
+            pooled = self._pooled
+            busy = 0 if pooled is None or pooled._pool.closed else pooled._pool.in_use + pooled._pool.waiting
+            if self._open_sessions or busy:
+                what = f"{self._open_sessions} open session(s)" if self._open_sessions else f"{busy} pooled call(s)"
+                raise error_class(_CKR_SESSION_EXISTS)(
+                    _CKR_SESSION_EXISTS, "C_InitToken", f"the token is in use ({what}); nothing was changed"
+                )
+            self.close_pool()  # idle: its sessions would make C_InitToken fail with CKR_SESSION_EXISTS
         module.C_InitToken(self.slot.id, so_pin, label)
         with self._lock:
             self._mechanisms = None
@@ -290,8 +332,9 @@ class Token:
 
         The pool's first session logs in (Cryptoki logs in the whole application, so explicit sessions are logged
         in too) and the pool keeps the login as long as it holds a session. The PIN is wiped from memory after the
-        login unless ``keep_pin=True``. A pool made before (without a PIN) is replaced; objects bound to it carry
-        on with the new one."""
+        login unless ``keep_pin=True``. A pool made before is replaced; objects bound to it carry on with the new
+        one, and calls running on the old one finish there (or, if they had not yet got a session, run on the new
+        one): a re-login never fails calls in flight."""
         with self._lock:
             if keep_pin is not None:
                 self._pool_options["keep_pin"] = keep_pin

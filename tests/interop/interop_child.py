@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 import p11
+from p11 import defaults
 from p11.constants import KeyType, Mechanism, ObjectClass
 from p11.crypto import to_der, token_key
 
@@ -51,8 +52,8 @@ def error_facts(exc: BaseException) -> dict[str, Any]:
 
 
 def ec_keypair(session: p11.Session, label: str) -> tuple[p11.PublicKey, p11.PrivateKey]:
-    """An EC P-256 key pair with p11's default templates (which tpm2-pkcs11 1.9 accepts: they leave the
-    encryption flags, meaningless for EC, out rather than false)."""
+    """An EC P-256 key pair with p11's default templates (tpm2-pkcs11 1.9 refuses their encryption flags false,
+    meaningless for EC: p11.defaults finds that out and leaves them out)."""
     return session.generate_keypair(KeyType.EC, curve="P-256", label=label)
 
 
@@ -176,6 +177,44 @@ def verify_needs_login(module: str, label: str) -> dict[str, Any]:
             "verified_after_login": True,
             "public_der": to_der(public_again).hex(),
             "signature": signature.hex(),
+        }
+
+
+def usage_flags(key: p11.Key) -> list[str]:
+    """The names of the usage flags that read back true."""
+    kinds = defaults.USAGE_FLAGS[key.object_class]
+    values = key.get_attributes(kinds)
+    return sorted(kind.name for kind in kinds if values[kind] is True)
+
+
+def refused(token: p11.Token) -> dict[str, list[str]]:
+    """What p11.defaults learnt ``token`` refuses to write false, by key type and class."""
+    learnt = defaults.refused_flags(token)
+    return {f"{kt.name} {cls.name}": sorted(f.name for f in flags) for (kt, cls), flags in learnt.items()}
+
+
+@check
+def default_usages(module: str, label: str) -> dict[str, Any]:
+    """EC and RSA pairs with the default templates: what p11.defaults learnt the token refuses (before and after),
+    and the usage flags each key reads back."""
+    token = p11.load(module).get_token(label=label)
+    with token.open(user_pin=pin(), rw=True) as session:
+        before = refused(token)
+        ec_public, ec_private = ec_keypair(session, "interop-usages-ec")
+        learnt = refused(token)
+        ec_public_2, ec_private_2 = ec_keypair(session, "interop-usages-ec2")  # at once, from what was learnt
+        rsa_public, rsa_private = session.generate_keypair(KeyType.RSA, 2048, label="interop-usages-rsa")
+        return {
+            "refused_before": before,
+            "refused_after": learnt,
+            "refused_at_end": refused(token),
+            "ec_public": usage_flags(ec_public),
+            "ec_private": usage_flags(ec_private),
+            "ec_public_2": usage_flags(ec_public_2),
+            "ec_private_2": usage_flags(ec_private_2),
+            "rsa_public": usage_flags(rsa_public),
+            "rsa_private": usage_flags(rsa_private),
+            **signed(ec_private_2, ec_public_2),
         }
 
 

@@ -35,6 +35,23 @@ def test_tpm2_ec_p256_keygen_with_default_template(tpm2_token: TPM2Token) -> Non
     verify_ecdsa_sha256(child["public_der"], child["signature"])
 
 
+def test_tpm2_refusal_of_false_encryption_flags_is_discovered_not_hard_coded(tpm2_token: TPM2Token) -> None:
+    child = run_check(tpm2_token, "default-usages")
+    # tpm2-pkcs11 1.9 sets the TPM "decrypt" bit on every key and refuses ENCRYPT/DECRYPT false (CKR_GENERAL_ERROR):
+    # p11.defaults retried once without the flags meaningless for EC and remembers that for this token.
+    assert child["refused_before"] == {}
+    learnt = {"EC PUBLIC_KEY": ["ENCRYPT", "VERIFY_RECOVER"], "EC PRIVATE_KEY": ["DECRYPT", "SIGN_RECOVER"]}
+    assert child["refused_after"] == child["refused_at_end"] == learnt
+    # What the token then makes: the meaningful flags as the table says; ENCRYPT/DECRYPT the token's own (true).
+    for suffix in ("", "_2"):
+        assert child["ec_public" + suffix] == ["ENCRYPT", "VERIFY"]
+        assert child["ec_private" + suffix] == ["DECRYPT", "SIGN"]
+    # RSA pairs are untouched by what was learnt for EC: exactly the table's usages.
+    assert child["rsa_public"] == ["ENCRYPT", "VERIFY", "WRAP"]
+    assert child["rsa_private"] == ["DECRYPT", "SIGN", "UNWRAP"]
+    verify_ecdsa_sha256(child["public_der"], child["signature"])
+
+
 def test_tpm2_verify_needs_login(tpm2_token: TPM2Token) -> None:
     child = run_check(tpm2_token, "verify-needs-login")
     assert child["state_before_login"] == "RO_PUBLIC_SESSION"

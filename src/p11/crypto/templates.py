@@ -5,10 +5,11 @@ each object type, in one place, as plain ``{Attribute: value}`` dicts that :meth
 takes. :mod:`p11.crypto.importing` calls these; they are public so a caller can inspect or adjust a template
 first.
 
-Defaults: private and secret keys are ``CKA_PRIVATE``, ``CKA_SENSITIVE`` and not ``CKA_EXTRACTABLE``; each key
-gets only the usages its type is for (RSA: sign + decrypt; EC: sign + derive; EdDSA: sign; their public
-halves: verify [+ encrypt]) and the others are set false explicitly, since tokens differ in what they assume
-when an attribute is left out (SoftHSM assumes true). Big integers are written as unsigned big-endian bytes.
+Defaults: private and secret keys are ``CKA_PRIVATE``, ``CKA_SENSITIVE`` and not ``CKA_EXTRACTABLE``; usage
+flags come from the table of imported keys in :mod:`p11.defaults` (RSA: sign + decrypt; EC and EdDSA: sign; their
+public halves: verify [+ encrypt]; AES: encrypt + decrypt; HMAC: sign + verify), every other flag of the class set
+false explicitly, since tokens differ in what they assume when an attribute is left out (SoftHSM assumes true).
+Big integers are written as unsigned big-endian bytes.
 
 ``CKA_ID``: when none is given, :func:`key_id` derives it from the public key the way NSS and OpenSC's
 ``pkcs15-init`` (its default "native"/Mozilla ID style) do: SHA-1 of the RSA modulus, or of the raw public
@@ -30,7 +31,7 @@ from p11 import _der
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass
 from p11.crypto.ecdsa import ec_params_for_curve, edwards_ec_params, encode_ec_point, field_bytes
 from p11.crypto.errors import UnsupportedKeyType
-from p11.keygen import omitted_usage_flags
+from p11.defaults import usage_flags
 
 __all__ = [
     "PrivateKeyTypes",
@@ -48,43 +49,6 @@ PrivateKeyTypes = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed255
 PublicKeyTypes = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 
 _SUPPORTED = "RSA, EC (named curves), Ed25519 and Ed448"
-
-# Usages each kind of key gets by default; every usage not listed for the class is set false, except those
-# p11.keygen.omitted_usage_flags leaves out of a pair's templates (encryption flags of non-RSA pairs).
-_PRIVATE_USAGE = {
-    KeyType.RSA: {Attribute.SIGN, Attribute.DECRYPT},
-    KeyType.EC: {Attribute.SIGN, Attribute.DERIVE},
-    KeyType.EC_EDWARDS: {Attribute.SIGN},
-}
-_PRIVATE_USAGE_ALL = (
-    Attribute.SIGN,
-    Attribute.DECRYPT,
-    Attribute.UNWRAP,
-    Attribute.DERIVE,
-    Attribute.SIGN_RECOVER,
-)
-_PUBLIC_USAGE = {
-    KeyType.RSA: {Attribute.VERIFY, Attribute.ENCRYPT},
-    KeyType.EC: {Attribute.VERIFY},
-    KeyType.EC_EDWARDS: {Attribute.VERIFY},
-}
-_PUBLIC_USAGE_ALL = (
-    Attribute.VERIFY,
-    Attribute.ENCRYPT,
-    Attribute.WRAP,
-    Attribute.DERIVE,
-    Attribute.VERIFY_RECOVER,
-)
-_SECRET_USAGE_ALL = (
-    Attribute.ENCRYPT,
-    Attribute.DECRYPT,
-    Attribute.SIGN,
-    Attribute.VERIFY,
-    Attribute.WRAP,
-    Attribute.UNWRAP,
-    Attribute.DERIVE,
-)
-
 
 def _uint(value: int) -> bytes:
     """Unsigned big-endian bytes, at least one byte: how PKCS#11 stores big integers."""
@@ -177,10 +141,7 @@ def private_key_template(
     template[Attribute.EXTRACTABLE] = extractable
     if subject is not None:
         template[Attribute.SUBJECT] = subject.public_bytes() if isinstance(subject, x509.Name) else bytes(subject)
-    wanted, omitted = _PRIVATE_USAGE[key_type], omitted_usage_flags(key_type)
-    for usage in _PRIVATE_USAGE_ALL:
-        if usage not in omitted:
-            template[usage] = usage in wanted
+    template.update(usage_flags(key_type, ObjectClass.PRIVATE_KEY, "imported"))
     if isinstance(key, rsa.RSAPrivateKey):
         numbers = key.private_numbers()
         template.update(
@@ -221,10 +182,7 @@ def public_key_template(
     template[Attribute.KEY_TYPE] = key_type
     if subject is not None:
         template[Attribute.SUBJECT] = subject.public_bytes() if isinstance(subject, x509.Name) else bytes(subject)
-    wanted, omitted = _PUBLIC_USAGE[key_type], omitted_usage_flags(key_type)
-    for usage in _PUBLIC_USAGE_ALL:
-        if usage not in omitted:
-            template[usage] = usage in wanted
+    template.update(usage_flags(key_type, ObjectClass.PUBLIC_KEY, "imported"))
     if isinstance(public, rsa.RSAPublicKey):
         numbers = public.public_numbers()
         template[Attribute.MODULUS] = _uint(numbers.n)
@@ -273,14 +231,6 @@ _SECRET_LENGTHS: dict[KeyType, tuple[int, ...]] = {
     KeyType.DES3: (24,),
     KeyType.DES2: (16,),
 }
-_SECRET_USAGE: dict[KeyType, set[Attribute]] = {
-    KeyType.GENERIC_SECRET: {Attribute.SIGN, Attribute.VERIFY},
-}
-_DEFAULT_SECRET_USAGE = {Attribute.ENCRYPT, Attribute.DECRYPT}
-_HMAC_TYPES = ("SHA_1_HMAC", "SHA224_HMAC", "SHA256_HMAC", "SHA384_HMAC", "SHA512_HMAC")
-for _name in _HMAC_TYPES:
-    if _name in KeyType.__members__:
-        _SECRET_USAGE[KeyType[_name]] = {Attribute.SIGN, Attribute.VERIFY}
 
 
 def secret_key_template(
@@ -296,8 +246,8 @@ def secret_key_template(
     attrs: Mapping[Attribute, Any] | None = None,
 ) -> Template:
     """Template for a secret key holding ``value``: generic secrets (HMAC) sign/verify, AES and DES
-    encrypt/decrypt; override usages with ``attrs`` (e.g. ``{Attribute.WRAP: True}``). No ``CKA_VALUE_LEN``:
-    the spec forbids it in ``C_CreateObject``."""
+    encrypt/decrypt (:mod:`p11.defaults`); override usages with ``attrs`` (e.g. ``{Attribute.WRAP: True}``). No
+    ``CKA_VALUE_LEN``: the spec forbids it in ``C_CreateObject``."""
     if not isinstance(value, bytes | bytearray | memoryview):
         raise TypeError(f"key material must be bytes, not {type(value).__name__}")
     value = bytes(value)
@@ -312,8 +262,6 @@ def secret_key_template(
     template[Attribute.KEY_TYPE] = key_type
     template[Attribute.SENSITIVE] = sensitive
     template[Attribute.EXTRACTABLE] = extractable
-    wanted = _SECRET_USAGE.get(key_type, _DEFAULT_SECRET_USAGE)
-    for usage in _SECRET_USAGE_ALL:
-        template[usage] = usage in wanted
+    template.update(usage_flags(key_type, ObjectClass.SECRET_KEY, "imported"))
     template[Attribute.VALUE] = value
     return _merge(template, attrs)

@@ -11,6 +11,7 @@ still hand out a 2.40 list.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -98,19 +99,20 @@ def open_module(path: str | os.PathLike[str]) -> tuple[str, Any, Any, Version]:
 
 
 class FunctionTable:
-    """The module's function pointers by Cryptoki name (``table.C_Sign``), read once from its function list.
+    """The module's functions by Cryptoki name (``table.C_Sign(...)``), each called through the module's call gate.
 
-    A function the list does not have (a 3.0 function on a 2.40 module) or leaves ``NULL`` is simply absent, and
-    asking for it raises :class:`~p11.errors.FunctionNotSupported` naming it, before anything is called.
+    Every entry is the generated ``p11g_C_*`` wrapper bound to ``gate`` (native/gen_gated.py): it counts the call in
+    flight and refuses it once the module is closed, so ``close()``, interpreter exit and ``fork()`` can wait for
+    running calls instead of finalising under them. A function the list does not have (a 3.0 function on a 2.40
+    module) or leaves ``NULL`` is simply absent, and asking for it raises :class:`~p11.errors.FunctionNotSupported`
+    naming it, before anything is called.
     """
 
-    def __init__(self, function_list: Any, version: Version) -> None:
+    def __init__(self, function_list: Any, version: Version, gate: Any) -> None:
         self._version = version
         for name, _field in ffi.typeof(function_list).item.fields:
-            if name.startswith("C_"):
-                pointer = getattr(function_list, name)
-                if pointer != ffi.NULL:
-                    self.__dict__[name] = pointer
+            if name.startswith("C_") and getattr(function_list, name) != ffi.NULL:
+                self.__dict__[name] = functools.partial(getattr(lib, "p11g_" + name), gate)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("C_"):

@@ -7,12 +7,20 @@ Life cycle rules, and why:
 * A module that another user in this process already initialised (``CKR_CRYPTOKI_ALREADY_INITIALIZED`` at load)
   is shared, not re-initialised, and not finalised by us at exit: that is the other user's job.
 * At interpreter exit ``C_Finalize`` runs for every module we initialised and still hold.
+* Every call goes through the module's call gate (native/p11_gate.h; :attr:`Module.gate_address`), which counts
+  the calls in flight. :meth:`Module.close`, :meth:`Module.C_Finalize`, the exit handler and ``fork()`` first stop
+  new calls and wait (bounded: :data:`DRAIN_TIMEOUT`, :data:`EXIT_TIMEOUT`, :data:`FORK_TIMEOUT`) for the running
+  ones: a module is never finalised, nor a process forked, under a caller. When calls are still running after the
+  bound, close and exit skip ``C_Finalize`` (the module stays closed to new calls), and a fork child refuses to use
+  the module at all (its state was copied mid-call: another thread may have held the module's own locks).
 * After ``os.fork()`` the child must not use the parent's initialisation (the spec requires a fresh
   ``C_Initialize``). The child marks every initialised module stale; the first call through it initialises again
   (``C_Finalize`` + ``C_Initialize`` if the module still believes it is initialised). The parent is untouched.
-  Session and object handles from before the fork are meaningless in the child: using one gives the module's
-  typed error (``SessionHandleInvalid``), as for any other stale handle. :attr:`Module.generation` changes at each
-  (re-)initialisation so a pool can drop handles of an earlier one.
+* One generation, one gate: the child (and a module finalised with :meth:`Module.C_Finalize`) gets a new gate and a
+  new :attr:`Module.generation`, and the old gate is closed. Anything still holding the old gate's address (a
+  session or pool of the parent, a key's cached call) is refused with ``CryptokiNotInitialized``, so a handle number
+  from one initialisation can never reach a session or object of the next one. The layers above use
+  :attr:`generation` to find their objects again.
 * A module is never unloaded (``dlclose``): modules commonly leave threads, atexit handlers or OpenSSL state
   behind that crash when their code goes away. :meth:`Module.close` finalises and disables the object instead.
 """
@@ -23,10 +31,12 @@ import atexit
 import contextlib
 import os
 import threading
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 from p11._cffi import ffi, lib
-from p11.errors import error_class
+from p11.errors import ModuleBusy, error_class
 from p11.lowlevel.crypto import CryptoFunctions
 from p11.lowlevel.general import GeneralFunctions
 from p11.lowlevel.loader import FunctionTable, open_module
@@ -34,11 +44,23 @@ from p11.lowlevel.message import MessageFunctions
 from p11.lowlevel.objects import ObjectFunctions
 from p11.lowlevel.types import Version
 
-__all__ = ["Module", "load", "loaded_modules"]
+__all__ = ["Module", "load", "loaded_modules", "on_generation_change"]
 
 _CKR_ALREADY = int(lib.CKR_CRYPTOKI_ALREADY_INITIALIZED)
 _CKR_NOT_INITIALIZED = int(lib.CKR_CRYPTOKI_NOT_INITIALIZED)
 DEFAULT_INIT_FLAGS = int(lib.CKF_OS_LOCKING_OK)
+
+# How long (seconds) each life-cycle step waits for calls in flight before it gives up (see the module docstring).
+DRAIN_TIMEOUT = 5.0  # close() and C_Finalize()
+EXIT_TIMEOUT = 2.0  # the interpreter's exit handler
+FORK_TIMEOUT = 2.0  # os.fork(): the parent waits this long before forking anyway
+_GATE_PAUSED = int(lib.P11_GATE_PAUSED)
+_GATE_CLOSED = int(lib.P11_GATE_CLOSED)
+_MID_CALL = (
+    "this process was forked while another thread was inside the module, so its copy of the module's state cannot "
+    "be trusted; load the module in a process started with multiprocessing's 'spawn' or 'forkserver', or fork when "
+    "no call is running"
+)
 
 
 class _Stale:
@@ -57,13 +79,14 @@ class _Stale:
 class _Closed:
     """Stands in for the function table of a closed module: nothing may be called any more."""
 
-    __slots__ = ("_path",)
+    __slots__ = ("_path", "_reason")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, reason: str = "the module was closed") -> None:
         self._path = path
+        self._reason = reason
 
     def __getattr__(self, name: str) -> Any:
-        raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, name, "the module was closed")
+        raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, name, self._reason)
 
 
 # Every open Module (strong references: a module stays loaded for the life of the process anyway), and the
@@ -82,15 +105,17 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     open for the same file. ``init_flags`` and ``init_reserved`` (a ``pReserved`` string some modules, e.g. NSS,
     want) are used for every initialisation, including the one after a fork.
 
-    Attributes for the layers above: ``version`` (the function list's Cryptoki version), and
+    Attributes for the layers above: ``version`` (the function list's Cryptoki version),
     ``function_list_address`` (the address of the ``CK_FUNCTION_LIST`` or, for ``version.major >= 3``, the
-    ``CK_FUNCTION_LIST_3_0``; valid for the life of the process). Code calling through that address directly must
-    call :meth:`ensure_ready` first so a forked child re-initialises.
+    ``CK_FUNCTION_LIST_3_0``; valid for the life of the process), ``gate_address`` (the current generation's call
+    gate: what p11._native calls through; it changes with :attr:`generation`), and ``generation``. Code calling
+    through the gate directly must call :meth:`ensure_ready` first so a forked child re-initialises.
     """
 
     path: str
     version: Version
     function_list_address: int
+    gate_address: int
     generation: int
 
     def __init__(
@@ -108,7 +133,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         self.generation = 0
         self._handle = handle
         self._function_list = function_list
-        self._funcs = FunctionTable(function_list, version)
+        self._new_gate()
         self._f: Any = self._funcs
         self._lock = threading.RLock()
         self._init_flags = int(init_flags)
@@ -118,6 +143,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         self._stale = False  # inherited through fork(): re-initialise before the next call
         self._closed = False
         self._sessions_opened = False  # a C_OpenSession through this object since the last C_Initialize
+        self._forked_mid_call = False  # a fork child whose parent had a call running: never call the module
         with _REGISTRY_LOCK:
             _OPEN.append(self)
         if initialize:
@@ -126,6 +152,29 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             except BaseException:
                 self._forget()
                 raise
+
+    # -- the call gate ---------------------------------------------------------------------------------------
+
+    def _new_gate(self) -> None:
+        """A fresh gate (and function table bound to it) for a new generation; the old one, if any, is closed."""
+        gate = lib.p11_gate_new(self._function_list, self.version.major)
+        if gate == ffi.NULL:
+            raise MemoryError("cannot allocate the module's call gate")
+        old = getattr(self, "_gate", None)
+        if old is not None:
+            lib.p11_gate_close(old)
+        self._gate = gate
+        self.gate_address = int(ffi.cast("uintptr_t", gate))
+        self._funcs = FunctionTable(self._function_list, self.version, gate)
+
+    def _drain(self, state: int, timeout: float) -> int:
+        """Stop new calls (pause or close the gate) and wait up to ``timeout`` s for running ones; how many remain."""
+        return int(lib.p11_gate_drain(self._gate, state, max(0, int(timeout * 1000))))
+
+    @property
+    def calls_in_flight(self) -> int:
+        """How many calls are inside the module right now (diagnostics and tests)."""
+        return int(lib.p11_gate_inflight(self._gate))
 
     # -- initialisation --------------------------------------------------------------------------------------
 
@@ -152,6 +201,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     def _revive(self) -> FunctionTable:
         """Re-initialise in a forked child (called by the first function looked up after the fork)."""
         with self._lock:
+            if self._forked_mid_call:
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, None, _MID_CALL)
             if not self._stale:
                 return self._f  # type: ignore[no-any-return]  # another thread got here first
             funcs = self._funcs
@@ -173,7 +224,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         Calls through this object do it themselves; code that calls through :attr:`function_list_address`
         directly (the Cython layer) calls this first.
         """
-        if self._stale:
+        if self._stale or self._forked_mid_call:
             self._revive()
         elif self._closed:
             raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, None, "the module was closed")
@@ -199,21 +250,37 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             self._sessions_opened = False
             self.generation += 1
 
-    def C_Finalize(self) -> None:
-        """``C_Finalize``: every session of this process is closed; calls then answer ``CryptokiNotInitialized``."""
+    def C_Finalize(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """``C_Finalize``: every session of this process is closed; calls then answer ``CryptokiNotInitialized``.
+
+        Calls running in other threads are waited for (up to ``timeout`` s; new ones wait meanwhile); if they do not
+        finish, nothing is finalised and :class:`~p11.errors.ModuleBusy` is raised. Afterwards the module has a new
+        generation: sessions, pools and objects of the finalised one can no longer reach it."""
         with self._lock:
-            if self._stale:
-                # A fork child finalising what it inherited: no need to initialise first just to finalise. A module
-                # that noticed the fork itself may answer "not initialised", which is the state asked for.
+            if self._closed:
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Finalize", "the module was closed")
+            if self._forked_mid_call:
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Finalize", _MID_CALL)
+            if self.initialized:
+                _run_hooks(_BEFORE_GENERATION_ENDS, self)
+            left = self._drain(_GATE_PAUSED, timeout)
+            try:
+                if left:
+                    raise ModuleBusy(f"{left} call(s) still running in {self.path} after {timeout} s: not finalised")
                 rv = self._funcs.C_Finalize(ffi.NULL)
-                if rv == _CKR_NOT_INITIALIZED:
+                if self._stale and rv == _CKR_NOT_INITIALIZED:
+                    # A fork child finalising what it inherited: a module that noticed the fork itself may answer
+                    # "not initialised", which is the state asked for.
                     rv = 0
-            else:
-                rv = self._f.C_Finalize(ffi.NULL)
-            if rv != 0:
-                raise error_class(rv)(rv, "C_Finalize")
+                if rv != 0:
+                    raise error_class(rv)(rv, "C_Finalize")
+            finally:
+                lib.p11_gate_resume(self._gate)
             self._initialized = self._owns_init = self._stale = False
+            self._new_gate()
+            self.generation += 1
             self._f = self._funcs
+        _run_hooks(_AFTER_NEW_GENERATION, self)
 
     def reinitialize_unused(self) -> bool:
         """``C_Finalize`` + ``C_Initialize`` when that cannot hurt anyone, so the module reads its token store
@@ -224,7 +291,9 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         object initialised itself, that no session was opened through since, qualifies (callers that open
         sessions another way, as :class:`p11.library.Library` does, check their own first)."""
         with self._lock:
-            if not (self._owns_init and self._initialized) or self._stale or self._closed or self._sessions_opened:
+            if not (self._owns_init and self._initialized) or self._stale or self._forked_mid_call:
+                return False
+            if self._closed or self._sessions_opened:
                 return False
             self.C_Finalize()
             self.C_Initialize()
@@ -241,16 +310,27 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     def closed(self) -> bool:
         return self._closed
 
-    def close(self) -> None:
+    def close(self, timeout: float = DRAIN_TIMEOUT) -> None:
         """Finalise (if we initialised it) and retire this object: later calls raise ``CryptokiNotInitialized``.
 
-        The shared object stays mapped (see the module docstring). Closing twice is harmless.
+        New calls are refused at once; calls already running in other threads are waited for, up to ``timeout``
+        seconds. If some are still running then, ``C_Finalize`` is skipped (a ``ResourceWarning`` says so): the
+        module is never finalised under a caller. The shared object stays mapped (see the module docstring).
+        Closing twice is harmless.
         """
         with self._lock:
             if self._closed:
                 return
+            left = self._drain(_GATE_CLOSED, timeout)
             try:
-                if self._initialized and self._owns_init and not self._stale:
+                if left:
+                    warnings.warn(
+                        f"{left} call(s) still running in {self.path} after {timeout} s: the module is closed to new "
+                        "calls but not finalised",
+                        ResourceWarning,
+                        stacklevel=2,
+                    )
+                elif self._initialized and self._owns_init and not self._stale:
                     rv = self._funcs.C_Finalize(ffi.NULL)
                     if rv not in (0, _CKR_NOT_INITIALIZED):
                         raise error_class(rv)(rv, "C_Finalize")
@@ -258,6 +338,10 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                 self._initialized = self._owns_init = self._stale = False
                 self._closed = True
                 self._f = _Closed(self.path)
+                # A last generation that is closed: whatever still holds an earlier gate is stale and refused.
+                self._new_gate()
+                lib.p11_gate_close(self._gate)
+                self.generation += 1
                 self._forget()
 
     def _forget(self) -> None:
@@ -277,6 +361,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     def __repr__(self) -> str:
         if self._closed:
             state = "closed"
+        elif self._forked_mid_call:
+            state = "unusable (forked mid-call)"
         elif self._stale:
             state = "stale after fork"
         else:
@@ -323,29 +409,96 @@ def loaded_modules() -> list[Module]:
         return list(_OPEN)
 
 
+# Called with a Module when one of its generations ends (fork, C_Finalize) and when the next begins: the layers
+# above note what their handles stand for before, and drop cached handles after (see on_generation_change).
+_BEFORE_GENERATION_ENDS: list[Callable[[Module], None]] = []
+_AFTER_NEW_GENERATION: list[Callable[[Module], None]] = []
+
+
+def on_generation_change(
+    *, before: Callable[[Module], None] | None = None, after: Callable[[Module], None] | None = None
+) -> None:
+    """Register hooks around the end of a module's generation: ``before(module)`` while its handles are still valid
+    (in the parent before ``fork()``, before ``C_Finalize``), ``after(module)`` once the new generation exists (in the
+    fork child, after ``C_Finalize``). Hooks must be quick and must not raise."""
+    if before is not None:
+        _BEFORE_GENERATION_ENDS.append(before)
+    if after is not None:
+        _AFTER_NEW_GENERATION.append(after)
+
+
+def _run_hooks(hooks: list[Callable[[Module], None]], mod: Module) -> None:
+    for hook in hooks:
+        with contextlib.suppress(Exception):
+            hook(mod)
+
+
+# Calls still in flight per module when the parent forked (set by _before_fork, read by the two after-hooks).
+_AT_FORK: dict[Module, int] = {}
+
+
+def _before_fork() -> None:
+    # No thread may be inside a module when the process is copied: a module lock held at that moment would be held
+    # forever in the child. New calls wait at the gate (without the GIL) until the fork is done.
+    _AT_FORK.clear()
+    for mod in list(_OPEN):
+        if not mod._closed and mod.initialized:
+            _run_hooks(_BEFORE_GENERATION_ENDS, mod)
+    for mod in list(_OPEN):
+        if not mod._closed:
+            _AT_FORK[mod] = mod._drain(_GATE_PAUSED, FORK_TIMEOUT)
+
+
+def _after_fork_in_parent() -> None:
+    for mod in _AT_FORK:
+        lib.p11_gate_resume(mod._gate)
+    _AT_FORK.clear()
+
+
 def _after_fork_in_child() -> None:
     # Runs in the child right after fork(), with only the forking thread alive: locks held by threads that do not
-    # exist here would never be released, so every lock is replaced.
+    # exist here would never be released, so every lock is replaced. Every module gets a new generation and gate:
+    # the parent's sessions, pools and objects hold the old gate, which refuses them.
     global _REGISTRY_LOCK, _LOAD_LOCK
     _REGISTRY_LOCK = threading.Lock()
     _LOAD_LOCK = threading.RLock()
     for mod in _OPEN:
         mod._lock = threading.RLock()
-        if mod._initialized and not mod._closed:
+        if mod._closed:
+            continue
+        mod._new_gate()
+        mod.generation += 1
+        if _AT_FORK.get(mod):
+            mod._forked_mid_call = True
+            mod._initialized = mod._owns_init = mod._stale = False
+            lib.p11_gate_close(mod._gate)
+            mod._f = _Closed(mod.path, _MID_CALL)
+        elif mod._initialized:
             mod._stale = True
             mod._f = _Stale(mod)
+        else:
+            mod._f = mod._funcs
+        _run_hooks(_AFTER_NEW_GENERATION, mod)
+    _AT_FORK.clear()
 
 
 def _finalize_at_exit() -> None:
     for mod in list(_OPEN):
-        # A stale module belongs to the parent: finalising it here could tear down state the parent still uses
-        # (sockets to a network HSM, shared memory). Only what this process initialised is finalised.
-        if mod._initialized and mod._owns_init and not mod._stale and not mod._closed:
+        if mod._closed:
+            continue
+        # Daemon threads may still be calling: refuse new calls, let running ones finish (bounded), and finalise
+        # only when none is left inside. A stale module belongs to the parent: finalising it here could tear down
+        # state the parent still uses (sockets to a network HSM, shared memory); only what this process
+        # initialised is finalised.
+        left = mod._drain(_GATE_CLOSED, EXIT_TIMEOUT)
+        if not left and mod._initialized and mod._owns_init and not mod._stale:
             with contextlib.suppress(Exception):  # nothing useful to do about a failure at exit
                 mod._funcs.C_Finalize(ffi.NULL)
-            mod._initialized = False
+        mod._initialized = False
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )
 atexit.register(_finalize_at_exit)

@@ -1,0 +1,129 @@
+"""CA keys: generated on the token (or adopted by URI), and the signature hash that goes with each.
+
+=============  ==============================  =================
+algorithm      token key                       default hash
+=============  ==============================  =================
+``ec-p256``    EC on P-256                     SHA-256
+``ec-p384``    EC on P-384                     SHA-384
+``ec-p521``    EC on P-521                     SHA-512
+``rsa-3072``   RSA, 3072 bits, e = 65537       SHA-256
+``rsa-4096``   RSA, 4096 bits, e = 65537       SHA-256
+``ed25519``    EdDSA on Ed25519                none (PureEdDSA)
+=============  ==============================  =================
+
+A generated key pair is made through :meth:`p11.session.Session.generate_keypair`, so it gets the project's default
+attributes (private, sensitive, never extractable; the one usage table in :mod:`p11.keygen`). ECDSA's hash follows
+the curve's strength (RFC 5480 section 4); an explicit ``hash`` (``sha256``, ``sha384``, ``sha512``) wins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from p11.constants import KeyType
+from p11.errors import NoSuchToken
+from p11.objects import PrivateKey
+from p11.opener import find_object
+from p11.pki.errors import KeyMismatch
+from p11.uri import URI
+from p11.uris import token_attributes
+
+if TYPE_CHECKING:
+    from p11.session import Session
+
+__all__ = [
+    "ALGORITHMS",
+    "HASHES",
+    "adopt_key",
+    "check_key_matches",
+    "generate_key",
+    "hash_setting",
+    "same_public_key",
+    "signature_hash",
+]
+
+#: Key algorithms a CA key can be generated with: name → (key type, RSA bits, EC curve).
+ALGORITHMS: Final[dict[str, tuple[KeyType | str, int | None, str | None]]] = {
+    "ec-p256": (KeyType.EC, None, "P-256"),
+    "ec-p384": (KeyType.EC, None, "P-384"),
+    "ec-p521": (KeyType.EC, None, "P-521"),
+    "rsa-3072": (KeyType.RSA, 3072, None),
+    "rsa-4096": (KeyType.RSA, 4096, None),
+    "ed25519": ("ed25519", None, None),
+}
+#: Signature hashes by name.
+SignatureHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+HASHES: Final[dict[str, type[SignatureHash]]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+_EC_HASH: Final = {256: "sha256", 384: "sha384", 521: "sha512"}
+
+
+def _hash_name(name: str) -> str:
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if key not in HASHES:
+        raise ValueError(f"unknown signature hash {name!r}; one of: {', '.join(HASHES)}")
+    return key
+
+
+def signature_hash(public_key: Any, name: str | None = None) -> SignatureHash | None:
+    """The hash to sign with for ``public_key``'s type: ``name`` if given, else by key (see the table); ``None``
+    for Ed25519/Ed448, which hash internally and take no hash choice."""
+    if isinstance(public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        if name is not None:
+            raise ValueError(f"{type(public_key).__name__.removesuffix('PublicKey')} signs without a separate hash")
+        return None
+    if name is not None:
+        return HASHES[_hash_name(name)]()
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return HASHES[_EC_HASH.get(public_key.curve.key_size, "sha512")]()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return hashes.SHA256()
+    raise TypeError(f"cannot sign with a {type(public_key).__name__}")
+
+
+def hash_setting(name: str | None) -> str | None:
+    """``name`` normalised (``SHA-384`` → ``sha384``) for the CA's configuration, or None."""
+    return None if name is None else _hash_name(name)
+
+
+def generate_key(session: Session, algorithm: str, label: str) -> PrivateKey:
+    """A new CA key pair on the session's token (``algorithm`` from :data:`ALGORITHMS`); the private half."""
+    try:
+        key_type, bits, curve = ALGORITHMS[algorithm.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown key algorithm {algorithm!r}; one of: {', '.join(ALGORITHMS)}") from None
+    _public, private = session.generate_keypair(key_type, bits, curve=curve, label=label)
+    return private
+
+
+def adopt_key(session: Session, key: PrivateKey | URI | str) -> PrivateKey:
+    """An existing token key to use as a CA key: a :class:`~p11.objects.PrivateKey`, or its RFC 7512 URI (looked
+    up in ``session``, whose token must match the URI's token attributes). ``type=private`` is implied."""
+    if isinstance(key, PrivateKey):
+        return key
+    uri = key if isinstance(key, URI) else URI.parse(key)
+    reason = uri.mismatch_token(token_attributes(session.token))
+    if reason is not None:
+        raise NoSuchToken(f"the key URI {uri} names another token than the session's: {reason}")
+    found = find_object(uri.replace(type="private"), session)
+    if not isinstance(found, PrivateKey):
+        raise TypeError(f"{uri} names a {type(found).__name__}, not a private key")
+    return found
+
+
+def same_public_key(a: Any, b: Any) -> bool:
+    """Whether two ``cryptography`` public keys are the same key."""
+    form = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return bool(a.public_bytes(*form) == b.public_bytes(*form))
+
+
+def check_key_matches(key: Any, certificate_public_key: Any, what: str) -> None:
+    """:class:`KeyMismatch` unless the token key ``key`` is the key certified in ``what``."""
+    if not same_public_key(key.public_key(), certificate_public_key):
+        raise KeyMismatch(f"the token key is not the key of {what}: their public keys differ")
