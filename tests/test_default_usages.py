@@ -21,7 +21,6 @@ from p11._cffi import ffi, lib
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import import_private_key, import_secret
 from p11.library import Library
-from p11.lowlevel.loader import FunctionTable
 from p11.objects import Key
 from p11.session import Session
 from p11.testing import SoftHSM
@@ -226,7 +225,9 @@ def refusing(softhsm: SoftHSM) -> Iterator[tuple[Token, Refusing]]:
     module = lowlevel.Module(softhsm.module_path)  # joins the process's initialisation, so closing finalises nothing
     fault = Refusing(module.function_list_address)
     module.function_list_address = fault.address
-    module._funcs = module._f = FunctionTable(fault.table, module.version)
+    module._function_list = fault.table
+    module._new_gate()  # a call gate (and function table) over the refusing list: lowlevel, native and pool use it
+    module._f = module._funcs
     token = Library(module).get_token(label=spec.label)
     yield token, fault
     token.close_pool()

@@ -192,6 +192,17 @@ class Library:
                 found.append(self._token_in(self._slot(slot_id), info))
         return found
 
+    def free_token(self) -> Token:
+        """The token in the first slot (lowest id) whose token is not initialised yet: what ``softhsm2-util
+        --init-token --free`` picks. SoftHSM always offers one such spare slot; a module that has none raises
+        :class:`~p11.errors.NoSuchToken` listing the tokens present."""
+        for slot_id in sorted(self.module.C_GetSlotList(True)):
+            info = self.module.C_GetTokenInfo(slot_id)
+            if not info.flags & TokenFlag.TOKEN_INITIALIZED:
+                return self._token_in(self._slot(slot_id), info)
+        listed = "; ".join(_describe(t) for t in self.tokens()) or "none"
+        raise NoSuchToken(f"every token of {self.path} is initialised (no free token); tokens present: {listed}")
+
     def get_token(
         self,
         *,
@@ -217,17 +228,6 @@ class Library:
         raise MultipleTokens(
             f"{len(found)} tokens match {asked}: {'; '.join(_describe(t) for t in found)}; ask for serial= or slot_id="
         )
-
-    def free_token(self) -> Token:
-        """The first token present that is not initialised yet (``CKF_TOKEN_INITIALIZED`` unset), to set up with
-        :meth:`Token.init_token <p11.token.Token.init_token>` and :meth:`Token.init_pin
-        <p11.token.Token.init_pin>`. SoftHSM always offers one such token; :class:`~p11.errors.NoSuchToken` when
-        there is none (every token is in use: re-initialising one would destroy its objects)."""
-        free = self.until_found(lambda: [t for t in self.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED])
-        if not free:
-            listed = "; ".join(_describe(t) for t in self.tokens()) or "none"
-            raise NoSuchToken(f"every token of {self.path} is initialised already; tokens present: {listed}")
-        return free[0]
 
     def close(self) -> None:
         """Close the tokens' session pools, finalise the module (every session of this process on it ends) and

@@ -1,0 +1,33 @@
+"""Errors of p11.aws: why temporary credentials could not be had.
+
+They derive from ``ValueError`` because that is what ``awsiot-credentialhelper`` raises for every failure, so code
+moving to :mod:`p11.aws.compat` keeps its ``except ValueError``. No message carries a PIN, a secret or a credential:
+only the endpoint, the HTTP status, the field that is wrong and the provider's own error message.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CredentialsError", "CredentialsFormatError", "CredentialsProviderError", "CredentialsTLSError"]
+
+
+class CredentialsError(ValueError):
+    """Temporary credentials could not be obtained (base class)."""
+
+
+class CredentialsTLSError(CredentialsError):
+    """The mutual-TLS connection failed: the server rejected the client certificate, the server's certificate does
+    not verify, the certificate does not match the token key, or the endpoint cannot be reached."""
+
+
+class CredentialsProviderError(CredentialsError):
+    """The provider answered with an HTTP error (``.status``); 5xx answers were retried first, a bounded number of
+    times with backoff."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CredentialsFormatError(CredentialsError):
+    """The provider's answer is not credentials: malformed or partial JSON, a missing field, an expiration that is
+    not a date or is already past."""

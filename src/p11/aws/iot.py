@@ -1,0 +1,175 @@
+"""``iot_session``: temporary credentials from the AWS IoT credentials provider, over mutual TLS whose client key
+is on the token, as a refreshing ``boto3.Session``.
+
+The provider's call is ``GET /role-aliases/{alias}/credentials`` with header ``x-amzn-iot-thingname``; its answer is
+``{"credentials": {"accessKeyId", "secretAccessKey", "sessionToken", "expiration"}}``. A 5xx answer is retried
+(:data:`RETRIES` times at most, waiting :data:`BACKOFF` seconds and doubling); a 4xx answer is not. Before connecting
+the certificate is checked against the key (same public key) and its validity dates, so those mistakes are named
+rather than surfacing as a TLS failure.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from p11.aws.credentials import Metadata, check_metadata, refreshing_session
+from p11.aws.errors import CredentialsFormatError, CredentialsProviderError, CredentialsTLSError
+from p11.aws.mtls import Endpoint, MtlsClient, TokenKeyRef
+
+__all__ = ["BACKOFF", "RETRIES", "CredentialsFetcher", "iot_session", "read_pem", "region_of", "token_key_ref"]
+
+RETRIES = 3  # further attempts after a 5xx answer
+BACKOFF = 0.2  # seconds before the first retry; doubled for each next one
+_FIELDS = {
+    "access_key": "accessKeyId",
+    "secret_key": "secretAccessKey",
+    "token": "sessionToken",
+    "expiry_time": "expiration",
+}
+_MESSAGE_LIMIT = 200
+
+
+def read_pem(source: str | bytes | Path, what: str) -> bytes:
+    """``source`` as bytes: the bytes themselves, or the file a path names."""
+    if isinstance(source, bytes | bytearray):
+        return bytes(source)
+    if isinstance(source, str | Path):
+        try:
+            return Path(source).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read the {what} file {str(source)!r}: {exc.strerror}") from None
+    raise TypeError(f"{what} must be a path or bytes, not {type(source).__name__}")
+
+
+def region_of(endpoint: Endpoint) -> str | None:
+    """The region in an AWS credentials endpoint name (``<id>.credentials.iot.<region>.amazonaws.com``)."""
+    labels = endpoint.host.split(".")
+    if len(labels) == 6 and labels[1:3] == ["credentials", "iot"]:
+        return labels[3]
+    return None
+
+
+def _private_key(key: Any) -> Any:
+    """The p11 private key for ``key``: an RFC 7512 URI (opened with :func:`p11.open`, which logs the token in),
+    a p11 ``PrivateKey``, or p11's ``cryptography`` adapter of one."""
+    import p11
+    from p11.objects import PrivateKey
+
+    if isinstance(key, str | p11.URI):
+        key = p11.open(key)
+    key = getattr(key, "token_object", key)
+    if not isinstance(key, PrivateKey):
+        raise TypeError(f"key must be a PKCS#11 URI or a p11 private key, not {type(key).__name__}")
+    return key
+
+
+def token_key_ref(key: Any, certificate: bytes) -> TokenKeyRef:
+    """Check that ``certificate`` (PEM) belongs to the token key and is valid now; what awscrt needs to find it."""
+    from cryptography import x509
+
+    from p11.constants import ObjectClass, SessionState
+    from p11.crypto import token_key
+
+    private = _private_key(key)
+    if private.session.info().state not in (SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS):
+        raise ValueError("the key's token is not logged in: open the key with its PIN (awscrt shares p11's login)")
+    try:
+        cert = x509.load_pem_x509_certificate(certificate)
+    except ValueError:
+        raise ValueError("certificate is not a PEM X.509 certificate") from None
+    now = datetime.datetime.now(datetime.UTC)
+    if cert.not_valid_after_utc <= now:
+        raise CredentialsTLSError(f"the certificate expired on {cert.not_valid_after_utc.isoformat()}")
+    if cert.not_valid_before_utc > now:
+        raise CredentialsTLSError(f"the certificate is not valid before {cert.not_valid_before_utc.isoformat()}")
+    if token_key(private).public_key() != cert.public_key():
+        raise CredentialsTLSError("the certificate does not match the token key (different public keys)")
+    label = private.label
+    session = private.session
+    same = list(session.find(object_class=ObjectClass.PRIVATE_KEY, label=label))
+    if not label or len(same) != 1:
+        raise ValueError(
+            f"the token key needs a label no other private key has (awscrt finds keys by label): {label!r} names "
+            f"{len(same)} private keys"
+        )
+    token = session.token
+    return TokenKeyRef(token.library.path, token.slot.id, label, holder=private)
+
+
+class CredentialsFetcher:
+    """One fetch of credentials from the provider, with the bounded retries of the module docstring."""
+
+    def __init__(
+        self, client: MtlsClient, role_alias: str, thing_name: str, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        for name, value in (("role_alias", role_alias), ("thing_name", thing_name)):
+            if not isinstance(value, str) or not value or any(c.isspace() or c in "/?#" for c in value):
+                raise ValueError(f"{name} must be a non-empty name without white space, '/', '?' or '#'")
+        self._client = client
+        self._path = f"/role-aliases/{quote(role_alias, safe='')}/credentials"
+        self._headers = [("x-amzn-iot-thingname", thing_name)]
+        self._sleep = sleep
+
+    def __call__(self) -> Metadata:
+        delay = BACKOFF
+        for attempt in range(RETRIES + 1):
+            status, body = self._client.get(self._path, self._headers)
+            if status == 200:
+                return _credentials(body)
+            if status < 500 or attempt == RETRIES:
+                break
+            self._sleep(delay)
+            delay *= 2
+        tries = f" after {attempt + 1} attempts" if attempt else ""
+        raise CredentialsProviderError(
+            f"credentials provider {self._client.endpoint} answered HTTP {status}{tries}: {_message(body)}", status
+        )
+
+
+def _message(body: bytes) -> str:
+    try:
+        text = json.loads(body).get("message")
+    except (ValueError, AttributeError):
+        text = None
+    if not isinstance(text, str):
+        text = body.decode("utf-8", "replace")
+    return text[:_MESSAGE_LIMIT] or "(no message)"
+
+
+def _credentials(body: bytes) -> Metadata:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise CredentialsFormatError("the credentials provider's answer is not JSON") from None
+    fields = document.get("credentials") if isinstance(document, dict) else None
+    if not isinstance(fields, dict):
+        raise CredentialsFormatError("the credentials provider's answer has no 'credentials' object")
+    return check_metadata(fields, _FIELDS)
+
+
+def iot_session(
+    *,
+    endpoint: str,
+    role_alias: str,
+    thing_name: str,
+    certificate: str | Path,
+    key: Any,
+    ca_file: str | Path | None = None,
+    region: str | None = None,
+) -> Any:
+    """A ``boto3.Session`` whose credentials come from the IoT credentials provider at ``endpoint`` (``host[:port]``)
+    for ``role_alias`` as ``thing_name``, authenticated by ``certificate`` (PEM path) and the token key ``key`` (an
+    RFC 7512 URI or a p11 key); ``ca_file`` verifies the endpoint (the system's trust store when None); ``region``
+    defaults to the endpoint's. Credentials are fetched at first use and again before they expire."""
+    where = Endpoint.parse(endpoint)
+    cert = read_pem(certificate, "certificate")
+    ca = None if ca_file is None else read_pem(ca_file, "CA")
+    client = MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=ca)
+    fetch = CredentialsFetcher(client, role_alias, thing_name)
+    return refreshing_session(fetch, method="p11-iot-credentials-provider", region=region or region_of(where))

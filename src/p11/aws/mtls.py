@@ -1,0 +1,207 @@
+"""HTTPS GET over mutual TLS with awscrt, the client key on the token or, for the compat layer, in a PEM buffer.
+
+Why awscrt: it is the TLS stack ``awsiot-credentialhelper`` and the AWS IoT SDKs use, and its TLS (s2n on Linux)
+performs the client's private-key operation through PKCS#11 without ever reading the key. It is given the same
+module file p11 loaded, with ``InitializeFinalizeBehavior.OMIT``: in one process ``dlopen`` hands back the same,
+already initialised module, so awscrt and p11 share one Cryptoki instance, its sessions and its login state.
+awscrt opens its own session on the slot and calls ``C_Login``; as p11 has logged the token in already, the token
+answers ``CKR_USER_ALREADY_LOGGED_IN``, which awscrt accepts, so no PIN is handed to awscrt (an empty one is passed).
+awscrt picks the key by ``CKA_LABEL`` (it has no ``CKA_ID`` selector): the label must name exactly one private key.
+
+One thing is checked before awscrt connects: the server's certificate, with Python's ``ssl`` and the same CA. When it
+does not verify, s2n fails only after its anti-timing-attack "blinding" delay of 10-30 s, and then just as a
+negotiation failure; the check names the cause at once (any other problem is left to awscrt to report).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from p11.aws.errors import CredentialsTLSError
+
+__all__ = ["Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
+
+_TIMEOUT = 10.0  # seconds for the connection and for the answer
+_libs: dict[str, Any] = {}
+_libs_lock = threading.Lock()
+
+
+def pkcs11_lib(path: str) -> Any:
+    """awscrt's handle on the module at ``path``, one per process (awscrt's advice), sharing p11's initialisation."""
+    from awscrt.io import Pkcs11Lib
+
+    with _libs_lock:
+        lib = _libs.get(path)
+        if lib is None:
+            lib = _libs[path] = Pkcs11Lib(file=path, behavior=Pkcs11Lib.InitializeFinalizeBehavior.OMIT)
+        return lib
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int = 443
+
+    @classmethod
+    def parse(cls, endpoint: str) -> Endpoint:
+        """``host`` or ``host:port`` (``[v6]:port`` too); no scheme, no path."""
+        if not isinstance(endpoint, str) or not endpoint or any(c in endpoint for c in "/?#@ \t\r\n"):
+            raise ValueError(f"endpoint must be 'host' or 'host:port', not {endpoint!r}")
+        host, port = endpoint, 443
+        if endpoint.startswith("["):
+            close = endpoint.find("]")
+            if close < 0:
+                raise ValueError(f"endpoint {endpoint!r}: unclosed '['")
+            host, rest = endpoint[1:close], endpoint[close + 1 :]
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValueError(f"endpoint {endpoint!r}: expected ':port' after ']'")
+                port = _port(rest[1:], endpoint)
+        elif endpoint.count(":") == 1:
+            host, _, text = endpoint.partition(":")
+            port = _port(text, endpoint)
+        elif ":" in endpoint:
+            raise ValueError(f"endpoint {endpoint!r}: write an IPv6 address as [addr]:port")
+        if not host:
+            raise ValueError(f"endpoint {endpoint!r} has no host")
+        return cls(host, port)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == 443 else f"{host}:{self.port}"
+
+
+def _port(text: str, endpoint: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"endpoint {endpoint!r}: port must be 1-65535")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class TokenKeyRef:
+    """What awscrt needs to find the token key: the module file, the slot and the key's label; ``holder`` is the p11
+    key itself, kept alive with its session so that the token stays logged in for awscrt."""
+
+    module_path: str
+    slot_id: int
+    label: str
+    holder: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class MtlsClient:
+    """One TLS context (built on first use, then reused) for GET requests to ``endpoint``."""
+
+    endpoint: Endpoint
+    certificate: bytes
+    token_key: TokenKeyRef | None = None
+    private_key: bytes | None = field(default=None, repr=False)
+    ca: bytes | None = None
+    verify_peer: bool = True
+    _context: Any = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def _tls_context(self) -> Any:
+        from awscrt.io import ClientTlsContext, TlsContextOptions
+
+        with self._lock:
+            if self._context is not None:
+                return self._context
+            try:
+                if self.token_key is not None:
+                    options = TlsContextOptions.create_client_with_mtls_pkcs11(
+                        pkcs11_lib=pkcs11_lib(self.token_key.module_path),
+                        user_pin="",  # the token is logged in already (see the module docstring)
+                        slot_id=self.token_key.slot_id,
+                        private_key_label=self.token_key.label,
+                        cert_file_contents=self.certificate,
+                    )
+                else:
+                    options = TlsContextOptions.create_client_with_mtls(
+                        cert_buffer=self.certificate, key_buffer=self.private_key
+                    )
+                if self.ca is not None:
+                    options.override_default_trust_store(self.ca)
+                options.verify_peer = self.verify_peer
+                self._context = ClientTlsContext(options)
+            except Exception as exc:
+                raise CredentialsTLSError(
+                    f"cannot set up TLS with the client key and certificate: {_crt_error(exc)}"
+                ) from None
+            return self._context
+
+    def check_server_certificate(self) -> None:
+        """Raise :class:`CredentialsTLSError` when the server's certificate does not verify (module docstring)."""
+        if not self.verify_peer:
+            return
+        context = ssl.create_default_context(cadata=None if self.ca is None else self.ca.decode("ascii", "replace"))
+        try:
+            with (
+                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=_TIMEOUT) as raw,
+                context.wrap_socket(raw, server_hostname=self.endpoint.host),
+            ):
+                pass
+        except ssl.SSLCertVerificationError as exc:
+            trust = "the given CA" if self.ca is not None else "the system's trust store"
+            raise CredentialsTLSError(
+                f"the server certificate of {self.endpoint} does not verify against {trust}: {exc.verify_message}"
+            ) from None
+        except (OSError, ValueError):
+            return  # not a verification failure: awscrt will say what it is
+
+    def get(self, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
+        """``(status, body)`` of ``GET path``; TLS and connection failures raise :class:`CredentialsTLSError`."""
+        from awscrt.http import HttpClientConnection, HttpRequest
+        from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
+
+        self.check_server_certificate()
+        context = self._tls_context()
+        options = context.new_connection_options()
+        options.set_server_name(self.endpoint.host)
+        group = EventLoopGroup(1)
+        bootstrap = ClientBootstrap(group, DefaultHostResolver(group))
+        try:
+            future = HttpClientConnection.new(
+                host_name=self.endpoint.host,
+                port=self.endpoint.port,
+                bootstrap=bootstrap,
+                tls_connection_options=options,
+            )
+            connection = future.result(_TIMEOUT)
+        except TimeoutError:
+            raise CredentialsTLSError(f"TLS connection to {self.endpoint}: no answer within {_TIMEOUT:g} s") from None
+        except Exception as exc:
+            raise CredentialsTLSError(f"TLS connection to {self.endpoint} failed: {_crt_error(exc)}") from None
+        request = HttpRequest("GET", path)
+        request.headers.add("host", str(self.endpoint))
+        for name, value in headers:
+            request.headers.add(name, value)
+        answer: dict[str, Any] = {"status": 0}
+        body = bytearray()
+
+        def on_response(http_stream: Any, status_code: int, headers: Any, **_: Any) -> None:
+            answer["status"] = status_code
+
+        def on_body(http_stream: Any, chunk: bytes, **_: Any) -> None:
+            body.extend(chunk)
+
+        try:
+            stream = connection.request(request, on_response, on_body)
+            stream.activate()
+            stream.completion_future.result(_TIMEOUT)
+        except Exception as exc:
+            raise CredentialsTLSError(f"request to {self.endpoint} failed: {_crt_error(exc)}") from None
+        finally:
+            connection.close()
+        return int(answer["status"]), bytes(body)
+
+
+def _crt_error(exc: BaseException) -> str:
+    """awscrt's error name and text (they name the cause: AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE, ...)."""
+    name = getattr(exc, "name", None)
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{name}: {message}" if name else f"{type(exc).__name__}: {message}"

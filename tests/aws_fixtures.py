@@ -1,0 +1,39 @@
+"""Fixtures for the p11.aws tests, loaded by ``pytest_plugins = ["aws_fixtures"]``: an environment where botocore
+cannot reach AWS (``aws_env``) and a signature-checking STS stub that botocore's STS clients are pointed at
+(``sts_stub``), and the example secret imported into the token (``aws_key``)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_support import EXAMPLE_SECRET, StsStub, isolate_aws_env
+
+from p11.aws import import_secret
+from p11.session import Session
+
+_labels = itertools.count()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate_aws_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def sts_stub(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Iterator[StsStub]:
+    stub = StsStub({"AKIDEXAMPLE": (EXAMPLE_SECRET, None)})
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", stub.url)
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def aws_key(hl_session: Session) -> Iterator[Any]:
+    """The example secret, imported with ``p11.aws.import_secret`` (removed afterwards)."""
+    key = import_secret(hl_session, EXAMPLE_SECRET, label=f"aws-secret-{next(_labels)}")
+    yield key
+    key.destroy()
