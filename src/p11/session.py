@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from p11 import _native, defaults, lowlevel, operations
 from p11._cffi import lib
-from p11.attributes import raw_template, template
+from p11.attributes import describe, raw_template, template
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
 from p11.errors import (
     CryptokiError,
@@ -301,7 +301,7 @@ class Session(_SessionBase):
             objects = [o for o in objects if isinstance(o, Key)]
         if len(objects) == 1:
             return objects[0]
-        described = ", ".join(f"{k}={v!r}" for k, v in wanted.items()) or "no attributes"
+        described = describe(wanted)
         if not objects:
             raise NoSuchObject(f"no {what} with {described} on token {self.token.label!r}")
         listed = ", ".join(repr(o) for o in objects[:10])
