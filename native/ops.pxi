@@ -269,6 +269,7 @@ cdef CK_RV _ops_one_shot(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_ME
     cdef CK_RV rv
     cdef CK_ULONG n = cap
     cdef unsigned char* p
+    cdef CK_ULONG size
     stage[0] = 0
     rv = _ops_init(f, op, h, m, key)
     if rv != CKR_OK:
@@ -288,6 +289,7 @@ cdef CK_RV _ops_one_shot(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_ME
         if p == NULL:
             _ops_cancel(f, op, h)
             return CKR_HOST_MEMORY
+        size = n
         rv = _ops_call(f, op, h, data, dlen, p, &n)
         if rv == CKR_OPERATION_NOT_INITIALIZED:
             # Against the specification, this module ended the operation at CKR_BUFFER_TOO_SMALL: start again.
@@ -301,7 +303,12 @@ cdef CK_RV _ops_one_shot(CK_FUNCTION_LIST* f, int op, CK_SESSION_HANDLE h, CK_ME
                 _ops_cancel(f, op, h)
             free(p)
             return rv
+        if n > size:  # a reply longer than its buffer: the bytes past the end are not the module's output
+            free(p)
+            return CKR_GENERAL_ERROR
         heap[0] = p
+    elif n > cap:
+        return CKR_GENERAL_ERROR
     out_len[0] = n
     return rv
 
@@ -538,6 +545,24 @@ cdef int _ops_close_session(object fl, CK_SESSION_HANDLE session) except -1:
     return 0
 
 
+cdef int _ops_close_owned_session(object fl, CK_SESSION_HANDLE session) except -1:
+    """Close a Session object's handle. One the module already forgot (CKR_SESSION_HANDLE_INVALID/_CLOSED: the
+    device went away, C_CloseAllSessions) is closed as asked: ``with`` must not turn that into a second error."""
+    cdef CK_FUNCTION_LIST* f = _function_list(fl)
+    cdef CK_RV rv
+    _require(<void*>f.C_CloseSession, "C_CloseSession")
+    with nogil:
+        rv = f.C_CloseSession(session)
+    if rv != CKR_OK and rv != CKR_SESSION_HANDLE_INVALID and rv != CKR_SESSION_CLOSED:
+        raise _ops_error(rv, "C_CloseSession")
+    return 0
+
+
+def close_owned_session(fl, CK_SESSION_HANDLE session):
+    """Close a Session object's handle (``C_CloseSession``); a handle the module already forgot counts as closed."""
+    _ops_close_owned_session(fl, session)
+
+
 def close_session(fl, CK_SESSION_HANDLE session):
     """``C_CloseSession``."""
     _ops_close_session(fl, session)
@@ -559,7 +584,7 @@ cdef int _ops_session_close(object session) except -1:
         lock.release()
     if handle:
         try:
-            _ops_close_session(session._fl, handle)
+            _ops_close_owned_session(session._fl, handle)
         finally:
             # Not under the session's lock: Token._login takes the token's lock, then the session's.
             token = session.token
@@ -600,7 +625,7 @@ cdef class _SessionBase:
         lock.release()
         if handle:
             try:
-                _ops_close_session(self._fl, handle)
+                _ops_close_owned_session(self._fl, handle)
             finally:
                 # Not under the session's lock: Token._login takes the token's lock, then the session's.
                 token = self.token
