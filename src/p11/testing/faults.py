@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import shutil
 import subprocess
@@ -44,16 +45,18 @@ def _tool(name: str) -> str:
 def build(source_dir: str | os.PathLike[str], build_dir: str | os.PathLike[str]) -> Path:
     """Configure (once) and build ``native/faultmod`` from ``source_dir`` into ``build_dir``; the library's path.
 
-    Incremental: a second call with nothing changed costs one ``cmake --build`` that finds nothing to do.
+    Incremental: a second call with nothing changed costs one ``cmake --build`` that finds nothing to do. POSIX
+    only (the shim itself is POSIX: dlopen, pthreads).
     """
     src, out = Path(source_dir), Path(build_dir)
-    if not (out / "CMakeCache.txt").exists():
-        subprocess.run(
-            [_tool("cmake"), "-S", str(src), "-B", str(out), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={_tool('ninja')}"],
-            check=True,
-            capture_output=True,
-        )
-    subprocess.run([_tool("cmake"), "--build", str(out)], check=True, capture_output=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".build.lock", "w") as lock:  # one build at a time (test runs, benchmarks, soak in parallel)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "CMakeCache.txt").exists():
+            configure = [_tool("cmake"), "-S", str(src), "-B", str(out), "-G", "Ninja",
+                         f"-DCMAKE_MAKE_PROGRAM={_tool('ninja')}"]
+            subprocess.run(configure, check=True, capture_output=True)
+        subprocess.run([_tool("cmake"), "--build", str(out)], check=True, capture_output=True)
     return out / LIBRARY_NAME
 
 
