@@ -19,6 +19,7 @@ import is all or nothing.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import re
 from collections.abc import Mapping
@@ -53,7 +54,11 @@ __all__ = [
 
 Password = bytes | str | None
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
+# PEM blocks are found in linear time: BEGIN lines and END markers are each scanned once, and a BEGIN is paired with
+# the first END of its label after it (a binary search). One regex with a lazy body and a back-reference
+# (``BEGIN (L)...?END \1``) rescans the rest of the data for every BEGIN without an END: quadratic, minutes for 1 MB.
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n")
+_PEM_END = re.compile(rb"-----END ([A-Z0-9 ]+)-----")
 _PRIVATE_BLOCKS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY"}
 _PUBLIC_BLOCKS = {b"PUBLIC KEY", b"RSA PUBLIC KEY"}
 _CERT_BLOCKS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
@@ -193,6 +198,27 @@ def _load_der(data: bytes, password: bytes | None) -> KeyMaterial:
     return material
 
 
+def pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Every complete PEM block of ``data`` as (label, whole block text), in order; text outside blocks and BEGIN
+    lines without a matching END are skipped. Linear in ``len(data)`` (up to a log factor)."""
+    ends: dict[bytes, list[int]] = {}
+    for m in _PEM_END.finditer(data):
+        ends.setdefault(m.group(1), []).append(m.start())
+    out: list[tuple[bytes, bytes]] = []
+    pos = 0
+    while (m := _PEM_BEGIN.search(data, pos)) is not None:
+        label = m.group(1)
+        starts = ends.get(label, ())
+        i = bisect.bisect_left(starts, m.end())
+        if i == len(starts):
+            pos = m.start() + 1  # no END for this BEGIN: look for the next BEGIN
+            continue
+        stop = starts[i] + len(b"-----END -----") + len(label)
+        out.append((label, data[m.start() : stop]))
+        pos = stop
+    return out
+
+
 def load_key_material(data: bytes | str, *, password: Password = None) -> KeyMaterial:
     """Parse PEM (every block; unknown block types are an error, ``EC PARAMETERS`` is skipped) or a single DER
     object. ``password`` decrypts an encrypted private key. Raises :class:`~p11.crypto.errors.InvalidKeyData`,
@@ -204,7 +230,7 @@ def load_key_material(data: bytes | str, *, password: Password = None) -> KeyMat
         raise TypeError(f"key material must be bytes or str, not {type(data).__name__}")
     data = bytes(data)
     secret = _password_bytes(password)
-    blocks = list(_PEM_BLOCK.finditer(data))
+    blocks = pem_blocks(data)
     if not blocks:
         if b"-----BEGIN" in data:
             raise InvalidKeyData("PEM data with no complete BEGIN/END block")
@@ -212,8 +238,7 @@ def load_key_material(data: bytes | str, *, password: Password = None) -> KeyMat
             raise InvalidKeyData("no key material: the data is empty")
         return _load_der(data, secret)
     material = KeyMaterial()
-    for block in blocks:
-        kind, text = block.group(1), block.group(0)
+    for kind, text in blocks:
         if kind in _PRIVATE_BLOCKS:
             material.private_keys.append(_load_private(text, secret, pem=True))
         elif kind in _PUBLIC_BLOCKS:
