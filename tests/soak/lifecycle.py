@@ -130,7 +130,7 @@ def child_fork() -> int:
     token = _token()
     key = token.get_key(label="hmac")
     stop, seen = threading.Event(), []
-    threads = _signers(key, 4, True, stop, seen)
+    _signers(key, 4, True, stop, seen)
     bad = 0
     for _ in range(10):
         time.sleep(0.02)
@@ -210,7 +210,7 @@ def child_prefork() -> int:
     keys = [token.get_key(label=f"ec{i}", class_=ObjectClass.PRIVATE_KEY) for i in range(4)]
     pubs = [export_public_key(token.get_key(label=f"ec{i}", class_=ObjectClass.PUBLIC_KEY)) for i in range(4)]
     workers = []
-    for w in range(4):
+    for _w in range(4):
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         pid = os.fork()
@@ -238,7 +238,7 @@ def child_prefork() -> int:
     stop = time.monotonic() + float(os.environ.get("SOAK_PREFORK_SECONDS", "3"))
     n = 0
     while time.monotonic() < stop:
-        for pid, win, rout in workers:
+        for _, win, rout in workers:
             i, digest = n % 4, hashlib.sha256(b"req-%d" % n).digest()
             n += 1
             win.write(b"%d %s\n" % (i, digest.hex().encode()))
@@ -252,7 +252,7 @@ def child_prefork() -> int:
                 ok += 1
             except Exception:
                 bad += 1
-    for pid, win, rout in workers:
+    for pid, win, _ in workers:
         win.close()
         os.waitpid(pid, 0)
     print(json.dumps({"verified": ok, "wrong_key_or_bad": bad, "typed_errors": failed}))
