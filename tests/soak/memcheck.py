@@ -31,8 +31,9 @@ def main(args: list[str]) -> int:
         report("memcheck", False, error="valgrind is not installed (apt-get install valgrind)")
         return 1
     logs = Path(tempfile.mkdtemp(prefix="p11-memcheck-"))
-    cmd = [valgrind, "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
-           f"--suppressions={ROOT / 'tests' / 'valgrind' / 'soak.supp'}", "--num-callers=40",
+    cmd = [valgrind, "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
+           "--errors-for-leak-kinds=definite", f"--suppressions={ROOT / 'tests' / 'valgrind' / 'soak.supp'}",
+           "--num-callers=40",
            f"--log-file={logs}/vg.%p.log", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
            "-x", *(args or DEFAULT)]
     env = {**os.environ, "PYTHONMALLOC": "malloc"}
@@ -49,8 +50,9 @@ def main(args: list[str]) -> int:
         errors_total += int(m.group(1)) if m else 0
     tests = (proc.stdout.strip().splitlines() or ["?"])[-1]
     ok = proc.returncode == 0 and not invalid and not leaks
-    report("memcheck", ok, tests=tests, invalid_access_in_our_code=len(invalid), definite_leaks_in_our_code=len(leaks),
-           valgrind_errors_all_libraries=errors_total, logs=str(logs), first=(invalid + leaks)[:1])
+    report("memcheck", ok, tests=tests, invalid_access_in_our_code=len(invalid),
+           definite_leaks_in_our_code=len(leaks), valgrind_errors_all_libraries=errors_total, logs=str(logs),
+           first=(invalid + leaks)[:1])
     return 0 if ok else 1
 
 
