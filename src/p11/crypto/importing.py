@@ -202,8 +202,8 @@ def pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
     """Every complete PEM block of ``data`` as (label, whole block text), in order; text outside blocks and BEGIN
     lines without a matching END are skipped. Linear in ``len(data)`` (up to a log factor)."""
     ends: dict[bytes, list[int]] = {}
-    for m in _PEM_END.finditer(data):
-        ends.setdefault(m.group(1), []).append(m.start())
+    for end in _PEM_END.finditer(data):
+        ends.setdefault(end.group(1), []).append(end.start())
     out: list[tuple[bytes, bytes]] = []
     pos = 0
     while (m := _PEM_BEGIN.search(data, pos)) is not None:
