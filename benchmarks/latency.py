@@ -18,7 +18,6 @@ Each cell runs in its own process (``python -m benchmarks.latency IMPL MODE N SE
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -185,14 +184,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
-    from benchmarks.child import _error_text
+    from benchmarks.child import emit
 
-    try:
-        result = run(argv[0], argv[1], int(argv[2]), float(argv[3]))
-    except Exception as exc:
-        result = {"error": _error_text(exc)}
-    print(json.dumps(result), flush=True)
-    return 0
+    return emit(lambda: run(argv[0], argv[1], int(argv[2]), float(argv[3])))
 
 
 if __name__ == "__main__":
