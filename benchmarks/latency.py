@@ -77,7 +77,11 @@ def workloads(impl: str, mode: str, n: int, t: Target) -> tuple[Any, list[Worklo
 def run(impl: str, mode: str, n: int, seconds: float) -> dict[str, object]:
     import os
 
-    t = Target(os.environ["P11_BENCH_SHIM"], os.environ[Target.ENV_TOKEN], os.environ[Target.ENV_PIN])
+    base = Target.from_env()
+    shim = os.environ.get("P11_BENCH_SHIM")
+    if shim is None:
+        raise RuntimeError("P11_BENCH_SHIM is not set: run latency cells through `python -m benchmarks --latency-ms N`")
+    t = Target(shim, base.token_label, base.user_pin)
     binding, works = workloads(impl, mode, n, t)
     try:
         per_round = measure(works, seconds, 3)
