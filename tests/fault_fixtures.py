@@ -38,10 +38,11 @@ def faulty(shim: FaultModule, softhsm: SoftHSM) -> Iterator[Faulty]:
     token.login(FAULT_PIN, keep_pin=True)
     secret = add_hmac_key(token, HMAC_VALUE)
     public, private = token.generate_keypair(KeyType.EC, label="ec")
+    aes = token.generate_key(KeyType.AES, 256, label="aes")
     # An explicit session held throughout: SoftHSM forgets every object handle (and the login) when a token's last
     # session closes, so a pool replacing its only session would otherwise meet that instead of what is tested.
     keeper = token.open()
-    yield Faulty(shim, token, spec.label, secret, private, public, keeper)
+    yield Faulty(shim, token, spec.label, secret, private, public, keeper, aes)
     shim.configure("")
     keeper.close()
     token.close_pool()

@@ -34,6 +34,7 @@ class Faulty:
     ec_private: PrivateKey
     ec_public: PublicKey
     keeper: Session  # an explicit session held for the test (see the fixture), closed by tests that need none
+    aes: SecretKey
 
 
 

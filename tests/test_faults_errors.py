@@ -14,6 +14,7 @@ from fault_support import FAULT_PIN, Faulty, mac
 from p11 import errors
 from p11._cffi import lib
 from p11.constants import Mechanism
+from p11.mechanisms import GCM
 
 pytest_plugins = ["fault_fixtures"]
 
@@ -199,3 +200,31 @@ def test_async_gather_reports_each_failure(faulty: Faulty, rule: str) -> None:
     with faulty.shim.faults(rule):
         results = asyncio.run(main())
     assert all(isinstance(r, errors.CryptokiError) for r in results), results
+
+
+def _round_trip(faulty: Faulty, function: str) -> None:
+    """One operation of each kind through the pool, its result checked."""
+    iv = bytes(12)
+    if function in ("C_Encrypt", "C_Decrypt"):
+        sealed = faulty.aes.encrypt(b"payload", GCM(iv))
+        assert faulty.aes.decrypt(sealed, GCM(iv)) == b"payload"
+    else:
+        signature = faulty.ec_private.sign(b"v" * 32, Mechanism.ECDSA)
+        assert faulty.ec_public.verify_ok(b"v" * 32, signature, Mechanism.ECDSA)
+
+
+@pytest.mark.parametrize("function", ["C_Encrypt", "C_Decrypt", "C_Verify"])
+@pytest.mark.parametrize("name", ["SESSION_CLOSED", "OPERATION_ACTIVE"])
+def test_other_operations_survive_a_dead_session(faulty: Faulty, function: str, name: str) -> None:
+    """Encrypt, decrypt and verify take the same path as sign: a session lost once is replaced, the call retried."""
+    with faulty.shim.faults(f"{function} error={name} {SESSION_GONE[name]} nth=1"):
+        _round_trip(faulty, function)
+        assert faulty.shim.injected(function) == 1
+
+
+@pytest.mark.parametrize("function", ["C_Encrypt", "C_Decrypt", "C_Verify"])
+def test_other_operations_raise_a_persistent_device_error(faulty: Faulty, function: str) -> None:
+    with faulty.shim.faults(f"{function} error=DEVICE_ERROR"), pytest.raises(errors.DeviceError) as info:
+        _round_trip(faulty, function)
+    assert info.value.function == function
+    _round_trip(faulty, function)
