@@ -815,6 +815,8 @@ cdef class SessionPool:
     cdef int _discard(self, CK_SESSION_HANDLE h, CK_RV rv) except -1:
         """Drop a borrowed session that answered ``rv``; close it only if the handle is still ours."""
         cdef bint ours
+        cdef CK_RV r = CKR_OK
+        cdef CK_SESSION_HANDLE fresh = 0
         if self._gen != _pool_fork_generation:
             self._after_fork()
             return 0
@@ -823,7 +825,21 @@ cdef class SessionPool:
         PyThread_release_lock(self._mutex)
         if not ours:
             raise ValueError(f"session {h} was not borrowed from this pool")
-        if rv == CKR_USER_NOT_LOGGED_IN or rv == CKR_OPERATION_ACTIVE or rv == CKR_OK:
+        if rv == CKR_OPERATION_ACTIVE:
+            # The session itself is alive: open its replacement BEFORE closing it. Closing the token's last session
+            # first would log the application out, and a token then forgets the handles of the private objects
+            # every caller holds (SoftHSM does): the retry would fail with CKR_OBJECT_HANDLE_INVALID.
+            with nogil:
+                r = p11g_C_OpenSession(self._f, self._slot, self._flags, NULL, NULL, &fresh)
+                p11g_C_CloseSession(self._f, h)
+            if r == CKR_OK:
+                _pool_lock(self._mutex)
+                self._busy[self._n_busy] = fresh  # counted in place of h: the pool's size is unchanged
+                self._n_busy += 1
+                PyThread_release_lock(self._mutex)
+                self._give_back(fresh)  # to a waiter, or idle for the retry
+                return 0
+        elif rv == CKR_USER_NOT_LOGGED_IN or rv == CKR_OK:
             with nogil:
                 p11g_C_CloseSession(self._f, h)
         self._release_slot()
