@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from p11 import _native, keyops, operations
 from p11._cffi import lib
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from p11.mechanisms import Parameters
 
     _Mech: TypeAlias = Mechanism | Parameters
-    from p11.session import Session
+    from p11.interfaces import SessionLike as Session
     from p11.uri import URI
 
 __all__ = [
@@ -151,10 +151,7 @@ class Object:
             types = list(types)
         session = self.session
         try:  # Attribute members (and CKA_* ints) go straight through: no conversion on the way in
-            # An object of the token's pool, outside a `with session._lock:` block of this thread: the pool
-            # borrows, reads, retries and gives back in one native call.
-            if type(session) is _session.PooledSession and not session._local.handle:
-                return session._pool.get_attributes(self.handle, types)
+            # A pooled session's read is the pool's one native call (borrow, read, recover, give back).
             return session._get_attributes(self.handle, types)
         except TypeError:  # names ("label"), or mistakes the general conversion names
             return session._get_attributes(self.handle, [attribute(t) for t in types])
@@ -573,7 +570,7 @@ class PublicKey(_Verifies, _Encrypts):
 
     def wrap_key(self, key: Key, mechanism: Mechanism | Parameters) -> bytes:
         """Wrap (export encrypted) ``key``, which must be extractable, e.g. with ``OAEP("sha1")``."""
-        return keyops.wrap_key(self, key, mechanism)
+        return keyops.wrap_key(self, _key_arg(key), mechanism)
 
 
 class PrivateKey(_Signs, _Decrypts):
@@ -594,7 +591,8 @@ class PrivateKey(_Signs, _Decrypts):
     ) -> Key:
         """Unwrap (import) a key wrapped for this key; secure defaults as for generated keys, a session object
         unless ``token=True``."""
-        return keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        made = keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        return _typed(_KEY_CLASSES[ObjectClass(object_class)], self.session, made)
 
     def derive_key(
         self,
@@ -606,12 +604,12 @@ class PrivateKey(_Signs, _Decrypts):
     ) -> SecretKey:
         """Derive a secret key (ECDH: ``mechanism=ECDH1(peer_point)``); a session object unless ``token=True``.
         ``bits`` sets ``CKA_VALUE_LEN`` (default: what the mechanism gives, e.g. the whole ECDH secret)."""
-        return keyops.derive_key(self, mechanism, key_type, bits, attrs)
+        return _typed(SecretKey, self.session, keyops.derive_key(self, mechanism, key_type, bits, attrs))
 
     def public_key(self) -> PublicKey:
         """The matching public key: the token's public key object with the same ``CKA_ID`` (and key type), else
         one built from this key's public attributes (RSA modulus and exponent) as a session object."""
-        return keyops.public_key_for(self)
+        return _typed(PublicKey, self.session, keyops.public_key_for(self))
 
 
 class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
@@ -671,7 +669,7 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
 
     def wrap_key(self, key: Key, mechanism: Mechanism | Parameters | None = None) -> bytes:
         """Wrap ``key`` (extractable) with this key; default ``KeyWrap()`` (RFC 3394) for AES."""
-        return keyops.wrap_key(self, key, mechanism)
+        return keyops.wrap_key(self, _key_arg(key), mechanism)
 
     def unwrap_key(
         self,
@@ -684,7 +682,8 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
         **attrs: Any,
     ) -> Key:
         """Unwrap a key wrapped with this key; secure defaults, a session object unless ``token=True``."""
-        return keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        made = keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        return _typed(_KEY_CLASSES[ObjectClass(object_class)], self.session, made)
 
     def derive_key(
         self,
@@ -694,7 +693,7 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
         bits: int | None = None,
         **attrs: Any,
     ) -> SecretKey:
-        return keyops.derive_key(self, mechanism, key_type, bits, attrs)
+        return _typed(SecretKey, self.session, keyops.derive_key(self, mechanism, key_type, bits, attrs))
 
 
 _CLASSES: dict[int, type[Object]] = {
@@ -704,6 +703,30 @@ _CLASSES: dict[int, type[Object]] = {
     int(ObjectClass.PRIVATE_KEY): PrivateKey,
     int(ObjectClass.SECRET_KEY): SecretKey,
 }
+
+
+def _key_arg(key: Any) -> Key:
+    if not isinstance(key, Key):
+        raise TypeError(f"the key to wrap must be a p11 Key, not {type(key).__name__}")
+    return key
+
+
+_KEY_CLASSES: dict[ObjectClass, type[Key]] = {
+    ObjectClass.PUBLIC_KEY: PublicKey,
+    ObjectClass.PRIVATE_KEY: PrivateKey,
+    ObjectClass.SECRET_KEY: SecretKey,
+}
+_CLASS_OF = {cls: object_class for object_class, cls in _KEY_CLASSES.items()}
+_K = TypeVar("_K", bound=Key)
+
+
+def _typed(cls: type[_K], session: Session, made: tuple[int, KeyType]) -> _K:
+    """The typed key for what a key operation of :mod:`p11.keyops` made or found: its handle and key type (the
+    operations return handles; typed objects are this layer's job)."""
+    handle, kt = made
+    key = cls(session, handle, _CLASS_OF[cls])
+    key._key_type = kt
+    return key
 
 
 def object_for(session: Session, handle: int, object_class: ObjectClass | int | None = None) -> Any:
@@ -717,6 +740,3 @@ def object_for(session: Session, handle: int, object_class: ObjectClass | int | 
         object_class = ObjectClass(object_class)
     return _CLASSES.get(object_class, Object)(session, handle, object_class)
 
-
-# Last, as p11.session imports this module: PooledSession is looked up through it at call time.
-from p11 import session as _session  # noqa: E402

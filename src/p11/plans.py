@@ -28,8 +28,7 @@ from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported,
 from p11.mechanisms import HASHES, HashInfo, Parameters, digest_info
 
 if TYPE_CHECKING:
-    from p11.objects import Key
-    from p11.session import Session
+    from p11.interfaces import KeyLike, SessionLike
 
 __all__ = [
     "DECRYPT",
@@ -191,7 +190,7 @@ def _arg(mechanism: Mechanism, params: Parameters | None) -> Any:
     return params.ck(mechanism) if params is not None else int(mechanism)
 
 
-def plan(key: Key | None, mechanism: Any, op: Operation, session: Session | None = None) -> Plan:
+def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLike | None = None) -> Plan:
     """The :class:`Plan` for ``op`` with ``mechanism`` on ``key`` (or, for a digest, on ``session``'s token)."""
     if key is not None:
         cache = key._plans
@@ -241,7 +240,7 @@ def _choose(token: Any, kind: Mechanism, params: Parameters | None, op: Operatio
     raise MechanismNotSupported(kind, token.label, op.name)
 
 
-def default_mechanism(key: Key, table: Mapping[KeyType, Mechanism], op: Operation) -> Mechanism:
+def default_mechanism(key: KeyLike, table: Mapping[KeyType, Mechanism], op: Operation) -> Mechanism:
     kt = key.key_type
     found = table.get(kt)
     if found is None and kt.name.endswith("_HMAC"):
@@ -254,7 +253,7 @@ def default_mechanism(key: Key, table: Mapping[KeyType, Mechanism], op: Operatio
 # -- errors -----------------------------------------------------------------------------------------------------
 
 
-def describe(key: Key) -> str:
+def describe(key: KeyLike) -> str:
     try:
         label = key.label
     except Exception:
@@ -262,7 +261,7 @@ def describe(key: Key) -> str:
     return f"key {label!r} ({type(key).__name__}, handle {key.handle})" if label else f"key handle {key.handle}"
 
 
-def explain(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> Exception:
+def explain(exc: CryptokiError, key: KeyLike, p: Plan, op: Operation) -> Exception:
     """A clearer exception for an Init/Wrap/Unwrap/Derive failure: one naming the key and the mechanism."""
     mech = f"CKM_{p.mechanism.name}"
     if exc.rv == _CKR_NOT_PERMITTED and op.attribute is not None:
@@ -276,7 +275,7 @@ def explain(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> Exception:
     return exc
 
 
-def checked(fn: Callable[..., Any], key: Key, p: Plan, op: Operation, *args: Any) -> Any:
+def checked(fn: Callable[..., Any], key: KeyLike, p: Plan, op: Operation, *args: Any) -> Any:
     """``fn(*args)``, with a failure re-raised as :func:`explain` says (the original as its cause)."""
     try:
         return fn(*args)
@@ -287,6 +286,6 @@ def checked(fn: Callable[..., Any], key: Key, p: Plan, op: Operation, *args: Any
         raise better from exc
 
 
-def run_init(fn: Callable[..., Any], handle: int, p: Plan, key: Key, op: Operation) -> None:
+def run_init(fn: Callable[..., Any], handle: int, p: Plan, key: KeyLike, op: Operation) -> None:
     """``C_*Init(session, mechanism, key)`` through :func:`checked`."""
     checked(fn, key, p, op, handle, p.arg, key.handle)

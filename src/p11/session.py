@@ -35,8 +35,8 @@ from p11.lowlevel.types import SessionInfo
 from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
 
 if TYPE_CHECKING:
+    from p11.interfaces import TokenLike as Token
     from p11.mechanisms import Parameters
-    from p11.token import Token
 
 __all__ = ["ObjectSearch", "PooledSession", "Session"]
 
