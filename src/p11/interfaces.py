@@ -39,6 +39,13 @@ class LibraryLike(Protocol):
     @property
     def info(self) -> Info: ...
 
+    # What a token asks of its library: the loaded module, and the library's slot table when C_InitToken gives the
+    # token a new slot or identity.
+    @property
+    def module(self) -> Module: ...
+    def _slot_after_init(self, slot: Any, label: str, serial_before: str) -> Any: ...
+    def _adopt(self, token: Any) -> None: ...
+
 
 class SlotLike(Protocol):
     """A slot of a loaded module, as its URI names it."""

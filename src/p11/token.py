@@ -27,7 +27,7 @@ from p11.session import ObjectSearch, PooledSession, Session
 from p11.uris import uri_for_token
 
 if TYPE_CHECKING:
-    from p11.library import Library, Slot
+    from p11.interfaces import LibraryLike, SlotLike
     from p11.mechanisms import Parameters
     from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey
     from p11.uri import URI
@@ -78,9 +78,9 @@ class Token:
     """The token in :attr:`slot`. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
     is found (:meth:`info` reads them afresh); ``.flags`` is always fresh."""
 
-    def __init__(self, slot: Slot, info: TokenInfo) -> None:
+    def __init__(self, slot: SlotLike, info: TokenInfo) -> None:
         self.slot = slot
-        self.library: Library = slot.library
+        self.library: LibraryLike = slot.library
         self._module = self.library.module
         self._slot_id = slot.id
         self._info = info
