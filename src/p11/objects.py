@@ -16,8 +16,9 @@ import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from p11 import _native, keyops, operations
+from p11 import keyops, operations
 from p11._cffi import lib
+from p11._native import find_objects, set_attributes
 from p11.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
 from p11.curves import curve_from_params
@@ -129,7 +130,7 @@ class Object:
                 "look it up again (token.get_key(...))"
             )
         with session._lock:
-            handles = _native.find_objects(session._fl, session.handle, ident, 2)
+            handles = find_objects(session._fl, session.handle, ident, 2)
         if len(handles) != 1:
             found = "no object" if not handles else "more than one object"
             raise StaleObject(f"{what}: {found} matches it after fork() or re-initialisation; look it up again")
@@ -179,7 +180,7 @@ class Object:
         tmpl = template(mapping, **attrs)
         session = self.session
         with session._lock:
-            _native.set_attributes(session._fl, session.handle, self.handle, tmpl)
+            set_attributes(session._fl, session.handle, self.handle, tmpl)
 
     def __getitem__(self, key: Attribute | int | str) -> Any:
         return self._get(attribute(key))

@@ -20,8 +20,8 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native
 from p11._cffi import lib
+from p11._native import Mechanism as NativeMechanism
 from p11.attributes import attribute_name
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
 from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
@@ -139,10 +139,10 @@ class Plan:
     prehash: HashInfo | None = None
     digest_info: bool = False
     truncate: int | None = None  # ECDSA: keep this many leading digest bytes (the curve order's size)
-    native: _native.Mechanism = dataclasses.field(init=False, repr=False, compare=False)
+    native: NativeMechanism = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "native", _native.Mechanism.of(self.arg))
+        object.__setattr__(self, "native", NativeMechanism.of(self.arg))
 
     @property
     def multipart(self) -> bool:

@@ -16,8 +16,9 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, lowlevel
+from p11 import lowlevel
 from p11._cffi import lib
+from p11._native import SessionPool, open_session
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
 from p11.lowlevel.module import on_generation_change
@@ -39,8 +40,11 @@ _CKR_NOT_LOGGED_IN = int(lib.CKR_USER_NOT_LOGGED_IN)
 _CKR_SESSION_EXISTS = int(lib.CKR_SESSION_EXISTS)
 _USER_STATES = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
-_open_session = _native.open_session
-_session_open = vars(_native)["_session_open"]  # private to p11.session's Session: not in the _native stub
+_open_session = open_session
+if TYPE_CHECKING:
+    _session_open: Any
+else:  # private to p11.session's Session: not in the _native stub
+    from p11._native import _session_open
 _RLock = _thread.RLock
 _POOL_MARK = -1  # in Token._live while the token has a pool (never a session handle: those are unsigned)
 _forked = False  # set in a fork child: sessions opened by address must wait for the module's re-initialisation
@@ -284,9 +288,9 @@ class Token:
                 raise RuntimeError("the token's session pool is in use: configure it before first use, or in login()")
             self._pool_options = {"max_size": max_size, "keep_pin": keep_pin, "rw": rw}
 
-    def _new_pool(self, user_pin: str | bytes | None) -> _native.SessionPool:
+    def _new_pool(self, user_pin: str | bytes | None) -> SessionPool:
         options = self._pool_options
-        return _native.SessionPool(
+        return SessionPool(
             self._module,
             self._slot_id,
             max_size=options["max_size"],
@@ -308,7 +312,7 @@ class Token:
         return pooled
 
     @property
-    def pool(self) -> _native.SessionPool:
+    def pool(self) -> SessionPool:
         """The token's session pool (made on first use, sessions opened as needed): what keys found without an
         explicit session use, one borrowed session per operation, from any thread."""
         return self._pooled_session()._pool
