@@ -14,6 +14,10 @@
  *   CLOSED  new calls are refused with CKR_CRYPTOKI_NOT_INITIALIZED (the module was closed, or this process forked
  *           while a call was running and must not touch the inherited state); never reopened.
  *
+ * Enter the gate only WITHOUT the GIL (cffi releases it around every call; in Cython every p11g_* call sits in a
+ * nogil block or function): a caller waiting at a paused gate must not hold the GIL that the forking or closing
+ * thread needs to finish.
+ *
  * p11_gate_drain(g, state, timeout) moves to PAUSED or CLOSED and waits, bounded, until no call is in flight; it
  * returns how many still are (0: drained). The caller decides what a timeout means: close() then skips C_Finalize,
  * a fork child refuses to use the module. A gate is never freed: old objects may still hold its address, and a

@@ -303,8 +303,11 @@ cdef class SessionPool:
         cdef Py_ssize_t i
         # Idle sessions are ours to close (not in a fork child: those belong to the parent).
         if self._idle != NULL and not self._closed and self._gen == _pool_fork_generation:
-            for i in range(self._n_idle):
-                p11g_C_CloseSession(self._f, self._idle[i])
+            # Without the GIL, like every call through the gate: a call waiting at a paused gate (fork in progress)
+            # must not hold the GIL the forking thread needs to finish.
+            with nogil:
+                for i in range(self._n_idle):
+                    p11g_C_CloseSession(self._f, self._idle[i])
         self._wipe_pin_locked()  # nobody else can reach the pool any more
         if self._idle != NULL:
             free(self._idle)

@@ -7,7 +7,8 @@ VENV="${P11_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 
 # softhsm2: the token every test uses; opensc: pkcs11-tool (cross-checks); libp11-kit-dev: the header oracle;
-# openssl: verifies token-signed certificates; libengine-pkcs11-openssl: openssl's pkcs11 engine (p11.pki interop);
+# openssl: verifies token-signed certificates; libengine-pkcs11-openssl: openssl's pkcs11 engine (p11.pki
+# interop, the CLI's device set-up example);
 # python3-venv/-dev + gcc: the venv and the native build;
 # p11-kit-modules, opensc-pkcs11 and the tpm2 stack (swtpm, tpm2-abrmd, tpm2-pkcs11 …): the interop tests' tokens.
 APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl libengine-pkcs11-openssl gcc

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -98,3 +99,11 @@ def make_token(module: lowlevel.Module, softhsm: SoftHSM) -> Callable[..., Fresh
 def fresh_token(make_token: Callable[..., FreshToken]) -> FreshToken:
     """One new token just for this test."""
     return make_token()
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A SoftHSM store of its own for subprocess runs of the ``p11`` command (tests/cli_support.py)."""
+    from cli_support import CLI
+
+    return CLI(tmp_path_factory.mktemp("cli-softhsm"))

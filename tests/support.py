@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from p11.constants import Attribute, KeyType, ObjectClass, TokenFlag
+from p11.constants import Attribute, KeyType, ObjectClass
 from p11.library import Library
 from p11.objects import SecretKey
 from p11.token import Token
@@ -39,11 +39,7 @@ def self_signed(key: Any = None, cn: str = "test", serial: int = 7) -> x509.Cert
 
 def init_spare_token(library: Library, label: str, so_pin: str, user_pin: str) -> Token:
     """Initialise SoftHSM's spare slot through the high-level API (``init_token`` + ``init_pin``); nobody logged in."""
-    spare = next(
-        slot.token
-        for slot in library.slots()
-        if slot.token is not None and not slot.token.flags & TokenFlag.TOKEN_INITIALIZED
-    )
+    spare = library.free_token()
     spare.init_token(so_pin, label)
     spare.init_pin(so_pin, user_pin)
     return spare

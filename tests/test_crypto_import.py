@@ -363,3 +363,21 @@ def test_bad_secret_raises_before_touching_the_token(hsm: Session) -> None:
     with pytest.raises(TypeError, match="unknown attribute keyword"):
         import_secret(hsm, bytes(16), KeyType.AES, not_an_attribute=True)
     assert count_objects(hsm) == before
+
+
+def test_key_and_certificate_from_separate_files_merge_and_pair(hsm, rsa_key, ec_key):
+    """A key file (PKCS#1 PEM) and its certificate file (DER) read apart import as one: matching ids."""
+    from p11.crypto import KeyMaterial, load_key_material
+
+    cert = certificate(rsa_key, rsa_key, "thing")
+    key_part = load_key_material(private_pem(rsa_key, serialization.PrivateFormat.TraditionalOpenSSL))
+    cert_part = load_key_material(cert.public_bytes(serialization.Encoding.DER))
+    merged = KeyMaterial.merge(key_part, cert_part)
+    merged.check_certificate_matches()
+    result = import_pem(hsm, merged, label="thing", id=b"\x00\x00")
+    assert result.private_key is not None and result.certificate is not None
+    assert result.private_key.id == result.certificate.id == b"\x00\x00"
+
+    wrong = KeyMaterial.merge(load_key_material(private_pem(ec_key)), cert_part)
+    with pytest.raises(InvalidKeyData, match=r"does not match the certificate.*CN=thing"):
+        wrong.check_certificate_matches()

@@ -192,3 +192,14 @@ def test_curve_table():
 def test_generation_mechanisms_are_the_expected_ones(hl_token):
     for mech in (Mechanism.RSA_PKCS_KEY_PAIR_GEN, Mechanism.EC_KEY_PAIR_GEN, Mechanism.EC_EDWARDS_KEY_PAIR_GEN):
         assert hl_token.supports(mech)
+
+
+def test_usage_attributes_go_to_the_class_that_has_them():
+    from p11.keygen import usage_attributes
+
+    assert usage_attributes(["sign", "verify"], ObjectClass.PRIVATE_KEY) == {Attribute.SIGN: True}
+    assert usage_attributes(["sign", "verify"], ObjectClass.PUBLIC_KEY) == {Attribute.VERIFY: True}
+    secret = usage_attributes(["wrap", "UNWRAP"], ObjectClass.SECRET_KEY)
+    assert secret == {Attribute.WRAP: True, Attribute.UNWRAP: True}
+    with pytest.raises(ValueError, match=r"unknown usage 'sing'; known: sign, verify"):
+        usage_attributes(["sing"], ObjectClass.SECRET_KEY)

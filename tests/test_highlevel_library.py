@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -143,8 +144,33 @@ def test_pins_never_in_repr(hl_token, softhsm):
     assert SO_PIN not in text
 
 
+def test_free_token_is_the_first_uninitialised_one(hl_library):
+    free = hl_library.free_token()
+    uninitialised = sorted(t.slot.id for t in hl_library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
+    assert free.slot.id == uninitialised[0]
+    assert not free.flags & TokenFlag.TOKEN_INITIALIZED
+
+
+def test_free_token_when_none_is_free_names_the_tokens(softhsm):
+    class _AllInitialised:  # a real module whose token list is read through, every token reported initialised
+        def __init__(self, module):
+            self._module = module
+            self.path = module.path
+
+        def __getattr__(self, name):
+            return getattr(self._module, name)
+
+        def C_GetTokenInfo(self, slot_id):
+            info = self._module.C_GetTokenInfo(slot_id)
+            return dataclasses.replace(info, flags=info.flags | TokenFlag.TOKEN_INITIALIZED)
+
+    library = Library(_AllInitialised(lowlevel.load(softhsm.module_path)))
+    with pytest.raises(errors.NoSuchToken, match=r"no free token.*" + softhsm.label):
+        library.free_token()
+
+
 def test_init_token_init_pin_set_pin_on_the_spare_slot(hl_library):
-    spare = next(t for t in hl_library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
+    spare = hl_library.free_token()
     spare.init_token(SO_PIN, "hl-initialised")
     assert spare.label == "hl-initialised"
     assert hl_library.get_token(label="hl-initialised") is spare

@@ -16,13 +16,13 @@ Defaults, all overridable by the caller's attributes:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from p11.attributes import merge
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from p11.curves import Curve, curve
-from p11.defaults import Origin, usage_flags
+from p11.defaults import USAGE_FLAGS, Origin, usage_flags
 from p11.errors import MechanismNotSupported
 
 if TYPE_CHECKING:
@@ -30,11 +30,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CURVES",
+    "USAGE_NAMES",
     "key_templates",
     "key_type",
     "keypair_templates",
     "private_template",
     "secret_template",
+    "usage_attributes",
 ]
 
 DEFAULT_RSA_BITS = 2048
@@ -254,3 +256,20 @@ def keypair_templates(
             raise ValueError(f"curve {found.name} is {found.bits} bits, not {bits}")
         pub[Attribute.EC_PARAMS] = found.params
     return mechanism, merge(pub, public_attrs), merge(priv, private_attrs)
+
+
+USAGE_NAMES = tuple(a.name.lower() for a in USAGE_FLAGS[ObjectClass.SECRET_KEY])
+"""The usage flags by name, as ``usage_attributes`` takes them: sign, verify, encrypt, decrypt, wrap, unwrap, derive."""
+
+
+def usage_attributes(usages: Iterable[str], object_class: ObjectClass) -> dict[Attribute, bool]:
+    """The usage flags among ``usages`` (names as in :data:`USAGE_NAMES`) that an object of ``object_class`` has,
+    each ``True``: how a caller widens the least-privilege defaults (``sign`` goes to a private key, ``verify`` to
+    its public key; a secret key takes them all). An unknown name raises ``ValueError`` listing the known ones."""
+    wanted: set[Attribute] = set()
+    for name in usages:
+        if name.lower() not in USAGE_NAMES:
+            raise ValueError(f"unknown usage {name!r}; known: {', '.join(USAGE_NAMES)}")
+        wanted.add(Attribute[name.upper()])
+    kinds = USAGE_FLAGS.get(object_class, USAGE_FLAGS[ObjectClass.SECRET_KEY])  # the one table, p11.defaults
+    return {attr: True for attr in kinds if attr in wanted}

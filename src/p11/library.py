@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from p11 import lowlevel
-from p11.constants import Mechanism, SlotFlag
+from p11.constants import Mechanism, SlotFlag, TokenFlag
 from p11.errors import MultipleTokens, NoSuchToken
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
 from p11.objects import forget_calls
@@ -163,6 +163,17 @@ class Library:
             if all(_matches(info, slot_id, name, value) for name, value in checks):
                 found.append(self._token_in(self._slot(slot_id), info))
         return found
+
+    def free_token(self) -> Token:
+        """The token in the first slot (lowest id) whose token is not initialised yet: what ``softhsm2-util
+        --init-token --free`` picks. SoftHSM always offers one such spare slot; a module that has none raises
+        :class:`~p11.errors.NoSuchToken` listing the tokens present."""
+        for slot_id in sorted(self.module.C_GetSlotList(True)):
+            info = self.module.C_GetTokenInfo(slot_id)
+            if not info.flags & TokenFlag.TOKEN_INITIALIZED:
+                return self._token_in(self._slot(slot_id), info)
+        listed = "; ".join(_describe(t) for t in self.tokens()) or "none"
+        raise NoSuchToken(f"every token of {self.path} is initialised (no free token); tokens present: {listed}")
 
     def get_token(
         self,

@@ -41,6 +41,7 @@ __all__ = [
     "Raw",
     "digest_info",
     "hash_info",
+    "mechanism_by_name",
 ]
 
 _NULL = ffi.NULL
@@ -420,3 +421,42 @@ class Raw(Parameters):
         if isinstance(self._param, ffi.CData):
             return f"<{ffi.typeof(self._param).cname}>"
         return f"<{len(self._param)} bytes>"
+
+
+# -- mechanisms by name -----------------------------------------------------------------------------------------
+
+_FAMILIES = ("pss", "oaep", "aes-gcm", "aes-cbc", "aes-cbc-pad", "aes-ctr")
+
+
+def mechanism_by_name(
+    name: str, *, hash: str | None = None, iv: bytes | None = None, aad: bytes = b""
+) -> Mechanism | Parameters:
+    """A mechanism as people write it in configuration or on a command line: a ``CKM_*`` name with or without the
+    prefix, in any case, dashes or underscores alike (``"ecdsa-sha256"``, ``"CKM_SHA256_RSA_PKCS"``), or one of the
+    families that need parameters: ``"pss"`` (:class:`PSS` with ``hash``, default sha256), ``"oaep"`` (:class:`OAEP`,
+    default sha1, what most tokens offer), ``"aes-gcm"``, ``"aes-cbc"`` (``"aes-cbc-pad"``), ``"aes-ctr"`` (with
+    ``iv``; ``aad`` for GCM). A name that is neither raises ``ValueError`` saying what is accepted."""
+    if not isinstance(name, str):
+        raise TypeError(f"mechanism name must be a str, not {type(name).__name__}")
+    family = name.strip().lower().replace("_", "-")
+    if family.startswith("ckm-"):
+        family = family[4:]
+    if family in _FAMILIES:
+        if family == "pss":
+            return PSS(hash or "sha256")
+        if family == "oaep":
+            return OAEP(hash or "sha1")
+        if iv is None:
+            raise ValueError(f"mechanism {name!r} needs an iv")
+        if family == "aes-gcm":
+            return GCM(iv, aad=aad)
+        if family == "aes-ctr":
+            return CTR(iv)
+        return CBC(iv)
+    member = Mechanism.__members__.get(family.replace("-", "_").upper())
+    if member is None:
+        raise ValueError(
+            f"unknown mechanism {name!r}: give a CKM_ name (e.g. ECDSA_SHA256, SHA256_RSA_PKCS, SHA256_HMAC) "
+            f"or one of {', '.join(_FAMILIES)}"
+        )
+    return member

@@ -71,6 +71,29 @@ class KeyMaterial:
     def __bool__(self) -> bool:
         return bool(self.private_keys or self.public_keys or self.certificates)
 
+    @classmethod
+    def merge(cls, *materials: KeyMaterial) -> KeyMaterial:
+        """One material holding everything of ``materials`` in order: a key file and a certificate file read
+        separately (PEM and DER mixed) import as one, so the key and its certificate get matching ids."""
+        out = cls()
+        for material in materials:
+            out.private_keys += material.private_keys
+            out.public_keys += material.public_keys
+            out.certificates += material.certificates
+        return out
+
+    def check_certificate_matches(self) -> None:
+        """With one private key and certificates, one certificate must be for that key: otherwise the files do
+        not go together (the usual mistake: another device's certificate), and :class:`InvalidKeyData` says so
+        naming the certificates' subjects."""
+        if len(self.private_keys) != 1 or not self.certificates:
+            return
+        public = self.private_keys[0].public_key()
+        if any(_same_key(public, _public_key_of_cert(c)) for c in self.certificates):
+            return
+        subjects = ", ".join(repr(c.subject.rfc4514_string()) for c in self.certificates)
+        raise InvalidKeyData(f"the private key does not match the certificate ({subjects}): their public keys differ")
+
 
 @dataclass(frozen=True)
 class ImportResult:
@@ -277,7 +300,7 @@ def _mapping_or_none(value: Mapping[Attribute, Any] | None) -> Mapping[Attribute
 
 def import_pem(
     session: Session,
-    data: bytes | str,
+    data: bytes | str | KeyMaterial,
     *,
     password: Password = None,
     label: str | None = None,
@@ -289,7 +312,8 @@ def import_pem(
     public_attrs: Mapping[Attribute, Any] | None = None,
     certificate_attrs: Mapping[Attribute, Any] | None = None,
 ) -> ImportResult:
-    """Import everything in ``data`` (PEM blocks or one DER object); see the module docstring.
+    """Import everything in ``data`` (PEM blocks, one DER object, or :class:`KeyMaterial` already parsed); see
+    the module docstring.
 
     ``label`` and ``id`` go to the main item (the first private key, else the first public key, else the first
     certificate) and to everything that shares its public key (its public key object, its certificate). Other
@@ -298,7 +322,7 @@ def import_pem(
     objects carry no public point). ``*_attrs`` override template attributes (e.g. ``{Attribute.UNWRAP:
     True}``).
     """
-    material = load_key_material(data, password=password)
+    material = data if isinstance(data, KeyMaterial) else load_key_material(data, password=password)
     return _import_material(
         session,
         material,

@@ -1,0 +1,90 @@
+"""The shape every subcommand shares: the selection options, ``--json``/``--debug``, an example in ``--help``, and
+one way to fail (one line on standard error, exit code 1 or 2, a traceback only with ``--debug``)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from p11.cli.errors import describe
+from p11.cli.select import Selection, parse_id
+from p11.uris import CLASS_FOR_TYPE
+
+__all__ = ["fail", "p11_command"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_TOKEN_OPTIONS = (
+    click.option("--module", "module", metavar="PATH", help="PKCS#11 module to load (else P11_MODULE)."),
+    click.option("--module-name", metavar="NAME", help="Module by p11-kit name, e.g. softhsm2."),
+    click.option("--uri", "uri_text", metavar="URI", help="RFC 7512 URI of the token or object."),
+    click.option("--token", "token_label", metavar="LABEL", help="Token label."),
+    click.option("--serial", metavar="SERIAL", help="Token serial number."),
+    click.option("--slot", type=int, metavar="ID", help="Slot id."),
+    click.option("--pin-source", metavar="FILE", help="File holding the user PIN (else P11_PIN, the URI, a prompt)."),
+)
+_OBJECT_OPTIONS = (
+    click.option("--label", metavar="LABEL", help="Object label (CKA_LABEL)."),
+    click.option("--id", "id_hex", metavar="HEX", help="Object id (CKA_ID) in hex."),
+    click.option("--type", "type_", type=click.Choice(list(CLASS_FOR_TYPE)), help="Object type."),
+)
+_OUTPUT_OPTIONS = (
+    click.option("--json", "as_json", is_flag=True, help="Machine-readable output (keys in docs/cli.md)."),
+    click.option("--debug", is_flag=True, help="Show a traceback on failure (never a PIN)."),
+)
+
+
+def fail(exc: BaseException, debug: bool) -> None:
+    """Report ``exc`` as one line and exit (1: failed, 2: usage)."""
+    line, code = describe(exc)
+    if debug:
+        traceback.print_exception(exc)
+    click.echo(f"p11: error: {line}", err=True)
+    sys.exit(code)
+
+
+def p11_command(group: click.Group, name: str, *, example: str, objects: bool = False) -> Callable[[F], F]:
+    """Register ``fn(selection, **options)`` as subcommand ``name`` of ``group``, with the common options
+    (``objects=True`` adds ``--label``/``--id``/``--type`` as object selectors) and ``example`` in its help."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(**kwargs: Any) -> Any:
+            selection = Selection(
+                uri_text=kwargs.pop("uri_text"),
+                module=kwargs.pop("module"),
+                module_name=kwargs.pop("module_name"),
+                token_label=kwargs.pop("token_label"),
+                serial=kwargs.pop("serial"),
+                slot=kwargs.pop("slot"),
+                pin_source=kwargs.pop("pin_source"),
+                json=kwargs.pop("as_json"),
+                debug=kwargs.pop("debug"),
+            )
+            try:
+                if objects:
+                    selection.label = kwargs.pop("label")
+                    selection.type = kwargs.pop("type_")
+                    selection.id = parse_id(kwargs.pop("id_hex"))
+                return fn(selection, **kwargs)
+            except (click.exceptions.Exit, click.Abort, click.UsageError):
+                raise
+            except KeyboardInterrupt:
+                click.echo("p11: interrupted", err=True)
+                sys.exit(130)
+            except Exception as exc:
+                fail(exc, selection.debug)
+
+        decorated: Callable[..., Any] = run
+        for option in reversed(_TOKEN_OPTIONS + (_OBJECT_OPTIONS if objects else ()) + _OUTPUT_OPTIONS):
+            decorated = option(decorated)
+        epilog = "\b\nExample:\n  " + example.replace("\n", "\n  ")
+        group.command(name, epilog=epilog, context_settings={"max_content_width": 120})(decorated)
+        return fn
+
+    return decorate

@@ -1,0 +1,166 @@
+"""Certificates with token keys, on :mod:`p11.pki`: ``req`` (a CSR), ``selfsign`` (a root CA in a CA directory),
+``issue`` (sign a CSR as a CA under a profile, or make an intermediate CA on the token).
+
+A CA lives in a directory (:class:`p11.pki.CertificateAuthority`): its certificate, the URI of its token key
+(never a PIN), the index of what it issued. So ``selfsign`` and ``issue --new-ca-dir`` create one, and ``issue
+--ca-dir`` opens one; profiles, serials, the index and every check are the library's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from p11.cli.app import cli
+from p11.cli.command import p11_command
+from p11.cli.errors import USAGE, CliError
+from p11.cli.output import emit, read_input, write_output
+from p11.cli.select import Selection
+from p11.crypto import token_key
+from p11.objects import PrivateKey
+from p11.pki import ALGORITHMS, PROFILES, CertificateAuthority, make_csr
+from p11.pki.keys import HASHES, generate_key
+from p11.session import Session
+
+__all__: list[str] = []
+
+_NEW_KEY = click.option("--new-key", type=click.Choice(list(ALGORITHMS)), metavar="ALGORITHM",
+                        help=f"Generate the key on the token first: {', '.join(ALGORITHMS)} (named by --label).")
+_SUBJECT = click.option("--subject", metavar="DN", help="Subject, RFC 4514 ('CN=Root CA,O=Example') or '/CN=…/O=…'.")
+_HASH = click.option("--hash", "hash_name", type=click.Choice(list(HASHES)),
+                     help="Signature hash (default: by key, e.g. sha384 for P-384; none for Ed25519).")
+_DAYS = click.option("--days", type=click.IntRange(1, 36500), help="Validity (default: the profile's).")
+_SAN = click.option("--san", multiple=True, metavar="NAME",
+                    help="subjectAltName: DNS:host, IP:addr, email:user@host, URI:… (repeat for more).")
+_PATHLEN = click.option("--pathlen", type=click.IntRange(0, 100), help="basicConstraints pathLenConstraint.")
+_OUT = click.option("--out", metavar="FILE", help="Write the PEM here (default: standard output).")
+
+
+def _key(selection: Selection, session: Session, new_key: str | None) -> PrivateKey | None:
+    """The selected token private key, or ``None`` when ``--new-key`` asks the library to make one."""
+    if new_key is not None:
+        return None
+    if not selection.has_object():
+        raise CliError("give --new-key ALGORITHM, or select an existing key with --label/--id/--uri", USAGE)
+    key = selection.object(session, prefer=("private",))
+    if not isinstance(key, PrivateKey):
+        raise CliError("select a private key (--type private)", USAGE)
+    return key
+
+
+def _finish(selection: Selection, item: x509.Certificate | x509.CertificateSigningRequest, out: str | None,
+            **extra: Any) -> None:
+    pem = item.public_bytes(serialization.Encoding.PEM)
+    data: dict[str, Any] = {"subject": item.subject.rfc4514_string()}
+    if isinstance(item, x509.Certificate):
+        data.update(issuer=item.issuer.rfc4514_string(), serial=format(item.serial_number, "x"),
+                    not_after=item.not_valid_after_utc.isoformat())
+    data.update(extra, out=out, pem=pem.decode())
+    if selection.json:
+        emit(True, data)
+        if out:
+            write_output(pem, out)
+        return
+    write_output(pem, out)
+
+
+def _required(subject: str | None, what: str) -> str:
+    if not subject:
+        raise CliError(f"{what} needs --subject", USAGE)
+    return subject
+
+
+@p11_command(cli, "req", objects=True,
+             example="p11 req --token devices --label device-7 --new-key ec-p256 --subject CN=device-7 \\\n"
+                     "    --san DNS:device-7.example --out device-7.csr")
+@_NEW_KEY
+@_SUBJECT
+@_SAN
+@_HASH
+@_OUT
+def req(selection: Selection, new_key: str | None, subject: str | None, san: tuple[str, ...],
+        hash_name: str | None, out: str | None) -> None:
+    """A certificate signing request (PKCS#10) signed by a token key (made first with --new-key)."""
+    with selection.session(rw=new_key is not None) as session:
+        key = _key(selection, session, new_key)
+        if key is None:
+            assert new_key is not None
+            if selection.label is None:
+                raise CliError("--new-key needs --label to name the new key", USAGE)
+            key = generate_key(session, new_key, selection.label)
+        csr = make_csr(token_key(key), _required(subject, "req"), san=san, hash=hash_name)
+        uri = str(key.uri)
+    _finish(selection, csr, out, key=uri)
+
+
+@p11_command(cli, "selfsign", objects=True,
+             example="p11 selfsign --ca-dir root-ca --token ca --label root --new-key ec-p384 --hash sha512 \\\n"
+                     "    --subject 'CN=Example Root CA' --out root.pem")
+@click.option("--ca-dir", required=True, metavar="DIR", help="The new CA's directory (created; must be new or empty).")
+@_NEW_KEY
+@_SUBJECT
+@_HASH
+@_DAYS
+@_PATHLEN
+@_OUT
+def selfsign(selection: Selection, ca_dir: str, new_key: str | None, subject: str | None, hash_name: str | None,
+             days: int | None, pathlen: int | None, out: str | None) -> None:
+    """A root CA: a self-signed certificate (profile root) for a token key, kept with the key's URI and an empty
+    index in a new CA directory that issue --ca-dir then uses."""
+    with selection.session(rw=True) as session:
+        key = _key(selection, session, new_key)
+        ca = CertificateAuthority.create_root(ca_dir, session, _required(subject, "selfsign"),
+                                              algorithm=new_key or "ec-p384", key=key, hash=hash_name, days=days,
+                                              path_length=pathlen, label=selection.label)
+        certificate = ca.certificate
+        uri = str(ca.key_uri)
+    _finish(selection, certificate, out, ca_dir=ca_dir, key=uri)
+
+
+@p11_command(cli, "issue", objects=True,
+             example="p11 issue --ca-dir root-ca --profile intermediate --new-ca-dir issuing-ca --label issuing \\\n"
+                     "    --new-key ec-p384 --subject 'CN=Example Issuing CA' --out intermediate.pem\n"
+                     "p11 issue server.csr --ca-dir issuing-ca --profile server --san DNS:www.example --out server.pem")
+@click.argument("csr_file", required=False, metavar="[CSR]")
+@click.option("--ca-dir", required=True, metavar="DIR", help="The issuing CA's directory (selfsign or --new-ca-dir).")
+@click.option("--profile", type=click.Choice(list(PROFILES)), default="server", show_default=True)
+@click.option("--new-ca-dir", metavar="DIR",
+              help="With --profile intermediate and no CSR: make an intermediate CA whose key is on the token.")
+@_NEW_KEY
+@_SUBJECT
+@_SAN
+@_HASH
+@_DAYS
+@_PATHLEN
+@_OUT
+def issue(selection: Selection, csr_file: str | None, ca_dir: str, profile: str, new_ca_dir: str | None,
+          new_key: str | None, subject: str | None, san: tuple[str, ...], hash_name: str | None, days: int | None,
+          pathlen: int | None, out: str | None) -> None:
+    """Sign a CSR (PEM or DER; its signature is checked first) as the CA in --ca-dir under a profile: server
+    (serverAuth, SAN required: the CSR's or --san), client, code-signing, or intermediate (a CA whose key lives
+    elsewhere). Without a CSR, --profile intermediate --new-ca-dir DIR makes an intermediate CA with its key on the
+    token (--new-key, or an existing key by --label/--id). The CA's key is found by the URI its directory holds."""
+    pin = selection.pin()
+    ca = CertificateAuthority.open(ca_dir, pin=pin, module=selection.module)
+    if csr_file is None:
+        if profile != "intermediate" or new_ca_dir is None:
+            raise CliError("give the CSR to sign, or --profile intermediate --new-ca-dir DIR to make an intermediate "
+                           "CA on the token", USAGE)
+        narrowed = selection.uri_text or selection.token_label or selection.serial or selection.slot is not None
+        token = selection.token() if narrowed else ca.key.token_object.session.token
+        with token.open(user_pin=pin, rw=True) as session:
+            key = _key(selection, session, new_key)
+            child = ca.create_intermediate(new_ca_dir, session, _required(subject, "an intermediate CA"),
+                                           algorithm=new_key or "ec-p384", key=key, hash=hash_name, days=days,
+                                           path_length=0 if pathlen is None else pathlen, label=selection.label)
+            certificate, uri = child.certificate, str(child.key_uri)
+        _finish(selection, certificate, out, ca_dir=new_ca_dir, key=uri)
+        return
+    if new_ca_dir is not None or new_key is not None:
+        raise CliError("--new-ca-dir and --new-key make an intermediate CA without a CSR: leave the CSR out", USAGE)
+    certificate = ca.issue(read_input(csr_file), profile, days=days, san=list(san) or None, subject=subject,
+                           path_length=pathlen if profile == "intermediate" else 0)
+    _finish(selection, certificate, out)

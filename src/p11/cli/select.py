@@ -1,0 +1,165 @@
+"""Selecting a module, a token, an object and the PIN: the same options, the same order, in every subcommand.
+
+* module: ``--module PATH``, else ``--module-name NAME`` (p11-kit's lookup), else the URI's ``module-path`` /
+  ``module-name``, else ``P11_MODULE`` — :func:`p11.opener.module_path_for` decides, the options only fill the URI;
+* token: ``--uri`` (RFC 7512) narrowed by ``--token LABEL``, ``--serial``, ``--slot ID`` —
+  :func:`p11.opener.find_token` finds exactly one or lists the candidates' URIs;
+* object: the URI's ``object``/``id``/``type`` narrowed by ``--label``, ``--id HEX``, ``--type`` —
+  :func:`p11.opener.find_object`;
+* PIN: ``--pin-source FILE``, else ``P11_PIN``, else the URI's ``pin-value``/``pin-source``
+  (:func:`p11.opener.read_pin`), else a prompt that does not echo (only on a terminal).
+
+A PIN is held only as long as the login needs it and is never printed: URIs are shown with ``str()``, which leaves
+``pin-value`` out.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import click
+
+from p11.cli.errors import USAGE, CliError
+from p11.errors import NoSuchObject
+from p11.library import Library, load
+from p11.objects import Object
+from p11.opener import find_object, find_token, module_path_for, read_pin, read_pin_source
+from p11.session import Session
+from p11.token import Token
+from p11.uri import URI, ObjectType
+from p11.uris import CLASS_FOR_TYPE
+
+__all__ = ["PIN_ENV", "SO_PIN_ENV", "Selection", "confirm", "parse_id", "prompt_secret", "secret"]
+
+#: The environment variable holding the user PIN.
+PIN_ENV: Final = "P11_PIN"
+#: The environment variable holding the security officer PIN.
+SO_PIN_ENV: Final = "P11_SO_PIN"
+_TYPES: Final = tuple(CLASS_FOR_TYPE)
+
+
+def parse_id(text: str | None) -> bytes | None:
+    """``--id`` in hex (``0000``, ``de:ad:be:ef``); ``None`` passes through."""
+    if text is None:
+        return None
+    try:
+        return bytes.fromhex(text.replace(":", ""))
+    except ValueError:
+        raise CliError(f"--id {text!r} is not hex (write e.g. --id 0000 or --id a1b2)", USAGE) from None
+
+
+def prompt_secret(prompt: str, *, confirm: bool = False) -> str:
+    """A secret typed at the terminal, not echoed; refused when nobody is there to type it."""
+    if not sys.stdin.isatty():
+        raise CliError(f"{prompt} needed and standard input is not a terminal: give it with a --*-source FILE option",
+                       USAGE)
+    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    return value
+
+
+@dataclass
+class Selection:
+    """What the common options selected; methods resolve it against the module, lazily."""
+
+    uri_text: str | None = None
+    module: str | None = None
+    module_name: str | None = None
+    token_label: str | None = None
+    serial: str | None = None
+    slot: int | None = None
+    label: str | None = None
+    id: bytes | None = None
+    type: str | None = None
+    pin_source: str | None = None
+    json: bool = False
+    debug: bool = False
+
+    def uri(self, *, objects: bool = True) -> URI:
+        """The URI the options describe (``objects=False``: without object attributes)."""
+        base = URI.parse(self.uri_text) if self.uri_text else URI()
+        changes: dict[str, Any] = {}
+        if self.module:
+            changes.update(module_path=self.module, module_name=None)
+        elif self.module_name:
+            changes.update(module_name=self.module_name, module_path=None)
+        wanted: dict[str, Any] = {"token": self.token_label, "serial": self.serial, "slot_id": self.slot}
+        if objects:
+            wanted.update(object=self.label, id=self.id, type=self.type)
+        changes.update((key, value) for key, value in wanted.items() if value is not None)
+        if not objects:
+            changes.update(object=None, id=None, type=None)
+        return base.replace(**changes)
+
+    def library(self) -> Library:
+        return load(module_path_for(self.uri(objects=False)))
+
+    def token(self) -> Token:
+        uri = self.uri(objects=False)
+        return find_token(uri, load(module_path_for(uri)))
+
+    def pin(self, token: Token | None = None) -> str | bytes:
+        """The user PIN (see the module docstring for the order)."""
+        if self.pin_source:
+            return read_pin_source(self.pin_source)
+        env = os.environ.get(PIN_ENV)
+        if env:
+            return env
+        found = read_pin(self.uri())
+        if found is not None:
+            return found
+        name = f" for token {token.label!r}" if token is not None else ""
+        return prompt_secret(f"User PIN{name}")
+
+    def session(self, *, rw: bool = False, login: bool = True) -> Session:
+        """A session on the selected token, logged in as the user unless ``login=False``."""
+        token = self.token()
+        return token.open(user_pin=self.pin(token) if login else None, rw=rw)
+
+    def has_object(self) -> bool:
+        uri = self.uri()
+        return any(name in uri for name in ("object", "id", "type"))
+
+    def object(self, session: Session, prefer: Iterable[ObjectType] = ()) -> Object:
+        """The one object selected. Without ``type``, the types in ``prefer`` are tried in order (a key pair's
+        halves share label and id: ``sign`` wants the private one), then any type."""
+        uri = self.uri()
+        if not self.has_object():
+            raise CliError("name the object: --label LABEL, --id HEX, --type TYPE or an object URI (--uri)", USAGE)
+        if "type" not in uri:
+            for kind in prefer:
+                try:
+                    return find_object(uri.replace(type=kind), session)
+                except NoSuchObject:
+                    continue
+        return find_object(uri, session)
+
+
+def secret(
+    *, value: str | None, source: str | None, env: str | None, prompt: str | None, confirm: bool = False
+) -> str | bytes | None:
+    """A PIN other than the user's login PIN (SO PIN, a new PIN): ``value`` (an option given on the command
+    line), else the file ``source``, else the environment variable ``env``, else a no-echo prompt (``prompt``
+    ``None``: no prompt, ``None`` back)."""
+    if value is not None:
+        return value
+    if source is not None:
+        return read_pin_source(source)
+    if env and os.environ.get(env):
+        return os.environ[env]
+    if prompt is None:
+        return None
+    return prompt_secret(prompt, confirm=confirm)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Go on only if ``yes`` (``--yes``) or the person at the terminal agrees; refused without a terminal."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError(f"{question} — refusing without a terminal to ask on; add --yes to go ahead", USAGE)
+    if not click.confirm(question, default=False, err=True):
+        raise CliError("nothing done", 1)
