@@ -28,7 +28,10 @@ def info(selection: Selection) -> None:
     """The module, its slots and their tokens (flags, free memory, PIN lengths)."""
     library = selection.library()
     lib_info = library.info
-    slots = [selection.token().slot] if _narrowed(selection) else library.slots(token_present=False)
+    slots = library.slots(token_present=False)
+    if _narrowed(selection):
+        slot_id = selection.token().slot.id
+        slots = [slot for slot in slots if slot.id == slot_id]
     data: dict[str, Any] = {
         "module": {
             "path": library.path,
