@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from p11.api.library import Library
+from p11.api.objects import SecretKey
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
-from p11.library import Library
-from p11.objects import SecretKey
-from p11.token import Token
 
 
 def self_signed(key: Any = None, cn: str = "test", serial: int = 7) -> x509.Certificate:

@@ -18,6 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from p11 import errors
+from p11.api.library import load
+from p11.api.objects import PrivateKey
+from p11.api.session import Session
 from p11.constants import Attribute, KeyType, Mechanism, TokenFlag
 from p11.crypto import (
     KeyNotExportable,
@@ -29,9 +32,6 @@ from p11.crypto import (
     import_private_key,
     token_key,
 )
-from p11.library import load
-from p11.objects import PrivateKey
-from p11.session import Session
 
 HASHES = [hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(), hashes.SHA512(), hashes.SHA3_256()]
 

@@ -7,13 +7,13 @@ paths) → the high-level API exported here → leaves (``p11.uri``, ``p11.crypt
 from __future__ import annotations
 
 from p11 import constants, errors, mechanisms
+from p11.api.library import Library, Slot, load
+from p11.api.objects import Certificate, DataObject, Key, Object, PrivateKey, PublicKey, SecretKey
+from p11.api.session import Session
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
 from p11.errors import CryptokiError, ModuleLoadError, P11Error
-from p11.library import Library, Slot, load
-from p11.objects import Certificate, DataObject, Key, Object, PrivateKey, PublicKey, SecretKey
 from p11.opener import ModuleNotSpecified, PinSourceError, open
-from p11.session import Session
-from p11.token import Token
 from p11.uri import URI, URIError
 
 __version__ = "0.1.0"

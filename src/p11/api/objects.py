@@ -1,13 +1,13 @@
 """Token objects as Python objects: attributes as properties and by name, typed classes by ``CKA_CLASS``.
 
-An :class:`Object` is a handle plus the :class:`~p11.session.Session` it was found or made in. Attribute reads go
+An :class:`Object` is a handle plus the :class:`~p11.Session` it was found or made in. Attribute reads go
 to the token every time (objects may change underneath), except ``CKA_CLASS`` and ``CKA_KEY_TYPE``, which never
 change and are cached (``.object_class`` and ``.key_type`` give them as enums). Values are Python values as
 :mod:`p11._native` decodes them: ``bool``, ``int``, ``str`` for labels, ``bytes`` for byte arrays and big integers.
 
 ``obj[Attribute.LABEL]`` / ``obj["label"]`` read one attribute and raise a specific error when the token will not
 reveal it (``AttributeSensitive``) or the object has none (``AttributeTypeInvalid``); :meth:`Object.get_attributes`
-reads many at once and leaves a marker (:data:`p11.attributes.SENSITIVE` …) in place of a refused value.
+reads many at once and leaves a marker (:data:`p11.encodings.attributes.SENSITIVE` …) in place of a refused value.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from p11 import keyops, operations
 from p11._cffi import lib
 from p11._native import find_objects, set_attributes
-from p11.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
+from p11.api.uris import uri_for_object
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
-from p11.curves import curve_from_params
+from p11.encodings.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
+from p11.encodings.curves import curve_from_params
 from p11.errors import StaleObject, error_class
-from p11.uris import uri_for_object
+from p11.ops import keyops, operations
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -145,7 +145,7 @@ class Object:
 
     def get_attributes(self, types: Iterable[Attribute | int | str]) -> dict[Attribute, Any]:
         """``{attribute: value}`` in one batched read (one ``C_GetAttributeValue`` crossing, GIL released); a
-        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from :mod:`p11.attributes`)
+        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from :mod:`p11.encodings.attributes`)
         instead of an exception. Keys are the attributes as given (``Attribute`` members, or ``CKA_*`` ints, which
         compare and hash equal to them); names (``"label"``) become members."""
         if type(types) is not list and type(types) is not tuple:
@@ -220,7 +220,7 @@ class Object:
     @property
     def uri(self) -> URI:
         """The object's RFC 7512 URI: its token's, plus ``object`` (label), ``type`` and ``id``; never a PIN
-        (:func:`p11.uris.uri_for_object` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
+        (:func:`p11.api.uris.uri_for_object` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
         return uri_for_object(self)
 
     @property
@@ -329,8 +329,8 @@ class Key(Object):
     def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
         super().__init__(session, handle, object_class)
         self._key_type: KeyType | None = None
-        # One dict, two names: the plans of p11.plans (keyed (MechanismFlag, mechanism)) and the one-crossing calls
-        # p11.operations makes after a first call succeeded (keyed ("sign", mechanism) …).
+        # One dict, two names: the plans of p11.ops.plans (keyed (MechanismFlag, mechanism)) and the one-crossing calls
+        # p11.ops.operations makes after a first call succeeded (keyed ("sign", mechanism) …).
         self._plans: dict[Any, Any] = {}
         self._fast = self._plans
 
@@ -722,7 +722,7 @@ _K = TypeVar("_K", bound=Key)
 
 
 def _typed(cls: type[_K], session: Session, made: tuple[int, KeyType]) -> _K:
-    """The typed key for what a key operation of :mod:`p11.keyops` made or found: its handle and key type (the
+    """The typed key for what a key operation of :mod:`p11.ops.keyops` made or found: its handle and key type (the
     operations return handles; typed objects are this layer's job)."""
     handle, kt = made
     key = cls(session, handle, _CLASS_OF[cls])

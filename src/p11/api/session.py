@@ -5,7 +5,7 @@ session), so every call through it holds the session's lock: threads may share a
 turns. Threads that want to work in parallel open one session each.
 
 Login state belongs to the token, not the session (Cryptoki logs in the whole application at once): see
-:meth:`p11.token.Token.open`.
+:meth:`p11.Token.open`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import defaults, lowlevel, operations
+from p11 import defaults, lowlevel
 from p11._cffi import lib
 from p11._native import Mechanism as NativeMechanism
 from p11._native import (
@@ -38,8 +38,9 @@ from p11._native import generate_random as _generate_random
 from p11._native import get_attributes as _get_attributes
 from p11._native import sign as _sign
 from p11._native import verify as _verify
-from p11.attributes import raw_template, template
+from p11.api.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
+from p11.encodings.attributes import raw_template, template
 from p11.errors import (
     CryptokiError,
     LibraryStateError,
@@ -49,9 +50,9 @@ from p11.errors import (
     SessionError,
     error_class,
 )
-from p11.keygen import key_templates, keypair_templates
 from p11.lowlevel.types import SessionInfo
-from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
+from p11.ops import operations
+from p11.ops.keygen import key_templates, keypair_templates
 
 if TYPE_CHECKING:
     from p11.interfaces import TokenLike as Token
@@ -450,7 +451,7 @@ class PooledSession(Session):
     ``verify``, ``encrypt``, ``decrypt``, their ``_many`` and ``_async`` forms) go straight to the pool, one
     crossing each. Inside ``with session._lock:`` the calling thread holds one borrowed session (re-entrant: a
     nested block uses the same one) and :attr:`handle` names it. Closing it does nothing: the pool belongs to the
-    token (:meth:`p11.token.Token.close_pool`, or closing the library, closes it).
+    token (:meth:`p11.Token.close_pool`, or closing the library, closes it).
 
     A session object (``CKA_TOKEN`` false) made through the pool lives as long as the pooled session it was made
     on, which stays in the pool until the pool closes (or the session dies).
@@ -501,7 +502,7 @@ class PooledSession(Session):
         return self._pool
 
     def close(self) -> None:
-        """Nothing to do: the pool belongs to the token (see :meth:`p11.token.Token.close_pool`)."""
+        """Nothing to do: the pool belongs to the token (see :meth:`p11.Token.close_pool`)."""
 
     def _exclusive(self) -> contextlib.AbstractContextManager[int]:
         return self._pool.session()

@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 from p11 import lowlevel
 from p11._cffi import lib
 from p11._native import SessionPool, open_session
+from p11.api.objects import forget_calls, remember_identities
+from p11.api.session import ObjectSearch, PooledSession, Session
+from p11.api.uris import uri_for_token
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
 from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
-from p11.objects import forget_calls, remember_identities
-from p11.session import ObjectSearch, PooledSession, Session
-from p11.uris import uri_for_token
 
 if TYPE_CHECKING:
+    from p11.api.objects import Key, Object, PrivateKey, PublicKey, SecretKey
     from p11.interfaces import LibraryLike, SlotLike
     from p11.mechanisms import Parameters
-    from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey
     from p11.uri import URI
 
 __all__ = ["Token"]
@@ -43,7 +43,7 @@ _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
 _open_session = open_session
 if TYPE_CHECKING:
     _session_open: Any
-else:  # private to p11.session's Session: not in the _native stub
+else:  # private to p11.api.session's Session: not in the _native stub
     from p11._native import _session_open
 _RLock = _thread.RLock
 _POOL_MARK = -1  # in Token._live while the token has a pool (never a session handle: those are unsigned)
@@ -96,7 +96,7 @@ class Token:
         self._live: set[int] = set()
         self._pooled: PooledSession | None = None
         # Every Object made for this token (weakly): when the module's generation ends (fork, re-initialisation,
-        # close) they note their identity first and drop cached calls after (p11.library registers the hooks).
+        # close) they note their identity first and drop cached calls after (p11.api.library registers the hooks).
         # Keyed by id(): objects compare equal by handle, and two objects may share a handle (a set would keep one).
         self._objects: weakref.WeakValueDictionary[int, Object] = weakref.WeakValueDictionary()
         _TOKENS.add(self)
@@ -128,7 +128,7 @@ class Token:
     @property
     def uri(self) -> URI:
         """The token's RFC 7512 URI: ``token``, ``manufacturer``, ``model``, ``serial``; no PIN, slot id or module
-        (:func:`p11.uris.uri_for_token` adds them on request)."""
+        (:func:`p11.api.uris.uri_for_token` adds them on request)."""
         return uri_for_token(self)
 
     @property
@@ -365,20 +365,20 @@ class Token:
     # Pooled conveniences: the Session methods, on a session borrowed from the pool for each call.
 
     def find(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> ObjectSearch:
-        """:meth:`Session.find <p11.session.Session.find>` on the pool; the objects found use the pool."""
+        """:meth:`Session.find <p11.Session.find>` on the pool; the objects found use the pool."""
         return self._pooled_session().find(template=template, **attrs)
 
     def get_object(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Object:
-        """:meth:`Session.get_object <p11.session.Session.get_object>` on the pool."""
+        """:meth:`Session.get_object <p11.Session.get_object>` on the pool."""
         return self._pooled_session().get_object(template=template, **attrs)
 
     def get_key(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Key:
-        """:meth:`Session.get_key <p11.session.Session.get_key>` on the pool: the key signs, verifies, encrypts and
+        """:meth:`Session.get_key <p11.Session.get_key>` on the pool: the key signs, verifies, encrypts and
         decrypts from any thread, each call on a pooled session."""
         return self._pooled_session().get_key(template=template, **attrs)
 
     def create_object(self, attrs: Mapping[Any, Any] | None = None, **kwargs: Any) -> Object:
-        """:meth:`Session.create_object <p11.session.Session.create_object>` on the pool."""
+        """:meth:`Session.create_object <p11.Session.create_object>` on the pool."""
         return self._pooled_session().create_object(attrs, **kwargs)
 
     def generate_key(
@@ -391,7 +391,7 @@ class Token:
         token: bool = True,
         **attrs: Any,
     ) -> SecretKey:
-        """:meth:`Session.generate_key <p11.session.Session.generate_key>` on the pool."""
+        """:meth:`Session.generate_key <p11.Session.generate_key>` on the pool."""
         return self._pooled_session().generate_key(key_type, bits, label=label, id=id, token=token, **attrs)
 
     def generate_keypair(
@@ -407,7 +407,7 @@ class Token:
         public_attrs: Mapping[Any, Any] | None = None,
         private_attrs: Mapping[Any, Any] | None = None,
     ) -> tuple[PublicKey, PrivateKey]:
-        """:meth:`Session.generate_keypair <p11.session.Session.generate_keypair>` on the pool."""
+        """:meth:`Session.generate_keypair <p11.Session.generate_keypair>` on the pool."""
         return self._pooled_session().generate_keypair(
             key_type,
             bits,

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from p11.attributes import is_marker
 from p11.constants import Attribute, ObjectClass
+from p11.encodings.attributes import is_marker
 from p11.lowlevel.types import TokenInfo
 from p11.uri import URI, ObjectType
 
@@ -82,7 +82,7 @@ def slot_attributes(slot_id: int, info: SlotInfo) -> dict[str, Any]:
 
 
 def token_attributes(info: TokenInfo | TokenLike) -> dict[str, Any]:
-    """``token``, ``manufacturer``, ``model``, ``serial`` from a ``CK_TOKEN_INFO`` or a :class:`~p11.token.Token`
+    """``token``, ``manufacturer``, ``model``, ``serial`` from a ``CK_TOKEN_INFO`` or a :class:`~p11.Token`
     (whose values were read when it was found)."""
     if isinstance(info, TokenInfo):
         return {

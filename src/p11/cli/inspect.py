@@ -99,7 +99,7 @@ def objects(selection: Selection, public: bool) -> None:
 
 
 def _template(uri: URI) -> dict[str, Any]:
-    from p11.uris import CLASS_FOR_TYPE
+    from p11.api.uris import CLASS_FOR_TYPE
 
     out: dict[str, Any] = {}
     if "object" in uri:
@@ -122,7 +122,7 @@ _URI_NAMES = ("token", "manufacturer", "model", "serial", "object", "type", "id"
 def uri(selection: Selection, only: str | None, public: bool) -> None:
     """The URI of the selected object (or token), whole or with just the attributes asked for: the form a
     device's configuration file wants."""
-    from p11.uris import uri_for_object, uri_for_token
+    from p11.api.uris import uri_for_object, uri_for_token
 
     if selection.has_object():
         with selection.session(login=not public) as session:

@@ -1,6 +1,6 @@
 """Token private keys that ``cryptography`` takes as its own: sign, decrypt and derive on the token.
 
-:func:`token_key` wraps a :class:`p11.objects.PrivateKey` in the ``cryptography`` interface that fits it —
+:func:`token_key` wraps a :class:`p11.PrivateKey` in the ``cryptography`` interface that fits it —
 ``RSAPrivateKey``, ``EllipticCurvePrivateKey``, ``Ed25519PrivateKey`` or ``Ed448PrivateKey`` — so anything
 that takes a ``cryptography`` key (``x509.CertificateBuilder().sign(key, hashes.SHA256())``, CSR builders, JWT
 and TLS libraries) uses a key that never leaves the token:
@@ -41,7 +41,7 @@ from p11.crypto.errors import DecryptionFailed, KeyNotExportable, UnsupportedKey
 from p11.crypto.exporting import export_public_key
 
 if TYPE_CHECKING:
-    from p11.objects import PrivateKey
+    from p11.api.objects import PrivateKey
 
 __all__ = [
     "TokenEd448PrivateKey",
@@ -107,7 +107,7 @@ class _TokenKey:
 
     @property
     def token_object(self) -> PrivateKey:
-        """The :class:`p11.objects.PrivateKey` this adapter signs with."""
+        """The :class:`p11.PrivateKey` this adapter signs with."""
         return self._key
 
     def _public_key(self) -> Any:

@@ -19,10 +19,10 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11.attributes import merge
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
-from p11.curves import Curve, curve
 from p11.defaults import USAGE_FLAGS, Origin, usage_flags
+from p11.encodings.attributes import merge
+from p11.encodings.curves import Curve, curve
 from p11.errors import MechanismNotSupported
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ Like the rest of :mod:`p11.ops`, this module never imports the object model: it 
 :mod:`p11.interfaces`, and the operations that make a key return its handle (and key type), which the object layer
 turns into a typed object.
 
-New keys made by unwrap and derive get the secure defaults of :mod:`p11.keygen` (private, sensitive, not
+New keys made by unwrap and derive get the secure defaults of :mod:`p11.ops.keygen` (private, sensitive, not
 extractable, usage flags from :mod:`p11.defaults`: an unwrapped key's as an imported one's, its material having been
 outside the token; a derived key's as a generated one's) and are session objects unless the caller asks
 ``token=True``.
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from p11 import defaults
 from p11._cffi import lib
-from p11.attributes import is_marker, merge, raw_template
 from p11.constants import Attribute, KeyType, ObjectClass
+from p11.encodings.attributes import is_marker, merge, raw_template
 from p11.errors import CryptokiError, NoSuchObject
-from p11.keygen import key_type as resolve_key_type
-from p11.keygen import private_template, secret_template
-from p11.operations import as_block
-from p11.plans import DEFAULT_WRAP, DERIVE, UNWRAP, WRAP, checked, default_mechanism, describe, plan
+from p11.ops.keygen import key_type as resolve_key_type
+from p11.ops.keygen import private_template, secret_template
+from p11.ops.operations import as_block
+from p11.ops.plans import DEFAULT_WRAP, DERIVE, UNWRAP, WRAP, checked, default_mechanism, describe, plan
 
 if TYPE_CHECKING:
     from p11.interfaces import KeyLike

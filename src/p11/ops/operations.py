@@ -2,7 +2,7 @@
 
 Data is single-shot when it is bytes-like, streamed (``C_*Update`` per chunk) when it is an iterable of chunks or
 a binary file object. Mechanisms that cannot run in parts (raw RSA, ECDSA, EdDSA, key wrap) get the chunks joined;
-a hash-then-sign mechanism the token lacks is hashed in software chunk by chunk (see :mod:`p11.plans`). If anything
+a hash-then-sign mechanism the token lacks is hashed in software chunk by chunk (see :mod:`p11.ops.plans`). If anything
 fails after an operation began, including the caller's iterable raising, the operation is ended on the token before
 the exception propagates, so the session stays usable.
 """
@@ -19,7 +19,7 @@ from p11._cffi import lib
 from p11.constants import Mechanism
 from p11.errors import CryptokiError, SignatureError, error_class
 from p11.mechanisms import digest_info
-from p11.plans import (
+from p11.ops.plans import (
     DECRYPT,
     DEFAULT_SIGN,
     DIGEST,
@@ -164,7 +164,7 @@ def _parts(
 
 
 def _explained(exc: CryptokiError, key: KeyLike, p: Plan, op: Operation) -> CryptokiError:
-    """The exception to raise for a failed crossing: :func:`p11.plans.explain`'s, keeping a batch item's index."""
+    """The exception to raise for a failed crossing: :func:`p11.ops.plans.explain`'s, keeping a batch item's index."""
     better = explain(exc, key, p, op)
     if better is not exc:
         index = getattr(exc, "index", None)

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from p11._cffi import lib
 from p11._native import Mechanism as NativeMechanism
-from p11.attributes import attribute_name
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
+from p11.encodings.attributes import attribute_name
 from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
 from p11.mechanisms import HASHES, HashInfo, Parameters, digest_info
 
@@ -194,7 +194,7 @@ def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLik
     """The :class:`Plan` for ``op`` with ``mechanism`` on ``key`` (or, for a digest, on ``session``'s token)."""
     if key is not None:
         cache = key._plans
-        cache_key = (op.flag, mechanism)  # the key's one cache dict: p11.operations keys its entries by name
+        cache_key = (op.flag, mechanism)  # the key's one cache dict: p11.ops.operations keys its entries by name
         try:
             found = cache.get(cache_key)
         except TypeError:  # an unhashable mechanism: let _mechanism_of say what is wrong with it
