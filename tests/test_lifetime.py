@@ -446,3 +446,51 @@ def test_init_token_refuses_while_pooled_calls_run_and_changes_nothing(own_token
         token.init_token("12345678", "wiped")
     assert key.sign(b"m", Mechanism.SHA256_HMAC) == expected
     token.close_pool()
+
+
+
+FORK_MID_CALL = """
+import p11.lowlevel.module as lowlevel_module
+lowlevel_module.FORK_TIMEOUT = 0.0  # do not wait: fork while calls are certainly running
+lib, token, key = open_key()
+expected = key.sign(MESSAGE, HMAC)
+stop = threading.Event()
+for i in range(3):
+    threading.Thread(target=hammer, args=(key, expected, stop, i == 0), daemon=True).start()
+time.sleep(0.05)
+codes = []
+for n in range(20):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = token.get_key(label="lifetime-hmac").sign(MESSAGE, HMAC) == expected
+            os._exit(10 if ok else 14)
+        except p11.errors.CryptokiNotInitialized as exc:
+            os._exit(11 if "forked while another thread was inside the module" in str(exc) else 12)
+        except BaseException:
+            os._exit(13)
+    started = time.monotonic()
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() - started > 5:
+            os.kill(pid, 9)
+            print("hung", flush=True)
+            os._exit(4)
+        time.sleep(0.005)
+    codes.append(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status))
+print(" ".join(map(str, codes)))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_child_forked_mid_call_refuses_the_module_and_says_why(target: Target) -> None:
+    """With no wait before the fork, calls are running when the process is copied: every such child refuses to
+    touch the module (its copied state may hold a lock no thread will release) with an error saying why and what to
+    do; a child forked between calls works. None hangs, none signs wrongly."""
+    result = _run(target, FORK_MID_CALL, timeout=300)
+    _assert_clean([result])
+    codes = [int(c) for c in result.stdout.split()]
+    assert len(codes) == 20 and set(codes) <= {10, 11}, codes
+    assert 11 in codes  # the refusal really happened (threads were inside the module)

@@ -10,7 +10,6 @@ user (it asks the session for its state, so a login made elsewhere in the proces
 from __future__ import annotations
 
 import _thread
-import os
 import threading
 import weakref
 from collections.abc import Mapping
@@ -47,16 +46,6 @@ else:  # private to p11.api.session's Session: not in the _native stub
     from p11._native import _session_open
 _RLock = _thread.RLock
 _POOL_MARK = -1  # in Token._live while the token has a pool (never a session handle: those are unsigned)
-_forked = False  # set in a fork child: sessions opened by address must wait for the module's re-initialisation
-
-
-def _after_fork_in_child() -> None:
-    global _forked
-    _forked = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # Every Token object of the process (weakly): the generation hooks below reach their objects through them.
@@ -174,7 +163,7 @@ class Token:
         the token is logged in unless it already is, for this application, as that user. When it already is, the
         PIN is not checked: Cryptoki answers ``CKR_USER_ALREADY_LOGGED_IN`` before looking at it (use
         :meth:`login` on a logged-out token to check a PIN)."""
-        if _forked:
+        if self._module._stale:
             self._module.ensure_ready()  # a fork child initialises the module again before the first call
         if user_pin is None and so_pin is None:
             # C_OpenSession, the handle into _live and Session.__init__ in one C call: `with token.open():` is hot.
@@ -305,7 +294,7 @@ class Token:
             with self._lock:
                 pooled = self._pooled
                 if pooled is None:
-                    if _forked:
+                    if self._module._stale:
                         self._module.ensure_ready()
                     pooled = self._pooled = PooledSession(self, self._new_pool(None))
                     self._live.add(_POOL_MARK)
@@ -332,7 +321,7 @@ class Token:
                 self._pool_options["keep_pin"] = keep_pin
             if max_size is not None:
                 self._pool_options["max_size"] = max_size
-            if _forked:
+            if self._module._stale:
                 self._module.ensure_ready()
             pool = self._new_pool(user_pin)
             try:

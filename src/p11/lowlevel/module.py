@@ -451,7 +451,8 @@ def _after_fork_in_child() -> None:
         mod.generation += 1
         if _AT_FORK.get(mod):
             mod._forked_mid_call = True
-            mod._initialized = mod._owns_init = mod._stale = False
+            mod._initialized = mod._owns_init = False
+            mod._stale = True  # so everything that checks it asks ensure_ready(), which explains the refusal
             lib.p11_gate_close(mod._gate)
             mod._f = _Closed(mod.path, _MID_CALL)
         elif mod._initialized:
