@@ -16,6 +16,9 @@ from libc.string cimport memcpy
 import datetime as _datetime
 from collections.abc import Mapping as _Mapping
 
+from p11.lowlevel.marshal import check_template_depth as _attr_check_depth
+from p11.lowlevel.marshal import template_path as _attr_template_path
+
 # ------------------------------------------------------------------------------------------------------------------
 # Markers for attributes the token will not (or cannot) reveal
 # ------------------------------------------------------------------------------------------------------------------
@@ -188,11 +191,13 @@ cdef bytes _encode_flat(CK_ATTRIBUTE_TYPE t, int codec, object value, str where)
 #   [CK_ATTRIBUTE x n][value][value]…[nested CK_ATTRIBUTE x k][nested values]…   each part 8-byte aligned.
 # A plan is a list of (type, codec, payload): payload is bytes, or a nested plan for attribute arrays.
 
-cdef list _plan(object mapping, str where):
+cdef list _plan(object mapping, str where, tuple path=()):
+    """The plan of ``mapping``; ``path`` holds the ids of the templates enclosing it (nesting is bounded, and a
+    template containing itself refused, by ``p11.lowlevel.marshal.template_path``: the one home of that rule)."""
     cdef CK_ATTRIBUTE_TYPE t
     cdef int codec
     if isinstance(mapping, Template):
-        return (<Template>mapping)._replan()
+        return (<Template>mapping)._replan(len(path))
     if not isinstance(mapping, _Mapping):
         raise TypeError(f"a template is a mapping {{CKA_*: value}} or a Template{where}, got {type(mapping).__name__}")
     plan = []
@@ -202,7 +207,7 @@ cdef list _plan(object mapping, str where):
         if codec == CODEC_ATTRIBUTES:
             if not isinstance(value, (_Mapping, Template)):
                 raise _wrong_type(t, "a mapping of attributes", value, where)
-            plan.append((t, codec, _plan(value, f" (in {_name(t)})")))
+            plan.append((t, codec, _plan(value, f" (in {_name(t)})", _attr_template_path(mapping, path))))
         else:
             plan.append((t, codec, _encode_flat(t, codec, value, where)))
     return plan
@@ -240,16 +245,18 @@ cdef char* _plan_fill(list plan, CK_ATTRIBUTE* out, char* cursor):
     return cursor
 
 
-cdef list _plan_from_c(const CK_ATTRIBUTE* attrs, CK_ULONG count):
-    """The plan of a template already in C memory (a Template nested in another one)."""
+cdef list _plan_from_c(const CK_ATTRIBUTE* attrs, CK_ULONG count, Py_ssize_t depth):
+    """The plan of a template already in C memory (a Template nested ``depth`` levels deep in another one)."""
     plan = []
     cdef CK_ULONG i
     cdef int codec
     for i in range(count):
         codec = _codec_of(attrs[i].type)
         if codec == CODEC_ATTRIBUTES:
+            _attr_check_depth(depth)
             plan.append((attrs[i].type, codec,
-                         _plan_from_c(<const CK_ATTRIBUTE*>attrs[i].pValue, attrs[i].ulValueLen // sizeof(CK_ATTRIBUTE))))
+                         _plan_from_c(<const CK_ATTRIBUTE*>attrs[i].pValue, attrs[i].ulValueLen // sizeof(CK_ATTRIBUTE),
+                                      depth + 1)))
         else:
             plan.append((attrs[i].type, codec, PyBytes_FromStringAndSize(<const char*>attrs[i].pValue,
                                                                          attrs[i].ulValueLen)))
@@ -413,8 +420,8 @@ cdef class Template:
         self._count = len(plan)
         self._built = True
 
-    cdef list _replan(self):
-        return _plan_from_c(self.attrs, self._count)
+    cdef list _replan(self, Py_ssize_t depth):
+        return _plan_from_c(self.attrs, self._count, depth)
 
     def __dealloc__(self):
         free(self._block)

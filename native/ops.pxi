@@ -4,8 +4,9 @@
 # size query, and Python objects for every argument. Here each operation is ONE ``with nogil`` block that runs Init
 # and the single-part call back to back, writes the output straight into a stack buffer (small outputs) or a
 # preallocated ``bytes`` object (large ones), and only falls back to a size query when the caller's size guess was
-# wrong. Batches gather every input pointer first, run the whole loop in C without the GIL and without creating a
-# Python object, then build the result list.
+# wrong. Batches snapshot their inputs (a tuple of strong references; buffer exports for non-bytes items) and gather
+# every input pointer first, run the loop in C without the GIL and without creating a Python object - in chunks,
+# with the signal handlers run between them so Ctrl-C is noticed - then build the result list.
 #
 # Conventions shared by every function here:
 #   fl         the module's call gate: an ``int`` address (``p11.lowlevel.Module.gate_address``, the
@@ -31,12 +32,18 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_Check
 from cpython.memoryview cimport PyMemoryView_GET_BUFFER
+from cpython.exc cimport PyErr_CheckSignals
 from cryptoki cimport *
+
+import time as _ops_time
 
 from p11._cffi import ffi as _ops_ffi
 from p11.errors import error_class as _ops_error_class
+from p11.lowlevel.marshal import MAX_RANDOM_BYTES  # the one bound for random byte counts (lowlevel uses it too)
+from p11.lowlevel.marshal import size_arg as _ops_size_arg_slow
 
 cdef extern from "Python.h":
+    long long _ops_as_longlong "PyLong_AsLongLongAndOverflow"(object v, int* overflow) except? -1
     # Raw forms: the caller owns the returned reference (needed to resize a fresh bytes object in place).
     PyObject* _ops_bytes_new "PyBytes_FromStringAndSize"(const char* v, Py_ssize_t n) except NULL
     int _ops_bytes_resize "_PyBytes_Resize"(PyObject** b, Py_ssize_t n) except -1
@@ -53,6 +60,18 @@ cdef enum:
     _OP_VERIFY = 5
     _OP_RANDOM = 6
 
+# Upper bounds of size arguments (documented limits; ValueError beyond them, never a huge malloc):
+cdef Py_ssize_t _OPS_MAX_RANDOM = MAX_RANDOM_BYTES  # generate_random: 16 MiB per call (ask again for more)
+cdef enum:
+    _OPS_MAX_IV = 1024
+MAX_IV_LENGTH = _OPS_MAX_IV         # encrypt_many: generated GCM IVs (12 bytes is the norm)
+
+# Long batches run in chunks, each ONE crossing without the GIL; between chunks the GIL is taken back to check for
+# signals (Ctrl-C). Chunk sizes adapt so that a chunk lasts about _BATCH_CHUNK_TARGET seconds.
+_BATCH_FIRST_CHUNK = 8
+_BATCH_MAX_CHUNK = 1 << 20
+_BATCH_CHUNK_TARGET = 0.01
+
 # What a zero-length input points at: some modules reject a NULL pointer even with a zero length.
 cdef unsigned char _ops_empty[1]
 
@@ -61,11 +80,33 @@ cdef unsigned char _ops_empty[1]
 # Argument resolution
 # ------------------------------------------------------------------------------------------------------------------
 
+cdef inline Py_ssize_t _size_arg(object value, str what, Py_ssize_t lo, Py_ssize_t hi) except? -1:
+    """``value`` checked to lie in ``[lo, hi]`` before it reaches malloc or a CK_ULONG: a plain int in range is
+    the fast path; anything else goes to ``p11.lowlevel.marshal.size_arg``, the one home of the rule and of its
+    messages (TypeError/ValueError naming ``what``)."""
+    cdef int overflow = 0
+    cdef long long v
+    if type(value) is int:
+        v = _ops_as_longlong(value, &overflow)
+        if overflow == 0 and lo <= v <= hi:
+            return <Py_ssize_t>v
+    return _ops_size_arg_slow(value, what, lo, hi)
+
+
 cdef inline CK_ULONG _ops_ulong_len(Py_ssize_t n) except? 0:
     # CK_ULONG is 32 bits on Windows: refuse lengths it cannot carry instead of truncating them.
     if sizeof(CK_ULONG) < sizeof(Py_ssize_t) and <size_t>n > <size_t>(<CK_ULONG>-1):
         raise OverflowError(f"{n} bytes is more than a CK_ULONG length can carry")
     return <CK_ULONG>n
+
+
+cdef bytes _ops_contiguous(object data, str what, Py_ssize_t index):
+    """A contiguous copy of a buffer that cannot be exported as one (a strided memoryview)."""
+    try:
+        return memoryview(data).tobytes()
+    except (TypeError, BufferError, ValueError) as exc:
+        name = what if index < 0 else f"{what} {index}"
+        raise TypeError(f"{name} must be a bytes-like object, not {type(data).__name__}") from exc
 
 
 cdef struct _OpsInput:
@@ -87,8 +128,12 @@ cdef int _ops_input_get(_OpsInput* inp, object data, str what) except -1:
         raise TypeError(f"{what} must be a bytes-like object, not str")
     try:
         PyObject_GetBuffer(data, &inp.view, PyBUF_SIMPLE)
-    except (TypeError, BufferError) as exc:
-        raise TypeError(f"{what} must be a C-contiguous bytes-like object, not {type(data).__name__}") from exc
+    except BufferError:
+        # A buffer that is not C-contiguous (a strided memoryview): the operation takes a contiguous copy (the
+        # export of the copy holds it until the release).
+        PyObject_GetBuffer(_ops_contiguous(data, what, -1), &inp.view, PyBUF_SIMPLE)
+    except TypeError as exc:
+        raise TypeError(f"{what} must be a bytes-like object, not {type(data).__name__}") from exc
     inp.has_view = True
     inp.ptr = <const unsigned char*>inp.view.buf if inp.view.buf != NULL else _ops_empty
     try:
@@ -192,11 +237,11 @@ cdef class Mechanism:
 _ops_mechanism_cache = {}
 
 
-def mechanism_for(CK_MECHANISM_TYPE mechanism):
+def mechanism_for(mechanism):
     """The cached parameterless :class:`Mechanism` for a ``CKM_*`` value."""
     cdef object m = _ops_mechanism_cache.get(mechanism)
     if m is None:
-        m = Mechanism(mechanism)
+        m = Mechanism(<CK_MECHANISM_TYPE>_ops_size_arg_slow(mechanism, "mechanism"))
         if len(_ops_mechanism_cache) < 4096:  # bounded: vendor values could otherwise grow it without end
             m = _ops_mechanism_cache.setdefault(mechanism, m)
     return m
@@ -487,19 +532,16 @@ def verify(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data,
     return result
 
 
-def generate_random(fl, CK_SESSION_HANDLE session, Py_ssize_t n):
-    """``C_GenerateRandom`` of ``n`` bytes, written straight into the returned bytes object."""
+def generate_random(fl, CK_SESSION_HANDLE session, n):
+    """``C_GenerateRandom`` of ``n`` bytes (0 to ``MAX_RANDOM_BYTES``, 16 MiB), written straight into the
+    returned bytes object."""
     cdef p11_gate* f = _gate(fl)
     cdef CK_RV rv
-    cdef CK_ULONG count
-    cdef bytes out
-    cdef unsigned char* p
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    count = _ops_ulong_len(n)
-    out = PyBytes_FromStringAndSize(NULL, n)
-    p = <unsigned char*>PyBytes_AS_STRING(out)
-    if n == 0:
+    cdef Py_ssize_t size = _size_arg(n, "n", 0, _OPS_MAX_RANDOM)
+    cdef CK_ULONG count = <CK_ULONG>size
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, size)
+    cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(out)
+    if size == 0:
         return out
     _require(p11g_has_C_GenerateRandom(f), "C_GenerateRandom")
     with nogil:
@@ -701,6 +743,7 @@ cdef struct _BatchC:
     CK_ULONG iv_len                 # GCM, generated IVs
     unsigned char* ivs              # GCM, generated IVs: n * iv_len bytes, filled inside the crossing
     bint stop_on_error              # on_error="raise": a chunk stops at its first failure
+    volatile int cancel             # set (GIL held) after a signal: every run stops before its next item
 
 
 cdef inline CK_ULONG _batch_cap(_BatchC* c, _BatchItem* it, CK_ULONG learnt) noexcept nogil:
@@ -820,6 +863,8 @@ cdef Py_ssize_t _batch_run(_BatchC* c, Py_ssize_t start, Py_ssize_t end, CK_SESS
                     return i
             return end
     for i in range(start, end):
+        if c.cancel:
+            return i
         it = &c.items[i]
         if not slab_tried and _batch_cap(c, it, learnt) != 0:
             # Every later size is known now (a signature's from the first one): one buffer for the rest of the run,
@@ -874,17 +919,23 @@ cdef inline void _batch_clear_items(_BatchItem* items, Py_ssize_t n) noexcept:
 
 
 cdef class _Batch:
-    """The C arrays of one batch and the Python objects that keep its inputs alive."""
+    """The C arrays of one batch and the Python objects that keep its inputs alive.
+
+    Inputs: every sequence is snapshotted into a tuple (:func:`_ops_sequence`) held in ``keep``, so each item stays
+    referenced whatever another thread does to the caller's list; a non-``bytes`` item is pointed at through a
+    memoryview held in ``keep`` (a buffer export: a bytearray cannot be resized while the batch holds it)."""
 
     cdef _BatchC c
     cdef list keep
     cdef object mech_keep
     cdef object given_ivs
+    cdef object interrupt           # the exception a signal handler raised between chunks, if any
 
     def __cinit__(self):
         self.c.items = NULL
         self.c.ivs = NULL
         self.c.n = 0
+        self.c.cancel = 0
         self.keep = []
 
     def __dealloc__(self):
@@ -934,7 +985,7 @@ cdef class _Batch:
         except TypeError:
             raise TypeError(f"{what} {index} must be a bytes-like object, not {type(obj).__name__}") from None
         if not mv.c_contiguous:
-            raise TypeError(f"{what} {index} must be C-contiguous")
+            mv = memoryview(_ops_contiguous(mv, what, index))  # a strided view: the batch points at a copy
         self.keep.append(mv)
         view = PyMemoryView_GET_BUFFER(mv)
         ptr[0] = <const unsigned char*>view.buf if view.buf != NULL else _ops_empty
@@ -949,6 +1000,63 @@ cdef class _Batch:
         with nogil:
             stop = _batch_run(&self.c, start, end, session)
         return stop
+
+    cdef Py_ssize_t run_interruptible(self, Py_ssize_t start, Py_ssize_t end, CK_SESSION_HANDLE session) except -1:
+        """:meth:`run` in chunks, each ONE crossing without the GIL; between chunks the signal handlers run
+        (PyErr_CheckSignals), so Ctrl-C interrupts a long batch within about one chunk (~10 ms of work, sizes
+        adapt). Returns where it stopped, as :meth:`run`; a handler's exception propagates (see
+        :meth:`check_signals`)."""
+        cdef Py_ssize_t s = start, e, stop, chunk = _BATCH_FIRST_CHUNK
+        cdef double t0, took
+        clock = _ops_time.perf_counter
+        while s < end:
+            e = s + chunk if chunk < end - s else end
+            t0 = clock()
+            stop = self.run(s, e, session)
+            if stop < e:
+                return stop
+            s = e
+            if s < end:
+                self.check_signals()
+                took = clock() - t0
+                if took < _BATCH_CHUNK_TARGET / 2 and chunk < _BATCH_MAX_CHUNK:
+                    chunk *= 2
+                elif took > _BATCH_CHUNK_TARGET * 2 and chunk > 1:
+                    chunk //= 2
+        return end
+
+    cdef int check_signals(self) except -1:
+        """Run pending signal handlers; when one raises (KeyboardInterrupt), every run of this batch stops before
+        its next item (native workers included) and the exception is remembered for :meth:`interrupted`."""
+        try:
+            PyErr_CheckSignals()
+        except BaseException as exc:
+            self.c.cancel = 1
+            self.interrupt = exc
+            raise
+        return 0
+
+    cdef int interrupted(self, object exc) except -1:
+        """Say on ``exc`` (raised by a signal handler between chunks; every run has stopped) how far the batch
+        got: ``exc.completed`` counts the items that ran, the message of an argument-less exception (a plain
+        KeyboardInterrupt) or else a note says so, and with ``on_error="return"`` ``exc.results`` is the result list with ``None`` for the items
+        that did not run."""
+        cdef Py_ssize_t i, done = 0
+        if exc is not self.interrupt:
+            return 0
+        for i in range(self.c.n):
+            if self.c.items[i].done:
+                done += 1
+        message = f"p11: batch interrupted after {done} of {self.c.n} items"
+        exc.completed = done
+        if not self.c.stop_on_error:
+            exc.results = self.results(True)
+            message += " (the finished results are in .results)"
+        if not exc.args:
+            exc.args = (message,)
+        else:
+            exc.add_note(message)
+        return 0
 
     cdef void reset(self, Py_ssize_t start, Py_ssize_t end) noexcept:
         """Forget the results of items [start, end) so they can run again on another session. ``end`` is the end
@@ -985,9 +1093,10 @@ cdef class _Batch:
             return _ops_function_name(_OP_ENCRYPT, it.stage)
         return _ops_function_name(_OP_DECRYPT, it.stage)
 
-    cdef list results(self):
+    cdef list results(self, bint partial=False):
         """The result list in input order. Raise mode: the first failure (by index) raises. Return mode: failed
-        items hold their exception. An item that never ran (its session died) raises that session's error."""
+        items hold their exception. An item that never ran (its session died) raises that session's error.
+        ``partial`` (an interrupted batch): items that did not run are None, and no failure raises."""
         cdef Py_ssize_t i
         cdef _BatchItem* it
         cdef list out = [None] * self.c.n
@@ -995,13 +1104,15 @@ cdef class _Batch:
         for i in range(self.c.n):
             it = &self.c.items[i]
             if not it.done:
+                if partial:
+                    continue
                 raise RuntimeError(f"batch item {i} did not run")  # only after an error raised below
             if it.rv != CKR_OK:
                 if self.c.kind == _B_VERIFY and it.stage == 1 and _ops_is_bad_signature(it.rv):
                     out[i] = False
                     continue
                 exc = _ops_item_error(it.rv, self.function_name(it), i)
-                if self.c.stop_on_error or _ops_batch_fatal(it.rv):
+                if not partial and (self.c.stop_on_error or _ops_batch_fatal(it.rv)):
                     raise exc
                 out[i] = exc
                 continue
@@ -1018,7 +1129,7 @@ cdef class _Batch:
                     out[i] = (PyBytes_FromStringAndSize(<char*>self.c.ivs + i * self.c.iv_len, self.c.iv_len),
                               value)
                 else:
-                    iv = self.given_ivs[i]
+                    iv = self.given_ivs[i]  # the batch's snapshot, not the caller's list
                     out[i] = (iv if PyBytes_CheckExact(iv) else bytes(iv), value)
             else:
                 out[i] = value
@@ -1027,12 +1138,14 @@ cdef class _Batch:
 
 
 
-cdef inline object _ops_sequence(object items, str what):
-    if isinstance(items, (list, tuple)):
-        return items
+cdef inline tuple _ops_sequence(object items, str what):
+    """The batch's own snapshot of ``items``: a tuple holds a strong reference to every item, so another thread
+    replacing items of the caller's list cannot free what the batch points at without the GIL."""
+    if type(items) is tuple:
+        return <tuple>items
     if isinstance(items, (bytes, bytearray, memoryview, str)):
         raise TypeError(f"{what} must be a sequence of bytes-like objects, not a single {type(items).__name__}")
-    return list(items)
+    return tuple(items)
 
 
 cdef _Batch _batch_sign(p11_gate* f, object mechanism, CK_OBJECT_HANDLE key, object messages,
@@ -1074,6 +1187,7 @@ cdef int _batch_aad(_Batch b, object aad) except -1:
     if aad is None:
         return 0
     if isinstance(aad, (list, tuple)):
+        aad = tuple(aad)  # a snapshot: see _ops_sequence
         if len(aad) != b.c.n:
             raise ValueError(f"{b.c.n} messages but {len(aad)} additional data items")
         b.keep.append(aad)
@@ -1095,11 +1209,28 @@ cdef int _batch_tag_bits(_Batch b, CK_ULONG tag_bits) except -1:
     return 0
 
 
+cdef int _batch_given_ivs(_Batch b, tuple ivs) except -1:
+    """Point every item at its IV, refusing an empty IV and an IV repeated within the batch (either would encrypt
+    two messages with one keystream), with the index named."""
+    cdef Py_ssize_t i
+    cdef dict seen = {}
+    for i in range(b.c.n):
+        b.pointer(ivs[i], &b.c.items[i].extra, &b.c.items[i].extra_len, "iv", i)
+        if b.c.items[i].extra_len == 0:
+            raise ValueError(f"iv {i} is empty: every AES-GCM message needs a non-empty IV")
+        value = PyBytes_FromStringAndSize(<const char*>b.c.items[i].extra, b.c.items[i].extra_len)
+        first = seen.setdefault(value, i)
+        if first != i:
+            raise ValueError(f"iv {i} repeats iv {first}: never encrypt two messages with one IV and key")
+    return 0
+
+
 cdef _Batch _batch_gcm_encrypt(p11_gate* f, CK_OBJECT_HANDLE key, object messages, object ivs,
-                               object aad, CK_ULONG tag_bits, Py_ssize_t iv_len, object mechanism,
+                               object aad, CK_ULONG tag_bits, object iv_length, object mechanism,
                                bint raise_mode):
     cdef _Batch b = _Batch()
     cdef Py_ssize_t i
+    cdef Py_ssize_t iv_len
     messages = _ops_sequence(messages, "messages")
     b.setup(f, _B_GCM_ENCRYPT, mechanism, key, len(messages), raise_mode)
     b.keep.append(messages)
@@ -1107,8 +1238,7 @@ cdef _Batch _batch_gcm_encrypt(p11_gate* f, CK_OBJECT_HANDLE key, object message
     for i in range(b.c.n):
         b.pointer(messages[i], &b.c.items[i].data, &b.c.items[i].data_len, "message", i)
     if ivs is None:
-        if iv_len < 1:
-            raise ValueError("iv_len must be >= 1")
+        iv_len = _size_arg(iv_length, "iv_len", 1, _OPS_MAX_IV)
         b.c.iv_len = _ops_ulong_len(iv_len)
         b.c.ivs = <unsigned char*>malloc(iv_len * (b.c.n if b.c.n else 1))
         if b.c.ivs == NULL:
@@ -1122,8 +1252,7 @@ cdef _Batch _batch_gcm_encrypt(p11_gate* f, CK_OBJECT_HANDLE key, object message
             raise ValueError(f"{b.c.n} messages but {len(ivs)} IVs")
         b.keep.append(ivs)
         b.given_ivs = ivs
-        for i in range(b.c.n):
-            b.pointer(ivs[i], &b.c.items[i].extra, &b.c.items[i].extra_len, "iv", i)
+        _batch_given_ivs(b, ivs)
     _batch_aad(b, aad)
     return b
 
@@ -1151,7 +1280,11 @@ cdef _Batch _batch_gcm_decrypt(p11_gate* f, CK_OBJECT_HANDLE key, object items, 
 
 cdef list _batch_on_session(_Batch b, CK_SESSION_HANDLE session):
     if b.c.n:
-        b.run(0, b.c.n, session)
+        try:
+            b.run_interruptible(0, b.c.n, session)
+        except BaseException as exc:
+            b.interrupted(exc)
+            raise
     return b.results()
 
 
@@ -1160,7 +1293,13 @@ def sign_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, me
     """Sign every message on one session in ONE crossing -> ``list[bytes]`` in input order (HMAC keys too).
 
     ``on_error="raise"``: the first failure raises, with ``.index`` naming the item; ``"return"``: failed items
-    hold their exception object and the others their signature."""
+    hold their exception object and the others their signature.
+
+    Every batch function here keeps its own snapshot of the inputs (another thread may change the caller's lists
+    meanwhile) and runs in chunks with the signal handlers run in between: Ctrl-C interrupts a long batch within
+    about 10 ms of work plus one item. The handler's exception (KeyboardInterrupt) then has ``.completed``, the
+    number of items that ran, says so in its message and notes, and with ``on_error="return"`` carries
+    ``.results``: the result list with ``None`` for the items that did not run."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
     return _batch_on_session(_batch_sign(_gate(fl), mechanism, key, messages, out_len, raise_mode),
                              session)
@@ -1176,12 +1315,13 @@ def verify_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, 
 
 
 def encrypt_many(fl, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, messages, *, ivs=None, aad=b"",
-                 CK_ULONG tag_bits=128, Py_ssize_t iv_len=12, mechanism=CKM_AES_GCM, str on_error="raise"):
+                 CK_ULONG tag_bits=128, iv_len=12, mechanism=CKM_AES_GCM, str on_error="raise"):
     """AES-GCM encrypt every message with its own IV in ONE crossing -> ``list[(iv, ciphertext)]``.
 
-    IVs are generated with ``C_GenerateRandom`` (``iv_len`` bytes each) inside the same crossing, or taken from
-    ``ivs`` (one per message; never reuse an IV with one key). ``aad`` is one bytes-like object for all messages
-    or a sequence with one per message. The ``CK_GCM_PARAMS`` of each message is built in C."""
+    IVs are generated with ``C_GenerateRandom`` (``iv_len`` bytes each, 1 to ``MAX_IV_LENGTH``) inside the same
+    crossing, or taken from ``ivs`` (one per message, non-empty, no IV twice in a batch: never reuse an IV with
+    one key). ``aad`` is one bytes-like object for all messages or a sequence with one per message. The
+    ``CK_GCM_PARAMS`` of each message is built in C."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
     return _batch_on_session(_batch_gcm_encrypt(_gate(fl), key, messages, ivs, aad, tag_bits,
                                                 iv_len, mechanism, raise_mode), session)

@@ -46,6 +46,7 @@ import os as _pool_os
 import time as _pool_time
 from concurrent.futures import ThreadPoolExecutor as _PoolExecutor
 
+from p11.errors import NoEventLoop as _NoEventLoop
 from p11.errors import PoolClosed, PoolTimeout  # defined with the other exceptions; re-exported here
 
 cdef extern from "pythread.h":
@@ -54,6 +55,9 @@ cdef extern from "pythread.h":
 
 
 DEFAULT_POOL_SIZE = 8      # cap on the default bound: a token's own limit is often "infinite"
+cdef enum:
+    _POOL_MAX_SIZE = 4096
+MAX_POOL_SIZE = _POOL_MAX_SIZE  # the largest max_size (and workers) accepted: ValueError beyond it
 _POOL_WAIT_SLICE_US = 100000  # waiters wake this often to notice Ctrl-C
 _POOL_MIN_CHUNK = 16       # workers=None: no thread for fewer items than this
 
@@ -92,6 +96,30 @@ cdef void _pool_worker_main(void* arg) noexcept nogil:
         PyThread_acquire_lock(w.go, WAIT_LOCK)
         w.stop = _batch_run(w.c, w.start, w.end, w.h)
         PyThread_release_lock(w.done)
+
+
+cdef int _pool_join_workers(_Batch b, _PoolWorker** ws, Py_ssize_t got, bint check) except -1:
+    """Wait until every worker finished its chunk (always: the chunks use the batch and its sessions), waking
+    every _POOL_WAIT_SLICE_US to run signal handlers when ``check``. A handler's exception (Ctrl-C) cancels the
+    rest of the workers' chunks (each stops before its next item) and is raised once all have stopped."""
+    cdef Py_ssize_t j
+    cdef PyLockStatus got_lock
+    cdef long long slice_us = _POOL_WAIT_SLICE_US if check else -1
+    cdef object pending = None
+    for j in range(got):
+        while True:
+            with nogil:
+                got_lock = PyThread_acquire_lock_timed(ws[j].done, slice_us, 0)
+            if got_lock == PY_LOCK_ACQUIRED:
+                break
+            try:
+                b.check_signals()
+            except BaseException as exc:
+                pending = exc
+                slice_us = -1  # wait for the (now cancelled) rest without checking again
+    if pending is not None:
+        raise pending
+    return 0
 
 
 cdef _PoolWorker* _pool_claim_worker() noexcept:
@@ -280,9 +308,7 @@ cdef class SessionPool:
         if max_size is None:
             bound = DEFAULT_POOL_SIZE if limit < 0 else min(DEFAULT_POOL_SIZE, limit)
         else:
-            bound = max_size
-            if bound < 1:
-                raise ValueError(f"max_size must be >= 1, not {bound}")
+            bound = _size_arg(max_size, "max_size", 1, _POOL_MAX_SIZE)
             if limit >= 0:
                 bound = min(bound, limit)
         if bound < 1:
@@ -834,13 +860,13 @@ cdef class SessionPool:
         ``max_size`` sessions are in use; ``timeout`` (seconds) raises :class:`PoolTimeout` when it expires."""
         return self._borrow(-1.0 if timeout is None else max(0.0, <double>timeout))
 
-    def give_back(self, CK_SESSION_HANDLE handle):
+    def give_back(self, handle):
         """Return a borrowed session to the pool."""
-        self._give_back(handle)
+        self._give_back(<CK_SESSION_HANDLE>_ops_size_arg_slow(handle, "handle"))
 
-    def discard(self, CK_SESSION_HANDLE handle):
+    def discard(self, handle):
         """Close a borrowed session that must not be reused (e.g. its state is unknown) and free its slot."""
-        self._discard(handle, CKR_OK)
+        self._discard(<CK_SESSION_HANDLE>_ops_size_arg_slow(handle, "handle"), CKR_OK)
 
     def session(self, timeout=None):
         """``with pool.session() as handle:`` borrow for the block; a dead session is discarded on the way out."""
@@ -980,15 +1006,15 @@ cdef class SessionPool:
             self._raise(rv, result)
         return result
 
-    def generate_random(self, Py_ssize_t n):
-        """``n`` random bytes from the token (``C_GenerateRandom`` on a pooled session, one retry)."""
+    def generate_random(self, n):
+        """``n`` random bytes (0 to ``MAX_RANDOM_BYTES``) from the token (``C_GenerateRandom`` on a pooled
+        session, one retry)."""
         cdef CK_RV rv = CKR_OK
         cdef CK_SESSION_HANDLE h = 0
         cdef bytes out
         cdef unsigned char* p
         cdef CK_ULONG count
-        if n < 0:
-            raise ValueError("n must be >= 0")
+        n = _size_arg(n, "n", 0, _OPS_MAX_RANDOM)
         count = _ops_ulong_len(n)
         _require(p11g_has_C_GenerateRandom(self._f), "C_GenerateRandom")
         out = PyBytes_FromStringAndSize(NULL, n)
@@ -1047,17 +1073,16 @@ cdef class SessionPool:
         if workers is None:
             w = min(_pool_os.cpu_count() or 1, self._max, max(1, n // _POOL_MIN_CHUNK))
         else:
-            w = workers
-            if w < 1:
-                raise ValueError(f"workers must be >= 1, not {w}")
+            w = _size_arg(workers, "workers", 1, _POOL_MAX_SIZE)
         return max(1, min(w, n, self._max))
 
     cdef list _run_chunks(self, _Batch b, list handles, list bounds):
-        """Run chunk 0 on this thread and the others on native workers, all without the GIL; where each stopped."""
+        """Run chunk 0 on this thread and the others on native workers, all without the GIL; where each stopped.
+        This thread runs its chunk in interruptible pieces (:meth:`_Batch.run_interruptible`); a signal stops the
+        workers before their next item (``_BatchC.cancel``), and is raised once every worker has stopped."""
         cdef _PoolWorker* ws[_POOL_MAX_WORKERS]
         cdef Py_ssize_t k = len(handles)
-        cdef Py_ssize_t j, got = 0, s0, e0, stop0
-        cdef CK_SESSION_HANDLE h0
+        cdef Py_ssize_t j, got = 0, stop0
         cdef list stops
         while got < k - 1 and got < _POOL_MAX_WORKERS:
             ws[got] = _pool_claim_worker()
@@ -1066,7 +1091,7 @@ cdef class SessionPool:
             got += 1
         try:
             if got < k - 1:  # too few workers: this thread runs what they cannot, one chunk after another
-                stops = [b.run(bounds[j][0], bounds[j][1], handles[j]) for j in range(got + 1, k)]
+                stops = [b.run_interruptible(bounds[j][0], bounds[j][1], handles[j]) for j in range(got + 1, k)]
             else:
                 stops = []
             for j in range(got):
@@ -1074,15 +1099,16 @@ cdef class SessionPool:
                 ws[j].start = bounds[j + 1][0]
                 ws[j].end = bounds[j + 1][1]
                 ws[j].h = handles[j + 1]
-            s0 = bounds[0][0]
-            e0 = bounds[0][1]
-            h0 = handles[0]
             with nogil:
                 for j in range(got):
                     PyThread_release_lock(ws[j].go)
-                stop0 = _batch_run(&b.c, s0, e0, h0)
-                for j in range(got):  # always wait: the chunks use b and the sessions
-                    PyThread_acquire_lock(ws[j].done, WAIT_LOCK)
+            try:
+                stop0 = b.run_interruptible(bounds[0][0], bounds[0][1], handles[0])
+            except BaseException:
+                b.c.cancel = 1
+                _pool_join_workers(b, ws, got, False)
+                raise
+            _pool_join_workers(b, ws, got, True)
             return [stop0] + [ws[j].stop for j in range(got)] + stops
         finally:
             for j in range(got):
@@ -1109,7 +1135,7 @@ cdef class SessionPool:
             k = len(handles)
             bounds = [(j * n // k, (j + 1) * n // k) for j in range(k)]
             if k == 1:
-                stops = [b.run(0, n, handles[0])]
+                stops = [b.run_interruptible(0, n, handles[0])]
             else:
                 stops = self._run_chunks(b, handles, bounds)
             for j in range(k):
@@ -1123,10 +1149,13 @@ cdef class SessionPool:
                         self._discard(h, rv)
                         handles[j] = self._borrow(-1.0)
                         b.reset(stop, e)
-                        b.run(stop, e, handles[j])
+                        b.run_interruptible(stop, e, handles[j])
                     elif self._login_again(handles[j], rv):
                         b.reset(stop, e)
-                        b.run(stop, e, handles[j])
+                        b.run_interruptible(stop, e, handles[j])
+        except BaseException as exc:
+            b.interrupted(exc)
+            raise
         finally:
             for h in handles:
                 if h:
@@ -1146,7 +1175,7 @@ cdef class SessionPool:
         return self._run_batch(_batch_verify(self._f, mechanism, key, messages, signatures, raise_mode), workers)
 
     def encrypt_many(self, CK_OBJECT_HANDLE key, messages, *, ivs=None, aad=b"", CK_ULONG tag_bits=128,
-                     Py_ssize_t iv_len=12, mechanism=CKM_AES_GCM, str on_error="raise", workers=1):
+                     iv_len=12, mechanism=CKM_AES_GCM, str on_error="raise", workers=1):
         """AES-GCM, a fresh IV per message -> ``list[(iv, ciphertext)]`` (see :func:`encrypt_many`)."""
         cdef bint raise_mode = _ops_raise_mode(on_error)
         return self._run_batch(_batch_gcm_encrypt(self._f, key, messages, ivs, aad, tag_bits, iv_len, mechanism,
@@ -1173,7 +1202,13 @@ cdef class SessionPool:
     def run_async(self, fn, *args, **kwargs):
         """Run ``fn(*args, **kwargs)`` on one of the pool's ``max_size`` threads; returns an awaitable. The event
         loop never blocks, and no more than ``max_size`` calls run at once (the rest queue)."""
-        loop = _pool_asyncio.get_running_loop()
+        try:
+            loop = _pool_asyncio.get_running_loop()
+        except RuntimeError:
+            name = getattr(fn, "__name__", "the call")
+            raise _NoEventLoop(f"running {name} on the pool's threads needs a running asyncio event loop (await it "
+                               f"inside a coroutine, e.g. under asyncio.run()); outside one, call {name}() "
+                               "directly") from None
         if kwargs:
             return loop.run_in_executor(self._get_executor(), _pool_functools.partial(fn, *args, **kwargs))
         return loop.run_in_executor(self._get_executor(), fn, *args)

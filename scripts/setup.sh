@@ -10,10 +10,11 @@ PY="${PYTHON:-python3}"
 # openssl: verifies token-signed certificates; libengine-pkcs11-openssl: openssl's pkcs11 engine (p11.pki
 # interop, the CLI's device set-up example);
 # python3-venv/-dev + gcc: the venv and the native build;
-# p11-kit-modules, opensc-pkcs11 and the tpm2 stack (swtpm, tpm2-abrmd, tpm2-pkcs11 …): the interop tests' tokens.
+# p11-kit-modules, opensc-pkcs11 and the tpm2 stack (swtpm, tpm2-abrmd, tpm2-pkcs11 …): the interop tests' tokens;
+# valgrind: tests/test_batch_inputs.py runs one batch under memcheck.
 APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl libengine-pkcs11-openssl gcc
   python3-venv python3-dev swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
-  dbus-daemon util-linux)
+  dbus-daemon util-linux valgrind)
 
 missing_apt() {
   local pkg out=()

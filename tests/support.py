@@ -45,13 +45,14 @@ def init_spare_token(library: Library, label: str, so_pin: str, user_pin: str) -
     return spare
 
 
-def add_hmac_key(owner: Any, value: bytes, label: str = "hmac") -> SecretKey:
-    """A private token HMAC key (generic secret) holding ``value``, made through ``owner`` (a Token or Session)."""
+def add_hmac_key(owner: Any, value: bytes, label: str = "hmac", *, token: bool = True) -> SecretKey:
+    """A private HMAC key (generic secret) holding ``value``, made through ``owner`` (a Token or Session); a token
+    object unless ``token=False`` (a session object: gone with the process)."""
     key = owner.create_object(
         {
             Attribute.CLASS: ObjectClass.SECRET_KEY,
             Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-            Attribute.TOKEN: True,
+            Attribute.TOKEN: token,
             Attribute.PRIVATE: True,
             Attribute.LABEL: label,
             Attribute.VALUE: value,

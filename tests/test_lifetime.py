@@ -63,14 +63,15 @@ MESSAGE = b"m" * 64
 
 def open_key(label="lifetime-hmac"):
     # Several of these start at once on one SoftHSM store, whose file locking then answers CKR_GENERAL_ERROR now and
-    # then, or lists no token (a known SoftHSM behaviour, not what these tests are about): retry the start-up.
+    # then, lists no token, or reads a token file half-written by another's login (a known SoftHSM behaviour, not
+    # what these tests are about): retry the start-up.
     for attempt in range(20):
         try:
             lib = p11.load(PATH)
             token = lib.get_token(label=LABEL)
             token.login(PIN, keep_pin=True)
             return lib, token, token.get_key(label=label)
-        except (p11.errors.GeneralError, p11.errors.NoSuchToken):
+        except (p11.errors.GeneralError, p11.errors.NoSuchToken, p11.errors.UserPinNotInitialized):
             p11.load(PATH).close()  # read the store afresh
             time.sleep(0.05)
     raise RuntimeError("SoftHSM kept failing at start-up")

@@ -139,6 +139,9 @@ def digest(fl: _FunctionList, session: int, mechanism: _MechanismArg, data: Buff
 def verify(
     fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer
 ) -> bool: ...
+MAX_RANDOM_BYTES: Final[int]
+MAX_IV_LENGTH: Final[int]
+
 def generate_random(fl: _FunctionList, session: int, n: int) -> bytes: ...
 def open_session(fl: _FunctionList, slot_id: int, rw: bool = True) -> int: ...
 def close_session(fl: _FunctionList, session: int) -> None: ...
@@ -245,6 +248,7 @@ class PoolClosed(P11Error, RuntimeError):
     """The session pool was closed: it hands out no more sessions."""
 
 DEFAULT_POOL_SIZE: Final[int]
+MAX_POOL_SIZE: Final[int]
 
 @final
 class _PoolLease:

@@ -27,6 +27,7 @@ __all__ = [
     "ModuleLoadError",
     "MultipleObjects",
     "MultipleTokens",
+    "NoEventLoop",
     "NoSuchObject",
     "NoSuchToken",
     "ObjectHandleError",
@@ -178,6 +179,11 @@ class PoolTimeout(P11Error, TimeoutError):
 
 class PoolClosed(P11Error, RuntimeError):
     """The session pool was closed (``token.close_pool()``, the library closed): it hands out no more sessions."""
+
+
+class NoEventLoop(P11Error, RuntimeError):
+    """An ``*_async`` method was called outside a running asyncio event loop: await it inside one
+    (``asyncio.run(...)``), or call the plain method instead."""
 
 
 class MechanismNotSupported(MechanismError):

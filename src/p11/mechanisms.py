@@ -18,6 +18,7 @@ Reusing a :class:`GCM` or :class:`CTR` object reuses its IV: do that for decrypt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from p11._cffi import ffi, lib
 from p11.constants import MGF, KeyDerivation, Mechanism
 from p11.encodings.der import TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE, encode_oid, encode_tlv
 from p11.lowlevel import Mech
+from p11.lowlevel.marshal import size_arg
 
 __all__ = [
     "CBC",
@@ -221,8 +223,7 @@ class PSS(Parameters):
         info = hash_info(hash)
         if salt_length is None:
             salt_length = info.size
-        if not isinstance(salt_length, int) or isinstance(salt_length, bool) or salt_length < 0:
-            raise TypeError("salt_length must be a non-negative int")
+        salt_length = size_arg(salt_length, "salt_length")  # it becomes a CK_ULONG
         self.hash = info
         self.mgf = _mgf(mgf, info)
         self.salt_length = salt_length
@@ -405,15 +406,114 @@ class EdDSA(Parameters):
         super().__init__(Mechanism.EDDSA, struct, keep=ctx_buf)
 
 
+# -- what Raw may take as bytes ----------------------------------------------------------------------------------
+
+_IV = "CK_BYTE[]"  # the parameter is a plain byte string (an IV, a wrap's initial value): any bytes will do
+
+
+def _parameter_table() -> dict[int, tuple[str, str | None]]:
+    """mechanism -> (the C type of its parameter as the header names it, the typed builder here, if any).
+
+    The one table of parameter shapes :class:`Raw` checks bytes against. Block-cipher modes with an IV and the
+    ``*_GENERAL`` MACs (a ``CK_MAC_GENERAL_PARAMS`` length) are recognised by their header names; whether a struct
+    holds pointers is read from the header's definition through cffi (:func:`_pointer_free`), never typed here."""
+    table: dict[int, tuple[str, str | None]] = {}
+    for name, member in Mechanism.__members__.items():
+        if name.startswith(("PBE_", "RC2_", "RC5_")):
+            continue  # their parameters are structs (CK_PBE_PARAMS, CK_RC2_CBC_PARAMS, ...), listed below
+        if name.endswith(("_CBC", "_CBC_PAD", "_CTS")) or re.search(r"_(OFB|CFB)\d*$", name):
+            table[int(member)] = (_IV, "CBC" if name.startswith("AES_CBC") else None)
+        elif name.endswith("_GENERAL"):
+            table[int(member)] = ("CK_MAC_GENERAL_PARAMS", None)
+    known = {
+        "AES_KEY_WRAP": (_IV, "KeyWrap"),
+        "AES_KEY_WRAP_PAD": (_IV, "KeyWrap"),
+        "AES_KEY_WRAP_KWP": (_IV, "KeyWrap"),
+        "AES_KEY_WRAP_PKCS7": (_IV, None),
+        "AES_CTR": ("CK_AES_CTR_PARAMS", "CTR"),
+        "CAMELLIA_CTR": ("CK_CAMELLIA_CTR_PARAMS", None),
+        "RC2_ECB": ("CK_RC2_PARAMS", None),
+        "RC2_MAC": ("CK_RC2_PARAMS", None),
+        "RC2_CBC": ("CK_RC2_CBC_PARAMS", None),
+        "RC2_CBC_PAD": ("CK_RC2_CBC_PARAMS", None),
+        "RC2_MAC_GENERAL": ("CK_RC2_MAC_GENERAL_PARAMS", None),
+        "RC5_ECB": ("CK_RC5_PARAMS", None),
+        "RC5_MAC": ("CK_RC5_PARAMS", None),
+        "RC5_CBC": ("CK_RC5_CBC_PARAMS", None),
+        "RC5_CBC_PAD": ("CK_RC5_CBC_PARAMS", None),
+        "RC5_MAC_GENERAL": ("CK_RC5_MAC_GENERAL_PARAMS", None),
+        "EXTRACT_KEY_FROM_KEY": ("CK_EXTRACT_PARAMS", None),
+        "AES_GCM": ("CK_GCM_PARAMS", "GCM"),
+        "AES_CCM": ("CK_CCM_PARAMS", None),
+        "RSA_PKCS_OAEP": ("CK_RSA_PKCS_OAEP_PARAMS", "OAEP"),
+        "RSA_PKCS_PSS": ("CK_RSA_PKCS_PSS_PARAMS", "PSS"),
+        "ECDH1_DERIVE": ("CK_ECDH1_DERIVE_PARAMS", "ECDH1"),
+        "ECDH1_COFACTOR_DERIVE": ("CK_ECDH1_DERIVE_PARAMS", "ECDH1"),
+        "EDDSA": ("CK_EDDSA_PARAMS", "EdDSA"),
+    }
+    for name, row in known.items():
+        if name in Mechanism.__members__:
+            table[int(Mechanism[name])] = row
+    for h in HASHES:
+        if h.rsa_pss is not None:
+            table[int(h.rsa_pss)] = ("CK_RSA_PKCS_PSS_PARAMS", "PSS")
+    return table
+
+
+def _pointer_free(ctype: Any) -> bool:
+    """Whether a C type (from the header, through cffi) holds no pointer: its bytes mean the same anywhere."""
+    if ctype.kind == "pointer":
+        return False
+    if ctype.kind == "array":
+        return _pointer_free(ctype.item)
+    if ctype.kind in ("struct", "union"):
+        return all(_pointer_free(field.type) for _, field in ctype.fields)
+    return True
+
+
+_PARAMETERS = _parameter_table()
+
+
+def _check_raw_bytes(mechanism: Mechanism, parameter: bytes) -> None:
+    """Refuse bytes a module would read as a struct with pointers in it (it would follow them: a crash)."""
+    ctype_name, builder = _PARAMETERS.get(int(mechanism), (None, None))
+    if ctype_name == _IV:
+        return
+    use = f"use p11.mechanisms.{builder}" if builder else "pass a cffi pointer to the parameter struct"
+    if ctype_name is None:
+        raise ValueError(
+            f"Raw(CKM_{mechanism.name}, bytes): p11 does not know this mechanism's parameter layout, and bytes "
+            "would be read as a struct that may hold pointers; pass a cffi pointer to the parameter struct "
+            '(ffi.new("CK_..._PARAMS *")) instead'
+        )
+    ctype = ffi.typeof(ctype_name)
+    if not _pointer_free(ctype):
+        raise ValueError(
+            f"Raw(CKM_{mechanism.name}, bytes): the parameter is a {ctype_name}, which holds pointers; {use}"
+        )
+    if len(parameter) != ffi.sizeof(ctype):
+        raise ValueError(
+            f"Raw(CKM_{mechanism.name}, bytes): the parameter is a {ctype_name} of {ffi.sizeof(ctype)} bytes, "
+            f"not {len(parameter)}; {use}"
+        )
+
+
 class Raw(Parameters):
-    """Any mechanism with a parameter block you built yourself (``bytes``, or a cffi struct pointer)."""
+    """Any mechanism with a parameter block you built yourself: a cffi struct pointer (any mechanism; its C type
+    says what it is), or ``bytes`` where the parameter is plain bytes (an IV: ``Raw(Mechanism.AES_CBC_PAD, iv)``)
+    or a struct without pointers given as exactly its bytes (``CK_AES_CTR_PARAMS``, ``CK_MAC_GENERAL_PARAMS``).
+    Bytes for a parameter struct that holds pointers (``CK_GCM_PARAMS``, PSS, OAEP, ...) or for a mechanism p11
+    does not know raise ValueError naming the typed builder (:class:`GCM`, :class:`PSS`, ...): a module would
+    follow whatever those bytes say as pointers."""
 
     __slots__ = ()
 
     def __init__(self, mechanism: Mechanism | int, parameter: Any = None) -> None:
+        mechanism = Mechanism(mechanism)
         if parameter is not None and not isinstance(parameter, ffi.CData):
             parameter = _bytes(parameter, "parameter")
-        super().__init__(Mechanism(mechanism), parameter)
+            _check_raw_bytes(mechanism, parameter)
+        super().__init__(mechanism, parameter)
 
     def _describe(self) -> str:
         if self._param is None:

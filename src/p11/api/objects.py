@@ -435,7 +435,13 @@ class _Signs(Key):
         ``workers=N`` spreads the batch over N pooled sessions on N threads (``None``: from the core count and
         the pool's bound). ``on_error="raise"``: the first failing item raises, its ``.index`` naming it;
         ``"return"``: a failed item holds its exception and the others their signature. A hash-then-sign
-        mechanism the token lacks (SoftHSM has no ``ECDSA_SHA256``) hashes each message in Python first."""
+        mechanism the token lacks (SoftHSM has no ``ECDSA_SHA256``) hashes each message in Python first.
+
+        The batch works on its own snapshot of ``messages`` (changing the list meanwhile, from any thread, changes
+        nothing). Ctrl-C interrupts it within a chunk (~10 ms of work): the ``KeyboardInterrupt`` has
+        ``.completed`` (how many items ran; its message says so) and, with ``on_error="return"``, ``.results``
+        (the results so far, ``None`` for items that did not run). The same holds for every ``*_many``.
+        ``workers`` is at most ``p11._native.MAX_POOL_SIZE`` (4096; the pool's bound caps it anyway)."""
         return operations.sign_many(self, messages, mechanism, workers, on_error)
 
     def sign_async(self, data: Any, mechanism: _Mech | None = None) -> Awaitable[bytes]:
@@ -634,9 +640,11 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
         """AES-GCM encrypt every message in one crossing -> ``list[(iv, ciphertext)]`` in input order.
 
         Each message gets a fresh ``iv_length``-byte IV from the token's generator (inside the same crossing),
-        returned with its ciphertext (ciphertext followed by the ``tag_length``-byte tag); or give ``ivs``, one
-        per message (never reuse an IV with one key). ``aad``: one bytes-like object for all messages, or one per
-        message. ``workers`` and ``on_error`` as in ``sign_many``."""
+        returned with its ciphertext (ciphertext followed by the ``tag_length``-byte tag); ``iv_length`` is 1 to
+        ``p11._native.MAX_IV_LENGTH`` (1024). Or give ``ivs``, one non-empty IV per message: an empty IV, or one
+        repeated within the batch, raises ValueError naming its index (never reuse an IV with one key).
+        ``aad``: one bytes-like object for all messages, or one per message. ``workers`` and ``on_error`` as in
+        ``sign_many``."""
         return operations.encrypt_many(self, messages, ivs, aad, tag_length, iv_length, workers, on_error)
 
     def decrypt_many(

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from p11 import defaults, lowlevel
 from p11._cffi import lib
-from p11._native import Mechanism as NativeMechanism
 from p11._native import (
+    MAX_POOL_SIZE,
     SessionPool,
     Template,
     create_object,
@@ -30,6 +30,7 @@ from p11._native import (
     sign_many,
     verify_many,
 )
+from p11._native import Mechanism as NativeMechanism
 from p11._native import close_session as _close_session
 from p11._native import decrypt as _decrypt
 from p11._native import digest as _digest
@@ -50,6 +51,7 @@ from p11.errors import (
     SessionError,
     error_class,
 )
+from p11.lowlevel.marshal import size_arg
 from p11.lowlevel.types import SessionInfo
 from p11.ops import operations
 from p11.ops.keygen import key_templates, keypair_templates
@@ -267,6 +269,8 @@ class Session(_SessionBase):
         # pool would outlive this session and keep the application logged in after its last session closed.) Its
         # sessions share this session's login, as every session of the application does.
         token = self.token
+        if workers is not None:  # named as the caller named it (the pool would call it max_size)
+            workers = size_arg(workers, "workers", 1, MAX_POOL_SIZE)
         pool = SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
         try:
             pooled: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
@@ -399,9 +403,8 @@ class Session(_SessionBase):
     # -- random and digests ----------------------------------------------------------------------------------
 
     def generate_random(self, n: int) -> bytes:
-        """``n`` random bytes from the token's generator (one crossing, written straight into the result)."""
-        if type(n) is not int:
-            _check_count(n)
+        """``n`` random bytes from the token's generator (one crossing, written straight into the result); ``n``
+        is 0 to 16 MiB (``p11._native.MAX_RANDOM_BYTES``: ask again for more), else ValueError."""
         lock = self._lock
         lock.acquire()
         try:
@@ -596,8 +599,6 @@ class PooledSession(Session):
         return self._pool
 
     def generate_random(self, n: int) -> bytes:
-        if type(n) is not int:
-            _check_count(n)
         return self._pool.generate_random(n)
 
     def __repr__(self) -> str:
@@ -656,12 +657,6 @@ def _closed_or(exc: CryptokiError, session: Session) -> CryptokiError:
     if session._fl != session.token._fl:
         return _closed_error(_STALE)
     return exc
-
-
-def _check_count(n: object) -> None:
-    """Why ``n`` is not a byte count (the caller's fast path only takes plain ints; negatives fail below)."""
-    if not isinstance(n, int) or isinstance(n, bool):
-        raise TypeError(f"n must be an int, not {type(n).__name__}")
 
 
 # Keyword searches already prepared (get_key(label=..., object_class=...) in a loop): the attribute template and

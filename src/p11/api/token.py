@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from p11 import lowlevel
 from p11._cffi import lib
-from p11._native import SessionPool, open_session
+from p11._native import MAX_POOL_SIZE, SessionPool, open_session
 from p11.api.objects import forget_calls, remember_identities
 from p11.api.session import ObjectSearch, PooledSession, Session
 from p11.api.uris import uri_for_token
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
+from p11.lowlevel.marshal import size_arg
 from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
 
@@ -268,14 +269,14 @@ class Token:
     def configure_pool(self, *, max_size: int | None = None, keep_pin: bool = False, rw: bool | None = None) -> None:
         """Settings of the token's session pool, before its first use (or give them to :meth:`login`).
 
-        ``max_size``: the most sessions the pool opens (default: the token's session limit, at most 8);
+        ``max_size``: the most sessions the pool opens, 1 to 4096 (default: the token's session limit, at most 8);
         ``keep_pin``: keep the PIN in memory so the pool can log in again after the login is lost (all sessions
         closed elsewhere, a removed token, a fork); ``rw``: read-write sessions (the default unless the token is
         write-protected) or read-only ones."""
         with self._lock:
             if self._pooled is not None and not self._pooled._pool.closed:
                 raise RuntimeError("the token's session pool is in use: configure it before first use, or in login()")
-            self._pool_options = {"max_size": max_size, "keep_pin": keep_pin, "rw": rw}
+            self._pool_options = {"max_size": _pool_size(max_size), "keep_pin": keep_pin, "rw": rw}
 
     def _new_pool(self, user_pin: str | bytes | None) -> SessionPool:
         options = self._pool_options
@@ -320,7 +321,7 @@ class Token:
             if keep_pin is not None:
                 self._pool_options["keep_pin"] = keep_pin
             if max_size is not None:
-                self._pool_options["max_size"] = max_size
+                self._pool_options["max_size"] = _pool_size(max_size)
             if self._module._stale:
                 self._module.ensure_ready()
             pool = self._new_pool(user_pin)
@@ -416,3 +417,8 @@ class Token:
     def digest(self, data: Any, mechanism: Mechanism | Parameters = Mechanism.SHA256) -> bytes:
         """A digest computed on the token, on a pooled session."""
         return self._pooled_session().digest(data, mechanism)
+
+
+def _pool_size(max_size: int | None) -> int | None:
+    """``max_size`` checked before it is stored: a refused value never stays behind for the next pool."""
+    return None if max_size is None else size_arg(max_size, "max_size", 1, MAX_POOL_SIZE)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from p11.lowlevel.marshal import BytesLike, MechanismLike, data_in, fetch, raise_for
+from p11.lowlevel.marshal import BytesLike, MechanismLike, data_in, fetch, raise_for, ulong_args
 from p11.lowlevel.marshal import mechanism as _mech
 
 __all__ = ["CryptoFunctions"]
 
 
+@ulong_args
 class CryptoFunctions:
     """``C_EncryptInit`` … ``C_DecryptVerifyUpdate``."""
 

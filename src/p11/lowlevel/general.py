@@ -13,7 +13,7 @@ from typing import Any
 from p11._cffi import ffi, lib
 from p11.constants import Mechanism
 from p11.lowlevel import types
-from p11.lowlevel.marshal import data_in, fetch, fetch_ulongs, pin_in, raise_for
+from p11.lowlevel.marshal import data_in, fetch, fetch_ulongs, pin_in, raise_for, ulong_args
 
 __all__ = ["GeneralFunctions"]
 
@@ -33,6 +33,7 @@ def _label(label: str | bytes) -> Any:
     return buf
 
 
+@ulong_args
 class GeneralFunctions:
     """General, slot and token, session and login management: ``C_GetInfo`` … ``C_Logout``, ``C_LoginUser``."""
 

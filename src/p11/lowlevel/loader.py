@@ -23,6 +23,7 @@ __all__ = ["FunctionTable", "open_module"]
 
 _ERRLEN = 1024
 _INTERFACE_NAME = b"PKCS 11"
+_MAX_PATH = 32767  # the longest path any system loads (Windows' extended-length limit; POSIX PATH_MAX is 4096)
 
 
 def _path_text(path: str | os.PathLike[str]) -> str:
@@ -33,6 +34,8 @@ def _path_text(path: str | os.PathLike[str]) -> str:
         raise TypeError(f"module path must be str or os.PathLike[str], not {type(path).__name__}")
     if not text or "\x00" in text:
         raise ValueError("module path must be a non-empty string without NUL characters")
+    if len(text) > _MAX_PATH:
+        raise ValueError(f"module path is {len(text)} characters long; no system takes more than {_MAX_PATH}")
     return text
 
 

@@ -9,19 +9,26 @@ through them.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import operator
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from p11._cffi import ffi, lib
 from p11.constants import Mechanism
 from p11.errors import error_class
 
 __all__ = [
+    "CK_ULONG_MAX",
+    "MAX_RANDOM_BYTES",
+    "MAX_TEMPLATE_DEPTH",
     "AttributeValue",
     "BytesLike",
     "Mech",
     "MechanismLike",
     "Template",
+    "check_template_depth",
     "data_in",
     "fetch",
     "fetch_ulongs",
@@ -29,7 +36,10 @@ __all__ = [
     "param_in",
     "pin_in",
     "raise_for",
+    "size_arg",
     "template",
+    "template_path",
+    "ulong_args",
 ]
 
 BytesLike: TypeAlias = bytes | bytearray | memoryview
@@ -56,6 +66,17 @@ _EMPTY_TEMPLATE = ffi.new("CK_ATTRIBUTE[1]")
 _TRUE = ffi.new("CK_BBOOL *", 1)  # shared, read-only to every module: template values are inputs
 _FALSE = ffi.new("CK_BBOOL *", 0)
 
+CK_ULONG_MAX = (1 << (8 * _ULONG_SIZE)) - 1
+
+# The most random bytes one C_GenerateRandom call is asked for (here and in p11._native): a size that is a mistake
+# (2**40) is a ValueError, not a terabyte allocation. Ask again for more.
+MAX_RANDOM_BYTES = 16 * 1024 * 1024
+
+# How deep templates may nest (CKA_WRAP_TEMPLATE inside CKA_DERIVE_TEMPLATE inside ...): real ones nest one or two
+# levels; the bound turns a self-containing or absurdly deep template into a ValueError instead of a C stack
+# overflow. The native Template builder (p11._native) uses the same bound.
+MAX_TEMPLATE_DEPTH = 8
+
 # How many times an output-producing call is retried when the module answers CKR_BUFFER_TOO_SMALL to a buffer of
 # the size it asked for itself (a module whose output grows between the two calls, e.g. a slot list).
 _MAX_RETRIES = 8
@@ -66,6 +87,53 @@ def raise_for(rv: int, function: str, detail: str | None = None) -> None:
     raise error_class(rv)(rv, function, detail)
 
 
+def size_arg(value: Any, what: str, minimum: int = 0, maximum: int = CK_ULONG_MAX) -> int:
+    """``value`` as an int in ``[minimum, maximum]``, else TypeError/ValueError naming the argument ``what``.
+
+    The one check for every integer argument that becomes a size (``malloc``), a count or a ``CK_ULONG``: an
+    out-of-range value must never reach C as a wrapped-around or truncated number, nor surface as OverflowError
+    or MemoryError. The native layer calls this on its slow path, so the messages are the same everywhere."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not bool")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+    if not minimum <= number <= maximum:
+        raise ValueError(f"{what} must be between {minimum} and {maximum}, not {number}")
+    return number
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_C = TypeVar("_C", bound=type)
+
+
+def _ulong_guard(fn: _F) -> _F:
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OverflowError:
+            bound = signature.bind_partial(*args, **kwargs)
+            for name, value in bound.arguments.items():
+                if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= CK_ULONG_MAX:
+                    size_arg(value, name)
+            raise ValueError(f"{fn.__name__}: an integer argument does not fit a CK_ULONG") from None
+
+    return call  # type: ignore[return-value]
+
+
+def ulong_args(cls: _C) -> _C:
+    """Class decorator for the 1:1 function classes: an int argument a ``CK_ULONG`` cannot carry (a handle of
+    ``2**70``, a negative slot id) raises ValueError naming the argument, not cffi's OverflowError."""
+    for name, fn in list(vars(cls).items()):
+        if name.startswith("C_") and callable(fn):
+            setattr(cls, name, _ulong_guard(fn))
+    return cls
+
+
 def data_in(data: Any, what: str = "data") -> tuple[Any, int]:
     """``(pointer, length)`` for any bytes-like input; ``bytes`` is passed through without a copy."""
     if type(data) is bytes:
@@ -74,8 +142,9 @@ def data_in(data: Any, what: str = "data") -> tuple[Any, int]:
         buf = ffi.from_buffer(_BYTES_T, data)
     except TypeError:
         raise TypeError(f"{what} must be a bytes-like object, not {type(data).__name__}") from None
-    except BufferError as exc:
-        raise TypeError(f"{what} must be a contiguous buffer: {exc}") from None
+    except BufferError:
+        copy = memoryview(data).tobytes()  # not contiguous (a strided memoryview): pass a contiguous copy
+        return copy, len(copy)
     return buf, len(buf)
 
 
@@ -177,7 +246,7 @@ def mechanism(mech: Any) -> Any:
         c = _PLAIN_MECHS.get(mech)
         if c is None:
             c = ffi.new(_MECH_P)
-            c.mechanism = int(mech)  # OverflowError for a negative or too large type
+            c.mechanism = size_arg(mech, "mechanism")
             if len(_PLAIN_MECHS) < 4096:
                 _PLAIN_MECHS[int(mech)] = c
         return c
@@ -186,6 +255,23 @@ def mechanism(mech: Any) -> Any:
     if isinstance(mech, ffi.CData) and ffi.typeof(mech) is _MECH_P:
         return mech
     raise TypeError(f"mechanism must be an int, a lowlevel.Mech or a CK_MECHANISM * cdata, not {type(mech).__name__}")
+
+
+def check_template_depth(depth: int) -> None:
+    """ValueError when a template nested ``depth`` levels deep would get a nested template of its own."""
+    if depth >= MAX_TEMPLATE_DEPTH:
+        raise ValueError(f"templates nest at most {MAX_TEMPLATE_DEPTH} levels deep (CKA_WRAP_TEMPLATE and friends)")
+
+
+def template_path(tmpl: Any, path: tuple[int, ...]) -> tuple[int, ...]:
+    """Called when ``tmpl`` (enclosed by the templates whose ids are ``path``) holds a nested template: the path
+    of that nested one, or ValueError when ``tmpl`` contains itself (a cycle) or the nesting would be deeper than
+    :data:`MAX_TEMPLATE_DEPTH`. The one check every template builder makes before it descends (this module's and
+    ``p11._native.Template``), so a self-containing or absurdly deep template never overflows the C stack."""
+    if id(tmpl) in path:
+        raise ValueError("a template contains itself (a nested template refers back to an enclosing one)")
+    check_template_depth(len(path))
+    return (*path, id(tmpl))
 
 
 def _value(value: Any, keep: list[Any]) -> tuple[Any, int]:
@@ -198,9 +284,7 @@ def _value(value: Any, keep: list[Any]) -> tuple[Any, int]:
         keep.append(buf)
         return buf, len(value)
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError("an int attribute value must be a non-negative CK_ULONG")
-        c = ffi.new(_ULONG_P, value)
+        c = ffi.new(_ULONG_P, size_arg(value, "an int attribute value"))
         keep.append(c)
         return c, _ULONG_SIZE
     if isinstance(value, str):
@@ -208,9 +292,6 @@ def _value(value: Any, keep: list[Any]) -> tuple[Any, int]:
         buf = ffi.from_buffer(_BYTES_T, raw)
         keep.append(buf)
         return buf, len(raw)
-    if isinstance(value, (Mapping, list, tuple)):
-        arr, count = _build(value, keep)
-        return arr, count * _ATTR_SIZE
     try:
         buf = ffi.from_buffer(_BYTES_T, value)
     except TypeError:
@@ -221,7 +302,7 @@ def _value(value: Any, keep: list[Any]) -> tuple[Any, int]:
     return buf, len(buf)
 
 
-def _build(tmpl: Any, keep: list[Any]) -> tuple[Any, int]:
+def _build(tmpl: Any, keep: list[Any], path: tuple[int, ...] = ()) -> tuple[Any, int]:
     items = list(tmpl.items()) if isinstance(tmpl, Mapping) else list(tmpl)
     if not items:
         return _EMPTY_TEMPLATE, 0
@@ -233,8 +314,12 @@ def _build(tmpl: Any, keep: list[Any]) -> tuple[Any, int]:
         except (TypeError, ValueError):
             raise TypeError("a template is a mapping or an iterable of (attribute type, value) pairs") from None
         attr = arr[i]
-        attr.type = kind
-        attr.pValue, attr.ulValueLen = _value(value, keep)
+        attr.type = size_arg(kind, "an attribute type")
+        if isinstance(value, (Mapping, list, tuple)):
+            nested, count = _build(value, keep, template_path(tmpl, path))
+            attr.pValue, attr.ulValueLen = nested, count * _ATTR_SIZE
+        else:
+            attr.pValue, attr.ulValueLen = _value(value, keep)
     return arr, len(items)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from p11._cffi import ffi
-from p11.lowlevel.marshal import BytesLike, MechanismLike, data_in, fetch, param_in, raise_for
+from p11.lowlevel.marshal import BytesLike, MechanismLike, data_in, fetch, param_in, raise_for, ulong_args
 from p11.lowlevel.marshal import mechanism as _mech
 
 __all__ = ["MessageFunctions"]
@@ -19,6 +19,7 @@ __all__ = ["MessageFunctions"]
 _NULL = ffi.NULL
 
 
+@ulong_args
 class MessageFunctions:
     """Message-based encryption, decryption, signing and verification (PKCS#11 3.0)."""
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from p11._cffi import ffi, lib
 from p11.constants import UNAVAILABLE_INFORMATION
-from p11.lowlevel.marshal import data_in, fetch, raise_for
+from p11.lowlevel.marshal import MAX_RANDOM_BYTES, data_in, fetch, raise_for, size_arg, ulong_args
 from p11.lowlevel.marshal import mechanism as _mech
 from p11.lowlevel.marshal import template as _template
 
@@ -26,6 +26,7 @@ _PARTIAL = frozenset({int(lib.CKR_ATTRIBUTE_SENSITIVE), int(lib.CKR_ATTRIBUTE_TY
 _MAX_RETRIES = 8
 
 
+@ulong_args
 class ObjectFunctions:
     """Objects (``C_CreateObject`` … ``C_FindObjectsFinal``), keys (``C_GenerateKey`` … ``C_DeriveKey``), random."""
 
@@ -195,8 +196,8 @@ class ObjectFunctions:
             raise_for(rv, "C_SeedRandom")
 
     def C_GenerateRandom(self, session: int, length: int) -> bytes:
-        if length < 0:
-            raise ValueError("length must not be negative")
+        """``length`` random bytes, 0 to ``MAX_RANDOM_BYTES`` (16 MiB) per call."""
+        length = size_arg(length, "length", 0, MAX_RANDOM_BYTES)
         buf = ffi.new("CK_BYTE[]", length or 1)
         rv = self._f.C_GenerateRandom(session, buf, length)
         if rv:

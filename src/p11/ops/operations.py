@@ -16,8 +16,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from p11._cffi import lib
+from p11._native import MAX_IV_LENGTH
 from p11.constants import Mechanism
 from p11.errors import CryptokiError, SignatureError, error_class
+from p11.lowlevel.marshal import size_arg
 from p11.mechanisms import digest_info
 from p11.ops.plans import (
     DECRYPT,
@@ -447,6 +449,8 @@ def encrypt_many(
     on_error: str,
 ) -> list[Any]:
     tag_bits = _tag_bits(tag_length)
+    if ivs is None:
+        iv_length = size_arg(iv_length, "iv_length", 1, MAX_IV_LENGTH)
     p = plan(key, Mechanism.AES_GCM, ENCRYPT)
     options = {"ivs": ivs, "aad": aad, "tag_bits": tag_bits, "iv_len": iv_length, "mechanism": p.native}
     return _batch(key, p, ENCRYPT, "encrypt_many", workers, on_error, key.handle, messages, **options)
