@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from p11.api.library import Library
-from p11.api.objects import SecretKey
+from p11.api.library import Library, load
+from p11.api.objects import PrivateKey, SecretKey
+from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
 
@@ -45,6 +49,25 @@ def init_spare_token(library: Library, label: str, so_pin: str, user_pin: str) -
     return spare
 
 
+@contextlib.contextmanager
+def own_token_session(module_path: str, label: str) -> Iterator[Session]:
+    """A logged-in read-write session on a token of a test module's own (the spare slot, initialised with SO PIN
+    ``12345678`` and user PIN ``1234``), so no other test logs it out; closed on exit."""
+    token = init_spare_token(load(module_path), label, "12345678", "1234")
+    with token.open(user_pin="1234", rw=True) as session:
+        yield session
+
+
+def imported_rsa(session: Session, label: str, bits: int = 2048) -> tuple[rsa.RSAPrivateKey, PrivateKey]:
+    """A new software RSA key and the same key imported as a session object: the token key and its twin."""
+    from p11.crypto import import_private_key
+
+    software = rsa.generate_private_key(65537, bits)
+    private = import_private_key(session, software, token=False, label=label).private_key
+    assert private is not None
+    return software, private
+
+
 def add_hmac_key(owner: Any, value: bytes, label: str = "hmac", *, token: bool = True) -> SecretKey:
     """A private HMAC key (generic secret) holding ``value``, made through ``owner`` (a Token or Session); a token
     object unless ``token=False`` (a session object: gone with the process)."""
@@ -62,3 +85,21 @@ def add_hmac_key(owner: Any, value: bytes, label: str = "hmac", *, token: bool =
     )
     assert isinstance(key, SecretKey)
     return key
+
+
+def outcome_unless_stuck(call: Callable[[], Any], guard: float = 60.0) -> BaseException | Any:
+    """What ``call()`` returns or raises, run in a daemon thread; fails the test (instead of hanging the run) when
+    it is still inside after ``guard`` seconds. For calls that must never block (a FIFO given as a file)."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(guard)
+    assert not thread.is_alive(), f"{call!r} blocked (still running after {guard} s)"
+    return result[0]

@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import imported_rsa, own_token_session
 
 from p11 import errors
-from p11.api.library import load
 from p11.api.objects import PrivateKey
 from p11.api.session import Session
-from p11.constants import Attribute, KeyType, Mechanism, TokenFlag
+from p11.constants import Attribute, KeyType, Mechanism
 from p11.crypto import (
     KeyNotExportable,
     TokenEd448PrivateKey,
@@ -38,22 +38,16 @@ HASHES = [hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(), hash
 
 @pytest.fixture(scope="module")
 def hsm(softhsm: Any) -> Iterator[Session]:
-    """A logged-in session on a token of this module's own (so no other test logs it out); the keys below are
-    session objects, gone when it closes."""
-    library = load(softhsm.module_path)
-    token = next(t for t in library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
-    token.init_token("12345678", "crypto-keys")
-    token.init_pin("12345678", "1234")
-    with token.open(user_pin="1234", rw=True) as session:
+    """A logged-in session on a token of this module's own; the keys below are session objects, gone when it
+    closes."""
+    with own_token_session(softhsm.module_path, "crypto-keys") as session:
         yield session
 
 
 @pytest.fixture(scope="module")
 def rsa_pair(hsm: Session) -> tuple[rsa.RSAPrivateKey, TokenRSAPrivateKey]:
     """A software RSA key and the same key imported onto the token, as a cryptography key."""
-    software = rsa.generate_private_key(65537, 2048)
-    private = import_private_key(hsm, software, token=False, label="rsa-adapter").private_key
-    assert private is not None
+    software, private = imported_rsa(hsm, "rsa-adapter")
     return software, token_key(private)  # type: ignore[return-value]
 
 
@@ -226,16 +220,6 @@ def test_rsa_oaep_decryption(rsa_pair: Any, generated_rsa: TokenRSAPrivateKey) -
     software, key = rsa_pair
     assert key.decrypt(software.public_key().encrypt(b"oaep secret", oaep), oaep) == b"oaep secret"
     assert generated_rsa.decrypt(generated_rsa.public_key().encrypt(b"generated", oaep), oaep) == b"generated"
-
-
-def test_rsa_oaep_with_what_softhsm_lacks_fails_with_a_p11_error(rsa_pair: Any) -> None:
-    software, key = rsa_pair
-    oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), b"label")
-    ciphertext = software.public_key().encrypt(b"x", oaep)
-    with pytest.raises(errors.CryptokiError):
-        key.decrypt(ciphertext, oaep)
-    # the session is still usable afterwards
-    assert key.decrypt(software.public_key().encrypt(b"ok", padding.PKCS1v15()), padding.PKCS1v15()) == b"ok"
 
 
 def test_rsa_decryption_of_garbage_raises_value_error_like_cryptography(rsa_pair: Any) -> None:

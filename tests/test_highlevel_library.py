@@ -171,7 +171,10 @@ def test_free_token_when_none_is_free_names_the_tokens(softhsm):
 
 def test_init_token_init_pin_set_pin_on_the_spare_slot(hl_library):
     spare = hl_library.free_token()
+    assert not spare.flags & TokenFlag.TOKEN_INITIALIZED
+    assert spare is next(t for t in hl_library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
     spare.init_token(SO_PIN, "hl-initialised")
+    assert spare.flags & TokenFlag.TOKEN_INITIALIZED and hl_library.free_token() is not spare
     assert spare.label == "hl-initialised"
     assert hl_library.get_token(label="hl-initialised") is spare
     spare.init_pin(SO_PIN, "4321")

@@ -222,3 +222,28 @@ def test_attribute_names():
 def test_key_properties(hl_session):
     secret = hl_session.generate_key("generic_secret", 160, token=False)
     assert secret.key_type == KeyType.GENERIC_SECRET and secret.key_size == 160 and secret.curve is None
+
+
+def test_lookup_errors_name_attributes_by_keyword_never_by_number(hl_session):
+    with pytest.raises(errors.NoSuchObject) as missing:
+        hl_session.get_key(label="nope")
+    assert "no key with label='nope' on token" in str(missing.value)
+    hl_session.generate_key("aes", token=False, label="twice", id=b"\x07")
+    hl_session.generate_key("aes", token=False, label="twice", id=b"\x07")
+    with pytest.raises(errors.MultipleObjects) as several:
+        hl_session.get_object(template={Attribute.LABEL: "twice", Attribute.CLASS: ObjectClass.SECRET_KEY}, id=b"\x07")
+    message = str(several.value)
+    assert message.startswith(
+        "2 objects match label='twice', object_class=ObjectClass.SECRET_KEY, id=b'\\x07': "
+    ), message
+    assert not any(f"{int(a)}=" in message for a in (Attribute.LABEL, Attribute.CLASS, Attribute.ID))
+
+
+def test_describe_names_vendor_attributes_and_enum_values():
+    from p11.encodings.attributes import describe
+
+    vendor = int(Attribute.VENDOR_DEFINED) + 5
+    assert describe({vendor: b"x", Attribute.KEY_TYPE: KeyType.EC}) == (
+        "CKA_VENDOR_DEFINED+0x5=b'x', key_type=KeyType.EC"
+    )
+    assert describe({}) == "no attributes"

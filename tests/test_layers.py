@@ -110,6 +110,21 @@ def test_the_operations_never_import_the_object_model(graph: grimp.ImportGraph) 
         assert not graph.chain_exists(importer=module, imported="p11.api", as_packages=True), module
 
 
+def test_every_module_of_p11_is_in_a_layer(graph: grimp.ImportGraph) -> None:
+    # A module that no layer names is checked by no layer contract: a new module must be placed.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    contracts = {contract["id"]: contract for contract in config["contracts"]}
+    named = {name.strip() for layer in contracts["layers"]["layers"] for name in layer.replace(":", "|").split("|")}
+    children = {m for m in graph.find_children("p11") if not m.rsplit(".", 1)[1].startswith("_")} | {"p11.__main__"}
+    assert children - named == set()
+    for container in ("api", "ops"):
+        inner = {n.strip() for layer in contracts[container]["layers"] for n in layer.split("|")}
+        modules = {m.rsplit(".", 1)[1] for m in graph.find_children(f"p11.{container}")}
+        assert modules == inner, container
+
+
 def test_uri_imports_nothing_of_p11(graph: grimp.ImportGraph) -> None:
     assert graph.find_modules_directly_imported_by("p11.uri") == set()
 

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support import outcome_unless_stuck
 
 from p11 import errors, lowlevel
 from p11._cffi import ffi, lib
@@ -54,6 +55,21 @@ def test_directory_raises_module_load_error(tmp_path: Path) -> None:
         lowlevel.Module(tmp_path)
     assert info.value.path == str(tmp_path)
     assert info.value.reason  # the loader's own message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fifo_as_module_path_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "module.so"
+    os.mkfifo(fifo)
+    outcome = outcome_unless_stuck(lambda: lowlevel.Module(fifo))
+    assert isinstance(outcome, errors.ModuleLoadError), outcome
+    assert outcome.path == str(fifo)
+    assert "a FIFO (named pipe), not a regular file" in outcome.reason
+
+
+def test_character_device_as_module_path_is_refused() -> None:
+    with pytest.raises(errors.ModuleLoadError, match="a character device, not a regular file"):
+        lowlevel.Module("/dev/zero")
 
 
 def test_file_that_is_not_a_shared_object_raises_module_load_error(tmp_path: Path) -> None:

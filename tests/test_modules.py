@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from support import outcome_unless_stuck
 
 from p11 import modules
 from p11.testing import find_softhsm_module
@@ -29,6 +31,14 @@ def test_config_without_module_line_is_skipped(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(modules, "module_dirs", lambda: [tmp_path])
     with pytest.raises(modules.ModuleNotFound, match="no PKCS#11 module named 'broken'"):
         modules.find_module("broken")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_among_the_configs_is_skipped_without_blocking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    os.mkfifo(tmp_path / "a-stuck.module")  # sorted first: read before the real one
+    (tmp_path / "mytoken.module").write_text(f"module: {find_softhsm_module()}\n")
+    monkeypatch.setattr(modules, "config_dirs", lambda: [tmp_path])
+    assert outcome_unless_stuck(lambda: modules.find_module("mytoken")) == find_softhsm_module()
 
 
 def test_unknown_name_says_where_it_looked() -> None:

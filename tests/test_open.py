@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from support import init_spare_token, self_signed
+from support import init_spare_token, outcome_unless_stuck, self_signed
 
 from p11 import errors
 from p11.api.library import Library, load
@@ -243,6 +243,68 @@ def test_wrong_pin_raises_pin_incorrect_without_the_pin(opener: Callable[..., An
         opener(stock.uri("object=signer;type=private"), pin=WRONG_PIN)
 
 
+# -- a PIN given while the token is already logged in -----------------------------------------------------------
+
+
+def _wrong_pin_ways(stock: Stock, tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(URI, keyword arguments) giving WRONG_PIN by argument, by pin-value and by pin-source."""
+    pin_file = tmp_path / "wrong-pin"
+    pin_file.write_text(WRONG_PIN + "\n")
+    uri = stock.uri("object=signer;type=private")
+    return [
+        (uri, {"pin": WRONG_PIN}),
+        (stock.uri("object=signer;type=private", f"pin-value={WRONG_PIN}"), {}),
+        (stock.uri("object=signer;type=private", f"pin-source=file:{pin_file}"), {}),
+    ]
+
+
+def test_wrong_pin_is_refused_while_the_pool_login_lasts(
+    opener: Callable[..., Any], stock: Stock, tmp_path: Path
+) -> None:
+    stock.token.login(USER_PIN)
+    try:
+        for uri, kwargs in _wrong_pin_ways(stock, tmp_path):
+            with pytest.raises(errors.PinIncorrect, match="already logged in as USER with another PIN") as info:
+                opener(uri, **kwargs)
+            assert_no_pin(str(info.value))
+        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN), stock.certificate)
+        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN.encode()), stock.certificate)
+        with pytest.raises(errors.PinIncorrect):
+            stock.token.login(WRONG_PIN)  # the pool's login path checks it too
+    finally:
+        stock.token.close_pool()
+
+
+def test_wrong_pin_is_refused_while_a_session_login_lasts(
+    opener: Callable[..., Any], stock: Stock, tmp_path: Path
+) -> None:
+    with stock.token.open(user_pin=USER_PIN) as session:
+        for uri, kwargs in _wrong_pin_ways(stock, tmp_path):
+            with pytest.raises(errors.PinIncorrect):
+                opener(uri, **kwargs)
+        with pytest.raises(errors.PinIncorrect):
+            stock.token.open(user_pin=WRONG_PIN)
+        with pytest.raises(errors.PinIncorrect):
+            session.login(WRONG_PIN)
+        with pytest.raises(errors.PinIncorrect):
+            stock.token.login(WRONG_PIN)
+        assert session.info().state == SessionState.RO_USER_FUNCTIONS  # the refusals logged nobody out
+    # The login ended with its last session: the record went with it, and the token checks PINs itself again.
+    with pytest.raises(errors.PinIncorrect):
+        opener(stock.uri("object=signer;type=private"), pin=WRONG_PIN)
+    sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN), stock.certificate)
+
+
+def test_the_pin_record_is_a_salted_hash_not_the_pin(stock: Stock) -> None:
+    with stock.token.open(user_pin=USER_PIN):
+        record = stock.token._logins
+        held = b"".join(getattr(record, name) for name in ("_salt", "_digest"))
+        assert USER_PIN.encode() not in held and len(record._salt) == 16 and len(record._digest) == 32
+        first_salt = record._salt
+    with stock.token.open(user_pin=USER_PIN):
+        assert stock.token._logins._salt != first_salt  # a new salt per login
+
+
 def test_pin_value_and_pin_source_together_are_refused(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(URIError, match="both pin-value and pin-source") as info:
         opener(stock.uri("object=note", f"pin-value={USER_PIN}&pin-source=/tmp/pin"))
@@ -288,6 +350,34 @@ def test_pin_file_problems_name_the_file_never_its_content(tmp_path: Path) -> No
     with pytest.raises(PinSourceError, match="cannot be read: Not a directory") as info:
         read_pin_source(str(beneath_a_file))
     assert str(beneath_a_file) in str(info.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fifo_as_pin_source_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pin"
+    os.mkfifo(fifo)
+    outcome = outcome_unless_stuck(lambda: read_pin_source(f"file:{fifo}"))
+    assert isinstance(outcome, PinSourceError), outcome
+    expected = f"pin-source file {str(fifo)!r} is a FIFO (named pipe): only regular files are read as PIN files"
+    assert str(outcome) == expected
+    assert outcome.path == str(fifo)
+
+
+def test_fifo_with_a_writer_is_refused_too(tmp_path: Path) -> None:
+    # A writer that keeps the pipe open and never writes: a plain read would wait for ever.
+    fifo = tmp_path / "pin"
+    os.mkfifo(fifo)
+    keeper = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        outcome = outcome_unless_stuck(lambda: read_pin_source(str(fifo)))
+    finally:
+        os.close(keeper)
+    assert isinstance(outcome, PinSourceError) and "FIFO" in str(outcome), outcome
+
+
+def test_device_as_pin_source_is_refused() -> None:
+    with pytest.raises(PinSourceError, match="is a character device: only regular files"):
+        read_pin_source("/dev/zero")
 
 
 def _read_pin_as_unprivileged(path: str) -> tuple[str, str]:
@@ -423,18 +513,26 @@ def test_ambiguous_object_lists_the_candidates_uris(opener: Callable[..., Any], 
 
 def test_ambiguous_token_lists_the_candidates_uris(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.MultipleTokens) as info:
-        opener(f"pkcs11:model=SoftHSM%20v2;object=note?module-path={stock.module_path}&pin-value={USER_PIN}")
+        opener(f"pkcs11:model=SoftHSM%20v2?module-path={stock.module_path}&pin-value={USER_PIN}")
     message = str(info.value)
     assert_no_pin(message)
     present = len(stock.library.slots())
-    assert message.startswith(f"{present} tokens match pkcs11:model=SoftHSM%20v2;object=note: ")
-    # "<n> tokens match <uri>: <uri>, <uri>, ... and <k> more; add serial= ..."; ", " never occurs inside a URI
-    listed_text = message.split(": ", 1)[1].rsplit("; add serial=", 1)[0].split(" and ")[0]
+    assert message.startswith(f"{present} tokens match pkcs11:model=SoftHSM%20v2: ")
+    # "<n> tokens match <uri>: <uri>, <uri>, ... and <k> more; add token= ..."; ", " never occurs inside a URI
+    listed_text = message.split(": ", 1)[1].rsplit("; add token=", 1)[0].split(" and ")[0]
     listed = [URI.parse(part) for part in listed_text.split(", ")]
     assert len(listed) == min(present, 10)
     assert all(u["model"] == "SoftHSM v2" and "slot-id" in u for u in listed)
     assert any(u.get("token") == LABEL for u in listed) or present > 10
     assert len({u["slot-id"] for u in listed}) == len(listed)
+
+
+def test_object_uri_matching_many_tokens_finds_the_one_holding_the_object(
+    opener: Callable[..., Any], stock: Stock
+) -> None:
+    # The store holds many tokens (and the spare slot); the data object "note" is on this module's token only.
+    note = opener(f"pkcs11:model=SoftHSM%20v2;object=note;type=data?module-path={stock.module_path}")
+    assert isinstance(note, DataObject) and note.session.token is stock.token and note.value == b"hello"
 
 
 def test_token_that_does_not_match_names_the_failing_attribute(opener: Callable[..., Any], stock: Stock) -> None:

@@ -14,8 +14,11 @@ import sys
 from pathlib import Path
 
 from p11.errors import P11Error
+from p11.files import read_small_file
 
 __all__ = ["ModuleNotFound", "config_dirs", "find_module", "module_dirs"]
+
+_CONFIG_LIMIT = 65536  # a p11-kit .module file is a few lines
 
 
 class ModuleNotFound(P11Error, LookupError):
@@ -53,8 +56,8 @@ def _stem(filename: str) -> str:
 
 
 def _module_line(config: Path) -> str | None:
-    try:
-        text = config.read_text(encoding="utf-8", errors="replace")
+    try:  # a regular file of sane size only: a FIFO dropped among the configs must not hang the lookup
+        text = read_small_file(str(config), _CONFIG_LIMIT).decode("utf-8", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():

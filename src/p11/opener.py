@@ -17,6 +17,13 @@ What happens, in order:
 2. **The token** (:func:`find_token`): exactly one token whose library, slot and token attributes match.
    :class:`~p11.errors.NoSuchToken` says, for every token present, which attribute did not match
    (``token='x' (token has 'y')``); :class:`~p11.errors.MultipleTokens` lists the candidates' URIs.
+   A URI that names an object (``object``, ``id`` or ``type``) matches only initialised tokens (SoftHSM's spare
+   slot holds no objects), and when its token attributes still match several (``pkcs11:object=iotkey;
+   type=private``, the form device configurations use, names no token at all) the object is looked for on each:
+   every candidate is opened and logged in with the PIN, a token that refuses the PIN is no match (it is named
+   if the object is found nowhere), and the URI is ambiguous only when the object is on more than one token
+   (:class:`~p11.errors.MultipleTokens` lists the objects' URIs; add ``token=`` to pick one). The PIN is thus
+   tried on every candidate token: name the token when the PIN must not be offered to the others.
 3. **No object attributes** (no ``object``, ``id`` or ``type``): the URI names a token, and the
    :class:`~p11.Token` is returned. No session is opened, so a PIN in the URI is not used (a ``pin-source``
    file is not even read); :func:`open_session` gives a logged-in session for such a URI.
@@ -62,8 +69,9 @@ from p11.api.uris import (
     uri_for_object,
     uri_for_token,
 )
-from p11.constants import Attribute, SessionState
-from p11.errors import MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
+from p11.constants import Attribute, SessionState, TokenFlag
+from p11.errors import CryptokiError, MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
+from p11.files import FileTooLarge, NotARegularFile, read_small_file
 from p11.modules import ModuleNotFound, find_module
 from p11.uri import URI, URIError
 
@@ -96,6 +104,7 @@ _LOGGED_IN: Final = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_U
 _SCHEME_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C: is a drive
 _SLOT_SCOPE: Final = ("slot-manufacturer", "slot-description", "slot-id")
 _OBJECT_SCOPE: Final = ("object", "id", "type")
+_PICK_TOKEN: Final = "add token= (the token's label) to the URI to pick one, or serial= (or slot-id=) if labels repeat"
 
 
 class ModuleNotSpecified(P11Error, LookupError):
@@ -194,25 +203,29 @@ def read_pin_source(source: str) -> bytes:
     """The PIN in the file a ``pin-source`` names (see :func:`pin_source_path`): its bytes with one trailing
     newline (``\\n`` or ``\\r\\n``) removed, as many PIN files end with one.
 
-    :class:`PinSourceError` when the file is missing, unreadable, a directory, empty, or larger than a PIN file
-    can be (4 KiB); the message names the file and never shows its content.
+    :class:`PinSourceError` when the file is missing, unreadable, not a regular file (a directory, a FIFO, a
+    device: never read, so a FIFO cannot block; see :mod:`p11.files`), empty, or larger than a PIN file can be
+    (4 KiB); the message names the file and never shows its content.
     """
     path = pin_source_path(source)
     try:
-        with Path(path).open("rb") as file:
-            data = file.read(_PIN_FILE_LIMIT + 1)
+        data = read_small_file(path, _PIN_FILE_LIMIT)
     except FileNotFoundError:
         raise PinSourceError(f"pin-source file {path!r} does not exist", path) from None
-    except IsADirectoryError:
-        raise PinSourceError(f"pin-source file {path!r} is a directory, not a file", path) from None
+    except NotARegularFile as exc:
+        raise PinSourceError(
+            f"pin-source file {path!r} is {exc.kind}: only regular files are read as PIN files", path
+        ) from None
+    except FileTooLarge:
+        raise PinSourceError(
+            f"pin-source file {path!r} is larger than {_PIN_FILE_LIMIT} bytes: not a PIN file", path
+        ) from None
     except PermissionError:
         raise PinSourceError(f"pin-source file {path!r} cannot be read: permission denied", path) from None
     except OSError as exc:
         raise PinSourceError(
             f"pin-source file {path!r} cannot be read: {exc.strerror or type(exc).__name__}", path
         ) from None
-    if len(data) > _PIN_FILE_LIMIT:
-        raise PinSourceError(f"pin-source file {path!r} is larger than {_PIN_FILE_LIMIT} bytes: not a PIN file", path)
     if data.endswith(b"\r\n"):
         data = data[:-2]
     elif data.endswith(b"\n"):
@@ -263,6 +276,41 @@ def _uri_text(uri: URI) -> str:
     return str(uri.replace(module_name=None, module_path=None, pin_source=None, pin_value=None, vendor_query=None))
 
 
+def _candidates(uri: URI, library: Library, *, for_object: bool) -> list[Token]:
+    """The tokens of ``library`` that the URI's library, slot and token attributes match; for an object URI only
+    initialised ones (a token that is not initialised holds no objects: SoftHSM always offers one such).
+    :class:`~p11.errors.NoSuchToken` when there is none, saying what did not match for each token present."""
+    wanted = _uri_text(uri)
+    reason = uri.mismatch_library(library_attributes(library.info))
+    if reason is not None:
+        raise NoSuchToken(f"no token matches {wanted}: the module {library.path!r} does not match: {reason}")
+    check_slot = _has_any(uri, _SLOT_SCOPE)
+
+    def match() -> tuple[list[Token], list[str]]:
+        matched: list[Token] = []
+        misses: list[str] = []
+        for slot in library.slots(token_present=True):
+            token = slot.token
+            if token is None:  # removed since the slot list was read
+                continue
+            reason = uri.mismatch_slot(slot_attributes(slot.id, slot.info)) if check_slot else None
+            if reason is None:
+                reason = uri.mismatch_token(token_attributes(token))
+            if reason is None and for_object and not token.flags & TokenFlag.TOKEN_INITIALIZED:
+                reason = "not initialised, so it holds no objects"
+            if reason is None:
+                matched.append(token)
+            else:
+                misses.append(f"slot {slot.id} token {token.label!r}: {reason}")
+        return matched, misses
+
+    matched, misses = library.until_found(match, lambda result: bool(result[0]))
+    if not matched:
+        present = "; ".join(misses) if misses else "none"
+        raise NoSuchToken(f"no token matches {wanted} in {library.path!r}; tokens present: {present}")
+    return matched
+
+
 def find_token(uri: URI, library: Library) -> Token:
     """The one token of ``library`` that the URI's library, slot and token attributes match.
 
@@ -270,34 +318,12 @@ def find_token(uri: URI, library: Library) -> Token:
     because of a vendor attribute says so. :class:`~p11.errors.MultipleTokens` lists the candidates' URIs (with
     ``slot-id``, which tells apart tokens that are otherwise alike).
     """
-    wanted = _uri_text(uri)
-    reason = uri.mismatch_library(library_attributes(library.info))
-    if reason is not None:
-        raise NoSuchToken(f"no token matches {wanted}: the module {library.path!r} does not match: {reason}")
-    matched: list[Token] = []
-    misses: list[str] = []
-    check_slot = _has_any(uri, _SLOT_SCOPE)
-    for slot in library.slots(token_present=True):
-        token = slot.token
-        if token is None:  # removed since the slot list was read
-            continue
-        reason = uri.mismatch_slot(slot_attributes(slot.id, slot.info)) if check_slot else None
-        if reason is None:
-            reason = uri.mismatch_token(token_attributes(token))
-        if reason is None:
-            matched.append(token)
-        else:
-            misses.append(f"slot {slot.id} token {token.label!r}: {reason}")
+    matched = _candidates(uri, library, for_object=False)
     if len(matched) == 1:
         return matched[0]
-    if not matched:
-        present = "; ".join(misses) if misses else "none"
-        raise NoSuchToken(f"no token matches {wanted} in {library.path!r}; tokens present: {present}")
     listed = ", ".join(str(uri_for_token(t, include_slot=True)) for t in matched[:_LISTED])
     more = f" and {len(matched) - _LISTED} more" if len(matched) > _LISTED else ""
-    raise MultipleTokens(
-        f"{len(matched)} tokens match {wanted}: {listed}{more}; add serial= (or slot-id=) to the URI to pick one"
-    )
+    raise MultipleTokens(f"{len(matched)} tokens match {_uri_text(uri)}: {listed}{more}; {_PICK_TOKEN}")
 
 
 # -- the object ------------------------------------------------------------------------------------------------
@@ -328,8 +354,7 @@ def _not_found(uri: URI, session: Session) -> NoSuchObject:
     """A NoSuchObject that says which of the URI's object attributes the nearest objects missed."""
     token = session.token
     asked = [name for name in _OBJECT_SCOPE if name in uri]
-    selected: dict[str, Any] = {name: uri[name] for name in asked}
-    wanted = str(URI(**selected))[len("pkcs11:") :]
+    wanted = _object_text(uri)
     near: list[tuple[int, str]] = []
     with session.find() as search:
         visible: list[Object] = list(islice(search, _SCANNED))
@@ -368,6 +393,58 @@ def find_object(uri: URI, session: Session) -> Object:
     listed = ", ".join(str(uri_for_object(obj)) for obj in found[:_LISTED])
     hint = "add type= (public, private, cert, secret-key, data), id= or object= to the URI to pick one"
     raise MultipleObjects(f"{len(found)}{'+' if more else ''} objects match {_uri_text(uri)}: {listed}{more}; {hint}")
+
+
+def _object_text(uri: URI) -> str:
+    """``object=x;type=private``: the URI's object attributes, for messages."""
+    selected: dict[str, Any] = {name: uri[name] for name in _OBJECT_SCOPE if name in uri}
+    return str(URI(**selected))[len("pkcs11:") :]
+
+
+def _find_on_tokens(uri: URI, tokens: list[Token], pin: str | bytes | None) -> Object:
+    """The one object the URI names, looked for on each of ``tokens`` (the URI's token attributes matched several):
+    each is opened and, given a PIN, logged in. A token that refuses the PIN (or cannot be opened) is not a match
+    but is named if the object is found nowhere; found on more than one token, the URI is ambiguous
+    (:class:`~p11.errors.MultipleTokens` lists the objects). The session of the object returned stays open."""
+    template = _search_template(uri)
+    hits: list[tuple[Session, list[Object]]] = []
+    searched: list[str] = []
+    refused: list[str] = []
+    try:
+        for token in tokens:
+            try:
+                session = token.open(user_pin=pin)
+            except CryptokiError as exc:
+                refused.append(f"{token.label!r} (serial {token.serial}: {exc.name})")
+                continue
+            searched.append(repr(token.label))
+            with session.find(template=template) as search:
+                found: list[Object] = list(islice(search, _LISTED + 1))
+            if found:
+                hits.append((session, found))
+            else:
+                session.close()
+        if len(hits) == 1:
+            return find_object(uri, hits[0][0])  # one token has it: exactly one object there, or MultipleObjects
+        wanted = _object_text(uri)
+        if hits:
+            listed = ", ".join(str(uri_for_object(obj)) for _, found in hits for obj in found[:_LISTED])
+            raise MultipleTokens(f"{len(hits)} tokens hold objects with {wanted}: {listed}; {_PICK_TOKEN}")
+    except BaseException:
+        for session, _ in hits:
+            session.close()
+        raise
+    message = f"no object with {wanted} on any of the {len(tokens)} tokens that match {_uri_text(uri)}"
+    if searched:
+        message += f"; searched {', '.join(searched)}"
+    if refused:
+        message += f"; not searched, as they refused the PIN or could not be opened: {', '.join(refused)}"
+    if pin is None:
+        message += (
+            "; not logged in, so private objects (private keys among them) cannot be seen: give pin-value or "
+            "pin-source in the URI, or pin= to p11.open"
+        )
+    raise NoSuchObject(message)
 
 
 # -- open ------------------------------------------------------------------------------------------------------
@@ -419,8 +496,10 @@ def open(uri: URI | str, *, pin: str | bytes | None = None) -> Any:
     if not _has_any(parsed, _OBJECT_SCOPE):
         return find_token(parsed, _library_for(parsed))
     user_pin = read_pin(parsed, pin)
-    token = find_token(parsed, _library_for(parsed))
-    session = token.open(user_pin=user_pin)
+    tokens = _candidates(parsed, _library_for(parsed), for_object=True)
+    if len(tokens) > 1:
+        return _typed(_find_on_tokens(parsed, tokens, user_pin))
+    session = tokens[0].open(user_pin=user_pin)
     try:
         return _typed(find_object(parsed, session))
     except BaseException:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from p11 import lowlevel
 from p11.api.objects import forget_calls
@@ -21,6 +23,10 @@ from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
 __all__ = ["Library", "Slot", "load"]
 
 _LIBRARIES: dict[lowlevel.Module, Library] = {}
+# A lookup that finds nothing on a module nobody has used yet looks again after re-initialising it, after these
+# pauses (SoftHSM may have missed a token being rewritten by another process: see Library.until_found).
+_LOOK_AGAIN: Final = (0.02, 0.05, 0.1, 0.2)
+T = TypeVar("T")
 _LOCK = threading.Lock()
 
 # get_token()/tokens() keywords → CK_TOKEN_INFO fields; any other TokenInfo field name works as itself.
@@ -78,7 +84,7 @@ class Slot:
 
 class Library:
     """A loaded PKCS#11 module: ``.module`` (the :class:`p11.lowlevel.Module`), ``.info``, :meth:`slots`,
-    :meth:`tokens`, :meth:`get_token`, :meth:`close`. A context manager that closes on exit."""
+    :meth:`tokens`, :meth:`get_token`, :meth:`free_token`, :meth:`close`. A context manager that closes on exit."""
 
     def __init__(self, module: lowlevel.Module) -> None:
         self.module = module
@@ -122,6 +128,28 @@ class Library:
             else:
                 token._info = info
             return token
+
+    def until_found(self, lookup: Callable[[], T], found: Callable[[T], bool] = bool) -> T:
+        """``lookup()``, done again while ``found`` says it found nothing and the module can be read afresh.
+
+        SoftHSM reads its token store once, in ``C_Initialize``; a token whose file another process was
+        rewriting at that moment (several processes starting at once, each logging in) is absent until the next
+        initialisation. So while nobody has opened a session on the module yet (no :class:`Session`, no pool, no
+        low-level ``C_OpenSession``), a lookup that finds nothing re-initialises it
+        (:meth:`p11.lowlevel.Module.reinitialize_unused`) and asks again, a few times with growing pauses (under
+        half a second in all). A module in use is never re-initialised: the lookup's answer stands."""
+        result = lookup()
+        for pause in _LOOK_AGAIN:
+            if found(result):
+                break
+            time.sleep(pause)
+            with self._lock:
+                if any(token._live for token in self._tokens.values()) or not self.module.reinitialize_unused():
+                    break
+                self._tokens.clear()
+                self._slots.clear()
+            result = lookup()
+        return result
 
     def _adopt(self, token: Token) -> None:
         with self._lock:
@@ -189,7 +217,7 @@ class Library:
         :class:`~p11.errors.MultipleTokens` naming what was asked and the tokens there are."""
         criteria: dict[str, Any] = {"label": label, "serial": serial, "manufacturer": manufacturer, "model": model}
         criteria.update({"slot_id": slot_id, **match})
-        found = self.tokens(**criteria)
+        found = self.until_found(lambda: self.tokens(**criteria))
         asked = ", ".join(f"{k}={v!r}" for k, v in criteria.items() if v is not None) or "anything"
         if len(found) == 1:
             return found[0]
@@ -212,6 +240,7 @@ class Library:
                 token.close_pool()  # the pools' sessions end before C_Finalize, each with C_CloseSession
             token._live.clear()
             token._user = None
+            token._logins.forget()
             # Their next use finds the library closed (StaleObject), never a stale cached call.
             forget_calls(token._objects.values())
         self.module.close()

@@ -41,7 +41,7 @@ from p11._native import sign as _sign
 from p11._native import verify as _verify
 from p11.api.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
-from p11.encodings.attributes import raw_template, template
+from p11.encodings.attributes import describe, raw_template, template
 from p11.errors import (
     CryptokiError,
     LibraryStateError,
@@ -324,7 +324,7 @@ class Session(_SessionBase):
             objects = [o for o in objects if isinstance(o, Key)]
         if len(objects) == 1:
             return objects[0]
-        described = ", ".join(f"{k}={v!r}" for k, v in wanted.items()) or "no attributes"
+        described = describe(wanted)
         if not objects:
             raise NoSuchObject(f"no {what} with {described} on token {self.token.label!r}")
         listed = ", ".join(repr(o) for o in objects[:10])

@@ -4,7 +4,8 @@ Cryptoki keeps login state per application and token, not per session: once one 
 of the application on that token is logged in, and closing the last session logs the token out. So the token is
 where p11 tracks it: :meth:`Token.open` with a PIN logs in only when the token is not already logged in as that
 user (it asks the session for its state, so a login made elsewhere in the process counts too), and a second
-``open(user_pin=...)`` never fails with ``CKR_USER_ALREADY_LOGGED_IN``.
+``open(user_pin=...)`` never fails with ``CKR_USER_ALREADY_LOGGED_IN``. It does fail with ``PinIncorrect`` when
+the PIN differs from the one p11 logged in with (:mod:`p11.logins`: a salted hash is kept, never the PIN).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from p11.api.session import ObjectSearch, PooledSession, Session
 from p11.api.uris import uri_for_token
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
+from p11.logins import LoginRecord, logged_in_user
 from p11.lowlevel.marshal import size_arg
 from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
@@ -81,6 +83,7 @@ class Token:
         self._lock = threading.RLock()
         self._mechanisms: dict[Mechanism, MechanismInfo] | None = None
         self._user: UserType | None = None  # who p11 logged in (the token's state may say more: see _login)
+        self._logins = LoginRecord()  # the PIN p11 logged in with, hashed: a different one is refused (p11.logins)
         # Handles of the open Session objects, and _POOL_MARK while a pool exists (it holds the login too):
         # set.add/discard are atomic, so opening and closing a session needs no lock.
         self._live: set[int] = set()
@@ -161,9 +164,9 @@ class Token:
         self, *, user_pin: str | bytes | None = None, so_pin: str | bytes | None = None, rw: bool = False
     ) -> Session:
         """A new session (read-write with ``rw=True``; an SO login always is). With ``user_pin`` (or ``so_pin``)
-        the token is logged in unless it already is, for this application, as that user. When it already is, the
-        PIN is not checked: Cryptoki answers ``CKR_USER_ALREADY_LOGGED_IN`` before looking at it (use
-        :meth:`login` on a logged-out token to check a PIN)."""
+        the token is logged in unless it already is, for this application, as that user. When it already is,
+        Cryptoki does not look at the PIN, but p11 does when it made that login: a different PIN raises
+        ``PinIncorrect`` (:mod:`p11.logins`). A login made outside p11 cannot be checked."""
         if self._module._stale:
             self._module.ensure_ready()  # a fork child initialises the module again before the first call
         if user_pin is None and so_pin is None:
@@ -193,12 +196,15 @@ class Token:
             if user_type in (UserType.USER, UserType.SO):
                 state = module.C_GetSessionInfo(session.handle).state
                 if state in (_USER_STATES if user_type == UserType.USER else _SO_STATES):
+                    self._logins.check(user_type, pin)
                     self._user = user_type
                     return
             try:
                 module.C_Login(session.handle, user_type, pin)
             except error_class(_CKR_ALREADY):
-                pass
+                self._logins.check(user_type, pin)
+            else:
+                self._logins.remember(user_type, pin)
             if user_type in (UserType.USER, UserType.SO):
                 self._user = user_type
 
@@ -209,12 +215,14 @@ class Token:
             except error_class(_CKR_NOT_LOGGED_IN):
                 pass
             self._user = None
+            self._logins.forget()
 
     def _all_closed(self) -> None:
         """The last Session closed, and no pool holds sessions: Cryptoki logged the token out."""
         with self._lock:
             if not self._live:
                 self._user = None
+                self._logins.forget()
 
     @property
     def _open_sessions(self) -> int:
@@ -247,6 +255,7 @@ class Token:
         with self._lock:
             self._mechanisms = None
             self._user = None
+            self._logins.forget()
         self.slot = self.library._slot_after_init(self.slot, label, serial_before)
         self._slot_id = self.slot.id
         self.info()
@@ -263,6 +272,8 @@ class Token:
         """``C_SetPIN``: change the PIN of the user logged in (the normal user when nobody is)."""
         with self.open(rw=True) as session, session._lock:
             self.library.module.C_SetPIN(session.handle, old_pin, new_pin)
+            if self._logins.user is not None:
+                self._logins.remember(self._logins.user, new_pin)  # the login p11 made now has the new PIN
 
     # -- the session pool, and the token used without explicit sessions ------------------------------------------
 
@@ -309,7 +320,8 @@ class Token:
 
     def login(self, user_pin: str | bytes, *, keep_pin: bool | None = None, max_size: int | None = None) -> None:
         """Log the token in as the normal user for pooled use (``token.get_key(...)``, ``key.sign(...)`` with no
-        session in sight). The PIN is checked now: a wrong one raises ``PinIncorrect``. ``keep_pin`` and
+        session in sight). The PIN is checked now: a wrong one raises ``PinIncorrect`` (also when the token is
+        already logged in, by p11 with another PIN: :mod:`p11.logins`). ``keep_pin`` and
         ``max_size`` configure the pool as :meth:`configure_pool` does.
 
         The pool's first session logs in (Cryptoki logs in the whole application, so explicit sessions are logged
@@ -324,6 +336,9 @@ class Token:
                 self._pool_options["max_size"] = _pool_size(max_size)
             if self._module._stale:
                 self._module.ensure_ready()
+            already = logged_in_user(self._module, self._slot_id) == UserType.USER
+            if already:
+                self._logins.check(UserType.USER, user_pin)  # Cryptoki would accept any PIN now (p11.logins)
             pool = self._new_pool(user_pin)
             try:
                 pool.give_back(pool.borrow())  # opens the first session and logs in: a wrong PIN raises here
@@ -339,6 +354,8 @@ class Token:
                 pooled.rw = pool.rw
                 old.close()
             self._user = UserType.USER
+            if not already:
+                self._logins.remember(UserType.USER, user_pin)
 
     def close_pool(self) -> None:
         """Close the token's session pool: idle sessions now, borrowed ones when they come back. Objects bound to

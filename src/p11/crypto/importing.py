@@ -20,7 +20,6 @@ import is all or nothing.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from p11.constants import Attribute, KeyType
-from p11.crypto import templates
+from p11.crypto import pem, templates
 from p11.crypto.errors import InvalidKeyData, PasswordRequired, UnsupportedKeyType, WrongPassword
 from p11.crypto.templates import PrivateKeyTypes, PublicKeyTypes
 
@@ -53,7 +52,6 @@ __all__ = [
 
 Password = bytes | str | None
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
 _PRIVATE_BLOCKS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY"}
 _PUBLIC_BLOCKS = {b"PUBLIC KEY", b"RSA PUBLIC KEY"}
 _CERT_BLOCKS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
@@ -227,7 +225,7 @@ def load_key_material(data: bytes | str, *, password: Password = None) -> KeyMat
         raise TypeError(f"key material must be bytes or str, not {type(data).__name__}")
     data = bytes(data)
     secret = _password_bytes(password)
-    blocks = list(_PEM_BLOCK.finditer(data))
+    blocks = pem.scan(data).blocks  # linear in the data's size, whatever it holds (p11.crypto.pem)
     if not blocks:
         if b"-----BEGIN" in data:
             raise InvalidKeyData("PEM data with no complete BEGIN/END block")
@@ -236,7 +234,7 @@ def load_key_material(data: bytes | str, *, password: Password = None) -> KeyMat
         return _load_der(data, secret)
     material = KeyMaterial()
     for block in blocks:
-        kind, text = block.group(1), block.group(0)
+        kind, text = block.kind, block.text
         if kind in _PRIVATE_BLOCKS:
             material.private_keys.append(_load_private(text, secret, pem=True))
         elif kind in _PUBLIC_BLOCKS:

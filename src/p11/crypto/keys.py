@@ -7,7 +7,10 @@ and TLS libraries) uses a key that never leaves the token:
 
 * RSA: PKCS#1 v1.5 and PSS signatures (MGF1, salt length as an int or ``PSS.DIGEST_LENGTH``/``PSS.MAX_LENGTH``),
   ``Prehashed`` digests, ``NoDigestInfo`` (cryptography >= 47); PKCS#1 v1.5 and OAEP decryption (a ciphertext
-  the token rejects is a ``ValueError``, :class:`~p11.crypto.errors.DecryptionFailed`, as in ``cryptography``).
+  the token rejects is a ``ValueError``, :class:`~p11.crypto.errors.DecryptionFailed`, one message for every
+  failure, as in ``cryptography``). OAEP with a hash or label the token lacks is raw RSA on the token and
+  unpadded in constant time (see :mod:`p11.ops.oaep`); with no way to do it, ``UnsupportedAlgorithm`` says what the
+  token offers.
   The token hashes when it has the combined mechanism (``CKM_SHA256_RSA_PKCS`` …); otherwise the hash is
   computed here and the token signs the digest (``CKM_RSA_PKCS`` over a ``DigestInfo``, ``CKM_RSA_PKCS_PSS``) —
   the signature is the same.
@@ -230,8 +233,11 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
             )
         try:
             return bytes(self._key.decrypt(ciphertext, mechanism))
-        except (errors.GeneralError, errors.FunctionFailed) as exc:  # type: ignore[attr-defined]
-            raise DecryptionFailed(f"the token could not decrypt the ciphertext ({exc.name})") from exc
+        except errors.MechanismNotSupported as exc:
+            raise UnsupportedAlgorithm(str(exc)) from exc
+        except (errors.GeneralError, errors.FunctionFailed, errors.DataError) as exc:  # type: ignore[attr-defined]
+            # One message whatever the token said: which failure it was must not be an oracle.
+            raise DecryptionFailed("Decryption failed: the ciphertext is not valid for this key and padding") from exc
 
 
 class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):

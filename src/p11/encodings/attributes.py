@@ -8,6 +8,7 @@ module only resolves names and hands templates to the calls that need them.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,7 +27,9 @@ __all__ = [
     "Unavailable",
     "attribute",
     "attribute_name",
+    "describe",
     "is_marker",
+    "keyword",
     "merge",
     "raw_template",
     "template",
@@ -69,6 +72,28 @@ def attribute(key: Attribute | int | str) -> Attribute:
 def attribute_name(key: Attribute | int) -> str:
     """``CKA_LABEL`` for ``Attribute.LABEL`` (vendor attributes named relative to ``CKA_VENDOR_DEFINED``)."""
     return str(_attribute_name(int(key)))
+
+
+def keyword(key: Attribute | int) -> str:
+    """The keyword a user writes for an attribute: ``label``, ``id``, ``object_class`` (for ``CKA_CLASS``),
+    ``key_type``; a vendor attribute by its ``CKA_`` name."""
+    member = Attribute(int(key))
+    if member == Attribute.CLASS:
+        return "object_class"
+    if member.name in Attribute.__members__:
+        return member.name.lower()
+    return attribute_name(member)
+
+
+def describe(criteria: Mapping[Any, Any]) -> str:
+    """Attribute criteria as an error message shows them: ``label='nope', object_class=ObjectClass.PRIVATE_KEY``
+    (keywords as :func:`template` takes them, enum values by name; ``no attributes`` when empty). Every message
+    that prints a template goes through here, so none shows a bare ``CKA_*`` number."""
+    parts = []
+    for key, value in criteria.items():
+        shown = f"{type(value).__name__}.{value.name}" if isinstance(value, enum.Enum) else repr(value)
+        parts.append(f"{keyword(attribute(key))}={shown}")
+    return ", ".join(parts) or "no attributes"
 
 
 def is_marker(value: object) -> bool:

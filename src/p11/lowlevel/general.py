@@ -1,7 +1,9 @@
 """Cryptoki general-purpose, slot/token, session and login functions (and their 3.0 additions), 1:1.
 
 Each method calls the module's function pointer once (or twice, for a size query) and raises the typed
-exception of :mod:`p11.errors` for any return value but ``CKR_OK``. PINs are ``str`` (sent as UTF-8) or ``bytes``,
+exception of :mod:`p11.errors` for any return value but ``CKR_OK``; the read-only slot, token and session
+queries (marked ``@read_only``) are asked again a few times first when the error is a passing one
+(:mod:`p11.lowlevel.retry`). PINs are ``str`` (sent as UTF-8) or ``bytes``,
 or ``None`` for ``NULL_PTR`` (a protected authentication path: PIN pad, biometrics).
 """
 
@@ -14,6 +16,7 @@ from p11._cffi import ffi, lib
 from p11.constants import Mechanism
 from p11.lowlevel import types
 from p11.lowlevel.marshal import data_in, fetch, fetch_ulongs, pin_in, raise_for, ulong_args
+from p11.lowlevel.retry import read_only
 
 __all__ = ["GeneralFunctions"]
 
@@ -38,7 +41,9 @@ class GeneralFunctions:
     """General, slot and token, session and login management: ``C_GetInfo`` … ``C_Logout``, ``C_LoginUser``."""
 
     _f: Any
+    _sessions_opened: bool
 
+    @read_only
     def C_GetInfo(self) -> types.Info:
         out = ffi.new("CK_INFO *")
         rv = self._f.C_GetInfo(out)
@@ -48,10 +53,12 @@ class GeneralFunctions:
 
     # -- slots and tokens ------------------------------------------------------------------------------------
 
+    @read_only
     def C_GetSlotList(self, token_present: bool = False) -> list[int]:
         """Slot ids; with ``token_present`` only slots holding a token."""
         return fetch_ulongs(self._f.C_GetSlotList, "C_GetSlotList", bool(token_present))
 
+    @read_only
     def C_GetSlotInfo(self, slot: int) -> types.SlotInfo:
         out = ffi.new("CK_SLOT_INFO *")
         rv = self._f.C_GetSlotInfo(slot, out)
@@ -59,6 +66,7 @@ class GeneralFunctions:
             raise_for(rv, "C_GetSlotInfo")
         return types.slot_info(out)
 
+    @read_only
     def C_GetTokenInfo(self, slot: int) -> types.TokenInfo:
         out = ffi.new("CK_TOKEN_INFO *")
         rv = self._f.C_GetTokenInfo(slot, out)
@@ -77,10 +85,12 @@ class GeneralFunctions:
             raise_for(rv, "C_WaitForSlotEvent")
         return int(slot[0])
 
+    @read_only
     def C_GetMechanismList(self, slot: int) -> list[Mechanism]:
         """Mechanism types of the slot's token, as :class:`p11.constants.Mechanism` members (``int``s)."""
         return [Mechanism(m) for m in fetch_ulongs(self._f.C_GetMechanismList, "C_GetMechanismList", slot)]
 
+    @read_only
     def C_GetMechanismInfo(self, slot: int, mechanism_type: int) -> types.MechanismInfo:
         out = ffi.new("CK_MECHANISM_INFO *")
         rv = self._f.C_GetMechanismInfo(slot, mechanism_type, out)
@@ -116,6 +126,7 @@ class GeneralFunctions:
         """Open a session; ``CKF_SERIAL_SESSION`` is always added (the specification requires it). No notify
         callback is registered."""
         out = ffi.new("CK_SESSION_HANDLE *")
+        self._sessions_opened = True  # the module is no longer "unused" (see Module.reinitialize_unused)
         rv = self._f.C_OpenSession(slot, flags | _SERIAL, _NULL, _NULL, out)
         if rv:
             raise_for(rv, "C_OpenSession")
@@ -131,6 +142,7 @@ class GeneralFunctions:
         if rv:
             raise_for(rv, "C_CloseAllSessions")
 
+    @read_only
     def C_GetSessionInfo(self, session: int) -> types.SessionInfo:
         out = ffi.new("CK_SESSION_INFO *")
         rv = self._f.C_GetSessionInfo(session, out)

@@ -17,6 +17,7 @@ from typing import Any
 
 from p11._cffi import ffi, lib
 from p11.errors import FunctionNotSupported, ModuleLoadError, rv_name
+from p11.files import NotARegularFile, check_regular_file
 from p11.lowlevel.types import Version
 
 __all__ = ["FunctionTable", "open_module"]
@@ -72,9 +73,15 @@ def open_module(path: str | os.PathLike[str]) -> tuple[str, Any, Any, Version]:
     """Load ``path`` and return ``(path text, library handle, typed function list pointer, list version)``.
 
     Raises :class:`~p11.errors.ModuleLoadError` naming the path and the loader's message for a missing or unloadable
-    file, and ``"no C_GetFunctionList symbol"`` for a shared object that is not a Cryptoki module.
+    file, for a path that is not a regular file (a FIFO, a device, a directory: refused before the loader opens it,
+    so it cannot block), and ``"no C_GetFunctionList symbol"`` for a shared object that is not a Cryptoki module.
     """
     text = _path_text(path)
+    if os.sep in text or (os.altsep and os.altsep in text):  # a bare soname is the dynamic loader's to find
+        try:
+            check_regular_file(text)  # dlopen of a FIFO would block forever (see p11.files)
+        except NotARegularFile as exc:
+            raise ModuleLoadError(text, f"it is {exc.kind}, not a regular file: name the module's .so file") from None
     err = ffi.new("char[]", _ERRLEN)
     handle = lib.p11_module_open(text.encode("utf-8"), err, _ERRLEN)
     if handle == ffi.NULL:

@@ -142,6 +142,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         self._owns_init = False  # we made it, so we finalise it at exit
         self._stale = False  # inherited through fork(): re-initialise before the next call
         self._closed = False
+        self._sessions_opened = False  # a C_OpenSession through this object since the last C_Initialize
         self._forked_mid_call = False  # a fork child whose parent had a call running: never call the module
         with _REGISTRY_LOCK:
             _OPEN.append(self)
@@ -246,6 +247,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             if rv != 0:
                 raise error_class(rv)(rv, "C_Initialize")
             self._initialized, self._owns_init = True, True
+            self._sessions_opened = False
             self.generation += 1
 
     def C_Finalize(self, timeout: float = DRAIN_TIMEOUT) -> None:
@@ -279,6 +281,23 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             self.generation += 1
             self._f = self._funcs
         _run_hooks(_AFTER_NEW_GENERATION, self)
+
+    def reinitialize_unused(self) -> bool:
+        """``C_Finalize`` + ``C_Initialize`` when that cannot hurt anyone, so the module reads its token store
+        again; ``True`` if it did.
+
+        SoftHSM reads its store once, in ``C_Initialize``, and a token whose file another process was rewriting
+        at that moment (a login does that) is simply absent until the next initialisation. Only a module this
+        object initialised itself, that no session was opened through since, qualifies (callers that open
+        sessions another way, as :class:`p11.Library` does, check their own first)."""
+        with self._lock:
+            if not (self._owns_init and self._initialized) or self._stale or self._forked_mid_call:
+                return False
+            if self._closed or self._sessions_opened:
+                return False
+            self.C_Finalize()
+            self.C_Initialize()
+            return True
 
     # -- life cycle ------------------------------------------------------------------------------------------
 

@@ -293,14 +293,14 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation) -> bytes:
     if single is not None or not p.multipart:
         block = single if single is not None else _joined(data)
         try:
-            result: bytes = session._bind(op.name, p.native, key.handle, _FIRST_EXTRA)(block)
+            result: bytes = p.bound(session._bind(op.name, p.native, key.handle, _FIRST_EXTRA))(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, op) from None
         if single is not None:
             # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
             # so CBC padding always fits); decryption: never more than the input.
             extra = max(len(result) - len(block), _MIN_EXTRA)
-            _install(key, op.name, mechanism, p, session._bind(op.name, p.native, key.handle, extra))
+            _install(key, op.name, mechanism, p, p.bound(session._bind(op.name, p.native, key.handle, extra)))
         return result
     mod = session._module
     init, update, final = (
@@ -348,7 +348,7 @@ def _stream(key: KeyLike, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
             block = _joined(data)
             run_init(init, h, p, key, op)
             try:
-                result = once(h, block)
+                result = p.bound(lambda data: once(h, data))(block)
             except BaseException:
                 _abort(final, h)
                 raise

@@ -8,6 +8,11 @@ mechanism. Two fallbacks are part of planning:
   ``CKM_ECDSA_SHA256``) but has its raw form, the data is hashed with :mod:`hashlib` and the digest signed with
   ``CKM_ECDSA`` (``CKM_RSA_PKCS_PSS``; ``CKM_RSA_PKCS`` over a DigestInfo). The signature is the same as the
   combined mechanism would give, and streaming still streams (the hash is fed chunk by chunk).
+* **OAEP unpadded in software.** Tokens do not say which hashes and labels their ``CKM_RSA_PKCS_OAEP`` takes
+  (SoftHSM 2.6.1: SHA-1 and no label only): a known-answer decryption asks once per token
+  (:func:`p11.ops.oaep.token_does`). Where it does not, and the token has ``CKM_RSA_X_509`` on a key allowed to use it,
+  decryption is raw RSA on the token and the OAEP padding is removed here in constant time, one error for every
+  bad ciphertext (:mod:`p11.ops.oaep`); otherwise :class:`~p11.errors.MechanismNotSupported` says what it offers.
 * **another name for the same thing:** a parameter object may list ``alternatives`` (AES key wrap with padding is
   ``CKM_AES_KEY_WRAP_KWP`` in 3.0 and ``CKM_AES_KEY_WRAP_PAD`` on 2.40 tokens).
 """
@@ -23,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from p11._cffi import lib
 from p11._native import Mechanism as NativeMechanism
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
-from p11.encodings.attributes import attribute_name
+from p11.encodings.attributes import attribute_name, is_marker
 from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
-from p11.mechanisms import HASHES, HashInfo, Parameters, digest_info
+from p11.mechanisms import HASHES, OAEP, HashInfo, Parameters, digest_info
+from p11.ops import oaep
 
 if TYPE_CHECKING:
     from p11.interfaces import KeyLike, SessionLike
@@ -139,10 +145,16 @@ class Plan:
     prehash: HashInfo | None = None
     digest_info: bool = False
     truncate: int | None = None  # ECDSA: keep this many leading digest bytes (the curve order's size)
+    wrap: Callable[[Callable[[Any], bytes]], Callable[[Any], bytes]] | None = None  # e.g. OAEP unpadding
     native: NativeMechanism = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "native", NativeMechanism.of(self.arg))
+
+    def bound(self, call: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+        """The whole operation around the token ``call``: the call itself, or ``wrap(call)`` (software OAEP
+        unpadding after a raw RSA decryption)."""
+        return call if self.wrap is None else self.wrap(call)
 
     @property
     def multipart(self) -> bool:
@@ -212,7 +224,10 @@ def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLik
             wanted = " or ".join(sorted(k.name for k in allowed))
             detail = f"{describe(key)} is of type {key.key_type.name}; CKM_{kind.name} needs {wanted} for {op.name}"
             raise error_class(rv)(rv, None, detail)
-    result = _choose(token, kind, params, op)
+    if key is not None and op is DECRYPT and isinstance(params, OAEP):
+        result = _oaep_decrypt(key, token, params)
+    else:
+        result = _choose(token, kind, params, op)
     if key is not None and result.prehash is not None and result.mechanism == Mechanism.ECDSA:
         # X9.62 signs the leftmost bits of a longer hash; some tokens want the digest cut to size beforehand.
         bits = key.key_size
@@ -238,6 +253,45 @@ def _choose(token: Any, kind: Mechanism, params: Parameters | None, op: Operatio
         if token.supports(raw, op.flag):
             return Plan(raw, _arg(raw, params), prehash=hash_, digest_info=raw == Mechanism.RSA_PKCS)
     raise MechanismNotSupported(kind, token.label, op.name)
+
+
+def _allows(key: KeyLike, mechanism: Mechanism) -> bool:
+    """Whether the key's ``CKA_ALLOWED_MECHANISMS`` (absent or empty: anything) lets it use ``mechanism``."""
+    allowed = key.get_attributes([Attribute.ALLOWED_MECHANISMS])[Attribute.ALLOWED_MECHANISMS]
+    return is_marker(allowed) or not allowed or int(mechanism) in {int(m) for m in allowed}
+
+
+def _oaep_decrypt(key: KeyLike, token: Any, params: OAEP) -> Plan:
+    """RSA-OAEP decryption: on the token when it really does these parameters (:func:`p11.ops.oaep.token_does`),
+    else raw RSA on the token and the padding removed in constant time here (:mod:`p11.ops.oaep`), else an error
+    saying what the token offers."""
+    kind = Mechanism.RSA_PKCS_OAEP
+    direct = Plan(kind, _arg(kind, params))
+    if token.supports(kind, DECRYPT.flag):
+        on_token = key.session._bind("decrypt", direct.native, key.handle, 0)
+        if checked(oaep.token_does, key, direct, DECRYPT, key, params, on_token):  # a key without CKA_DECRYPT: say so
+            return direct
+    raw = Mechanism.RSA_X_509
+    if token.supports(raw, DECRYPT.flag) and _allows(key, raw):
+        k = ((key.key_size or 0) + 7) // 8
+        return Plan(raw, int(raw), wrap=oaep.unpadding(params, k))
+    offered = sorted(f"CKM_{m.name}" for m in token.mechanisms() if "RSA" in m.name and token.supports(m, DECRYPT.flag))
+    oaep_note = (
+        f"its CKM_RSA_PKCS_OAEP does not take {params._describe()}"
+        if token.supports(kind, DECRYPT.flag)
+        else "it has no CKM_RSA_PKCS_OAEP"
+    )
+    raw_note = (
+        f"{describe(key)} does not allow CKM_RSA_X_509 (CKA_ALLOWED_MECHANISMS)"
+        if token.supports(raw, DECRYPT.flag)
+        else "it has no CKM_RSA_X_509"
+    )
+    raise MechanismNotSupported(
+        params,
+        token.label,
+        f"decrypt ({oaep_note}, and {raw_note} to decrypt raw and unpad in software; "
+        f"RSA decryption it offers: {', '.join(offered) or 'none'})",
+    )
 
 
 def default_mechanism(key: KeyLike, table: Mapping[KeyType, Mechanism], op: Operation) -> Mechanism:
