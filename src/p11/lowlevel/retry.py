@@ -61,4 +61,5 @@ def read_only(method: Callable[P, R]) -> Callable[P, R]:
     def retried(*args: P.args, **kwargs: P.kwargs) -> R:
         return with_retries(lambda: method(*args, **kwargs))
 
+    retried.read_only = True  # type: ignore[attr-defined]  # the mark (outer functools.wraps copy it along)
     return retried
