@@ -19,8 +19,7 @@ class ChartUnavailable(RuntimeError):
     """matplotlib is not installed; the message says how to get it."""
 
 
-def draw(table: Table, results: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Draw the cells of ``table`` (figures from ``results``) to ``path``; failed cells say why in grey."""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -30,7 +29,39 @@ def draw(table: Table, results: list[dict[str, Any]], path: Path, title: str) ->
         raise ChartUnavailable(
             "matplotlib is not installed, so no PNG was drawn: pip install 'p11[bench]' (or matplotlib)"
         ) from exc
+    return plt
 
+
+def draw_latency(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """ops/s against n concurrent calls, one line per (impl, mode), with the target line 0.8 * n / latency."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    colours = plt.get_cmap("tab10")
+    series = dict.fromkeys((r["impl"], r["mode"]) for r in rows)
+    styles = {"sign_many": "-", "threads": "--", "gather": ":"}
+    for impl, mode in series:
+        points = sorted((r["n"], r["ops_per_s"]) for r in rows
+                        if r["impl"] == impl and r["mode"] == mode and "ops_per_s" in r)
+        if points:
+            ax.plot(*zip(*points, strict=True), styles.get(mode, "-"), marker="o", label=f"{impl} {mode}",
+                    color=colours(spec.IMPLS.index(impl) % 10))
+    ns = sorted({r["n"] for r in rows})
+    latency = rows[0]["latency_ms"]
+    ax.plot(ns, [0.8 * n * 1000 / latency for n in ns], color="black", linewidth=0.8, label="target 0.8 n / latency")
+    ax.set_xlabel("concurrent calls n")
+    ax.set_ylabel("operations per second")
+    ax.set_title(f"{title}\n{latency:g} ms injected per C_Sign", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw(table: Table, results: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Draw the cells of ``table`` (figures from ``results``) to ``path``; failed cells say why in grey."""
+    plt = _pyplot()
     by_key = {(r["op"], r["impl"]): r for r in results}
     figures = [float(r["ops_per_s"]) for r in results if "ops_per_s" in r]
     # Bars on a log axis need a common base: the decade below the smallest figure.

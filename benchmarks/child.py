@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 from benchmarks import spec
 from benchmarks.harness import Target, Workload, measure, median
@@ -39,17 +40,22 @@ def run(impl: str, op_name: str, seconds: float, rounds: int) -> dict[str, objec
     return {"ops_per_s": median(per_round), "rounds": per_round}
 
 
+def emit(measure_cell: Callable[[], dict[str, object]]) -> int:
+    """Print ``measure_cell()``'s result, or the error it raised, as the one JSON line the runner reads."""
+    try:
+        result = measure_cell()
+    except Exception as exc:
+        result = {"error": _error_text(exc)}
+    print(json.dumps(result), flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
     impl, op_name, seconds, rounds = argv[0], argv[1], float(argv[2]), int(argv[3])
-    try:
-        result = run(impl, op_name, seconds, rounds)
-    except Exception as exc:
-        result = {"error": _error_text(exc)}
-    print(json.dumps(result), flush=True)
-    return 0
+    return emit(lambda: run(impl, op_name, seconds, rounds))
 
 
 if __name__ == "__main__":

@@ -155,6 +155,20 @@ def _scaling_markdown(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _latency_markdown(data: dict[str, Any], png_name: str | None) -> list[str]:
+    """The latency section (``--latency-ms``), its chart beside the main one (``NAME-latency.png``)."""
+    from benchmarks import latency
+
+    rows = data.get("latency")
+    if not rows:
+        return []
+    chart_name = None
+    if png_name:
+        stem, dot, suffix = png_name.rpartition(".")
+        chart_name = f"{stem}-latency.{suffix}" if dot else f"{png_name}-latency"
+    return latency.markdown(rows, chart_name).splitlines()
+
+
 def markdown_page(data: dict[str, Any], table: Table, png_name: str | None, command: str) -> str:
     """The whole ``docs/benchmarks.md``: how to run, what each op is, machine, versions, the figures."""
     machine, versions = data["machine"], data["versions"]
@@ -200,6 +214,7 @@ def markdown_page(data: dict[str, Any], table: Table, png_name: str | None, comm
         "SoftHSM serialises much of its work internally, so two threads do not double the rate (see below).",
         "",
         *_scaling_markdown(data),
+        *_latency_markdown(data, png_name),
         "## Notes",
         "",
         "- python-pkcs11 calls `C_Initialize(NULL)`, which tells SoftHSM the application does not use",

@@ -1,5 +1,5 @@
 """python -m benchmarks --json FILE [--quick] [--impl NAME ...] [--op NAME ...] [--png FILE] [--markdown FILE]
-[--processes]
+[--processes] [--latency-ms N]
 
 Sets up one throwaway SoftHSM token, then measures every selected (impl, op) pair in its own child process
 with a timeout, so a binding that crashes or hangs costs one cell (``"error": "crashed: SIGSEGV"``,
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import chart, floor, machine, report, spec
+from benchmarks import chart, floor, latency, machine, report, spec
 from benchmarks.harness import Target
 from benchmarks.impls import binding_class
 from benchmarks.setup_token import SetupError, bench_token
@@ -73,6 +73,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help=f"also run {', '.join(PROCESS_OPS)} in two processes at once (c-floor and p11): SoftHSM serialises "
         "the threads of one process, not separate processes",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        metavar="N",
+        help="also measure 1..8 concurrent signers with N ms injected into every C_Sign by the fault shim "
+        "(sign_many workers, threads, asyncio.gather; python-pkcs11 and PyKCS11 with threads): see "
+        "benchmarks/latency.py",
     )
     return parser.parse_args(argv)
 
@@ -273,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         data["results"] = measure_all(cells, settings, log)
         if args.processes:
             data["processes"] = measure_processes(ops, impls, settings, log)
+        if args.latency_ms:
+            data["latency"] = latency.measure_latency(
+                impls, args.latency_ms, settings.seconds, min(settings.timeout, 30.0), log
+            )
     except SetupError as exc:
         print(f"error: could not set up the benchmark token: {exc}", file=sys.stderr)
         return 1
@@ -287,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     if data.get("processes"):
         print()
         print(report.scaling_text(data))
+    if data.get("latency"):
+        print()
+        print(latency.text(data["latency"]))
 
     if args.png:
         m, v = data["machine"], data["versions"]
@@ -294,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             chart.draw(table, data["results"], args.png, title)
             print(f"\nchart: {args.png}")
+            if data.get("latency"):
+                latency_png = args.png.with_name(args.png.stem + "-latency" + args.png.suffix)
+                chart.draw_latency(data["latency"], latency_png, title)
+                print(f"chart: {latency_png}")
         except chart.ChartUnavailable as exc:
             print(f"\n{exc}", file=sys.stderr)
             args.png = None

@@ -151,11 +151,16 @@ cdef CK_RV _read_exact(p11_gate* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_
         for j in range(m):
             sub[j].pValue = buf
             buf += _align(sub[j].ulValueLen)
+            outer[j].ulValueLen = sub[j].ulValueLen  # each buffer's size, to check the reply against
         rv = p11g_C_GetAttributeValue(f, s, o, sub, m)
         if rv == CKR_BUFFER_TOO_SMALL or rv == CKR_ATTRIBUTE_SENSITIVE or rv == CKR_ATTRIBUTE_TYPE_INVALID:
             continue  # the object changed between the calls: measure again
         if rv != CKR_OK:
             return rv
+        for j in range(m):
+            if sub[j].ulValueLen > outer[j].ulValueLen:
+                # A length larger than the buffer that was filled: the bytes past its end are not the value.
+                return CKR_GENERAL_ERROR
 
         # 3. nested values of attribute arrays
         narr = 0
@@ -268,6 +273,12 @@ cdef CK_RV _read(p11_gate* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIB
             unavail += 2
         else:
             status[i] = _HAVE
+    if rv == CKR_BUFFER_TOO_SMALL and not pending:
+        # Too small, yet no length says which: a module that broke the rule of marking the short entries. No value
+        # of this call can be trusted (the buffers may be unwritten), so all are read again the exact way.
+        for i in range(n):
+            status[i] = _PENDING
+        return _read_exact(f, s, o, tmpl, codec, status, n, pool, nomem)
     # One attribute unavailable and the call says SENSITIVE or TYPE_INVALID: that attribute is the reason (the only
     # one with a problem), so no second round is needed to classify it.
     if unavail == 1 and (rv == CKR_ATTRIBUTE_SENSITIVE or rv == CKR_ATTRIBUTE_TYPE_INVALID):

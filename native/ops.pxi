@@ -314,6 +314,7 @@ cdef CK_RV _ops_one_shot(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM*
     cdef CK_RV rv
     cdef CK_ULONG n = cap
     cdef unsigned char* p
+    cdef CK_ULONG size
     stage[0] = 0
     rv = _ops_init(f, op, h, m, key)
     if rv != CKR_OK:
@@ -333,6 +334,7 @@ cdef CK_RV _ops_one_shot(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM*
         if p == NULL:
             _ops_cancel(f, op, h)
             return CKR_HOST_MEMORY
+        size = n
         rv = _ops_call(f, op, h, data, dlen, p, &n)
         if rv == CKR_OPERATION_NOT_INITIALIZED:
             # Against the specification, this module ended the operation at CKR_BUFFER_TOO_SMALL: start again.
@@ -346,7 +348,12 @@ cdef CK_RV _ops_one_shot(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM*
                 _ops_cancel(f, op, h)
             free(p)
             return rv
+        if n > size:  # a reply longer than its buffer: the bytes past the end are not the module's output
+            free(p)
+            return CKR_GENERAL_ERROR
         heap[0] = p
+    elif n > cap:
+        return CKR_GENERAL_ERROR
     out_len[0] = n
     return rv
 
@@ -580,6 +587,24 @@ cdef int _ops_close_session(object fl, CK_SESSION_HANDLE session) except -1:
     return 0
 
 
+cdef int _ops_close_owned_session(object fl, CK_SESSION_HANDLE session) except -1:
+    """Close a Session object's handle. One the module already forgot (CKR_SESSION_HANDLE_INVALID/_CLOSED: the
+    device went away, C_CloseAllSessions) is closed as asked: ``with`` must not turn that into a second error."""
+    cdef p11_gate* f = _gate(fl)
+    cdef CK_RV rv
+    _require(p11g_has_C_CloseSession(f), "C_CloseSession")
+    with nogil:
+        rv = p11g_C_CloseSession(f, session)
+    if rv != CKR_OK and rv != CKR_SESSION_HANDLE_INVALID and rv != CKR_SESSION_CLOSED:
+        raise _ops_error(rv, "C_CloseSession")
+    return 0
+
+
+def close_owned_session(fl, CK_SESSION_HANDLE session):
+    """Close a Session object's handle (``C_CloseSession``); a handle the module already forgot counts as closed."""
+    _ops_close_owned_session(fl, session)
+
+
 def close_session(fl, CK_SESSION_HANDLE session):
     """``C_CloseSession``."""
     _ops_close_session(fl, session)
@@ -613,7 +638,7 @@ cdef int _ops_session_close(object session) except -1:
     if handle:
         try:
             if session._fl == session.token._fl:  # else: opened in an earlier generation, gone with it
-                _ops_close_session(session._fl, handle)
+                _ops_close_owned_session(session._fl, handle)
         finally:
             # Not under the session's lock: Token._login takes the token's lock, then the session's.
             token = session.token
@@ -660,7 +685,7 @@ cdef class _SessionBase:
         if handle:
             try:
                 if self._fl == self.token._fl:  # else: opened in an earlier generation, gone with it
-                    _ops_close_session(self._fl, handle)
+                    _ops_close_owned_session(self._fl, handle)
             finally:
                 # Not under the session's lock: Token._login takes the token's lock, then the session's.
                 token = self.token

@@ -827,9 +827,10 @@ cdef class SessionPool:
             with nogil:
                 p11g_C_CloseSession(self._f, h)
         self._release_slot()
+        # The login may be gone with the session (closing the token's last session logs it out, so does
+        # C_CloseAllSessions): log in with the next one (CKR_USER_ALREADY_LOGGED_IN counts as success).
+        self._need_login = self._pin != NULL
         if rv != CKR_OPERATION_ACTIVE and rv != CKR_OK:
-            # The login may be gone with the session (C_CloseAllSessions logs out): log in with the next one.
-            self._need_login = self._pin != NULL
             self._check_module_generation()
             self._sweep()
         return 0

@@ -31,7 +31,7 @@ from p11._native import (
     verify_many,
 )
 from p11._native import Mechanism as NativeMechanism
-from p11._native import close_session as _close_session
+from p11._native import close_owned_session as _close_session
 from p11._native import decrypt as _decrypt
 from p11._native import digest as _digest
 from p11._native import encrypt as _encrypt

@@ -80,6 +80,9 @@ MAX_TEMPLATE_DEPTH = 8
 # How many times an output-producing call is retried when the module answers CKR_BUFFER_TOO_SMALL to a buffer of
 # the size it asked for itself (a module whose output grows between the two calls, e.g. a slot list).
 _MAX_RETRIES = 8
+# The largest output a module may ask for (one call's result held in memory): a larger size is a broken or
+# corrupted reply, answered with a MemoryError that says so rather than an attempt to allocate it.
+MAX_OUTPUT = 1 << 30
 
 
 def raise_for(rv: int, function: str, detail: str | None = None) -> None:
@@ -349,6 +352,8 @@ def fetch(fn: Callable[..., int], function: str, *head: Any, tail: tuple[Any, ..
         raise_for(rv, function)
     for _ in range(_MAX_RETRIES):
         n = int(size[0])
+        if n > MAX_OUTPUT:
+            raise MemoryError(f"{function}: the module reports an output of {n} bytes (more than 1 GiB)")
         buf = ffi.new(_BYTES_T, n or 1)
         rv = fn(*head, buf, size, *tail)
         if rv == CKR_OK:
@@ -372,6 +377,8 @@ def fetch_ulongs(fn: Callable[..., int], function: str, *head: Any) -> list[int]
         n = int(count[0])
         if n == 0:
             return []
+        if n > MAX_OUTPUT // ffi.sizeof("CK_ULONG"):
+            raise MemoryError(f"{function}: the module reports a list of {n} entries")
         arr = ffi.new(_ULONG_A, n)
         rv = fn(*head, arr, count)
         if rv == CKR_OK:
