@@ -28,12 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import p11
 from p11.pki import ALGORITHMS, CertificateAuthority, export_chain, make_csr, verify_chain
-from p11.session import Session
 
 ENVIRONMENT = ("P11_MODULE", "P11_TOKEN", "P11_PIN")
 
 
-def open_or_create_root(directory: Path, session: Session, algorithm: str) -> CertificateAuthority:
+def open_or_create_root(directory: Path, session: p11.Session, algorithm: str) -> CertificateAuthority:
     if (directory / "ca.pem").exists():
         return CertificateAuthority.open(directory, session=session)
     return CertificateAuthority.create_root(
@@ -42,7 +41,7 @@ def open_or_create_root(directory: Path, session: Session, algorithm: str) -> Ce
 
 
 def open_or_create_intermediate(
-    directory: Path, root: CertificateAuthority, session: Session, algorithm: str
+    directory: Path, root: CertificateAuthority, session: p11.Session, algorithm: str
 ) -> CertificateAuthority:
     if (directory / "ca.pem").exists():
         return CertificateAuthority.open(directory, session=session)

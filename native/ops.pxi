@@ -610,7 +610,7 @@ def close_session(fl, CK_SESSION_HANDLE session):
     _ops_close_session(fl, session)
 
 
-# The life-cycle of ``p11.session.Session`` (its base class: ``__enter__``, ``__exit__``, drop-time close): with
+# The life-cycle of ``p11.api.session.Session`` (its base class: ``__enter__``, ``__exit__``, drop-time close): with
 # ``with token.open(): pass`` costing two C calls of ~0.17 us, each Python frame on the path shows. These do in C
 # exactly what the Python methods did: take the session's lock (waits for a call running in another thread), zero
 # the handle (the closed flag), C_CloseSession, then drop the handle from ``token._live`` and tell the token when
@@ -651,7 +651,7 @@ cdef int _ops_session_close(object session) except -1:
 
 @cython.no_gc_clear  # a session caught in a reference cycle still closes when collected: keep its fields
 cdef class _SessionBase:
-    """The fields of ``p11.session.Session`` (its base class), in C: creating and dropping a session (the hot
+    """The fields of ``p11.api.session.Session`` (its base class), in C: creating and dropping a session (the hot
     ``with token.open(): pass``) costs no Python finalizer and no ``object.__new__`` call. Private: not part of the
     stub; Session documents the fields."""
 

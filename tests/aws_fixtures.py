@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from aws_support import EXAMPLE_SECRET, StsStub, isolate_aws_env
 
+from p11.api.session import Session
 from p11.aws import import_secret
-from p11.session import Session
 
 _labels = itertools.count()
 

@@ -8,10 +8,10 @@ import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
-from p11.objects import PrivateKey, PublicKey, SecretKey
-from p11.session import Session
+from p11.api.objects import PrivateKey, PublicKey, SecretKey
+from p11.api.session import Session
+from p11.api.token import Token
 from p11.testing.faults import FaultModule, build
-from p11.token import Token
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULT_PIN = "591735"

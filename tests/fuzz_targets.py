@@ -5,7 +5,7 @@ replayed) and the coverage-guided atheris runner (tests/fuzz/run_atheris.py: the
 Anything else escaping (IndexError, UnicodeError, RecursionError, SystemError ...) or a crash is a finding.
 
 Targets: the RFC 7512 URI parser (and format -> parse round trip), PEM/DER key material (p11.crypto), the DER
-reader (p11._der) and EC point/signature decoders, the mechanism parameter builders, and the attribute decoders
+reader (p11.encodings.der) and EC point/signature decoders, the mechanism parameter builders, and the attribute decoders
 (the values a corrupted C_GetAttributeValue reply hands them; the reply lengths themselves are fuzzed through the
 fault shim in test_faults_replies.py).
 """
@@ -16,11 +16,12 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from p11 import URI, _der, _native
+from p11 import URI, _native
 from p11.constants import Attribute, Mechanism
 from p11.crypto import ecdsa
 from p11.crypto.errors import InvalidKeyData, PasswordRequired, UnsupportedCurve, UnsupportedKeyType, WrongPassword
 from p11.crypto.importing import load_key_material
+from p11.encodings import der as _der
 from p11.mechanisms import CBC, CTR, ECDH1, GCM, OAEP, PSS, EdDSA, KeyWrap, Raw
 from p11.uri import URIError
 

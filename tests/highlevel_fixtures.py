@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 from highlevel_helpers import USER_PIN
 
-from p11.library import Library, load
-from p11.session import Session
+from p11.api.library import Library, load
+from p11.api.session import Session
+from p11.api.token import Token
 from p11.testing import SoftHSM
-from p11.token import Token
 
 
 @pytest.fixture(scope="session")

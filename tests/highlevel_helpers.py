@@ -11,10 +11,10 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from p11 import _der
+from p11.api.session import Session
 from p11.constants import Attribute, KeyType, ObjectClass
-from p11.curves import curve
-from p11.session import Session
+from p11.encodings import der as _der
+from p11.encodings.curves import curve
 
 __all__ = [
     "SO_PIN",

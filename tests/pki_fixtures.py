@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from pki_helpers import USER_PIN, PKIToken, TwoTierCA, openssl
 
-from p11.library import load
+from p11.api.library import load
+from p11.api.session import Session
 from p11.pki import CertificateAuthority
-from p11.session import Session
 from p11.testing import SoftHSM
 
 _tokens = itertools.count(1)

@@ -14,9 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from p11.library import Library
+from p11.api.library import Library
+from p11.api.session import Session
 from p11.pki import CertificateAuthority, export_chain, make_csr
-from p11.session import Session
 
 USER_PIN = "1234"
 

@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from p11.api.library import Library, load
+from p11.api.objects import PrivateKey, SecretKey
+from p11.api.session import Session
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
-from p11.library import Library, load
-from p11.objects import PrivateKey, SecretKey
-from p11.session import Session
-from p11.token import Token
 
 
 def self_signed(key: Any = None, cn: str = "test", serial: int = 7) -> x509.Certificate:

@@ -17,11 +17,11 @@ from support import add_hmac_key
 
 import p11
 from p11 import errors
+from p11.api.objects import SecretKey
+from p11.api.token import Token
 from p11.constants import KeyType, Mechanism
 from p11.mechanisms import GCM
-from p11.objects import SecretKey
 from p11.testing import SoftHSM
-from p11.token import Token
 
 USER_PIN = "246810"
 HMAC_VALUE = b"async-key-value!" * 2

@@ -13,8 +13,8 @@ import pytest
 from aws_support import EXAMPLE_SECRET as SECRET
 from aws_support import IotStub, Pki, StsStub
 
+from p11.api.library import Library
 from p11.crypto import token_key
-from p11.library import Library
 from p11.testing import SoftHSM
 
 pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]

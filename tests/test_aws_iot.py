@@ -19,12 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import p11
 from p11 import errors
+from p11.api.session import Session
 from p11.aws import CredentialsFormatError, CredentialsProviderError, CredentialsTLSError, iot_session
 from p11.aws.compat import Boto3SessionProvider, Pkcs11Config
 from p11.aws.iot import CredentialsFetcher
 from p11.aws.mtls import Endpoint, MtlsClient
 from p11.crypto import token_key
-from p11.session import Session
 from p11.testing import SoftHSM
 
 pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]

@@ -20,7 +20,7 @@ def _loaded_after(statement: str) -> set[str]:
 
 
 def test_the_core_does_not_import_p11_aws() -> None:
-    loaded = _loaded_after("import p11, p11.crypto, p11.opener, p11.uris, p11.testing")
+    loaded = _loaded_after("import p11, p11.crypto, p11.opener, p11.api.uris, p11.testing")
     assert not {m for m in loaded if m == "p11.aws" or m.startswith("p11.aws.")}
 
 

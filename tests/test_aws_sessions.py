@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aws_support import EXAMPLE_SECRET as SECRET
 
+from p11.api.session import Session
 from p11.aws import import_secret, signing_session, sts_session
 from p11.aws.credentials import parse_expiration
 from p11.aws.errors import CredentialsFormatError
-from p11.session import Session
 
 pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
 

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p11 import Mechanism, errors
+from p11.api.session import Session
 from p11.aws import SigV4Signer, import_secret
 from p11.aws.canonical import UNSIGNED_HEADERS
 from p11.constants import Attribute, KeyType
-from p11.session import Session
 
 pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
 

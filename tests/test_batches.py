@@ -16,11 +16,11 @@ import pytest
 
 import p11
 from p11 import errors
+from p11.api.objects import PrivateKey, PublicKey, SecretKey
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import GCM
-from p11.objects import PrivateKey, PublicKey, SecretKey
 from p11.testing import SoftHSM
-from p11.token import Token
 
 USER_PIN = "551177"
 HMAC_VALUE = b"batch-key" * 4

@@ -3,7 +3,7 @@
 SoftHSM keeps each token in files that every login rewrites; a process reading them at that moment gets
 ``CKR_GENERAL_ERROR`` from ``C_GetTokenInfo``, or misses the token altogether when it reads the store in
 ``C_Initialize``. p11 retries the read-only calls with a bound (p11.lowlevel.retry) and looks again when a
-freshly loaded module shows no token that matches (p11.library). Here a writer keeps logging in and out while
+freshly loaded module shows no token that matches (p11.api.library). Here a writer keeps logging in and out while
 rounds of 8 processes load the module, find the token, read its mechanisms and a public object: every one must
 succeed.
 """

@@ -9,7 +9,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p11 import _der, curves
 from p11.crypto import der_to_raw, raw_to_der
 from p11.crypto.ecdsa import (
     curve_for_ec_params,
@@ -21,6 +20,8 @@ from p11.crypto.ecdsa import (
     field_bytes,
 )
 from p11.crypto.errors import UnsupportedCurve
+from p11.encodings import curves
+from p11.encodings import der as _der
 
 CURVES = [ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1(), ec.SECP256K1(), ec.BrainpoolP256R1()]
 

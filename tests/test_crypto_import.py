@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
-from p11 import _der, errors, mechanisms
+from p11 import errors, mechanisms
+from p11.api.library import load
+from p11.api.session import Session
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
 from p11.crypto import (
     InvalidKeyData,
@@ -36,8 +38,7 @@ from p11.crypto import (
     to_pem,
     token_key,
 )
-from p11.library import load
-from p11.session import Session
+from p11.encodings import der as _der
 
 PASSWORD = b"s3cret-passphrase"
 

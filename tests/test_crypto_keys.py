@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from support import imported_rsa, own_token_session
 
 from p11 import errors
+from p11.api.objects import PrivateKey
+from p11.api.session import Session
 from p11.constants import Attribute, KeyType, Mechanism
 from p11.crypto import (
     KeyNotExportable,
@@ -30,8 +32,6 @@ from p11.crypto import (
     import_private_key,
     token_key,
 )
-from p11.objects import PrivateKey
-from p11.session import Session
 
 HASHES = [hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(), hashes.SHA512(), hashes.SHA3_256()]
 

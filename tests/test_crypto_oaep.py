@@ -1,5 +1,5 @@
 """RSA-OAEP with a hash or label the token lacks (SoftHSM 2.6.1: SHA-1 and no label only): raw RSA on the token
-and the padding removed in software (p11.oaep), checked against cryptography's own OAEP encryption."""
+and the padding removed in software (p11.ops.oaep), checked against cryptography's own OAEP encryption."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from support import imported_rsa, own_token_session
 
-from p11 import errors, oaep
+from p11 import errors
+from p11.api.objects import PrivateKey
+from p11.api.session import Session
 from p11.constants import Attribute, KeyType, Mechanism
 from p11.crypto import DecryptionFailed, token_key
 from p11.mechanisms import OAEP
-from p11.objects import PrivateKey
-from p11.session import Session
+from p11.ops import oaep
 
 CASES = [
     (hashes.SHA256(), None),
@@ -59,7 +60,7 @@ def test_token_key_decrypts_what_cryptography_encrypted(pair: Any, algorithm: An
 
 def test_the_plan_uses_the_token_where_it_does_the_parameters_and_raw_rsa_elsewhere(pair: Any) -> None:
     _, private = pair
-    from p11.plans import DECRYPT, plan
+    from p11.ops.plans import DECRYPT, plan
 
     assert plan(private, OAEP("sha1"), DECRYPT).mechanism == Mechanism.RSA_PKCS_OAEP
     for params in (OAEP("sha256"), OAEP("sha1", label=b"l")):

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import own_token_session, self_signed
 
+from p11.api.session import Session
 from p11.crypto import InvalidKeyData, import_pem
 from p11.crypto.pem import PemBlock, scan
 from p11.errors import P11Error
-from p11.session import Session
 
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
 KEY_PEM = _EC_KEY.private_bytes(

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import NameOID
 from support import self_signed
 
-from p11 import _der
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass
 from p11.crypto import (
     InvalidKeyData,
@@ -27,6 +26,7 @@ from p11.crypto import (
     secret_key_template,
 )
 from p11.defaults import USAGE_FLAGS
+from p11.encodings import der as _der
 
 PASSWORD = b"correct horse battery staple"
 

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.x509.oid import NameOID
 
+from p11.api.library import load
+from p11.api.session import Session
 from p11.constants import KeyType, ObjectClass
 from p11.crypto import certificate_to_x509, import_certificate, key_id, to_pem, token_key
-from p11.library import load
-from p11.session import Session
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")

@@ -18,13 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 import p11
 from p11 import defaults, errors, lowlevel
 from p11._cffi import ffi, lib
+from p11.api.library import Library
+from p11.api.objects import Key
+from p11.api.session import Session
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import import_private_key, import_secret
-from p11.library import Library
-from p11.objects import Key
-from p11.session import Session
 from p11.testing import SoftHSM
-from p11.token import Token
 
 USER_PIN = "624791"
 A = Attribute

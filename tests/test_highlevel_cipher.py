@@ -283,6 +283,33 @@ def test_unextractable_keys_cannot_be_wrapped(session, key):
     assert key.encrypt(b"usable", CTR(bytes(16)))
 
 
+def test_wrapping_something_that_is_not_a_key_is_a_type_error(session, key, rsa_pair):
+    pub, _ = rsa_pair
+    for wrapping, mechanism in ((key, None), (pub, OAEP("sha1"))):
+        with pytest.raises(TypeError, match="the key to wrap must be a p11 Key, not bytes"):
+            wrapping.wrap_key(b"not a key", mechanism)
+
+
+def test_key_operations_return_handles_and_the_object_layer_types_them(session, key, rsa_pair):
+    # p11.ops never builds an object of p11.api: unwrap/derive/public_key_for give (handle, key type) back.
+    from p11.ops import keyops
+
+    value = os.urandom(16)
+    inner = aes_key(session, value, {Attribute.EXTRACTABLE: True})
+    wrapped = key.wrap_key(inner)
+    made = keyops.unwrap_key(key, wrapped, None, KeyType.AES, ObjectClass.SECRET_KEY, None, {"sensitive": False})
+    assert type(made) is tuple and type(made[0]) is int and made[1] is KeyType.AES
+    # The same through the key's method: a typed SecretKey whose key type is known without a read.
+    back = key.unwrap_key(wrapped, key_type="aes", sensitive=False, extractable=True)
+    assert type(back).__name__ == "SecretKey" and back._key_type is KeyType.AES
+    assert back[Attribute.VALUE] == value
+    _, priv = rsa_pair
+    handle, kt = keyops.public_key_for(priv)
+    public = priv.public_key()
+    assert type(public).__name__ == "PublicKey" and public.handle == handle and kt is KeyType.RSA
+    assert public.key_type is KeyType.RSA
+
+
 # -- ECDH --------------------------------------------------------------------------------------------------------
 
 

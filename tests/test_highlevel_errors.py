@@ -10,7 +10,7 @@ from highlevel_helpers import USER_PIN
 from p11 import errors
 from p11.constants import Attribute, KeyType, Mechanism
 from p11.mechanisms import CBC, GCM, PSS
-from p11.plans import SIGN, plan
+from p11.ops.plans import SIGN, plan
 
 pytest_plugins = ["highlevel_fixtures"]
 

@@ -7,9 +7,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from highlevel_helpers import software_public_key
 
 from p11 import errors
+from p11.api.objects import PrivateKey, PublicKey, SecretKey
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
-from p11.curves import CURVES, curve, curve_from_params, encode_oid, printable_string
-from p11.objects import PrivateKey, PublicKey, SecretKey
+from p11.encodings.curves import CURVES, curve, curve_from_params, encode_oid, printable_string
 
 pytest_plugins = ["highlevel_fixtures"]
 
@@ -195,7 +195,7 @@ def test_generation_mechanisms_are_the_expected_ones(hl_token):
 
 
 def test_usage_attributes_go_to_the_class_that_has_them():
-    from p11.keygen import usage_attributes
+    from p11.ops.keygen import usage_attributes
 
     assert usage_attributes(["sign", "verify"], ObjectClass.PRIVATE_KEY) == {Attribute.SIGN: True}
     assert usage_attributes(["sign", "verify"], ObjectClass.PUBLIC_KEY) == {Attribute.VERIFY: True}

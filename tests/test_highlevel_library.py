@@ -13,10 +13,10 @@ import pytest
 from highlevel_helpers import SO_PIN, USER_PIN
 
 from p11 import errors, lowlevel
+from p11.api.library import Library, Slot, load
+from p11.api.session import Session
+from p11.api.token import Token
 from p11.constants import Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
-from p11.library import Library, Slot, load
-from p11.session import Session
-from p11.token import Token
 
 pytest_plugins = ["highlevel_fixtures"]
 
@@ -223,7 +223,7 @@ def test_close_finalises_and_a_new_load_starts_over(softhsm):
     code = textwrap.dedent(
         f"""
         from p11 import errors
-        from p11.library import load
+        from p11.api.library import load
         with load({softhsm.module_path!r}) as library:
             token = library.get_token(label={softhsm.label!r})
             session = token.open(user_pin={USER_PIN!r})

@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from p11 import errors
-from p11.attributes import ABSENT, SENSITIVE, attribute
+from p11.api.objects import Certificate, DataObject, Key, Object, PrivateKey, PublicKey, SecretKey
+from p11.api.session import ObjectSearch
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass
-from p11.objects import Certificate, DataObject, Key, Object, PrivateKey, PublicKey, SecretKey
-from p11.session import ObjectSearch
+from p11.encodings.attributes import ABSENT, SENSITIVE, attribute
 
 pytest_plugins = ["highlevel_fixtures"]
 
@@ -240,7 +240,7 @@ def test_lookup_errors_name_attributes_by_keyword_never_by_number(hl_session):
 
 
 def test_describe_names_vendor_attributes_and_enum_values():
-    from p11.attributes import describe
+    from p11.encodings.attributes import describe
 
     vendor = int(Attribute.VENDOR_DEFINED) + 5
     assert describe({vendor: b"x", Attribute.KEY_TYPE: KeyType.EC}) == (

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from p11 import errors
 from p11.constants import MGF, Attribute, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import PSS, EdDSA, digest_info
-from p11.plans import SIGN, plan
+from p11.ops.plans import SIGN, plan
 
 pytest_plugins = ["highlevel_fixtures"]
 

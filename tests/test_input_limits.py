@@ -19,12 +19,12 @@ from support import add_hmac_key
 import p11
 from p11 import _native, errors, lowlevel
 from p11._cffi import ffi
+from p11.api.objects import SecretKey
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
 from p11.lowlevel.marshal import MAX_TEMPLATE_DEPTH
 from p11.mechanisms import CTR, GCM, PSS, Raw
-from p11.objects import SecretKey
 from p11.testing import SoftHSM
-from p11.token import Token
 
 USER_PIN = "97531"
 HMAC_VALUE = b"limits-key" * 4

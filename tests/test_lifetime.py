@@ -252,7 +252,7 @@ def _private_copy(softhsm: SoftHSM) -> str:
 
 
 @pytest.fixture
-def pooled_token(softhsm: SoftHSM, target: Target) -> Iterator[p11.token.Token]:
+def pooled_token(softhsm: SoftHSM, target: Target) -> Iterator[p11.api.token.Token]:
     """The store's first token logged in for pooled use; its pool is closed afterwards (which logs it out, as the
     other tests on this token expect)."""
     token = p11.load(softhsm.module_path).get_token(label=softhsm.label)
@@ -279,7 +279,7 @@ def _in_child(work: Callable[[], int]) -> int:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_a_key_found_before_fork_finds_itself_again_in_the_child(pooled_token: p11.token.Token) -> None:
+def test_a_key_found_before_fork_finds_itself_again_in_the_child(pooled_token: p11.api.token.Token) -> None:
     """The child sees objects numbered afresh (it finds the other key first): the old key object still signs with
     its own key, and its label is its own."""
     token = pooled_token
@@ -302,7 +302,7 @@ def test_a_key_found_before_fork_finds_itself_again_in_the_child(pooled_token: p
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_a_key_that_cannot_be_identified_after_fork_raises_stale_object(pooled_token: p11.token.Token) -> None:
+def test_a_key_that_cannot_be_identified_after_fork_raises_stale_object(pooled_token: p11.api.token.Token) -> None:
     token = pooled_token
     with token.open(user_pin=USER_PIN, rw=True) as session:
         twin_a = session.generate_key(KeyType.GENERIC_SECRET, 256, label="lifetime-twin", token=True)
@@ -374,18 +374,18 @@ def test_objects_and_sessions_of_a_closed_library_are_stale(softhsm: SoftHSM, ta
     again.library.close()
 
 
-def key_mac(token: p11.token.Token) -> bytes:
+def key_mac(token: p11.api.token.Token) -> bytes:
     return token.get_key(label=KEY_LABEL).sign(b"x", Mechanism.SHA256_HMAC)
 
 
 @pytest.fixture
-def own_token(softhsm: SoftHSM) -> p11.token.Token:
+def own_token(softhsm: SoftHSM) -> p11.api.token.Token:
     """A fresh token of its own (these tests log in, re-initialise and close pools on it)."""
     spec = softhsm.add_token(f"lifetime-{os.getpid()}-{time.monotonic_ns()}", user_pin=USER_PIN)
     return p11.load(softhsm.module_path).get_token(label=spec.label)
 
 
-def test_a_parallel_batch_on_an_explicit_session_leaves_no_pool_or_login_behind(own_token: p11.token.Token) -> None:
+def test_a_parallel_batch_on_an_explicit_session_leaves_no_pool_or_login_behind(own_token: p11.api.token.Token) -> None:
     token = own_token
     with token.open(user_pin=USER_PIN, rw=True) as session:
         key = session.generate_key(KeyType.GENERIC_SECRET, 256, label="private-mac")
@@ -396,7 +396,7 @@ def test_a_parallel_batch_on_an_explicit_session_leaves_no_pool_or_login_behind(
         assert list(public.find(label="private-mac")) == []
 
 
-def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.token.Token) -> None:
+def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.api.token.Token) -> None:
     token = own_token
     with token.open(user_pin=USER_PIN, rw=True) as session:
         session.generate_key(KeyType.GENERIC_SECRET, 256, label="mac")
@@ -429,7 +429,7 @@ def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.
     assert not failures, failures[:3]
 
 
-def test_init_token_refuses_while_pooled_calls_run_and_changes_nothing(own_token: p11.token.Token) -> None:
+def test_init_token_refuses_while_pooled_calls_run_and_changes_nothing(own_token: p11.api.token.Token) -> None:
     token = own_token
     with token.open(user_pin=USER_PIN, rw=True) as session:
         session.generate_key(KeyType.GENERIC_SECRET, 256, label="mac")

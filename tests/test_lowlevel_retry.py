@@ -11,7 +11,7 @@ import pytest
 
 from p11 import errors, lowlevel
 from p11._cffi import lib
-from p11.library import Library
+from p11.api.library import Library
 from p11.lowlevel.retry import ATTEMPTS, with_retries
 from p11.testing import SoftHSM
 

@@ -1,4 +1,4 @@
-"""The URIs of libraries, slots, tokens and objects (:mod:`p11.uris`): what they hold, that the PIN stays out
+"""The URIs of libraries, slots, tokens and objects (:mod:`p11.api.uris`): what they hold, that the PIN stays out
 unless asked for, and that every object's URI opens that same object again through ``p11.opener.open``.
 
 A token of its own (``uri-test``) holds one object of every RFC 7512 type, plus objects with awkward labels and
@@ -16,16 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from support import init_spare_token, self_signed
 
-from p11.constants import Attribute, KeyType, ObjectClass
-from p11.crypto import import_certificate
-from p11.library import Library, load
-from p11.objects import Object
-from p11.opener import open as p11_open
-from p11.session import Session
-from p11.testing import SoftHSM
-from p11.token import Token
-from p11.uri import URI
-from p11.uris import (
+from p11.api.library import Library, load
+from p11.api.objects import Object
+from p11.api.session import Session
+from p11.api.token import Token
+from p11.api.uris import (
     library_attributes,
     object_attributes,
     slot_attributes,
@@ -35,6 +30,11 @@ from p11.uris import (
     uri_for_slot,
     uri_for_token,
 )
+from p11.constants import Attribute, KeyType, ObjectClass
+from p11.crypto import import_certificate
+from p11.opener import open as p11_open
+from p11.testing import SoftHSM
+from p11.uri import URI
 
 LABEL = "uri-test"
 USER_PIN = "86420"

@@ -21,11 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from support import init_spare_token, outcome_unless_stuck, self_signed
 
 from p11 import errors
+from p11.api.library import Library, load
+from p11.api.objects import Certificate, DataObject, PrivateKey, PublicKey, SecretKey
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass, SessionState
 from p11.crypto import import_certificate, token_key
-from p11.library import Library, load
 from p11.modules import ModuleNotFound
-from p11.objects import Certificate, DataObject, PrivateKey, PublicKey, SecretKey
 from p11.opener import (
     ModuleNotSpecified,
     PinSourceError,
@@ -37,7 +38,6 @@ from p11.opener import (
 )
 from p11.opener import open as p11_open
 from p11.testing import SoftHSM
-from p11.token import Token
 from p11.uri import URI, URIError
 
 LABEL = "open-test"

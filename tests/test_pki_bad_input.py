@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from pki_helpers import TwoTierCA, csr_for, python, software_key
 
 from p11 import errors
+from p11.api.session import Session
 from p11.constants import ObjectClass
 from p11.crypto import token_key
 from p11.pki import (
@@ -28,7 +29,6 @@ from p11.pki import (
     make_csr,
 )
 from p11.pki.directory import CADirectory, Settings
-from p11.session import Session
 from p11.testing import SoftHSM
 
 pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]

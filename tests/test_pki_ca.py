@@ -15,6 +15,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from pki_helpers import TwoTierCA, csr_for, openssl_verify, software_key, write_pems
 
+from p11.api.session import Session
 from p11.pki import (
     AlreadyRevoked,
     CertificateAuthority,
@@ -24,7 +25,6 @@ from p11.pki import (
     load_certificates,
     verify_chain,
 )
-from p11.session import Session
 
 pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
 

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pki_helpers import csr_for, software_key
 
+from p11.api.session import Session
 from p11.pki import CertificateAuthority, Index
-from p11.session import Session
 from p11.testing import SoftHSM
 
 pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]

@@ -12,10 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pki_helpers import PKIToken, TwoTierCA, csr_for, openssl, software_key, write_pems
 
+from p11.api.session import Session
 from p11.constants import ObjectClass
 from p11.crypto import export_public_key
 from p11.pki import CertificateAuthority, load_csr
-from p11.session import Session
 from p11.testing import SoftHSM
 
 pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]

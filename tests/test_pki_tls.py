@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pki_helpers import TwoTierCA, csr_for, key_pem, software_key, write_pems
 
+from p11.api.session import Session
 from p11.pki import CertificateAuthority, export_chain
-from p11.session import Session
 
 pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
 

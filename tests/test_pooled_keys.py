@@ -24,12 +24,12 @@ from support import add_hmac_key
 
 import p11
 from p11 import errors
+from p11.api.objects import PrivateKey, PublicKey, SecretKey
+from p11.api.session import PooledSession
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import CBC, GCM
-from p11.objects import PrivateKey, PublicKey, SecretKey
-from p11.session import PooledSession
 from p11.testing import SoftHSM
-from p11.token import Token
 
 USER_PIN = "735591"  # distinctive, so a leak into a message or repr would be noticed
 HMAC_VALUE = bytes(range(32))

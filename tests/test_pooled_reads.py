@@ -18,10 +18,10 @@ import pytest
 import p11
 from p11 import errors, lowlevel
 from p11._cffi import lib
+from p11.api.objects import PrivateKey, object_for
+from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
-from p11.objects import PrivateKey, object_for
 from p11.testing import SoftHSM
-from p11.token import Token
 
 USER_PIN = "508163"
 LABEL = "pooled-read"

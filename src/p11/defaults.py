@@ -1,8 +1,8 @@
 """Default key usages: the one table every new key's template takes its usage flags from, and how those templates
 reach a token that refuses some of them.
 
-Generated keys (:mod:`p11.keygen`), imported ones (:mod:`p11.crypto.templates`), unwrapped and derived ones
-(:mod:`p11.keyops`) all ask :func:`usage_flags` here, so the answer for "what may a new EC private key do?" is
+Generated keys (:mod:`p11.ops.keygen`), imported ones (:mod:`p11.crypto.templates`), unwrapped and derived ones
+(:mod:`p11.ops.keyops`) all ask :func:`usage_flags` here, so the answer for "what may a new EC private key do?" is
 written once (the python-pkcs11 ``defaults.py`` habit). Where generated and imported keys differ on purpose, both
 sit side by side in :data:`USAGES` with the reason.
 

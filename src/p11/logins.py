@@ -2,7 +2,7 @@
 
 Cryptoki answers ``C_Login`` on a logged-in token with ``CKR_USER_ALREADY_LOGGED_IN`` before it looks at the PIN,
 so without help a wrong PIN would be "accepted" (``token.login("1234")``, then ``p11.open(uri, pin="0000")``
-returning a working key). p11 knows the PIN it logged in with, so each :class:`~p11.token.Token` keeps a
+returning a working key). p11 knows the PIN it logged in with, so each :class:`~p11.Token` keeps a
 :class:`LoginRecord`: who p11 logged in, and a salted hash of the PIN (scrypt, a random salt per login; never the
 PIN, which is not kept). A different PIN while that login lasts raises :class:`p11.errors.PinIncorrect`, as the
 token itself would have.
@@ -12,9 +12,9 @@ token is then logged in with no record, and a PIN given meanwhile is not checked
 compare a PIN without logging out first. The record is forgotten when p11 sees the login end (logout, the last
 session closed, the token re-initialised, the library closed).
 
-Every place that logs in asks this module: :meth:`Token.open(user_pin=...) <p11.token.Token.open>` and
-:meth:`Session.login <p11.session.Session.login>` (through ``Token._login``), :meth:`Token.login
-<p11.token.Token.login>` (the pool's login), and so :func:`p11.open` with a ``pin`` argument, ``pin-value`` or
+Every place that logs in asks this module: :meth:`Token.open(user_pin=...) <p11.Token.open>` and
+:meth:`Session.login <p11.Session.login>` (through ``Token._login``), :meth:`Token.login
+<p11.Token.login>` (the pool's login), and so :func:`p11.open` with a ``pin`` argument, ``pin-value`` or
 ``pin-source``.
 """
 
@@ -61,7 +61,7 @@ def _hash(pin: bytes, salt: bytes) -> bytes:
 
 
 class LoginRecord:
-    """Who p11 logged a token in as, and a salted hash of the PIN it used (one per :class:`~p11.token.Token`)."""
+    """Who p11 logged a token in as, and a salted hash of the PIN it used (one per :class:`~p11.Token`)."""
 
     __slots__ = ("_digest", "_lock", "_salt", "_user")
 

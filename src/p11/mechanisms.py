@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from p11._cffi import ffi, lib
-from p11._der import TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE, encode_oid, encode_tlv
 from p11.constants import MGF, KeyDerivation, Mechanism
+from p11.encodings.der import TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE, encode_oid, encode_tlv
 from p11.lowlevel import Mech
 from p11.lowlevel.marshal import size_arg
 

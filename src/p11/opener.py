@@ -13,7 +13,7 @@ What happens, in order:
    None of the three is an error that names all three. When both ``module-path`` and ``module-name`` are given
    (RFC 7512 leaves the meaning to the implementation) ``module-path`` wins, except that a ``module-path`` naming a
    directory is searched for the ``module-name`` module. It is loaded with :func:`p11.load`, so everything in the
-   process that uses the same file shares one :class:`~p11.library.Library` and one login state.
+   process that uses the same file shares one :class:`~p11.Library` and one login state.
 2. **The token** (:func:`find_token`): exactly one token whose library, slot and token attributes match.
    :class:`~p11.errors.NoSuchToken` says, for every token present, which attribute did not match
    (``token='x' (token has 'y')``); :class:`~p11.errors.MultipleTokens` lists the candidates' URIs.
@@ -25,7 +25,7 @@ What happens, in order:
    (:class:`~p11.errors.MultipleTokens` lists the objects' URIs; add ``token=`` to pick one). The PIN is thus
    tried on every candidate token: name the token when the PIN must not be offered to the others.
 3. **No object attributes** (no ``object``, ``id`` or ``type``): the URI names a token, and the
-   :class:`~p11.token.Token` is returned. No session is opened, so a PIN in the URI is not used (a ``pin-source``
+   :class:`~p11.Token` is returned. No session is opened, so a PIN in the URI is not used (a ``pin-source``
    file is not even read); :func:`open_session` gives a logged-in session for such a URI.
 4. **The PIN**: the ``pin`` argument when given (it wins over the URI, so a program can take the URI from
    configuration and the PIN from its user), else ``pin-value``, else ``pin-source`` (:func:`read_pin`). A URI
@@ -37,9 +37,9 @@ What happens, in order:
    candidates' URIs. :class:`~p11.errors.NoSuchObject` names the objects that came closest and what differed,
    and says when private objects could not be seen for want of a PIN.
 6. **The result**: a private key that ``cryptography`` can use (RSA, EC, Ed25519, Ed448:
-   :func:`p11.crypto.token_key`; the :class:`p11.objects.PrivateKey` is its ``.token_object``); any other private
-   key type as :class:`~p11.objects.PrivateKey`; a :class:`~p11.objects.Certificate`,
-   :class:`~p11.objects.PublicKey`, :class:`~p11.objects.SecretKey` or :class:`~p11.objects.DataObject` as it is.
+   :func:`p11.crypto.token_key`; the :class:`p11.PrivateKey` is its ``.token_object``); any other private
+   key type as :class:`~p11.PrivateKey`; a :class:`~p11.Certificate`,
+   :class:`~p11.PublicKey`, :class:`~p11.SecretKey` or :class:`~p11.DataObject` as it is.
 
 The object keeps the read-only session it was found in, and with it the login, for as long as it is referenced;
 once it is dropped the session ends (and with the application's last session on the token, the login).
@@ -57,15 +57,10 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from p11.constants import Attribute, SessionState, TokenFlag
-from p11.errors import CryptokiError, MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
-from p11.files import FileTooLarge, NotARegularFile, read_small_file
-from p11.library import Library, load
-from p11.modules import ModuleNotFound, find_module
-from p11.objects import Object, PrivateKey
-from p11.token import Token
-from p11.uri import URI, URIError
-from p11.uris import (
+from p11.api.library import Library, load
+from p11.api.objects import Object, PrivateKey
+from p11.api.token import Token
+from p11.api.uris import (
     CLASS_FOR_TYPE,
     library_attributes,
     object_attributes,
@@ -74,9 +69,14 @@ from p11.uris import (
     uri_for_object,
     uri_for_token,
 )
+from p11.constants import Attribute, SessionState, TokenFlag
+from p11.errors import CryptokiError, MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
+from p11.files import FileTooLarge, NotARegularFile, read_small_file
+from p11.modules import ModuleNotFound, find_module
+from p11.uri import URI, URIError
 
 if TYPE_CHECKING:
-    from p11.session import Session
+    from p11.api.session import Session
 
 __all__ = [
     "MODULE_ENV",
@@ -487,7 +487,7 @@ def _typed(obj: Object) -> Any:
 def open(uri: URI | str, *, pin: str | bytes | None = None) -> Any:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
-    Returns a :class:`~p11.token.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
+    Returns a :class:`~p11.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
     they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key). ``pin`` is used
     instead of the URI's ``pin-value``/``pin-source``.
     """

@@ -24,7 +24,8 @@ sys.path.insert(0, str(HERE.parent))  # tests/: fuzz_targets
 import atheris  # noqa: E402
 
 # Coverage from the code under test only (instrumenting cryptography and the rest of p11 costs seconds a run).
-with atheris.instrument_imports(include=["p11.uri", "p11._der", "p11.crypto", "p11.mechanisms", "p11.curves"]):
+_INSTRUMENTED = ["p11.uri", "p11.encodings.der", "p11.crypto", "p11.mechanisms", "p11.encodings.curves"]
+with atheris.instrument_imports(include=_INSTRUMENTED):
     import fuzz_targets
 
 COUNT = [0]

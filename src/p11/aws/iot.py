@@ -59,7 +59,7 @@ def _private_key(key: Any) -> Any:
     """The p11 private key for ``key``: an RFC 7512 URI (opened with :func:`p11.open`, which logs the token in),
     a p11 ``PrivateKey``, or p11's ``cryptography`` adapter of one."""
     import p11
-    from p11.objects import PrivateKey
+    from p11.api.objects import PrivateKey
 
     if isinstance(key, str | p11.URI):
         key = p11.open(key)

@@ -13,8 +13,8 @@ from p11.constants import KeyType
 from p11.crypto import import_secret as _import_secret_key
 
 if TYPE_CHECKING:
-    from p11.objects import SecretKey
-    from p11.session import Session
+    from p11.api.objects import SecretKey
+    from p11.api.session import Session
 
 __all__ = ["import_secret"]
 

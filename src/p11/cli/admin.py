@@ -6,13 +6,13 @@ from typing import Any
 
 import click
 
+from p11.api.library import load
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import emit
 from p11.cli.select import PIN_ENV, SO_PIN_ENV, Selection, confirm, secret
 from p11.constants import TokenFlag
-from p11.library import load
 
 __all__: list[str] = []
 

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 
+from p11.api.session import Session
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
@@ -19,7 +20,6 @@ from p11.cli.output import emit, table
 from p11.cli.select import Selection
 from p11.constants import KeyType, Mechanism
 from p11.mechanisms import GCM
-from p11.session import Session
 
 __all__: list[str] = []
 

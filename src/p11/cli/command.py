@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
+from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import describe
 from p11.cli.select import Selection, parse_id
-from p11.uris import CLASS_FOR_TYPE
 
 __all__ = ["fail", "p11_command"]
 

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from p11.api.objects import Key, PrivateKey, PublicKey, SecretKey
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
@@ -15,7 +16,6 @@ from p11.cli.select import Selection, parse_id
 from p11.constants import KeyType, Mechanism
 from p11.crypto import der_to_raw, raw_to_der
 from p11.mechanisms import Parameters, mechanism_by_name
-from p11.objects import Key, PrivateKey, PublicKey, SecretKey
 
 __all__: list[str] = []
 

@@ -28,7 +28,10 @@ def info(selection: Selection) -> None:
     """The module, its slots and their tokens (flags, free memory, PIN lengths)."""
     library = selection.library()
     lib_info = library.info
-    slots = [selection.token().slot] if _narrowed(selection) else library.slots(token_present=False)
+    slots = library.slots(token_present=False)
+    if _narrowed(selection):
+        slot_id = selection.token().slot.id
+        slots = [slot for slot in slots if slot.id == slot_id]
     data: dict[str, Any] = {
         "module": {
             "path": library.path,
@@ -96,7 +99,7 @@ def objects(selection: Selection, public: bool) -> None:
 
 
 def _template(uri: URI) -> dict[str, Any]:
-    from p11.uris import CLASS_FOR_TYPE
+    from p11.api.uris import CLASS_FOR_TYPE
 
     out: dict[str, Any] = {}
     if "object" in uri:
@@ -119,7 +122,7 @@ _URI_NAMES = ("token", "manufacturer", "model", "serial", "object", "type", "id"
 def uri(selection: Selection, only: str | None, public: bool) -> None:
     """The URI of the selected object (or token), whole or with just the attributes asked for: the form a
     device's configuration file wants."""
-    from p11.uris import uri_for_object, uri_for_token
+    from p11.api.uris import uri_for_object, uri_for_token
 
     if selection.has_object():
         with selection.session(login=not public) as session:

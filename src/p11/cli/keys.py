@@ -7,6 +7,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from p11.api.objects import Certificate, Object
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import object_info
@@ -16,8 +17,7 @@ from p11.cli.select import Selection, confirm, parse_id, prompt_secret, secret
 from p11.constants import KeyType, ObjectClass
 from p11.crypto import KeyMaterial, PasswordRequired, export_public_key, import_pem, import_secret, load_key_material
 from p11.crypto.exporting import to_der, to_pem
-from p11.keygen import USAGE_NAMES, key_type, usage_attributes
-from p11.objects import Certificate, Object
+from p11.ops.keygen import USAGE_NAMES, key_type, usage_attributes
 
 __all__: list[str] = []
 
@@ -199,7 +199,7 @@ def _value(text: str) -> Any:
 def set_attr(selection: Selection, assignments: tuple[str, ...]) -> None:
     """Change attributes of the selected object: NAME is a CKA_ name (label, id, sign, …); VALUE is text, true/
     false, or hex:… for bytes (id=hex:0001)."""
-    from p11.attributes import attribute
+    from p11.encodings.attributes import attribute
 
     changes: dict[Any, Any] = {}
     for item in assignments:

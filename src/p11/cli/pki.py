@@ -14,16 +14,16 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from p11.api.objects import PrivateKey
+from p11.api.session import Session
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import emit, read_input, write_output
 from p11.cli.select import Selection
 from p11.crypto import token_key
-from p11.objects import PrivateKey
 from p11.pki import ALGORITHMS, PROFILES, CertificateAuthority, make_csr
 from p11.pki.keys import HASHES, generate_key
-from p11.session import Session
 
 __all__: list[str] = []
 

@@ -23,15 +23,15 @@ from typing import Any, Final
 
 import click
 
+from p11.api.library import Library, load
+from p11.api.objects import Object
+from p11.api.session import Session
+from p11.api.token import Token
+from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import USAGE, CliError
 from p11.errors import NoSuchObject
-from p11.library import Library, load
-from p11.objects import Object
 from p11.opener import find_object, find_token, module_path_for, read_pin, read_pin_source
-from p11.session import Session
-from p11.token import Token
 from p11.uri import URI, ObjectType
-from p11.uris import CLASS_FOR_TYPE
 
 __all__ = ["PIN_ENV", "SO_PIN_ENV", "Selection", "confirm", "parse_id", "prompt_secret", "secret"]
 

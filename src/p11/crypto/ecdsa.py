@@ -5,7 +5,7 @@ PKCS#11 and ``cryptography`` disagree on three encodings, and this module is whe
 * a curve is ``CKA_EC_PARAMS``: the DER of its OID (``06 08 2A 86 48 CE 3D 03 01 07`` for P-256), or, for
   Edwards curves, either the OID (RFC 8410 ``1.3.101.112`` for Ed25519) or the PrintableString
   ``"edwards25519"``. SoftHSM 2.6.1 accepts both Edwards forms (checked against the token in the tests); we
-  write the OID and read either. The curve table itself is the core's (:mod:`p11.curves`); this module maps it
+  write the OID and read either. The curve table itself is the core's (:mod:`p11.encodings.curves`); this module maps it
   onto ``cryptography`` curve classes.
 * a public point is ``CKA_EC_POINT``: a DER OCTET STRING wrapping the X9.62 uncompressed point (or, for
   Edwards keys, the RFC 8032 public key). Some tokens return the point bare; :func:`decode_ec_point` takes
@@ -22,9 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.x509 import ObjectIdentifier
 
-from p11 import _der, curves
 from p11.constants import KeyType
 from p11.crypto.errors import UnsupportedCurve
+from p11.encodings import curves
+from p11.encodings import der as _der
 
 __all__ = [
     "EDWARDS_KEY_LENGTHS",

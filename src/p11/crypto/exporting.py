@@ -28,7 +28,7 @@ from p11.crypto.templates import PublicKeyTypes
 from p11.errors import NoSuchObject
 
 if TYPE_CHECKING:
-    from p11.objects import Certificate, Object
+    from p11.api.objects import Certificate, Object
 
 __all__ = [
     "certificate_to_x509",

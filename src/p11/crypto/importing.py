@@ -35,8 +35,8 @@ from p11.crypto.errors import InvalidKeyData, PasswordRequired, UnsupportedKeyTy
 from p11.crypto.templates import PrivateKeyTypes, PublicKeyTypes
 
 if TYPE_CHECKING:
-    from p11.objects import Certificate, Object, PrivateKey, PublicKey, SecretKey
-    from p11.session import Session
+    from p11.api.objects import Certificate, Object, PrivateKey, PublicKey, SecretKey
+    from p11.api.session import Session
 
 __all__ = [
     "ImportResult",

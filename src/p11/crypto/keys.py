@@ -1,6 +1,6 @@
 """Token private keys that ``cryptography`` takes as its own: sign, decrypt and derive on the token.
 
-:func:`token_key` wraps a :class:`p11.objects.PrivateKey` in the ``cryptography`` interface that fits it —
+:func:`token_key` wraps a :class:`p11.PrivateKey` in the ``cryptography`` interface that fits it —
 ``RSAPrivateKey``, ``EllipticCurvePrivateKey``, ``Ed25519PrivateKey`` or ``Ed448PrivateKey`` — so anything
 that takes a ``cryptography`` key (``x509.CertificateBuilder().sign(key, hashes.SHA256())``, CSR builders, JWT
 and TLS libraries) uses a key that never leaves the token:
@@ -9,7 +9,7 @@ and TLS libraries) uses a key that never leaves the token:
   ``Prehashed`` digests, ``NoDigestInfo`` (cryptography >= 47); PKCS#1 v1.5 and OAEP decryption (a ciphertext
   the token rejects is a ``ValueError``, :class:`~p11.crypto.errors.DecryptionFailed`, one message for every
   failure, as in ``cryptography``). OAEP with a hash or label the token lacks is raw RSA on the token and
-  unpadded in constant time (see :mod:`p11.oaep`); with no way to do it, ``UnsupportedAlgorithm`` says what the
+  unpadded in constant time (see :mod:`p11.ops.oaep`); with no way to do it, ``UnsupportedAlgorithm`` says what the
   token offers.
   The token hashes when it has the combined mechanism (``CKM_SHA256_RSA_PKCS`` …); otherwise the hash is
   computed here and the token signs the digest (``CKM_RSA_PKCS`` over a ``DigestInfo``, ``CKM_RSA_PKCS_PSS``) —
@@ -44,7 +44,7 @@ from p11.crypto.errors import DecryptionFailed, KeyNotExportable, UnsupportedKey
 from p11.crypto.exporting import export_public_key
 
 if TYPE_CHECKING:
-    from p11.objects import PrivateKey
+    from p11.api.objects import PrivateKey
 
 __all__ = [
     "TokenEd448PrivateKey",
@@ -110,7 +110,7 @@ class _TokenKey:
 
     @property
     def token_object(self) -> PrivateKey:
-        """The :class:`p11.objects.PrivateKey` this adapter signs with."""
+        """The :class:`p11.PrivateKey` this adapter signs with."""
         return self._key
 
     def _public_key(self) -> Any:

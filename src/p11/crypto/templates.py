@@ -27,11 +27,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from p11 import _der
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass
 from p11.crypto.ecdsa import ec_params_for_curve, edwards_ec_params, encode_ec_point, field_bytes
 from p11.crypto.errors import UnsupportedKeyType
 from p11.defaults import usage_flags
+from p11.encodings import der as _der
 
 __all__ = [
     "PrivateKeyTypes",

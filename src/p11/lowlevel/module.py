@@ -289,7 +289,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         SoftHSM reads its store once, in ``C_Initialize``, and a token whose file another process was rewriting
         at that moment (a login does that) is simply absent until the next initialisation. Only a module this
         object initialised itself, that no session was opened through since, qualifies (callers that open
-        sessions another way, as :class:`p11.library.Library` does, check their own first)."""
+        sessions another way, as :class:`p11.Library` does, check their own first)."""
         with self._lock:
             if not (self._owns_init and self._initialized) or self._stale or self._forked_mid_call:
                 return False

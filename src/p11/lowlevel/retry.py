@@ -12,7 +12,7 @@ and only for :data:`TRANSIENT` return values; at most :data:`ATTEMPTS` calls in 
 
 What is not: calls that change state or count (``C_Login`` may count a wrong PIN, ``C_InitToken`` destroys
 objects): their errors are the caller's. A token that SoftHSM missed while reading its store in
-``C_Initialize`` is no error at all, just absent: :meth:`p11.library.Library.get_token` looks again for that
+``C_Initialize`` is no error at all, just absent: :meth:`p11.Library.get_token` looks again for that
 (see :meth:`p11.lowlevel.Module.reinitialize_unused`).
 """
 

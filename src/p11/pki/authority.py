@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from p11.api.objects import PrivateKey
 from p11.crypto import token_key
-from p11.objects import PrivateKey
 from p11.opener import open as open_uri
 from p11.pki.chain import export_chain
 from p11.pki.directory import CADirectory, Settings
@@ -41,7 +41,7 @@ from p11.pki.storage import DirectoryLock, atomic_write
 from p11.uri import URI
 
 if TYPE_CHECKING:
-    from p11.session import Session
+    from p11.api.session import Session
 
 __all__ = ["CertificateAuthority"]
 

@@ -11,8 +11,8 @@ algorithm      token key                       default hash
 ``ed25519``    EdDSA on Ed25519                none (PureEdDSA)
 =============  ==============================  =================
 
-A generated key pair is made through :meth:`p11.session.Session.generate_keypair`, so it gets the project's default
-attributes (private, sensitive, never extractable; the one usage table in :mod:`p11.keygen`). ECDSA's hash follows
+A generated key pair is made through :meth:`p11.Session.generate_keypair`, so it gets the project's default
+attributes (private, sensitive, never extractable; the one usage table in :mod:`p11.ops.keygen`). ECDSA's hash follows
 the curve's strength (RFC 5480 section 4); an explicit ``hash`` (``sha256``, ``sha384``, ``sha512``) wins.
 """
 
@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any, Final
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from p11.api.objects import PrivateKey
+from p11.api.uris import token_attributes
 from p11.constants import KeyType
 from p11.errors import NoSuchToken
-from p11.objects import PrivateKey
 from p11.opener import find_object
 from p11.pki.errors import KeyMismatch
 from p11.uri import URI
-from p11.uris import token_attributes
 
 if TYPE_CHECKING:
-    from p11.session import Session
+    from p11.api.session import Session
 
 __all__ = [
     "ALGORITHMS",
@@ -103,7 +103,7 @@ def generate_key(session: Session, algorithm: str, label: str) -> PrivateKey:
 
 
 def adopt_key(session: Session, key: PrivateKey | URI | str) -> PrivateKey:
-    """An existing token key to use as a CA key: a :class:`~p11.objects.PrivateKey`, or its RFC 7512 URI (looked
+    """An existing token key to use as a CA key: a :class:`~p11.PrivateKey`, or its RFC 7512 URI (looked
     up in ``session``, whose token must match the URI's token attributes). ``type=private`` is implied."""
     if isinstance(key, PrivateKey):
         return key

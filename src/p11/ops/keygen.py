@@ -19,14 +19,14 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11.attributes import merge
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
-from p11.curves import Curve, curve
 from p11.defaults import USAGE_FLAGS, Origin, usage_flags
+from p11.encodings.attributes import merge
+from p11.encodings.curves import Curve, curve
 from p11.errors import MechanismNotSupported
 
 if TYPE_CHECKING:
-    from p11.token import Token
+    from p11.interfaces import TokenLike
 
 __all__ = [
     "DEFAULT_CURVES",
@@ -134,12 +134,12 @@ def private_template(kt: KeyType, *, token: bool = False, origin: Origin = "impo
     }
 
 
-def _check_mechanism(token: Token, mechanism: Mechanism, flag: MechanismFlag, operation: str) -> None:
+def _check_mechanism(token: TokenLike, mechanism: Mechanism, flag: MechanismFlag, operation: str) -> None:
     if not token.supports(mechanism, flag):
         raise MechanismNotSupported(mechanism, token.label, operation)
 
 
-def _check_size(token: Token, mechanism: Mechanism, bits: int, unit_bits: int, what: str) -> None:
+def _check_size(token: TokenLike, mechanism: Mechanism, bits: int, unit_bits: int, what: str) -> None:
     info = token.mechanisms().get(mechanism)
     if info is None or not info.max_key_size:
         return
@@ -149,7 +149,7 @@ def _check_size(token: Token, mechanism: Mechanism, bits: int, unit_bits: int, w
 
 
 def key_templates(
-    token: Token,
+    token: TokenLike,
     kind: KeyType | str,
     bits: int | None,
     label: str | None,
@@ -197,7 +197,7 @@ def _pick_curve(kt: KeyType, named: str | Curve | None, implied: str | None, bit
 
 
 def keypair_templates(
-    token: Token,
+    token: TokenLike,
     kind: KeyType | str,
     bits: int | None,
     curve_name: str | Curve | None,

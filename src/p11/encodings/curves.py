@@ -6,16 +6,16 @@ back either that OID or, for the Edwards and Montgomery curves, the PKCS#11 3.0 
 of the curve name (SoftHSM 2.6.1 accepts both when generating, and reports the PrintableString on the private key).
 :func:`curve_from_params` understands both, so a key's curve is known whichever form the token stored.
 
-The DER bytes are computed from the dotted OIDs by :mod:`p11._der` (the one DER encoder), so the table carries each
-curve's identity once.
+The DER bytes are computed from the dotted OIDs by :mod:`p11.encodings.der` (the one DER encoder), so the table
+carries each curve's identity once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from p11._der import encode_oid, encode_printable_string
 from p11.constants import KeyType
+from p11.encodings.der import encode_oid, encode_printable_string
 
 __all__ = ["CURVES", "Curve", "curve", "curve_from_params", "encode_oid", "printable_string"]
 

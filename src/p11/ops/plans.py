@@ -10,9 +10,9 @@ mechanism. Two fallbacks are part of planning:
   combined mechanism would give, and streaming still streams (the hash is fed chunk by chunk).
 * **OAEP unpadded in software.** Tokens do not say which hashes and labels their ``CKM_RSA_PKCS_OAEP`` takes
   (SoftHSM 2.6.1: SHA-1 and no label only): a known-answer decryption asks once per token
-  (:func:`p11.oaep.token_does`). Where it does not, and the token has ``CKM_RSA_X_509`` on a key allowed to use it,
+  (:func:`p11.ops.oaep.token_does`). Where it does not, and the token has ``CKM_RSA_X_509`` on a key allowed to use it,
   decryption is raw RSA on the token and the OAEP padding is removed here in constant time, one error for every
-  bad ciphertext (:mod:`p11.oaep`); otherwise :class:`~p11.errors.MechanismNotSupported` says what it offers.
+  bad ciphertext (:mod:`p11.ops.oaep`); otherwise :class:`~p11.errors.MechanismNotSupported` says what it offers.
 * **another name for the same thing:** a parameter object may list ``alternatives`` (AES key wrap with padding is
   ``CKM_AES_KEY_WRAP_KWP`` in 3.0 and ``CKM_AES_KEY_WRAP_PAD`` on 2.40 tokens).
 """
@@ -25,16 +25,16 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, oaep
 from p11._cffi import lib
-from p11.attributes import attribute_name, is_marker
+from p11._native import Mechanism as NativeMechanism
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
+from p11.encodings.attributes import attribute_name, is_marker
 from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
 from p11.mechanisms import HASHES, OAEP, HashInfo, Parameters, digest_info
+from p11.ops import oaep
 
 if TYPE_CHECKING:
-    from p11.objects import Key
-    from p11.session import Session
+    from p11.interfaces import KeyLike, SessionLike
 
 __all__ = [
     "DECRYPT",
@@ -146,10 +146,10 @@ class Plan:
     digest_info: bool = False
     truncate: int | None = None  # ECDSA: keep this many leading digest bytes (the curve order's size)
     wrap: Callable[[Callable[[Any], bytes]], Callable[[Any], bytes]] | None = None  # e.g. OAEP unpadding
-    native: _native.Mechanism = dataclasses.field(init=False, repr=False, compare=False)
+    native: NativeMechanism = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "native", _native.Mechanism.of(self.arg))
+        object.__setattr__(self, "native", NativeMechanism.of(self.arg))
 
     def bound(self, call: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
         """The whole operation around the token ``call``: the call itself, or ``wrap(call)`` (software OAEP
@@ -202,11 +202,11 @@ def _arg(mechanism: Mechanism, params: Parameters | None) -> Any:
     return params.ck(mechanism) if params is not None else int(mechanism)
 
 
-def plan(key: Key | None, mechanism: Any, op: Operation, session: Session | None = None) -> Plan:
+def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLike | None = None) -> Plan:
     """The :class:`Plan` for ``op`` with ``mechanism`` on ``key`` (or, for a digest, on ``session``'s token)."""
     if key is not None:
         cache = key._plans
-        cache_key = (op.flag, mechanism)  # the key's one cache dict: p11.operations keys its entries by name
+        cache_key = (op.flag, mechanism)  # the key's one cache dict: p11.ops.operations keys its entries by name
         try:
             found = cache.get(cache_key)
         except TypeError:  # an unhashable mechanism: let _mechanism_of say what is wrong with it
@@ -255,15 +255,15 @@ def _choose(token: Any, kind: Mechanism, params: Parameters | None, op: Operatio
     raise MechanismNotSupported(kind, token.label, op.name)
 
 
-def _allows(key: Key, mechanism: Mechanism) -> bool:
+def _allows(key: KeyLike, mechanism: Mechanism) -> bool:
     """Whether the key's ``CKA_ALLOWED_MECHANISMS`` (absent or empty: anything) lets it use ``mechanism``."""
     allowed = key.get_attributes([Attribute.ALLOWED_MECHANISMS])[Attribute.ALLOWED_MECHANISMS]
     return is_marker(allowed) or not allowed or int(mechanism) in {int(m) for m in allowed}
 
 
-def _oaep_decrypt(key: Key, token: Any, params: OAEP) -> Plan:
-    """RSA-OAEP decryption: on the token when it really does these parameters (:func:`p11.oaep.token_does`),
-    else raw RSA on the token and the padding removed in constant time here (:mod:`p11.oaep`), else an error
+def _oaep_decrypt(key: KeyLike, token: Any, params: OAEP) -> Plan:
+    """RSA-OAEP decryption: on the token when it really does these parameters (:func:`p11.ops.oaep.token_does`),
+    else raw RSA on the token and the padding removed in constant time here (:mod:`p11.ops.oaep`), else an error
     saying what the token offers."""
     kind = Mechanism.RSA_PKCS_OAEP
     direct = Plan(kind, _arg(kind, params))
@@ -294,7 +294,7 @@ def _oaep_decrypt(key: Key, token: Any, params: OAEP) -> Plan:
     )
 
 
-def default_mechanism(key: Key, table: Mapping[KeyType, Mechanism], op: Operation) -> Mechanism:
+def default_mechanism(key: KeyLike, table: Mapping[KeyType, Mechanism], op: Operation) -> Mechanism:
     kt = key.key_type
     found = table.get(kt)
     if found is None and kt.name.endswith("_HMAC"):
@@ -307,7 +307,7 @@ def default_mechanism(key: Key, table: Mapping[KeyType, Mechanism], op: Operatio
 # -- errors -----------------------------------------------------------------------------------------------------
 
 
-def describe(key: Key) -> str:
+def describe(key: KeyLike) -> str:
     try:
         label = key.label
     except Exception:
@@ -315,7 +315,7 @@ def describe(key: Key) -> str:
     return f"key {label!r} ({type(key).__name__}, handle {key.handle})" if label else f"key handle {key.handle}"
 
 
-def explain(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> Exception:
+def explain(exc: CryptokiError, key: KeyLike, p: Plan, op: Operation) -> Exception:
     """A clearer exception for an Init/Wrap/Unwrap/Derive failure: one naming the key and the mechanism."""
     mech = f"CKM_{p.mechanism.name}"
     if exc.rv == _CKR_NOT_PERMITTED and op.attribute is not None:
@@ -329,7 +329,7 @@ def explain(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> Exception:
     return exc
 
 
-def checked(fn: Callable[..., Any], key: Key, p: Plan, op: Operation, *args: Any) -> Any:
+def checked(fn: Callable[..., Any], key: KeyLike, p: Plan, op: Operation, *args: Any) -> Any:
     """``fn(*args)``, with a failure re-raised as :func:`explain` says (the original as its cause)."""
     try:
         return fn(*args)
@@ -340,6 +340,6 @@ def checked(fn: Callable[..., Any], key: Key, p: Plan, op: Operation, *args: Any
         raise better from exc
 
 
-def run_init(fn: Callable[..., Any], handle: int, p: Plan, key: Key, op: Operation) -> None:
+def run_init(fn: Callable[..., Any], handle: int, p: Plan, key: KeyLike, op: Operation) -> None:
     """``C_*Init(session, mechanism, key)`` through :func:`checked`."""
     checked(fn, key, p, op, handle, p.arg, key.handle)

@@ -1,6 +1,10 @@
 """Key management operations of a key: wrap, unwrap, derive, and finding a private key's public key.
 
-New keys made by unwrap and derive get the secure defaults of :mod:`p11.keygen` (private, sensitive, not
+Like the rest of :mod:`p11.ops`, this module never imports the object model: it sees keys and sessions through
+:mod:`p11.interfaces`, and the operations that make a key return its handle (and key type), which the object layer
+turns into a typed object.
+
+New keys made by unwrap and derive get the secure defaults of :mod:`p11.ops.keygen` (private, sensitive, not
 extractable, usage flags from :mod:`p11.defaults`: an unwrapped key's as an imported one's, its material having been
 outside the token; a derived key's as a generated one's) and are session objects unless the caller asks
 ``token=True``.
@@ -13,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from p11 import defaults
 from p11._cffi import lib
-from p11.attributes import is_marker, merge, raw_template
 from p11.constants import Attribute, KeyType, ObjectClass
+from p11.encodings.attributes import is_marker, merge, raw_template
 from p11.errors import CryptokiError, NoSuchObject
-from p11.keygen import key_type as resolve_key_type
-from p11.keygen import private_template, secret_template
-from p11.operations import as_block
-from p11.plans import DEFAULT_WRAP, DERIVE, UNWRAP, WRAP, checked, default_mechanism, describe, plan
+from p11.ops.keygen import key_type as resolve_key_type
+from p11.ops.keygen import private_template, secret_template
+from p11.ops.operations import as_block
+from p11.ops.plans import DEFAULT_WRAP, DERIVE, UNWRAP, WRAP, checked, default_mechanism, describe, plan
 
 if TYPE_CHECKING:
-    from p11.objects import Key, PrivateKey, PublicKey, SecretKey
+    from p11.interfaces import KeyLike
 
 __all__ = ["derive_key", "public_key_for", "unwrap_key", "wrap_key"]
 
@@ -32,16 +36,8 @@ _UNEXTRACTABLE = frozenset({int(lib.CKR_KEY_UNEXTRACTABLE), int(lib.CKR_KEY_NOT_
 # -- wrap, unwrap, derive ---------------------------------------------------------------------------------------
 
 
-def _key_arg(key: Any, what: str) -> Key:
-    from p11.objects import Key
-
-    if not isinstance(key, Key):
-        raise TypeError(f"{what} must be a p11 Key, not {type(key).__name__}")
-    return key
-
-
-def wrap_key(wrapping: Key, key: Any, mechanism: Any = None) -> bytes:
-    target = _key_arg(key, "the key to wrap")
+def wrap_key(wrapping: KeyLike, target: KeyLike, mechanism: Any = None) -> bytes:
+    """``target`` wrapped with ``wrapping`` (the caller checked that ``target`` is a key)."""
     if mechanism is None:
         mechanism = default_mechanism(wrapping, DEFAULT_WRAP, WRAP)
     p = plan(wrapping, mechanism, WRAP)
@@ -69,16 +65,15 @@ def _bits_to_len(bits: int | None, kt: KeyType) -> dict[Attribute, Any]:
 
 
 def unwrap_key(
-    unwrapping: Key,
+    unwrapping: KeyLike,
     wrapped: Any,
     mechanism: Any,
     key_type: KeyType | str,
     object_class: ObjectClass,
     label: str | None,
     attrs: Mapping[str, Any],
-) -> Key:
-    from p11.objects import object_for
-
+) -> tuple[int, KeyType]:
+    """The handle and key type of the key ``wrapped`` unwraps to (a ``object_class`` object)."""
     if as_block(wrapped) is None:
         raise TypeError(f"wrapped must be bytes-like, not {type(wrapped).__name__}")
     kt, _ = resolve_key_type(key_type)
@@ -106,16 +101,13 @@ def unwrap_key(
             ),
             tmpl,
         )
-    key = object_for(session, handle, object_class)
-    key._key_type = kt
-    return key  # type: ignore[no-any-return]
+    return int(handle), kt
 
 
 def derive_key(
-    base: Key, mechanism: Any, key_type: KeyType | str, bits: int | None, attrs: Mapping[str, Any]
-) -> SecretKey:
-    from p11.objects import SecretKey
-
+    base: KeyLike, mechanism: Any, key_type: KeyType | str, bits: int | None, attrs: Mapping[str, Any]
+) -> tuple[int, KeyType]:
+    """The handle and key type of the secret key derived from ``base``."""
     kt, _ = resolve_key_type(key_type)
     tmpl = merge(secret_template(kt, extra=_bits_to_len(bits, kt)), attrs)
     p = plan(base, mechanism, DERIVE)
@@ -127,31 +119,29 @@ def derive_key(
             lambda t: checked(mod.C_DeriveKey, base, p, DERIVE, session.handle, p.arg, base.handle, raw_template(t)),
             tmpl,
         )
-    key = SecretKey(session, handle, ObjectClass.SECRET_KEY)
-    key._key_type = kt
-    return key
+    return int(handle), kt
 
 
 # -- the public key of a private key ----------------------------------------------------------------------------
 
 
-def public_key_for(private: PrivateKey) -> PublicKey:
-    from p11.objects import PublicKey
-
+def public_key_for(private: KeyLike) -> tuple[int, KeyType]:
+    """The handle and key type of ``private``'s public key: the token's object, or a session object built from the
+    private key's public attributes."""
     session = private.session
     kt = private.key_type
     ident = private.id
     if ident:
         candidates = list(session.find(object_class=ObjectClass.PUBLIC_KEY, id=ident, key_type=kt))
         if len(candidates) == 1:
-            return candidates[0]  # type: ignore[no-any-return]
+            return candidates[0].handle, kt
         if candidates and kt == KeyType.RSA:
             modulus = private.get_attributes((Attribute.MODULUS,))[Attribute.MODULUS]
             for candidate in candidates:
                 if candidate.get_attributes((Attribute.MODULUS,))[Attribute.MODULUS] == modulus:
-                    return candidate  # type: ignore[no-any-return]
+                    return candidate.handle, kt
         if candidates:
-            return candidates[0]  # type: ignore[no-any-return]
+            return candidates[0].handle, kt
     if kt == KeyType.RSA:
         wanted: tuple[Attribute, ...] = (Attribute.MODULUS, Attribute.PUBLIC_EXPONENT)
     elif kt in (KeyType.EC, KeyType.EC_EDWARDS, KeyType.EC_MONTGOMERY):
@@ -174,7 +164,4 @@ def public_key_for(private: PrivateKey) -> PublicKey:
     }
     if ident:
         tmpl[Attribute.ID] = ident
-    public = session.create_object(tmpl)
-    assert isinstance(public, PublicKey)
-    public._key_type = kt
-    return public
+    return session.create_object(tmpl).handle, kt

@@ -12,7 +12,12 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from p11 import _native
+from p11._native import ABSENT as _ABSENT
+from p11._native import SENSITIVE as _SENSITIVE
+from p11._native import UNAVAILABLE as _UNAVAILABLE
+from p11._native import Unavailable as _Unavailable
+from p11._native import attribute_name as _attribute_name
+from p11._native import encode as _encode
 from p11.constants import Attribute
 
 __all__ = [
@@ -30,13 +35,13 @@ __all__ = [
     "template",
 ]
 
-SENSITIVE = _native.SENSITIVE
+SENSITIVE = _SENSITIVE
 """Marker in a read result: the token holds the attribute but will not reveal it."""
-ABSENT = _native.ABSENT
+ABSENT = _ABSENT
 """Marker in a read result: the object has no such attribute."""
-UNAVAILABLE = _native.UNAVAILABLE
+UNAVAILABLE = _UNAVAILABLE
 """Marker in a read result: the token returned no value and gave no reason."""
-Unavailable = _native.Unavailable
+Unavailable = _Unavailable
 
 _ALIASES = {"object_class": Attribute.CLASS, "class": Attribute.CLASS, "class_": Attribute.CLASS}
 
@@ -66,7 +71,7 @@ def attribute(key: Attribute | int | str) -> Attribute:
 
 def attribute_name(key: Attribute | int) -> str:
     """``CKA_LABEL`` for ``Attribute.LABEL`` (vendor attributes named relative to ``CKA_VENDOR_DEFINED``)."""
-    return str(_native.attribute_name(int(key)))
+    return str(_attribute_name(int(key)))
 
 
 def keyword(key: Attribute | int) -> str:
@@ -93,7 +98,7 @@ def describe(criteria: Mapping[Any, Any]) -> str:
 
 def is_marker(value: object) -> bool:
     """Whether ``value`` is one of the markers a read leaves where the token gave no value."""
-    return isinstance(value, _native.Unavailable)
+    return isinstance(value, _Unavailable)
 
 
 def template(
@@ -129,5 +134,5 @@ def raw_template(mapping: Mapping[Any, Any]) -> dict[int, Any]:
         if isinstance(value, Mapping):
             out[kind] = raw_template(value)
         else:
-            out[kind] = _native.encode(kind, value)
+            out[kind] = _encode(kind, value)
     return out

@@ -1,4 +1,4 @@
-"""``p11.load(path)`` → :class:`Library` → :class:`Slot` → :class:`~p11.token.Token`: finding the token you want.
+"""``p11.load(path)`` → :class:`Library` → :class:`Slot` → :class:`~p11.Token`: finding the token you want.
 
 One loaded module has one Cryptoki state per process, so :func:`load` returns the same :class:`Library` for the
 same file (by real path), and a library returns the same :class:`Token` object for the same token while it stays
@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from p11 import lowlevel
+from p11.api.objects import forget_calls
+from p11.api.token import Token
 from p11.constants import Mechanism, SlotFlag, TokenFlag
 from p11.errors import MultipleTokens, NoSuchToken
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
-from p11.objects import forget_calls
-from p11.token import Token
 
 __all__ = ["Library", "Slot", "load"]
 

@@ -2,7 +2,7 @@
 
 Data is single-shot when it is bytes-like, streamed (``C_*Update`` per chunk) when it is an iterable of chunks or
 a binary file object. Mechanisms that cannot run in parts (raw RSA, ECDSA, EdDSA, key wrap) get the chunks joined;
-a hash-then-sign mechanism the token lacks is hashed in software chunk by chunk (see :mod:`p11.plans`). If anything
+a hash-then-sign mechanism the token lacks is hashed in software chunk by chunk (see :mod:`p11.ops.plans`). If anything
 fails after an operation began, including the caller's iterable raising, the operation is ended on the token before
 the exception propagates, so the session stays usable.
 """
@@ -21,7 +21,7 @@ from p11.constants import Mechanism
 from p11.errors import CryptokiError, SignatureError, error_class
 from p11.lowlevel.marshal import size_arg
 from p11.mechanisms import digest_info
-from p11.plans import (
+from p11.ops.plans import (
     DECRYPT,
     DEFAULT_SIGN,
     DIGEST,
@@ -37,8 +37,7 @@ from p11.plans import (
 )
 
 if TYPE_CHECKING:
-    from p11.objects import Key
-    from p11.session import Session
+    from p11.interfaces import KeyLike, SessionLike
 
 __all__ = [
     "CHUNK_SIZE",
@@ -166,8 +165,8 @@ def _parts(
 # -- sign and verify --------------------------------------------------------------------------------------------
 
 
-def _explained(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> CryptokiError:
-    """The exception to raise for a failed crossing: :func:`p11.plans.explain`'s, keeping a batch item's index."""
+def _explained(exc: CryptokiError, key: KeyLike, p: Plan, op: Operation) -> CryptokiError:
+    """The exception to raise for a failed crossing: :func:`p11.ops.plans.explain`'s, keeping a batch item's index."""
     better = explain(exc, key, p, op)
     if better is not exc:
         index = getattr(exc, "index", None)
@@ -177,7 +176,7 @@ def _explained(exc: CryptokiError, key: Key, p: Plan, op: Operation) -> Cryptoki
     return better  # type: ignore[return-value]
 
 
-def _install(key: Key, op: str, asked: Any, p: Plan, call: Callable[..., Any]) -> None:
+def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any]) -> None:
     """Cache the one-crossing ``call`` for ``op`` with the mechanism as the caller gave it (``None`` included), so
     the key's next call skips planning and checks. A software-hash plan hashes in front of it."""
     if p.prehash is not None:
@@ -199,14 +198,14 @@ def _install(key: Key, op: str, asked: Any, p: Plan, call: Callable[..., Any]) -
         fast[op, asked] = call
 
 
-def _one_block(key: Key, p: Plan, op: Operation, data: Any, single: Any) -> Any:
+def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> Any:
     """The block one crossing takes for ``data``: hashed in software, joined from a stream, or ``single``."""
     if p.prehash is not None:
         return p.prehashed(single) if single is not None else _hashed(p, data, None)
     return single if single is not None else _joined(data)
 
 
-def sign(key: Key, data: Any, mechanism: Any = None) -> bytes:
+def sign(key: KeyLike, data: Any, mechanism: Any = None) -> bytes:
     asked = mechanism
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, SIGN)
@@ -238,12 +237,12 @@ def invalid_signature() -> CryptokiError:
     return error_class(rv)(rv, "C_Verify")
 
 
-def verify(key: Key, data: Any, signature: Any, mechanism: Any = None) -> None:
+def verify(key: KeyLike, data: Any, signature: Any, mechanism: Any = None) -> None:
     if not _verify(key, data, signature, mechanism):
         raise invalid_signature()
 
 
-def _verify(key: Key, data: Any, signature: Any, mechanism: Any) -> bool:
+def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
     asked = mechanism
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, VERIFY)
@@ -278,14 +277,14 @@ def _verify(key: Key, data: Any, signature: Any, mechanism: Any) -> bool:
         return ok  # type: ignore[no-any-return]
 
 
-def verify_ok(key: Key, data: Any, signature: Any, mechanism: Any = None) -> bool:
+def verify_ok(key: KeyLike, data: Any, signature: Any, mechanism: Any = None) -> bool:
     return _verify(key, data, signature, mechanism)
 
 
 # -- encrypt and decrypt ----------------------------------------------------------------------------------------
 
 
-def _crypt(key: Key, data: Any, mechanism: Any, op: Operation) -> bytes:
+def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation) -> bytes:
     if mechanism is None:
         raise TypeError(f"{op.name} needs a mechanism (e.g. GCM(iv), CBC(iv), OAEP())")
     p = plan(key, mechanism, op)
@@ -314,15 +313,15 @@ def _crypt(key: Key, data: Any, mechanism: Any, op: Operation) -> bytes:
         return b"".join(_parts(h, partial(run_init, init, h, p, key, op), update, final, final, data))
 
 
-def encrypt(key: Key, data: Any, mechanism: Any) -> bytes:
+def encrypt(key: KeyLike, data: Any, mechanism: Any) -> bytes:
     return _crypt(key, data, mechanism, ENCRYPT)
 
 
-def decrypt(key: Key, data: Any, mechanism: Any) -> bytes:
+def decrypt(key: KeyLike, data: Any, mechanism: Any) -> bytes:
     return _crypt(key, data, mechanism, DECRYPT)
 
 
-def crypt_stream(key: Key, data: Any, mechanism: Any, *, encrypt: bool) -> Iterator[bytes]:
+def crypt_stream(key: KeyLike, data: Any, mechanism: Any, *, encrypt: bool) -> Iterator[bytes]:
     """Multi-part encrypt/decrypt as a generator of output pieces. The session is held (its lock) until the
     generator finishes or is closed."""
     op = ENCRYPT if encrypt else DECRYPT
@@ -336,7 +335,7 @@ def crypt_stream(key: Key, data: Any, mechanism: Any, *, encrypt: bool) -> Itera
     return _stream(key, data, p, op)
 
 
-def _stream(key: Key, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
+def _stream(key: KeyLike, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
     session = key.session
     mod = session._module
     init, once, update, final = (
@@ -365,7 +364,7 @@ def _stream(key: Key, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
 # -- digest -----------------------------------------------------------------------------------------------------
 
 
-def digest(session: Session, data: Any, mechanism: Any) -> bytes:
+def digest(session: SessionLike, data: Any, mechanism: Any) -> bytes:
     p = plan(None, mechanism, DIGEST, session)
     single = as_block(data)
     if single is not None:
@@ -383,7 +382,7 @@ def digest(session: Session, data: Any, mechanism: Any) -> bytes:
 
 
 def _batch(
-    key: Key, p: Plan, op: Operation, name: str, workers: int | None, on_error: str, *args: Any, **kwargs: Any
+    key: KeyLike, p: Plan, op: Operation, name: str, workers: int | None, on_error: str, *args: Any, **kwargs: Any
 ) -> list[Any]:
     """``name`` (``sign_many`` …) of :mod:`p11._native` on the key's session, or on the pool with ``workers``;
     failures explained as single calls are (a key whose attributes forbid the operation: KeyCapabilityError)."""
@@ -409,7 +408,7 @@ def _prehashed_all(p: Plan, messages: Iterable[Any]) -> list[bytes]:
     return out
 
 
-def sign_many(key: Key, messages: Iterable[Any], mechanism: Any, workers: int | None, on_error: str) -> list[Any]:
+def sign_many(key: KeyLike, messages: Iterable[Any], mechanism: Any, workers: int | None, on_error: str) -> list[Any]:
     asked = mechanism
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, SIGN)
@@ -421,7 +420,7 @@ def sign_many(key: Key, messages: Iterable[Any], mechanism: Any, workers: int | 
 
 
 def verify_many(
-    key: Key, messages: Iterable[Any], signatures: Iterable[Any], mechanism: Any, workers: int | None, on_error: str
+    key: KeyLike, messages: Iterable[Any], signatures: Iterable[Any], mechanism: Any, workers: int | None, on_error: str
 ) -> list[Any]:
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, VERIFY)
@@ -440,7 +439,7 @@ def _tag_bits(tag_length: int) -> int:
 
 
 def encrypt_many(
-    key: Key,
+    key: KeyLike,
     messages: Iterable[Any],
     ivs: Iterable[Any] | None,
     aad: Any,
@@ -458,7 +457,7 @@ def encrypt_many(
 
 
 def decrypt_many(
-    key: Key, items: Iterable[Any], aad: Any, tag_length: int, workers: int | None, on_error: str
+    key: KeyLike, items: Iterable[Any], aad: Any, tag_length: int, workers: int | None, on_error: str
 ) -> list[Any]:
     tag_bits = _tag_bits(tag_length)
     p = plan(key, Mechanism.AES_GCM, DECRYPT)
@@ -466,7 +465,7 @@ def decrypt_many(
     return _batch(key, p, DECRYPT, "decrypt_many", workers, on_error, key.handle, items, **options)
 
 
-def run_async(key: Key, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Awaitable[_T]:
+def run_async(key: KeyLike, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Awaitable[_T]:
     """``fn(*args, **kwargs)`` on one of the threads of the pool the key's session uses (the token's): an
     awaitable for the running event loop, which never blocks on the token; at most ``pool.max_size`` run at
     once, the rest queue."""

@@ -1,28 +1,29 @@
 """Token objects as Python objects: attributes as properties and by name, typed classes by ``CKA_CLASS``.
 
-An :class:`Object` is a handle plus the :class:`~p11.session.Session` it was found or made in. Attribute reads go
+An :class:`Object` is a handle plus the :class:`~p11.Session` it was found or made in. Attribute reads go
 to the token every time (objects may change underneath), except ``CKA_CLASS`` and ``CKA_KEY_TYPE``, which never
 change and are cached (``.object_class`` and ``.key_type`` give them as enums). Values are Python values as
 :mod:`p11._native` decodes them: ``bool``, ``int``, ``str`` for labels, ``bytes`` for byte arrays and big integers.
 
 ``obj[Attribute.LABEL]`` / ``obj["label"]`` read one attribute and raise a specific error when the token will not
 reveal it (``AttributeSensitive``) or the object has none (``AttributeTypeInvalid``); :meth:`Object.get_attributes`
-reads many at once and leaves a marker (:data:`p11.attributes.SENSITIVE` …) in place of a refused value.
+reads many at once and leaves a marker (:data:`p11.encodings.attributes.SENSITIVE` …) in place of a refused value.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from p11 import _native, keyops, operations
 from p11._cffi import lib
-from p11.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
+from p11._native import find_objects, set_attributes
+from p11.api.uris import uri_for_object
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
-from p11.curves import curve_from_params
+from p11.encodings.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
+from p11.encodings.curves import curve_from_params
 from p11.errors import StaleObject, error_class
-from p11.uris import uri_for_object
+from p11.ops import keyops, operations
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from p11.mechanisms import Parameters
 
     _Mech: TypeAlias = Mechanism | Parameters
-    from p11.session import Session
+    from p11.interfaces import SessionLike as Session
     from p11.uri import URI
 
 __all__ = [
@@ -129,7 +130,7 @@ class Object:
                 "look it up again (token.get_key(...))"
             )
         with session._lock:
-            handles = _native.find_objects(session._fl, session.handle, ident, 2)
+            handles = find_objects(session._fl, session.handle, ident, 2)
         if len(handles) != 1:
             found = "no object" if not handles else "more than one object"
             raise StaleObject(f"{what}: {found} matches it after fork() or re-initialisation; look it up again")
@@ -144,17 +145,14 @@ class Object:
 
     def get_attributes(self, types: Iterable[Attribute | int | str]) -> dict[Attribute, Any]:
         """``{attribute: value}`` in one batched read (one ``C_GetAttributeValue`` crossing, GIL released); a
-        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from :mod:`p11.attributes`)
+        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from :mod:`p11.encodings.attributes`)
         instead of an exception. Keys are the attributes as given (``Attribute`` members, or ``CKA_*`` ints, which
         compare and hash equal to them); names (``"label"``) become members."""
         if type(types) is not list and type(types) is not tuple:
             types = list(types)
         session = self.session
         try:  # Attribute members (and CKA_* ints) go straight through: no conversion on the way in
-            # An object of the token's pool, outside a `with session._lock:` block of this thread: the pool
-            # borrows, reads, retries and gives back in one native call.
-            if type(session) is _session.PooledSession and not session._local.handle:
-                return session._pool.get_attributes(self.handle, types)
+            # A pooled session's read is the pool's one native call (borrow, read, recover, give back).
             return session._get_attributes(self.handle, types)
         except TypeError:  # names ("label"), or mistakes the general conversion names
             return session._get_attributes(self.handle, [attribute(t) for t in types])
@@ -182,7 +180,7 @@ class Object:
         tmpl = template(mapping, **attrs)
         session = self.session
         with session._lock:
-            _native.set_attributes(session._fl, session.handle, self.handle, tmpl)
+            set_attributes(session._fl, session.handle, self.handle, tmpl)
 
     def __getitem__(self, key: Attribute | int | str) -> Any:
         return self._get(attribute(key))
@@ -222,7 +220,7 @@ class Object:
     @property
     def uri(self) -> URI:
         """The object's RFC 7512 URI: its token's, plus ``object`` (label), ``type`` and ``id``; never a PIN
-        (:func:`p11.uris.uri_for_object` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
+        (:func:`p11.api.uris.uri_for_object` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
         return uri_for_object(self)
 
     @property
@@ -331,8 +329,8 @@ class Key(Object):
     def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
         super().__init__(session, handle, object_class)
         self._key_type: KeyType | None = None
-        # One dict, two names: the plans of p11.plans (keyed (MechanismFlag, mechanism)) and the one-crossing calls
-        # p11.operations makes after a first call succeeded (keyed ("sign", mechanism) …).
+        # One dict, two names: the plans of p11.ops.plans (keyed (MechanismFlag, mechanism)) and the one-crossing calls
+        # p11.ops.operations makes after a first call succeeded (keyed ("sign", mechanism) …).
         self._plans: dict[Any, Any] = {}
         self._fast = self._plans
 
@@ -579,7 +577,7 @@ class PublicKey(_Verifies, _Encrypts):
 
     def wrap_key(self, key: Key, mechanism: Mechanism | Parameters) -> bytes:
         """Wrap (export encrypted) ``key``, which must be extractable, e.g. with ``OAEP("sha1")``."""
-        return keyops.wrap_key(self, key, mechanism)
+        return keyops.wrap_key(self, _key_arg(key), mechanism)
 
 
 class PrivateKey(_Signs, _Decrypts):
@@ -600,7 +598,8 @@ class PrivateKey(_Signs, _Decrypts):
     ) -> Key:
         """Unwrap (import) a key wrapped for this key; secure defaults as for generated keys, a session object
         unless ``token=True``."""
-        return keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        made = keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        return _typed(_KEY_CLASSES[ObjectClass(object_class)], self.session, made)
 
     def derive_key(
         self,
@@ -612,12 +611,12 @@ class PrivateKey(_Signs, _Decrypts):
     ) -> SecretKey:
         """Derive a secret key (ECDH: ``mechanism=ECDH1(peer_point)``); a session object unless ``token=True``.
         ``bits`` sets ``CKA_VALUE_LEN`` (default: what the mechanism gives, e.g. the whole ECDH secret)."""
-        return keyops.derive_key(self, mechanism, key_type, bits, attrs)
+        return _typed(SecretKey, self.session, keyops.derive_key(self, mechanism, key_type, bits, attrs))
 
     def public_key(self) -> PublicKey:
         """The matching public key: the token's public key object with the same ``CKA_ID`` (and key type), else
         one built from this key's public attributes (RSA modulus and exponent) as a session object."""
-        return keyops.public_key_for(self)
+        return _typed(PublicKey, self.session, keyops.public_key_for(self))
 
 
 class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
@@ -679,7 +678,7 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
 
     def wrap_key(self, key: Key, mechanism: Mechanism | Parameters | None = None) -> bytes:
         """Wrap ``key`` (extractable) with this key; default ``KeyWrap()`` (RFC 3394) for AES."""
-        return keyops.wrap_key(self, key, mechanism)
+        return keyops.wrap_key(self, _key_arg(key), mechanism)
 
     def unwrap_key(
         self,
@@ -692,7 +691,8 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
         **attrs: Any,
     ) -> Key:
         """Unwrap a key wrapped with this key; secure defaults, a session object unless ``token=True``."""
-        return keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        made = keyops.unwrap_key(self, wrapped, mechanism, key_type, object_class, label, attrs)
+        return _typed(_KEY_CLASSES[ObjectClass(object_class)], self.session, made)
 
     def derive_key(
         self,
@@ -702,7 +702,7 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
         bits: int | None = None,
         **attrs: Any,
     ) -> SecretKey:
-        return keyops.derive_key(self, mechanism, key_type, bits, attrs)
+        return _typed(SecretKey, self.session, keyops.derive_key(self, mechanism, key_type, bits, attrs))
 
 
 _CLASSES: dict[int, type[Object]] = {
@@ -712,6 +712,30 @@ _CLASSES: dict[int, type[Object]] = {
     int(ObjectClass.PRIVATE_KEY): PrivateKey,
     int(ObjectClass.SECRET_KEY): SecretKey,
 }
+
+
+def _key_arg(key: Any) -> Key:
+    if not isinstance(key, Key):
+        raise TypeError(f"the key to wrap must be a p11 Key, not {type(key).__name__}")
+    return key
+
+
+_KEY_CLASSES: dict[ObjectClass, type[Key]] = {
+    ObjectClass.PUBLIC_KEY: PublicKey,
+    ObjectClass.PRIVATE_KEY: PrivateKey,
+    ObjectClass.SECRET_KEY: SecretKey,
+}
+_CLASS_OF = {cls: object_class for object_class, cls in _KEY_CLASSES.items()}
+_K = TypeVar("_K", bound=Key)
+
+
+def _typed(cls: type[_K], session: Session, made: tuple[int, KeyType]) -> _K:
+    """The typed key for what a key operation of :mod:`p11.ops.keyops` made or found: its handle and key type (the
+    operations return handles; typed objects are this layer's job)."""
+    handle, kt = made
+    key = cls(session, handle, _CLASS_OF[cls])
+    key._key_type = kt
+    return key
 
 
 def object_for(session: Session, handle: int, object_class: ObjectClass | int | None = None) -> Any:
@@ -725,6 +749,3 @@ def object_for(session: Session, handle: int, object_class: ObjectClass | int | 
         object_class = ObjectClass(object_class)
     return _CLASSES.get(object_class, Object)(session, handle, object_class)
 
-
-# Last, as p11.session imports this module: PooledSession is looked up through it at call time.
-from p11 import session as _session  # noqa: E402

@@ -5,7 +5,7 @@ session), so every call through it holds the session's lock: threads may share a
 turns. Threads that want to work in parallel open one session each.
 
 Login state belongs to the token, not the session (Cryptoki logs in the whole application at once): see
-:meth:`p11.token.Token.open`.
+:meth:`p11.Token.open`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,31 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, defaults, lowlevel, operations
+from p11 import defaults, lowlevel
 from p11._cffi import lib
-from p11.attributes import describe, raw_template, template
+from p11._native import (
+    MAX_POOL_SIZE,
+    SessionPool,
+    Template,
+    create_object,
+    decrypt_many,
+    encrypt_many,
+    find_objects,
+    sign_many,
+    verify_many,
+)
+from p11._native import Mechanism as NativeMechanism
+from p11._native import close_owned_session as _close_session
+from p11._native import decrypt as _decrypt
+from p11._native import digest as _digest
+from p11._native import encrypt as _encrypt
+from p11._native import generate_random as _generate_random
+from p11._native import get_attributes as _get_attributes
+from p11._native import sign as _sign
+from p11._native import verify as _verify
+from p11.api.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
+from p11.encodings.attributes import describe, raw_template, template
 from p11.errors import (
     CryptokiError,
     LibraryStateError,
@@ -30,32 +51,34 @@ from p11.errors import (
     SessionError,
     error_class,
 )
-from p11.keygen import key_templates, keypair_templates
 from p11.lowlevel.marshal import size_arg
 from p11.lowlevel.types import SessionInfo
-from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
+from p11.ops import operations
+from p11.ops.keygen import key_templates, keypair_templates
 
 if TYPE_CHECKING:
+    from p11.interfaces import TokenLike as Token
     from p11.mechanisms import Parameters
-    from p11.token import Token
 
 __all__ = ["ObjectSearch", "PooledSession", "Session"]
 
 _KEY_CLASSES = (ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY)
 _CKR_SESSION_CLOSED = int(lib.CKR_SESSION_CLOSED)
 _RLock = _thread.RLock
-_close_session = _native.close_owned_session
-_generate_random = _native.generate_random
-_get_attributes = _native.get_attributes
-_native_private = vars(_native)  # names kept out of the _native stub (see _SessionBase below)
-_SINGLE = {"sign": _native.sign, "encrypt": _native.encrypt, "decrypt": _native.decrypt}
+_SINGLE = {"sign": _sign, "encrypt": _encrypt, "decrypt": _decrypt}
+_BATCHES: dict[str, Callable[..., list[Any]]] = {
+    "sign_many": sign_many,
+    "verify_many": verify_many,
+    "encrypt_many": encrypt_many,
+    "decrypt_many": decrypt_many,
+}
 
 
 # Session's fields and drop-time close live in C (p11._native._SessionBase, kept out of the stub): see there.
 if TYPE_CHECKING:
     _SessionBase = object
 else:
-    _SessionBase = _native_private["_SessionBase"]
+    from p11._native import _SessionBase  # kept out of the _native stub
 
 
 class Session(_SessionBase):
@@ -171,7 +194,7 @@ class Session(_SessionBase):
         finally:
             lock.release()
 
-    def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
+    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int) -> Callable[..., Any]:
         """The one-crossing ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``, ``"digest"``) with
         ``mechanism`` and ``key`` on this session: ``call(data)``, or ``call(data, signature)`` for verify.
         ``size`` is the signature size (sign) or what encryption adds to the input's size (encrypt); 0: unknown."""
@@ -180,7 +203,7 @@ class Session(_SessionBase):
         acquire, release = lock.acquire, lock.release
         session = self
         if op == "verify":
-            verify = _native.verify
+            verify = _verify
 
             def call_verify(data: Any, signature: Any) -> bool:
                 acquire()
@@ -193,7 +216,7 @@ class Session(_SessionBase):
 
             return call_verify
         if op == "digest":
-            digest = _native.digest
+            digest = _digest
 
             def call_digest(data: Any) -> bytes:
                 acquire()
@@ -238,7 +261,7 @@ class Session(_SessionBase):
             lock = self._lock
             lock.acquire()
             try:
-                result: list[Any] = getattr(_native, name)(self._fl, self.handle, *args, **kwargs)
+                result: list[Any] = _BATCHES[name](self._fl, self.handle, *args, **kwargs)
                 return result
             finally:
                 lock.release()
@@ -247,15 +270,15 @@ class Session(_SessionBase):
         # sessions share this session's login, as every session of the application does.
         token = self.token
         if workers is not None:  # named as the caller named it (the pool would call it max_size)
-            workers = size_arg(workers, "workers", 1, _native.MAX_POOL_SIZE)
-        pool = _native.SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
+            workers = size_arg(workers, "workers", 1, MAX_POOL_SIZE)
+        pool = SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
         try:
             pooled: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
         finally:
             pool.close()
         return pooled
 
-    def _executor_pool(self) -> _native.SessionPool:
+    def _executor_pool(self) -> SessionPool:
         """The pool whose threads run this session's ``*_async`` calls."""
         return self.token.pool
 
@@ -293,7 +316,7 @@ class Session(_SessionBase):
         cls = wanted.get(Attribute.CLASS)
         limit = 2 if not keys_only or cls is not None else None
         with self._lock:
-            handles = _native.find_objects(self._fl, self.handle, prepared, limit)
+            handles = find_objects(self._fl, self.handle, prepared, limit)
         if len(handles) == 1 and (not keys_only or cls in _KEY_CLASSES):
             return object_for(self, handles[0], cls)
         objects = [object_for(self, h, cls) for h in handles]
@@ -319,7 +342,7 @@ class Session(_SessionBase):
         """``C_CreateObject`` from ``{Attribute: value}`` (and/or keyword attributes); the typed new object."""
         tmpl = template(attrs, **kwargs)
         with self._lock:
-            handle = defaults.create(self.token, lambda t: _native.create_object(self._fl, self.handle, t), tmpl)
+            handle = defaults.create(self.token, lambda t: create_object(self._fl, self.handle, t), tmpl)
         return object_for(self, handle, tmpl.get(Attribute.CLASS))  # type: ignore[no-any-return]
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -426,12 +449,12 @@ class PooledSession(Session):
     """The token's session pool in the place of a :class:`Session`: what keys and objects found without an
     explicit session (``token.get_key(...)``, ``token.find(...)``) are bound to.
 
-    Every call borrows a session from the token's :class:`p11._native.SessionPool` for its duration and gives it
+    Every call borrows a session from the token's :class:`p11.SessionPool` for its duration and gives it
     back, so such objects work from any thread without session handling; the key operations (``sign``,
     ``verify``, ``encrypt``, ``decrypt``, their ``_many`` and ``_async`` forms) go straight to the pool, one
     crossing each. Inside ``with session._lock:`` the calling thread holds one borrowed session (re-entrant: a
     nested block uses the same one) and :attr:`handle` names it. Closing it does nothing: the pool belongs to the
-    token (:meth:`p11.token.Token.close_pool`, or closing the library, closes it).
+    token (:meth:`p11.Token.close_pool`, or closing the library, closes it).
 
     A session object (``CKA_TOKEN`` false) made through the pool lives as long as the pooled session it was made
     on, which stays in the pool until the pool closes (or the session dies).
@@ -439,7 +462,7 @@ class PooledSession(Session):
 
     __slots__ = ("_local", "_pool")
 
-    def __init__(self, token: Token, pool: _native.SessionPool) -> None:  # no Session of its own
+    def __init__(self, token: Token, pool: SessionPool) -> None:  # no Session of its own
         self.token = token
         self.rw = pool.rw
         self._handle = 0
@@ -478,11 +501,11 @@ class PooledSession(Session):
         return bool(self._pool.closed)
 
     @property
-    def pool(self) -> _native.SessionPool:
+    def pool(self) -> SessionPool:
         return self._pool
 
     def close(self) -> None:
-        """Nothing to do: the pool belongs to the token (see :meth:`p11.token.Token.close_pool`)."""
+        """Nothing to do: the pool belongs to the token (see :meth:`p11.Token.close_pool`)."""
 
     def _exclusive(self) -> contextlib.AbstractContextManager[int]:
         return self._pool.session()
@@ -497,7 +520,7 @@ class PooledSession(Session):
         result: dict[Any, Any] = self._pool.get_attributes(obj, kinds)
         return result
 
-    def _bind(self, op: str, mechanism: _native.Mechanism, key: int, size: int) -> Callable[..., Any]:
+    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int) -> Callable[..., Any]:
         # Each call reads owner._pool afresh: token.login() may replace the pool while calls run. A call that met
         # the old pool already closed goes once more to the new one (the ops are idempotent), so a re-login never
         # fails calls in flight.
@@ -572,7 +595,7 @@ class PooledSession(Session):
             result = getattr(self._pool, name)(*args, workers=workers, **kwargs)
         return result
 
-    def _executor_pool(self) -> _native.SessionPool:
+    def _executor_pool(self) -> SessionPool:
         return self._pool
 
     def generate_random(self, n: int) -> bytes:
@@ -638,11 +661,11 @@ def _closed_or(exc: CryptokiError, session: Session) -> CryptokiError:
 
 # Keyword searches already prepared (get_key(label=..., object_class=...) in a loop): the attribute template and
 # its C form, built once. Keyed by the keywords and values as given; unhashable values are not cached.
-_SEARCHES: dict[tuple[tuple[str, Any], ...], tuple[dict[Attribute, Any], _native.Template]] = {}
+_SEARCHES: dict[tuple[tuple[str, Any], ...], tuple[dict[Attribute, Any], Template]] = {}
 _SEARCHES_MAX = 256
 
 
-def _search(tmpl: Mapping[Any, Any] | None, attrs: dict[str, Any]) -> tuple[dict[Attribute, Any], _native.Template]:
+def _search(tmpl: Mapping[Any, Any] | None, attrs: dict[str, Any]) -> tuple[dict[Attribute, Any], Template]:
     """The search template for keyword attributes and/or a raw ``template``, and its prepared C form."""
     if tmpl is None:
         key = tuple(attrs.items())
@@ -654,14 +677,14 @@ def _search(tmpl: Mapping[Any, Any] | None, attrs: dict[str, Any]) -> tuple[dict
         if found is not None:
             return found
         wanted = _search_template(None, attrs)
-        found = (wanted, _native.Template(wanted))
+        found = (wanted, Template(wanted))
         if key:
             if len(_SEARCHES) >= _SEARCHES_MAX:
                 _SEARCHES.clear()
             _SEARCHES[key] = found
         return found
     wanted = _search_template(tmpl, attrs)
-    return wanted, _native.Template(wanted)
+    return wanted, Template(wanted)
 
 
 def _search_template(tmpl: Mapping[Any, Any] | None, attrs: Mapping[str, Any]) -> dict[Attribute, Any]:
@@ -695,7 +718,7 @@ class ObjectSearch(Iterator[Any]):
             if self._done:
                 raise StopIteration
             with session._lock:
-                handles = self._handles = deque(_native.find_objects(session._fl, session.handle, self._template))
+                handles = self._handles = deque(find_objects(session._fl, session.handle, self._template))
         if not handles:
             self._done = True
             raise StopIteration

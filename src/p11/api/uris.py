@@ -26,16 +26,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from p11.attributes import is_marker
 from p11.constants import Attribute, ObjectClass
+from p11.encodings.attributes import is_marker
 from p11.lowlevel.types import TokenInfo
 from p11.uri import URI, ObjectType
 
 if TYPE_CHECKING:
-    from p11.library import Library, Slot
+    from p11.interfaces import LibraryLike, ObjectLike, SlotLike, TokenLike
     from p11.lowlevel.types import Info, SlotInfo
-    from p11.objects import Object
-    from p11.token import Token
 
 __all__ = [
     "CLASS_FOR_TYPE",
@@ -83,8 +81,8 @@ def slot_attributes(slot_id: int, info: SlotInfo) -> dict[str, Any]:
     }
 
 
-def token_attributes(info: TokenInfo | Token) -> dict[str, Any]:
-    """``token``, ``manufacturer``, ``model``, ``serial`` from a ``CK_TOKEN_INFO`` or a :class:`~p11.token.Token`
+def token_attributes(info: TokenInfo | TokenLike) -> dict[str, Any]:
+    """``token``, ``manufacturer``, ``model``, ``serial`` from a ``CK_TOKEN_INFO`` or a :class:`~p11.Token`
     (whose values were read when it was found)."""
     if isinstance(info, TokenInfo):
         return {
@@ -96,7 +94,7 @@ def token_attributes(info: TokenInfo | Token) -> dict[str, Any]:
     return {"token": info.label, "manufacturer": info.manufacturer, "model": info.model, "serial": info.serial}
 
 
-def object_attributes(obj: Object) -> dict[str, Any]:
+def object_attributes(obj: ObjectLike) -> dict[str, Any]:
     """``object``, ``id``, ``type`` of a token object, read in one call; an attribute the object lacks (a data
     object has no ``CKA_ID``) or hides is left out, and so is ``type`` for a class RFC 7512 has no name for."""
     values = obj.get_attributes((Attribute.CLASS, Attribute.LABEL, Attribute.ID))
@@ -121,7 +119,7 @@ def _present(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {name.replace("-", "_"): value for name, value in attrs.items() if value not in ("", b"", None)}
 
 
-def _module_keywords(library: Library, include_library: bool, include_module: bool) -> dict[str, Any]:
+def _module_keywords(library: LibraryLike, include_library: bool, include_module: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if include_library:
         out.update(_present(library_attributes(library.info)))
@@ -130,12 +128,12 @@ def _module_keywords(library: Library, include_library: bool, include_module: bo
     return out
 
 
-def uri_for_library(library: Library, *, include_module: bool = False) -> URI:
+def uri_for_library(library: LibraryLike, *, include_module: bool = False) -> URI:
     """The URI of a loaded module: its ``library-*`` attributes (and ``module-path`` if asked)."""
     return URI(**_module_keywords(library, True, include_module))
 
 
-def uri_for_slot(slot: Slot, *, include_library: bool = False, include_module: bool = False) -> URI:
+def uri_for_slot(slot: SlotLike, *, include_library: bool = False, include_module: bool = False) -> URI:
     """The URI of a slot: ``slot-manufacturer``, ``slot-description``, ``slot-id``."""
     keywords = _module_keywords(slot.library, include_library, include_module)
     keywords.update(_present(slot_attributes(slot.id, slot.info)))
@@ -143,7 +141,7 @@ def uri_for_slot(slot: Slot, *, include_library: bool = False, include_module: b
 
 
 def uri_for_token(
-    token: Token,
+    token: TokenLike,
     *,
     include_library: bool = False,
     include_slot: bool = False,
@@ -162,7 +160,7 @@ def uri_for_token(
 
 
 def uri_for_object(
-    obj: Object,
+    obj: ObjectLike,
     *,
     include_token: bool = True,
     include_library: bool = False,

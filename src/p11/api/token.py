@@ -16,22 +16,23 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from p11 import _native, lowlevel
+from p11 import lowlevel
 from p11._cffi import lib
+from p11._native import MAX_POOL_SIZE, SessionPool, open_session
+from p11.api.objects import forget_calls, remember_identities
+from p11.api.session import ObjectSearch, PooledSession, Session
+from p11.api.uris import uri_for_token
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
 from p11.logins import LoginRecord, logged_in_user
 from p11.lowlevel.marshal import size_arg
 from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
-from p11.objects import forget_calls, remember_identities
-from p11.session import ObjectSearch, PooledSession, Session
-from p11.uris import uri_for_token
 
 if TYPE_CHECKING:
-    from p11.library import Library, Slot
+    from p11.api.objects import Key, Object, PrivateKey, PublicKey, SecretKey
+    from p11.interfaces import LibraryLike, SlotLike
     from p11.mechanisms import Parameters
-    from p11.objects import Key, Object, PrivateKey, PublicKey, SecretKey
     from p11.uri import URI
 
 __all__ = ["Token"]
@@ -41,8 +42,11 @@ _CKR_NOT_LOGGED_IN = int(lib.CKR_USER_NOT_LOGGED_IN)
 _CKR_SESSION_EXISTS = int(lib.CKR_SESSION_EXISTS)
 _USER_STATES = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
-_open_session = _native.open_session
-_session_open = vars(_native)["_session_open"]  # private to p11.session's Session: not in the _native stub
+_open_session = open_session
+if TYPE_CHECKING:
+    _session_open: Any
+else:  # private to p11.api.session's Session: not in the _native stub
+    from p11._native import _session_open
 _RLock = _thread.RLock
 _POOL_MARK = -1  # in Token._live while the token has a pool (never a session handle: those are unsigned)
 
@@ -70,9 +74,9 @@ class Token:
     """The token in :attr:`slot`. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
     is found (:meth:`info` reads them afresh); ``.flags`` is always fresh."""
 
-    def __init__(self, slot: Slot, info: TokenInfo) -> None:
+    def __init__(self, slot: SlotLike, info: TokenInfo) -> None:
         self.slot = slot
-        self.library: Library = slot.library
+        self.library: LibraryLike = slot.library
         self._module = self.library.module
         self._slot_id = slot.id
         self._info = info
@@ -85,7 +89,7 @@ class Token:
         self._live: set[int] = set()
         self._pooled: PooledSession | None = None
         # Every Object made for this token (weakly): when the module's generation ends (fork, re-initialisation,
-        # close) they note their identity first and drop cached calls after (p11.library registers the hooks).
+        # close) they note their identity first and drop cached calls after (p11.api.library registers the hooks).
         # Keyed by id(): objects compare equal by handle, and two objects may share a handle (a set would keep one).
         self._objects: weakref.WeakValueDictionary[int, Object] = weakref.WeakValueDictionary()
         _TOKENS.add(self)
@@ -117,7 +121,7 @@ class Token:
     @property
     def uri(self) -> URI:
         """The token's RFC 7512 URI: ``token``, ``manufacturer``, ``model``, ``serial``; no PIN, slot id or module
-        (:func:`p11.uris.uri_for_token` adds them on request)."""
+        (:func:`p11.api.uris.uri_for_token` adds them on request)."""
         return uri_for_token(self)
 
     @property
@@ -285,9 +289,9 @@ class Token:
                 raise RuntimeError("the token's session pool is in use: configure it before first use, or in login()")
             self._pool_options = {"max_size": _pool_size(max_size), "keep_pin": keep_pin, "rw": rw}
 
-    def _new_pool(self, user_pin: str | bytes | None) -> _native.SessionPool:
+    def _new_pool(self, user_pin: str | bytes | None) -> SessionPool:
         options = self._pool_options
-        return _native.SessionPool(
+        return SessionPool(
             self._module,
             self._slot_id,
             max_size=options["max_size"],
@@ -309,7 +313,7 @@ class Token:
         return pooled
 
     @property
-    def pool(self) -> _native.SessionPool:
+    def pool(self) -> SessionPool:
         """The token's session pool (made on first use, sessions opened as needed): what keys found without an
         explicit session use, one borrowed session per operation, from any thread."""
         return self._pooled_session()._pool
@@ -368,20 +372,20 @@ class Token:
     # Pooled conveniences: the Session methods, on a session borrowed from the pool for each call.
 
     def find(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> ObjectSearch:
-        """:meth:`Session.find <p11.session.Session.find>` on the pool; the objects found use the pool."""
+        """:meth:`Session.find <p11.Session.find>` on the pool; the objects found use the pool."""
         return self._pooled_session().find(template=template, **attrs)
 
     def get_object(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Object:
-        """:meth:`Session.get_object <p11.session.Session.get_object>` on the pool."""
+        """:meth:`Session.get_object <p11.Session.get_object>` on the pool."""
         return self._pooled_session().get_object(template=template, **attrs)
 
     def get_key(self, *, template: Mapping[Any, Any] | None = None, **attrs: Any) -> Key:
-        """:meth:`Session.get_key <p11.session.Session.get_key>` on the pool: the key signs, verifies, encrypts and
+        """:meth:`Session.get_key <p11.Session.get_key>` on the pool: the key signs, verifies, encrypts and
         decrypts from any thread, each call on a pooled session."""
         return self._pooled_session().get_key(template=template, **attrs)
 
     def create_object(self, attrs: Mapping[Any, Any] | None = None, **kwargs: Any) -> Object:
-        """:meth:`Session.create_object <p11.session.Session.create_object>` on the pool."""
+        """:meth:`Session.create_object <p11.Session.create_object>` on the pool."""
         return self._pooled_session().create_object(attrs, **kwargs)
 
     def generate_key(
@@ -394,7 +398,7 @@ class Token:
         token: bool = True,
         **attrs: Any,
     ) -> SecretKey:
-        """:meth:`Session.generate_key <p11.session.Session.generate_key>` on the pool."""
+        """:meth:`Session.generate_key <p11.Session.generate_key>` on the pool."""
         return self._pooled_session().generate_key(key_type, bits, label=label, id=id, token=token, **attrs)
 
     def generate_keypair(
@@ -410,7 +414,7 @@ class Token:
         public_attrs: Mapping[Any, Any] | None = None,
         private_attrs: Mapping[Any, Any] | None = None,
     ) -> tuple[PublicKey, PrivateKey]:
-        """:meth:`Session.generate_keypair <p11.session.Session.generate_keypair>` on the pool."""
+        """:meth:`Session.generate_keypair <p11.Session.generate_keypair>` on the pool."""
         return self._pooled_session().generate_keypair(
             key_type,
             bits,
@@ -434,4 +438,4 @@ class Token:
 
 def _pool_size(max_size: int | None) -> int | None:
     """``max_size`` checked before it is stored: a refused value never stays behind for the next pool."""
-    return None if max_size is None else size_arg(max_size, "max_size", 1, _native.MAX_POOL_SIZE)
+    return None if max_size is None else size_arg(max_size, "max_size", 1, MAX_POOL_SIZE)

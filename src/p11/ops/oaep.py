@@ -6,7 +6,7 @@ and a ciphertext made with another label would wrongly decrypt. So :func:`token_
 and parameter shape (hash, MGF1 hash, labelled or not) with a known answer: a block OAEP-encoded here with the
 key's public modulus and exponent, decrypted on the token; only the exact message back counts as "offered".
 
-Where the token does not offer it, :mod:`p11.plans` decrypts with ``CKM_RSA_X_509`` (when the token has it and
+Where the token does not offer it, :mod:`p11.ops.plans` decrypts with ``CKM_RSA_X_509`` (when the token has it and
 the key's ``CKA_ALLOWED_MECHANISMS`` permits it) and :func:`decode` removes the padding (RFC 8017, 7.1.2) in
 constant time, as far as Python allows: every check runs on every byte, results are combined with bit masks
 and :func:`hmac.compare_digest`, there is no early exit that depends on the decrypted block, and every failure —
@@ -26,13 +26,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from p11._cffi import lib
-from p11.attributes import is_marker
 from p11.constants import Attribute
+from p11.encodings.attributes import is_marker
 from p11.errors import CryptokiError, error_class
 from p11.mechanisms import HASHES, OAEP, HashInfo
 
 if TYPE_CHECKING:
-    from p11.objects import Key
+    from p11.interfaces import KeyLike
 
 __all__ = ["RAW_FAILURES", "decode", "decoding_error", "encode", "token_does", "unpadding"]
 
@@ -134,7 +134,7 @@ def _shape(params: OAEP) -> tuple[str, int, bool]:
     return params.hash.name, int(params.mgf), bool(params.label)
 
 
-def token_does(key: Key, params: OAEP, decrypt: Any) -> bool:
+def token_does(key: KeyLike, params: OAEP, decrypt: Any) -> bool:
     """Whether the key's token really does OAEP with these parameters (hash, MGF1 hash, a label or none): asked
     once per token and shape with a known answer, then remembered. ``decrypt(block)`` runs the token's
     ``CKM_RSA_PKCS_OAEP`` decryption with ``params`` on ``key``. A key whose modulus and exponent cannot be read
@@ -168,7 +168,7 @@ def token_does(key: Key, params: OAEP, decrypt: Any) -> bool:
 
 
 def unpadding(params: OAEP, k: int) -> Callable[[Callable[[Any], bytes]], Callable[[Any], bytes]]:
-    """What a :class:`p11.plans.Plan` applies to its raw-RSA token call: decrypt raw, then :func:`decode`; a
+    """What a :class:`p11.ops.plans.Plan` applies to its raw-RSA token call: decrypt raw, then :func:`decode`; a
     ciphertext raw RSA refuses raises the same :func:`decoding_error`."""
 
     def wrap(raw: Callable[[Any], bytes]) -> Callable[[Any], bytes]:

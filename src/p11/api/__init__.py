@@ -1,0 +1,8 @@
+"""The objects users hold: :mod:`.library` (a loaded module and its slots) makes :mod:`.token`\\ s, a token opens
+:mod:`.session`\\ s (and its pool), a session makes :mod:`.objects` (keys, certificates, data objects), and
+:mod:`.uris` gives each of them its RFC 7512 URI.
+
+Each module imports only the ones after it in that list (``objects <- session <- token <- library``); a back-reference
+(an object's session, a session's token, a token's library) is typed through :mod:`p11.interfaces`. The public names
+are re-exported by :mod:`p11` itself (``p11.Token``, ``p11.Session``, ``p11.PrivateKey`` …).
+"""
