@@ -396,13 +396,20 @@ def test_a_parallel_batch_on_an_explicit_session_leaves_no_pool_or_login_behind(
         assert list(public.find(label="private-mac")) == []
 
 
-def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.api.token.Token) -> None:
-    token = own_token
+def _pooled_mac(token: p11.api.token.Token) -> tuple[p11.api.objects.SecretKey, bytes]:
+    """A new HMAC key on ``token``, the token logged in for pooled use, the key found through the pool, and its MAC
+    of b"m"."""
     with token.open(user_pin=USER_PIN, rw=True) as session:
         session.generate_key(KeyType.GENERIC_SECRET, 256, label="mac")
     token.login(USER_PIN)
     key = token.get_key(label="mac")
-    expected = key.sign(b"m", Mechanism.SHA256_HMAC)
+    assert isinstance(key, p11.api.objects.SecretKey)
+    return key, key.sign(b"m", Mechanism.SHA256_HMAC)
+
+
+def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.api.token.Token) -> None:
+    token = own_token
+    key, expected = _pooled_mac(token)
     failures: list[BaseException] = []
     stop = threading.Event()
 
@@ -431,11 +438,7 @@ def test_login_again_while_threads_use_pooled_keys_fails_no_call(own_token: p11.
 
 def test_init_token_refuses_while_pooled_calls_run_and_changes_nothing(own_token: p11.api.token.Token) -> None:
     token = own_token
-    with token.open(user_pin=USER_PIN, rw=True) as session:
-        session.generate_key(KeyType.GENERIC_SECRET, 256, label="mac")
-    token.login(USER_PIN)
-    key = token.get_key(label="mac")
-    expected = key.sign(b"m", Mechanism.SHA256_HMAC)
+    key, expected = _pooled_mac(token)
     handle = token.pool.borrow()  # a pooled call in flight
     try:
         with pytest.raises(errors.SessionExists, match="in use"):
