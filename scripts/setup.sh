@@ -14,7 +14,7 @@ PY="${PYTHON:-python3}"
 # valgrind: tests/test_batch_inputs.py runs one batch under memcheck.
 APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl libengine-pkcs11-openssl gcc
   python3-venv python3-dev swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
-  dbus-daemon util-linux valgrind)
+  dbus-daemon util-linux valgrind opencryptoki)
 
 missing_apt() {
   local pkg out=()

@@ -2,7 +2,7 @@
 
 Tokens come from :mod:`p11.testing.interop`, one of each per test session, each in its own temp dir, torn down at
 the end: p11-kit's proxy and OpenSC's pkcs11-spy in front of private SoftHSM stores, and tpm2-pkcs11 on swtpm
-(+ tpm2-abrmd on a private D-Bus). The checks run in a child process (``interop_child.py``, started by
+(+ tpm2-abrmd on a private D-Bus), and openCryptoki's soft token behind its ``pkcsslotd``. The checks run in a child process (``interop_child.py``, started by
 ``interop_helpers.run_check``) with the token's environment — SoftHSM reads ``SOFTHSM2_CONF`` once per process, and
 p11-kit as root needs a private mount namespace — and the tests assert on the child's exit status and the facts it
 reports, verifying signatures here with ``cryptography``.
@@ -22,6 +22,7 @@ from p11.testing.interop import (
     SKIP_ENV,
     InteropToken,
     InteropUnavailable,
+    OpenCryptokiToken,
     P11KitProxyToken,
     PKCS11SpyToken,
     SoftHSMStore,
@@ -70,6 +71,12 @@ def spy_token() -> Iterator[PKCS11SpyToken]:
 def tpm2_token() -> Iterator[TPM2Token]:
     """tpm2-pkcs11 on swtpm through tpm2-abrmd on a private D-Bus."""
     yield from _started(TPM2Token())
+
+
+@pytest.fixture(scope="session")
+def ock_token() -> Iterator[OpenCryptokiToken]:
+    """openCryptoki's soft token behind a pkcsslotd this harness started (system paths: needs root)."""
+    yield from _started(OpenCryptokiToken())
 
 
 @pytest.fixture(scope="session")

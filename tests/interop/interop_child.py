@@ -14,17 +14,20 @@ import datetime
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 import p11
 from p11 import defaults
 from p11.constants import KeyType, Mechanism, ObjectClass
 from p11.crypto import to_der, token_key
+from p11.mechanisms import CBC, OAEP
 
 RESULT_PREFIX = "P11-INTEROP-RESULT "
 MESSAGE = b"p11 interop message"
@@ -267,6 +270,164 @@ def two_modules(module_a: str, label_a: str, module_b: str, label_b: str) -> dic
     result["b_closed"] = lib_b.closed
     result["a_closed"] = lib_a.closed
     return result
+
+
+# -- one run per token: every capability its mechanism list offers -------------------------------------------------
+
+
+def lists(token: p11.Token, *mechanisms: Mechanism) -> str | None:
+    """``None`` when the token lists every one of ``mechanisms``; else the reason to skip, in the token's words."""
+    missing = [m.name for m in mechanisms if not token.supports(m)]
+    if not missing:
+        return None
+    return f"{token.manufacturer.strip()} {token.model.strip()} lists no {', '.join('CKM_' + m for m in missing)}"
+
+
+def capability(results: dict[str, Any], name: str, *needs: Mechanism) -> Callable[..., Any]:
+    """Run the decorated function now if the token lists ``needs``: its facts go to ``results[name]``; a token that
+    lists none of it is recorded as ``{"skip": reason}``; a token that lists it and then refuses with a Cryptoki
+    error is recorded as ``{"refused": facts}`` (the parent decides whether that is the token's documented word)."""
+
+    def run(func: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+        token: p11.Token = results["_token"]
+        reason = lists(token, *needs)
+        if reason is not None:
+            results[name] = {"skip": reason}
+            return func
+        try:
+            results[name] = func()
+        except p11.errors.CryptokiError as exc:
+            results[name] = {"refused": error_facts(exc)}
+        return func
+
+    return run
+
+
+@check
+def matrix(module: str, label: str) -> dict[str, Any]:
+    """The token's identity, PIN lengths and flags, then each capability the interop suite checks on every token —
+    EC and RSA sign/verify, RSA-OAEP decryption of what ``cryptography`` encrypted, AES-CBC-PAD, HMAC, attributes,
+    the session pool from threads, digest and random on a session that is not logged in — each run only when the
+    token's mechanism list offers it."""
+    lib = p11.load(module)
+    token = lib.get_token(label=label)
+    info = token.info()
+    results: dict[str, Any] = {
+        "_token": token,
+        "library_manufacturer": lib.info.manufacturer_id,
+        "token_manufacturer": token.manufacturer,
+        "token_model": token.model,
+        "pin_length": [info.min_pin_len, info.max_pin_len],
+        "token_flags": sorted(flag.name for flag in type(token.flags) if flag in token.flags and flag.name),
+        "mechanisms": sorted(m.name if isinstance(m, Mechanism) else hex(int(m)) for m in token.mechanisms()),
+    }
+    with token.open() as public_session:  # not logged in: what a token does for anyone
+        try:
+            results["anonymous_digest"] = {"digest": public_session.digest(MESSAGE, Mechanism.SHA256).hex()}
+        except p11.errors.CryptokiError as exc:
+            results["anonymous_digest"] = {"refused": error_facts(exc)}
+        results["random_length"] = len(public_session.generate_random(32))
+
+    with token.open(user_pin=pin(), rw=True) as session:
+
+        @capability(results, "ec", Mechanism.EC_KEY_PAIR_GEN, Mechanism.ECDSA)
+        def _ec() -> dict[str, Any]:
+            public, private = ec_keypair(session, "matrix-ec")
+            return {"curve": private.curve, **signed(private, public)}
+
+        @capability(results, "rsa", Mechanism.RSA_PKCS_KEY_PAIR_GEN, Mechanism.RSA_PKCS)
+        def _rsa() -> dict[str, Any]:
+            public, private = session.generate_keypair(KeyType.RSA, 2048, label="matrix-rsa", id=b"\x4d\x52")
+            return {
+                "key_size": private.key_size,
+                "sha256_rsa_pkcs_listed": token.supports(Mechanism.SHA256_RSA_PKCS),
+                **signed(private, public),
+            }
+
+        @capability(results, "rsa_oaep", Mechanism.RSA_PKCS_KEY_PAIR_GEN, Mechanism.RSA_PKCS_OAEP)
+        def _oaep() -> dict[str, Any]:
+            public, private = session.generate_keypair(KeyType.RSA, 2048, label="matrix-oaep")
+            software = serialization.load_der_public_key(to_der(public))
+            assert isinstance(software, rsa.RSAPublicKey)
+            sha256 = hashes.SHA256()
+            ciphertext = software.encrypt(MESSAGE, padding.OAEP(padding.MGF1(sha256), sha256, None))
+            return {"decrypted": private.decrypt(ciphertext, OAEP("sha256")).decode()}
+
+        @capability(results, "aes", Mechanism.AES_KEY_GEN, Mechanism.AES_CBC_PAD)
+        def _aes() -> dict[str, Any]:
+            key = session.generate_key(KeyType.AES, 256, label="matrix-aes")
+            iv = bytes(range(16))
+            ciphertext = key.encrypt(MESSAGE, CBC(iv))
+            return {
+                "key_size": key.key_size,
+                "ciphertext_length": len(ciphertext),
+                "decrypted": key.decrypt(ciphertext, CBC(iv)).decode(),
+            }
+
+        @capability(results, "hmac", Mechanism.GENERIC_SECRET_KEY_GEN, Mechanism.SHA256_HMAC)
+        def _hmac() -> dict[str, Any]:
+            key = session.generate_key(KeyType.GENERIC_SECRET, 256, label="matrix-hmac")
+            tag = key.sign(MESSAGE, Mechanism.SHA256_HMAC)
+            key.verify(MESSAGE, tag, Mechanism.SHA256_HMAC)
+            return {
+                "tag_length": len(tag),
+                "verified_on_token": True,
+                "tampered_verifies_on_token": key.verify_ok(MESSAGE + b"!", tag, Mechanism.SHA256_HMAC),
+            }
+
+    have_rsa = "signature" in results["rsa"]
+    no_rsa = {"skip": f"needs the RSA key pair, which did not come: {results['rsa']}"}
+    results["attributes"] = attributes(token) if have_rsa else no_rsa
+    results["pool"] = pooled(token) if have_rsa else no_rsa
+    del results["_token"]
+    return results
+
+
+def attributes(token: p11.Token) -> dict[str, Any]:
+    """The RSA private key made above, found again by id in a new session: what it reads back, and a label set on
+    it read back from yet another session."""
+    with token.open(user_pin=pin(), rw=True) as session:
+        key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=b"\x4d\x52")
+        facts = {
+            "label": key.label,
+            "key_type": key.key_type.name,
+            "key_size": key.key_size,
+            "private": key.private,
+            "sensitive": key.sensitive,
+            "extractable": key.extractable,
+            "usages": usage_flags(key),
+        }
+        key.label = "matrix-rsa-renamed"
+    with token.open(user_pin=pin()) as session:
+        facts["label_after_set"] = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=b"\x4d\x52").label
+    return facts
+
+
+def pooled(token: p11.Token, threads: int = 4, each: int = 3) -> dict[str, Any]:
+    """The token's session pool: log in once, find the RSA key without a session, sign from several threads."""
+    token.login(pin(), max_size=threads)
+    key = token.get_key(object_class=ObjectClass.PRIVATE_KEY, id=b"\x4d\x52")
+    assert isinstance(key, p11.PrivateKey)
+    public = key.public_key()
+    signatures: list[bytes] = []
+    errors: list[str] = []
+
+    def work() -> None:
+        try:
+            for _ in range(each):
+                signatures.append(key.sign(MESSAGE))
+        except Exception as exc:  # reported to the parent, which fails on it
+            errors.append(repr(exc))
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    verified = sum(public.verify_ok(MESSAGE, signature) for signature in signatures)
+    facts = {"signatures": len(signatures), "verified": verified, "errors": errors, "pool_size": threads}
+    token.close_pool()
+    return facts
 
 
 def main(argv: list[str]) -> int:

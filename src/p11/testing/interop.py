@@ -10,6 +10,11 @@ Each token lives in its own directory and touches no system state:
   one (nothing outside that process tree sees it); as another user ``HOME``/``XDG_CONFIG_HOME`` point at a private
   ``pkcs11.conf`` that says ``user-config: only``;
 * :class:`PKCS11SpyToken` — OpenSC's ``pkcs11-spy.so`` in front of the store, logging every call to a file;
+* :class:`OpenCryptokiToken` — openCryptoki's soft token ("swtok") behind its slot daemon ``pkcsslotd``. The one
+  exception to "no system state": openCryptoki 3.8 has its paths compiled in, so the token lives in the fixed
+  system locations (``/var/lib/opencryptoki/swtok``, ``/var/lock/opencryptoki``, ``/run/pkcsslotd.*``), needs
+  root, and only one daemon can run per machine; :meth:`OpenCryptokiToken.start` refuses when a ``pkcsslotd`` it
+  did not start is running, and wipes the soft token's data before and after;
 * :class:`TPM2Token` — tpm2-pkcs11 on a software TPM: ``swtpm`` on loopback ports of its own, a private
   ``dbus-daemon`` on a unix socket in the directory, and the ``tpm2-abrmd`` resource manager on that bus (without
   it ``tpm2_ptool addtoken`` runs the TPM out of object memory).
@@ -52,6 +57,7 @@ __all__ = [
     "InteropStartError",
     "InteropToken",
     "InteropUnavailable",
+    "OpenCryptokiToken",
     "P11KitProxyToken",
     "PKCS11SpyToken",
     "SoftHSMStore",
@@ -65,6 +71,7 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "softhsm": ("softhsm2",),
     "p11kit": ("softhsm2", "p11-kit", "p11-kit-modules", "util-linux", "mount"),
     "spy": ("softhsm2", "opensc-pkcs11"),
+    "opencryptoki": ("opencryptoki",),
     "tpm2": (
         "swtpm",
         "tpm2-abrmd",
@@ -366,12 +373,21 @@ class InteropToken:
         self._daemons.append(daemon)
         return daemon
 
-    def _tool(self, argv: Sequence[str], *, env: Mapping[str, str], what: str, timeout: float = _TOOL_TIMEOUT) -> str:
-        """Run a setup tool to completion; its stdout. Errors name the step, never the command line (PINs)."""
+    def _tool(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        what: str,
+        timeout: float = _TOOL_TIMEOUT,
+        stdin: str | None = None,
+    ) -> str:
+        """Run a setup tool to completion (``stdin`` its input); its stdout. Errors name the step, never the command
+        line (PINs)."""
         try:
             proc = subprocess.run(
                 list(argv), env=dict(env), cwd=self.directory, capture_output=True, text=True, timeout=timeout,
-                check=False,
+                check=False, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             raise InteropStartError(f"{self.kind}: {what} did not finish within {timeout:.0f} s") from None
@@ -595,6 +611,124 @@ class PKCS11SpyToken(_WrapsSoftHSM):
             if sep and head.isdigit() and rest.startswith("C_"):
                 names.append(rest.split()[0])
         return names
+
+
+# -- openCryptoki soft token ------------------------------------------------------------------------------------
+
+
+def _pkcsslotd_pids() -> list[int]:
+    """Live (not zombie) processes whose program is ``pkcsslotd``: found by name to REFUSE to start, never to kill."""
+    pids = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        name, _, rest = text.partition("(")[2].rpartition(")")
+        if name == "pkcsslotd" and rest.split()[:1] != ["Z"]:
+            pids.append(int(stat.split("/")[2]))
+    return pids
+
+
+class OpenCryptokiToken(InteropToken):
+    """openCryptoki's soft token (``libpkcs11_sw.so``, slot :attr:`SLOT` of the stock ``opencryptoki.conf``)
+    behind ``pkcsslotd``, which this starts in the foreground (``-f``) so its PID is the one recorded and stopped.
+
+    openCryptoki 3.8 reads its configuration and keeps the token in fixed system paths (no environment override):
+    :meth:`start` needs root, refuses when a ``pkcsslotd`` it did not start is running (one per machine), wipes the
+    soft token's data, initialises it with ``pkcsconf`` (the default SO PIN, then ours; then the user PIN: the
+    defaults are flagged "to be changed"), and :meth:`stop` wipes it again. PINs are 4..8 characters."""
+
+    kind = "opencryptoki"
+    SLOT = 3
+    DEFAULT_SO_PIN = "87654321"  # what a fresh swtok takes for C_InitToken (openCryptoki's documented default)
+    SWTOK = Path("/var/lib/opencryptoki/swtok")
+    LOCKS = Path("/var/lock/opencryptoki")
+    RUN_PREFIX = "/var/run/pkcsslotd"  # .pid and .socket
+    SHM = "/dev/shm/var.lib.opencryptoki.swtok"
+    PROGRAMS = ("pkcsslotd", "pkcsconf")
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        label: str = "p11-interop-ock",
+        user_pin: str = "11223344",
+        so_pin: str = "55667788",
+    ) -> None:
+        for what, value in (("user_pin", user_pin), ("so_pin", so_pin)):
+            if not 4 <= len(value) <= 8:
+                raise ValueError(f"openCryptoki swtok takes PINs of 4..8 characters; {what} has {len(value)}")
+        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
+        self._own_daemon = False  # whether start() found no other pkcsslotd (so the token data is ours to wipe)
+
+    @classmethod
+    def check(cls) -> tuple[str, dict[str, str]]:
+        """``(module path, {program: path})``, or :class:`InteropUnavailable` (also when not root)."""
+        found, missing = _which_all(cls.PROGRAMS)
+        module = find_library("pkcs11/libopencryptoki.so", "opencryptoki/libopencryptoki.so*", "libopencryptoki.so*")
+        if module is None:
+            missing.append("module libopencryptoki.so")
+        if missing or module is None:
+            raise InteropUnavailable("opencryptoki", missing)
+        if os.geteuid() != 0:
+            raise InteropUnavailable(
+                "opencryptoki", ["root: pkcsslotd and its fixed system paths need it (CI runs as root)"], packages=[]
+            )
+        return module, found
+
+    def _start(self) -> None:
+        self.module, programs = self.check()
+        foreign = _pkcsslotd_pids()
+        if foreign:
+            raise InteropStartError(
+                f"opencryptoki: a pkcsslotd this harness did not start is running (pid {foreign[0]}); "
+                "stop it first (only one can run per machine)"
+            )
+        self._own_daemon = True
+        Path(f"{self.RUN_PREFIX}.pid").unlink(missing_ok=True)  # left behind by a daemon stopped with SIGTERM
+        for directory in (self.LOCKS, self.LOCKS / "swtok", self.SWTOK.parent, self.SWTOK, self.SWTOK / "TOK_OBJ"):
+            directory.mkdir(mode=0o770, parents=True, exist_ok=True)
+            with contextlib.suppress(LookupError, OSError):
+                shutil.chown(directory, group="pkcs11")
+        self._wipe()
+        slotd = self._spawn("pkcsslotd", [programs["pkcsslotd"], "-f"])
+        conf, slot, env = programs["pkcsconf"], str(self.SLOT), self.child_env()
+        # Ready when a real client gets an answer: a bare connect to the socket would be read as a garbled request
+        # and leave the daemon answering CKR_HOST_MEMORY to every C_Initialize after it.
+        socket_path = Path(f"{self.RUN_PREFIX}.socket")
+        ask = [conf, "-c", slot, "-t"]
+        self._wait(slotd, lambda: socket_path.exists() and _succeeds(ask, env), "pkcsslotd answering pkcsconf -t")
+        self._tool([conf, "-c", slot, "-I", "-S", self.DEFAULT_SO_PIN], env=env, what="pkcsconf -I (init token)",
+                   stdin=self.label + "\n")
+        self._tool([conf, "-c", slot, "-P", "-S", self.DEFAULT_SO_PIN, "-n", self.so_pin], env=env,
+                   what="pkcsconf -P (SO PIN)")
+        self._tool([conf, "-c", slot, "-u", "-S", self.so_pin, "-n", self.user_pin], env=env,
+                   what="pkcsconf -u (user PIN)")
+
+    def _wipe(self) -> None:
+        """Forget the soft token: its token file, master keys, objects and shared memory (the directories stay)."""
+        for name in ("NVTOK.DAT", "MK_SO", "MK_USER"):
+            (self.SWTOK / name).unlink(missing_ok=True)
+        Path(self.SHM).unlink(missing_ok=True)  # the token's state shared by its clients (rebuilt from the files)
+        objects = self.SWTOK / "TOK_OBJ"
+        if objects.is_dir():
+            for entry in objects.iterdir():
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        """Stop the daemon we started (by its PID), then remove its stale pid file and wipe the token; nothing
+        when another pkcsslotd was running at start (it and its token are someone else's)."""
+        ours = self._own_daemon
+        super().stop()
+        if ours:
+            self._own_daemon = False
+            if not _pkcsslotd_pids():
+                Path(f"{self.RUN_PREFIX}.pid").unlink(missing_ok=True)
+                self._wipe()
 
 
 # -- tpm2-pkcs11 on swtpm ---------------------------------------------------------------------------------------
