@@ -36,6 +36,8 @@ void p11_gate_resume(p11_gate *g);
 void p11_gate_close(p11_gate *g);
 int p11_gate_state(p11_gate *g);
 long p11_gate_inflight(p11_gate *g);
+void p11_gate_serialize(p11_gate *g, int on);
+int p11_gate_serialized(p11_gate *g);
 """
 
 LOADER_CDEF = """

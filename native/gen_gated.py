@@ -72,6 +72,7 @@ def c_source(header: Path = HEADER) -> str:
             f"static inline CK_RV p11g_{name}({decl})",
             "{",
             "    CK_RV rv;",
+            "    int entered;",
             f"    CK_{name} fn = {ptr};",
             "    if (fn == NULL) return CKR_FUNCTION_NOT_SUPPORTED;",
         ]
@@ -79,9 +80,9 @@ def c_source(header: Path = HEADER) -> str:
             out += [f"    rv = fn({call});", "    return rv;", "}"]
         else:
             out += [
-                "    if (!p11_gate_enter(g)) return CKR_CRYPTOKI_NOT_INITIALIZED;",
+                "    if (!(entered = p11_gate_enter(g))) return CKR_CRYPTOKI_NOT_INITIALIZED;",
                 f"    rv = fn({call});",
-                "    p11_gate_exit(g);",
+                "    p11_gate_exit(g, entered);",
                 "    return rv;",
                 "}",
             ]

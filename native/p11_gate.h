@@ -18,6 +18,11 @@
  * nogil block or function): a caller waiting at a paused gate must not hold the GIL that the forking or closing
  * thread needs to finish.
  *
+ * One at a time: a module that crashes when two threads are inside it at once, even on different sessions and with
+ * CKF_OS_LOCKING_OK (openCryptoki 3.8's soft token, in C_Sign: see p11.quirks), gets p11_gate_serialize(g, 1); its
+ * calls then also take the gate's `busy` flag (taken before the call is counted, so a drain never waits on a caller
+ * queued for it). Only for such modules: it makes every call into the module wait for the one before.
+ *
  * p11_gate_drain(g, state, timeout) moves to PAUSED or CLOSED and waits, bounded, until no call is in flight; it
  * returns how many still are (0: drained). The caller decides what a timeout means: close() then skips C_Finalize,
  * a fork child refuses to use the module. A gate is never freed: old objects may still hold its address, and a
@@ -45,6 +50,8 @@ typedef struct p11_gate {
     int major;                  /* the function list's version.major: which struct it is */
     volatile long inflight;     /* calls inside the module now */
     volatile int state;         /* P11_GATE_OPEN / PAUSED / CLOSED */
+    volatile int serial;        /* 1: one call inside the module at a time (p11_gate_serialize) */
+    volatile int busy;          /* with serial: a call holds the module */
 } p11_gate;
 
 #if defined(_MSC_VER)
@@ -58,6 +65,11 @@ static inline long p11_atomic_add(volatile long *p, long d) { return __atomic_ad
 static inline long p11_atomic_load(volatile long *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline int p11_atomic_load_int(volatile int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline void p11_atomic_store_int(volatile int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline int p11_atomic_take(volatile int *p)
+{
+    int expected = 0;
+    return __atomic_compare_exchange_n(p, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
 #endif
 
 #ifdef _WIN32
@@ -76,21 +88,51 @@ static inline void p11_gate_nap(void)
 #endif
 }
 
-/* 1: the caller may call into the module and must call p11_gate_exit after; 0: refused (gate closed). */
+/* Take the module for one call (serialised gates only); spins briefly, then naps. */
+static inline void p11_gate_take(p11_gate *g)
+{
+    int spins = 0;
+    while (!p11_atomic_take(&g->busy)) {
+        if (++spins < 64) {
+#ifndef _WIN32
+            sched_yield();
+#endif
+        } else {
+            p11_gate_nap();
+        }
+    }
+}
+
+/* 1 or 2: the caller may call into the module and must call p11_gate_exit(g, what this returned) after; 0: refused
+ * (gate closed). Whether a call is serialised is read once, here: p11_gate_serialize is meant for before first use. */
 static inline int p11_gate_enter(p11_gate *g)
 {
     int s;
+    int serial = p11_atomic_load_int(&g->serial);
+    if (serial) p11_gate_take(g);
     for (;;) {
         p11_atomic_add(&g->inflight, 1);
         s = p11_atomic_load_int(&g->state);
-        if (s == P11_GATE_OPEN) return 1;
+        if (s == P11_GATE_OPEN) return 1 + serial; /* 2: holds `busy`, which p11_gate_exit gives back */
         p11_atomic_add(&g->inflight, -1);
-        if (s == P11_GATE_CLOSED) return 0;
+        if (s == P11_GATE_CLOSED) {
+            if (serial) p11_atomic_store_int(&g->busy, 0);
+            return 0;
+        }
         while (p11_atomic_load_int(&g->state) == P11_GATE_PAUSED) p11_gate_nap();
     }
 }
 
-static inline void p11_gate_exit(p11_gate *g) { p11_atomic_add(&g->inflight, -1); }
+static inline void p11_gate_exit(p11_gate *g, int entered)
+{
+    p11_atomic_add(&g->inflight, -1);
+    if (entered == 2) p11_atomic_store_int(&g->busy, 0);
+}
+
+/* One call at a time into this module from now on (1), or back to concurrent calls (0). */
+static inline void p11_gate_serialize(p11_gate *g, int on) { p11_atomic_store_int(&g->serial, on ? 1 : 0); }
+
+static inline int p11_gate_serialized(p11_gate *g) { return p11_atomic_load_int(&g->serial); }
 
 static inline int p11_gate_state(p11_gate *g) { return p11_atomic_load_int(&g->state); }
 

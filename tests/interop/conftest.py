@@ -2,10 +2,11 @@
 
 Tokens come from :mod:`p11.testing.interop`, one of each per test session, each in its own temp dir, torn down at
 the end: p11-kit's proxy and OpenSC's pkcs11-spy in front of private SoftHSM stores, and tpm2-pkcs11 on swtpm
-(+ tpm2-abrmd on a private D-Bus), and openCryptoki's soft token behind its ``pkcsslotd``. The checks run in a child process (``interop_child.py``, started by
-``interop_helpers.run_check``) with the token's environment — SoftHSM reads ``SOFTHSM2_CONF`` once per process, and
-p11-kit as root needs a private mount namespace — and the tests assert on the child's exit status and the facts it
-reports, verifying signatures here with ``cryptography``.
+(+ tpm2-abrmd on a private D-Bus), and openCryptoki's soft token behind its ``pkcsslotd`` (system paths: root).
+The checks run in a child process (``interop_child.py``, started by ``interop_helpers.run_check``) with the
+token's environment — SoftHSM reads ``SOFTHSM2_CONF`` once per process, and p11-kit as root needs a private mount
+namespace — and the tests assert on the child's exit status and the facts it reports, verifying signatures here
+with ``cryptography``.
 
 A token whose packages are missing makes its tests FAIL with the ``apt-get install`` line to run. Set
 ``P11_SKIP_INTEROP=1`` to skip every interop test instead (or deselect them with ``-m "not interop"``).

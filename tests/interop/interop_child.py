@@ -315,6 +315,9 @@ def matrix(module: str, label: str) -> dict[str, Any]:
     results: dict[str, Any] = {
         "_token": token,
         "library_manufacturer": lib.info.manufacturer_id,
+        "library_description": lib.info.library_description,
+        "library_version": list(lib.info.library_version),
+        "calls_serialized": lib.module.calls_serialized,
         "token_manufacturer": token.manufacturer,
         "token_model": token.model,
         "pin_length": [info.min_pin_len, info.max_pin_len],
@@ -328,6 +331,7 @@ def matrix(module: str, label: str) -> dict[str, Any]:
             results["anonymous_digest"] = {"refused": error_facts(exc)}
         results["random_length"] = len(public_session.generate_random(32))
 
+    rsa_id = os.urandom(8)  # the RSA pair's CKA_ID, found again by the attribute and pool checks (runs may repeat)
     with token.open(user_pin=pin(), rw=True) as session:
 
         @capability(results, "ec", Mechanism.EC_KEY_PAIR_GEN, Mechanism.ECDSA)
@@ -337,7 +341,7 @@ def matrix(module: str, label: str) -> dict[str, Any]:
 
         @capability(results, "rsa", Mechanism.RSA_PKCS_KEY_PAIR_GEN, Mechanism.RSA_PKCS)
         def _rsa() -> dict[str, Any]:
-            public, private = session.generate_keypair(KeyType.RSA, 2048, label="matrix-rsa", id=b"\x4d\x52")
+            public, private = session.generate_keypair(KeyType.RSA, 2048, label="matrix-rsa", id=rsa_id)
             return {
                 "key_size": private.key_size,
                 "sha256_rsa_pkcs_listed": token.supports(Mechanism.SHA256_RSA_PKCS),
@@ -377,17 +381,17 @@ def matrix(module: str, label: str) -> dict[str, Any]:
 
     have_rsa = "signature" in results["rsa"]
     no_rsa = {"skip": f"needs the RSA key pair, which did not come: {results['rsa']}"}
-    results["attributes"] = attributes(token) if have_rsa else no_rsa
-    results["pool"] = pooled(token) if have_rsa else no_rsa
+    results["attributes"] = attributes(token, rsa_id) if have_rsa else no_rsa
+    results["pool"] = pooled(token, rsa_id) if have_rsa else no_rsa
     del results["_token"]
     return results
 
 
-def attributes(token: p11.Token) -> dict[str, Any]:
+def attributes(token: p11.Token, key_id: bytes) -> dict[str, Any]:
     """The RSA private key made above, found again by id in a new session: what it reads back, and a label set on
     it read back from yet another session."""
     with token.open(user_pin=pin(), rw=True) as session:
-        key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=b"\x4d\x52")
+        key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key_id)
         facts = {
             "label": key.label,
             "key_type": key.key_type.name,
@@ -399,14 +403,14 @@ def attributes(token: p11.Token) -> dict[str, Any]:
         }
         key.label = "matrix-rsa-renamed"
     with token.open(user_pin=pin()) as session:
-        facts["label_after_set"] = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=b"\x4d\x52").label
+        facts["label_after_set"] = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key_id).label
     return facts
 
 
-def pooled(token: p11.Token, threads: int = 4, each: int = 3) -> dict[str, Any]:
+def pooled(token: p11.Token, key_id: bytes, threads: int = 4, each: int = 3) -> dict[str, Any]:
     """The token's session pool: log in once, find the RSA key without a session, sign from several threads."""
     token.login(pin(), max_size=threads)
-    key = token.get_key(object_class=ObjectClass.PRIVATE_KEY, id=b"\x4d\x52")
+    key = token.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key_id)
     assert isinstance(key, p11.PrivateKey)
     public = key.public_key()
     signatures: list[bytes] = []

@@ -16,6 +16,8 @@ from interop_child import MESSAGE
 from interop_helpers import Child, error_class, run_check, verify_ecdsa_sha256, verify_rsa_sha256
 
 from p11 import errors
+from p11.lowlevel.types import Info, Version
+from p11.quirks import quirks_for
 from p11.testing.interop import InteropToken
 
 pytestmark = pytest.mark.interop
@@ -61,6 +63,18 @@ def test_token_describes_itself(token: InteropToken, matrix: Child) -> None:
     assert low <= len(token.user_pin) <= high
     assert len(matrix["mechanisms"]) > 10
     assert matrix["random_length"] == 32
+
+
+def test_quirk_profile_of_the_module_is_applied(matrix: Child) -> None:
+    # What p11.quirks says about this module (from its CK_INFO, as the child saw it) is what the child's module did.
+    info = Info(
+        cryptoki_version=Version(2, 40),
+        manufacturer_id=matrix["library_manufacturer"],
+        flags=0,
+        library_description=matrix["library_description"],
+        library_version=Version(*matrix["library_version"]),
+    )
+    assert matrix["calls_serialized"] is quirks_for(info).one_call_at_a_time
 
 
 def test_anonymous_digest_or_login_required(matrix: Child) -> None:

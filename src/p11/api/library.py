@@ -19,6 +19,7 @@ from p11.api.token import Token
 from p11.constants import Mechanism, SlotFlag, TokenFlag
 from p11.errors import MultipleTokens, NoSuchToken
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
+from p11.quirks import quirks_for
 
 __all__ = ["Library", "Slot", "load"]
 
@@ -88,6 +89,10 @@ class Library:
 
     def __init__(self, module: lowlevel.Module) -> None:
         self.module = module
+        self.quirks = quirks_for(module.C_GetInfo())
+        """What p11 does differently for this module (:mod:`p11.quirks`), applied here."""
+        if self.quirks.one_call_at_a_time:
+            module.serialize_calls()
         self._lock = threading.RLock()
         self._slots: dict[int, Slot] = {}
         self._tokens: dict[int, Token] = {}

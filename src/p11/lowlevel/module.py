@@ -133,6 +133,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         self.generation = 0
         self._handle = handle
         self._function_list = function_list
+        self._serial = False  # one call at a time (serialize_calls): carried over to every later gate
         self._new_gate()
         self._f: Any = self._funcs
         self._lock = threading.RLock()
@@ -163,9 +164,22 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         old = getattr(self, "_gate", None)
         if old is not None:
             lib.p11_gate_close(old)
+        lib.p11_gate_serialize(gate, int(self._serial))
         self._gate = gate
         self.gate_address = int(ffi.cast("uintptr_t", gate))
         self._funcs = FunctionTable(self._function_list, self.version, gate)
+
+    def serialize_calls(self, on: bool = True) -> None:
+        """Let only one thread at a time into the module (``on``), for this gate and every later one: the
+        workaround for a module that crashes under concurrent calls (:mod:`p11.quirks`). Meant before first use: a
+        call already running when this is switched on is not waited for."""
+        self._serial = bool(on)
+        lib.p11_gate_serialize(self._gate, int(self._serial))
+
+    @property
+    def calls_serialized(self) -> bool:
+        """Whether calls into the module go one at a time (:meth:`serialize_calls`), read from the gate."""
+        return bool(lib.p11_gate_serialized(self._gate))
 
     def _drain(self, state: int, timeout: float) -> int:
         """Stop new calls (pause or close the gate) and wait up to ``timeout`` s for running ones; how many remain."""
