@@ -74,9 +74,10 @@ def tpm2_token() -> Iterator[TPM2Token]:
     yield from _started(TPM2Token())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ock_token() -> Iterator[OpenCryptokiToken]:
-    """openCryptoki's soft token behind a pkcsslotd this harness started (system paths: needs root)."""
+    """openCryptoki's soft token behind a pkcsslotd this harness started (system paths: needs root). Per module,
+    not per session: only one pkcsslotd can run, and the harness tests start and stop their own."""
     yield from _started(OpenCryptokiToken())
 
 

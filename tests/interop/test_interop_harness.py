@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from p11.testing import interop
-from p11.testing.interop import InteropUnavailable, PKCS11SpyToken, TPM2Token
+from p11.testing.interop import (
+    InteropStartError,
+    InteropUnavailable,
+    OpenCryptokiToken,
+    PKCS11SpyToken,
+    TPM2Token,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -34,10 +40,52 @@ def test_missing_spy_module_names_opensc_pkcs11(monkeypatch: pytest.MonkeyPatch)
         PKCS11SpyToken.check()
 
 
+def test_missing_opencryptoki_names_its_apt_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda *_a, **_k: None)
+    monkeypatch.setattr(interop.os, "access", lambda *_a, **_k: False)
+    monkeypatch.setattr(interop, "find_library", lambda *_a: None)
+    with pytest.raises(InteropUnavailable) as info:
+        OpenCryptokiToken.check()
+    message = str(info.value)
+    assert "pkcsslotd" in message and "pkcsconf" in message and "libopencryptoki.so" in message
+    assert "apt-get install -y opencryptoki" in message
+
+
 def test_every_package_listed_once() -> None:
     packages = interop.all_apt_packages()
     assert len(packages) == len(set(packages))
-    assert {"swtpm", "tpm2-abrmd", "p11-kit-modules", "opensc-pkcs11", "softhsm2"} <= set(packages)
+    assert {"swtpm", "tpm2-abrmd", "p11-kit-modules", "opensc-pkcs11", "softhsm2", "opencryptoki"} <= set(packages)
+    setup = (Path(__file__).resolve().parents[2] / "scripts" / "setup.sh").read_text()
+    apt_line = setup.split("APT_PACKAGES=(", 1)[1].split(")", 1)[0].split()
+    assert set(packages) - {"mount"} <= set(apt_line)  # scripts/setup.sh installs what the harness needs
+
+
+def test_opencryptoki_pins_must_fit_its_4_to_8_characters() -> None:
+    with pytest.raises(ValueError, match="4..8 characters; user_pin has 9"):
+        OpenCryptokiToken(user_pin="123456789")
+
+
+def test_opencryptoki_refuses_a_foreign_daemon_and_stops_only_its_own() -> None:
+    token = OpenCryptokiToken()
+    token.start()  # missing package or not root: InteropUnavailable names it
+    try:
+        pid = token.pids["pkcsslotd"]
+        assert (token.directory / "pkcsslotd.pid").read_text().strip() == str(pid)
+        assert b"pkcsslotd" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert (OpenCryptokiToken.SWTOK / "NVTOK.DAT").exists()  # initialised
+        other = OpenCryptokiToken()
+        with pytest.raises(InteropStartError, match=rf"a pkcsslotd this harness did not start is running \(pid {pid}\)"):
+            other.start()
+        other.stop()
+        assert os.path.exists(f"/proc/{pid}") and token.pids == {"pkcsslotd": pid}  # the other left it alone
+        assert (OpenCryptokiToken.SWTOK / "NVTOK.DAT").exists()  # and its token
+        directory = token.directory
+    finally:
+        token.stop()
+    assert not os.path.exists(f"/proc/{pid}"), f"pkcsslotd {pid} still exists after stop()"
+    assert not (OpenCryptokiToken.SWTOK / "NVTOK.DAT").exists()  # the token's data wiped
+    assert not directory.exists()
+    assert token.pids == {}
 
 
 def test_tpm2_stop_kills_recorded_processes_and_removes_its_directory() -> None:
