@@ -74,7 +74,8 @@ def test_opencryptoki_refuses_a_foreign_daemon_and_stops_only_its_own() -> None:
         assert b"pkcsslotd" in Path(f"/proc/{pid}/cmdline").read_bytes()
         assert (OpenCryptokiToken.SWTOK / "NVTOK.DAT").exists()  # initialised
         other = OpenCryptokiToken()
-        with pytest.raises(InteropStartError, match=rf"a pkcsslotd this harness did not start is running \(pid {pid}\)"):
+        refused = rf"a pkcsslotd this harness did not start is running \(pid {pid}\)"
+        with pytest.raises(InteropStartError, match=refused):
             other.start()
         other.stop()
         assert os.path.exists(f"/proc/{pid}") and token.pids == {"pkcsslotd": pid}  # the other left it alone
