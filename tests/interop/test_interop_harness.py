@@ -61,7 +61,7 @@ def test_every_package_listed_once() -> None:
 
 
 def test_opencryptoki_pins_must_fit_its_4_to_8_characters() -> None:
-    with pytest.raises(ValueError, match="4..8 characters; user_pin has 9"):
+    with pytest.raises(ValueError, match=r"4\.\.8 characters; user_pin has 9"):
         OpenCryptokiToken(user_pin="123456789")
 
 
