@@ -12,6 +12,7 @@ import pytest
 from p11.testing import interop
 from p11.testing.interop import (
     InteropStartError,
+    InteropToken,
     InteropUnavailable,
     OpenCryptokiToken,
     PKCS11SpyToken,
@@ -21,16 +22,22 @@ from p11.testing.interop import (
 pytestmark = pytest.mark.interop
 
 
-def test_missing_tpm2_programs_name_the_apt_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+def missing(monkeypatch: pytest.MonkeyPatch, token: type[InteropToken]) -> InteropUnavailable:
+    """What ``token.check()`` raises on a machine with none of the programs and libraries it looks for."""
     monkeypatch.setattr(shutil, "which", lambda *_a, **_k: None)
     monkeypatch.setattr(interop.os, "access", lambda *_a, **_k: False)
     monkeypatch.setattr(interop, "find_library", lambda *_a: None)
     with pytest.raises(InteropUnavailable) as info:
-        TPM2Token.check()
-    message = str(info.value)
+        token.check()
+    return info.value
+
+
+def test_missing_tpm2_programs_name_the_apt_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    unavailable = missing(monkeypatch, TPM2Token)
+    message = str(unavailable)
     assert "swtpm" in message and "tpm2-abrmd" in message and "libtpm2_pkcs11.so" in message
     assert "apt-get install -y " + " ".join(interop.APT_PACKAGES["tpm2"]) in message
-    assert info.value.packages == list(interop.APT_PACKAGES["tpm2"])
+    assert unavailable.packages == list(interop.APT_PACKAGES["tpm2"])
     assert interop.SKIP_ENV in message
 
 
@@ -41,12 +48,7 @@ def test_missing_spy_module_names_opensc_pkcs11(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_missing_opencryptoki_names_its_apt_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shutil, "which", lambda *_a, **_k: None)
-    monkeypatch.setattr(interop.os, "access", lambda *_a, **_k: False)
-    monkeypatch.setattr(interop, "find_library", lambda *_a: None)
-    with pytest.raises(InteropUnavailable) as info:
-        OpenCryptokiToken.check()
-    message = str(info.value)
+    message = str(missing(monkeypatch, OpenCryptokiToken))
     assert "pkcsslotd" in message and "pkcsconf" in message and "libopencryptoki.so" in message
     assert "apt-get install -y opencryptoki" in message
 
