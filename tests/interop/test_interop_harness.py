@@ -12,7 +12,6 @@ import pytest
 from p11.testing import interop
 from p11.testing.interop import (
     InteropStartError,
-    InteropToken,
     InteropUnavailable,
     OpenCryptokiToken,
     PKCS11SpyToken,
@@ -22,7 +21,7 @@ from p11.testing.interop import (
 pytestmark = pytest.mark.interop
 
 
-def missing(monkeypatch: pytest.MonkeyPatch, token: type[InteropToken]) -> InteropUnavailable:
+def missing(monkeypatch: pytest.MonkeyPatch, token: type[TPM2Token | OpenCryptokiToken]) -> InteropUnavailable:
     """What ``token.check()`` raises on a machine with none of the programs and libraries it looks for."""
     monkeypatch.setattr(shutil, "which", lambda *_a, **_k: None)
     monkeypatch.setattr(interop.os, "access", lambda *_a, **_k: False)
