@@ -49,8 +49,8 @@ def ran(matrix: Child, name: str) -> dict[str, Any]:
         refused = facts["refused"]
         if not issubclass(error_class(refused), LISTED_BUT_REFUSED):
             pytest.fail(f"{name}: the token listed it, then {refused['function']} raised {refused['message']}")
-        pytest.skip(f"{matrix['token_manufacturer'].strip()} lists it, but {refused['function']} answers "
-                    f"{refused['message']}")
+        who = f"{matrix['token_manufacturer'].strip()} {matrix['token_model'].strip()}"
+        pytest.skip(f"{who} lists the {name} mechanisms, but {refused['message']}")
     return facts
 
 
