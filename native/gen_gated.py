@@ -48,6 +48,11 @@ def functions(header: Path = HEADER) -> list[tuple[str, list[tuple[str, str]], b
     return [(field, params[field], field not in v2) for _typ, field in structs["CK_FUNCTION_LIST_3_0"]]
 
 
+def _declaration(params: list[tuple[str, str]], gate: str = "p11_gate *g") -> str:
+    """The wrapper's parameter list: the gate first, then the function's own."""
+    return ", ".join([gate] + [f"{t} {p}" for t, p in params])
+
+
 def _pointer(name: str, only_3_0: bool) -> str:
     if only_3_0:
         return f"(g->major >= 3 ? ((CK_FUNCTION_LIST_3_0 *)g->function_list)->{name} : NULL)"
@@ -64,7 +69,7 @@ def c_source(header: Path = HEADER) -> str:
         "",
     ]
     for name, params, only_3_0 in functions(header):
-        decl = ", ".join(["p11_gate *g"] + [f"{t} {p}" for t, p in params])
+        decl = _declaration(params)
         call = ", ".join(p for _t, p in params)
         ptr = _pointer(name, only_3_0)
         out += [
@@ -94,8 +99,7 @@ def cffi_cdef(header: Path = HEADER) -> str:
     """The wrappers' declarations for ``ffi.cdef`` (the gate itself is declared in build_cffi.py)."""
     lines = []
     for name, params, _only in functions(header):
-        decl = ", ".join(["p11_gate *g"] + [f"{t} {p}" for t, p in params])
-        lines.append(f"CK_RV p11g_{name}({decl});")
+        lines.append(f"CK_RV p11g_{name}({_declaration(params)});")
     return "\n".join(lines) + "\n"
 
 
@@ -116,9 +120,8 @@ def pxd_source(header: Path = HEADER) -> str:
         'cdef extern from "p11_gated.h" nogil:',
     ]
     for name, params, _only in functions(header):
-        decl = ", ".join(["p11_gate* g"] + [f"{t} {p}" for t, p in params])
         out.append(f"    int p11g_has_{name}(p11_gate* g)")
-        out.append(f"    CK_RV p11g_{name}({decl})")
+        out.append(f"    CK_RV p11g_{name}({_declaration(params, 'p11_gate* g')})")
     return "\n".join(out) + "\n"
 
 

@@ -88,6 +88,15 @@ def hammer(key, expected, stop, batch=False):
                 os.write(2, b"WRONG MAC\\n"); os._exit(3)
         except P11Error:
             time.sleep(0.001)
+
+def start_hammers(key, expected, n, batching):
+    # n daemon threads signing with key (thread number `batching` in batches); set the event to stop them
+    stop = threading.Event()
+    threads = [threading.Thread(target=hammer, args=(key, expected, stop, i == batching), daemon=True)
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    return stop, threads
 """
 
 
@@ -116,10 +125,7 @@ CLOSE_UNDER_LOAD = """
 for cycle in range(int(sys.argv[4])):
     lib, token, key = open_key()
     expected = key.sign(MESSAGE, HMAC)
-    stop = threading.Event()
-    threads = [threading.Thread(target=hammer, args=(key, expected, stop, i == 3), daemon=True) for i in range(4)]
-    for t in threads:
-        t.start()
+    stop, threads = start_hammers(key, expected, 4, 3)
     time.sleep(0.1)
     lib.close()  # while four threads (one batching) are inside calls
     assert lib.closed and lib.module.calls_in_flight == 0, lib.module.calls_in_flight
@@ -141,10 +147,7 @@ def test_close_while_threads_sign_never_crashes(target: Target) -> None:
 EXIT_WITH_DAEMONS = """
 lib, token, key = open_key()
 expected = key.sign(MESSAGE, HMAC)
-stop = threading.Event()
-batch = sys.argv[4] == "batch"
-for i in range(3):
-    threading.Thread(target=hammer, args=(key, expected, stop, batch and i == 0), daemon=True).start()
+start_hammers(key, expected, 3, 0 if sys.argv[4] == "batch" else -1)
 time.sleep(0.2)
 print("exiting", flush=True)
 # the interpreter exits with the daemon threads inside calls: the exit handler must not finalise under them
@@ -161,10 +164,7 @@ def test_interpreter_exit_with_daemon_threads_inside_calls(target: Target, varia
 FORK_UNDER_LOAD = """
 lib, token, key = open_key()
 expected = key.sign(MESSAGE, HMAC)
-stop = threading.Event()
-threads = [threading.Thread(target=hammer, args=(key, expected, stop, i == 1), daemon=True) for i in range(3)]
-for t in threads:
-    t.start()
+stop, threads = start_hammers(key, expected, 3, 1)
 slowest = 0.0
 for n in range(int(sys.argv[4])):
     time.sleep(0.01)
@@ -458,9 +458,7 @@ import p11.lowlevel.module as lowlevel_module
 lowlevel_module.FORK_TIMEOUT = 0.0  # do not wait: fork while calls are certainly running
 lib, token, key = open_key()
 expected = key.sign(MESSAGE, HMAC)
-stop = threading.Event()
-for i in range(3):
-    threading.Thread(target=hammer, args=(key, expected, stop, i == 0), daemon=True).start()
+start_hammers(key, expected, 3, 0)
 time.sleep(0.05)
 codes = []
 for n in range(20):
