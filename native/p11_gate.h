@@ -60,6 +60,7 @@ static __inline long p11_atomic_add(volatile long *p, long d) { return _Interloc
 static __inline long p11_atomic_load(volatile long *p) { return _InterlockedOr(p, 0); }
 static __inline int p11_atomic_load_int(volatile int *p) { return (int)_InterlockedOr((volatile long *)p, 0); }
 static __inline void p11_atomic_store_int(volatile int *p, int v) { _InterlockedExchange((volatile long *)p, v); }
+static __inline int p11_atomic_take(volatile int *p) { return _InterlockedCompareExchange((volatile long *)p, 1, 0) == 0; }
 #else
 static inline long p11_atomic_add(volatile long *p, long d) { return __atomic_add_fetch(p, d, __ATOMIC_SEQ_CST); }
 static inline long p11_atomic_load(volatile long *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
