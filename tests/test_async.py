@@ -101,3 +101,44 @@ def test_errors_come_out_of_the_await(token: Token) -> None:
         assert await key.verify_async(b"x", bytes(32)) is False
 
     asyncio.run(main())
+
+
+def test_awaits_started_together_are_signed_together_each_with_its_own_result(
+    token: Token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One loop turn starts signatures for two keys and two mechanisms, one of them failing, one cancelled: each
+    group becomes one batch on the pool (sign_many, counted through it), and every await gets exactly its own
+    signature or its own error."""
+    hmac_key = token.get_key(label="hmac")
+    public, rsa = token.generate_keypair(KeyType.RSA, 2048, token=False)
+    calls: list[int] = []
+    sign_many = type(hmac_key).sign_many
+
+    def counting(self: SecretKey, messages: list[bytes], *args: object, **kwargs: object) -> list[object]:
+        calls.append(len(messages))
+        return sign_many(self, messages, *args, **kwargs)  # type: ignore[arg-type]
+
+    messages = [b"together %d" % i for i in range(40)]
+    too_long = b"x" * 300  # more than RSA_PKCS can sign with a 2048-bit key: this await alone fails
+
+    async def main() -> list[object]:
+        macs = [hmac_key.sign_async(m, Mechanism.SHA256_HMAC) for m in messages]
+        sha1 = hmac_key.sign_async(b"other mechanism", Mechanism.SHA_1_HMAC)
+        raw = [rsa.sign_async(m, Mechanism.RSA_PKCS) for m in (b"short", too_long, b"also short")]
+        dropped = hmac_key.sign_async(b"never wanted", Mechanism.SHA256_HMAC)
+        dropped.cancel()
+        return list(await asyncio.gather(*macs, sha1, *raw, return_exceptions=True))
+
+    for cls in (type(hmac_key), type(rsa)):
+        monkeypatch.setattr(cls, "sign_many", counting)
+    results = asyncio.run(main())
+    monkeypatch.undo()
+    assert results[:40] == [mac(m) for m in messages]
+    assert results[40] == hmac.new(HMAC_VALUE, b"other mechanism", hashlib.sha1).digest()
+    ok1, failed, ok2 = results[41:]
+    assert isinstance(failed, errors.CryptokiError) and "batch item 1" in str(failed)
+    assert failed.rv != 0 and failed.function == "C_Sign"  # SoftHSM refuses the over-long input (GENERAL_ERROR)
+    for message, signature in ((b"short", ok1), (b"also short", ok2)):
+        assert isinstance(signature, bytes)
+        assert public.verify_ok(message, signature, Mechanism.RSA_PKCS)
+    assert sorted(calls) == [3, 41]  # the HMAC group (40 + the cancelled one) and the RSA group: one batch each

@@ -446,8 +446,9 @@ class _Signs(Key):
 
     def sign_async(self, data: Any, mechanism: _Mech | None = None) -> Awaitable[bytes]:
         """``await key.sign_async(data)``: :meth:`sign` on one of the pool's threads (the event loop never
-        waits on the token; at most ``pool.max_size`` calls run at once)."""
-        return operations.run_async(self, self.sign, data, mechanism)
+        waits on the token; at most ``pool.max_size`` calls run at once). The awaits one loop turn starts for this
+        key and mechanism are signed together, by one batch on the pool's native workers."""
+        return operations.sign_async(self, data, mechanism)
 
     def sign_many_async(
         self,
