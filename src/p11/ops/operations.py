@@ -9,6 +9,7 @@ the exception propagates, so the session stays usable.
 
 from __future__ import annotations
 
+import asyncio  # already loaded by p11._native: no start-up cost
 import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
@@ -486,15 +487,13 @@ _GATHERING: dict[Any, dict[tuple[int, Any], tuple[KeyLike, list[bytes], list[Any
 def sign_async(key: KeyLike, data: Any, mechanism: Any) -> Awaitable[bytes]:
     """``key.sign(data, mechanism)`` for a running event loop, gathered with the other signatures asked of the same
     key and mechanism in this loop turn (see above)."""
-    import asyncio
-
+    group = (id(key), mechanism)
     try:
         loop = asyncio.get_running_loop()
-        group = (id(key), mechanism)
         hash(group)
     except (RuntimeError, TypeError):  # no loop (run_async says so), or a mechanism object that cannot be a key
-        return run_async(key, key.sign, data, mechanism)  # type: ignore[attr-defined]
-    if type(data) is not bytes:
+        loop = None
+    if loop is None or type(data) is not bytes:  # a stream, or nothing to gather with: the ordinary path
         return run_async(key, key.sign, data, mechanism)  # type: ignore[attr-defined]
     waiting = _GATHERING.setdefault(loop, {})
     batch = waiting.get(group)
