@@ -1,7 +1,10 @@
 """Selecting a module, a token, an object and the PIN: the same options, the same order, in every subcommand.
 
 * module: ``--module PATH``, else ``--module-name NAME`` (p11-kit's lookup), else the URI's ``module-path`` /
-  ``module-name``, else ``P11_MODULE`` — :func:`p11.opener.module_path_for` decides, the options only fill the URI;
+  ``module-name``, else ``P11_MODULE`` (else, for ``issue``, the CA directory's record) —
+  :func:`p11.opener.module_path_for` decides. The options and ``P11_MODULE`` are the user's own choice; a module
+  the URI or a CA directory names is loaded only if :mod:`p11.trust` allows it (``P11_ALLOW_MODULES`` adds to what
+  it allows);
 * token: ``--uri`` (RFC 7512) narrowed by ``--token LABEL``, ``--serial``, ``--slot ID`` —
   :func:`p11.opener.find_token` finds exactly one or lists the candidates' URIs;
 * object: the URI's ``object``/``id``/``type`` narrowed by ``--label``, ``--id HEX``, ``--type`` —
@@ -30,7 +33,9 @@ from p11.api.token import Token
 from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import USAGE, CliError
 from p11.errors import NoSuchObject
-from p11.opener import find_object, find_token, module_path_for, read_pin, read_pin_source
+from p11.modules import find_module
+from p11.opener import ModuleNotSpecified, find_object, find_token, module_path_for, read_pin, read_pin_source
+from p11.trust import allowed_from_environment
 from p11.uri import URI, ObjectType
 
 __all__ = ["PIN_ENV", "SO_PIN_ENV", "Selection", "confirm", "parse_id", "prompt_secret", "secret"]
@@ -79,13 +84,10 @@ class Selection:
     debug: bool = False
 
     def uri(self, *, objects: bool = True) -> URI:
-        """The URI the options describe (``objects=False``: without object attributes)."""
+        """The URI the options describe (``objects=False``: without object attributes); ``--module`` and
+        ``--module-name`` are not in it (:meth:`module_path` picks the module)."""
         base = URI.parse(self.uri_text) if self.uri_text else URI()
         changes: dict[str, Any] = {}
-        if self.module:
-            changes.update(module_path=self.module, module_name=None)
-        elif self.module_name:
-            changes.update(module_name=self.module_name, module_path=None)
         wanted: dict[str, Any] = {"token": self.token_label, "serial": self.serial, "slot_id": self.slot}
         if objects:
             wanted.update(object=self.label, id=self.id, type=self.type)
@@ -94,12 +96,26 @@ class Selection:
             changes.update(object=None, id=None, type=None)
         return base.replace(**changes)
 
-    def library(self) -> Library:
-        return load(module_path_for(self.uri(objects=False)))
+    def module_path(self, *, default: str | None = None, default_named_by: str = "a recorded module path") -> str:
+        """The module to load (see the module docstring), by :func:`p11.opener.module_path_for`: ``default`` is a
+        module data recorded (a CA directory's), used last and only if trusted."""
+        chosen = self.module or (find_module(self.module_name) if self.module_name else None)
+        return module_path_for(self.uri(objects=False), module=chosen, default=default,
+                               default_named_by=default_named_by, allow_modules=allowed_from_environment())
 
-    def token(self) -> Token:
-        uri = self.uri(objects=False)
-        return find_token(uri, load(module_path_for(uri)))
+    def chosen_module(self) -> str | None:
+        """The module the options, the URI or ``P11_MODULE`` pick, or ``None`` when none of them names one."""
+        try:
+            return self.module_path()
+        except ModuleNotSpecified:
+            return None
+
+    def library(self, *, default: str | None = None) -> Library:
+        return load(self.module_path(default=default))
+
+    def token(self, *, default: str | None = None) -> Token:
+        """The one selected token, in the module :meth:`module_path` picks (``default``: a loaded module's path)."""
+        return find_token(self.uri(objects=False), self.library(default=default))
 
     def pin(self, token: Token | None = None) -> str | bytes:
         """The user PIN (see the module docstring for the order)."""
