@@ -10,7 +10,7 @@ from p11.api.library import load
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
-from p11.cli.output import emit
+from p11.cli.output import emit, printable
 from p11.cli.select import PIN_ENV, SO_PIN_ENV, Selection, confirm, secret
 from p11.constants import TokenFlag
 
@@ -56,8 +56,8 @@ def init_token(selection: Selection, free: bool, new_label: str, so_pin: str | N
     library, serial = token.library, token.serial
     library.close()
     token = load(library.path).get_token(serial=serial)
-    data: dict[str, Any] = {"uri": str(token.uri), "slot": token.slot.id, "label": token.label,
-                            "serial": token.serial}
+    data: dict[str, Any] = {"uri": str(token.uri), "slot": token.slot.id, "label": printable(token.label),
+                            "serial": printable(token.serial)}
     emit(selection.json, data, f"Initialised token {token.label!r} in slot {token.slot.id}: {data['uri']}")
 
 
