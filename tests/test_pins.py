@@ -6,6 +6,8 @@ PIN comes from when someone tries ``--pin`` or runs it without a terminal."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,23 @@ def test_a_str_pin_that_stands_for_no_bytes_is_a_value_error_holding_none_of_it(
     with token.open() as session, pytest.raises(ValueError) as info:
         session.login(pin)
     _assert_holds_no_pin(info.value)
+
+
+# -- the PIN in the URI's path, as OpenSSL's pkcs11 engine writes it (issue 20 item 11) ------------------------------
+
+
+def test_a_pin_in_the_uri_path_logs_in_through_the_api_and_the_command(cli: Any) -> None:
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "engine-style", env={"P11_PIN": "1234"})
+    uri = f"pkcs11:token={label};object=engine-style;type=private;pin-value=1234"
+    signed = cli.ok("sign", "--uri", uri, "--format", "hex", input=b"data")
+    assert len(bytes.fromhex(signed.stdout.strip())) in (64, 70, 71, 72)
+    listed = cli.ok("objects", "--uri", uri, "--json").json()["objects"]
+    assert [o["type"] for o in listed] == ["private"] and "pin-value" not in listed[0]["uri"]
+    code = f"import p11; key = p11.open({uri!r}); print(type(key).__name__)"
+    opened = subprocess.run([sys.executable, "-c", code], env=cli.env, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert opened.returncode == 0 and "EllipticCurvePrivateKey" in opened.stdout, opened.stderr
 
 
 # -- where a PIN comes from, said by the command (issue 20 item 6) -------------------------------------------------

@@ -229,6 +229,27 @@ def test_id_bytes_survive_exactly_and_are_always_fully_percent_encoded(value: by
     assert URI.parse(str(uri))["id"] == value
 
 
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("pkcs11:token=T;object=K;type=private;pin-value=1234", "pkcs11:token=T;object=K;type=private?pin-value=1234"),
+        ("pkcs11:token=T;pin-source=file:/run/pin;object=K", "pkcs11:token=T;object=K?pin-source=file:/run/pin"),
+        (
+            "pkcs11:object=K;pin-value=12%3B4?module-path=/m.so",
+            "pkcs11:object=K?pin-value=12%3B4&module-path=/m.so",
+        ),
+        ("pkcs11:pin-source=%7Ccmd;pin-value=x", "pkcs11:?pin-source=|cmd&pin-value=x"),
+    ],
+)
+def test_pin_in_the_path_is_read_and_written_back_in_the_query(text: str, written: str) -> None:
+    # OpenSSL's pkcs11 engine documents the PIN in the path; p11-kit accepts it there too.
+    uri = URI.parse(text)
+    assert uri.format(include_pin=True) == written
+    assert URI.parse(written) == uri
+    assert "pin-value" not in str(uri)
+    assert set(uri.path_attributes()) <= {"token", "object", "type"}
+
+
 _TEXT_NAMES = ("token", "object", "manufacturer", "model", "serial", "library_description", "slot_description",
                "pin_value", "pin_source", "module_name", "module_path")
 
@@ -345,7 +366,11 @@ def test_parse_refuses_non_str_with_typeerror() -> None:
         ("pkcs11:tok%65n=x", "unknown attribute 'tok%65n'"),
         ("pkcs11:Token=x", "attribute names are case-sensitive: 'Token' must be written 'token'"),
         ("pkcs11:?PIN-SOURCE=x", "'PIN-SOURCE' must be written 'pin-source'"),
-        ("pkcs11:pin-source=file:/x", "pin-source is a query attribute: write it after '?'"),
+        ("pkcs11:module-path=/x", "module-path is a query attribute: write it after '?'"),
+        ("pkcs11:module-name=x", "module-name is a query attribute: write it after '?'"),
+        ("pkcs11:pin-source=a;pin-source=b", "attribute pin-source is repeated"),
+        ("pkcs11:pin-source=a?pin-source=b", "attribute pin-source is repeated"),
+        ("pkcs11:pin-source=a#b", "character '#' must be percent-encoded as %23 in a path value (pin-source)"),
         ("pkcs11:?token=x", "token is a path attribute: write it before '?'"),
         # repeated attributes
         ("pkcs11:token=a;object=b;token=c", "attribute token is repeated (first at offset 7) at offset 24"),
@@ -425,7 +450,8 @@ def test_error_offset_points_at_the_bad_character() -> None:
         ("pkcs11:?pin-value=12#456", "#"),
         ("pkcs11:?pin-value=ab;cd", ";"),
         ("pkcs11:?pin-value=pw\u00e9d", "\u00e9"),
-        ("pkcs11:pin-value=s3cr3t", "s3cr3t"),
+        ("pkcs11:pin-value=s3cr3t#", "s3cr3t"),
+        ("pkcs11:pin-value=s3cr3t?pin-value=0th3r", "0th3r"),
         ("pkcs11:?pin-value=s3cr3t&pin-value=0th3r", "s3cr3t"),
         ("pkcs11:?pin-value=s3cr3t&pin-value=0th3r", "0th3r"),
     ],
@@ -1012,6 +1038,15 @@ def test_p11_kit_reads_our_rfc_example_output_as_we_do(text: str, expected: dict
     assert _P11_KIT_PATH is not None
     ours = URI.parse(text)
     assert URI.parse(_P11Kit(_P11_KIT_PATH).reformat(ours.format(include_pin=True))) == ours
+
+
+@needs_p11_kit
+@pytest.mark.parametrize(
+    "text", ["pkcs11:token=T;object=K;type=private;pin-value=1234", "pkcs11:token=T;object=K;pin-source=file:%2Frun"]
+)
+def test_p11_kit_reads_a_pin_in_the_path_as_we_do(text: str) -> None:
+    assert _P11_KIT_PATH is not None
+    assert URI.parse(_P11Kit(_P11_KIT_PATH).reformat(text)) == URI.parse(text)
 
 
 @needs_p11_kit

@@ -25,10 +25,12 @@ Decisions, where RFC 7512 leaves room or where we follow p11-kit's ``uri.c``:
 * **Vendor attributes**: RFC 7512 (final text) lets any name made of letters, digits, ``-`` and ``_`` that
   is not one of its own be a vendor-specific attribute, in the path or in the query (its example uses
   ``vendor-aaa``; the older ``x-`` prefix is allowed but not required).  They are kept as ``str``, in order,
-  and round-tripped.  Any other name is an unknown attribute and refused, as is an RFC query attribute
-  written in the path (``pin-value`` before ``?``) or an RFC path attribute written in the query.  p11-kit
-  accepts ``pin-source``/``pin-value`` in the path for old URIs; we refuse them with a message that says
-  where they go.
+  and round-tripped.  Any other name is an unknown attribute and refused, as is an RFC path attribute
+  written in the query, or ``module-name``/``module-path`` in the path.
+* **The PIN in the path**: ``pin-value`` and ``pin-source`` are query attributes, but OpenSSL's pkcs11 engine
+  documents ``pkcs11:token=T;object=K;type=private;pin-value=1234`` and p11-kit accepts that older form, so they
+  are taken in the path too (their value may then hold what a query value may, ``/`` included, but not ``;``
+  or ``?``) and written back in the query, where RFC 7512 puts them.
 * Every attribute may appear **once** in the whole URI; a repeat (also the same vendor name in path and
   query) is refused, whereas p11-kit keeps the last value.
 * Characters: a path value may hold *pk11-pchar* unencoded (RFC 3986 unreserved plus ``:[]@!$'()*+,=&``), a
@@ -116,6 +118,8 @@ PATH_ATTRIBUTES: Final[tuple[str, ...]] = tuple(_PATH_KINDS)
 QUERY_ATTRIBUTES: Final[tuple[str, ...]] = ("pin-source", "pin-value", "module-name", "module-path")
 _STANDARD: Final[frozenset[str]] = frozenset(PATH_ATTRIBUTES + QUERY_ATTRIBUTES)
 _PIN: Final = "pin-value"
+# Query attributes also taken in the path (the form OpenSSL's pkcs11 engine documents), moved to the query.
+_PATH_TOLERATED: Final = frozenset({"pin-value", "pin-source"})
 
 _LIBRARY_SCOPE: Final = ("library-manufacturer", "library-description", "library-version")
 _SLOT_SCOPE: Final = ("slot-manufacturer", "slot-description", "slot-id")
@@ -127,6 +131,7 @@ _UNRESERVED: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 _RES_AVAIL: Final = ":[]@!$'()*+,="
 _PATH_SAFE: Final = frozenset(_UNRESERVED + _RES_AVAIL + "&")  # pk11-pchar minus pct-encoded
 _QUERY_SAFE: Final = frozenset(_UNRESERVED + _RES_AVAIL + "/?|")  # pk11-qchar minus pct-encoded
+_PATH_PIN_SAFE: Final = _PATH_SAFE | _QUERY_SAFE  # pin-value / pin-source written in the path
 _PATH_SAFE_BYTES: Final = frozenset(ord(c) for c in _PATH_SAFE)
 _QUERY_SAFE_BYTES: Final = frozenset(ord(c) for c in _QUERY_SAFE)
 _NO_SAFE_BYTES: Final[frozenset[int]] = frozenset()
@@ -218,7 +223,7 @@ def _show(name: str, value: object) -> str:
 def _classify_name(name: str, component: str) -> str | None:
     """Why ``name`` cannot be an attribute of ``component`` ("path"/"query"), or ``None`` when it can."""
     if name in _STANDARD:
-        if component == "path" and name in QUERY_ATTRIBUTES:
+        if component == "path" and name in QUERY_ATTRIBUTES and name not in _PATH_TOLERATED:
             return f"{name} is a query attribute: write it after '?'"
         if component == "query" and name in _PATH_KINDS:
             return f"{name} is a path attribute: write it before '?'"
@@ -395,7 +400,10 @@ class _Parser:
         path_end = len(s) if question < 0 else question
         path = self.component(colon + 1, path_end, "path")
         query = [] if question < 0 else self.component(question + 1, len(s), "query")
-        return URI._build(path, query)
+        moved = [item for item in path if item[0] in _PATH_TOLERATED]  # written back in the query
+        if moved:
+            path = [item for item in path if item[0] not in _PATH_TOLERATED]
+        return URI._build(path, moved + query)
 
     def component(self, start: int, end: int, component: str) -> list[tuple[str, AttributeValue]]:
         separator = ";" if component == "path" else "&"
@@ -455,7 +463,8 @@ class _Parser:
             if raw not in OBJECT_TYPES:
                 self.fail(f"type must be one of {', '.join(OBJECT_TYPES)}; got {_shorten(raw)}", start, name)
             return raw
-        self.check_characters(name, start, end, _PATH_SAFE if component == "path" else _QUERY_SAFE, component)
+        safe = _QUERY_SAFE if component == "query" else _PATH_PIN_SAFE if name in _PATH_TOLERATED else _PATH_SAFE
+        self.check_characters(name, start, end, safe, component)
         data = unquote_to_bytes(raw)
         if kind == "id":
             return data
