@@ -231,14 +231,16 @@ def test_a_trusted_path_whose_file_was_replaced_is_not_trusted(softhsm: SoftHSM,
     result = child(f"""
         {no_registrations()}
         import os, p11
-        p11.load("{copy}")
-        os.replace("{evil.path}", "{copy}")  # same path, new file
-        try:
-            p11.open("pkcs11:token=t?module-path={copy}")
-        except p11.UntrustedModule:
-            print("refused")
+        p11.load("{copy}").close()
+        os.link("{copy}", "{tmp_path}/hard-link.so")  # the loaded file, by another name
+        os.replace("{evil.path}", "{copy}")  # the loaded path, a new file
+        for path in ("{copy}", "{tmp_path}/hard-link.so"):
+            try:
+                p11.open(f"pkcs11:token=t?module-path={{path}}")
+            except p11.UntrustedModule:
+                print("refused")
     """, env={"P11_MODULE": ""})
-    assert result.stdout.splitlines() == ["refused"], result.stderr
+    assert result.stdout.splitlines() == ["refused", "refused"], result.stderr
     assert not evil.ran
 
 

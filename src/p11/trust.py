@@ -99,6 +99,14 @@ def _trusted(allow_modules: list[str | os.PathLike[str]]) -> Iterator[tuple[File
             yield found
 
 
+def _still(path: str, identity: FileIdentity) -> bool:
+    """Whether ``path`` names the trusted file still (a module loaded earlier may have been replaced since)."""
+    try:
+        return module_file(path).identity == identity
+    except (ModuleLoadError, ValueError):
+        return False
+
+
 def trusted_module(path: str | os.PathLike[str], *, named_by: str, allow_modules: AllowModules = None) -> str:
     """The path to load for the module ``path`` that data named (``named_by`` says what named it: "the URI's
     module-path" …): the trusted path of the same file (see the module docstring), or
@@ -114,7 +122,7 @@ def trusted_module(path: str | os.PathLike[str], *, named_by: str, allow_modules
             named_by,
         )
     for identity, trusted in _trusted(entries):
-        if identity == candidate.identity:
+        if identity == candidate.identity and _still(trusted, identity):
             return trusted
     real = os.path.realpath(candidate.path)
     which = f" (the file {real!r})" if real != candidate.path else ""
