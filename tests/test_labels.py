@@ -93,8 +93,7 @@ def test_the_api_keeps_the_bytes_and_finds_by_them(latin1: Any) -> None:
     code = f"""
         import p11
         lib = p11.load({latin1.module!r})
-        labels = sorted(t.label.encode("utf-8", "surrogateescape") for t in lib.tokens() if t.label)
-        print(labels)
+        print(" ".join(t.label.encode("utf-8", "surrogateescape").hex() for t in lib.tokens() if t.label))
         token = lib.get_token(label={CAFE!r}.decode("utf-8", "surrogateescape"))
         print(token.uri)
         key = p11.open("pkcs11:token=caf%E9;object=cl%E9;type=private", pin={USER_PIN!r})
@@ -106,17 +105,20 @@ def test_the_api_keeps_the_bytes_and_finds_by_them(latin1: Any) -> None:
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == repr(sorted([CAFE, CAFE_OTHER]))
+    labels = lines[0].split()
+    assert CAFE.hex() in labels and CAFE_OTHER.hex() in labels  # two labels one byte apart stay two
     assert lines[1].startswith("pkcs11:token=caf%E9;")
     assert lines[2].startswith("b'cl\\xe9' pkcs11:token=caf%E9;") and "object=cl%E9" in lines[2]
     assert lines[3] == "True"
 
 
 def test_delete_by_id_removes_a_latin1_labelled_key_pair(latin1: Any) -> None:
-    deleted = latin1.ok("delete", "--token", _bytes_arg(CAFE_OTHER), "--id", "01", "--all", "--yes", "--json",
+    doomed = b"doomed\xe9"  # a token of this test's own: the others keep their keys whatever the order
+    _latin1_token(latin1, doomed)
+    deleted = latin1.ok("delete", "--token", _bytes_arg(doomed), "--id", "01", "--all", "--yes", "--json",
                         env=ENV_PIN).json()["deleted"]
     assert sorted(r["type"] for r in deleted) == ["private", "public"]
-    assert latin1.ok("objects", "--token", _bytes_arg(CAFE_OTHER), "--json", env=ENV_PIN).json()["objects"] == []
+    assert latin1.ok("objects", "--token", _bytes_arg(doomed), "--json", env=ENV_PIN).json()["objects"] == []
 
 
 def test_init_token_takes_a_label_that_is_not_utf8_from_the_command_line(cli: Any) -> None:
