@@ -15,7 +15,7 @@ from p11.api.objects import Certificate, DataObject, Key, Object, PrivateKey, Pu
 from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
-from p11.errors import CryptokiError, ModuleLoadError, P11Error
+from p11.errors import CryptokiError, ModuleLoadError, P11Error, UntrustedModule
 from p11.opener import ModuleNotSpecified, PinSourceError, open
 from p11.uri import URI, URIError
 
@@ -44,6 +44,7 @@ __all__ = [
     "Slot",
     "Token",
     "URIError",
+    "UntrustedModule",
     "UserType",
     "__version__",
     "constants",

@@ -41,6 +41,7 @@ __all__ = [
     "StaleObject",
     "TemplateError",
     "TokenError",
+    "UntrustedModule",
     "check",
     "error_class",
     "rv_name",
@@ -55,9 +56,21 @@ class ModuleLoadError(P11Error, OSError):
     """A PKCS#11 module could not be loaded: a missing file, or a shared object that is not a Cryptoki module."""
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot load PKCS#11 module {path!r}: {reason}")
+        shown = path if len(path) <= 200 else path[:200] + "..."  # a path of 30,000 characters is no message
+        super().__init__(f"cannot load PKCS#11 module {shown!r}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class UntrustedModule(ModuleLoadError):
+    """A module that data named (a URI's ``module-path`` or ``module-name``, a CA directory's record) and that the
+    caller did not opt in to, so p11 did not load it: loading runs the library's code in this process, and the
+    module would be handed the PIN. ``.named_by`` says what named it; the message says how to allow it
+    (:mod:`p11.trust`)."""
+
+    def __init__(self, path: str, reason: str, named_by: str) -> None:
+        super().__init__(path, reason)
+        self.named_by = named_by
 
 
 class CryptokiError(P11Error):

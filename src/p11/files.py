@@ -15,7 +15,7 @@ import errno
 import os
 import stat
 
-__all__ = ["FileTooLarge", "NotARegularFile", "check_regular_file", "read_small_file"]
+__all__ = ["FileTooLarge", "NotARegularFile", "check_regular_file", "read_small_file", "stat_regular_file"]
 
 _OPEN_FLAGS = (
     os.O_RDONLY
@@ -57,6 +57,16 @@ def _kind(mode: int) -> str | None:
         if test(mode):
             return name
     return "not a regular file"
+
+
+def stat_regular_file(path: str) -> os.stat_result:
+    """``os.stat(path)`` (symlinks followed) of a regular file: :class:`NotARegularFile` for anything else, and the
+    system's ``OSError`` when there is nothing to stat (missing, too long a name, a symlink loop, no permission)."""
+    result = os.stat(path)
+    kind = _kind(result.st_mode)
+    if kind is not None:
+        raise NotARegularFile(path, kind)
+    return result
 
 
 def check_regular_file(path: str) -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 from p11._cffi import lib
 from p11.constants import SessionState, UserType
 from p11.errors import error_class
+from p11.lowlevel.marshal import pin_bytes
 
 if TYPE_CHECKING:
     from p11.lowlevel import Module
@@ -47,13 +48,6 @@ _STATE_USER: Final = {
     SessionState.RW_USER_FUNCTIONS: UserType.USER,
     SessionState.RW_SO_FUNCTIONS: UserType.SO,
 }
-
-
-def pin_bytes(pin: str | bytes | bytearray | memoryview) -> bytes:
-    """The bytes Cryptoki is given for a PIN (``str`` as UTF-8), so ``"1234"`` and ``b"1234"`` are one PIN."""
-    if isinstance(pin, str):
-        return pin.encode("utf-8")
-    return bytes(pin)
 
 
 def _hash(pin: bytes, salt: bytes) -> bytes:

@@ -12,8 +12,11 @@ What happens, in order:
    the way p11-kit does (:func:`p11.modules.find_module`), else the ``P11_MODULE`` environment variable (a path).
    None of the three is an error that names all three. When both ``module-path`` and ``module-name`` are given
    (RFC 7512 leaves the meaning to the implementation) ``module-path`` wins, except that a ``module-path`` naming a
-   directory is searched for the ``module-name`` module. It is loaded with :func:`p11.load`, so everything in the
-   process that uses the same file shares one :class:`~p11.Library` and one login state.
+   directory is searched for the ``module-name`` module. A module the URI names is data, so it is loaded only when
+   the caller opted in to that file (:mod:`p11.trust`: a module this process loaded already, the one ``P11_MODULE``
+   names, one on the ``allow_modules`` list, or one p11-kit's configuration registers); any other raises
+   :class:`p11.errors.UntrustedModule` before anything is loaded or a PIN read. It is loaded with :func:`p11.load`,
+   so everything in the process that uses the same file shares one :class:`~p11.Library` and one login state.
 2. **The token** (:func:`find_token`): exactly one token whose library, slot and token attributes match.
    :class:`~p11.errors.NoSuchToken` says, for every token present, which attribute did not match
    (``token='x' (token has 'y')``); :class:`~p11.errors.MultipleTokens` lists the candidates' URIs.
@@ -72,7 +75,9 @@ from p11.api.uris import (
 from p11.constants import Attribute, SessionState, TokenFlag
 from p11.errors import CryptokiError, MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
 from p11.files import FileTooLarge, NotARegularFile, read_small_file
-from p11.modules import ModuleNotFound, find_module
+from p11.lowlevel.loader import module_file
+from p11.modules import ModuleNotFound, find_module, module_in_directory
+from p11.trust import MODULE_ENV, AllowModules, trusted_module
 from p11.uri import URI, URIError
 
 if TYPE_CHECKING:
@@ -84,6 +89,7 @@ __all__ = [
     "PinSourceError",
     "find_object",
     "find_token",
+    "library_for",
     "module_path_for",
     "open",
     "open_session",
@@ -91,9 +97,6 @@ __all__ = [
     "read_pin",
     "read_pin_source",
 ]
-
-#: The environment variable naming the module (a path) when a URI names none.
-MODULE_ENV: Final = "P11_MODULE"
 
 # A PIN file larger than this is not a PIN file (and /dev/zero must not be read forever).
 _PIN_FILE_LIMIT: Final = 4096
@@ -124,40 +127,71 @@ class PinSourceError(P11Error, ValueError):
 # -- the module ----------------------------------------------------------------------------------------------
 
 
-def _module_in_directory(directory: Path, name: str) -> str:
-    for filename in (f"{name}.so", f"lib{name}.so", f"{name}.dylib", f"lib{name}.dylib", f"{name}.dll"):
-        candidate = directory / filename
-        if candidate.is_file():
-            return str(candidate)
-    raise ModuleNotFound(f"no PKCS#11 module named {name!r} in module-path directory {str(directory)!r}")
-
-
-def module_path_for(uri: URI) -> str:
-    """The module a URI asks for: ``module-path``, else ``module-name`` (p11-kit's lookup), else ``$P11_MODULE``.
-
-    Raises :class:`ModuleNotSpecified` when there is none of the three, and
-    :class:`p11.modules.ModuleNotFound` when ``module-name`` names no installed module.
-    """
+def _uri_module(uri: URI) -> tuple[str, str] | None:
+    """The module file the URI's own attributes name, and what named it (for messages); ``None`` when it names
+    none. See :func:`module_path_for`."""
     name = uri.get("module-name")
     path = uri.get("module-path")
     if isinstance(path, str):
-        if isinstance(name, str) and Path(path).is_dir():
-            return _module_in_directory(Path(path), name)
-        if Path(path).is_dir():
-            raise ModuleNotSpecified(
-                f"module-path {path!r} is a directory: name the module file, or add module-name=NAME to pick one in it"
-            )
-        return path
+        if os.path.isdir(path):
+            if not isinstance(name, str):
+                raise ModuleNotSpecified(
+                    f"module-path {path!r} is a directory: name the module file, or add module-name=NAME to pick "
+                    "one in it"
+                )
+            found = module_in_directory(Path(path), name)
+            if found is None:
+                raise ModuleNotFound(f"no PKCS#11 module named {name!r} in module-path directory {path!r}")
+            return found, "the URI's module-path and module-name"
+        return path, "the URI's module-path"
     if isinstance(name, str):
-        return find_module(name)
+        return find_module(name), f"the URI's module-name {name!r}"
+    return None
+
+
+def module_path_for(
+    uri: URI,
+    *,
+    module: str | os.PathLike[str] | None = None,
+    default: str | None = None,
+    default_named_by: str = "a recorded module path",
+    allow_modules: AllowModules = None,
+) -> str:
+    """The module to load for ``uri``, first match wins (the one rule for every way p11 picks a module):
+
+    1. ``module``: the caller's own choice (the ``p11`` command's ``--module``/``--module-name``), taken as given;
+    2. the URI's ``module-path`` (a directory there is searched for ``module-name``), else its ``module-name``
+       looked up the way p11-kit does (:func:`p11.modules.find_module`): data, so loaded only when
+       :mod:`p11.trust` allows it (``allow_modules`` is the caller's allow-list);
+    3. ``$P11_MODULE``: the caller's environment;
+    4. ``default``: a module path data recorded (a CA directory's ``ca.json``; ``default_named_by`` says which),
+       trusted as the URI's attributes are.
+
+    Raises :class:`ModuleNotSpecified` when none of them names a module, :class:`p11.modules.ModuleNotFound` for a
+    ``module-name`` no installed module has, :class:`p11.errors.UntrustedModule` for data naming a module the
+    caller did not opt in to, and :class:`p11.errors.ModuleLoadError` (or ``ValueError``) for a path that names no
+    module file. The path returned is the one to load: for data, the trusted path of the same file.
+    """
+    if module is not None:
+        return module_file(module).path
+    named = _uri_module(uri)
+    if named is not None:
+        return trusted_module(named[0], named_by=named[1], allow_modules=allow_modules)
     env = os.environ.get(MODULE_ENV)
     if env:
         return env
+    if default is not None:
+        return trusted_module(default, named_by=default_named_by, allow_modules=allow_modules)
     raise ModuleNotSpecified(
         "no PKCS#11 module to load: put module-path=/path/to/module.so or module-name=NAME (a p11-kit module name "
         f"such as softhsm2) in the URI's query (after '?'), or set the {MODULE_ENV} environment variable to the "
         "module's path"
     )
+
+
+def library_for(uri: URI, **choice: Any) -> Library:
+    """The loaded :class:`~p11.Library` of the module :func:`module_path_for` picks (same keywords)."""
+    return load(module_path_for(uri, **choice))
 
 
 # -- the PIN ---------------------------------------------------------------------------------------------------
@@ -458,17 +492,17 @@ def _parse(uri: URI | str) -> URI:
     raise TypeError(f"uri must be a str or a p11.URI, not {type(uri).__name__}")
 
 
-def _library_for(uri: URI) -> Library:
-    return load(module_path_for(uri))
-
-
-def open_session(uri: URI | str, *, pin: str | bytes | None = None, rw: bool = False) -> Session:
+def open_session(
+    uri: URI | str, *, pin: str | bytes | None = None, rw: bool = False, allow_modules: AllowModules = None
+) -> Session:
     """A session on the one token the URI names, logged in when a PIN is given (``pin``, else ``pin-value``, else
-    ``pin-source``). Object attributes in the URI are ignored. Close it (or use ``with``) when done."""
+    ``pin-source``). Object attributes in the URI are ignored. Close it (or use ``with``) when done.
+    ``allow_modules`` as for :func:`open`."""
     parsed = _parse(uri)
-    user_pin = read_pin(parsed, pin)
-    token = find_token(parsed, _library_for(parsed))
-    return token.open(user_pin=user_pin, rw=rw)
+    _check_pin_attributes(parsed, pin)
+    library = library_for(parsed, allow_modules=allow_modules)  # before any PIN is read: the module must be trusted
+    token = find_token(parsed, library)
+    return token.open(user_pin=read_pin(parsed, pin), rw=rw)
 
 
 def _typed(obj: Object) -> Any:
@@ -484,19 +518,30 @@ def _typed(obj: Object) -> Any:
         return obj
 
 
-def open(uri: URI | str, *, pin: str | bytes | None = None) -> Any:
+def open(
+    uri: URI | str,
+    *,
+    pin: str | bytes | None = None,
+    module: str | os.PathLike[str] | None = None,
+    allow_modules: AllowModules = None,
+) -> Any:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
     Returns a :class:`~p11.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
     they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key). ``pin`` is used
-    instead of the URI's ``pin-value``/``pin-source``.
+    instead of the URI's ``pin-value``/``pin-source``. ``module``: the path of a module of the caller's own
+    choosing, used instead of the one the URI names (or ``P11_MODULE``). ``allow_modules``: module files (paths)
+    the URI may name besides those p11 trusts anyway (:mod:`p11.trust`); a URI naming any other raises
+    :class:`p11.errors.UntrustedModule` before anything is loaded or any PIN read.
     """
     parsed = _parse(uri)
     _check_pin_attributes(parsed, pin)
+    # Before any PIN is read: the module must be the caller's or trusted.
+    library = library_for(parsed, module=module, allow_modules=allow_modules)
     if not _has_any(parsed, _OBJECT_SCOPE):
-        return find_token(parsed, _library_for(parsed))
+        return find_token(parsed, library)
     user_pin = read_pin(parsed, pin)
-    tokens = _candidates(parsed, _library_for(parsed), for_object=True)
+    tokens = _candidates(parsed, library, for_object=True)
     if len(tokens) > 1:
         return _typed(_find_on_tokens(parsed, tokens, user_pin))
     session = tokens[0].open(user_pin=user_pin)

@@ -25,18 +25,27 @@ Decisions, where RFC 7512 leaves room or where we follow p11-kit's ``uri.c``:
 * **Vendor attributes**: RFC 7512 (final text) lets any name made of letters, digits, ``-`` and ``_`` that
   is not one of its own be a vendor-specific attribute, in the path or in the query (its example uses
   ``vendor-aaa``; the older ``x-`` prefix is allowed but not required).  They are kept as ``str``, in order,
-  and round-tripped.  Any other name is an unknown attribute and refused, as is an RFC query attribute
-  written in the path (``pin-value`` before ``?``) or an RFC path attribute written in the query.  p11-kit
-  accepts ``pin-source``/``pin-value`` in the path for old URIs; we refuse them with a message that says
-  where they go.
+  and round-tripped.  Any other name is an unknown attribute and refused, as is an RFC path attribute
+  written in the query, or ``module-name``/``module-path`` in the path.
+* **The PIN in the path**: ``pin-value`` and ``pin-source`` are query attributes, but OpenSSL's pkcs11 engine
+  documents ``pkcs11:token=T;object=K;type=private;pin-value=1234`` and p11-kit accepts that older form, so they
+  are taken in the path too (their value may then hold what a query value may, ``/`` included, but not ``;``
+  or ``?``) and written back in the query, where RFC 7512 puts them.
 * Every attribute may appear **once** in the whole URI; a repeat (also the same vendor name in path and
   query) is refused, whereas p11-kit keeps the last value.
 * Characters: a path value may hold *pk11-pchar* unencoded (RFC 3986 unreserved plus ``:[]@!$'()*+,=&``), a
   query value *pk11-qchar* (unreserved plus ``:[]@!$'()*+,=/?|``); anything else must be percent-encoded and
-  is refused raw.  ``%XX`` escapes decode to bytes; text attributes must then be valid UTF-8, ``id`` stays
-  raw bytes.  ``slot-id``, ``library-version`` and ``type`` are literal by the ABNF (no escapes).  One
+  is refused raw.  ``%XX`` escapes decode to bytes; ``id`` stays raw bytes, text attributes become ``str``
+  (below).  ``slot-id``, ``library-version`` and ``type`` are literal by the ABNF (no escapes).  One
   trailing separator (``pkcs11:serial=1;``) is tolerated, as p11-kit and OpenSSH do; an empty attribute
   elsewhere is refused.
+* **Text is bytes.** Tokens carry labels that are not UTF-8 (a Latin-1 label written by ``pkcs11-tool``), so a
+  text value is the exact bytes the URI spells: valid UTF-8 decodes as usual, any other byte is kept as a
+  surrogate escape (Python's ``surrogateescape``: byte 0xE9 becomes U+DCE9, as ``os.fsdecode`` does for file
+  names), and formatting writes the same bytes back (``token=caf%E9``). p11 reads the token's own strings the
+  same way, so such a URI matches its token, byte for byte, as p11-kit's would. A ``str`` given as a keyword is
+  stored in that canonical form (escapes that spell valid UTF-8 become the characters they spell), so two values
+  are equal exactly when their bytes are; a lone surrogate that stands for no byte is refused.
 * ``library-version`` is ``M`` or ``M.N`` in decimal, each part a ``CK_BYTE`` (0..255); ``"1"`` means
   ``(1, 0)``.  ``slot-id`` is a decimal ``CK_ULONG`` (0..2**64-1 where ``unsigned long`` is 64 bits).
 * Output: ``id`` is always fully percent-encoded; other values encode what they may not hold raw, ``%``
@@ -51,7 +60,7 @@ mapping (or ``None``) does not match, because nothing proves it would. Vendor pa
 understood by p11, so, as p11-kit does with any unrecognised part, a URI holding one matches nothing unless
 the caller puts that vendor key in the mapping. Query attributes never take part in matching. Cryptoki's
 blank-padded strings must be given with the trailing spaces already stripped (``label.rstrip(" ")``);
-comparison is exact otherwise.
+comparison is exact otherwise, on the bytes a text value stands for (a mapping may give them as ``bytes``).
 """
 
 from __future__ import annotations
@@ -109,6 +118,8 @@ PATH_ATTRIBUTES: Final[tuple[str, ...]] = tuple(_PATH_KINDS)
 QUERY_ATTRIBUTES: Final[tuple[str, ...]] = ("pin-source", "pin-value", "module-name", "module-path")
 _STANDARD: Final[frozenset[str]] = frozenset(PATH_ATTRIBUTES + QUERY_ATTRIBUTES)
 _PIN: Final = "pin-value"
+# Query attributes also taken in the path (the form OpenSSL's pkcs11 engine documents), moved to the query.
+_PATH_TOLERATED: Final = frozenset({"pin-value", "pin-source"})
 
 _LIBRARY_SCOPE: Final = ("library-manufacturer", "library-description", "library-version")
 _SLOT_SCOPE: Final = ("slot-manufacturer", "slot-description", "slot-id")
@@ -120,6 +131,7 @@ _UNRESERVED: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 _RES_AVAIL: Final = ":[]@!$'()*+,="
 _PATH_SAFE: Final = frozenset(_UNRESERVED + _RES_AVAIL + "&")  # pk11-pchar minus pct-encoded
 _QUERY_SAFE: Final = frozenset(_UNRESERVED + _RES_AVAIL + "/?|")  # pk11-qchar minus pct-encoded
+_PATH_PIN_SAFE: Final = _PATH_SAFE | _QUERY_SAFE  # pin-value / pin-source written in the path
 _PATH_SAFE_BYTES: Final = frozenset(ord(c) for c in _PATH_SAFE)
 _QUERY_SAFE_BYTES: Final = frozenset(ord(c) for c in _QUERY_SAFE)
 _NO_SAFE_BYTES: Final[frozenset[int]] = frozenset()
@@ -194,7 +206,7 @@ def _format_value(value: AttributeValue, safe: frozenset[int]) -> str:
         return f"{value[0]}.{value[1]}"
     if isinstance(value, int):  # slot-id
         return str(value)
-    return _percent_encode(value.encode("utf-8"), safe)
+    return _percent_encode(value.encode("utf-8", "surrogateescape"), safe)
 
 
 def _show(name: str, value: object) -> str:
@@ -211,7 +223,7 @@ def _show(name: str, value: object) -> str:
 def _classify_name(name: str, component: str) -> str | None:
     """Why ``name`` cannot be an attribute of ``component`` ("path"/"query"), or ``None`` when it can."""
     if name in _STANDARD:
-        if component == "path" and name in QUERY_ATTRIBUTES:
+        if component == "path" and name in QUERY_ATTRIBUTES and name not in _PATH_TOLERATED:
             return f"{name} is a query attribute: write it after '?'"
         if component == "query" and name in _PATH_KINDS:
             return f"{name} is a path attribute: write it before '?'"
@@ -251,14 +263,20 @@ def is_vendor_attribute_name(name: str) -> bool:
     )
 
 
-def _check_utf8(name: str, value: str) -> None:
+def _text_bytes(name: str, value: str) -> bytes:
+    """The bytes a text value stands for (see "Text is bytes" in the module docstring)."""
     try:
-        value.encode("utf-8")
+        return value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
-        where = "" if name == _PIN else f" (U+{ord(value[exc.start]):04X} at index {exc.start})"
-        raise URIError(
-            f"{name} holds a lone surrogate{where}, which UTF-8 cannot encode", attribute=name
-        ) from None
+        bad = exc.start
+    # Raised outside the handler, so no exception context keeps the value (it may be a PIN) alive.
+    where = "" if name == _PIN else f" (U+{ord(value[bad]):04X} at index {bad})"
+    raise URIError(f"{name} holds a lone surrogate{where}, which stands for no byte", attribute=name)
+
+
+def _canonical_text(name: str, value: str) -> str:
+    """``value`` in the one form its bytes decode to, so equal bytes make equal values."""
+    return _text_bytes(name, value).decode("utf-8", "surrogateescape")
 
 
 def _version_from_text(text: str, position: int | None) -> tuple[int, int]:
@@ -305,8 +323,7 @@ def _coerce(name: str, value: object) -> AttributeValue:
     if kind == "text":
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-        _check_utf8(name, value)
-        return value
+        return _canonical_text(name, value)
     if kind == "id":
         if not isinstance(value, bytes | bytearray | memoryview):
             raise TypeError(f"id must be bytes, not {type(value).__name__}")
@@ -383,7 +400,10 @@ class _Parser:
         path_end = len(s) if question < 0 else question
         path = self.component(colon + 1, path_end, "path")
         query = [] if question < 0 else self.component(question + 1, len(s), "query")
-        return URI._build(path, query)
+        moved = [item for item in path if item[0] in _PATH_TOLERATED]  # written back in the query
+        if moved:
+            path = [item for item in path if item[0] not in _PATH_TOLERATED]
+        return URI._build(path, moved + query)
 
     def component(self, start: int, end: int, component: str) -> list[tuple[str, AttributeValue]]:
         separator = ";" if component == "path" else "&"
@@ -443,15 +463,12 @@ class _Parser:
             if raw not in OBJECT_TYPES:
                 self.fail(f"type must be one of {', '.join(OBJECT_TYPES)}; got {_shorten(raw)}", start, name)
             return raw
-        self.check_characters(name, start, end, _PATH_SAFE if component == "path" else _QUERY_SAFE, component)
+        safe = _QUERY_SAFE if component == "query" else _PATH_PIN_SAFE if name in _PATH_TOLERATED else _PATH_SAFE
+        self.check_characters(name, start, end, safe, component)
         data = unquote_to_bytes(raw)
         if kind == "id":
             return data
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            bad = "" if name == _PIN else f" (byte {data[exc.start]:#04x} at decoded index {exc.start})"
-            self.fail(f"the value of {name} is not valid UTF-8 after percent-decoding{bad}", start, name)
+        return data.decode("utf-8", "surrogateescape")
 
     def check_characters(self, name: str, start: int, end: int, safe: frozenset[str], component: str) -> None:
         s = self.s
@@ -474,7 +491,11 @@ class _Parser:
             if c not in safe:
                 if secret:
                     self.fail(f"the value of {name} holds a character that must be percent-encoded", i, name)
-                encoded = _percent_encode(c.encode("utf-8", "surrogatepass"), _NO_SAFE_BYTES)
+                try:
+                    raw = c.encode("utf-8", "surrogateescape")  # a surrogate escape: the byte it stands for
+                except UnicodeEncodeError:
+                    raw = c.encode("utf-8", "surrogatepass")
+                encoded = _percent_encode(raw, _NO_SAFE_BYTES)
                 self.fail(
                     f"character {c!r} must be percent-encoded as {encoded} in a {component} value ({name})",
                     i,
@@ -486,7 +507,8 @@ class _Parser:
 class URI(Mapping[str, AttributeValue]):
     """An RFC 7512 PKCS #11 URI: an immutable mapping from the RFC's attribute names to typed values.
 
-    ``uri["token"]`` and the other text attributes are ``str``; ``uri["id"]`` is ``bytes``;
+    ``uri["token"]`` and the other text attributes are ``str`` (bytes that are not UTF-8 as surrogate escapes:
+    ``uri["token"].encode("utf-8", "surrogateescape")`` is the exact bytes); ``uri["id"]`` is ``bytes``;
     ``uri["slot-id"]`` an ``int``; ``uri["library-version"]`` a ``(major, minor)`` tuple; ``uri["type"]``
     one of :data:`OBJECT_TYPES`; query and vendor attributes are ``str``.  Iteration yields the names
     present, path first, in URI order.  A URI is always true, even ``pkcs11:`` (which has no attribute and
@@ -734,6 +756,14 @@ def _normalise(name: str, value: object) -> object:
     """A value from a caller's mapping in the type the URI stores, so ``==`` compares like with like."""
     if name == "id" and isinstance(value, bytearray | memoryview):
         return bytes(value)
+    if _PATH_KINDS.get(name, "text") == "text":  # text is compared as the bytes it stands for
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value).decode("utf-8", "surrogateescape")
+        if isinstance(value, str):
+            try:
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                return value  # stands for no bytes: equal to nothing the URI holds
     if name == "library-version":
         if hasattr(value, "major") and hasattr(value, "minor"):
             return (value.major, value.minor)

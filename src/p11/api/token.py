@@ -25,7 +25,7 @@ from p11.api.uris import uri_for_token
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import error_class
 from p11.logins import LoginRecord, logged_in_user
-from p11.lowlevel.marshal import size_arg
+from p11.lowlevel.marshal import pin_bytes, size_arg
 from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
 
@@ -295,7 +295,7 @@ class Token:
             self._module,
             self._slot_id,
             max_size=options["max_size"],
-            user_pin=user_pin,
+            user_pin=None if user_pin is None else pin_bytes(user_pin),  # the one rule for a PIN's bytes
             keep_pin=options["keep_pin"],
             rw=options["rw"],
         )

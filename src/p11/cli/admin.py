@@ -10,7 +10,7 @@ from p11.api.library import load
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
-from p11.cli.output import emit
+from p11.cli.output import emit, printable
 from p11.cli.select import PIN_ENV, SO_PIN_ENV, Selection, confirm, secret
 from p11.constants import TokenFlag
 
@@ -46,8 +46,10 @@ def init_token(selection: Selection, free: bool, new_label: str, so_pin: str | N
             "are not visible without its PIN). Re-initialise it, destroying every object on it?",
             yes,
         )
-    so = secret(value=so_pin, source=so_pin_source, env=SO_PIN_ENV, prompt="SO PIN", confirm=True)
-    user = secret(value=user_pin, source=selection.pin_source, env=PIN_ENV, prompt="User PIN", confirm=True)
+    so = secret(value=so_pin, source=so_pin_source, env=SO_PIN_ENV, prompt="SO PIN", confirm=True,
+                source_option="--so-pin-source")
+    user = secret(value=user_pin, source=selection.pin_source, env=PIN_ENV, prompt="User PIN", confirm=True,
+                  source_option="--pin-source")
     assert so is not None and user is not None
     token.init_token(so, new_label)
     token.init_pin(so, user)
@@ -56,8 +58,8 @@ def init_token(selection: Selection, free: bool, new_label: str, so_pin: str | N
     library, serial = token.library, token.serial
     library.close()
     token = load(library.path).get_token(serial=serial)
-    data: dict[str, Any] = {"uri": str(token.uri), "slot": token.slot.id, "label": token.label,
-                            "serial": token.serial}
+    data: dict[str, Any] = {"uri": str(token.uri), "slot": token.slot.id, "label": printable(token.label),
+                            "serial": printable(token.serial)}
     emit(selection.json, data, f"Initialised token {token.label!r} in slot {token.slot.id}: {data['uri']}")
 
 
@@ -67,8 +69,10 @@ def init_token(selection: Selection, free: bool, new_label: str, so_pin: str | N
 def init_pin(selection: Selection, so_pin_source: str | None, new_pin_source: str | None) -> None:
     """Set (or reset) the user PIN as the security officer."""
     token = selection.token()
-    so = secret(value=None, source=so_pin_source, env=SO_PIN_ENV, prompt=f"SO PIN for token {token.label!r}")
-    new = secret(value=None, source=new_pin_source, env=None, prompt="New user PIN", confirm=True)
+    so = secret(value=None, source=so_pin_source, env=SO_PIN_ENV, prompt=f"SO PIN for token {token.label!r}",
+                source_option="--so-pin-source")
+    new = secret(value=None, source=new_pin_source, env=None, prompt="New user PIN", confirm=True,
+                 source_option="--new-pin-source")
     assert so is not None and new is not None
     token.init_pin(so, new)
     emit(selection.json, {"uri": str(token.uri), "slot": token.slot.id},
@@ -82,7 +86,8 @@ def change_pin(selection: Selection, new_pin_source: str | None) -> None:
     """Change the user PIN (the current one as usual: --pin-source, P11_PIN, the URI, or a prompt)."""
     token = selection.token()
     old = selection.pin(token)
-    new = secret(value=None, source=new_pin_source, env=None, prompt="New user PIN", confirm=True)
+    new = secret(value=None, source=new_pin_source, env=None, prompt="New user PIN", confirm=True,
+                 source_option="--new-pin-source")
     assert new is not None
     token.set_pin(old, new)
     emit(selection.json, {"uri": str(token.uri), "slot": token.slot.id},

@@ -13,7 +13,7 @@ import click
 
 from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import describe
-from p11.cli.select import Selection, parse_id
+from p11.cli.select import SO_PIN_ENV, USER_PIN_WAYS, Selection, parse_id
 
 __all__ = ["fail", "p11_command"]
 
@@ -37,6 +37,36 @@ _OUTPUT_OPTIONS = (
     click.option("--json", "as_json", is_flag=True, help="Machine-readable output (keys in docs/cli.md)."),
     click.option("--debug", is_flag=True, help="Show a traceback on failure (never a PIN)."),
 )
+
+
+# Options people try for the user PIN: the command takes none (a PIN in argv is visible to every user of the machine).
+_USER_PIN_GUESSES = frozenset({"--pin", "--user-pin", "--pin-value", "--userpin", "-p"})
+
+
+def _pin_hint(command: click.Command, option: str) -> str | None:
+    """What to say instead of click's "did you mean --id?" when ``option`` looks like a way to give a PIN."""
+    names = {name for param in command.params for name in getattr(param, "opts", ())}
+    if option in _USER_PIN_GUESSES:
+        return (f"p11 {command.name} takes no {option}: a PIN on the command line is visible to other users; "
+                f"{USER_PIN_WAYS}, or type it at the prompt")
+    if option.endswith("pin") and f"{option}-source" in names:
+        env = f", or set {SO_PIN_ENV}" if option == "--so-pin" else ""
+        return (f"p11 {command.name} takes no {option}: a PIN on the command line is visible to other users; "
+                f"give {option}-source FILE{env}, or type it at the prompt")
+    return None
+
+
+class _Command(click.Command):
+    """A subcommand whose usage errors say where a PIN comes from when someone tries ``--pin``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            hint = _pin_hint(self, exc.option_name)
+            if hint is None:
+                raise
+            raise click.UsageError(hint, ctx) from None
 
 
 def fail(exc: BaseException, debug: bool) -> None:
@@ -84,7 +114,7 @@ def p11_command(group: click.Group, name: str, *, example: str, objects: bool = 
         for option in reversed(_TOKEN_OPTIONS + (_OBJECT_OPTIONS if objects else ()) + _OUTPUT_OPTIONS):
             decorated = option(decorated)
         epilog = "\b\nExample:\n  " + example.replace("\n", "\n  ")
-        group.command(name, epilog=epilog, context_settings={"max_content_width": 120})(decorated)
+        group.command(name, cls=_Command, epilog=epilog, context_settings={"max_content_width": 120})(decorated)
         return fn
 
     return decorate

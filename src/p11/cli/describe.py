@@ -1,5 +1,7 @@
 """What the listing subcommands show of a token or an object, as JSON-ready dictionaries (the keys are the
-stable ones docs/cli.md lists). Values are read through the library; nothing here talks to the module directly."""
+stable ones docs/cli.md lists). Values are read through the library; nothing here talks to the module directly.
+A token's strings are shown through :func:`p11.cli.output.printable` (bytes that are not UTF-8 as ``\\xNN``); the
+``uri`` beside them holds the exact bytes."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from p11.api.library import Slot
 from p11.api.objects import Key, Object
 from p11.api.token import Token
 from p11.api.uris import TYPE_FOR_CLASS
+from p11.cli.output import printable
 from p11.constants import Attribute, ObjectClass, SlotFlag, TokenFlag
 from p11.encodings.attributes import is_marker
 from p11.ops.keygen import USAGE_NAMES
@@ -27,10 +30,10 @@ def flag_names(flags: int, kind: Any) -> list[str]:
 def token_info(token: Token) -> dict[str, Any]:
     info = token.info()
     return {
-        "label": info.label,
-        "serial": info.serial_number,
-        "manufacturer": info.manufacturer_id,
-        "model": info.model,
+        "label": printable(info.label),
+        "serial": printable(info.serial_number),
+        "manufacturer": printable(info.manufacturer_id),
+        "model": printable(info.model),
         "slot": token.slot.id,
         "uri": str(token.uri),
         "initialized": bool(info.flags & TokenFlag.TOKEN_INITIALIZED),
@@ -49,8 +52,8 @@ def slot_info(slot: Slot) -> dict[str, Any]:
     token = slot.token
     return {
         "id": slot.id,
-        "description": info.slot_description,
-        "manufacturer": info.manufacturer_id,
+        "description": printable(info.slot_description),
+        "manufacturer": printable(info.manufacturer_id),
         "flags": flag_names(info.flags, SlotFlag),
         "token": token_info(token) if token is not None else None,
     }
@@ -63,7 +66,7 @@ def object_info(obj: Object) -> dict[str, Any]:
         "uri": str(obj.uri),
         "class": cls.name,
         "type": TYPE_FOR_CLASS.get(int(cls)),
-        "label": obj.label,
+        "label": printable(obj.label),
         "id": obj.id.hex(),
         "key_type": None,
         "key_size": None,

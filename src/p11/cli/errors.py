@@ -61,6 +61,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return f"{exc}{'; ' + advice if advice else ''}", FAILED
     if isinstance(exc, ModuleNotSpecified | ModuleNotFound):
         return f"{exc} (or give --module PATH / --module-name NAME)", USAGE
+    if isinstance(exc, errors.UntrustedModule):  # its message says how to allow the module
+        return str(exc), USAGE
     if isinstance(exc, errors.ModuleLoadError):
         return f"{exc}; check --module / P11_MODULE", USAGE
     if isinstance(exc, errors.MultipleTokens | errors.MultipleObjects):

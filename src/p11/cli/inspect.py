@@ -11,7 +11,7 @@ from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import flag_names, object_info, slot_info
 from p11.cli.errors import USAGE, CliError
-from p11.cli.output import emit, table
+from p11.cli.output import emit, printable, table
 from p11.cli.select import Selection
 from p11.constants import MechanismFlag
 from p11.uri import URI
@@ -34,9 +34,9 @@ def info(selection: Selection) -> None:
         slots = [slot for slot in slots if slot.id == slot_id]
     data: dict[str, Any] = {
         "module": {
-            "path": library.path,
-            "manufacturer": lib_info.manufacturer_id,
-            "description": lib_info.library_description,
+            "path": printable(library.path),
+            "manufacturer": printable(lib_info.manufacturer_id),
+            "description": printable(lib_info.library_description),
             "library_version": "{}.{}".format(*lib_info.library_version),
             "cryptoki_version": "{}.{}".format(*lib_info.cryptoki_version),
         },

@@ -92,7 +92,8 @@ def _material(files: tuple[str, ...], password_source: str | None) -> KeyMateria
         except PasswordRequired:
             if password_source is not None:
                 raise
-            password = prompt_secret(f"Password of the private key in {path}").encode()
+            password = prompt_secret(f"Password of the private key in {path}",
+                                     ways="give it with --password-source FILE").encode()
             parts.append(load_key_material(data, password=password))
     return KeyMaterial.merge(*parts)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -13,9 +14,35 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["ENCODINGS", "console", "emit", "encode", "read_input", "table", "write_output"]
+__all__ = ["ENCODINGS", "console", "emit", "encode", "printable", "read_input", "table", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
+
+
+# Characters shown escaped: controls (a terminal would act on them), format characters (bidi overrides reorder
+# what is shown), line and paragraph separators, and surrogates.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def printable(text: str) -> str:
+    """A token's string (label, serial, manufacturer ...) as the command shows it, in tables and JSON: a byte that is
+    not UTF-8 (kept by p11 as a surrogate escape) as ``\\xNN``, a character that would act on the terminal or hide
+    itself as ``\\xNN``/``\\uNNNN``, and ``\\`` doubled, so what is shown tells different labels apart and
+    reads back unambiguously. The URI the same output prints holds the exact bytes, percent-encoded."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte it stands for
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(char) in _HIDDEN:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def console() -> Console:

@@ -24,6 +24,7 @@ from p11.cli.select import Selection
 from p11.crypto import token_key
 from p11.pki import ALGORITHMS, PROFILES, CertificateAuthority, make_csr
 from p11.pki.keys import HASHES, generate_key
+from p11.trust import allowed_from_environment
 
 __all__: list[str] = []
 
@@ -143,14 +144,16 @@ def issue(selection: Selection, csr_file: str | None, ca_dir: str, profile: str,
     (serverAuth, SAN required: the CSR's or --san), client, code-signing, or intermediate (a CA whose key lives
     elsewhere). Without a CSR, --profile intermediate --new-ca-dir DIR makes an intermediate CA with its key on the
     token (--new-key, or an existing key by --label/--id). The CA's key is found by the URI its directory holds."""
+    module = selection.chosen_module()  # None: the CA directory's own module, if trusted (p11.trust)
     pin = selection.pin()
-    ca = CertificateAuthority.open(ca_dir, pin=pin, module=selection.module)
+    ca = CertificateAuthority.open(ca_dir, pin=pin, module=module, allow_modules=allowed_from_environment())
+    ca_token = ca.key.token_object.session.token
     if csr_file is None:
         if profile != "intermediate" or new_ca_dir is None:
             raise CliError("give the CSR to sign, or --profile intermediate --new-ca-dir DIR to make an intermediate "
                            "CA on the token", USAGE)
         narrowed = selection.uri_text or selection.token_label or selection.serial or selection.slot is not None
-        token = selection.token() if narrowed else ca.key.token_object.session.token
+        token = selection.token(default=ca_token.library.path) if narrowed else ca_token
         with token.open(user_pin=pin, rw=True) as session:
             key = _key(selection, session, new_key)
             child = ca.create_intermediate(new_ca_dir, session, _required(subject, "an intermediate CA"),

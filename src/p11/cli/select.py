@@ -1,12 +1,16 @@
 """Selecting a module, a token, an object and the PIN: the same options, the same order, in every subcommand.
 
 * module: ``--module PATH``, else ``--module-name NAME`` (p11-kit's lookup), else the URI's ``module-path`` /
-  ``module-name``, else ``P11_MODULE`` — :func:`p11.opener.module_path_for` decides, the options only fill the URI;
+  ``module-name``, else ``P11_MODULE`` (else, for ``issue``, the CA directory's record) —
+  :func:`p11.opener.module_path_for` decides. The options and ``P11_MODULE`` are the user's own choice; a module
+  the URI or a CA directory names is loaded only if :mod:`p11.trust` allows it (``P11_ALLOW_MODULES`` adds to what
+  it allows);
 * token: ``--uri`` (RFC 7512) narrowed by ``--token LABEL``, ``--serial``, ``--slot ID`` —
   :func:`p11.opener.find_token` finds exactly one or lists the candidates' URIs;
 * object: the URI's ``object``/``id``/``type`` narrowed by ``--label``, ``--id HEX``, ``--type`` —
   :func:`p11.opener.find_object`;
-* PIN: ``--pin-source FILE``, else ``P11_PIN``, else the URI's ``pin-value``/``pin-source``
+* PIN: ``--pin-source FILE``, else ``P11_PIN`` (its bytes: a PIN need not be UTF-8), else the URI's
+  ``pin-value``/``pin-source``
   (:func:`p11.opener.read_pin`), else a prompt that does not echo (only on a terminal).
 
 A PIN is held only as long as the login needs it and is never printed: URIs are shown with ``str()``, which leaves
@@ -30,15 +34,29 @@ from p11.api.token import Token
 from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import USAGE, CliError
 from p11.errors import NoSuchObject
-from p11.opener import find_object, find_token, module_path_for, read_pin, read_pin_source
+from p11.modules import find_module
+from p11.opener import ModuleNotSpecified, find_object, find_token, module_path_for, read_pin, read_pin_source
+from p11.trust import allowed_from_environment
 from p11.uri import URI, ObjectType
 
-__all__ = ["PIN_ENV", "SO_PIN_ENV", "Selection", "confirm", "parse_id", "prompt_secret", "secret"]
+__all__ = [
+    "PIN_ENV",
+    "SO_PIN_ENV",
+    "USER_PIN_WAYS",
+    "Selection",
+    "confirm",
+    "environment_secret",
+    "parse_id",
+    "prompt_secret",
+    "secret",
+]
 
 #: The environment variable holding the user PIN.
 PIN_ENV: Final = "P11_PIN"
 #: The environment variable holding the security officer PIN.
 SO_PIN_ENV: Final = "P11_SO_PIN"
+#: Where the user PIN can come from, other than a prompt (said wherever the command cannot take it).
+USER_PIN_WAYS: Final = f"set {PIN_ENV}=PIN, or give --pin-source FILE (or pin-source=FILE in the --uri)"
 _TYPES: Final = tuple(CLASS_FOR_TYPE)
 
 
@@ -52,11 +70,20 @@ def parse_id(text: str | None) -> bytes | None:
         raise CliError(f"--id {text!r} is not hex (write e.g. --id 0000 or --id a1b2)", USAGE) from None
 
 
-def prompt_secret(prompt: str, *, confirm: bool = False) -> str:
-    """A secret typed at the terminal, not echoed; refused when nobody is there to type it."""
+def environment_secret(name: str) -> bytes | None:
+    """A PIN from the environment variable ``name``, as the bytes the environment holds (a PIN need not be UTF-8);
+    ``None`` when unset or empty."""
+    if os.supports_bytes_environ:
+        return os.environb.get(os.fsencode(name)) or None
+    value = os.environ.get(name)  # Windows: the environment is text
+    return value.encode("utf-8") if value else None
+
+
+def prompt_secret(prompt: str, *, confirm: bool = False, ways: str = "give it with its --*-source FILE option") -> str:
+    """A secret typed at the terminal, not echoed; refused when nobody is there to type it, saying the other
+    ``ways`` to give it."""
     if not sys.stdin.isatty():
-        raise CliError(f"{prompt} needed and standard input is not a terminal: give it with a --*-source FILE option",
-                       USAGE)
+        raise CliError(f"{prompt} needed and standard input is not a terminal to ask on: {ways}", USAGE)
     value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
     return value
 
@@ -79,13 +106,10 @@ class Selection:
     debug: bool = False
 
     def uri(self, *, objects: bool = True) -> URI:
-        """The URI the options describe (``objects=False``: without object attributes)."""
+        """The URI the options describe (``objects=False``: without object attributes); ``--module`` and
+        ``--module-name`` are not in it (:meth:`module_path` picks the module)."""
         base = URI.parse(self.uri_text) if self.uri_text else URI()
         changes: dict[str, Any] = {}
-        if self.module:
-            changes.update(module_path=self.module, module_name=None)
-        elif self.module_name:
-            changes.update(module_name=self.module_name, module_path=None)
         wanted: dict[str, Any] = {"token": self.token_label, "serial": self.serial, "slot_id": self.slot}
         if objects:
             wanted.update(object=self.label, id=self.id, type=self.type)
@@ -94,25 +118,39 @@ class Selection:
             changes.update(object=None, id=None, type=None)
         return base.replace(**changes)
 
-    def library(self) -> Library:
-        return load(module_path_for(self.uri(objects=False)))
+    def module_path(self, *, default: str | None = None, default_named_by: str = "a recorded module path") -> str:
+        """The module to load (see the module docstring), by :func:`p11.opener.module_path_for`: ``default`` is a
+        module data recorded (a CA directory's), used last and only if trusted."""
+        chosen = self.module or (find_module(self.module_name) if self.module_name else None)
+        return module_path_for(self.uri(objects=False), module=chosen, default=default,
+                               default_named_by=default_named_by, allow_modules=allowed_from_environment())
 
-    def token(self) -> Token:
-        uri = self.uri(objects=False)
-        return find_token(uri, load(module_path_for(uri)))
+    def chosen_module(self) -> str | None:
+        """The module the options, the URI or ``P11_MODULE`` pick, or ``None`` when none of them names one."""
+        try:
+            return self.module_path()
+        except ModuleNotSpecified:
+            return None
+
+    def library(self, *, default: str | None = None) -> Library:
+        return load(self.module_path(default=default))
+
+    def token(self, *, default: str | None = None) -> Token:
+        """The one selected token, in the module :meth:`module_path` picks (``default``: a loaded module's path)."""
+        return find_token(self.uri(objects=False), self.library(default=default))
 
     def pin(self, token: Token | None = None) -> str | bytes:
         """The user PIN (see the module docstring for the order)."""
         if self.pin_source:
             return read_pin_source(self.pin_source)
-        env = os.environ.get(PIN_ENV)
+        env = environment_secret(PIN_ENV)
         if env:
             return env
         found = read_pin(self.uri())
         if found is not None:
             return found
         name = f" for token {token.label!r}" if token is not None else ""
-        return prompt_secret(f"User PIN{name}")
+        return prompt_secret(f"User PIN{name}", ways=USER_PIN_WAYS)
 
     def session(self, *, rw: bool = False, login: bool = True) -> Session:
         """A session on the selected token, logged in as the user unless ``login=False``."""
@@ -139,20 +177,28 @@ class Selection:
 
 
 def secret(
-    *, value: str | None, source: str | None, env: str | None, prompt: str | None, confirm: bool = False
+    *,
+    value: str | None,
+    source: str | None,
+    env: str | None,
+    prompt: str | None,
+    confirm: bool = False,
+    source_option: str = "--*-source",
 ) -> str | bytes | None:
     """A PIN other than the user's login PIN (SO PIN, a new PIN): ``value`` (an option given on the command
-    line), else the file ``source``, else the environment variable ``env``, else a no-echo prompt (``prompt``
-    ``None``: no prompt, ``None`` back)."""
+    line), else the file ``source`` (given with ``source_option``), else the environment variable ``env`` (its
+    bytes), else a no-echo prompt (``prompt`` ``None``: no prompt, ``None`` back)."""
     if value is not None:
         return value
     if source is not None:
         return read_pin_source(source)
-    if env and os.environ.get(env):
-        return os.environ[env]
+    found = environment_secret(env) if env else None
+    if found:
+        return found
     if prompt is None:
         return None
-    return prompt_secret(prompt, confirm=confirm)
+    ways = f"give {source_option} FILE" + (f", or set {env}" if env else "")
+    return prompt_secret(prompt, confirm=confirm, ways=ways)
 
 
 def confirm(question: str, yes: bool) -> None:

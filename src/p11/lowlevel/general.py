@@ -28,7 +28,15 @@ _LABEL_LEN = 32
 
 
 def _label(label: str | bytes) -> Any:
-    raw = label.encode("utf-8") if isinstance(label, str) else bytes(label)
+    if isinstance(label, str):
+        try:  # surrogate escapes stand for the bytes a token label read by p11 holds (lowlevel.types.text)
+            raw = label.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = None
+        if raw is None:
+            raise ValueError("a token label cannot hold a lone surrogate that stands for no byte")
+    else:
+        raw = bytes(label)
     if len(raw) > _LABEL_LEN:
         raise ValueError(f"a token label is at most {_LABEL_LEN} bytes of UTF-8, this one is {len(raw)}")
     buf = ffi.new("CK_UTF8CHAR[]", _LABEL_LEN)

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from p11._cffi import ffi, lib
 from p11.errors import FunctionNotSupported, ModuleLoadError, rv_name
-from p11.files import NotARegularFile, check_regular_file
+from p11.files import NotARegularFile, stat_regular_file
 from p11.lowlevel.types import Version
 
-__all__ = ["FunctionTable", "open_module"]
+__all__ = ["FileIdentity", "FunctionTable", "ModuleFile", "loaded_files", "module_file", "open_module"]
+
+#: What makes two paths one file: ``(st_dev, st_ino)``, the same whatever symlinks or hard links lead there.
+FileIdentity = tuple[int, int]
 
 _ERRLEN = 1024
 _INTERFACE_NAME = b"PKCS 11"
@@ -37,7 +42,59 @@ def _path_text(path: str | os.PathLike[str]) -> str:
         raise ValueError("module path must be a non-empty string without NUL characters")
     if len(text) > _MAX_PATH:
         raise ValueError(f"module path is {len(text)} characters long; no system takes more than {_MAX_PATH}")
+    try:
+        os.fsencode(text)
+    except UnicodeError:
+        encodable = False  # raised outside the handler: no exception context holding the path
+    else:
+        encodable = True
+    if not encodable:
+        raise ValueError("module path holds a character this system cannot put in a file name (a lone surrogate)")
     return text
+
+
+@dataclass(frozen=True)
+class ModuleFile:
+    """A module path checked before anything loads it: ``path`` as given, ``identity`` of the regular file it
+    names now (``None`` for a bare library name, which the dynamic loader looks up in its own search path)."""
+
+    path: str
+    identity: FileIdentity | None
+
+
+def _has_separator(text: str) -> bool:
+    return os.sep in text or bool(os.altsep and os.altsep in text)
+
+
+def module_file(path: str | os.PathLike[str]) -> ModuleFile:
+    """The one check of a module path, for everything that loads a module or compares module files: ``TypeError``
+    for a path that is not text, ``ValueError`` for an empty one, one with NUL or longer than any system takes, and
+    :class:`~p11.errors.ModuleLoadError` naming the path and the reason for a path that names no regular file
+    (missing, a name too long, a symlink loop, permission denied, a FIFO, a device, a directory: the last three are
+    refused before the loader opens them, so they cannot block)."""
+    text = _path_text(path)
+    if not _has_separator(text):
+        return ModuleFile(text, None)
+    try:
+        found = stat_regular_file(text)
+    except NotARegularFile as exc:
+        raise ModuleLoadError(text, f"it is {exc.kind}, not a regular file: name the module's .so file") from None
+    except OSError as exc:
+        raise ModuleLoadError(text, exc.strerror or type(exc).__name__) from None
+    return ModuleFile(text, (found.st_dev, found.st_ino))
+
+
+# Every module file this process has loaded (identity -> the path it was loaded by). A module is never unloaded
+# (see p11.lowlevel.module), so an entry stays true for the life of the process.
+_LOADED: dict[FileIdentity, str] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def loaded_files() -> dict[FileIdentity, str]:
+    """The identities of the module files this process has loaded (through :func:`open_module`), each with the
+    path it was first loaded by."""
+    with _LOADED_LOCK:
+        return dict(_LOADED)
 
 
 def _default_interface(handle: Any) -> Any:
@@ -72,18 +129,15 @@ def _from_function_list(handle: Any, path: str) -> Any:
 def open_module(path: str | os.PathLike[str]) -> tuple[str, Any, Any, Version]:
     """Load ``path`` and return ``(path text, library handle, typed function list pointer, list version)``.
 
-    Raises :class:`~p11.errors.ModuleLoadError` naming the path and the loader's message for a missing or unloadable
-    file, for a path that is not a regular file (a FIFO, a device, a directory: refused before the loader opens it,
-    so it cannot block), and ``"no C_GetFunctionList symbol"`` for a shared object that is not a Cryptoki module.
+    Raises what :func:`module_file` raises for a path that names no regular file, :class:`~p11.errors.ModuleLoadError`
+    naming the path and the loader's message for a file the loader refuses, and ``"no C_GetFunctionList symbol"``
+    for a shared object that is not a Cryptoki module.
     """
-    text = _path_text(path)
-    if os.sep in text or (os.altsep and os.altsep in text):  # a bare soname is the dynamic loader's to find
-        try:
-            check_regular_file(text)  # dlopen of a FIFO would block forever (see p11.files)
-        except NotARegularFile as exc:
-            raise ModuleLoadError(text, f"it is {exc.kind}, not a regular file: name the module's .so file") from None
+    checked = module_file(path)  # dlopen of a FIFO would block forever (see p11.files)
+    text = checked.path
     err = ffi.new("char[]", _ERRLEN)
-    handle = lib.p11_module_open(text.encode("utf-8"), err, _ERRLEN)
+    # POSIX paths are bytes (a name that is not UTF-8 comes as surrogate escapes); the Windows loader widens UTF-8.
+    handle = lib.p11_module_open(text.encode("utf-8") if os.name == "nt" else os.fsencode(text), err, _ERRLEN)
     if handle == ffi.NULL:
         reason = ffi.string(err).decode("utf-8", errors="replace") or "the loader gave no reason"
         raise ModuleLoadError(text, reason)
@@ -95,6 +149,9 @@ def open_module(path: str | os.PathLike[str]) -> tuple[str, Any, Any, Version]:
     except BaseException:
         lib.p11_module_close(handle)
         raise
+    if checked.identity is not None:
+        with _LOADED_LOCK:
+            _LOADED.setdefault(checked.identity, text)
     ver = ffi.cast("CK_VERSION *", raw)[0]
     version = Version(ver.major, ver.minor)
     struct = "CK_FUNCTION_LIST_3_0 *" if version.major >= 3 else "CK_FUNCTION_LIST *"

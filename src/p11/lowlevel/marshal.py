@@ -151,12 +151,30 @@ def data_in(data: Any, what: str = "data") -> tuple[Any, int]:
     return buf, len(buf)
 
 
+def pin_bytes(pin: str | bytes | bytearray | memoryview, what: str = "PIN") -> bytes:
+    """The bytes Cryptoki is given for a PIN, the one rule for every place that hands one over or compares one:
+    ``str`` as UTF-8, its surrogate escapes as the bytes they stand for (a PIN that is not UTF-8, read from a URI's
+    ``pin-value`` or from the environment, keeps its bytes), bytes-like as is. So ``"1234"`` and ``b"1234"`` are one
+    PIN. A ``str`` holding a surrogate that stands for no byte raises ``ValueError``; no error holds any of the
+    PIN, not even in its exception context."""
+    if isinstance(pin, str):
+        try:
+            return pin.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            pass  # raised below, outside the handler: the UnicodeEncodeError would carry the whole PIN
+        raise ValueError(f"the {what} holds a lone surrogate, which stands for no byte: give it as bytes")
+    if isinstance(pin, bytes | bytearray | memoryview):
+        return bytes(pin)
+    raise TypeError(f"{what} must be str or bytes, not {type(pin).__name__}")
+
+
 def pin_in(pin: str | bytes | None, what: str = "PIN") -> tuple[Any, int]:
-    """A PIN as ``(pointer, length)``: ``str`` is UTF-8, ``None`` is ``NULL_PTR`` (protected authentication path)."""
+    """A PIN as ``(pointer, length)``: ``str`` as :func:`pin_bytes` says, ``None`` is ``NULL_PTR`` (protected
+    authentication path)."""
     if pin is None:
         return NULL, 0
     if isinstance(pin, str):
-        raw = pin.encode("utf-8")
+        raw = pin_bytes(pin, what)
         return raw, len(raw)
     if isinstance(pin, (bytes, bytearray, memoryview)):
         return data_in(pin, what)

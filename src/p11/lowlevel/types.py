@@ -123,9 +123,13 @@ class Interface:
 
 
 def text(field: Any) -> str:
-    """A blank-padded ``CK_UTF8CHAR``/``CK_CHAR`` array as ``str`` (trailing blanks and NULs removed)."""
+    """A blank-padded ``CK_UTF8CHAR``/``CK_CHAR`` array as ``str`` (trailing blanks and NULs removed).
+
+    Lossless: bytes that are not UTF-8 (a Latin-1 label written by another tool) become surrogate escapes
+    (``surrogateescape``), so the exact bytes come back with ``.encode("utf-8", "surrogateescape")``, two
+    different labels never read the same, and :mod:`p11.uri` writes the token's own bytes into a URI."""
     raw = bytes(ffi.buffer(field))
-    return raw.decode("utf-8", errors="replace").rstrip(" \x00")
+    return raw.decode("utf-8", errors="surrogateescape").rstrip(" \x00")
 
 
 def version(v: Any) -> Version:

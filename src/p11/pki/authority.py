@@ -22,9 +22,10 @@ from cryptography.x509.oid import NameOID
 
 from p11.api.objects import PrivateKey
 from p11.crypto import token_key
+from p11.opener import module_path_for
 from p11.opener import open as open_uri
 from p11.pki.chain import export_chain
-from p11.pki.directory import CADirectory, Settings
+from p11.pki.directory import SETTINGS_NAME, CADirectory, Settings
 from p11.pki.errors import (
     IssuerNotValid,
     NotACertificateAuthority,
@@ -38,6 +39,7 @@ from p11.pki.requests import csr_san, load_csr, parse_name, parse_san
 from p11.pki.revocation import build_crl, parse_reason
 from p11.pki.serials import check_serial, random_serial
 from p11.pki.storage import DirectoryLock, atomic_write
+from p11.trust import AllowModules
 from p11.uri import URI
 
 if TYPE_CHECKING:
@@ -307,19 +309,26 @@ class CertificateAuthority:
         session: Session | None = None,
         pin: str | bytes | None = None,
         module: str | None = None,
+        allow_modules: AllowModules = None,
         lock_timeout: float = 60.0,
     ) -> CertificateAuthority:
         """The CA kept in ``directory``, its key found by the URI in ``key.uri``: in ``session`` when given (its
-        token must be the one the URI names), else through :func:`p11.open` with ``pin`` and the module ``module``,
-        else the one recorded in ``ca.json``, else ``$P11_MODULE``. A wrong PIN raises
-        :class:`p11.errors.PinIncorrect`, a missing token :class:`p11.errors.NoSuchToken`."""
+        token must be the one the URI names), else through :func:`p11.open` with ``pin`` in the module ``module``
+        (the caller's choice), else the one ``key.uri`` names, else ``$P11_MODULE``, else the one recorded in
+        ``ca.json`` (:func:`p11.opener.module_path_for`). What the directory names is data: such a module is loaded
+        only if the caller trusts it (:mod:`p11.trust`; ``allow_modules`` adds to that), else
+        :class:`p11.errors.UntrustedModule`. A wrong PIN raises :class:`p11.errors.PinIncorrect`, a missing token
+        :class:`p11.errors.NoSuchToken`."""
         target = CADirectory(Path(directory))
         certificate, chain, key_uri, settings = target.read()
         _check_is_ca(certificate)  # before any login: a directory that cannot issue needs no PIN
         if session is not None:
             signer = token_key(adopt_key(session, key_uri))
         else:
-            signer = open_uri(key_uri.replace(type="private", module_path=module or settings.module), pin=pin)
+            recorded = f"the module recorded in {str(target.path / SETTINGS_NAME)!r}"
+            path = module_path_for(key_uri, module=module, default=settings.module, default_named_by=recorded,
+                                   allow_modules=allow_modules)
+            signer = open_uri(key_uri.replace(type="private"), pin=pin, module=path)
             if isinstance(signer, PrivateKey):  # a key type cryptography has no interface for: say which
                 signer = token_key(signer)
         return cls(target.path, certificate, chain, key_uri, signer, settings, lock_timeout=lock_timeout)
