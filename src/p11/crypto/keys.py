@@ -1,9 +1,10 @@
 """Token private keys that ``cryptography`` takes as its own: sign, decrypt and derive on the token.
 
 :func:`token_key` wraps a :class:`p11.PrivateKey` in the ``cryptography`` interface that fits it —
-``RSAPrivateKey``, ``EllipticCurvePrivateKey``, ``Ed25519PrivateKey`` or ``Ed448PrivateKey`` — so anything
-that takes a ``cryptography`` key (``x509.CertificateBuilder().sign(key, hashes.SHA256())``, CSR builders, JWT
-and TLS libraries) uses a key that never leaves the token:
+``RSAPrivateKey``, ``EllipticCurvePrivateKey``, ``Ed25519PrivateKey`` or ``Ed448PrivateKey`` — so code that
+signs through those interfaces (``x509.CertificateBuilder().sign(key, hashes.SHA256())``, CSR builders, PKCS#7,
+PyJWT, signxml) uses a key that never leaves the token; which libraries do, and the adapters for those that do not
+(:mod:`p11.integrations`), are in docs/integrations.md:
 
 * RSA: PKCS#1 v1.5 and PSS signatures (MGF1, salt length as an int or ``PSS.DIGEST_LENGTH``/``PSS.MAX_LENGTH``),
   ``Prehashed`` digests, ``NoDigestInfo`` (cryptography >= 47); PKCS#1 v1.5 and OAEP decryption (a ciphertext
