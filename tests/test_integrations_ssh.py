@@ -204,3 +204,43 @@ def test_asyncssh_keypair_exports_nothing_private(token_keys: dict[str, Any]) ->
     with pytest.raises(ValueError, match="not a signature algorithm"):
         keypair.set_sig_algorithm(b"ecdsa-sha2-nistp256")
         keypair.sign(b"data")
+
+
+def test_curves_ssh_has_and_has_not(integ_session: Session) -> None:
+    """asyncssh also speaks secp256k1 (ecdsa-sha2-1.3.132.0.10), paramiko does not; SSH has no brainpool curves."""
+    from p11.constants import KeyType
+    from p11.crypto import token_key
+
+    def ec_key(curve: str) -> Any:
+        return token_key(integ_session.generate_keypair(KeyType.EC, curve=curve, token=False, label=curve)[1])
+
+    k1 = ec_key("secp256k1")
+    output, keypair, _ = asyncio.run(_login(k1, openssh_public(k1.public_key())))
+    assert output == f"hello {USER}" and keypair.get_algorithm() == "ecdsa-sha2-1.3.132.0.10"
+    with pytest.raises(UnsupportedKeyType, match="secp256k1"):
+        paramiko_key(k1)
+    brainpool = ec_key("brainpoolP256r1")
+    with pytest.raises(asyncssh.KeyImportError, match="brainpoolP256r1"):
+        asyncssh_keypair(brainpool)
+    with pytest.raises(UnsupportedKeyType, match="brainpoolP256r1"):
+        paramiko_key(brainpool)
+
+
+def test_many_logins_at_once_with_one_token_key(token_keys: dict[str, Any]) -> None:
+    """Eight asyncssh logins in parallel sign with one key in asyncssh's executor threads: all succeed."""
+    key = token_keys["p256"]
+    keypair = asyncssh_keypair(key)
+
+    async def run() -> list[str]:
+        server = await AsyncsshServer(openssh_public(key.public_key())).start()
+
+        async def one() -> str:
+            async with server.connect(keypair) as conn:
+                return str((await conn.run("whoami", check=True)).stdout)
+
+        try:
+            return await asyncio.gather(*(one() for _ in range(8)))
+        finally:
+            await server.close()
+
+    assert asyncio.run(run()) == [f"hello {USER}"] * 8

@@ -37,11 +37,12 @@ RSA_HASHES: dict[bytes, type[hashes.HashAlgorithm]] = {
     b"rsa1024-sha1": hashes.SHA1,
     b"rsa2048-sha256": hashes.SHA256,
 }
-# RFC 5656 6.2.1: the hash follows the curve's size.
+# RFC 5656 6.2.1: the hash follows the curve's size; asyncssh also has secp256k1 (ecdsa-sha2-1.3.132.0.10).
 _EC_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "secp256r1": hashes.SHA256,
     "secp384r1": hashes.SHA384,
     "secp521r1": hashes.SHA512,
+    "secp256k1": hashes.SHA256,
 }
 
 

@@ -53,11 +53,11 @@ def asyncssh_keypair(key: Any, certificate: Any = None, comment: str | bytes | N
     """An asyncssh ``SSHKeyPair`` that signs with the token key ``key``: ``asyncssh.connect(...,
     client_keys=[asyncssh_keypair(key)])``.
 
-    Every key type asyncssh has that a token holds (EC P-256/384/521, RSA, Ed25519, Ed448), and every signature
-    algorithm asyncssh negotiates for it: for RSA rsa-sha2-256/512, ssh-rsa (SHA-1, when both sides allow it) and the
-    ssh.com SHA-2 names. ``certificate`` (an OpenSSH certificate, as bytes or text ``import_certificate`` reads, or
-    an ``SSHCertificate``) must be for this key (``ValueError`` otherwise); with it asyncssh logs in with the
-    ``*-cert-v01@openssh.com`` algorithms. ``comment`` defaults to the key's label.
+    Every key type asyncssh has that a token holds (EC P-256/384/521 and secp256k1, RSA, Ed25519, Ed448), and
+    every signature algorithm asyncssh negotiates for it: for RSA rsa-sha2-256/512, ssh-rsa (SHA-1, when both sides
+    allow it) and the ssh.com SHA-2 names. ``certificate`` (an OpenSSH certificate, as bytes or text
+    ``import_certificate`` reads, or an ``SSHCertificate``) must be for this key (``ValueError`` otherwise); with it
+    asyncssh logs in with the ``*-cert-v01@openssh.com`` algorithms. ``comment`` defaults to the key's label.
     """
     token = adapter(key)
     try:
