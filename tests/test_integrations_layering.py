@@ -7,16 +7,11 @@ import subprocess
 import sys
 
 import pytest
-
-
-def _loaded_after(statement: str) -> set[str]:
-    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return set(out.split())
+from support import modules_loaded_after
 
 
 def test_the_core_and_the_other_leaves_do_not_import_p11_integrations() -> None:
-    loaded = _loaded_after("import p11, p11.crypto, p11.opener, p11.aws, p11.pki, p11.testing")
+    loaded = modules_loaded_after("import p11, p11.crypto, p11.opener, p11.aws, p11.pki, p11.testing")
     assert not {m for m in loaded if m.startswith("p11.integrations")}
 
 
@@ -25,7 +20,7 @@ def test_the_core_and_the_other_leaves_do_not_import_p11_integrations() -> None:
     [("p11.integrations.ssh", {"paramiko", "asyncssh", "nacl"}), ("p11.integrations.jose", {"jwcrypto", "josepy"})],
 )
 def test_importing_an_integration_loads_no_third_party_package(module: str, packages: set[str]) -> None:
-    loaded = _loaded_after(f"import {module}")
+    loaded = modules_loaded_after(f"import {module}")
     assert not {m.split(".")[0] for m in loaded} & packages
 
 
