@@ -119,6 +119,13 @@ def test_a_large_payload_is_signed_whole(token_keys: dict[str, Any]) -> None:
         assert check.payload == payload, alg
 
 
+def test_jwk_members_of_the_key_itself_cannot_be_given(token_keys: dict[str, Any]) -> None:
+    for member in ("d", "x", "crv", "kty"):
+        with pytest.raises(ValueError, match="member of the key itself"):
+            jwk(token_keys["p256"], **{member: "AAAA"})
+    assert jwk(token_keys["p256"], alg="ES256", key_ops=["sign"]).alg == "ES256"
+
+
 def test_jwk_takes_only_token_keys(token_keys: dict[str, Any]) -> None:
     with pytest.raises(TypeError, match="token private key"):
         jwk(ec.generate_private_key(ec.SECP256R1()))

@@ -28,7 +28,10 @@ class TokenJWK(_jwk.JWK):  # type: ignore[misc]
     def __init__(self, key: TokenKey, **params: Any) -> None:
         super().__init__()
         self.import_from_pyca(key.public_key())  # kty and the public members, kid = the RFC 7638 thumbprint
+        own = {"kty", *_jwk.JWKValuesRegistry[self["kty"]]}
         for name, value in params.items():
+            if name in own:  # n, e, crv, x, y, d ...: the key's own members come from the token key, or not at all
+                raise ValueError(f"{name!r} is a member of the key itself: it comes from the token key")
             self[name] = value
         object.__setattr__(self, "token_key", key)
 

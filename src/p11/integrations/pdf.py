@@ -98,8 +98,7 @@ class PyHankoSigner(Signer):
         token = adapter(key)
         signing_cert = _certificate(cert)
         public = token.public_key()
-        der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        if signing_cert.public_key.dump() != der:
+        if x509.load_der_x509_certificate(signing_cert.dump()).public_key() != public:
             raise ValueError(
                 f"the certificate for {signing_cert.subject.human_friendly!r} is not for this token key "
                 f"(label {token.token_object.label!r}): their public keys differ"
