@@ -9,25 +9,21 @@ for them (:class:`TestCA`).
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from integrations_support import KEY_SPECS, USER_PIN, TestCA, generate
+from integrations_support import KEY_SPECS, USER_PIN, TestCA, fresh_label, generate
 
 from p11.api.library import load
 from p11.api.session import Session
 from p11.testing import SoftHSM
 
-_tokens = itertools.count(1)
-
 
 @pytest.fixture(scope="module")
 def integ_session(softhsm: SoftHSM) -> Iterator[Session]:
     """A token just for one test module, with a read-write session logged in as the user."""
-    spec = softhsm.add_token(f"integ-{os.getpid()}-{next(_tokens)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(fresh_label("integ"), user_pin=USER_PIN)
     session = load(softhsm.module_path).get_token(label=spec.label).open(user_pin=USER_PIN, rw=True)
     yield session
     session.close()

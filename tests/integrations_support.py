@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,12 @@ from p11.constants import KeyType
 from p11.crypto import token_key
 
 USER_PIN = "1234"
+_labels = itertools.count(1)
+
+
+def fresh_label(prefix: str) -> str:
+    """A token label no other token of the test run has (fixtures may be set up again when tests are shuffled)."""
+    return f"{prefix}-{os.getpid()}-{next(_labels)}"
 
 KEY_SPECS: dict[str, tuple[KeyType, dict[str, Any]]] = {
     "p256": (KeyType.EC, {"curve": "P-256"}),

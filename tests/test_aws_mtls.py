@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime
 import http.server
+import itertools
 import json
+import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from p11.crypto import token_key
 from p11.testing import SoftHSM
 
 PIN = "2468"
+_tokens = itertools.count(1)  # a new label each time the fixture is set up (shuffled runs set it up again)
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -67,7 +70,7 @@ def _serve(server_pki: Pki, client_ca: Pki | None) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def mtls_session(softhsm: SoftHSM) -> Iterator[Session]:
-    spec = softhsm.add_token("aws-mtls", user_pin=PIN, so_pin="13579246")
+    spec = softhsm.add_token(f"aws-mtls-{os.getpid()}-{next(_tokens)}", user_pin=PIN, so_pin="13579246")
     with load(softhsm.module_path).get_token(label=spec.label).open(user_pin=PIN, rw=True) as session:
         yield session
 

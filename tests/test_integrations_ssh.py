@@ -11,7 +11,7 @@ from typing import Any
 import asyncssh
 import paramiko
 import pytest
-from integrations_support import USER_PIN, generate
+from integrations_support import USER_PIN, fresh_label, generate
 from ssh_support import USER, AsyncsshServer, openssh_public, paramiko_server, run_command
 
 from p11 import errors
@@ -92,7 +92,7 @@ def test_paramiko_has_no_ed448_and_refuses_software_keys(token_keys: dict[str, A
 def test_paramiko_login_fails_clearly_when_the_token_logged_out(softhsm: Any) -> None:
     """A key whose token logged out (a PIN-less session is all that is left): the login fails with the token's
     error, and paramiko does not hang or try on as if the key were refused."""
-    spec = softhsm.add_token("integ-logout", user_pin=USER_PIN)
+    spec = softhsm.add_token(fresh_label("integ-logout"), user_pin=USER_PIN)
     token = load(softhsm.module_path).get_token(label=spec.label)
     session = token.open(user_pin=USER_PIN, rw=True)
     try:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import select
+import queue
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from integrations_support import SERVER_AUTH, USER_PIN, TestCA
+from integrations_support import SERVER_AUTH, USER_PIN, TestCA, fresh_label
 
 from p11.api.library import load
 from p11.api.session import Session
@@ -74,28 +75,29 @@ class TlsToken:
 
 @pytest.fixture(scope="module")
 def tls_token(softhsm: SoftHSM, test_ca: TestCA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsToken]:
-    spec = softhsm.add_token(f"tls-engine-{os.getpid()}", user_pin=USER_PIN)
+    spec = softhsm.add_token(fresh_label("tls-engine"), user_pin=USER_PIN)
     with load(softhsm.module_path).get_token(label=spec.label).open(user_pin=USER_PIN, rw=True) as session:
         yield TlsToken(session, spec.label, test_ca, tmp_path_factory.mktemp("tls"))
 
 
 def _start_server(key_uri: str, cert: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], int]:
-    """``openssl s_server`` with the engine's key; its port (it prints ``ACCEPT host:port``)."""
+    """``openssl s_server`` with the engine's key; its port (it prints ``ACCEPT host:port``, sometimes after a line
+    about DH parameters: the lines are read by a thread, as a buffered readline can hold the next one)."""
     server = subprocess.Popen(
         ["openssl", "s_server", "-engine", "pkcs11", "-keyform", "engine", "-key", key_uri, "-cert", str(cert),
          "-accept", "127.0.0.1:0", "-www", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
-    assert server.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in server.stdout or ()], daemon=True).start()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([server.stdout], [], [], 1)
-        if ready:
-            line = server.stdout.readline()
-            if line.startswith("ACCEPT"):
-                return server, int(line.rsplit(":", 1)[1])
-            if not line and server.poll() is not None:
-                break
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line.startswith("ACCEPT"):
+            return server, int(line.rsplit(":", 1)[1])
     server.kill()
     _, err = server.communicate(timeout=10)
     raise AssertionError(f"s_server did not start (exit {server.returncode}): {err[-2000:]}")
@@ -124,7 +126,9 @@ def test_the_pkcs11_engine_serves_a_python_ssl_client_with_the_token_key(
             assert tls.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
     finally:
         server.terminate()
-        server.communicate(timeout=30)
+        server.wait(timeout=30)  # its stdout is read to the end by _start_server's thread
+        if server.stderr is not None:
+            server.stderr.close()
     assert answer.startswith(b"HTTP/1.0 200 ok")
     # the handshake's signature (CertificateVerify, or the TLS 1.2 key exchange) was made by the key the
     # certificate names: the token's
@@ -145,7 +149,7 @@ def test_the_engine_crashes_on_a_token_that_holds_an_ed25519_key(
     private keys"), finds no key, and the process then dies with SIGSEGV in SoftHSM's C_CloseAllSessions, called
     by the engine from OPENSSL_cleanup at exit after SoftHSM's own static objects are gone. Another token's
     Ed25519 key does not matter when the URI names the token (test above, same store)."""
-    spec = softhsm.add_token(f"tls-ed25519-{os.getpid()}", user_pin=USER_PIN)
+    spec = softhsm.add_token(fresh_label("tls-ed25519"), user_pin=USER_PIN)
     with load(softhsm.module_path).get_token(label=spec.label).open(user_pin=USER_PIN, rw=True) as session:
         _, ec_key = session.generate_keypair(KeyType.EC, curve="P-256", label="tls-ec")
         session.generate_keypair(KeyType.EC_EDWARDS, curve="ed25519", label="ssh-ed25519")
