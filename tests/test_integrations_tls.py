@@ -5,6 +5,7 @@ describe (docs/integrations.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import queue
@@ -80,27 +81,40 @@ def tls_token(softhsm: SoftHSM, test_ca: TestCA, tmp_path_factory: pytest.TempPa
         yield TlsToken(session, spec.label, test_ca, tmp_path_factory.mktemp("tls"))
 
 
-def _start_server(key_uri: str, cert: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], int]:
-    """``openssl s_server`` with the engine's key; its port (it prints ``ACCEPT host:port``, sometimes after a line
-    about DH parameters: the lines are read by a thread, as a buffered readline can hold the next one)."""
+@contextlib.contextmanager
+def s_server(key_uri: str, cert: Path, env: dict[str, str]) -> Iterator[int]:
+    """``openssl s_server`` with the engine's key, for the duration of the ``with``; its port. It prints
+    ``ACCEPT host:port``, sometimes after a line about DH parameters: a thread reads the lines (a buffered
+    readline can hold the next one back from ``select``)."""
     server = subprocess.Popen(
         ["openssl", "s_server", "-engine", "pkcs11", "-keyform", "engine", "-key", key_uri, "-cert", str(cert),
-         "-accept", "127.0.0.1:0", "-www", *extra],
+         "-accept", "127.0.0.1:0", "-www"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
+    assert server.stdout is not None and server.stderr is not None
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in server.stdout or ()], daemon=True).start()
-    deadline = time.monotonic() + 30
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=left)
-        except queue.Empty:
-            break
-        if line.startswith("ACCEPT"):
-            return server, int(line.rsplit(":", 1)[1])
-    server.kill()
-    _, err = server.communicate(timeout=10)
-    raise AssertionError(f"s_server did not start (exit {server.returncode}): {err[-2000:]}")
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stdout or ()], daemon=True)
+    reader.start()
+    port = None
+    try:
+        deadline = time.monotonic() + 30
+        while port is None and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=left)
+                if line.startswith("ACCEPT"):
+                    port = int(line.rsplit(":", 1)[1])
+        if port is None:
+            server.kill()
+            server.wait(timeout=10)
+            raise AssertionError(f"s_server did not start (exit {server.returncode}): {server.stderr.read()[-2000:]}")
+        yield port
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+        reader.join(10)
+        server.stdout.close()
+        server.stderr.close()
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls1.2", "tls1.3"])
@@ -110,8 +124,7 @@ def test_the_pkcs11_engine_serves_a_python_ssl_client_with_the_token_key(
 ) -> None:
     uri = _p11_uri(softhsm, tls_token.label, f"tls-{name}", tls_token.pin_file)
     assert uri.startswith(f"pkcs11:token={tls_token.label};") and f"object=tls-{name};type=private" in uri
-    server, port = _start_server(f"{uri}?pin-source=file:{tls_token.pin_file}", tls_token.certs[name], openssl_env)
-    try:
+    with s_server(f"{uri}?pin-source=file:{tls_token.pin_file}", tls_token.certs[name], openssl_env) as port:
         context = ssl.create_default_context(cafile=tls_token.ca_file)
         context.minimum_version = context.maximum_version = version
         with (
@@ -124,11 +137,6 @@ def test_the_pkcs11_engine_serves_a_python_ssl_client_with_the_token_key(
                 answer += chunk
             served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True) or b"")
             assert tls.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)  # its stdout is read to the end by _start_server's thread
-        if server.stderr is not None:
-            server.stderr.close()
     assert answer.startswith(b"HTTP/1.0 200 ok")
     # the handshake's signature (CertificateVerify, or the TLS 1.2 key exchange) was made by the key the
     # certificate names: the token's
