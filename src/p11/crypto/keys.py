@@ -85,19 +85,27 @@ _REFUSALS = frozenset(
 )
 
 
-@contextlib.contextmanager
-def _refusal_is_unsupported(key: PrivateKey, what: str) -> Iterator[None]:
+def _token_refusal(exc: errors.CryptokiError, key: PrivateKey, what: str, mechanism: Any) -> Exception | None:
     """The one place where a token's "cannot do that algorithm" becomes ``cryptography``'s ``UnsupportedAlgorithm``
-    (:class:`~p11.crypto.errors.TokenRefusedAlgorithm`, the token's error as its cause); other errors pass as
-    they are."""
+    (:class:`~p11.crypto.errors.TokenRefusedAlgorithm`); None for any other error, which passes as it is."""
+    refused = exc.rv in _REFUSALS or (exc.rv == ReturnValue.ARGUMENTS_BAD and (exc.function or "").endswith("Init"))
+    if not refused:
+        return None
+    shown = f"CKM_{mechanism.name}" if isinstance(mechanism, Mechanism) else repr(mechanism)
+    name = repr(key.label) if key.label else f"(handle {key.handle})"
+    return TokenRefusedAlgorithm(f"token key {name} cannot {what} with {shown}: {exc}")
+
+
+@contextlib.contextmanager
+def _refusal_is_unsupported(key: PrivateKey, what: str, mechanism: Any) -> Iterator[None]:
+    """:func:`_token_refusal` around a block (decryption, ECDH): the token's error stays the cause."""
     try:
         yield
     except errors.CryptokiError as exc:
-        refused = exc.rv in _REFUSALS or (exc.rv == ReturnValue.ARGUMENTS_BAD and (exc.function or "").endswith("Init"))
-        if not refused:
+        refusal = _token_refusal(exc, key, what, mechanism)
+        if refusal is None:
             raise
-        name = repr(key.label) if key.label else f"(handle {key.handle})"
-        raise TokenRefusedAlgorithm(f"token key {name} cannot {what}: {exc}") from exc
+        raise refusal from exc
 
 
 def _hash_info(algorithm: hashes.HashAlgorithm) -> mechanisms.HashInfo:
@@ -158,10 +166,16 @@ class _TokenKey:
             return self._public
 
     def _sign(self, data: bytes, mechanism: Any) -> bytes:
-        """``data`` signed on the token; an algorithm the token refuses is ``UnsupportedAlgorithm``."""
-        shown = f"CKM_{mechanism.name}" if isinstance(mechanism, Mechanism) else repr(mechanism)
-        with _refusal_is_unsupported(self._key, f"sign with {shown}"):
+        """``data`` signed on the token; an algorithm the token refuses is ``UnsupportedAlgorithm``. (A plain
+        ``try``, not :func:`_refusal_is_unsupported`: this is every signature's path, and nothing is formatted
+        unless the token refused.)"""
+        try:
             return bytes(self._key.sign(data, mechanism))
+        except errors.CryptokiError as exc:
+            refusal = _token_refusal(exc, self._key, "sign", mechanism)
+            if refusal is None:
+                raise
+            raise refusal from exc
 
     def _can(self, mechanism: Mechanism | None, flag: MechanismFlag) -> bool:
         """Whether the token offers ``mechanism`` for ``flag`` (cached; unknown counts as no)."""
@@ -276,7 +290,7 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
                 f"RSA decryption with padding {getattr(padding, 'name', padding)!r} is not supported"
             )
         try:
-            with _refusal_is_unsupported(self._key, f"decrypt with {mechanism!r}"):
+            with _refusal_is_unsupported(self._key, "decrypt", mechanism):
                 return bytes(self._key.decrypt(ciphertext, mechanism))
         except (errors.GeneralError, errors.FunctionFailed, errors.DataError) as exc:  # type: ignore[attr-defined]
             # One message whatever the token said: which failure it was must not be an oracle.
@@ -332,7 +346,7 @@ class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
             )
         point = peer_public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         size = field_bytes(self._curve)
-        with _refusal_is_unsupported(self._key, "derive an ECDH secret"):
+        with _refusal_is_unsupported(self._key, "derive an ECDH secret", Mechanism.ECDH1_DERIVE):
             secret = self._key.derive_key(
                 mechanisms.ECDH1(point),
                 key_type=KeyType.GENERIC_SECRET,
