@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -103,3 +105,10 @@ def outcome_unless_stuck(call: Callable[[], Any], guard: float = 60.0) -> BaseEx
     thread.join(guard)
     assert not thread.is_alive(), f"{call!r} blocked (still running after {guard} s)"
     return result[0]
+
+
+def modules_loaded_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter (this venv's) has loaded after running ``statement``."""
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(out.split())

@@ -4,28 +4,22 @@ loads neither boto3/botocore nor awscrt."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
+
+from support import modules_loaded_after
 
 import p11.aws
 
 AWS = Path(p11.aws.__file__).parent
 
 
-def _loaded_after(statement: str) -> set[str]:
-    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return set(out.split())
-
-
 def test_the_core_does_not_import_p11_aws() -> None:
-    loaded = _loaded_after("import p11, p11.crypto, p11.opener, p11.api.uris, p11.testing")
+    loaded = modules_loaded_after("import p11, p11.crypto, p11.opener, p11.api.uris, p11.testing")
     assert not {m for m in loaded if m == "p11.aws" or m.startswith("p11.aws.")}
 
 
 def test_importing_p11_aws_needs_no_aws_sdk() -> None:
-    loaded = _loaded_after("import p11.aws")
+    loaded = modules_loaded_after("import p11.aws")
     assert not {m.split(".")[0] for m in loaded} & {"boto3", "botocore", "awscrt"}
 
 

@@ -6,7 +6,9 @@
   GetSessionToken/AssumeRole calls, are signed through the token (botocore's event hooks, no patching);
 * :func:`iot_session`: temporary credentials from the AWS IoT credentials provider over mutual TLS with the device key
   on the token (awscrt's PKCS#11 TLS, sharing this process's module), refreshed before they expire;
-* :mod:`p11.aws.compat`: a drop-in for ``awsiot-credentialhelper`` 1.0.x.
+* :mod:`p11.aws.compat`: a drop-in for ``awsiot-credentialhelper`` 1.0.x;
+* :func:`mtls_client`: HTTPS over mutual TLS with the client key on the token, for any server (the same awscrt TLS
+  as :func:`iot_session`; Python's ``ssl`` takes client keys from files only).
 
 A leaf of p11: it uses the public API only and nothing in the core imports it. boto3/botocore and awscrt are needed
 only by the session functions (``pip install p11[aws]``); the signer needs neither. See docs/aws.md.
@@ -15,24 +17,29 @@ only by the session functions (``pip install p11[aws]``); the signer needs neith
 from __future__ import annotations
 
 from p11.aws.errors import (
+    ClientCertificateRejected,
     CredentialsError,
     CredentialsFormatError,
     CredentialsProviderError,
     CredentialsTLSError,
 )
-from p11.aws.iot import iot_session
+from p11.aws.iot import iot_session, mtls_client
+from p11.aws.mtls import MtlsClient
 from p11.aws.secret import import_secret
 from p11.aws.sessions import signing_session, sts_session
 from p11.aws.signer import SigV4Signer
 
 __all__ = [
+    "ClientCertificateRejected",
     "CredentialsError",
     "CredentialsFormatError",
     "CredentialsProviderError",
     "CredentialsTLSError",
+    "MtlsClient",
     "SigV4Signer",
     "import_secret",
     "iot_session",
+    "mtls_client",
     "signing_session",
     "sts_session",
 ]

@@ -7,7 +7,13 @@ only the endpoint, the HTTP status, the field that is wrong and the provider's o
 
 from __future__ import annotations
 
-__all__ = ["CredentialsError", "CredentialsFormatError", "CredentialsProviderError", "CredentialsTLSError"]
+__all__ = [
+    "ClientCertificateRejected",
+    "CredentialsError",
+    "CredentialsFormatError",
+    "CredentialsProviderError",
+    "CredentialsTLSError",
+]
 
 
 class CredentialsError(ValueError):
@@ -17,6 +23,12 @@ class CredentialsError(ValueError):
 class CredentialsTLSError(CredentialsError):
     """The mutual-TLS connection failed: the server rejected the client certificate, the server's certificate does
     not verify, the certificate does not match the token key, or the endpoint cannot be reached."""
+
+
+class ClientCertificateRejected(CredentialsTLSError):
+    """The server asks for a client certificate and refused the one given: not issued by a CA it trusts, not for
+    client authentication (an extendedKeyUsage without ``clientAuth``), or refused by its own policy. The message
+    names what p11 can see wrong with the certificate, when it can."""
 
 
 class CredentialsProviderError(CredentialsError):

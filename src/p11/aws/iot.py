@@ -22,7 +22,16 @@ from p11.aws.credentials import Metadata, check_metadata, refreshing_session
 from p11.aws.errors import CredentialsFormatError, CredentialsProviderError, CredentialsTLSError
 from p11.aws.mtls import Endpoint, MtlsClient, TokenKeyRef
 
-__all__ = ["BACKOFF", "RETRIES", "CredentialsFetcher", "iot_session", "read_pem", "region_of", "token_key_ref"]
+__all__ = [
+    "BACKOFF",
+    "RETRIES",
+    "CredentialsFetcher",
+    "iot_session",
+    "mtls_client",
+    "read_pem",
+    "region_of",
+    "token_key_ref",
+]
 
 RETRIES = 3  # further attempts after a 5xx answer
 BACKOFF = 0.2  # seconds before the first retry; doubled for each next one
@@ -102,6 +111,23 @@ def token_key_ref(key: Any, certificate: bytes) -> TokenKeyRef:
     return TokenKeyRef(token.library.path, token.slot.id, label, holder=private)
 
 
+def mtls_client(
+    endpoint: str, *, certificate: str | Path | bytes, key: Any, ca_file: str | Path | bytes | None = None
+) -> MtlsClient:
+    """An HTTPS client over mutual TLS whose client key is the token key ``key`` (an RFC 7512 URI or a p11 key):
+    ``client.request("POST", "/path", headers, body)`` / ``client.get(...)`` give ``(status, body)``.
+
+    Python's ``ssl`` takes client keys from files only; this is awscrt's TLS (``pip install p11[aws]``), which signs
+    the handshake on the token. ``certificate`` (PEM path or bytes) is checked against the key and its validity
+    dates first; ``ca_file`` verifies the server (the system's trust store when None). A server that refuses the
+    client certificate raises :class:`~p11.aws.errors.ClientCertificateRejected`, saying why when p11 can see it
+    (an extendedKeyUsage without ``clientAuth`` ...)."""
+    where = Endpoint.parse(endpoint)
+    cert = read_pem(certificate, "certificate")
+    ca = None if ca_file is None else read_pem(ca_file, "CA")
+    return MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=ca)
+
+
 class CredentialsFetcher:
     """One fetch of credentials from the provider, with the bounded retries of the module docstring."""
 
@@ -167,9 +193,6 @@ def iot_session(
     for ``role_alias`` as ``thing_name``, authenticated by ``certificate`` (PEM path) and the token key ``key`` (an
     RFC 7512 URI or a p11 key); ``ca_file`` verifies the endpoint (the system's trust store when None); ``region``
     defaults to the endpoint's. Credentials are fetched at first use and again before they expire."""
-    where = Endpoint.parse(endpoint)
-    cert = read_pem(certificate, "certificate")
-    ca = None if ca_file is None else read_pem(ca_file, "CA")
-    client = MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=ca)
+    client = mtls_client(endpoint, certificate=certificate, key=key, ca_file=ca_file)
     fetch = CredentialsFetcher(client, role_alias, thing_name)
-    return refreshing_session(fetch, method="p11-iot-credentials-provider", region=region or region_of(where))
+    return refreshing_session(fetch, method="p11-iot-credentials-provider", region=region or region_of(client.endpoint))

@@ -11,21 +11,33 @@ awscrt picks the key by ``CKA_LABEL`` (it has no ``CKA_ID`` selector): the label
 One thing is checked before awscrt connects: the server's certificate, with Python's ``ssl`` and the same CA. When it
 does not verify, s2n fails only after its anti-timing-attack "blinding" delay of 10-30 s, and then just as a
 negotiation failure; the check names the cause at once (any other problem is left to awscrt to report).
+
+And one after a failed handshake: awscrt reports a client certificate the server refused as a bare negotiation
+failure or a closed socket. So p11 asks the server again with Python's ``ssl`` and no client certificate; if it
+demands one (TLS 1.3 ``certificate_required``, TLS 1.2 ``handshake_failure``), the failure was the server refusing
+this client certificate: :class:`~p11.aws.errors.ClientCertificateRejected`, naming what p11 can see wrong with the
+certificate (an extendedKeyUsage without ``clientAuth``, a keyUsage without ``digitalSignature``). If it does not,
+the error says so: s2n, with a client certificate configured, also fails when the server does not ask for one.
 """
 
 from __future__ import annotations
 
+import io
 import socket
 import ssl
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from p11.aws.errors import CredentialsTLSError
+from p11.aws.errors import ClientCertificateRejected, CredentialsTLSError
 
 __all__ = ["Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
 
 _TIMEOUT = 10.0  # seconds for the connection and for the answer
+_PROBE_WAIT = 2.0  # seconds a TLS 1.3 server has to send certificate_required after the handshake
+# What a server answers a client that sends no certificate when it requires one (OpenSSL's reason names).
+_CERTIFICATE_DEMANDED = ("CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE", "PEER_DID_NOT_RETURN_A_CERTIFICATE")
 _libs: dict[str, Any] = {}
 _libs_lock = threading.Lock()
 
@@ -138,11 +150,10 @@ class MtlsClient:
         """Raise :class:`CredentialsTLSError` when the server's certificate does not verify (module docstring)."""
         if not self.verify_peer:
             return
-        context = ssl.create_default_context(cadata=None if self.ca is None else self.ca.decode("ascii", "replace"))
         try:
             with (
                 socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=_TIMEOUT) as raw,
-                context.wrap_socket(raw, server_hostname=self.endpoint.host),
+                self._server_context().wrap_socket(raw, server_hostname=self.endpoint.host),
             ):
                 pass
         except ssl.SSLCertVerificationError as exc:
@@ -153,8 +164,54 @@ class MtlsClient:
         except (OSError, ValueError):
             return  # not a verification failure: awscrt will say what it is
 
+    def _server_context(self) -> ssl.SSLContext:
+        """Python's ``ssl`` client context that checks the server as awscrt does (same CA, or none when not
+        verifying)."""
+        context = ssl.create_default_context(cadata=None if self.ca is None else self.ca.decode("ascii", "replace"))
+        if not self.verify_peer:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def server_demands_client_certificate(self) -> bool:
+        """Whether the server refuses a client that sends no certificate (asked with Python's ``ssl``)."""
+        try:
+            with (
+                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=_TIMEOUT) as raw,
+                self._server_context().wrap_socket(raw, server_hostname=self.endpoint.host) as tls,
+            ):
+                tls.settimeout(_PROBE_WAIT)
+                tls.recv(1)  # TLS 1.3: the server's verdict on our (empty) certificate comes after the handshake
+        except ssl.SSLError as exc:
+            return any(reason in str(exc.reason) for reason in _CERTIFICATE_DEMANDED)
+        except (OSError, ValueError):
+            return False
+        return False
+
+    def _failure(self, exc: BaseException, what: str) -> CredentialsTLSError:
+        """The error for a connection or request that failed before any answer: :class:`ClientCertificateRejected`
+        when that is what it was."""
+        where = f"{what} to {self.endpoint} failed"
+        if self.server_demands_client_certificate():
+            return ClientCertificateRejected(
+                f"{where}: the server rejected the client certificate{_certificate_problem(self.certificate)} "
+                f"({_crt_error(exc)})"
+            )
+        return CredentialsTLSError(
+            f"{where}: {_crt_error(exc)} (the server does not require a client certificate; awscrt's mutual TLS "
+            "also fails against a server that does not ask for one)"
+        )
+
     def get(self, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
         """``(status, body)`` of ``GET path``; TLS and connection failures raise :class:`CredentialsTLSError`."""
+        return self.request("GET", path, headers)
+
+    def request(
+        self, method: str, path: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """``(status, body)`` of one HTTP/1.1 request over mutual TLS (a connection per request); TLS and connection
+        failures raise :class:`CredentialsTLSError`, :class:`ClientCertificateRejected` when the server refused
+        the client certificate."""
         from awscrt.http import HttpClientConnection, HttpRequest
         from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
 
@@ -175,29 +232,59 @@ class MtlsClient:
         except TimeoutError:
             raise CredentialsTLSError(f"TLS connection to {self.endpoint}: no answer within {_TIMEOUT:g} s") from None
         except Exception as exc:
-            raise CredentialsTLSError(f"TLS connection to {self.endpoint} failed: {_crt_error(exc)}") from None
-        request = HttpRequest("GET", path)
+            raise self._failure(exc, "TLS connection") from None
+        request = HttpRequest(method, path, body_stream=io.BytesIO(body) if body else None)
         request.headers.add("host", str(self.endpoint))
+        if body:
+            request.headers.add("content-length", str(len(body)))
         for name, value in headers:
             request.headers.add(name, value)
         answer: dict[str, Any] = {"status": 0}
-        body = bytearray()
+        received = bytearray()
 
         def on_response(http_stream: Any, status_code: int, headers: Any, **_: Any) -> None:
             answer["status"] = status_code
 
         def on_body(http_stream: Any, chunk: bytes, **_: Any) -> None:
-            body.extend(chunk)
+            received.extend(chunk)
 
         try:
             stream = connection.request(request, on_response, on_body)
             stream.activate()
             stream.completion_future.result(_TIMEOUT)
         except Exception as exc:
+            if not answer["status"]:  # TLS 1.3: a refused client certificate ends the connection after the handshake
+                raise self._failure(exc, "request") from None
             raise CredentialsTLSError(f"request to {self.endpoint} failed: {_crt_error(exc)}") from None
         finally:
             connection.close()
-        return int(answer["status"]), bytes(body)
+        return int(answer["status"]), bytes(received)
+
+
+def _certificate_problem(certificate: bytes) -> str:
+    """What p11 can see that a server refuses in a client certificate (PEM), as ``": ..."``; empty when nothing."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    try:
+        cert = x509.load_pem_x509_certificate(certificate)
+    except ValueError:
+        return ""
+    problems = []
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None
+    wanted = {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+    if usages is not None and not wanted & set(usages):
+        names = ", ".join(getattr(u, "_name", u.dotted_string) for u in usages)
+        problems.append(f"its extendedKeyUsage ({names}) has no clientAuth")
+    try:
+        if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            problems.append("its keyUsage has no digitalSignature")
+    except x509.ExtensionNotFound:
+        pass
+    return f": {'; '.join(problems)}" if problems else ""
 
 
 def _crt_error(exc: BaseException) -> str:

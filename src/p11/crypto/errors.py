@@ -6,6 +6,8 @@ any key bytes.
 
 from __future__ import annotations
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from p11.errors import P11Error
 
 __all__ = [
@@ -13,6 +15,7 @@ __all__ = [
     "InvalidKeyData",
     "KeyNotExportable",
     "PasswordRequired",
+    "TokenRefusedAlgorithm",
     "UnsupportedCurve",
     "UnsupportedKeyType",
     "WrongPassword",
@@ -46,3 +49,11 @@ class KeyNotExportable(P11Error, TypeError):
 class DecryptionFailed(P11Error, ValueError):
     """The token could not decrypt the ciphertext (``cryptography`` raises ``ValueError`` for that; some tokens,
     SoftHSM among them, report a bad ciphertext as ``CKR_GENERAL_ERROR``). The token's error is the ``__cause__``."""
+
+
+class TokenRefusedAlgorithm(UnsupportedAlgorithm, P11Error):
+    """The token cannot do what a ``cryptography`` call asked of its key: it lacks the mechanism, or refuses its
+    parameters (SoftHSM's RSA-PSS takes no SHA-3 hash), or the key's ``CKA_ALLOWED_MECHANISMS`` leave it out.
+
+    It is ``cryptography``'s ``UnsupportedAlgorithm``, which callers of a ``cryptography`` key catch (signxml,
+    PyJWT, pyHanko ...), and a :class:`p11.errors.P11Error`; the token's own error is the ``__cause__``."""

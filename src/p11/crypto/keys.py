@@ -1,9 +1,10 @@
 """Token private keys that ``cryptography`` takes as its own: sign, decrypt and derive on the token.
 
 :func:`token_key` wraps a :class:`p11.PrivateKey` in the ``cryptography`` interface that fits it —
-``RSAPrivateKey``, ``EllipticCurvePrivateKey``, ``Ed25519PrivateKey`` or ``Ed448PrivateKey`` — so anything
-that takes a ``cryptography`` key (``x509.CertificateBuilder().sign(key, hashes.SHA256())``, CSR builders, JWT
-and TLS libraries) uses a key that never leaves the token:
+``RSAPrivateKey``, ``EllipticCurvePrivateKey``, ``Ed25519PrivateKey`` or ``Ed448PrivateKey`` — so code that
+signs through those interfaces (``x509.CertificateBuilder().sign(key, hashes.SHA256())``, CSR builders, PKCS#7,
+PyJWT, signxml) uses a key that never leaves the token; which libraries do, and the adapters for those that do not
+(:mod:`p11.integrations`), are in docs/integrations.md:
 
 * RSA: PKCS#1 v1.5 and PSS signatures (MGF1, salt length as an int or ``PSS.DIGEST_LENGTH``/``PSS.MAX_LENGTH``),
   ``Prehashed`` digests, ``NoDigestInfo`` (cryptography >= 47); PKCS#1 v1.5 and OAEP decryption (a ciphertext
@@ -19,8 +20,16 @@ and TLS libraries) uses a key that never leaves the token:
   ``CKM_ECDH1_DERIVE`` into a session-only, extractable secret that is read and destroyed.
 * EdDSA: ``CKM_EDDSA``.
 
+A mechanism or parameter the token refuses (SoftHSM's RSA-PSS takes no SHA-3 hash; a key whose
+``CKA_ALLOWED_MECHANISMS`` leave the mechanism out) raises ``cryptography``'s ``UnsupportedAlgorithm``
+(:class:`~p11.crypto.errors.TokenRefusedAlgorithm`, also a ``P11Error``; the token's error is its cause): hashing
+here first, as for ECDSA and PKCS#1 v1.5 above, is the one thing done in software instead.
+
 ``public_key()`` is read from the token once (see :func:`p11.crypto.exporting.export_public_key`) and cached;
-``private_bytes``/``private_numbers`` raise :class:`~p11.crypto.errors.KeyNotExportable`. ``copy.copy`` and
+``private_bytes``/``private_numbers`` raise :class:`~p11.crypto.errors.KeyNotExportable` — even for a caller that
+reads only ``private_numbers().public_numbers`` (paramiko, josepy): ``RSAPrivateNumbers`` is made of p, q and d, and
+numbers standing in for them would be a private key that is not this one; ``public_key().public_numbers()`` is
+the honest read (``p11.integrations`` does that for paramiko). ``copy.copy`` and
 ``copy.deepcopy`` return the adapter itself: there is one key on the token, and a copy would be the same key.
 """
 
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -38,9 +48,9 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from p11 import errors, mechanisms
-from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, ReturnValue
 from p11.crypto.ecdsa import curve_for_ec_params, edwards_curve_for_ec_params, field_bytes, raw_to_der
-from p11.crypto.errors import DecryptionFailed, KeyNotExportable, UnsupportedKeyType
+from p11.crypto.errors import DecryptionFailed, KeyNotExportable, TokenRefusedAlgorithm, UnsupportedKeyType
 from p11.crypto.exporting import export_public_key
 
 if TYPE_CHECKING:
@@ -60,6 +70,42 @@ Buffer = bytes | bytearray | memoryview
 _NO_DIGEST_INFO: type | None = getattr(asym_utils, "NoDigestInfo", None)
 
 _NOT_EXPORTABLE = "the private key lives on the token and never leaves it; only its public key can be exported"
+
+# What a token answers when it cannot do an algorithm with this key: the mechanism, its parameters, the curve, the
+# key's type or size. CKR_ARGUMENTS_BAD counts only from an *Init call, whose arguments are the mechanism and key
+# (SoftHSM's answer to RSA-PSS parameters naming SHA-3).
+_REFUSALS = frozenset(
+    {
+        ReturnValue.MECHANISM_INVALID,
+        ReturnValue.MECHANISM_PARAM_INVALID,
+        ReturnValue.CURVE_NOT_SUPPORTED,
+        ReturnValue.KEY_TYPE_INCONSISTENT,
+        ReturnValue.KEY_SIZE_RANGE,
+    }
+)
+
+
+def _token_refusal(exc: errors.CryptokiError, key: PrivateKey, what: str, mechanism: Any) -> Exception | None:
+    """The one place where a token's "cannot do that algorithm" becomes ``cryptography``'s ``UnsupportedAlgorithm``
+    (:class:`~p11.crypto.errors.TokenRefusedAlgorithm`); None for any other error, which passes as it is."""
+    refused = exc.rv in _REFUSALS or (exc.rv == ReturnValue.ARGUMENTS_BAD and (exc.function or "").endswith("Init"))
+    if not refused:
+        return None
+    shown = f"CKM_{mechanism.name}" if isinstance(mechanism, Mechanism) else repr(mechanism)
+    name = repr(key.label) if key.label else f"(handle {key.handle})"
+    return TokenRefusedAlgorithm(f"token key {name} cannot {what} with {shown}: {exc}")
+
+
+@contextlib.contextmanager
+def _refusal_is_unsupported(key: PrivateKey, what: str, mechanism: Any) -> Iterator[None]:
+    """:func:`_token_refusal` around a block (decryption, ECDH): the token's error stays the cause."""
+    try:
+        yield
+    except errors.CryptokiError as exc:
+        refusal = _token_refusal(exc, key, what, mechanism)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 def _hash_info(algorithm: hashes.HashAlgorithm) -> mechanisms.HashInfo:
@@ -118,6 +164,18 @@ class _TokenKey:
             if self._public is None:
                 self._public = export_public_key(self._key)
             return self._public
+
+    def _sign(self, data: bytes, mechanism: Any) -> bytes:
+        """``data`` signed on the token; an algorithm the token refuses is ``UnsupportedAlgorithm``. (A plain
+        ``try``, not :func:`_refusal_is_unsupported`: this is every signature's path, and nothing is formatted
+        unless the token refused.)"""
+        try:
+            return bytes(self._key.sign(data, mechanism))
+        except errors.CryptokiError as exc:
+            refusal = _token_refusal(exc, self._key, "sign", mechanism)
+            if refusal is None:
+                raise
+            raise refusal from exc
 
     def _can(self, mechanism: Mechanism | None, flag: MechanismFlag) -> bool:
         """Whether the token offers ``mechanism`` for ``flag`` (cached; unknown counts as no)."""
@@ -200,21 +258,21 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
         if _NO_DIGEST_INFO is not None and isinstance(algorithm, _NO_DIGEST_INFO):
             if not isinstance(padding, asym_padding.PKCS1v15):
                 raise ValueError("NoDigestInfo can only be used with PKCS1v15 padding")
-            return bytes(self._key.sign(bytes(data), Mechanism.RSA_PKCS))  # raw PKCS#1 v1.5 over the data itself
+            return self._sign(bytes(data), Mechanism.RSA_PKCS)  # raw PKCS#1 v1.5 over the data itself
         data, hash_algorithm, prehashed = _split_hash(bytes(data), algorithm)
         info = _hash_info(hash_algorithm)
         if isinstance(padding, asym_padding.PKCS1v15):
             if not prehashed and self._can(info.rsa_pkcs, MechanismFlag.SIGN):
-                return bytes(self._key.sign(data, info.rsa_pkcs))
+                return self._sign(data, info.rsa_pkcs)
             digest = data if prehashed else _digest(hash_algorithm, data)
-            return bytes(self._key.sign(mechanisms.digest_info(info, digest), Mechanism.RSA_PKCS))
+            return self._sign(mechanisms.digest_info(info, digest), Mechanism.RSA_PKCS)
         if isinstance(padding, asym_padding.PSS):
             mgf = _mgf1_hash(padding.mgf)
             salt = self._salt_length(padding, hash_algorithm)
             if not prehashed and self._can(info.rsa_pss, MechanismFlag.SIGN):
-                return bytes(self._key.sign(data, mechanisms.PSS(info.name, mgf.name, salt)))
+                return self._sign(data, mechanisms.PSS(info.name, mgf.name, salt))
             digest = data if prehashed else _digest(hash_algorithm, data)
-            return bytes(self._key.sign(digest, mechanisms.PSS(info.name, mgf.name, salt, prehashed=True)))
+            return self._sign(digest, mechanisms.PSS(info.name, mgf.name, salt, prehashed=True))
         raise UnsupportedAlgorithm(f"RSA signing with padding {getattr(padding, 'name', padding)!r} is not supported")
 
     def decrypt(self, ciphertext: Buffer, padding: asym_padding.AsymmetricPadding) -> bytes:
@@ -232,9 +290,8 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
                 f"RSA decryption with padding {getattr(padding, 'name', padding)!r} is not supported"
             )
         try:
-            return bytes(self._key.decrypt(ciphertext, mechanism))
-        except errors.MechanismNotSupported as exc:
-            raise UnsupportedAlgorithm(str(exc)) from exc
+            with _refusal_is_unsupported(self._key, "decrypt", mechanism):
+                return bytes(self._key.decrypt(ciphertext, mechanism))
         except (errors.GeneralError, errors.FunctionFailed, errors.DataError) as exc:  # type: ignore[attr-defined]
             # One message whatever the token said: which failure it was must not be an oracle.
             raise DecryptionFailed("Decryption failed: the ciphertext is not valid for this key and padding") from exc
@@ -270,12 +327,12 @@ class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
         data, hash_algorithm, prehashed = _split_hash(bytes(data), signature_algorithm.algorithm)
         info = _hash_info(hash_algorithm)
         if not prehashed and self._can(info.ecdsa, MechanismFlag.SIGN):
-            raw = self._key.sign(data, info.ecdsa)
+            raw = self._sign(data, info.ecdsa)
         else:
             digest = data if prehashed else _digest(hash_algorithm, data)
             # CKM_ECDSA signs the leftmost bits of the digest; trim to the order's length in bytes ourselves, as
             # some tokens reject longer input rather than truncating (the token keeps the leftmost bits).
-            raw = self._key.sign(digest[: field_bytes(self._curve)], Mechanism.ECDSA)
+            raw = self._sign(digest[: field_bytes(self._curve)], Mechanism.ECDSA)
         return raw_to_der(bytes(raw))
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -289,14 +346,15 @@ class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
             )
         point = peer_public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         size = field_bytes(self._curve)
-        secret = self._key.derive_key(
-            mechanisms.ECDH1(point),
-            key_type=KeyType.GENERIC_SECRET,
-            bits=size * 8,
-            token=False,
-            sensitive=False,
-            extractable=True,
-        )
+        with _refusal_is_unsupported(self._key, "derive an ECDH secret", Mechanism.ECDH1_DERIVE):
+            secret = self._key.derive_key(
+                mechanisms.ECDH1(point),
+                key_type=KeyType.GENERIC_SECRET,
+                bits=size * 8,
+                token=False,
+                sensitive=False,
+                extractable=True,
+            )
         try:
             return bytes(secret[Attribute.VALUE])
         finally:
@@ -311,7 +369,7 @@ class TokenEd25519PrivateKey(_TokenKey, ed25519.Ed25519PrivateKey):
         return self._public_key()  # type: ignore[no-any-return]
 
     def sign(self, data: Buffer) -> bytes:
-        return bytes(self._key.sign(bytes(data), Mechanism.EDDSA))
+        return self._sign(bytes(data), Mechanism.EDDSA)
 
 
 class TokenEd448PrivateKey(_TokenKey, ed448.Ed448PrivateKey):
@@ -321,7 +379,7 @@ class TokenEd448PrivateKey(_TokenKey, ed448.Ed448PrivateKey):
         return self._public_key()  # type: ignore[no-any-return]
 
     def sign(self, data: Buffer) -> bytes:
-        return bytes(self._key.sign(bytes(data), Mechanism.EDDSA))
+        return self._sign(bytes(data), Mechanism.EDDSA)
 
 
 TokenPrivateKey = TokenRSAPrivateKey | TokenEllipticCurvePrivateKey | TokenEd25519PrivateKey | TokenEd448PrivateKey
