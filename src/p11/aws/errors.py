@@ -7,7 +7,13 @@ only the endpoint, the HTTP status, the field that is wrong and the provider's o
 
 from __future__ import annotations
 
-__all__ = ["CredentialsError", "CredentialsFormatError", "CredentialsProviderError", "CredentialsTLSError"]
+__all__ = [
+    "CredentialsError",
+    "CredentialsFetchError",
+    "CredentialsFormatError",
+    "CredentialsProviderError",
+    "CredentialsTLSError",
+]
 
 
 class CredentialsError(ValueError):
@@ -31,3 +37,11 @@ class CredentialsProviderError(CredentialsError):
 class CredentialsFormatError(CredentialsError):
     """The provider's answer is not credentials: malformed or partial JSON, a missing field, an expiration that is
     not a date or is already past."""
+
+
+class CredentialsFetchError(CredentialsError):
+    """The call that fetches temporary credentials from STS (GetSessionToken, AssumeRole) failed: the endpoint could
+    not be reached or refused the call. The message names the action and the endpoint it went to; ``__cause__`` is
+    botocore's error. Raised from the first use of a client (or a refresh), so it says that it was the credential
+    fetch, not the client's own call, that failed."""
+
