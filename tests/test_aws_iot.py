@@ -304,15 +304,33 @@ def test_compat_side_by_side_with_awsiot_credentialhelper(stub: IotStub, server_
     assert [r["client"] for r in stub.requests] == ["device", "device"]
 
 
-def test_compat_wrong_pin_and_missing_key(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
-    spec = softhsm.add_token("aws-iot-compat", user_pin="1357", so_pin="13579246")
-    for pin, label, match in (("918273", "device", "PIN is incorrect"), ("1357", "no-such-key", "no-such-key")):
-        config = Pkcs11Config(pkcs11_lib=softhsm.module_path, user_pin=pin, token_label=spec.label,
+@pytest.mark.parametrize("case", ["wrong-pin", "missing-key"])
+def test_compat_key_errors_are_runtime_errors_where_the_original_raises_them(stub: IotStub, device: Any,
+                                                                             softhsm: SoftHSM, case: str) -> None:
+    """Code written for awsiot-credentialhelper catches a wrong PIN or a missing key as ``RuntimeError`` (awscrt's)
+    at the first use of the session's credentials: the same code catches ours, which says more and is a
+    ``ValueError`` too. Both packages run the same code here."""
+    from awsiot_credentialhelper.boto3_session import Boto3SessionProvider as Original
+    from awsiot_credentialhelper.boto3_session import Pkcs11Config as OriginalConfig
+
+    spec = softhsm.add_token(f"aws-iot-compat-{case}", user_pin="1357", so_pin="13579246")
+    pin, label = ("918273", "device") if case == "wrong-pin" else ("1357", "no-such-key")
+    caught = []
+    for provider_class, config_class in ((Original, OriginalConfig), (Boto3SessionProvider, Pkcs11Config)):
+        config = config_class(pkcs11_lib=softhsm.module_path, user_pin=pin, token_label=spec.label,
                               private_key_label=label)
-        provider = Boto3SessionProvider(stub.endpoint, "device-role", "thing-1", device[1].read_bytes(), pkcs11=config)
-        with pytest.raises(ValueError, match=match) as info:
-            provider.get_session()
-        assert "918273" not in str(info.value) and "918273" not in repr(provider)
+        provider = provider_class(stub.endpoint, "device-role", "thing-1", device[1].read_bytes(), pkcs11=config)
+        session = provider.get_session(region="eu-west-1")  # no error yet, in either package
+        try:
+            session.get_credentials().get_frozen_credentials()
+        except RuntimeError as exc:  # what code written for the original catches
+            caught.append(exc)
+        assert "918273" not in repr(provider)
+    original, ours = caught
+    expected = ("CKR_PIN_INCORRECT", "PIN is incorrect") if case == "wrong-pin" else ("KEY_NOT_FOUND", "no-such-key")
+    assert expected[0] in str(original)
+    assert isinstance(ours, ValueError) and expected[1] in str(ours) and "918273" not in str(ours)
+    assert isinstance(ours.__cause__, errors.PinIncorrect if case == "wrong-pin" else errors.NoSuchObject)
     assert stub.requests == []
 
 

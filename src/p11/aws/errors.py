@@ -13,6 +13,7 @@ __all__ = [
     "CredentialsFormatError",
     "CredentialsProviderError",
     "CredentialsTLSError",
+    "TokenKeyError",
 ]
 
 
@@ -45,3 +46,8 @@ class CredentialsFetchError(CredentialsError):
     botocore's error. Raised from the first use of a client (or a refresh), so it says that it was the credential
     fetch, not the client's own call, that failed."""
 
+
+class TokenKeyError(CredentialsError, RuntimeError):
+    """:mod:`p11.aws.compat`: the PKCS#11 key could not be used (a wrong PIN, no such token or key). A
+    ``RuntimeError`` too, as ``awsiot-credentialhelper`` raises awscrt's ``RuntimeError`` for these, so code written
+    for it keeps catching it; ``__cause__`` is p11's own error (:class:`p11.errors.PinIncorrect` ...)."""
