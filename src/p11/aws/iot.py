@@ -20,9 +20,18 @@ from urllib.parse import quote
 
 from p11.aws.credentials import Metadata, check_metadata, refreshing_session
 from p11.aws.errors import CredentialsFormatError, CredentialsProviderError, CredentialsTLSError
-from p11.aws.mtls import Endpoint, MtlsClient, TokenKeyRef
+from p11.aws.mtls import TIMEOUT, Endpoint, MtlsClient, TokenKeyRef
 
-__all__ = ["BACKOFF", "RETRIES", "CredentialsFetcher", "iot_session", "read_pem", "region_of", "token_key_ref"]
+__all__ = [
+    "BACKOFF",
+    "RETRIES",
+    "CredentialsFetcher",
+    "iot_fetcher",
+    "iot_session",
+    "read_pem",
+    "region_of",
+    "token_key_ref",
+]
 
 RETRIES = 3  # further attempts after a 5xx answer
 BACKOFF = 0.2  # seconds before the first retry; doubled for each next one
@@ -153,6 +162,27 @@ def _credentials(body: bytes) -> Metadata:
     return check_metadata(fields, _FIELDS)
 
 
+def iot_fetcher(
+    *,
+    endpoint: str,
+    role_alias: str,
+    thing_name: str,
+    certificate: str | Path,
+    key: Any,
+    ca_file: str | Path | None = None,
+    timeout: float = TIMEOUT,
+) -> CredentialsFetcher:
+    """What fetches credentials for :func:`iot_session` (and ``p11 aws credentials``): the arguments checked, the
+    certificate checked against the key, no connection made yet. Each call of the result is one fetch."""
+    where = Endpoint.parse(endpoint)
+    cert = read_pem(certificate, "certificate")
+    ca = None if ca_file is None else read_pem(ca_file, "CA")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        raise ValueError(f"timeout must be a number of seconds in (0, 600], not {timeout!r}")
+    client = MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=ca, timeout=float(timeout))
+    return CredentialsFetcher(client, role_alias, thing_name)
+
+
 def iot_session(
     *,
     endpoint: str,
@@ -167,9 +197,7 @@ def iot_session(
     for ``role_alias`` as ``thing_name``, authenticated by ``certificate`` (PEM path) and the token key ``key`` (an
     RFC 7512 URI or a p11 key); ``ca_file`` verifies the endpoint (the system's trust store when None); ``region``
     defaults to the endpoint's. Credentials are fetched at first use and again before they expire."""
+    fetch = iot_fetcher(endpoint=endpoint, role_alias=role_alias, thing_name=thing_name, certificate=certificate,
+                        key=key, ca_file=ca_file)
     where = Endpoint.parse(endpoint)
-    cert = read_pem(certificate, "certificate")
-    ca = None if ca_file is None else read_pem(ca_file, "CA")
-    client = MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=ca)
-    fetch = CredentialsFetcher(client, role_alias, thing_name)
     return refreshing_session(fetch, method="p11-iot-credentials-provider", region=region or region_of(where))

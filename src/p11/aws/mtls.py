@@ -11,6 +11,10 @@ awscrt picks the key by ``CKA_LABEL`` (it has no ``CKA_ID`` selector): the label
 One thing is checked before awscrt connects: the server's certificate, with Python's ``ssl`` and the same CA. When it
 does not verify, s2n fails only after its anti-timing-attack "blinding" delay of 10-30 s, and then just as a
 negotiation failure; the check names the cause at once (any other problem is left to awscrt to report).
+
+No step waits for ever: the server check, the connection and the answer each get ``timeout`` seconds (10 by
+default), so a silent or stalled endpoint fails in bounded time (a ``credential_process`` must not hang the SDK that
+runs it: the SDKs set no limit of their own).
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from typing import Any
 
 from p11.aws.errors import CredentialsTLSError
 
-__all__ = ["Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
+__all__ = ["TIMEOUT", "Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
 
-_TIMEOUT = 10.0  # seconds for the connection and for the answer
+TIMEOUT = 10.0  # default seconds for each step: the server check, the connection, the answer
 _libs: dict[str, Any] = {}
 _libs_lock = threading.Lock()
 
@@ -102,6 +106,7 @@ class MtlsClient:
     private_key: bytes | None = field(default=None, repr=False)
     ca: bytes | None = None
     verify_peer: bool = True
+    timeout: float = TIMEOUT  # seconds for each step (module docstring): no step waits longer
     _context: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -140,18 +145,26 @@ class MtlsClient:
             return
         context = ssl.create_default_context(cadata=None if self.ca is None else self.ca.decode("ascii", "replace"))
         try:
-            with (
-                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=_TIMEOUT) as raw,
-                context.wrap_socket(raw, server_hostname=self.endpoint.host),
-            ):
+            raw = socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=self.timeout)
+        except TimeoutError:
+            raise CredentialsTLSError(self._no_answer("connection to")) from None
+        except OSError:
+            return  # refused, no route, no such host ...: awscrt will say what it is
+        try:
+            with raw, context.wrap_socket(raw, server_hostname=self.endpoint.host):
                 pass
         except ssl.SSLCertVerificationError as exc:
             trust = "the given CA" if self.ca is not None else "the system's trust store"
             raise CredentialsTLSError(
                 f"the server certificate of {self.endpoint} does not verify against {trust}: {exc.verify_message}"
             ) from None
+        except TimeoutError:
+            raise CredentialsTLSError(self._no_answer("TLS handshake with")) from None
         except (OSError, ValueError):
             return  # not a verification failure: awscrt will say what it is
+
+    def _no_answer(self, step: str) -> str:
+        return f"{step} {self.endpoint}: no answer within {self.timeout:g} s"
 
     def get(self, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
         """``(status, body)`` of ``GET path``; TLS and connection failures raise :class:`CredentialsTLSError`."""
@@ -171,9 +184,9 @@ class MtlsClient:
                 bootstrap=bootstrap,
                 tls_connection_options=options,
             )
-            connection = future.result(_TIMEOUT)
+            connection = future.result(self.timeout)
         except TimeoutError:
-            raise CredentialsTLSError(f"TLS connection to {self.endpoint}: no answer within {_TIMEOUT:g} s") from None
+            raise CredentialsTLSError(self._no_answer("TLS connection to")) from None
         except Exception as exc:
             raise CredentialsTLSError(f"TLS connection to {self.endpoint} failed: {_crt_error(exc)}") from None
         request = HttpRequest("GET", path)
@@ -192,7 +205,9 @@ class MtlsClient:
         try:
             stream = connection.request(request, on_response, on_body)
             stream.activate()
-            stream.completion_future.result(_TIMEOUT)
+            stream.completion_future.result(self.timeout)
+        except TimeoutError:
+            raise CredentialsTLSError(self._no_answer("request to")) from None
         except Exception as exc:
             raise CredentialsTLSError(f"request to {self.endpoint} failed: {_crt_error(exc)}") from None
         finally:
