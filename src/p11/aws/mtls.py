@@ -15,13 +15,26 @@ negotiation failure; the check names the cause at once (any other problem is lef
 No step waits for ever: the server check, the connection and the answer each get ``timeout`` seconds (10 by
 default), so a silent or stalled endpoint fails in bounded time (a ``credential_process`` must not hang the SDK that
 runs it: the SDKs set no limit of their own).
+
+awscrt's TLS context holds a PKCS#11 session of its own, and awscrt releases it on its event-loop thread, after the
+connection has shut down: if that happens after p11 finalised the module at exit, the module is called after
+``C_Finalize`` and may crash (SoftHSM does, now and then). So each request has its own TLS context and event loop,
+and :meth:`MtlsClient.get` returns (or raises) only once awscrt has let go of them: the connection shut down, the
+event loop finished (bounded; cycles collected, frames of a failure cleared, so nothing keeps them alive). One that
+did not finish in time (a handshake awscrt still waits for) is waited for at exit, before p11 finalises the module
+(:func:`_wait_at_exit`, registered after p11's own exit hook, so it runs first).
 """
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
+import gc
 import socket
 import ssl
 import threading
+import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +43,36 @@ from p11.aws.errors import CredentialsTLSError
 __all__ = ["TIMEOUT", "Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
 
 TIMEOUT = 10.0  # default seconds for each step: the server check, the connection, the answer
+_EXIT_WAIT = 15.0  # at exit, for event loops still finishing (awscrt gives up on a TLS handshake after 10 s)
 _libs: dict[str, Any] = {}
 _libs_lock = threading.Lock()
+_unfinished: list[threading.Event] = []  # shutdowns of event loops get() stopped waiting for
+_unfinished_lock = threading.Lock()
+
+
+def _release(shutdown: threading.Event, wait: float) -> None:
+    """Wait (at most ``wait`` s) until an event loop group has finished, after collecting any reference cycle that
+    still holds it; one that has not is left to :func:`_wait_at_exit`."""
+    if shutdown.wait(0.05):
+        return
+    gc.collect()
+    if not shutdown.wait(wait):
+        with _unfinished_lock:
+            _unfinished.append(shutdown)
+
+
+def _wait_at_exit() -> None:
+    with _unfinished_lock:
+        pending = [event for event in _unfinished if not event.is_set()]
+    if not pending:
+        return
+    gc.collect()
+    deadline = time.monotonic() + _EXIT_WAIT
+    for event in pending:
+        event.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_wait_at_exit)  # p11 registered its exit hook (C_Finalize) when p11 was imported: this runs first
 
 
 def pkcs11_lib(path: str) -> Any:
@@ -98,7 +139,8 @@ class TokenKeyRef:
 
 @dataclass
 class MtlsClient:
-    """One TLS context (built on first use, then reused) for GET requests to ``endpoint``."""
+    """GET requests to ``endpoint``, each over a TLS connection of its own that is gone when it returns (module
+    docstring)."""
 
     endpoint: Endpoint
     certificate: bytes
@@ -107,37 +149,31 @@ class MtlsClient:
     ca: bytes | None = None
     verify_peer: bool = True
     timeout: float = TIMEOUT  # seconds for each step (module docstring): no step waits longer
-    _context: Any = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _tls_context(self) -> Any:
         from awscrt.io import ClientTlsContext, TlsContextOptions
 
-        with self._lock:
-            if self._context is not None:
-                return self._context
-            try:
-                if self.token_key is not None:
-                    options = TlsContextOptions.create_client_with_mtls_pkcs11(
-                        pkcs11_lib=pkcs11_lib(self.token_key.module_path),
-                        user_pin="",  # the token is logged in already (see the module docstring)
-                        slot_id=self.token_key.slot_id,
-                        private_key_label=self.token_key.label,
-                        cert_file_contents=self.certificate,
-                    )
-                else:
-                    options = TlsContextOptions.create_client_with_mtls(
-                        cert_buffer=self.certificate, key_buffer=self.private_key
-                    )
-                if self.ca is not None:
-                    options.override_default_trust_store(self.ca)
-                options.verify_peer = self.verify_peer
-                self._context = ClientTlsContext(options)
-            except Exception as exc:
-                raise CredentialsTLSError(
-                    f"cannot set up TLS with the client key and certificate: {_crt_error(exc)}"
-                ) from None
-            return self._context
+        try:
+            if self.token_key is not None:
+                options = TlsContextOptions.create_client_with_mtls_pkcs11(
+                    pkcs11_lib=pkcs11_lib(self.token_key.module_path),
+                    user_pin="",  # the token is logged in already (see the module docstring)
+                    slot_id=self.token_key.slot_id,
+                    private_key_label=self.token_key.label,
+                    cert_file_contents=self.certificate,
+                )
+            else:
+                options = TlsContextOptions.create_client_with_mtls(
+                    cert_buffer=self.certificate, key_buffer=self.private_key
+                )
+            if self.ca is not None:
+                options.override_default_trust_store(self.ca)
+            options.verify_peer = self.verify_peer
+            return ClientTlsContext(options)
+        except Exception as exc:
+            raise CredentialsTLSError(
+                f"cannot set up TLS with the client key and certificate: {_crt_error(exc)}"
+            ) from None
 
     def check_server_certificate(self) -> None:
         """Raise :class:`CredentialsTLSError` when the server's certificate does not verify (module docstring)."""
@@ -167,21 +203,36 @@ class MtlsClient:
         return f"{step} {self.endpoint}: no answer within {self.timeout:g} s"
 
     def get(self, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
-        """``(status, body)`` of ``GET path``; TLS and connection failures raise :class:`CredentialsTLSError`."""
-        from awscrt.http import HttpClientConnection, HttpRequest
-        from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
+        """``(status, body)`` of ``GET path``; TLS and connection failures raise :class:`CredentialsTLSError`. When
+        it returns or raises, awscrt holds nothing of the request (module docstring)."""
+        from awscrt.io import EventLoopGroup
 
         self.check_server_certificate()
-        context = self._tls_context()
-        options = context.new_connection_options()
-        options.set_server_name(self.endpoint.host)
         group = EventLoopGroup(1)
-        bootstrap = ClientBootstrap(group, DefaultHostResolver(group))
+        shutdown = group.shutdown_event
+        try:
+            return self._exchange(group, path, headers)
+        except BaseException as exc:
+            traceback.clear_frames(exc.__traceback__)  # the failed request's frames would keep awscrt's objects
+            raise
+        finally:
+            del group
+            _release(shutdown, self.timeout)
+
+    def _exchange(self, group: Any, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
+        from awscrt.http import HttpClientConnection, HttpRequest
+        from awscrt.io import ClientBootstrap, DefaultHostResolver, SocketOptions
+
+        options = self._tls_context().new_connection_options()
+        options.set_server_name(self.endpoint.host)
+        socket_options = SocketOptions()
+        socket_options.connect_timeout_ms = max(1, int(self.timeout * 1000))
         try:
             future = HttpClientConnection.new(
                 host_name=self.endpoint.host,
                 port=self.endpoint.port,
-                bootstrap=bootstrap,
+                bootstrap=ClientBootstrap(group, DefaultHostResolver(group)),
+                socket_options=socket_options,
                 tls_connection_options=options,
             )
             connection = future.result(self.timeout)
@@ -211,7 +262,8 @@ class MtlsClient:
         except Exception as exc:
             raise CredentialsTLSError(f"request to {self.endpoint} failed: {_crt_error(exc)}") from None
         finally:
-            connection.close()
+            # Waited for, not .result(): raising the reason it shut down would store this frame in the future.
+            concurrent.futures.wait([connection.close()], self.timeout)
         return int(answer["status"]), bytes(body)
 
 
