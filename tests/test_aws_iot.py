@@ -195,6 +195,7 @@ def _creds(**change: Any) -> bytes:
         (_creds(secretAccessKey=7), "'secretAccessKey' is missing or not a string"),
         (_creds(expiration="2001-01-01T00:00:00Z"), "expired already"),
         (_creds(expiration="soon"), "not a date"),
+        (b'{"credentials": "' + b"x" * 200_000 + b'"}', "longer than 64 KiB: not credentials"),  # read no further
     ],
 )
 def test_malformed_partial_or_expired_answers(stub: IotStub, server_pki: Pki, device: Any, body: bytes,
@@ -214,6 +215,13 @@ def test_403_is_not_retried_and_nothing_is_cached(stub: IotStub, server_pki: Pki
     # Nothing was kept from the failure: the next use fetches again, and gets the provider's new credentials.
     assert credentials.get_frozen_credentials().access_key == stub.issued[0]["accessKeyId"]
     assert len(stub.requests) == 2
+
+
+def test_the_providers_message_is_one_printable_line(stub: IotStub, server_pki: Pki, device: Any) -> None:
+    stub.answers.append((403, json.dumps({"message": "Access\nDenied\u001b[2J\r\nnow"}).encode()))
+    with pytest.raises(CredentialsProviderError) as info:
+        session_for(stub, server_pki, device).get_credentials().get_frozen_credentials()
+    assert str(info.value).endswith("answered HTTP 403: Access Denied [2J  now")
 
 
 def test_failed_refresh_keeps_nothing(stub: IotStub, server_pki: Pki, device: Any) -> None:
@@ -257,7 +265,7 @@ def _live_awscrt_objects() -> dict[int, str]:
     return {id(o): type(o).__name__ for o in gc.get_objects() if type(o).__name__ in kinds}
 
 
-@pytest.mark.parametrize("case", ["200", "403", "client-rejected", "silent-after-tls"])
+@pytest.mark.parametrize("case", ["200", "403", "client-rejected", "silent-after-tls", "too-long"])
 def test_awscrt_lets_go_of_the_token_session_before_get_returns(stub: IotStub, pki: Pki, server_pki: Pki,
                                                                 device: Any, tmp_path: Path, case: str) -> None:
     """awscrt's TLS context holds a PKCS#11 session it closes on its event-loop thread once the connection is gone:
@@ -271,6 +279,8 @@ def test_awscrt_lets_go_of_the_token_session_before_get_returns(stub: IotStub, p
     server: SilentServer | None = None
     if case == "403":
         stub.answers.append((403, b'{"message": "no"}'))
+    elif case == "too-long":
+        stub.answers.append((200, b"x" * 200_000))
     elif case == "client-rejected":
         cert = Pki(tmp_path, "rogue CA").device(token_key(key).public_key(), "rogue-device")
     elif case == "silent-after-tls":
@@ -283,6 +293,8 @@ def test_awscrt_lets_go_of_the_token_session_before_get_returns(stub: IotStub, p
         assert status == int(case)
     except CredentialsTLSError:
         assert case in ("client-rejected", "silent-after-tls")
+    except CredentialsFormatError:
+        assert case == "too-long"
     finally:
         if server is not None:
             server.close()

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from p11.aws.credentials import Metadata, check_metadata, refreshing_session
 from p11.aws.errors import CredentialsFormatError, CredentialsProviderError, CredentialsTLSError
 from p11.aws.mtls import TIMEOUT, Endpoint, MtlsClient, TokenKeyRef
+from p11.files import read_small_file
 
 __all__ = [
     "BACKOFF",
@@ -42,15 +43,17 @@ _FIELDS = {
     "expiry_time": "expiration",
 }
 _MESSAGE_LIMIT = 200
+_PEM_LIMIT = 16 * 1024 * 1024  # a certificate, a key or a CA bundle (the system's is a few hundred KiB)
 
 
 def read_pem(source: str | bytes | Path, what: str) -> bytes:
-    """``source`` as bytes: the bytes themselves, or the file a path names."""
+    """``source`` as bytes: the bytes themselves, or the regular file a path names (a FIFO or a device is refused,
+    never read: it could block for ever; at most :data:`_PEM_LIMIT` bytes)."""
     if isinstance(source, bytes | bytearray):
         return bytes(source)
     if isinstance(source, str | Path):
         try:
-            return Path(source).read_bytes()
+            return read_small_file(str(source), _PEM_LIMIT)
         except OSError as exc:
             raise ValueError(f"cannot read the {what} file {str(source)!r}: {exc.strerror}") from None
     raise TypeError(f"{what} must be a path or bytes, not {type(source).__name__}")
@@ -148,7 +151,8 @@ def _message(body: bytes) -> str:
         text = None
     if not isinstance(text, str):
         text = body.decode("utf-8", "replace")
-    return text[:_MESSAGE_LIMIT] or "(no message)"
+    text = "".join(c if c.isprintable() else " " for c in text[:_MESSAGE_LIMIT]).strip()  # one line, no escapes
+    return text or "(no message)"
 
 
 def _credentials(body: bytes) -> Metadata:

@@ -38,11 +38,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from p11.aws.errors import CredentialsTLSError
+from p11.aws.errors import CredentialsFormatError, CredentialsTLSError
 
-__all__ = ["TIMEOUT", "Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
+__all__ = ["BODY_LIMIT", "TIMEOUT", "Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
 
 TIMEOUT = 10.0  # default seconds for each step: the server check, the connection, the answer
+BODY_LIMIT = 64 * 1024  # the credentials provider answers about 1.5 KiB: a longer answer is not credentials
 _EXIT_WAIT = 15.0  # at exit, for event loops still finishing (awscrt gives up on a TLS handshake after 10 s)
 _libs: dict[str, Any] = {}
 _libs_lock = threading.Lock()
@@ -244,27 +245,39 @@ class MtlsClient:
         request.headers.add("host", str(self.endpoint))
         for name, value in headers:
             request.headers.add(name, value)
-        answer: dict[str, Any] = {"status": 0}
+        answer: dict[str, Any] = {"status": 0, "too_long": False}
         body = bytearray()
 
         def on_response(http_stream: Any, status_code: int, headers: Any, **_: Any) -> None:
             answer["status"] = status_code
 
         def on_body(http_stream: Any, chunk: bytes, **_: Any) -> None:
+            if len(body) + len(chunk) > BODY_LIMIT:
+                answer["too_long"] = True
+                connection.close()  # stop reading: the stream completes with an error at once
+                return
             body.extend(chunk)
 
         try:
             stream = connection.request(request, on_response, on_body)
             stream.activate()
             stream.completion_future.result(self.timeout)
-        except TimeoutError:
-            raise CredentialsTLSError(self._no_answer("request to")) from None
         except Exception as exc:
+            if answer["too_long"]:
+                raise self._too_long() from None
+            if isinstance(exc, TimeoutError):
+                raise CredentialsTLSError(self._no_answer("request to")) from None
             raise CredentialsTLSError(f"request to {self.endpoint} failed: {_crt_error(exc)}") from None
         finally:
             # Waited for, not .result(): raising the reason it shut down would store this frame in the future.
             concurrent.futures.wait([connection.close()], self.timeout)
+        if answer["too_long"]:
+            raise self._too_long()
         return int(answer["status"]), bytes(body)
+
+    def _too_long(self) -> CredentialsFormatError:
+        return CredentialsFormatError(f"the answer of {self.endpoint} is longer than {BODY_LIMIT // 1024} KiB: "
+                                      "not credentials")
 
 
 def _crt_error(exc: BaseException) -> str:
