@@ -264,6 +264,15 @@ class Pki:
 # -- IoT credentials provider --------------------------------------------------------------------------------
 
 
+def credentials_body(**change: Any) -> bytes:
+    """A provider answer to queue on :class:`IotStub` (``ASIAQUEUED`` / ``queued-secret`` / ``queued-token``,
+    expiring in 2099); ``change`` replaces fields, ``None`` leaves one out."""
+    fields: dict[str, Any] = {"accessKeyId": "ASIAQUEUED", "secretAccessKey": "queued-secret",
+                              "sessionToken": "queued-token", "expiration": "2099-01-01T00:00:00Z"}
+    fields.update(change)
+    return json.dumps({"credentials": {k: v for k, v in fields.items() if v is not None}}).encode()
+
+
 @dataclass
 class IotStub:
     """The credentials provider on ``endpoint`` (``127.0.0.1:port``), requiring a client certificate from ``client_ca``

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_support import IotStub, Pki, SilentServer, StsStub, server_context
+from aws_support import IotStub, Pki, SilentServer, StsStub, credentials_body, server_context
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -41,16 +41,6 @@ def iot_token(softhsm: SoftHSM, hl_library: p11.Library) -> Iterator[Session]:
     token = hl_library.get_token(label=spec.label)
     with token.open(user_pin=PIN, rw=True) as session:
         yield session
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("iot-pki"), "device CA")
-
-
-@pytest.fixture(scope="module")
-def server_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("server-pki"), "server CA")
 
 
 @pytest.fixture(scope="module")
@@ -178,23 +168,16 @@ def test_server_certificate_that_does_not_verify(stub: IotStub, pki: Pki, device
     assert stub.requests == []
 
 
-def _creds(**change: Any) -> bytes:
-    fields = {"accessKeyId": "ASIAQUEUED", "secretAccessKey": "queued-secret", "sessionToken": "queued-token",
-              "expiration": "2099-01-01T00:00:00Z"}
-    fields.update(change)
-    return json.dumps({"credentials": {k: v for k, v in fields.items() if v is not None}}).encode()
-
-
 @pytest.mark.parametrize(
     ("body", "match"),
     [
         (b"<html>oops</html>", "not JSON"),
         (b'{"credentials": {"accessKeyId": "A"', "not JSON"),  # cut short
         (b'{"creds": {}}', "no 'credentials' object"),
-        (_creds(sessionToken=None), "'sessionToken' is missing"),
-        (_creds(secretAccessKey=7), "'secretAccessKey' is missing or not a string"),
-        (_creds(expiration="2001-01-01T00:00:00Z"), "expired already"),
-        (_creds(expiration="soon"), "not a date"),
+        (credentials_body(sessionToken=None), "'sessionToken' is missing"),
+        (credentials_body(secretAccessKey=7), "'secretAccessKey' is missing or not a string"),
+        (credentials_body(expiration="2001-01-01T00:00:00Z"), "expired already"),
+        (credentials_body(expiration="soon"), "not a date"),
         (b'{"credentials": "' + b"x" * 200_000 + b'"}', "longer than 64 KiB: not credentials"),  # read no further
     ],
 )
@@ -228,7 +211,7 @@ def test_failed_refresh_keeps_nothing(stub: IotStub, server_pki: Pki, device: An
     stub.lifetime = datetime.timedelta(minutes=5)
     credentials = session_for(stub, server_pki, device).get_credentials()
     first = credentials.get_frozen_credentials().access_key
-    stub.answers.append((200, _creds(expiration="2001-01-01T00:00:00Z")))
+    stub.answers.append((200, credentials_body(expiration="2001-01-01T00:00:00Z")))
     with pytest.raises(CredentialsFormatError):
         credentials.get_frozen_credentials()  # a mandatory refresh failed: the error reaches the caller
     stub.lifetime = datetime.timedelta(hours=1)
@@ -341,7 +324,7 @@ def test_compat_side_by_side_with_awsiot_credentialhelper(stub: IotStub, server_
     from awsiot_credentialhelper.boto3_session import Boto3SessionProvider as Original
     from awsiot_credentialhelper.boto3_session import Pkcs11Config as OriginalConfig
 
-    answer = _creds(accessKeyId="ASIASAME", secretAccessKey="same-secret", sessionToken="same-token")
+    answer = credentials_body(accessKeyId="ASIASAME", secretAccessKey="same-secret", sessionToken="same-token")
     stub.answers += [(200, answer), (200, answer)]
     results = []
     for provider_class, config_class in ((Original, OriginalConfig), (Boto3SessionProvider, Pkcs11Config)):
