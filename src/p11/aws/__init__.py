@@ -6,7 +6,9 @@
   GetSessionToken/AssumeRole calls, are signed through the token (botocore's event hooks, no patching);
 * :func:`iot_session`: temporary credentials from the AWS IoT credentials provider over mutual TLS with the device key
   on the token (awscrt's PKCS#11 TLS, sharing this process's module), refreshed before they expire;
-* :mod:`p11.aws.compat`: a drop-in for ``awsiot-credentialhelper`` 1.0.x.
+* :mod:`p11.aws.compat`: a drop-in for ``awsiot-credentialhelper`` 1.0.x;
+* from the shell and every AWS SDK: ``p11 aws credentials`` (a ``credential_process``) and ``p11 aws import-secret``
+  (:mod:`p11.cli.aws`).
 
 A leaf of p11: it uses the public API only and nothing in the core imports it. boto3/botocore and awscrt are needed
 only by the session functions (``pip install p11[aws]``); the signer needs neither. See docs/aws.md.
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 from p11.aws.errors import (
     CredentialsError,
+    CredentialsFetchError,
     CredentialsFormatError,
     CredentialsProviderError,
     CredentialsTLSError,
+    TokenKeyError,
 )
 from p11.aws.iot import iot_session
 from p11.aws.secret import import_secret
@@ -27,10 +31,12 @@ from p11.aws.signer import SigV4Signer
 
 __all__ = [
     "CredentialsError",
+    "CredentialsFetchError",
     "CredentialsFormatError",
     "CredentialsProviderError",
     "CredentialsTLSError",
     "SigV4Signer",
+    "TokenKeyError",
     "import_secret",
     "iot_session",
     "signing_session",
