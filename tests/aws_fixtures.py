@@ -1,6 +1,7 @@
 """Fixtures for the p11.aws tests, loaded by ``pytest_plugins = ["aws_fixtures"]``: an environment where botocore
 cannot reach AWS (``aws_env``) and a signature-checking STS stub that botocore's STS clients are pointed at
-(``sts_stub``), and the example secret imported into the token (``aws_key``)."""
+(``sts_stub``), the example secret imported into the token (``aws_key``), and the CAs of the mutual-TLS tests (``pki``
+issues device certificates, ``server_pki`` the provider's)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_support import EXAMPLE_SECRET, StsStub, isolate_aws_env
+from aws_support import EXAMPLE_SECRET, Pki, StsStub, isolate_aws_env
 
 from p11.api.session import Session
 from p11.aws import import_secret
@@ -37,3 +38,15 @@ def aws_key(hl_session: Session) -> Iterator[Any]:
     key = import_secret(hl_session, EXAMPLE_SECRET, label=f"aws-secret-{next(_labels)}")
     yield key
     key.destroy()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The device CA: the local credentials provider accepts client certificates it issued."""
+    return Pki(tmp_path_factory.mktemp("device-pki"), "device CA")
+
+
+@pytest.fixture(scope="module")
+def server_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """The CA of the local provider's server certificate (what --ca / ca_file names)."""
+    return Pki(tmp_path_factory.mktemp("server-pki"), "server CA")

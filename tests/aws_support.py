@@ -6,6 +6,8 @@
   secret it knows for the access key, and answers 403 ``SignatureDoesNotMatch`` otherwise.
 * :class:`IotStub` (HTTPS, client certificate required, chaining to a test CA): the IoT credentials provider's
   ``GET /role-aliases/{alias}/credentials``, answering in the documented JSON shape, or with queued answers.
+* :class:`SilentServer`: an endpoint that accepts connections and then says nothing (before or after the TLS
+  handshake), for the timeouts.
 * :class:`Pki`: the test CA and certificates (server, device for a given public key, expired ...), built with
   ``cryptography``.
 * :func:`isolate_aws_env`: botocore cannot reach a real endpoint or instance metadata, nor read a real profile.
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import http.server
@@ -20,6 +23,7 @@ import ipaddress
 import json
 import re
 import secrets
+import socket
 import ssl
 import threading
 import xml.sax.saxutils
@@ -260,6 +264,15 @@ class Pki:
 # -- IoT credentials provider --------------------------------------------------------------------------------
 
 
+def credentials_body(**change: Any) -> bytes:
+    """A provider answer to queue on :class:`IotStub` (``ASIAQUEUED`` / ``queued-secret`` / ``queued-token``,
+    expiring in 2099); ``change`` replaces fields, ``None`` leaves one out."""
+    fields: dict[str, Any] = {"accessKeyId": "ASIAQUEUED", "secretAccessKey": "queued-secret",
+                              "sessionToken": "queued-token", "expiration": "2099-01-01T00:00:00Z"}
+    fields.update(change)
+    return json.dumps({"credentials": {k: v for k, v in fields.items() if v is not None}}).encode()
+
+
 @dataclass
 class IotStub:
     """The credentials provider on ``endpoint`` (``127.0.0.1:port``), requiring a client certificate from ``client_ca``
@@ -284,11 +297,7 @@ class IotStub:
                 status, body = stub.answer(self.path)
                 self.reply(status, "application/json", body)
 
-        cert_file, key_file = self.server_pki.server_files()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        context.load_verify_locations(self.client_ca.ca_file)
-        context.verify_mode = ssl.CERT_REQUIRED
+        context = server_context(self.client_ca, self.server_pki)
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.endpoint = f"127.0.0.1:{self.server.server_address[1]}"
@@ -311,3 +320,60 @@ class IotStub:
         }
         self.issued.append(creds)
         return 200, json.dumps({"credentials": creds}).encode()
+
+
+# -- an endpoint that never answers --------------------------------------------------------------------------
+
+
+class SilentServer:
+    """Accepts connections on ``endpoint`` (``127.0.0.1:port``) and never answers: with ``context`` (a server
+    ``ssl.SSLContext``) it completes the TLS handshake first and then stays silent, without it not even that.
+    ``connections`` counts what it accepted."""
+
+    def __init__(self, context: ssl.SSLContext | None = None) -> None:
+        self._context = context
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.endpoint = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.connections = 0
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(conn)
+            if self._context is not None:
+                threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
+
+    def _handshake(self, conn: socket.socket) -> None:
+        assert self._context is not None
+        # Python's own certificate check connects without a client certificate: that handshake fails.
+        with contextlib.suppress(OSError, ValueError):
+            self._held.append(self._context.wrap_socket(conn, server_side=True))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._listener.close()
+        for conn in self._held:
+            conn.close()
+
+
+def server_context(client_ca: Pki, server_pki: Pki) -> ssl.SSLContext:
+    """A TLS server context as :class:`IotStub` uses: ``server_pki``'s certificate, client certificates required
+    from ``client_ca``."""
+    cert_file, key_file = server_pki.server_files()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    context.load_verify_locations(client_ca.ca_file)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context

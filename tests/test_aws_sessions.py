@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 from aws_support import EXAMPLE_SECRET as SECRET
+from aws_support import StsStub
 
 from p11.api.session import Session
 from p11.aws import import_secret, signing_session, sts_session
 from p11.aws.credentials import parse_expiration
-from p11.aws.errors import CredentialsFormatError
+from p11.aws.errors import CredentialsError, CredentialsFetchError, CredentialsFormatError
 
 pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
-
-
 
 
 def test_signing_session_requests_verify_at_the_stub(aws_key: Any, sts_stub: Any) -> None:
@@ -110,6 +109,87 @@ def test_sts_credentials_refresh_before_they_expire(aws_key: Any, sts_stub: Any)
     assert [a for a, _ in sts_stub.calls] == ["GetSessionToken"] * 3
 
 
+def _stub() -> StsStub:
+    return StsStub({"AKIDEXAMPLE": (SECRET, None)})
+
+
+def test_endpoint_url_moves_the_credential_fetch(aws_key: Any, aws_env: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``endpoint_url=`` sends GetSessionToken to that endpoint, ahead of ``AWS_ENDPOINT_URL_STS``, which still
+    points the session's own STS clients elsewhere."""
+    fetch_at, clients_at = _stub(), _stub()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", clients_at.url)
+    try:
+        session = sts_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1",
+                              endpoint_url=fetch_at.url)
+        frozen = session.get_credentials().get_frozen_credentials()
+        assert fetch_at.calls == [("GetSessionToken", "AKIDEXAMPLE")] and fetch_at.issued == [frozen.access_key]
+        assert clients_at.calls == []
+        clients_at.keys[frozen.access_key] = fetch_at.keys[frozen.access_key]  # one STS, two doors
+        assert session.client("sts").get_caller_identity()["UserId"] == frozen.access_key
+        assert clients_at.calls == [("GetCallerIdentity", frozen.access_key)]
+        assert not fetch_at.rejected and not clients_at.rejected
+    finally:
+        fetch_at.close()
+        clients_at.close()
+
+
+def test_aws_endpoint_url_sts_moves_the_fetch_and_a_clients_endpoint_url_does_not(
+        aws_key: Any, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    fetch_at, client_at = _stub(), _stub()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fetch_at.url)
+    try:
+        session = sts_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1",
+                              role_arn="arn:aws:iam::123456789012:role/device")
+        client = session.client("sts", endpoint_url=client_at.url)
+        temporary = session.get_credentials().get_frozen_credentials().access_key
+        client_at.keys[temporary] = fetch_at.keys[temporary]
+        assert client.get_caller_identity()["UserId"] == temporary
+        assert fetch_at.calls == [("AssumeRole", "AKIDEXAMPLE")]
+        assert client_at.calls == [("GetCallerIdentity", temporary)]
+    finally:
+        fetch_at.close()
+        client_at.close()
+
+
+def test_a_failed_fetch_says_it_was_the_fetch(aws_key: Any, aws_env: None) -> None:
+    """The issue's case: the client is pointed at a local endpoint, the credential fetch is not (here botocore's
+    default is a closed local port): the error names the fetch and where it went, not the client's call."""
+    from botocore.exceptions import EndpointConnectionError
+
+    client_at = _stub()
+    try:
+        session = sts_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1")
+        client = session.client("sts", endpoint_url=client_at.url)
+        with pytest.raises(CredentialsFetchError) as info:
+            client.get_caller_identity()
+        assert client_at.calls == [] and client_at.rejected == []
+    finally:
+        client_at.close()
+    message = str(info.value)
+    assert message.startswith("fetching temporary credentials (GetSessionToken for AKIDEXAMPLE) from STS at "
+                              "http://127.0.0.1:9 (pass endpoint_url= to sts_session, or set AWS_ENDPOINT_URL_STS")
+    assert "failed: Could not connect to the endpoint URL" in message
+    assert isinstance(info.value.__cause__, EndpointConnectionError) and isinstance(info.value, CredentialsError)
+
+
+def test_sts_refusing_the_fetch(hl_session: Session, aws_env: None) -> None:
+    from botocore.exceptions import ClientError
+
+    key = import_secret(hl_session, SECRET[:-1] + "X", label="aws-refused-fetch")
+    stub = _stub()
+    try:
+        session = sts_session(key, access_key_id="AKIDEXAMPLE", region="eu-central-1", endpoint_url=stub.url)
+        with pytest.raises(CredentialsFetchError, match=r"\(GetSessionToken for AKIDEXAMPLE\) from STS at "
+                           rf"{stub.url} failed: .*SignatureDoesNotMatch") as info:
+            session.get_credentials().get_frozen_credentials()
+        assert isinstance(info.value.__cause__, ClientError) and "pass endpoint_url" not in str(info.value)
+        assert SECRET[:-1] not in str(info.value)
+    finally:
+        stub.close()
+        key.destroy()
+
+
 def test_sts_session_bad_arguments(aws_key: Any) -> None:
     with pytest.raises(ValueError, match="duration"):
         sts_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1", duration=60)
@@ -119,6 +199,9 @@ def test_sts_session_bad_arguments(aws_key: Any) -> None:
         sts_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1", role_arn="device")
     with pytest.raises(TypeError, match="p11 secret key"):
         sts_session(SECRET, access_key_id="AKIDEXAMPLE", region="eu-central-1")
+    for url in ("sts.amazonaws.com", "ftp://sts.amazonaws.com", b"http://x"):
+        with pytest.raises(ValueError, match="endpoint_url must be an http"):
+            sts_session(aws_key, access_key_id="AKIDEXAMPLE", region="eu-central-1", endpoint_url=url)  # type: ignore[arg-type]
 
 
 def test_expirations_in_the_past_or_not_dates_are_refused() -> None:

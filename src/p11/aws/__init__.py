@@ -9,6 +9,8 @@
 * :mod:`p11.aws.compat`: a drop-in for ``awsiot-credentialhelper`` 1.0.x;
 * :func:`mtls_client`: HTTPS over mutual TLS with the client key on the token, for any server (the same awscrt TLS
   as :func:`iot_session`; Python's ``ssl`` takes client keys from files only).
+* from the shell and every AWS SDK: ``p11 aws credentials`` (a ``credential_process``) and ``p11 aws import-secret``
+  (:mod:`p11.cli.aws`).
 
 A leaf of p11: it uses the public API only and nothing in the core imports it. boto3/botocore and awscrt are needed
 only by the session functions (``pip install p11[aws]``); the signer needs neither. See docs/aws.md.
@@ -19,9 +21,11 @@ from __future__ import annotations
 from p11.aws.errors import (
     ClientCertificateRejected,
     CredentialsError,
+    CredentialsFetchError,
     CredentialsFormatError,
     CredentialsProviderError,
     CredentialsTLSError,
+    TokenKeyError,
 )
 from p11.aws.iot import iot_session, mtls_client
 from p11.aws.mtls import MtlsClient
@@ -32,11 +36,13 @@ from p11.aws.signer import SigV4Signer
 __all__ = [
     "ClientCertificateRejected",
     "CredentialsError",
+    "CredentialsFetchError",
     "CredentialsFormatError",
     "CredentialsProviderError",
     "CredentialsTLSError",
     "MtlsClient",
     "SigV4Signer",
+    "TokenKeyError",
     "import_secret",
     "iot_session",
     "mtls_client",

@@ -3,10 +3,12 @@ Boto3SessionProvider, Pkcs11Config`` to ``from p11.aws.compat import ...`` and n
 
 Same arguments and types (certificate, key and CA as a path or bytes; ``endpoint`` with an optional ``:port``), same
 ``ValueError`` for bad arguments and failed fetches (ours are subclasses that say more), same refresh behaviour (a
-lazily fetched, refreshing botocore credential). What differs: with ``pkcs11`` the key is found and the token logged
-in through p11 (at :meth:`get_session`), and awscrt then shares that login (see :mod:`p11.aws.mtls`); the session
-takes credentials only from the provider (never from botocore's default chain); the certificate is checked against
-the key before connecting; 5xx answers are retried with backoff.
+lazily fetched, refreshing botocore credential), and the same moment and class of failure for the PKCS#11 key: at
+the first use of the credentials, a ``RuntimeError`` for a wrong PIN or a missing key (ours,
+:class:`~p11.aws.errors.TokenKeyError`, is a ``ValueError`` too and names p11's error). What differs: with
+``pkcs11`` the key is found and the token logged in through p11, and awscrt then shares that login (see
+:mod:`p11.aws.mtls`); the session takes credentials only from the provider (never from botocore's default chain);
+the certificate is checked against the key before connecting; 5xx answers are retried with backoff.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from p11.aws.credentials import refreshing_session
-from p11.aws.errors import CredentialsError
+from p11.aws.credentials import Metadata, refreshing_session
+from p11.aws.errors import TokenKeyError
 from p11.aws.iot import CredentialsFetcher, read_pem, region_of, token_key_ref
 from p11.aws.mtls import Endpoint, MtlsClient
 from p11.errors import P11Error
@@ -77,8 +79,8 @@ class Boto3SessionProvider:
             return MtlsClient(where, cert, private_key=self._private_key, ca=self._ca, verify_peer=self._verify_peer)
         try:
             key = self._token_key(self._pkcs11)
-        except P11Error as exc:  # a wrong PIN, no such token or key ...: a ValueError here, as everything else
-            raise CredentialsError(f"PKCS#11 key: {exc}") from exc
+        except P11Error as exc:  # a wrong PIN, no such token or key ...: a RuntimeError, as the original raises
+            raise TokenKeyError(f"PKCS#11 key: {exc}") from exc
         return MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=self._ca, verify_peer=self._verify_peer)
 
     def _token_key(self, config: Pkcs11Config) -> Any:
@@ -102,7 +104,13 @@ class Boto3SessionProvider:
     def get_session(self, **kwargs: Any) -> Any:
         """A ``boto3.Session`` with refreshing credentials; ``kwargs`` are botocore config variables (``region``
         ...), as in awsiot-credentialhelper. The region defaults to the endpoint's, else ``us-east-1``."""
-        fetch = CredentialsFetcher(self._client(), self._role_alias, self._thing_name)
+        fetcher: list[CredentialsFetcher] = []  # made at the first fetch (the original logs in then, too)
+
+        def fetch() -> Metadata:
+            if not fetcher:
+                fetcher.append(CredentialsFetcher(self._client(), self._role_alias, self._thing_name))
+            return fetcher[0]()
+
         config = {"region": region_of(self._endpoint) or "us-east-1", **kwargs}
         return refreshing_session(fetch, method="custom-iot-core-credential-provider", region=None, config=config)
 

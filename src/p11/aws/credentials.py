@@ -15,7 +15,7 @@ from typing import Any
 
 from p11.aws.errors import CredentialsFormatError
 
-__all__ = ["Metadata", "check_metadata", "refreshing_session"]
+__all__ = ["Metadata", "check_metadata", "credential_process_document", "refreshing_session"]
 
 Metadata = dict[str, str]  # botocore's refresh format: access_key, secret_key, token, expiry_time
 
@@ -54,6 +54,22 @@ def check_metadata(fields: Mapping[str, Any], names: Mapping[str, str]) -> Metad
             raise CredentialsFormatError(f"credentials field {theirs!r} is missing or not a string")
         out[ours] = value
     return out
+
+
+def credential_process_document(metadata: Metadata) -> dict[str, Any]:
+    """What a ``credential_process`` prints for ``metadata`` (from :func:`check_metadata`): the document every AWS SDK
+    and the AWS CLI read, ``{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}``.
+
+    The expiration is written ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds, rounded down): the ISO 8601 / RFC 3339
+    form that every SDK's parser takes (Java's ``Instant.parse`` and Go's ``time.RFC3339`` included)."""
+    expiry = parse_expiration(metadata["expiry_time"])
+    return {
+        "Version": 1,
+        "AccessKeyId": metadata["access_key"],
+        "SecretAccessKey": metadata["secret_key"],
+        "SessionToken": metadata["token"],
+        "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def refreshing_session(

@@ -10,9 +10,11 @@ from __future__ import annotations
 __all__ = [
     "ClientCertificateRejected",
     "CredentialsError",
+    "CredentialsFetchError",
     "CredentialsFormatError",
     "CredentialsProviderError",
     "CredentialsTLSError",
+    "TokenKeyError",
 ]
 
 
@@ -43,3 +45,16 @@ class CredentialsProviderError(CredentialsError):
 class CredentialsFormatError(CredentialsError):
     """The provider's answer is not credentials: malformed or partial JSON, a missing field, an expiration that is
     not a date or is already past."""
+
+
+class CredentialsFetchError(CredentialsError):
+    """The call that fetches temporary credentials from STS (GetSessionToken, AssumeRole) failed: the endpoint could
+    not be reached or refused the call. The message names the action and the endpoint it went to; ``__cause__`` is
+    botocore's error. Raised from the first use of a client (or a refresh), so it says that it was the credential
+    fetch, not the client's own call, that failed."""
+
+
+class TokenKeyError(CredentialsError, RuntimeError):
+    """:mod:`p11.aws.compat`: the PKCS#11 key could not be used (a wrong PIN, no such token or key). A
+    ``RuntimeError`` too, as ``awsiot-credentialhelper`` raises awscrt's ``RuntimeError`` for these, so code written
+    for it keeps catching it; ``__cause__`` is p11's own error (:class:`p11.errors.PinIncorrect` ...)."""

@@ -20,12 +20,14 @@ from urllib.parse import quote
 
 from p11.aws.credentials import Metadata, check_metadata, refreshing_session
 from p11.aws.errors import CredentialsFormatError, CredentialsProviderError, CredentialsTLSError
-from p11.aws.mtls import Endpoint, MtlsClient, TokenKeyRef
+from p11.aws.mtls import TIMEOUT, Endpoint, MtlsClient, TokenKeyRef
+from p11.files import read_small_file
 
 __all__ = [
     "BACKOFF",
     "RETRIES",
     "CredentialsFetcher",
+    "iot_fetcher",
     "iot_session",
     "mtls_client",
     "read_pem",
@@ -42,15 +44,17 @@ _FIELDS = {
     "expiry_time": "expiration",
 }
 _MESSAGE_LIMIT = 200
+_PEM_LIMIT = 16 * 1024 * 1024  # a certificate, a key or a CA bundle (the system's is a few hundred KiB)
 
 
 def read_pem(source: str | bytes | Path, what: str) -> bytes:
-    """``source`` as bytes: the bytes themselves, or the file a path names."""
+    """``source`` as bytes: the bytes themselves, or the regular file a path names (a FIFO or a device is refused,
+    never read: it could block for ever; at most :data:`_PEM_LIMIT` bytes)."""
     if isinstance(source, bytes | bytearray):
         return bytes(source)
     if isinstance(source, str | Path):
         try:
-            return Path(source).read_bytes()
+            return read_small_file(str(source), _PEM_LIMIT)
         except OSError as exc:
             raise ValueError(f"cannot read the {what} file {str(source)!r}: {exc.strerror}") from None
     raise TypeError(f"{what} must be a path or bytes, not {type(source).__name__}")
@@ -112,20 +116,28 @@ def token_key_ref(key: Any, certificate: bytes) -> TokenKeyRef:
 
 
 def mtls_client(
-    endpoint: str, *, certificate: str | Path | bytes, key: Any, ca_file: str | Path | bytes | None = None
+    endpoint: str,
+    *,
+    certificate: str | Path | bytes,
+    key: Any,
+    ca_file: str | Path | bytes | None = None,
+    timeout: float = TIMEOUT,
 ) -> MtlsClient:
     """An HTTPS client over mutual TLS whose client key is the token key ``key`` (an RFC 7512 URI or a p11 key):
     ``client.request("POST", "/path", headers, body)`` / ``client.get(...)`` give ``(status, body)``.
 
     Python's ``ssl`` takes client keys from files only; this is awscrt's TLS (``pip install p11[aws]``), which signs
     the handshake on the token. ``certificate`` (PEM path or bytes) is checked against the key and its validity
-    dates first; ``ca_file`` verifies the server (the system's trust store when None). A server that refuses the
-    client certificate raises :class:`~p11.aws.errors.ClientCertificateRejected`, saying why when p11 can see it
-    (an extendedKeyUsage without ``clientAuth`` ...)."""
+    dates first; ``ca_file`` verifies the server (the system's trust store when None); no step of a request waits
+    longer than ``timeout`` seconds. A server that refuses the client certificate raises
+    :class:`~p11.aws.errors.ClientCertificateRejected`, saying why when p11 can see it (an extendedKeyUsage without
+    ``clientAuth`` ...)."""
     where = Endpoint.parse(endpoint)
     cert = read_pem(certificate, "certificate")
     ca = None if ca_file is None else read_pem(ca_file, "CA")
-    return MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=ca)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        raise ValueError(f"timeout must be a number of seconds in (0, 600], not {timeout!r}")
+    return MtlsClient(where, cert, token_key=token_key_ref(key, cert), ca=ca, timeout=float(timeout))
 
 
 class CredentialsFetcher:
@@ -165,7 +177,8 @@ def _message(body: bytes) -> str:
         text = None
     if not isinstance(text, str):
         text = body.decode("utf-8", "replace")
-    return text[:_MESSAGE_LIMIT] or "(no message)"
+    text = "".join(c if c.isprintable() else " " for c in text[:_MESSAGE_LIMIT]).strip()  # one line, no escapes
+    return text or "(no message)"
 
 
 def _credentials(body: bytes) -> Metadata:
@@ -177,6 +190,22 @@ def _credentials(body: bytes) -> Metadata:
     if not isinstance(fields, dict):
         raise CredentialsFormatError("the credentials provider's answer has no 'credentials' object")
     return check_metadata(fields, _FIELDS)
+
+
+def iot_fetcher(
+    *,
+    endpoint: str,
+    role_alias: str,
+    thing_name: str,
+    certificate: str | Path,
+    key: Any,
+    ca_file: str | Path | None = None,
+    timeout: float = TIMEOUT,
+) -> CredentialsFetcher:
+    """What fetches credentials for :func:`iot_session` (and ``p11 aws credentials``): the arguments checked, the
+    certificate checked against the key, no connection made yet. Each call of the result is one fetch."""
+    client = mtls_client(endpoint, certificate=certificate, key=key, ca_file=ca_file, timeout=timeout)
+    return CredentialsFetcher(client, role_alias, thing_name)
 
 
 def iot_session(
@@ -193,6 +222,7 @@ def iot_session(
     for ``role_alias`` as ``thing_name``, authenticated by ``certificate`` (PEM path) and the token key ``key`` (an
     RFC 7512 URI or a p11 key); ``ca_file`` verifies the endpoint (the system's trust store when None); ``region``
     defaults to the endpoint's. Credentials are fetched at first use and again before they expire."""
-    client = mtls_client(endpoint, certificate=certificate, key=key, ca_file=ca_file)
-    fetch = CredentialsFetcher(client, role_alias, thing_name)
-    return refreshing_session(fetch, method="p11-iot-credentials-provider", region=region or region_of(client.endpoint))
+    fetch = iot_fetcher(endpoint=endpoint, role_alias=role_alias, thing_name=thing_name, certificate=certificate,
+                        key=key, ca_file=ca_file)
+    where = Endpoint.parse(endpoint)
+    return refreshing_session(fetch, method="p11-iot-credentials-provider", region=region or region_of(where))

@@ -18,28 +18,74 @@ demands one (TLS 1.3 ``certificate_required``, TLS 1.2 ``handshake_failure``), t
 this client certificate: :class:`~p11.aws.errors.ClientCertificateRejected`, naming what p11 can see wrong with the
 certificate (an extendedKeyUsage without ``clientAuth``, a keyUsage without ``digitalSignature``). If it does not,
 the error says so: s2n, with a client certificate configured, also fails when the server does not ask for one.
+
+No step waits for ever: the server check, the connection and the answer each get ``timeout`` seconds (10 by
+default), so a silent or stalled endpoint fails in bounded time (a ``credential_process`` must not hang the SDK that
+runs it: the SDKs set no limit of their own).
+
+awscrt's TLS context holds a PKCS#11 session of its own, and awscrt releases it on its event-loop thread, after the
+connection has shut down: if that happens after p11 finalised the module at exit, the module is called after
+``C_Finalize`` and may crash (SoftHSM does, now and then). So each request has its own TLS context and event loop,
+and :meth:`MtlsClient.get` returns (or raises) only once awscrt has let go of them: the connection shut down, the
+event loop finished (bounded; cycles collected, frames of a failure cleared, so nothing keeps them alive). One that
+did not finish in time (a handshake awscrt still waits for) is waited for at exit, before p11 finalises the module
+(:func:`_wait_at_exit`, registered after p11's own exit hook, so it runs first).
 """
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
+import gc
 import io
 import socket
 import ssl
 import threading
+import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from p11.aws.errors import ClientCertificateRejected, CredentialsTLSError
+from p11.aws.errors import ClientCertificateRejected, CredentialsFormatError, CredentialsTLSError
 
-__all__ = ["Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
+__all__ = ["BODY_LIMIT", "TIMEOUT", "Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
 
-_TIMEOUT = 10.0  # seconds for the connection and for the answer
+TIMEOUT = 10.0  # default seconds for each step: the server check, the connection, the answer
+BODY_LIMIT = 64 * 1024  # the credentials provider answers about 1.5 KiB: a longer answer is not credentials
 _PROBE_WAIT = 2.0  # seconds a TLS 1.3 server has to send certificate_required after the handshake
 # What a server answers a client that sends no certificate when it requires one (OpenSSL's reason names).
 _CERTIFICATE_DEMANDED = ("CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE", "PEER_DID_NOT_RETURN_A_CERTIFICATE")
+_EXIT_WAIT = 15.0  # at exit, for event loops still finishing (awscrt gives up on a TLS handshake after 10 s)
 _libs: dict[str, Any] = {}
 _libs_lock = threading.Lock()
+_unfinished: list[threading.Event] = []  # shutdowns of event loops get() stopped waiting for
+_unfinished_lock = threading.Lock()
+
+
+def _release(shutdown: threading.Event, wait: float) -> None:
+    """Wait (at most ``wait`` s) until an event loop group has finished, after collecting any reference cycle that
+    still holds it; one that has not is left to :func:`_wait_at_exit`."""
+    if shutdown.wait(0.05):
+        return
+    gc.collect()
+    if not shutdown.wait(wait):
+        with _unfinished_lock:
+            _unfinished.append(shutdown)
+
+
+def _wait_at_exit() -> None:
+    with _unfinished_lock:
+        pending = [event for event in _unfinished if not event.is_set()]
+    if not pending:
+        return
+    gc.collect()
+    deadline = time.monotonic() + _EXIT_WAIT
+    for event in pending:
+        event.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_wait_at_exit)  # p11 registered its exit hook (C_Finalize) when p11 was imported: this runs first
 
 
 def pkcs11_lib(path: str) -> Any:
@@ -106,7 +152,8 @@ class TokenKeyRef:
 
 @dataclass
 class MtlsClient:
-    """One TLS context (built on first use, then reused) for GET requests to ``endpoint``."""
+    """HTTP requests to ``endpoint``, each over a TLS connection (and TLS context) of its own that is gone when it
+    returns (module docstring)."""
 
     endpoint: Endpoint
     certificate: bytes
@@ -114,53 +161,54 @@ class MtlsClient:
     private_key: bytes | None = field(default=None, repr=False)
     ca: bytes | None = None
     verify_peer: bool = True
-    _context: Any = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    timeout: float = TIMEOUT  # seconds for each step (module docstring): no step waits longer
 
     def _tls_context(self) -> Any:
         from awscrt.io import ClientTlsContext, TlsContextOptions
 
-        with self._lock:
-            if self._context is not None:
-                return self._context
-            try:
-                if self.token_key is not None:
-                    options = TlsContextOptions.create_client_with_mtls_pkcs11(
-                        pkcs11_lib=pkcs11_lib(self.token_key.module_path),
-                        user_pin="",  # the token is logged in already (see the module docstring)
-                        slot_id=self.token_key.slot_id,
-                        private_key_label=self.token_key.label,
-                        cert_file_contents=self.certificate,
-                    )
-                else:
-                    options = TlsContextOptions.create_client_with_mtls(
-                        cert_buffer=self.certificate, key_buffer=self.private_key
-                    )
-                if self.ca is not None:
-                    options.override_default_trust_store(self.ca)
-                options.verify_peer = self.verify_peer
-                self._context = ClientTlsContext(options)
-            except Exception as exc:
-                raise CredentialsTLSError(
-                    f"cannot set up TLS with the client key and certificate: {_crt_error(exc)}"
-                ) from None
-            return self._context
+        try:
+            if self.token_key is not None:
+                options = TlsContextOptions.create_client_with_mtls_pkcs11(
+                    pkcs11_lib=pkcs11_lib(self.token_key.module_path),
+                    user_pin="",  # the token is logged in already (see the module docstring)
+                    slot_id=self.token_key.slot_id,
+                    private_key_label=self.token_key.label,
+                    cert_file_contents=self.certificate,
+                )
+            else:
+                options = TlsContextOptions.create_client_with_mtls(
+                    cert_buffer=self.certificate, key_buffer=self.private_key
+                )
+            if self.ca is not None:
+                options.override_default_trust_store(self.ca)
+            options.verify_peer = self.verify_peer
+            return ClientTlsContext(options)
+        except Exception as exc:
+            raise CredentialsTLSError(
+                f"cannot set up TLS with the client key and certificate: {_crt_error(exc)}"
+            ) from None
 
     def check_server_certificate(self) -> None:
         """Raise :class:`CredentialsTLSError` when the server's certificate does not verify (module docstring)."""
         if not self.verify_peer:
             return
+        context = self._server_context()
         try:
-            with (
-                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=_TIMEOUT) as raw,
-                self._server_context().wrap_socket(raw, server_hostname=self.endpoint.host),
-            ):
+            raw = socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=self.timeout)
+        except TimeoutError:
+            raise CredentialsTLSError(self._no_answer("connection to")) from None
+        except OSError:
+            return  # refused, no route, no such host ...: awscrt will say what it is
+        try:
+            with raw, context.wrap_socket(raw, server_hostname=self.endpoint.host):
                 pass
         except ssl.SSLCertVerificationError as exc:
             trust = "the given CA" if self.ca is not None else "the system's trust store"
             raise CredentialsTLSError(
                 f"the server certificate of {self.endpoint} does not verify against {trust}: {exc.verify_message}"
             ) from None
+        except TimeoutError:
+            raise CredentialsTLSError(self._no_answer("TLS handshake with")) from None
         except (OSError, ValueError):
             return  # not a verification failure: awscrt will say what it is
 
@@ -177,7 +225,7 @@ class MtlsClient:
         """Whether the server refuses a client that sends no certificate (asked with Python's ``ssl``)."""
         try:
             with (
-                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=_TIMEOUT) as raw,
+                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=self.timeout) as raw,
                 self._server_context().wrap_socket(raw, server_hostname=self.endpoint.host) as tls,
             ):
                 tls.settimeout(_PROBE_WAIT)
@@ -202,8 +250,11 @@ class MtlsClient:
             "also fails against a server that does not ask for one)"
         )
 
-    def get(self, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
-        """``(status, body)`` of ``GET path``; TLS and connection failures raise :class:`CredentialsTLSError`."""
+    def _no_answer(self, step: str) -> str:
+        return f"{step} {self.endpoint}: no answer within {self.timeout:g} s"
+
+    def get(self, path: str, headers: Iterable[tuple[str, str]] = ()) -> tuple[int, bytes]:
+        """``(status, body)`` of ``GET path``; see :meth:`request`."""
         return self.request("GET", path, headers)
 
     def request(
@@ -211,26 +262,43 @@ class MtlsClient:
     ) -> tuple[int, bytes]:
         """``(status, body)`` of one HTTP/1.1 request over mutual TLS (a connection per request); TLS and connection
         failures raise :class:`CredentialsTLSError`, :class:`ClientCertificateRejected` when the server refused
-        the client certificate."""
-        from awscrt.http import HttpClientConnection, HttpRequest
-        from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup
+        the client certificate. When it returns or raises, awscrt holds nothing of the request (module
+        docstring)."""
+        from awscrt.io import EventLoopGroup
 
         self.check_server_certificate()
-        context = self._tls_context()
-        options = context.new_connection_options()
-        options.set_server_name(self.endpoint.host)
         group = EventLoopGroup(1)
-        bootstrap = ClientBootstrap(group, DefaultHostResolver(group))
+        shutdown = group.shutdown_event
+        try:
+            return self._exchange(group, method, path, headers, body)
+        except BaseException as exc:
+            traceback.clear_frames(exc.__traceback__)  # the failed request's frames would keep awscrt's objects
+            raise
+        finally:
+            del group
+            _release(shutdown, self.timeout)
+
+    def _exchange(
+        self, group: Any, method: str, path: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> tuple[int, bytes]:
+        from awscrt.http import HttpClientConnection, HttpRequest
+        from awscrt.io import ClientBootstrap, DefaultHostResolver, SocketOptions
+
+        options = self._tls_context().new_connection_options()
+        options.set_server_name(self.endpoint.host)
+        socket_options = SocketOptions()
+        socket_options.connect_timeout_ms = max(1, int(self.timeout * 1000))
         try:
             future = HttpClientConnection.new(
                 host_name=self.endpoint.host,
                 port=self.endpoint.port,
-                bootstrap=bootstrap,
+                bootstrap=ClientBootstrap(group, DefaultHostResolver(group)),
+                socket_options=socket_options,
                 tls_connection_options=options,
             )
-            connection = future.result(_TIMEOUT)
+            connection = future.result(self.timeout)
         except TimeoutError:
-            raise CredentialsTLSError(f"TLS connection to {self.endpoint}: no answer within {_TIMEOUT:g} s") from None
+            raise CredentialsTLSError(self._no_answer("TLS connection to")) from None
         except Exception as exc:
             raise self._failure(exc, "TLS connection") from None
         request = HttpRequest(method, path, body_stream=io.BytesIO(body) if body else None)
@@ -239,26 +307,41 @@ class MtlsClient:
             request.headers.add("content-length", str(len(body)))
         for name, value in headers:
             request.headers.add(name, value)
-        answer: dict[str, Any] = {"status": 0}
+        answer: dict[str, Any] = {"status": 0, "too_long": False}
         received = bytearray()
 
         def on_response(http_stream: Any, status_code: int, headers: Any, **_: Any) -> None:
             answer["status"] = status_code
 
         def on_body(http_stream: Any, chunk: bytes, **_: Any) -> None:
+            if len(received) + len(chunk) > BODY_LIMIT:
+                answer["too_long"] = True
+                connection.close()  # stop reading: the stream completes with an error at once
+                return
             received.extend(chunk)
 
         try:
             stream = connection.request(request, on_response, on_body)
             stream.activate()
-            stream.completion_future.result(_TIMEOUT)
+            stream.completion_future.result(self.timeout)
         except Exception as exc:
+            if answer["too_long"]:
+                raise self._too_long() from None
+            if isinstance(exc, TimeoutError):
+                raise CredentialsTLSError(self._no_answer("request to")) from None
             if not answer["status"]:  # TLS 1.3: a refused client certificate ends the connection after the handshake
                 raise self._failure(exc, "request") from None
             raise CredentialsTLSError(f"request to {self.endpoint} failed: {_crt_error(exc)}") from None
         finally:
-            connection.close()
+            # Waited for, not .result(): raising the reason it shut down would store this frame in the future.
+            concurrent.futures.wait([connection.close()], self.timeout)
+        if answer["too_long"]:
+            raise self._too_long()
         return int(answer["status"]), bytes(received)
+
+    def _too_long(self) -> CredentialsFormatError:
+        return CredentialsFormatError(f"the answer of {self.endpoint} is longer than {BODY_LIMIT // 1024} KiB: "
+                                      "not credentials")
 
 
 def _certificate_problem(certificate: bytes) -> str:

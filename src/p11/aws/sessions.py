@@ -17,10 +17,12 @@ from urllib.parse import quote
 
 from p11.aws.canonical import UNSIGNED_PAYLOAD
 from p11.aws.credentials import Metadata, check_metadata, refreshing_session
+from p11.aws.errors import CredentialsFetchError
 from p11.aws.signer import SigV4Signer, check_key, check_scope_part
 
 __all__ = ["TokenAuth", "signing_session", "sts_session"]
 
+_ANOTHER_ENDPOINT = " (pass endpoint_url= to sts_session, or set AWS_ENDPOINT_URL_STS, to use another)"
 _STS_FIELDS = {
     "access_key": "AccessKeyId",
     "secret_key": "SecretAccessKey",
@@ -141,7 +143,13 @@ def signing_session(key: Any, *, access_key_id: str, region: str, session_token:
 
 
 def sts_session(
-    key: Any, *, access_key_id: str, region: str, role_arn: str | None = None, duration: int = 3600
+    key: Any,
+    *,
+    access_key_id: str,
+    region: str,
+    role_arn: str | None = None,
+    duration: int = 3600,
+    endpoint_url: str | None = None,
 ) -> Any:
     """A ``boto3.Session`` with refreshable temporary credentials: ``GetSessionToken`` (or ``AssumeRole`` when
     ``role_arn`` is given) for ``duration`` seconds, each call signed through ``key``. Only the temporary
@@ -150,25 +158,43 @@ def sts_session(
     botocore refreshes such credentials from 15 minutes before they expire (and insists from 10 minutes): with the
     shortest ``duration`` (900 s) every use refreshes, so keep it an hour or more unless that is what you want.
 
-    The STS endpoint is botocore's for ``region`` (``AWS_ENDPOINT_URL_STS`` or the config file's ``endpoint_url``
-    move it, as for any botocore client)."""
+    Where the credentials come from: ``endpoint_url`` when given, else botocore's own choice for an STS client
+    (``AWS_ENDPOINT_URL_STS``, ``AWS_ENDPOINT_URL``, the profile's ``endpoint_url``, else STS in ``region``). A
+    client's own ``endpoint_url=`` does not move this fetch: it is another client. When the fetch fails, the error
+    (:class:`~p11.aws.errors.CredentialsFetchError`, raised by the first call of any client) says that it was the
+    fetch, which action and which endpoint."""
     if isinstance(duration, bool) or not isinstance(duration, int):
         raise TypeError(f"duration must be an int (seconds), not {type(duration).__name__}")
     if not 900 <= duration <= 129600:
         raise ValueError(f"duration must be between 900 and 129600 seconds (STS limits), not {duration}")
     if role_arn is not None and (not isinstance(role_arn, str) or not role_arn.startswith("arn:")):
         raise ValueError(f"role_arn must be an ARN (arn:...), not {role_arn!r}")
-    client = signing_session(key, access_key_id=access_key_id, region=region).client("sts", region_name=region)
+    if endpoint_url is not None and (not isinstance(endpoint_url, str) or not endpoint_url.startswith(
+            ("http://", "https://"))):
+        raise ValueError(f"endpoint_url must be an http(s) URL, not {endpoint_url!r}")
+    client = signing_session(key, access_key_id=access_key_id, region=region).client(
+        "sts", region_name=region, endpoint_url=endpoint_url
+    )
     lock = threading.Lock()
+    action = "GetSessionToken" if role_arn is None else "AssumeRole"
 
     def fetch() -> Metadata:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         with lock:  # one STS call at a time per session
-            if role_arn is None:
-                answer = client.get_session_token(DurationSeconds=duration)
-            else:
-                answer = client.assume_role(
-                    RoleArn=role_arn, RoleSessionName=f"p11-{access_key_id}"[:64], DurationSeconds=duration
-                )
+            try:
+                if role_arn is None:
+                    answer = client.get_session_token(DurationSeconds=duration)
+                else:
+                    answer = client.assume_role(
+                        RoleArn=role_arn, RoleSessionName=f"p11-{access_key_id}"[:64], DurationSeconds=duration
+                    )
+            except (BotoCoreError, ClientError) as exc:
+                hint = "" if endpoint_url else _ANOTHER_ENDPOINT
+                raise CredentialsFetchError(
+                    f"fetching temporary credentials ({action} for {access_key_id}) from STS at "
+                    f"{client.meta.endpoint_url}{hint} failed: {exc}"
+                ) from exc
         return check_metadata(answer.get("Credentials") or {}, _STS_FIELDS)
 
     method = "p11-sts-assume-role" if role_arn else "p11-sts-session-token"

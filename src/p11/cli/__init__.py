@@ -5,12 +5,13 @@ A leaf of the package: every subcommand is a thin layer over the library's API (
 :mod:`p11.pki`), so nothing the command does is out of reach of a Python program. click builds the command tree,
 prompts and shell completion; rich draws the tables and the progress bar. Subcommands by module: inspect (info,
 mechanisms, objects, uri), admin (init-token, init-pin, change-pin), keys (keygen, import, export, delete,
-set-attr), crypto (sign, verify, encrypt, decrypt, digest, random), pki (req, selfsign, issue), bench.
+set-attr), crypto (sign, verify, encrypt, decrypt, digest, random), pki (req, selfsign, issue), bench, aws
+(aws credentials, aws import-secret).
 """
 
 from __future__ import annotations
 
-from p11.cli import admin, bench, completion, crypto, inspect, keys, pki  # noqa: F401  (they register subcommands)
+from p11.cli import admin, aws, bench, completion, crypto, inspect, keys, pki  # noqa: F401  (they register subcommands)
 from p11.cli.app import cli
 
 __all__ = ["cli", "main"]

@@ -19,10 +19,10 @@ __all__ = ["fail", "p11_command"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_URI_HELP = "RFC 7512 URI of the token or object."
 _TOKEN_OPTIONS = (
     click.option("--module", "module", metavar="PATH", help="PKCS#11 module to load (else P11_MODULE)."),
     click.option("--module-name", metavar="NAME", help="Module by p11-kit name, e.g. softhsm2."),
-    click.option("--uri", "uri_text", metavar="URI", help="RFC 7512 URI of the token or object."),
     click.option("--token", "token_label", metavar="LABEL", help="Token label."),
     click.option("--serial", metavar="SERIAL", help="Token serial number."),
     click.option("--slot", type=int, metavar="ID", help="Slot id."),
@@ -78,9 +78,12 @@ def fail(exc: BaseException, debug: bool) -> None:
     sys.exit(code)
 
 
-def p11_command(group: click.Group, name: str, *, example: str, objects: bool = False) -> Callable[[F], F]:
+def p11_command(
+    group: click.Group, name: str, *, example: str, objects: bool = False, uri: tuple[str, str] = ("--uri", _URI_HELP)
+) -> Callable[[F], F]:
     """Register ``fn(selection, **options)`` as subcommand ``name`` of ``group``, with the common options
-    (``objects=True`` adds ``--label``/``--id``/``--type`` as object selectors) and ``example`` in its help."""
+    (``objects=True`` adds ``--label``/``--id``/``--type`` as object selectors) and ``example`` in its help.
+    ``uri`` is the URI option's name and help (``p11 aws credentials`` calls it ``--key``)."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -111,7 +114,9 @@ def p11_command(group: click.Group, name: str, *, example: str, objects: bool = 
                 fail(exc, selection.debug)
 
         decorated: Callable[..., Any] = run
-        for option in reversed(_TOKEN_OPTIONS + (_OBJECT_OPTIONS if objects else ()) + _OUTPUT_OPTIONS):
+        uri_option = click.option(uri[0], "uri_text", metavar="URI", help=uri[1])
+        options = (*_TOKEN_OPTIONS[:2], uri_option, *_TOKEN_OPTIONS[2:])
+        for option in reversed(options + (_OBJECT_OPTIONS if objects else ()) + _OUTPUT_OPTIONS):
             decorated = option(decorated)
         epilog = "\b\nExample:\n  " + example.replace("\n", "\n  ")
         group.command(name, cls=_Command, epilog=epilog, context_settings={"max_content_width": 120})(decorated)

@@ -12,6 +12,7 @@ from typing import Final
 import click
 
 from p11 import errors
+from p11.aws.errors import CredentialsError
 from p11.crypto.errors import InvalidKeyData, PasswordRequired, UnsupportedCurve, UnsupportedKeyType, WrongPassword
 from p11.errors import CryptokiError, P11Error
 from p11.modules import ModuleNotFound
@@ -75,6 +76,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return f"cannot use the key material: {exc}", FAILED
     if isinstance(exc, CADirectoryError):
         return f"{exc} (make a CA with p11 selfsign --ca-dir, or p11 issue --new-ca-dir)", FAILED
+    if isinstance(exc, CredentialsError):  # a ValueError, but the fetch failed: not a usage error
+        return str(exc), FAILED
     if isinstance(exc, URIError | PinSourceError):
         return str(exc), USAGE
     if isinstance(exc, P11Error):

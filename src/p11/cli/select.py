@@ -139,8 +139,9 @@ class Selection:
         """The one selected token, in the module :meth:`module_path` picks (``default``: a loaded module's path)."""
         return find_token(self.uri(objects=False), self.library(default=default))
 
-    def pin(self, token: Token | None = None) -> str | bytes:
-        """The user PIN (see the module docstring for the order)."""
+    def pin(self, token: Token | None = None, *, prompt: bool = True) -> str | bytes:
+        """The user PIN (see the module docstring for the order); ``prompt=False``: never a prompt, even on a
+        terminal (a command run by another program, such as an AWS SDK's ``credential_process``)."""
         if self.pin_source:
             return read_pin_source(self.pin_source)
         env = environment_secret(PIN_ENV)
@@ -150,12 +151,16 @@ class Selection:
         if found is not None:
             return found
         name = f" for token {token.label!r}" if token is not None else ""
+        if not prompt:
+            raise CliError(f"no user PIN{name}: set {PIN_ENV}, give --pin-source FILE, or put pin-source=file:/path "
+                           "in the URI (this command never prompts)", USAGE)
         return prompt_secret(f"User PIN{name}", ways=USER_PIN_WAYS)
 
-    def session(self, *, rw: bool = False, login: bool = True) -> Session:
-        """A session on the selected token, logged in as the user unless ``login=False``."""
+    def session(self, *, rw: bool = False, login: bool = True, prompt: bool = True) -> Session:
+        """A session on the selected token, logged in as the user unless ``login=False`` (``prompt``: as for
+        :meth:`pin`)."""
         token = self.token()
-        return token.open(user_pin=self.pin(token) if login else None, rw=rw)
+        return token.open(user_pin=self.pin(token, prompt=prompt) if login else None, rw=rw)
 
     def has_object(self) -> bool:
         uri = self.uri()
