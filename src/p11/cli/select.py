@@ -3,7 +3,9 @@
 * module: ``--module PATH``, else ``--module-name NAME`` (p11-kit's lookup), else the URI's ``module-path`` /
   ``module-name``, else ``P11_MODULE`` — :func:`p11.opener.module_path_for` decides, the options only fill the URI;
 * token: ``--uri`` (RFC 7512) narrowed by ``--token LABEL``, ``--serial``, ``--slot ID`` —
-  :func:`p11.opener.find_token` finds exactly one or lists the candidates' URIs;
+  :func:`p11.opener.find_token` finds exactly one or lists the candidates' URIs, by the rule ``p11.open`` follows:
+  an uninitialised token (SoftHSM's spare slot) never makes the choice ambiguous, and when the selection names an
+  object and several tokens match, the token is the one holding the object;
 * object: the URI's ``object``/``id``/``type`` narrowed by ``--label``, ``--id HEX``, ``--type`` —
   :func:`p11.opener.find_object`;
 * PIN: ``--pin-source FILE``, else ``P11_PIN``, else the URI's ``pin-value``/``pin-source``
@@ -97,9 +99,10 @@ class Selection:
     def library(self) -> Library:
         return load(module_path_for(self.uri(objects=False)))
 
-    def token(self) -> Token:
-        uri = self.uri(objects=False)
-        return find_token(uri, load(module_path_for(uri)))
+    def token(self, *, pin: str | bytes | None = None) -> Token:
+        """The selected token (see the module docstring); ``pin`` logs in to the tokens an object is looked for
+        on when the selection names an object that several tokens could hold."""
+        return find_token(self.uri(), self.library(), pin=pin)
 
     def pin(self, token: Token | None = None) -> str | bytes:
         """The user PIN (see the module docstring for the order)."""
@@ -114,10 +117,19 @@ class Selection:
         name = f" for token {token.label!r}" if token is not None else ""
         return prompt_secret(f"User PIN{name}")
 
+    def token_and_pin(self, *, login: bool = True) -> tuple[Token, str | bytes | None]:
+        """The selected token and the user PIN (``None`` unless ``login``). When the selection names an object,
+        the PIN is asked for first: finding the token that holds it may mean searching several."""
+        pin = self.pin() if login and self.has_object() else None
+        token = self.token(pin=pin)
+        if login and pin is None:
+            pin = self.pin(token)
+        return token, pin
+
     def session(self, *, rw: bool = False, login: bool = True) -> Session:
         """A session on the selected token, logged in as the user unless ``login=False``."""
-        token = self.token()
-        return token.open(user_pin=self.pin(token) if login else None, rw=rw)
+        token, pin = self.token_and_pin(login=login)
+        return token.open(user_pin=pin, rw=rw)
 
     def has_object(self) -> bool:
         uri = self.uri()
