@@ -92,6 +92,10 @@ install_system_packages() {
   if [[ " ${APT_PACKAGES[*]} " == *" libtpm2-pkcs11-1 "* ]]; then
     keep_interop_modules_private "${need[@]}"
   fi
+  if [[ " ${need[*]} " == *" opencryptoki "* && -d /run/systemd/system ]]; then
+    # apt starts openCryptoki's daemon under systemd; the interop tests start their own, only while they run.
+    as_root systemctl disable --now pkcsslotd.service >/dev/null 2>&1 || true
+  fi
 }
 
 make_venv() {
