@@ -51,8 +51,9 @@ def _split(text: str | None, known: tuple[str, ...] | list[str], option: str) ->
 
 def _iterations_gone(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
     if value is not None:
-        raise CliError("--iterations is gone: p11 bench measures for a time per operation (--seconds, default 1), "
-                       "after a warm-up, and reports the median of --rounds; -n is now --concurrency", USAGE)
+        raise click.UsageError("--iterations is gone: p11 bench measures for a time per operation (--seconds, "
+                               "default 1), after a warm-up, and reports the median of --rounds; -n is now "
+                               "--concurrency", ctx)
 
 
 @p11_command(cli, "bench",

@@ -46,7 +46,7 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = FAILED) -> None:
         super().__init__(message)
-        self.code = self.exit_code = exit_code  # exit_code: where click itself reports it (an option's callback)
+        self.code = exit_code
 
     def format_message(self) -> str:
         return self.message
