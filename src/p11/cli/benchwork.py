@@ -26,6 +26,7 @@ import multiprocessing
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 from p11.api.library import load
@@ -62,13 +63,30 @@ class BenchError(Exception):
 
 @dataclass
 class Subject:
-    """One operation, ready: ``one()`` does it once; ``many(count, workers)`` makes a call doing it ``count``
-    times in one batch; ``one_async()`` awaits it once. ``None``: no such form (a digest has no batch)."""
+    """One operation, ready: ``single()`` is one thread's workload doing it once a call; ``many(count, workers)``
+    makes a call doing it ``count`` times in one batch; ``one_async()`` awaits it once. ``None``: no such form (a
+    digest has no batch)."""
 
     mechanism: str | None
-    one: Callable[[], object]
+    single: Callable[[], Workload]
     many: Callable[[int, int], Callable[[], object]] | None = None
     one_async: Callable[[], Awaitable[object]] | None = None
+
+
+def _shared(call: Callable[[], object]) -> Callable[[], Workload]:
+    """A key's operation: every thread calls the same pooled key."""
+    return lambda: Workload(call)
+
+
+def _on_session(token: Token, operation: Callable[[Session], Callable[[], object]]) -> Callable[[], Workload]:
+    """A session operation (digest, random): each thread on a session of its own, as a program's thread would
+    open one (and as ``python -m benchmarks`` measures it)."""
+
+    def workload() -> Workload:
+        session = token.open()
+        return Workload(operation(session), close=session.close)
+
+    return workload
 
 
 def _mechanism_name(mechanism: Mechanism | Parameters | None) -> str | None:
@@ -85,7 +103,7 @@ def _signing(key: PrivateKey | SecretKey, mechanism: Mechanism | Parameters | No
         return lambda: sign_many(messages, mechanism, workers=workers)
 
     shown = _mechanism_name(mechanism if mechanism is not None else DEFAULT_SIGN.get(key.key_type))
-    return Subject(shown, lambda: sign(data, mechanism), many, lambda: sign_async(data, mechanism))
+    return Subject(shown, _shared(lambda: sign(data, mechanism)), many, lambda: sign_async(data, mechanism))
 
 
 def _encrypting(key: SecretKey) -> Subject:
@@ -96,7 +114,7 @@ def _encrypting(key: SecretKey) -> Subject:
         messages = [_PLAINTEXT_1K] * count  # encrypt_many draws a fresh IV per message from the token
         return lambda: encrypt_many(messages, workers=workers)
 
-    return Subject("CKM_AES_GCM", lambda: encrypt(_PLAINTEXT_1K, params), many,
+    return Subject("CKM_AES_GCM", _shared(lambda: encrypt(_PLAINTEXT_1K, params)), many,
                    lambda: encrypt_async(_PLAINTEXT_1K, params))
 
 
@@ -180,11 +198,9 @@ def subject_for(token: Token, operation: str, key_uri: URI | None, mechanism: st
     """The operation on ``token``'s pool: the key ``key_uri`` names (made by :func:`temporary_key`, or the
     user's ``--key``; ``mechanism`` for the latter), or no key. ``BenchError`` says why a key cannot be used."""
     if operation == "sha256-digest":
-        digest = token.digest
-        return Subject("CKM_SHA256", lambda: digest(_DATA_64, Mechanism.SHA256))
+        return Subject("CKM_SHA256", _on_session(token, lambda s: partial(s.digest, _DATA_64, Mechanism.SHA256)))
     if operation == "random-32":
-        generate_random = token.generate_random
-        return Subject(None, lambda: generate_random(_RANDOM_LEN))
+        return Subject(None, _on_session(token, lambda s: partial(s.generate_random, _RANDOM_LEN)))
     assert key_uri is not None
     key = _pooled_key(token, key_uri)
     if operation == KEY_OPERATION:
@@ -223,7 +239,7 @@ def _key_subject(key: Object, mechanism: str | None) -> Subject:
 def workloads(subject: Subject, mode: str, concurrency: int, operation: str) -> list[Workload]:
     """The workloads that run ``subject`` in ``mode`` with ``concurrency`` (one per measuring thread)."""
     if mode in ("single", "processes"):
-        return [Workload(subject.one) for _ in range(1 if mode == "processes" else concurrency)]
+        return [subject.single() for _ in range(1 if mode == "processes" else concurrency)]
     if mode == "async":
         if subject.one_async is None:
             raise BenchError(f"{operation} has no asyncio form: measure it with --mode single or processes")
@@ -266,12 +282,15 @@ def _process(conn: Any, plan: _Plan) -> None:
         token = find_token(URI.parse(plan.token_uri), load(plan.module))
         token.login(plan.pin, max_size=1)
         key_uri = URI.parse(plan.key_uri) if plan.key_uri else None
-        work = Workload(subject_for(token, plan.operation, key_uri, plan.mechanism).one)
-        work.call()  # fails here, before the others start, if it fails at all
-        conn.send("ready")
-        if conn.recv() != "go":
-            return
-        rounds = measure_rounds([work], plan.seconds, plan.rounds)
+        work = subject_for(token, plan.operation, key_uri, plan.mechanism).single()
+        try:
+            work.call()  # fails here, before the others start, if it fails at all
+            conn.send("ready")
+            if conn.recv() != "go":
+                return
+            rounds = measure_rounds([work], plan.seconds, plan.rounds)
+        finally:
+            work.close()
         conn.send([(r.ops, r.seconds) for r in rounds])
     except BaseException as exc:
         detail = str(exc).strip()
