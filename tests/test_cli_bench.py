@@ -4,10 +4,14 @@ removes afterwards or on an existing key by URI. Speeds are not asserted here (d
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
+import time
 
 import pytest
-from cli_support import CLI, USER_PIN
+from cli_support import CLI, USER_PIN, p11_executable
 
 from p11 import throughput
 
@@ -116,3 +120,23 @@ def test_a_failing_thread_fails_the_measurement_without_hanging():
         throughput.measure_rounds(works, 0.1, 2)
     with pytest.raises(ValueError):
         throughput.measure_rounds([], 1, 1)
+
+
+@pytest.mark.parametrize("mode", ["single", "processes"])
+def test_ctrl_c_removes_the_run_s_keys_and_ends_quietly(bench, mode):
+    proc = subprocess.Popen([p11_executable(), "bench", "--only", "hmac-sha256", "--mode", mode, "-n", "2",
+                             "--seconds", "60"], env={**bench.env, **PIN}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=bench.directory)
+    try:
+        deadline = time.monotonic() + 90
+        while not any(label.startswith("p11-bench-") for label, _ in _objects(bench)):  # measuring now
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole process group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and err.strip() == "p11: interrupted", err
+    assert not any(label.startswith("p11-bench-") for label, _ in _objects(bench))

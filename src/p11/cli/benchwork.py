@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -283,7 +284,9 @@ class _Plan:
 
 
 def _process(conn: Any, plan: _Plan) -> None:
-    """One process of mode processes: set up, say ready, wait for go, measure, send the rounds back."""
+    """One process of mode processes: set up, say ready, wait for go, measure, send the rounds back. Ctrl-C is
+    the parent's to handle (it ends the processes); a parent gone is no error to report."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         token = find_token(URI.parse(plan.token_uri), load(plan.module))
         token.login(plan.pin, max_size=1)
@@ -300,7 +303,8 @@ def _process(conn: Any, plan: _Plan) -> None:
         conn.send([(r.ops, r.seconds) for r in rounds])
     except BaseException as exc:
         detail = str(exc).strip()
-        conn.send({"error": f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__})
+        with contextlib.suppress(OSError):
+            conn.send({"error": f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__})
     finally:
         conn.close()
 
@@ -314,6 +318,7 @@ def measure_processes(token: Token, pin: str | bytes, operation: str, key_uri: U
     plan = _Plan(token.library.path, str(token.uri), pin, operation,
                  None if key_uri is None else str(key_uri), mechanism, seconds, rounds)
     children: list[tuple[Any, Any]] = []
+    finished = False
     try:
         for _ in range(count):
             parent_end, child_end = context.Pipe()
@@ -325,9 +330,12 @@ def measure_processes(token: Token, pin: str | bytes, operation: str, key_uri: U
         for _, conn in children:
             conn.send("go")
         results = [_expect(conn, None, seconds * 2 + 60) for _, conn in children]
+        finished = True
     finally:
         for process, conn in children:
             conn.close()
+            if not finished:  # an error or Ctrl-C here: the others stop now, not when their measurement ends
+                process.terminate()
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
