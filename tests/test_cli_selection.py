@@ -125,3 +125,13 @@ def test_uri_only_refuses_a_short_uri_matching_two_objects_on_the_token(store):
     assert "add type (--only object,type)" in result.stderr
     assert store.ok("uri", "--label", "iotkey", "--type", "private", "--only", "object,type",
                     env=PIN).stdout.strip() == KEY
+
+
+def test_a_label_for_a_key_about_to_be_made_does_not_choose_the_token(store, tmp_path):
+    store.ok("init-token", "--free", "--label", "other", "--so-pin", SO_PIN, "--pin", USER_PIN)
+    args = ("req", "--new-key", "ec-p256", "--label", "fresh", "--subject", "CN=fresh", "--out", str(tmp_path / "c"))
+    unnamed = store.run(*args, env=PIN)
+    assert unnamed.code == 2 and "2 tokens match" in unnamed.stderr  # not "no object fresh on any token"
+    store.ok(*args, "--token", "other", env=PIN)
+    made = store.ok("objects", "--uri", "pkcs11:object=fresh;type=private", "--json", env=PIN).json()["objects"]
+    assert [o["uri"].split(";")[0] for o in made] == ["pkcs11:token=other"]

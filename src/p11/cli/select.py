@@ -99,10 +99,11 @@ class Selection:
     def library(self) -> Library:
         return load(module_path_for(self.uri(objects=False)))
 
-    def token(self, *, pin: str | bytes | None = None) -> Token:
+    def token(self, *, pin: str | bytes | None = None, new_object: bool = False) -> Token:
         """The selected token (see the module docstring); ``pin`` logs in to the tokens an object is looked for
-        on when the selection names an object that several tokens could hold."""
-        return find_token(self.uri(), self.library(), pin=pin)
+        on when the selection names an object that several tokens could hold. ``new_object``: the object
+        options name an object about to be made (``--new-key --label``), so they cannot choose the token."""
+        return find_token(self.uri(objects=not new_object), self.library(), pin=pin)
 
     def pin(self, token: Token | None = None) -> str | bytes:
         """The user PIN (see the module docstring for the order)."""
@@ -117,18 +118,18 @@ class Selection:
         name = f" for token {token.label!r}" if token is not None else ""
         return prompt_secret(f"User PIN{name}")
 
-    def token_and_pin(self, *, login: bool = True) -> tuple[Token, str | bytes | None]:
+    def token_and_pin(self, *, login: bool = True, new_object: bool = False) -> tuple[Token, str | bytes | None]:
         """The selected token and the user PIN (``None`` unless ``login``). When the selection names an object,
         the PIN is asked for first: finding the token that holds it may mean searching several."""
-        pin = self.pin() if login and self.has_object() else None
-        token = self.token(pin=pin)
+        pin = self.pin() if login and self.has_object() and not new_object else None
+        token = self.token(pin=pin, new_object=new_object)
         if login and pin is None:
             pin = self.pin(token)
         return token, pin
 
-    def session(self, *, rw: bool = False, login: bool = True) -> Session:
+    def session(self, *, rw: bool = False, login: bool = True, new_object: bool = False) -> Session:
         """A session on the selected token, logged in as the user unless ``login=False``."""
-        token, pin = self.token_and_pin(login=login)
+        token, pin = self.token_and_pin(login=login, new_object=new_object)
         return token.open(user_pin=pin, rw=rw)
 
     def has_object(self) -> bool:
