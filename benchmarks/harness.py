@@ -1,35 +1,19 @@
-"""Timing inside a child process: warm up, then count calls for a fixed wall time per round, in 1-2 threads.
+"""Timing inside a child process: the rule is p11's own (:mod:`p11.throughput`, which ``p11 bench`` uses too):
+warm up, then count calls for a fixed wall time per round, in 1-2 threads, the median round is the figure.
 
 An implementation hands the harness a :class:`Workload` per thread: a zero-argument callable doing one
-call (``ops_per_call`` ops, more than one for batch APIs) on a session of its own. The harness reads the
-clock once per *chunk* of calls, the chunk sized from the warm-up to take about a millisecond, so clock
-reads cost nothing measurable even for the fastest ops.
+call (``ops_per_call`` ops, more than one for batch APIs) on a session of its own.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-CHUNK_SECONDS = 0.001
+from p11.throughput import Workload, measure, median
 
-
-def _nothing() -> None:
-    return None
-
-
-@dataclass
-class Workload:
-    """One thread's share of an op: ``call()`` does ``ops_per_call`` ops; ``close()`` releases its session."""
-
-    call: Callable[[], object]
-    ops_per_call: int = 1
-    close: Callable[[], None] = field(default=_nothing)
+__all__ = ["Binding", "Target", "Workload", "measure", "median"]
 
 
 @dataclass(frozen=True)
@@ -75,72 +59,3 @@ class Binding(Protocol):
     def workload(self, op: str) -> Workload: ...
 
     def close(self) -> None: ...
-
-
-def _run_for(work: Workload, chunk: int, seconds: float) -> tuple[int, float, float]:
-    """Call ``work`` in chunks until ``seconds`` have passed; return (ops done, start, end)."""
-    call = work.call
-    calls = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(chunk):
-            call()
-        calls += chunk
-        now = time.perf_counter()
-        if now >= deadline:
-            return calls * work.ops_per_call, start, now
-
-
-def calibrate(work: Workload, seconds: float) -> int:
-    """Warm ``work`` up for ``seconds`` and return a chunk size taking about CHUNK_SECONDS."""
-    ops, start, end = _run_for(work, 1, seconds)
-    per_call = (end - start) / max(1, ops // work.ops_per_call)
-    return max(1, int(CHUNK_SECONDS / per_call))
-
-
-def measure(works: list[Workload], seconds: float, rounds: int) -> list[float]:
-    """Ops/s of each round, all threads together: one thread per workload, ``seconds`` split over rounds."""
-    warmup = min(0.25, max(0.05, seconds / 8))
-    chunks = [calibrate(w, warmup) for w in works]
-    per_round = seconds / rounds
-    results: list[float] = []
-    for _ in range(rounds):
-        if len(works) == 1:
-            ops, start, end = _run_for(works[0], chunks[0], per_round)
-            results.append(ops / (end - start))
-            continue
-        done = _run_threads(works, chunks, per_round)
-        total_ops = sum(ops for ops, _, _ in done)
-        wall = max(end for _, _, end in done) - min(start for _, start, _ in done)
-        results.append(total_ops / wall)
-    return results
-
-
-def _run_threads(works: list[Workload], chunks: list[int], seconds: float) -> list[tuple[int, float, float]]:
-    """One round, one thread per workload, started together at a barrier; (ops, start, end) of each."""
-    outcomes: list[tuple[int, float, float] | BaseException] = [RuntimeError("thread did not run")] * len(works)
-    barrier = threading.Barrier(len(works))
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[i] = _run_for(works[i], chunks[i], seconds)
-        except BaseException as exc:  # re-raised in the calling thread below
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(len(works))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    done: list[tuple[int, float, float]] = []
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-        done.append(outcome)
-    return done
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)

@@ -6,15 +6,27 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${P11_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 
-# softhsm2: the token every test uses; opensc: pkcs11-tool (cross-checks); libp11-kit-dev: the header oracle;
-# openssl: verifies token-signed certificates; libengine-pkcs11-openssl: openssl's pkcs11 engine (p11.pki
-# interop, the CLI's device set-up example);
-# python3-venv/-dev + gcc: the venv and the native build;
-# p11-kit-modules, opensc-pkcs11 and the tpm2 stack (swtpm, tpm2-abrmd, tpm2-pkcs11 …): the interop tests' tokens;
-# valgrind: tests/test_batch_inputs.py runs one batch under memcheck.
-APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl libengine-pkcs11-openssl gcc
-  python3-venv python3-dev swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
-  dbus-daemon util-linux valgrind opencryptoki)
+# What the main job (scripts/demo: examples/demo.py, python -m benchmarks) uses: softhsm2, the token; opensc:
+# pkcs11-tool, which makes the benchmark token's keys; python3-venv/-dev + gcc: the venv and the native build (and
+# the benchmark's C floor).
+DEMO_PACKAGES=(softhsm2 opensc gcc python3-venv python3-dev)
+# What the test command adds: libp11-kit-dev, the header oracle; openssl + libengine-pkcs11-openssl: verifying
+# token-signed certificates, OpenSSL's pkcs11 engine (p11.pki interop, the CLI's device set-up); valgrind:
+# tests/test_batch_inputs.py runs one batch under memcheck; p11-kit, p11-kit-modules, opensc-pkcs11, util-linux
+# and the tpm2 stack and openCryptoki: the interop tests' tokens.
+TEST_PACKAGES=(libp11-kit-dev openssl libengine-pkcs11-openssl valgrind)
+INTEROP_PACKAGES=(p11-kit p11-kit-modules opensc-pkcs11 util-linux dbus-daemon swtpm tpm2-abrmd libtss2-tcti-tabrmd0
+  libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools opencryptoki)
+# What setup installs: everything the tests need, unless the caller narrows it (scripts/demo: DEMO_PACKAGES only).
+APT_PACKAGES=("${DEMO_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${INTEROP_PACKAGES[@]}")
+
+# p11-kit registrations (name:package) that interop packages drop into /usr/share/p11-kit/modules. Registered,
+# a module is loaded by every program that loads p11-kit's registered modules: p11-kit's proxy (OpenSSL's pkcs11
+# engine by default), GnuTLS, NSS. Without a TPM, tpm2_pkcs11 then prints a dozen TCTI errors into each of them.
+# The interop tests load these modules by path in processes of their own; nothing else should load them.
+P11KIT_INTEROP_MODULES=(tpm2_pkcs11:libtpm2-pkcs11-1)
+P11KIT_PACKAGE_DIR=/usr/share/p11-kit/modules
+P11KIT_ADMIN_DIR=/etc/pkcs11/modules
 
 missing_apt() {
   local pkg out=()
@@ -28,21 +40,62 @@ missing_apt() {
   local p; for p in "${out[@]}"; do [[ -n "$p" ]] && printf '%s\n' "$p"; done
 }
 
+as_root() {
+  # Runs "$@" as root (directly, or by sudo without a password); fails when neither is possible.
+  if [[ $(id -u) -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n "$@"
+  else return 1
+  fi
+}
+
+tpm_present() { [[ -e /dev/tpmrm0 || -e /dev/tpm0 ]]; }
+
+keep_interop_modules_private() {
+  # Neutralises the p11-kit registration of an interop-only module (P11KIT_INTEROP_MODULES) with a file of the same
+  # name in p11-kit's administrator directory, which wins over the package's, whose blank "module:" p11-kit skips.
+  # Done when this run installed the package, or when the machine has no TPM (the module can only print errors);
+  # never over a file already there (the administrator's, or ours from an earlier run). Arguments: the packages
+  # this run installed.
+  local installed=" $* " entry name package override
+  for entry in "${P11KIT_INTEROP_MODULES[@]}"; do
+    name="${entry%%:*}"; package="${entry#*:}"
+    [[ -f "$P11KIT_PACKAGE_DIR/$name.module" ]] || continue
+    override="$P11KIT_ADMIN_DIR/$name.module"
+    [[ -e "$override" ]] && continue
+    [[ "$installed" == *" $package "* ]] || ! tpm_present || continue
+    if ! as_root sh -c 'mkdir -p "$1" && printf "%s\n" "$2" > "$3.tmp" && mv "$3.tmp" "$3"' sh "$P11KIT_ADMIN_DIR" \
+        "# Written by p11's scripts/setup.sh: $package is installed for p11's interop tests, which load it by path.
+# An empty module: keeps p11-kit (its proxy, OpenSSL's pkcs11 engine, GnuTLS, NSS) from loading it. To load it
+# again, write your own file here (e.g. 'module: libtpm2_pkcs11.so'): setup leaves an existing file alone.
+module:" "$override"; then
+      echo "setup: p11-kit loads $name (from $package) into every program that uses its registered modules;" \
+           "to stop it, as root: printf 'module:\\n' > $override" >&2
+      continue
+    fi
+    echo "setup: kept $name (from $package, for the interop tests) out of p11-kit's registered modules: $override"
+  done
+}
+
 install_system_packages() {
   command -v dpkg-query >/dev/null || { echo "setup: not a Debian/Ubuntu system; install SoftHSM2, OpenSC and a C compiler yourself" >&2; return 0; }
   mapfile -t need < <(missing_apt)
-  [[ ${#need[@]} -eq 0 ]] && return 0
-  local sudo=""
-  if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+  if [[ ${#need[@]} -gt 0 ]]; then
+    if ! as_root true; then
       echo "setup: missing system packages: ${need[*]}" >&2
       echo "setup: run as root or with sudo:  sudo apt-get install -y ${need[*]}" >&2
       exit 1
     fi
+    echo "setup: apt-get install ${need[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
-  echo "setup: apt-get install ${need[*]}"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [[ " ${APT_PACKAGES[*]} " == *" libtpm2-pkcs11-1 "* ]]; then
+    keep_interop_modules_private "${need[@]}"
+  fi
+  if [[ " ${need[*]} " == *" opencryptoki "* && -d /run/systemd/system ]]; then
+    # apt starts openCryptoki's daemon under systemd; the interop tests start their own, only while they run.
+    as_root systemctl disable --now pkcsslotd.service >/dev/null 2>&1 || true
+  fi
 }
 
 make_venv() {

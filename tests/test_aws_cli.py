@@ -234,7 +234,7 @@ def test_wrong_pin(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None
 
 def test_no_pin_and_no_terminal_fails_at_once(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None:
     line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert), input=b""), 2)
-    assert f"no user PIN for token '{TOKEN}': set P11_PIN" in line and "never prompts" in line
+    assert "no user PIN" in line and "set P11_PIN" in line and "never prompts" in line
 
 
 def test_no_prompt_even_on_a_terminal(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None:

@@ -47,7 +47,7 @@ def test_info_mechanisms_random_digest(cli, tmp_path):
     by_name = cli.ok("info", "--module-name", "softhsm2", "--token", token["label"], "--json").json()
     assert by_name["module"]["path"].endswith("libsofthsm2.so") and len(by_name["slots"]) == 1
     table = cli.ok("info", "--token", token["label"]).stdout
-    assert table.startswith("Module ") and token["label"] in table
+    assert table.startswith("# Module ") and token["label"] in table  # piped: a heading line, then rows
 
 
 def test_keygen_objects_export_set_attr_delete(cli, tmp_path):
@@ -216,13 +216,13 @@ def test_init_pin_and_change_pin(cli, tmp_path):
 
 def test_bench_table_and_json(cli):
     label = cli.new_token()["label"]
-    data = cli.ok("bench", "--token", label, "--iterations", "3", "--only", "hmac-sha256,random-32", "--json",
-                  env=PIN).json()
+    data = cli.ok("bench", "--token", label, "--seconds", "0.1", "--rounds", "1", "--only", "hmac-sha256,random-32",
+                  "--json", env=PIN).json()
     assert [r["operation"] for r in data["results"]] == ["hmac-sha256", "random-32"]
-    assert all(r["iterations"] == 3 and r["ops_per_second"] > 0 for r in data["results"])
-    table = cli.ok("bench", "--token", label, "--iterations", "2", "--only", "sha256-digest", env=PIN).stdout
+    assert all(r["iterations"] > 0 and r["ops_per_second"] > 0 for r in data["results"])
+    table = cli.ok("bench", "--token", label, "--seconds", "0.1", "--only", "sha256-digest", env=PIN).stdout
     assert "ops/s" in table and "sha256-digest" in table
-    assert cli.ok("objects", "--token", label, "--json", env=PIN).json() == {"objects": []}  # session keys only
+    assert cli.ok("objects", "--token", label, "--json", env=PIN).json() == {"objects": []}  # its keys removed
 
 
 def test_every_subcommand_has_an_example_and_completion_and_module_entry(cli):

@@ -137,5 +137,5 @@ def test_printable_escapes_what_is_not_text_and_nothing_else() -> None:
     assert printable("caf\u00e9 \u2603") == "caf\u00e9 \u2603"
     assert printable(CAFE.decode("utf-8", "surrogateescape")) == "caf\\xe9"
     assert printable("a\\xe9") == "a\\\\xe9"  # a label that spells an escape reads differently from the byte
-    assert printable("bell\x07\x1b[31mred\nline") == "bell\\x07\\x1b[31mred\\x0aline"
+    assert printable("bell\x07\x1b[31mred\nline") == "bell\\x07\\x1b[31mred\\nline"
     assert printable("abc\u202eevil") == "abc\\u202eevil"  # a bidi override would reorder the row

@@ -20,6 +20,8 @@ What happens, in order:
 2. **The token** (:func:`find_token`): exactly one token whose library, slot and token attributes match.
    :class:`~p11.errors.NoSuchToken` says, for every token present, which attribute did not match
    (``token='x' (token has 'y')``); :class:`~p11.errors.MultipleTokens` lists the candidates' URIs.
+   A token that is not initialised (SoftHSM always offers one) never makes the choice ambiguous: it matches
+   only when no initialised token does (:func:`matching_tokens`; the ``p11`` command follows the same rule).
    A URI that names an object (``object``, ``id`` or ``type``) matches only initialised tokens (SoftHSM's spare
    slot holds no objects), and when its token attributes still match several (``pkcs11:object=iotkey;
    type=private``, the form device configurations use, names no token at all) the object is looked for on each:
@@ -90,7 +92,9 @@ __all__ = [
     "find_object",
     "find_token",
     "library_for",
+    "matching_tokens",
     "module_path_for",
+    "object_template",
     "open",
     "open_session",
     "pin_source_path",
@@ -310,15 +314,24 @@ def _uri_text(uri: URI) -> str:
     return str(uri.replace(module_name=None, module_path=None, pin_source=None, pin_value=None, vendor_query=None))
 
 
-def _candidates(uri: URI, library: Library, *, for_object: bool) -> list[Token]:
-    """The tokens of ``library`` that the URI's library, slot and token attributes match; for an object URI only
-    initialised ones (a token that is not initialised holds no objects: SoftHSM always offers one such).
+def _initialised(token: Token) -> bool:
+    return bool(token.flags & TokenFlag.TOKEN_INITIALIZED)
+
+
+def matching_tokens(uri: URI, library: Library) -> list[Token]:
+    """The tokens of ``library`` that the URI's library, slot and token attributes match, by the rule every
+    selection follows (:func:`find_token`, :func:`open`, the ``p11`` command): a token that is not initialised
+    (SoftHSM always offers one) never makes a selection ambiguous. It matches only when no initialised token
+    does (``pkcs11:slot-id=N`` still names the spare slot, which is how one initialises it), and never for a URI
+    that names an object (``object``, ``id`` or ``type``): it holds none.
+
     :class:`~p11.errors.NoSuchToken` when there is none, saying what did not match for each token present."""
     wanted = _uri_text(uri)
     reason = uri.mismatch_library(library_attributes(library.info))
     if reason is not None:
         raise NoSuchToken(f"no token matches {wanted}: the module {library.path!r} does not match: {reason}")
     check_slot = _has_any(uri, _SLOT_SCOPE)
+    for_object = _has_any(uri, _OBJECT_SCOPE)
 
     def match() -> tuple[list[Token], list[str]]:
         matched: list[Token] = []
@@ -330,7 +343,7 @@ def _candidates(uri: URI, library: Library, *, for_object: bool) -> list[Token]:
             reason = uri.mismatch_slot(slot_attributes(slot.id, slot.info)) if check_slot else None
             if reason is None:
                 reason = uri.mismatch_token(token_attributes(token))
-            if reason is None and for_object and not token.flags & TokenFlag.TOKEN_INITIALIZED:
+            if reason is None and for_object and not _initialised(token):
                 reason = "not initialised, so it holds no objects"
             if reason is None:
                 matched.append(token)
@@ -342,19 +355,27 @@ def _candidates(uri: URI, library: Library, *, for_object: bool) -> list[Token]:
     if not matched:
         present = "; ".join(misses) if misses else "none"
         raise NoSuchToken(f"no token matches {wanted} in {library.path!r}; tokens present: {present}")
-    return matched
+    initialised = [token for token in matched if _initialised(token)]
+    return initialised or matched
 
 
-def find_token(uri: URI, library: Library) -> Token:
-    """The one token of ``library`` that the URI's library, slot and token attributes match.
+def find_token(uri: URI, library: Library, *, pin: str | bytes | None = None) -> Token:
+    """The one token of ``library`` that the URI names: the rule of :func:`matching_tokens` (an uninitialised
+    token never makes the choice ambiguous), and for a URI that names an object, the token that holds it when
+    several match (each is searched, logged in with ``pin`` when given: see :func:`open`).
 
     :class:`~p11.errors.NoSuchToken` says what did not match for each token present; a URI that no token can match
     because of a vendor attribute says so. :class:`~p11.errors.MultipleTokens` lists the candidates' URIs (with
-    ``slot-id``, which tells apart tokens that are otherwise alike).
+    ``slot-id``, which tells apart tokens that are otherwise alike), or for an object URI the objects' URIs;
+    :class:`~p11.errors.NoSuchObject` when the object is on none of the tokens.
     """
-    matched = _candidates(uri, library, for_object=False)
+    matched = matching_tokens(uri, library)
     if len(matched) == 1:
         return matched[0]
+    if _has_any(uri, _OBJECT_SCOPE):
+        token, session = _token_holding(uri, matched, pin)
+        session.close()
+        return token
     listed = ", ".join(str(uri_for_token(t, include_slot=True)) for t in matched[:_LISTED])
     more = f" and {len(matched) - _LISTED} more" if len(matched) > _LISTED else ""
     raise MultipleTokens(f"{len(matched)} tokens match {_uri_text(uri)}: {listed}{more}; {_PICK_TOKEN}")
@@ -363,7 +384,9 @@ def find_token(uri: URI, library: Library) -> Token:
 # -- the object ------------------------------------------------------------------------------------------------
 
 
-def _search_template(uri: URI) -> dict[Attribute, Any]:
+def object_template(uri: URI) -> dict[Attribute, Any]:
+    """The search template of the URI's ``object`` (``CKA_LABEL``), ``id`` (``CKA_ID``) and ``type``
+    (``CKA_CLASS``): what :func:`find_object` looks for, for callers that list every match."""
     tmpl: dict[Attribute, Any] = {}
     kind = uri.get("type")
     if isinstance(kind, str):
@@ -417,7 +440,7 @@ def _not_found(uri: URI, session: Session) -> NoSuchObject:
 def find_object(uri: URI, session: Session) -> Object:
     """The one object in ``session`` that the URI's ``object``, ``id`` and ``type`` match (all objects when it
     has none of them). :class:`~p11.errors.NoSuchObject` and :class:`~p11.errors.MultipleObjects` explain."""
-    with session.find(template=_search_template(uri)) as search:
+    with session.find(template=object_template(uri)) as search:
         found: list[Object] = list(islice(search, _LISTED + 1))
     if len(found) == 1:
         return found[0]
@@ -435,13 +458,14 @@ def _object_text(uri: URI) -> str:
     return str(URI(**selected))[len("pkcs11:") :]
 
 
-def _find_on_tokens(uri: URI, tokens: list[Token], pin: str | bytes | None) -> Object:
-    """The one object the URI names, looked for on each of ``tokens`` (the URI's token attributes matched several):
-    each is opened and, given a PIN, logged in. A token that refuses the PIN (or cannot be opened) is not a match
-    but is named if the object is found nowhere; found on more than one token, the URI is ambiguous
-    (:class:`~p11.errors.MultipleTokens` lists the objects). The session of the object returned stays open."""
-    template = _search_template(uri)
-    hits: list[tuple[Session, list[Object]]] = []
+def _token_holding(uri: URI, tokens: list[Token], pin: str | bytes | None) -> tuple[Token, Session]:
+    """The one token of ``tokens`` that holds objects the URI names (the URI's token attributes
+    matched several): each is opened and, given a PIN, logged in. A token that refuses the PIN (or cannot be
+    opened) is not a match but is named if the object is found nowhere; found on more than one token, the URI is
+    ambiguous (:class:`~p11.errors.MultipleTokens` lists the objects). The session it was found in comes with
+    it, open: the caller closes it."""
+    template = object_template(uri)
+    hits: list[tuple[Token, Session, list[Object]]] = []
     searched: list[str] = []
     refused: list[str] = []
     try:
@@ -455,17 +479,17 @@ def _find_on_tokens(uri: URI, tokens: list[Token], pin: str | bytes | None) -> O
             with session.find(template=template) as search:
                 found: list[Object] = list(islice(search, _LISTED + 1))
             if found:
-                hits.append((session, found))
+                hits.append((token, session, found))
             else:
                 session.close()
         if len(hits) == 1:
-            return find_object(uri, hits[0][0])  # one token has it: exactly one object there, or MultipleObjects
+            return hits[0][0], hits[0][1]
         wanted = _object_text(uri)
         if hits:
-            listed = ", ".join(str(uri_for_object(obj)) for _, found in hits for obj in found[:_LISTED])
+            listed = ", ".join(str(uri_for_object(obj)) for _, _, found in hits for obj in found[:_LISTED])
             raise MultipleTokens(f"{len(hits)} tokens hold objects with {wanted}: {listed}; {_PICK_TOKEN}")
     except BaseException:
-        for session, _ in hits:
+        for _, session, _ in hits:
             session.close()
         raise
     message = f"no object with {wanted} on any of the {len(tokens)} tokens that match {_uri_text(uri)}"
@@ -496,13 +520,14 @@ def open_session(
     uri: URI | str, *, pin: str | bytes | None = None, rw: bool = False, allow_modules: AllowModules = None
 ) -> Session:
     """A session on the one token the URI names, logged in when a PIN is given (``pin``, else ``pin-value``, else
-    ``pin-source``). Object attributes in the URI are ignored. Close it (or use ``with``) when done.
-    ``allow_modules`` as for :func:`open`."""
+    ``pin-source``). Object attributes in the URI only choose the token: the one holding the object when several
+    match (:func:`find_token`). Close it (or use ``with``) when done. ``allow_modules`` as for :func:`open`."""
     parsed = _parse(uri)
     _check_pin_attributes(parsed, pin)
     library = library_for(parsed, allow_modules=allow_modules)  # before any PIN is read: the module must be trusted
-    token = find_token(parsed, library)
-    return token.open(user_pin=read_pin(parsed, pin), rw=rw)
+    user_pin = read_pin(parsed, pin)
+    token = find_token(parsed, library, pin=user_pin)
+    return token.open(user_pin=user_pin, rw=rw)
 
 
 def _typed(obj: Object) -> Any:
@@ -541,10 +566,8 @@ def open(
     if not _has_any(parsed, _OBJECT_SCOPE):
         return find_token(parsed, library)
     user_pin = read_pin(parsed, pin)
-    tokens = _candidates(parsed, library, for_object=True)
-    if len(tokens) > 1:
-        return _typed(_find_on_tokens(parsed, tokens, user_pin))
-    session = tokens[0].open(user_pin=user_pin)
+    tokens = matching_tokens(parsed, library)
+    session = _token_holding(parsed, tokens, user_pin)[1] if len(tokens) > 1 else tokens[0].open(user_pin=user_pin)
     try:
         return _typed(find_object(parsed, session))
     except BaseException:

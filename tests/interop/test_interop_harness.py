@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,10 @@ def test_every_package_listed_once() -> None:
     packages = interop.all_apt_packages()
     assert len(packages) == len(set(packages))
     assert {"swtpm", "tpm2-abrmd", "p11-kit-modules", "opensc-pkcs11", "softhsm2", "opencryptoki"} <= set(packages)
-    setup = (Path(__file__).resolve().parents[2] / "scripts" / "setup.sh").read_text()
-    apt_line = setup.split("APT_PACKAGES=(", 1)[1].split(")", 1)[0].split()
-    assert set(packages) - {"mount"} <= set(apt_line)  # scripts/setup.sh installs what the harness needs
+    setup = Path(__file__).resolve().parents[2] / "scripts" / "setup.sh"
+    listed = subprocess.run(["bash", "-c", f'source "{setup}"; echo "${{APT_PACKAGES[@]}}"'], capture_output=True,
+                            text=True, timeout=60, check=True).stdout.split()
+    assert set(packages) - {"mount"} <= set(listed)  # what scripts/setup.sh installs for the tests
 
 
 def test_opencryptoki_pins_must_fit_its_4_to_8_characters() -> None:

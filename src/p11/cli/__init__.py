@@ -11,12 +11,21 @@ set-attr), crypto (sign, verify, encrypt, decrypt, digest, random), pki (req, se
 
 from __future__ import annotations
 
+import sys
+
 from p11.cli import admin, aws, bench, completion, crypto, inspect, keys, pki  # noqa: F401  (they register subcommands)
 from p11.cli.app import cli
+from p11.cli.command import reader_gone
 
 __all__ = ["cli", "main"]
 
 
 def main() -> None:
     """The console script ``p11`` (and ``python -m p11``)."""
-    cli(prog_name="p11")
+    try:
+        try:
+            cli(prog_name="p11")
+        finally:
+            sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is handled like any other
+    except BrokenPipeError:
+        reader_gone()

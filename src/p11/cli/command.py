@@ -4,6 +4,7 @@ one way to fail (one line on standard error, exit code 1 or 2, a traceback only 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import describe
 from p11.cli.select import SO_PIN_ENV, USER_PIN_WAYS, Selection, parse_id
 
-__all__ = ["fail", "p11_command"]
+__all__ = ["READER_GONE", "fail", "p11_command", "reader_gone"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +70,23 @@ class _Command(click.Command):
             raise click.UsageError(hint, ctx) from None
 
 
+#: The exit status when the reader of standard output went away (``p11 objects | head -1``): what a shell
+#: reports for a program that SIGPIPE ended, 128 + 13.
+READER_GONE = 141
+
+
+def reader_gone() -> None:
+    """Exit quietly because standard output's reader closed it: no traceback, no error line. Standard output is
+    pointed at /dev/null first, so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    sys.exit(READER_GONE)
+
+
 def fail(exc: BaseException, debug: bool) -> None:
     """Report ``exc`` as one line and exit (1: failed, 2: usage)."""
     line, code = describe(exc)
@@ -107,6 +125,8 @@ def p11_command(
                 return fn(selection, **kwargs)
             except (click.exceptions.Exit, click.Abort, click.UsageError):
                 raise
+            except BrokenPipeError:
+                reader_gone()
             except KeyboardInterrupt:
                 click.echo("p11: interrupted", err=True)
                 sys.exit(130)

@@ -21,8 +21,14 @@ __all__: list[str] = []
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FORMAT = click.option("--format", "fmt", type=click.Choice([*ENCODINGS, "der"]), default="raw", show_default=True,
-                       help="raw bytes, hex, base64, or der (an ECDSA signature as X9.62 DER, what OpenSSL uses).")
+_SIGN_FORMAT = click.option(
+    "--format", "fmt", type=click.Choice([*ENCODINGS, "der"]),
+    help="ECDSA: der (the default: X9.62 DER, what OpenSSL, Java and Go read), raw (PKCS#11's r||s), hex or base64 "
+         "(of the DER form); other keys: raw bytes (the default), hex or base64.")
+_VERIFY_FORMAT = click.option(
+    "--format", "fmt", type=click.Choice([*ENCODINGS, "der"]),
+    help="How the signature file is written (default: recognised; an ECDSA signature as DER or raw r||s): "
+         "raw, hex, base64, or der.")
 _MECHANISM = click.option("--mechanism", "-m", metavar="NAME",
                           help="CKM_ name (ECDSA_SHA256, SHA256_RSA_PKCS, SHA256_HMAC …) or pss, oaep, aes-gcm, "
                                "aes-cbc, aes-ctr (default: by key type, where there is one).")
@@ -48,51 +54,83 @@ def _ecdsa(key: Key) -> bool:
     return key.key_type == KeyType.EC
 
 
-def _to_der(signature: bytes, key: Key) -> bytes:
-    if not _ecdsa(key):
-        raise CliError("--format der is for ECDSA signatures only", USAGE)
-    return raw_to_der(signature)
+def _field_bytes(key: Key) -> int:
+    size = key.key_size
+    assert size is not None  # an EC key's size is its curve's
+    return (size + 7) // 8
+
+
+def _signature_out(signature: bytes, key: Key, fmt: str | None) -> tuple[bytes, str, str]:
+    """The signature as written, and its form and encoding: an ECDSA signature is DER unless ``raw`` is asked."""
+    if fmt == "der" and not _ecdsa(key):
+        raise CliError("--format der is for ECDSA signatures only (other signatures have one form)", USAGE)
+    if _ecdsa(key) and fmt != "raw":
+        return raw_to_der(signature), "der", "raw" if fmt in (None, "der") else fmt
+    return signature, "raw", fmt or "raw"
+
+
+def _signature_candidates(data: bytes, key: Key, fmt: str | None) -> list[bytes]:
+    """The raw (PKCS#11) signatures the signature file may hold, most likely first: for an ECDSA key, DER or
+    ``r || s`` (``--format`` says which, else both are tried); otherwise the bytes as they are."""
+    if fmt == "der" and not _ecdsa(key):
+        raise CliError("--format der is for ECDSA signatures only (other signatures have one form)", USAGE)
+    if fmt in ("hex", "base64"):
+        data = decode(data, fmt)
+    if not _ecdsa(key) or fmt == "raw":
+        return [data]
+    size = _field_bytes(key)
+    found = []
+    try:
+        found.append(der_to_raw(data, size))
+    except ValueError:
+        if fmt == "der":
+            raise CliError(f"the signature does not verify: it is not DER for a {key.key_size}-bit EC key") from None
+    if fmt != "der" and len(data) == 2 * size and data not in found:
+        found.append(data)
+    if not found:
+        raise CliError(f"the signature does not verify: it is neither DER nor raw r||s ({2 * size} bytes) for a "
+                       f"{key.key_size}-bit EC key ({len(data)} bytes)")
+    return found
 
 
 @p11_command(cli, "sign", objects=True,
-             example="p11 sign --token ca --label root-key -m ECDSA_SHA384 --format der --out sig.der file.txt\n"
+             example="p11 sign --token ca --label root-key -m ECDSA_SHA384 --out sig.der file.txt  # DER\n"
                      "openssl dgst -sha384 -verify root-pub.pem -signature sig.der file.txt")
 @click.argument("file", required=False, metavar="[FILE]")
 @_MECHANISM
 @_HASH
-@_FORMAT
+@_SIGN_FORMAT
 @_OUT
-def sign(selection: Selection, file: str | None, mechanism: str | None, hash_name: str | None, fmt: str,
+def sign(selection: Selection, file: str | None, mechanism: str | None, hash_name: str | None, fmt: str | None,
          out: str | None) -> None:
-    """Sign FILE (or standard input) with a private or HMAC key."""
+    """Sign FILE (or standard input) with a private or HMAC key. ECDSA signatures are DER unless --format raw."""
     mech = _mechanism(mechanism, hash_name)
     data = read_input(file)
     with selection.session() as session:
         key = selection.object(session, prefer=("private", "secret-key"))
         if not isinstance(key, PrivateKey | SecretKey):
             raise CliError("the selected object is not a private or secret key", USAGE)
-        signature = key.sign(data, mech)
-        if fmt == "der":
-            signature, fmt = _to_der(signature, key), "raw"
+        signature, form, encoding = _signature_out(key.sign(data, mech), key, fmt)
         uri = str(key.uri)
     if selection.json:
-        emit(True, {"key": uri, "mechanism": _name(mech), "signature": signature.hex()})
+        emit(True, {"key": uri, "mechanism": _name(mech), "signature": signature.hex(), "format": form})
         if out:
             write_output(signature, out)
         return
-    write_output(encode(signature, fmt), out)
+    write_output(encode(signature, encoding), out)
 
 
 @p11_command(cli, "verify", objects=True,
-             example="p11 verify --token ca --label root-key -m ECDSA_SHA384 --format der --signature sig.der file.txt")
+             example="p11 verify --token ca --label root-key -m ECDSA_SHA384 --signature sig.der file.txt")
 @click.argument("file", required=False, metavar="[FILE]")
 @click.option("--signature", "signature_file", required=True, metavar="FILE", help="The signature to check.")
 @_MECHANISM
 @_HASH
-@_FORMAT
+@_VERIFY_FORMAT
 def verify(selection: Selection, file: str | None, signature_file: str, mechanism: str | None,
-           hash_name: str | None, fmt: str) -> None:
-    """Check a signature over FILE (or standard input) with a public or HMAC key; exit 1 if it does not verify."""
+           hash_name: str | None, fmt: str | None) -> None:
+    """Check a signature over FILE (or standard input) with a public or HMAC key; exit 1 if it does not verify.
+    An ECDSA signature may be DER (what p11 sign and OpenSSL write) or raw r||s."""
     mech = _mechanism(mechanism, hash_name)
     data = read_input(file)
     raw = read_input(signature_file)
@@ -100,15 +138,7 @@ def verify(selection: Selection, file: str | None, signature_file: str, mechanis
         key = selection.object(session, prefer=("public", "secret-key"))
         if not isinstance(key, PublicKey | SecretKey):
             raise CliError("the selected object is not a public or secret key", USAGE)
-        if fmt == "der":
-            if not _ecdsa(key):
-                raise CliError("--format der is for ECDSA signatures only", USAGE)
-            size = key.key_size
-            assert size is not None
-            signature = der_to_raw(raw, (size + 7) // 8)
-        else:
-            signature = decode(raw, fmt)
-        valid = key.verify_ok(data, signature, mech)
+        valid = any(key.verify_ok(data, signature, mech) for signature in _signature_candidates(raw, key, fmt))
         uri = str(key.uri)
     emit(selection.json, {"key": uri, "mechanism": _name(mech), "valid": valid},
          "Signature OK" if valid else None)

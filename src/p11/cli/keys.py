@@ -12,11 +12,12 @@ from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import object_info
 from p11.cli.errors import USAGE, CliError
-from p11.cli.output import emit, read_input, table, write_output
+from p11.cli.output import console, emit, print_table, read_input, write_output
 from p11.cli.select import Selection, confirm, parse_id, prompt_secret, secret
 from p11.constants import KeyType, ObjectClass
 from p11.crypto import KeyMaterial, PasswordRequired, export_public_key, import_pem, import_secret, load_key_material
 from p11.crypto.exporting import to_der, to_pem
+from p11.opener import object_template
 from p11.ops.keygen import USAGE_NAMES, key_type, usage_attributes
 
 __all__: list[str] = []
@@ -25,10 +26,10 @@ _SECRET_TYPES = ("aes", "hmac", "generic_secret", "des3")
 
 
 def _show_objects(rows: list[dict[str, Any]], title: str) -> Any:
-    def show(console: Console) -> None:
-        console.print(table(title, ("type", "key", "label", "id", "usages", "uri"),
-                            ((r["type"], f"{r['key_type'] or ''} {r['key_size'] or ''}".strip(), r["label"], r["id"],
-                              ",".join(r["usages"]), r["uri"]) for r in rows)))
+    def show(out: Console) -> None:
+        print_table(out, title, ("type", "key", "label", "id", "usages", "uri"),
+                    ((r["type"], f"{r['key_type'] or ''} {r['key_size'] or ''}".strip(), r["label"], r["id"],
+                      ",".join(r["usages"]), r["uri"]) for r in rows))
 
     return show
 
@@ -163,20 +164,18 @@ def export(selection: Selection, fmt: str, out: str | None, public: bool) -> Non
 def delete(selection: Selection, yes: bool, all_: bool) -> None:
     """Delete the selected object (a key pair's halves together when --type is left out and --all is given).
     Shows what it will delete and asks unless --yes; never deletes more than the selection names."""
-    from p11.cli.inspect import _template
-
     with selection.session(rw=True) as session:
         if all_:
             if not selection.has_object():
                 raise CliError("--all still needs --label, --id, --type or an object URI", USAGE)
-            targets = list(session.find(template=_template(selection.uri())))
+            targets = list(session.find(template=object_template(selection.uri())))
         else:
             targets = [selection.object(session)]
         rows = [object_info(obj) for obj in targets]
         if not targets:
             raise CliError("no object matches the selection; nothing deleted")
         if not selection.json:
-            _show_objects(rows, "To delete")(Console(stderr=True))
+            _show_objects(rows, "To delete")(console(stderr=True))
         confirm(f"Delete {len(targets)} object(s)?", yes)
         for obj in targets:
             obj.destroy()

@@ -1,5 +1,11 @@
-"""Output: a readable table on a terminal, JSON for scripts (``--json``; stable keys, see docs/cli.md), bytes in
-the encoding asked for, input from a file or standard input."""
+"""Output: a table on a terminal, whole values one row a line when piped, JSON for scripts (``--json``; stable
+keys, see docs/cli.md), bytes in the encoding asked for, input from a file or standard input.
+
+Standard output that is not a terminal gets every value whole (a URI is the value people copy), one row a line,
+cells separated by tabs, for ``cut -f`` and ``awk -F'\\t'``; the lines that are not rows (a title, the column
+names) start with ``#``. Tabs, newlines and backslashes inside a value are written ``\\t``, ``\\n``, ``\\\\``
+(and other control characters ``\\xNN``), on a terminal too, so a label cannot break a row.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,16 @@ import json
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["ENCODINGS", "console", "emit", "encode", "printable", "read_input", "table", "write_output"]
+__all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "is_terminal", "print_line", "print_table", "printable",
+           "read_input", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
 
@@ -22,22 +31,25 @@ ENCODINGS = ("raw", "hex", "base64")
 # Characters shown escaped: controls (a terminal would act on them), format characters (bidi overrides reorder
 # what is shown), line and paragraph separators, and surrogates.
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
-def printable(text: str) -> str:
-    """A token's string (label, serial, manufacturer ...) as the command shows it, in tables and JSON: a byte that is
-    not UTF-8 (kept by p11 as a surrogate escape) as ``\\xNN``, a character that would act on the terminal or hide
-    itself as ``\\xNN``/``\\uNNNN``, and ``\\`` doubled, so what is shown tells different labels apart and
-    reads back unambiguously. The URI the same output prints holds the exact bytes, percent-encoded."""
-    if text.isprintable() and "\\" not in text:
+def printable(text: str, *, backslash: bool = True) -> str:
+    """A token's string (label, serial, manufacturer ...) or any value as the command shows it, in tables, piped
+    lines and JSON: a byte that is not UTF-8 (kept by p11 as a surrogate escape) as ``\\xNN``, a tab, newline or
+    carriage return as ``\\t``/``\\n``/``\\r``, any other character that would act on the terminal or hide itself as
+    ``\\xNN``/``\\uNNNN``, and ``\\`` doubled, so what is shown tells different labels apart, stays one line, and
+    reads back unambiguously. The URI the same output prints holds the exact bytes, percent-encoded.
+    ``backslash=False`` leaves ``\\`` alone: for a value that went through this function already."""
+    if text.isprintable() and (not backslash or "\\" not in text):
         return text
     out = []
     for char in text:
         code = ord(char)
         if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte it stands for
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif char == "\\":
-            out.append("\\\\")
+        elif char in _ESCAPES and (backslash or char != "\\"):
+            out.append(_ESCAPES[char])
         elif unicodedata.category(char) in _HIDDEN:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
         else:
@@ -45,17 +57,61 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-def console() -> Console:
-    return Console(soft_wrap=True)
+def console(*, stderr: bool = False) -> Console:
+    return Console(soft_wrap=True, stderr=stderr)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    out = Table(title=title, title_justify="left")
+def is_terminal(file: IO[str]) -> bool:
+    """Whether ``file`` is a terminal (the table form) rather than a pipe or a file (the line form)."""
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def cell(value: Any) -> str:
+    """A value as one table cell: ``None`` empty, else :func:`printable` (backslashes kept: the token strings in a
+    row went through :func:`printable` already, for the JSON form, and other values hold none that matter)."""
+    return "" if value is None else printable(str(value), backslash=False)
+
+
+def print_line(out: Console, text: str) -> None:
+    """A line that is not a table row (a heading): as it is on a terminal, after ``# `` otherwise."""
+    if is_terminal(out.file):
+        out.print(Text(text), markup=False, highlight=False)
+    else:
+        out.file.write(f"# {cell(text)}\n")
+
+
+def print_table(out: Console, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """``rows`` under ``columns``, every value whole: on a terminal a table when it fits, else one
+    ``column: value`` line each; tab-separated lines otherwise (see the module docstring)."""
+    if not is_terminal(out.file):
+        lines = [] if title is None else [f"# {cell(title)}"]
+        lines.append("# " + "\t".join(columns))
+        lines.extend("\t".join(cell(value) for value in row) for row in rows)
+        out.file.write("".join(f"{line}\n" for line in lines))
+        return
+    cells = [[cell(value) for value in row] for row in rows]
+    drawn = Table(title=Text(title) if title is not None else None, title_justify="left")
     for column in columns:
-        out.add_column(column)
-    for row in rows:
-        out.add_row(*("" if cell is None else str(cell) for cell in row))
-    return out
+        drawn.add_column(column, no_wrap=True)
+    for row in cells:
+        drawn.add_row(*(Text(value) for value in row))
+    widths = [max([cell_len(column)] + [cell_len(row[i]) for row in cells]) for i, column in enumerate(columns)]
+    if sum(widths) + 3 * len(columns) + 1 <= out.width:  # a space either side of each value, a rule between
+        out.print(drawn)
+        return
+    # Too wide for the terminal: one "column: value" line each, rows apart, so a long value (a URI) wraps as a
+    # line of its own, and copies whole, instead of being cut or folded inside a cell.
+    if title is not None:
+        out.print(Text(title), markup=False, highlight=False)
+    width = max(len(column) for column in columns) + 1
+    for number, row in enumerate(cells):
+        if number or title is not None:
+            out.print()
+        for column, value in zip(columns, row, strict=True):
+            out.print(Text.assemble((f"{column}:".ljust(width), "bold"), " ", value), markup=False, highlight=False)
 
 
 def emit(as_json: bool, data: Any, human: Callable[[Console], None] | str | None = None) -> None:

@@ -85,7 +85,7 @@ def _required(subject: str | None, what: str) -> str:
 def req(selection: Selection, new_key: str | None, subject: str | None, san: tuple[str, ...],
         hash_name: str | None, out: str | None) -> None:
     """A certificate signing request (PKCS#10) signed by a token key (made first with --new-key)."""
-    with selection.session(rw=new_key is not None) as session:
+    with selection.session(rw=new_key is not None, new_object=new_key is not None) as session:
         key = _key(selection, session, new_key)
         if key is None:
             assert new_key is not None
@@ -111,7 +111,7 @@ def selfsign(selection: Selection, ca_dir: str, new_key: str | None, subject: st
              days: int | None, pathlen: int | None, out: str | None) -> None:
     """A root CA: a self-signed certificate (profile root) for a token key, kept with the key's URI and an empty
     index in a new CA directory that issue --ca-dir then uses."""
-    with selection.session(rw=True) as session:
+    with selection.session(rw=True, new_object=new_key is not None) as session:
         key = _key(selection, session, new_key)
         ca = CertificateAuthority.create_root(ca_dir, session, _required(subject, "selfsign"),
                                               algorithm=new_key or "ec-p384", key=key, hash=hash_name, days=days,
@@ -153,7 +153,8 @@ def issue(selection: Selection, csr_file: str | None, ca_dir: str, profile: str,
             raise CliError("give the CSR to sign, or --profile intermediate --new-ca-dir DIR to make an intermediate "
                            "CA on the token", USAGE)
         narrowed = selection.uri_text or selection.token_label or selection.serial or selection.slot is not None
-        token = selection.token(default=ca_token.library.path) if narrowed else ca_token
+        token = (selection.token(new_object=new_key is not None, default=ca_token.library.path) if narrowed
+                 else ca_token)
         with token.open(user_pin=pin, rw=True) as session:
             key = _key(selection, session, new_key)
             child = ca.create_intermediate(new_ca_dir, session, _required(subject, "an intermediate CA"),

@@ -6,7 +6,9 @@
   the URI or a CA directory names is loaded only if :mod:`p11.trust` allows it (``P11_ALLOW_MODULES`` adds to what
   it allows);
 * token: ``--uri`` (RFC 7512) narrowed by ``--token LABEL``, ``--serial``, ``--slot ID`` —
-  :func:`p11.opener.find_token` finds exactly one or lists the candidates' URIs;
+  :func:`p11.opener.find_token` finds exactly one or lists the candidates' URIs, by the rule ``p11.open`` follows:
+  an uninitialised token (SoftHSM's spare slot) never makes the choice ambiguous, and when the selection names an
+  object and several tokens match, the token is the one holding the object;
 * object: the URI's ``object``/``id``/``type`` narrowed by ``--label``, ``--id HEX``, ``--type`` —
   :func:`p11.opener.find_object`;
 * PIN: ``--pin-source FILE``, else ``P11_PIN`` (its bytes: a PIN need not be UTF-8), else the URI's
@@ -132,12 +134,17 @@ class Selection:
         except ModuleNotSpecified:
             return None
 
+    def token(
+        self, *, pin: str | bytes | None = None, new_object: bool = False, default: str | None = None
+    ) -> Token:
+        """The selected token (see the module docstring), in the module :meth:`module_path` picks (``default``: a
+        loaded module's path); ``pin`` logs in to the tokens an object is looked for on when the selection names an
+        object that several tokens could hold. ``new_object``: the object options name an object about to be made
+        (``--new-key --label``), so they cannot choose the token."""
+        return find_token(self.uri(objects=not new_object), self.library(default=default), pin=pin)
+
     def library(self, *, default: str | None = None) -> Library:
         return load(self.module_path(default=default))
-
-    def token(self, *, default: str | None = None) -> Token:
-        """The one selected token, in the module :meth:`module_path` picks (``default``: a loaded module's path)."""
-        return find_token(self.uri(objects=False), self.library(default=default))
 
     def pin(self, token: Token | None = None, *, prompt: bool = True) -> str | bytes:
         """The user PIN (see the module docstring for the order); ``prompt=False``: never a prompt, even on a
@@ -156,11 +163,25 @@ class Selection:
                            "in the URI (this command never prompts)", USAGE)
         return prompt_secret(f"User PIN{name}", ways=USER_PIN_WAYS)
 
-    def session(self, *, rw: bool = False, login: bool = True, prompt: bool = True) -> Session:
+    def token_and_pin(
+        self, *, login: bool = True, new_object: bool = False, prompt: bool = True
+    ) -> tuple[Token, str | bytes | None]:
+        """The selected token and the user PIN (``None`` unless ``login``). When the selection names an object,
+        the PIN is asked for first: finding the token that holds it may mean searching several (``prompt``: as
+        for :meth:`pin`)."""
+        pin = self.pin(prompt=prompt) if login and self.has_object() and not new_object else None
+        token = self.token(pin=pin, new_object=new_object)
+        if login and pin is None:
+            pin = self.pin(token, prompt=prompt)
+        return token, pin
+
+    def session(
+        self, *, rw: bool = False, login: bool = True, new_object: bool = False, prompt: bool = True
+    ) -> Session:
         """A session on the selected token, logged in as the user unless ``login=False`` (``prompt``: as for
         :meth:`pin`)."""
-        token = self.token()
-        return token.open(user_pin=self.pin(token, prompt=prompt) if login else None, rw=rw)
+        token, pin = self.token_and_pin(login=login, new_object=new_object, prompt=prompt)
+        return token.open(user_pin=pin, rw=rw)
 
     def has_object(self) -> bool:
         uri = self.uri()
