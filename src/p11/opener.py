@@ -77,6 +77,7 @@ from p11.uri import URI, URIError
 
 if TYPE_CHECKING:
     from p11.api.session import Session
+    from p11.ops.context_login import ContextPin
 
 __all__ = [
     "MODULE_ENV",
@@ -471,25 +472,31 @@ def open_session(uri: URI | str, *, pin: str | bytes | None = None, rw: bool = F
     return token.open(user_pin=user_pin, rw=rw)
 
 
-def _typed(obj: Object) -> Any:
-    """A private key as ``cryptography`` takes it, when ``cryptography`` has an interface for its type."""
+def _typed(obj: Object, context_pin: ContextPin | None = None) -> Any:
+    """A private key as ``cryptography`` takes it, when ``cryptography`` has an interface for its type (with the
+    per-use PIN of a key that needs one)."""
     if not isinstance(obj, PrivateKey):
         return obj
     from p11.crypto.errors import UnsupportedCurve, UnsupportedKeyType
     from p11.crypto.keys import token_key
 
     try:
-        return token_key(obj)
+        return token_key(obj, pin=context_pin)
     except (UnsupportedKeyType, UnsupportedCurve):
         return obj
 
 
-def open(uri: URI | str, *, pin: str | bytes | None = None) -> Any:
+def open(uri: URI | str, *, pin: str | bytes | None = None, context_pin: ContextPin | None = None) -> Any:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
     Returns a :class:`~p11.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
     they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key). ``pin`` is used
     instead of the URI's ``pin-value``/``pin-source``.
+
+    ``context_pin``: for a private key that needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``: PIV and
+    OpenPGP signature keys), the PIN each signature or decryption logs in with, or a callable asked at each use
+    (a prompt): given to :func:`p11.crypto.token_key`. Often the same as ``pin``, but never taken from it: the
+    point of such a key is that every use is authorised. Keys that do not need it ignore it (docs/devices.md).
     """
     parsed = _parse(uri)
     _check_pin_attributes(parsed, pin)
@@ -498,10 +505,10 @@ def open(uri: URI | str, *, pin: str | bytes | None = None) -> Any:
     user_pin = read_pin(parsed, pin)
     tokens = _candidates(parsed, _library_for(parsed), for_object=True)
     if len(tokens) > 1:
-        return _typed(_find_on_tokens(parsed, tokens, user_pin))
+        return _typed(_find_on_tokens(parsed, tokens, user_pin), context_pin)
     session = tokens[0].open(user_pin=user_pin)
     try:
-        return _typed(find_object(parsed, session))
+        return _typed(find_object(parsed, session), context_pin)
     except BaseException:
         session.close()
         raise

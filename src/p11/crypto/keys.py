@@ -19,6 +19,10 @@ and TLS libraries) uses a key that never leaves the token:
   ``CKM_ECDH1_DERIVE`` into a session-only, extractable secret that is read and destroyed.
 * EdDSA: ``CKM_EDDSA``.
 
+A key that needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``: PIV and OpenPGP signature keys) gets it from
+``token_key(key, pin=...)``: a PIN, or a callable asked at each use (a prompt); every signature and decryption
+logs in with it (:mod:`p11.ops.context_login`). Other keys ignore it.
+
 ``public_key()`` is read from the token once (see :func:`p11.crypto.exporting.export_public_key`) and cached;
 ``private_bytes``/``private_numbers`` raise :class:`~p11.crypto.errors.KeyNotExportable`. ``copy.copy`` and
 ``copy.deepcopy`` return the adapter itself: there is one key on the token, and a copy would be the same key.
@@ -45,6 +49,7 @@ from p11.crypto.exporting import export_public_key
 
 if TYPE_CHECKING:
     from p11.api.objects import PrivateKey
+    from p11.ops.context_login import ContextPin
 
 __all__ = [
     "TokenEd448PrivateKey",
@@ -100,11 +105,12 @@ class _TokenKey:
 
     _public: Any
 
-    def __init__(self, key: PrivateKey, public_key: Any = None) -> None:
+    def __init__(self, key: PrivateKey, public_key: Any = None, pin: ContextPin | None = None) -> None:
         if ObjectClass(key.object_class) != ObjectClass.PRIVATE_KEY:
             raise TypeError(f"expected a private key object, got a {ObjectClass(key.object_class).name} object")
         self._key = key
         self._public = public_key
+        self._pin = pin  # the per-use PIN (or its callable) of a key with CKA_ALWAYS_AUTHENTICATE; never shown
         self._lock = threading.Lock()
         self._supported: dict[tuple[int, int], bool] = {}
 
@@ -166,8 +172,10 @@ class _TokenKey:
 class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
     """An RSA key on the token, as a ``cryptography`` ``RSAPrivateKey``."""
 
-    def __init__(self, key: PrivateKey, public_key: rsa.RSAPublicKey | None = None) -> None:
-        super().__init__(key, public_key)
+    def __init__(
+        self, key: PrivateKey, public_key: rsa.RSAPublicKey | None = None, pin: ContextPin | None = None
+    ) -> None:
+        super().__init__(key, public_key, pin)
 
     @property
     def key_size(self) -> int:
@@ -200,21 +208,23 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
         if _NO_DIGEST_INFO is not None and isinstance(algorithm, _NO_DIGEST_INFO):
             if not isinstance(padding, asym_padding.PKCS1v15):
                 raise ValueError("NoDigestInfo can only be used with PKCS1v15 padding")
-            return bytes(self._key.sign(bytes(data), Mechanism.RSA_PKCS))  # raw PKCS#1 v1.5 over the data itself
+            # raw PKCS#1 v1.5 over the data itself
+            return bytes(self._key.sign(bytes(data), Mechanism.RSA_PKCS, pin=self._pin))
         data, hash_algorithm, prehashed = _split_hash(bytes(data), algorithm)
         info = _hash_info(hash_algorithm)
         if isinstance(padding, asym_padding.PKCS1v15):
             if not prehashed and self._can(info.rsa_pkcs, MechanismFlag.SIGN):
-                return bytes(self._key.sign(data, info.rsa_pkcs))
+                return bytes(self._key.sign(data, info.rsa_pkcs, pin=self._pin))
             digest = data if prehashed else _digest(hash_algorithm, data)
-            return bytes(self._key.sign(mechanisms.digest_info(info, digest), Mechanism.RSA_PKCS))
+            return bytes(self._key.sign(mechanisms.digest_info(info, digest), Mechanism.RSA_PKCS, pin=self._pin))
         if isinstance(padding, asym_padding.PSS):
             mgf = _mgf1_hash(padding.mgf)
             salt = self._salt_length(padding, hash_algorithm)
             if not prehashed and self._can(info.rsa_pss, MechanismFlag.SIGN):
-                return bytes(self._key.sign(data, mechanisms.PSS(info.name, mgf.name, salt)))
+                return bytes(self._key.sign(data, mechanisms.PSS(info.name, mgf.name, salt), pin=self._pin))
             digest = data if prehashed else _digest(hash_algorithm, data)
-            return bytes(self._key.sign(digest, mechanisms.PSS(info.name, mgf.name, salt, prehashed=True)))
+            pss = mechanisms.PSS(info.name, mgf.name, salt, prehashed=True)
+            return bytes(self._key.sign(digest, pss, pin=self._pin))
         raise UnsupportedAlgorithm(f"RSA signing with padding {getattr(padding, 'name', padding)!r} is not supported")
 
     def decrypt(self, ciphertext: Buffer, padding: asym_padding.AsymmetricPadding) -> bytes:
@@ -232,7 +242,7 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
                 f"RSA decryption with padding {getattr(padding, 'name', padding)!r} is not supported"
             )
         try:
-            return bytes(self._key.decrypt(ciphertext, mechanism))
+            return bytes(self._key.decrypt(ciphertext, mechanism, pin=self._pin))
         except errors.MechanismNotSupported as exc:
             raise UnsupportedAlgorithm(str(exc)) from exc
         except (errors.GeneralError, errors.FunctionFailed, errors.DataError) as exc:  # type: ignore[attr-defined]
@@ -243,8 +253,10 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
 class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
     """An EC key on the token, as a ``cryptography`` ``EllipticCurvePrivateKey`` (ECDSA, ECDH)."""
 
-    def __init__(self, key: PrivateKey, public_key: ec.EllipticCurvePublicKey | None = None) -> None:
-        super().__init__(key, public_key)
+    def __init__(
+        self, key: PrivateKey, public_key: ec.EllipticCurvePublicKey | None = None, pin: ContextPin | None = None
+    ) -> None:
+        super().__init__(key, public_key, pin)
         self._curve = curve_for_ec_params(bytes(key[Attribute.EC_PARAMS]))
 
     @property
@@ -270,12 +282,12 @@ class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
         data, hash_algorithm, prehashed = _split_hash(bytes(data), signature_algorithm.algorithm)
         info = _hash_info(hash_algorithm)
         if not prehashed and self._can(info.ecdsa, MechanismFlag.SIGN):
-            raw = self._key.sign(data, info.ecdsa)
+            raw = self._key.sign(data, info.ecdsa, pin=self._pin)
         else:
             digest = data if prehashed else _digest(hash_algorithm, data)
             # CKM_ECDSA signs the leftmost bits of the digest; trim to the order's length in bytes ourselves, as
             # some tokens reject longer input rather than truncating (the token keeps the leftmost bits).
-            raw = self._key.sign(digest[: field_bytes(self._curve)], Mechanism.ECDSA)
+            raw = self._key.sign(digest[: field_bytes(self._curve)], Mechanism.ECDSA, pin=self._pin)
         return raw_to_der(bytes(raw))
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -311,7 +323,7 @@ class TokenEd25519PrivateKey(_TokenKey, ed25519.Ed25519PrivateKey):
         return self._public_key()  # type: ignore[no-any-return]
 
     def sign(self, data: Buffer) -> bytes:
-        return bytes(self._key.sign(bytes(data), Mechanism.EDDSA))
+        return bytes(self._key.sign(bytes(data), Mechanism.EDDSA, pin=self._pin))
 
 
 class TokenEd448PrivateKey(_TokenKey, ed448.Ed448PrivateKey):
@@ -321,17 +333,22 @@ class TokenEd448PrivateKey(_TokenKey, ed448.Ed448PrivateKey):
         return self._public_key()  # type: ignore[no-any-return]
 
     def sign(self, data: Buffer) -> bytes:
-        return bytes(self._key.sign(bytes(data), Mechanism.EDDSA))
+        return bytes(self._key.sign(bytes(data), Mechanism.EDDSA, pin=self._pin))
 
 
 TokenPrivateKey = TokenRSAPrivateKey | TokenEllipticCurvePrivateKey | TokenEd25519PrivateKey | TokenEd448PrivateKey
 
 
-def token_key(key: PrivateKey, *, public_key: Any = None) -> TokenPrivateKey:
+def token_key(key: PrivateKey, *, public_key: Any = None, pin: ContextPin | None = None) -> TokenPrivateKey:
     """The ``cryptography`` private-key adapter for a token private key.
 
     ``public_key`` (a ``cryptography`` public key) skips looking the public half up on the token — useful for
     EC and EdDSA keys whose token has no public-key object or certificate with the same ``CKA_ID``.
+
+    ``pin``: for a key that needs its PIN for every use (``key.always_authenticate``), the PIN (str or bytes) or a
+    callable returning it, asked at each signature or decryption (``cryptography`` has no place for it in its
+    calls); without one such a key raises :class:`p11.errors.ContextPinRequired`. Keys that do not need it
+    ignore it, and a callable is then never called.
     """
     try:
         object_class = ObjectClass(key.object_class)
@@ -341,14 +358,14 @@ def token_key(key: PrivateKey, *, public_key: Any = None) -> TokenPrivateKey:
         raise TypeError(f"expected a private key object, got a {object_class.name} object")
     key_type = KeyType(key[Attribute.KEY_TYPE])
     if key_type == KeyType.RSA:
-        return TokenRSAPrivateKey(key, public_key)
+        return TokenRSAPrivateKey(key, public_key, pin)
     if key_type == KeyType.EC:
-        return TokenEllipticCurvePrivateKey(key, public_key)
+        return TokenEllipticCurvePrivateKey(key, public_key, pin)
     if key_type == KeyType.EC_EDWARDS:
         curve = edwards_curve_for_ec_params(bytes(key[Attribute.EC_PARAMS]))
         if curve == "ed25519":
-            return TokenEd25519PrivateKey(key, public_key)
-        return TokenEd448PrivateKey(key, public_key)
+            return TokenEd25519PrivateKey(key, public_key, pin)
+        return TokenEd448PrivateKey(key, public_key, pin)
     raise UnsupportedKeyType(f"{key_type.name} keys have no cryptography interface here")
 
 
