@@ -392,8 +392,7 @@ cdef inline bint _ops_session_gone(CK_RV rv) noexcept nogil:
 cdef inline bint _ops_batch_fatal(CK_RV rv) noexcept nogil:
     """Failures that every later item of a batch would meet too (dead session, invalid key): a chunk stops at the
     first one in either error mode, and the batch raises it."""
-    return (_ops_session_gone(rv) or rv == CKR_KEY_HANDLE_INVALID or rv == CKR_OBJECT_HANDLE_INVALID
-            or _ops_pin_rejected(rv))  # a per-use PIN the token refused: never offered again, item after item
+    return _ops_session_gone(rv) or rv == CKR_KEY_HANDLE_INVALID or rv == CKR_OBJECT_HANDLE_INVALID
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -792,6 +791,12 @@ cdef struct _BatchC:
     _OpsPin pin                     # the per-use login of every item (context_login.pxi), or empty
 
 
+cdef inline bint _ops_item_fatal(_BatchItem* it) noexcept nogil:
+    """A batch item's failure that stops its chunk in either error mode: _ops_batch_fatal, or a per-use login that
+    failed (a PIN the token refused is never offered again, item after item: context_login.pxi)."""
+    return _ops_batch_fatal(it.rv) or it.stage == _OPS_STAGE_LOGIN
+
+
 cdef inline CK_ULONG _batch_cap(_BatchC* c, _BatchItem* it, CK_ULONG learnt) noexcept nogil:
     """The output size item ``it`` needs (its slot in a slab); 0 while a signature's size is still unknown."""
     cdef CK_ULONG cap
@@ -933,7 +938,7 @@ cdef Py_ssize_t _batch_run(_BatchC* c, Py_ssize_t start, Py_ssize_t end, CK_SESS
         if rv != CKR_OK:
             if c.kind == _B_VERIFY and it.stage == 1 and _ops_is_bad_signature(rv):
                 continue
-            if c.stop_on_error or _ops_batch_fatal(rv):
+            if c.stop_on_error or _ops_item_fatal(it):
                 return i
     return end
 
@@ -1163,7 +1168,7 @@ cdef class _Batch:
                     out[i] = False
                     continue
                 exc = _ops_item_error(it.rv, self.function_name(it), i)
-                if not partial and (self.c.stop_on_error or _ops_batch_fatal(it.rv)):
+                if not partial and (self.c.stop_on_error or _ops_item_fatal(it)):
                     raise exc
                 out[i] = exc
                 continue
