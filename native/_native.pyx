@@ -15,5 +15,6 @@ include "funclist.pxi"          # the call gate from an address: every call coun
 include "attribute_table.pxi"   # which codec each CKA_* uses (the single table), attribute names
 include "attributes.pxi"        # codecs, SENSITIVE/ABSENT/UNAVAILABLE markers, Template
 include "objects.pxi"           # get_attributes, set_attributes, create_object, find_objects
+include "context_login.pxi"     # the per-use PIN of CKA_ALWAYS_AUTHENTICATE keys, logged in between Init and the call
 include "ops.pxi"               # one-crossing sign/verify/encrypt/decrypt/digest/random; batches with the GIL released
 include "pool.pxi"              # SessionPool: bounded per-token pool, dead-session retry, parallel batches, asyncio

@@ -307,16 +307,21 @@ cdef inline void _ops_cancel(p11_gate* f, int op, CK_SESSION_HANDLE h) noexcept 
 
 cdef CK_RV _ops_one_shot(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
                          const unsigned char* data, CK_ULONG dlen, unsigned char* out, CK_ULONG cap,
-                         CK_ULONG* out_len, unsigned char** heap, int* stage) noexcept nogil:
+                         CK_ULONG* out_len, unsigned char** heap, int* stage, const _OpsPin* pin) noexcept nogil:
     """Init + single-part call. The output goes to ``out`` (``cap`` bytes); when that is too small, the exact size
     is learnt (the operation stays active after ``CKR_BUFFER_TOO_SMALL``, per the specification), ``*heap`` is
-    malloc'd with it and the call made again. ``*stage`` says which call the returned value belongs to (0: Init)."""
+    malloc'd with it and the call made again. ``*stage`` says which call the returned value belongs to (0: Init).
+    ``pin`` (NULL: none) is logged in after each Init, for a key that needs its PIN on every use
+    (context_login.pxi)."""
     cdef CK_RV rv
     cdef CK_ULONG n = cap
     cdef unsigned char* p
     cdef CK_ULONG size
     stage[0] = 0
     rv = _ops_init(f, op, h, m, key)
+    if rv != CKR_OK:
+        return rv
+    rv = _ops_context_login(f, op, h, pin, data, dlen, out, cap, stage)
     if rv != CKR_OK:
         return rv
     stage[0] = 1
@@ -340,6 +345,8 @@ cdef CK_RV _ops_one_shot(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM*
             # Against the specification, this module ended the operation at CKR_BUFFER_TOO_SMALL: start again.
             stage[0] = 0
             rv = _ops_init(f, op, h, m, key)
+            if rv == CKR_OK:
+                rv = _ops_context_login(f, op, h, pin, data, dlen, p, size, stage)
             if rv == CKR_OK:
                 stage[0] = 1
                 rv = _ops_call(f, op, h, data, dlen, p, &n)
@@ -393,6 +400,8 @@ cdef inline bint _ops_batch_fatal(CK_RV rv) noexcept nogil:
 # ------------------------------------------------------------------------------------------------------------------
 
 cdef str _ops_function_name(int op, int stage):
+    if stage == _OPS_STAGE_LOGIN:
+        return "C_Login"
     if op == _OP_SIGN:
         return "C_Sign" if stage else "C_SignInit"
     if op == _OP_ENCRYPT:
@@ -422,8 +431,10 @@ cdef object _ops_item_error(CK_RV rv, str function, Py_ssize_t index):
 # ------------------------------------------------------------------------------------------------------------------
 
 cdef object _ops_single(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
-                        const unsigned char* data, CK_ULONG dlen, Py_ssize_t guess, CK_RV* prv, int* pstage):
-    """One crossing: Init + call. Returns the output bytes, or None with ``*prv`` set to the failure."""
+                        const unsigned char* data, CK_ULONG dlen, Py_ssize_t guess, CK_RV* prv, int* pstage,
+                        const _OpsPin* pin):
+    """One crossing: Init (+ the per-use login with ``pin``, NULL: none) + call. Returns the output bytes, or None
+    with ``*prv`` set to the failure."""
     cdef unsigned char stackbuf[_OPS_STACK_CAP]
     cdef unsigned char* heap = NULL
     cdef PyObject* pre = NULL
@@ -442,7 +453,7 @@ cdef object _ops_single(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* 
         out = stackbuf
         cap = <CK_ULONG>guess if guess else _OPS_STACK_CAP
     with nogil:
-        rv = _ops_one_shot(f, op, h, m, key, data, dlen, out, cap, &n, &heap, pstage)
+        rv = _ops_one_shot(f, op, h, m, key, data, dlen, out, cap, &n, &heap, pstage, pin)
     prv[0] = rv
     if rv != CKR_OK:
         Py_XDECREF(pre)
@@ -463,16 +474,21 @@ cdef object _ops_single(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* 
 
 
 cdef object _ops_single_op(object fl, int op, CK_SESSION_HANDLE session, object mechanism, CK_OBJECT_HANDLE key,
-                           object data, Py_ssize_t out_len):
+                           object data, Py_ssize_t out_len, object pin=None):
     cdef p11_gate* f = _gate(fl)
     cdef CK_MECHANISM scratch
     cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
     cdef _OpsInput inp
+    cdef _OpsPin p
     cdef CK_RV rv = CKR_OK
     cdef int stage = 0
     _ops_input_get(&inp, data, "data")
     try:
-        result = _ops_single(f, op, session, m, key, inp.ptr, inp.len, out_len, &rv, &stage)
+        _ops_pin_take(&p, pin)
+        try:
+            result = _ops_single(f, op, session, m, key, inp.ptr, inp.len, out_len, &rv, &stage, &p)
+        finally:
+            _ops_pin_wipe(&p)
     finally:
         _ops_input_release(&inp)
     if rv != CKR_OK:
@@ -480,9 +496,11 @@ cdef object _ops_single_op(object fl, int op, CK_SESSION_HANDLE session, object 
     return result
 
 
-def sign(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
-    """``C_SignInit`` + ``C_Sign`` in one crossing; ``out_len`` is the expected signature size (0: unknown)."""
-    return _ops_single_op(fl, _OP_SIGN, session, mechanism, key, data, out_len)
+def sign(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
+    """``C_SignInit`` + ``C_Sign`` in one crossing; ``out_len`` is the expected signature size (0: unknown).
+    ``pin`` (str or bytes): ``C_Login(CKU_CONTEXT_SPECIFIC)`` between the two, for a key with
+    ``CKA_ALWAYS_AUTHENTICATE``; a PIN the token refuses raises (``PinIncorrect`` …) with no operation left active."""
+    return _ops_single_op(fl, _OP_SIGN, session, mechanism, key, data, out_len, pin)
 
 
 def encrypt(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
@@ -490,9 +508,10 @@ def encrypt(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data
     return _ops_single_op(fl, _OP_ENCRYPT, session, mechanism, key, data, out_len)
 
 
-def decrypt(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
-    """``C_DecryptInit`` + ``C_Decrypt`` in one crossing; ``out_len`` is an upper bound of the plaintext size."""
-    return _ops_single_op(fl, _OP_DECRYPT, session, mechanism, key, data, out_len)
+def decrypt(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
+    """``C_DecryptInit`` + ``C_Decrypt`` in one crossing; ``out_len`` is an upper bound of the plaintext size.
+    ``pin``: the per-use login, as for :func:`sign`."""
+    return _ops_single_op(fl, _OP_DECRYPT, session, mechanism, key, data, out_len, pin)
 
 
 def digest(fl, CK_SESSION_HANDLE session, mechanism, data, Py_ssize_t out_len=0):
@@ -769,6 +788,13 @@ cdef struct _BatchC:
     unsigned char* ivs              # GCM, generated IVs: n * iv_len bytes, filled inside the crossing
     bint stop_on_error              # on_error="raise": a chunk stops at its first failure
     volatile int cancel             # set (GIL held) after a signal: every run stops before its next item
+    _OpsPin pin                     # the per-use login of every item (context_login.pxi), or empty
+
+
+cdef inline bint _ops_item_fatal(_BatchItem* it) noexcept nogil:
+    """A batch item's failure that stops its chunk in either error mode: _ops_batch_fatal, or a per-use login that
+    failed (a PIN the token refused is never offered again, item after item: context_login.pxi)."""
+    return _ops_batch_fatal(it.rv) or it.stage == _OPS_STAGE_LOGIN
 
 
 cdef inline CK_ULONG _batch_cap(_BatchC* c, _BatchItem* it, CK_ULONG learnt) noexcept nogil:
@@ -843,7 +869,7 @@ cdef CK_RV _batch_item(_BatchC* c, _BatchItem* it, CK_SESSION_HANDLE h, CK_ULONG
         buf = <unsigned char*>malloc(cap)
         if buf == NULL:
             return CKR_HOST_MEMORY
-    rv = _ops_one_shot(c.f, op, h, &m, c.key, it.data, it.data_len, buf, cap, &n, &heap, &it.stage)
+    rv = _ops_one_shot(c.f, op, h, &m, c.key, it.data, it.data_len, buf, cap, &n, &heap, &it.stage, &c.pin)
     if rv != CKR_OK:
         if slot == NULL:
             free(buf)
@@ -912,7 +938,7 @@ cdef Py_ssize_t _batch_run(_BatchC* c, Py_ssize_t start, Py_ssize_t end, CK_SESS
         if rv != CKR_OK:
             if c.kind == _B_VERIFY and it.stage == 1 and _ops_is_bad_signature(rv):
                 continue
-            if c.stop_on_error or _ops_batch_fatal(rv):
+            if c.stop_on_error or _ops_item_fatal(it):
                 return i
     return end
 
@@ -961,6 +987,8 @@ cdef class _Batch:
         self.c.ivs = NULL
         self.c.n = 0
         self.c.cancel = 0
+        self.c.pin.ptr = NULL
+        self.c.pin.len = 0
         self.keep = []
 
     def __dealloc__(self):
@@ -976,6 +1004,7 @@ cdef class _Batch:
         if self.c.ivs != NULL:
             free(self.c.ivs)
             self.c.ivs = NULL
+        _ops_pin_wipe(&self.c.pin)
 
     cdef int setup(self, p11_gate* f, int kind, object mechanism, CK_OBJECT_HANDLE key, Py_ssize_t n,
                    bint raise_mode) except -1:
@@ -1110,6 +1139,8 @@ cdef class _Batch:
     cdef str function_name(self, _BatchItem* it):
         if it.stage == 2:
             return "C_GenerateRandom"
+        if it.stage == _OPS_STAGE_LOGIN:
+            return "C_Login"
         if self.c.kind == _B_SIGN:
             return _ops_function_name(_OP_SIGN, it.stage)
         if self.c.kind == _B_VERIFY:
@@ -1137,7 +1168,7 @@ cdef class _Batch:
                     out[i] = False
                     continue
                 exc = _ops_item_error(it.rv, self.function_name(it), i)
-                if not partial and (self.c.stop_on_error or _ops_batch_fatal(it.rv)):
+                if not partial and (self.c.stop_on_error or _ops_item_fatal(it)):
                     raise exc
                 out[i] = exc
                 continue
@@ -1174,7 +1205,7 @@ cdef inline tuple _ops_sequence(object items, str what):
 
 
 cdef _Batch _batch_sign(p11_gate* f, object mechanism, CK_OBJECT_HANDLE key, object messages,
-                        Py_ssize_t out_len, bint raise_mode):
+                        Py_ssize_t out_len, bint raise_mode, object pin=None):
     cdef _Batch b = _Batch()
     cdef Py_ssize_t i
     messages = _ops_sequence(messages, "messages")
@@ -1185,6 +1216,7 @@ cdef _Batch _batch_sign(p11_gate* f, object mechanism, CK_OBJECT_HANDLE key, obj
     b.c.out_cap = _ops_ulong_len(out_len)
     for i in range(b.c.n):
         b.pointer(messages[i], &b.c.items[i].data, &b.c.items[i].data_len, "message", i)
+    _ops_pin_take(&b.c.pin, pin)  # last: a batch that cannot start never holds the PIN
     return b
 
 
@@ -1310,11 +1342,13 @@ cdef list _batch_on_session(_Batch b, CK_SESSION_HANDLE session):
         except BaseException as exc:
             b.interrupted(exc)
             raise
+        finally:
+            _ops_pin_wipe(&b.c.pin)  # held for the run only, not until the batch object is collected
     return b.results()
 
 
 def sign_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, messages, Py_ssize_t out_len=0,
-              str on_error="raise"):
+              str on_error="raise", pin=None):
     """Sign every message on one session in ONE crossing -> ``list[bytes]`` in input order (HMAC keys too).
 
     ``on_error="raise"``: the first failure raises, with ``.index`` naming the item; ``"return"``: failed items
@@ -1324,9 +1358,12 @@ def sign_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, me
     meanwhile) and runs in chunks with the signal handlers run in between: Ctrl-C interrupts a long batch within
     about 10 ms of work plus one item. The handler's exception (KeyboardInterrupt) then has ``.completed``, the
     number of items that ran, says so in its message and notes, and with ``on_error="return"`` carries
-    ``.results``: the result list with ``None`` for the items that did not run."""
+    ``.results``: the result list with ``None`` for the items that did not run.
+
+    ``pin``: every item logs in with it after its ``C_SignInit`` (a key with ``CKA_ALWAYS_AUTHENTICATE``); a PIN the
+    token refuses stops the batch at that item in either error mode (it is never offered again)."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_sign(_gate(fl), mechanism, key, messages, out_len, raise_mode),
+    return _batch_on_session(_batch_sign(_gate(fl), mechanism, key, messages, out_len, raise_mode, pin),
                              session)
 
 

@@ -942,26 +942,29 @@ cdef class SessionPool:
         raise _ops_error(rv, function)
 
     cdef object _pooled_single(self, int op, object mechanism, CK_OBJECT_HANDLE key, object data,
-                               Py_ssize_t out_len):
+                               Py_ssize_t out_len, object pin=None):
         cdef CK_MECHANISM scratch
         cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
         cdef _OpsInput inp
+        cdef _OpsPin p
         cdef CK_RV rv = CKR_OK
         cdef int stage = 0
         cdef CK_SESSION_HANDLE h = 0
+        p.ptr = NULL
         _ops_input_get(&inp, data, "data")
         try:
+            _ops_pin_take(&p, pin)  # the per-use login after each Init (context_login.pxi); wiped below
             h = self._borrow(-1.0)
             try:
-                result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage)
+                result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage, &p)
                 if rv != CKR_OK:
                     if self._replaceable(rv):
                         self._discard(h, rv)
                         h = 0
                         h = self._borrow(-1.0)
-                        result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage)
+                        result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage, &p)
                     elif self._login_again(h, rv):
-                        result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage)
+                        result = _ops_single(self._f, op, h, m, key, inp.ptr, inp.len, out_len, &rv, &stage, &p)
             finally:
                 if h:
                     if rv != CKR_OK and self._replaceable(rv):
@@ -969,20 +972,22 @@ cdef class SessionPool:
                     else:
                         self._give_back(h)
         finally:
+            _ops_pin_wipe(&p)
             _ops_input_release(&inp)
         if rv != CKR_OK:
             self._raise(rv, _ops_function_name(op, stage))
         return result
 
-    def sign(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
-        """Sign (or HMAC) ``data`` on a pooled session: one crossing, one retry on a dead session."""
-        return self._pooled_single(_OP_SIGN, mechanism, key, data, out_len)
+    def sign(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
+        """Sign (or HMAC) ``data`` on a pooled session: one crossing, one retry on a dead session. ``pin``: the
+        per-use login of a key with ``CKA_ALWAYS_AUTHENTICATE`` (see :func:`sign`)."""
+        return self._pooled_single(_OP_SIGN, mechanism, key, data, out_len, pin)
 
     def encrypt(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
         return self._pooled_single(_OP_ENCRYPT, mechanism, key, data, out_len)
 
-    def decrypt(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
-        return self._pooled_single(_OP_DECRYPT, mechanism, key, data, out_len)
+    def decrypt(self, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
+        return self._pooled_single(_OP_DECRYPT, mechanism, key, data, out_len, pin)
 
     def digest(self, mechanism, data, Py_ssize_t out_len=0):
         return self._pooled_single(_OP_DIGEST, mechanism, 0, data, out_len)
@@ -1180,12 +1185,17 @@ cdef class SessionPool:
         return b.results()
 
     def sign_many(self, mechanism, CK_OBJECT_HANDLE key, messages, Py_ssize_t out_len=0, str on_error="raise",
-                  workers=1):
+                  workers=1, pin=None):
         """Sign every message -> ``list[bytes]`` in input order. ``workers=N`` spreads the batch over N pooled
         sessions on N threads (``None``: from the core count and the pool bound). ``on_error`` as in
-        :func:`sign_many`."""
+        :func:`sign_many`. With ``pin`` (the per-use login of each item) the batch runs on one session whatever
+        ``workers`` says: N sessions would offer a wrong PIN N times before the first refusal came back."""
         cdef bint raise_mode = _ops_raise_mode(on_error)
-        return self._run_batch(_batch_sign(self._f, mechanism, key, messages, out_len, raise_mode), workers)
+        cdef _Batch b = _batch_sign(self._f, mechanism, key, messages, out_len, raise_mode, pin)
+        try:
+            return self._run_batch(b, workers if pin is None else 1)
+        finally:
+            _ops_pin_wipe(&b.c.pin)
 
     def verify_many(self, mechanism, CK_OBJECT_HANDLE key, messages, signatures, str on_error="raise", workers=1):
         cdef bint raise_mode = _ops_raise_mode(on_error)
@@ -1268,9 +1278,7 @@ cdef inline void _pool_token_identity(const CK_TOKEN_INFO* info, unsigned char* 
 
 
 cdef inline bint _pool_pin_rejected(CK_RV rv) noexcept:
-    """The token said no to the PIN itself: trying it again would only count down the token's retry counter."""
-    return (rv == CKR_PIN_INCORRECT or rv == CKR_PIN_INVALID or rv == CKR_PIN_LEN_RANGE or rv == CKR_PIN_LOCKED
-            or rv == CKR_PIN_EXPIRED)
+    return _ops_pin_rejected(rv)  # one rule for logins and per-use logins (context_login.pxi)
 
 
 cdef inline Py_ssize_t _pool_token_limit(CK_ULONG value) noexcept:

@@ -8,20 +8,18 @@ child processes (tests/children/batch_mutation.py), many times, and once under v
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from support import add_hmac_key
+from support import add_hmac_key, valgrind_prefix
 
 import p11
 from p11.constants import KeyType, Mechanism
 from p11.testing import SoftHSM
 
 CHILD = Path(__file__).parent / "children" / "batch_mutation.py"
-SUPPRESSIONS = Path(__file__).parent / "valgrind" / "python.supp"
 USER_PIN = "246810"
 
 
@@ -45,17 +43,10 @@ def test_batches_under_list_mutation_return_held_values_never_garbage(softhsm: S
     assert proc.stdout.strip().endswith("ok")
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (scripts/setup.sh installs it)")
+@pytest.mark.skipif(valgrind_prefix() is None, reason="valgrind is not installed (scripts/setup.sh installs it)")
 def test_mutated_batches_are_clean_under_valgrind(softhsm: SoftHSM, label: str) -> None:
-    # Invalid reads/writes (a batch reading an input another thread freed) are what this looks for; uninitialised
-    # values are not checked: CPython 3.11 itself trips that check (see tests/valgrind/python.supp).
-    valgrind = [
-        "valgrind",
-        "--error-exitcode=99",
-        "--undef-value-errors=no",
-        f"--suppressions={SUPPRESSIONS}",
-        "--quiet",
-    ]
+    # Invalid reads/writes: a batch reading an input another thread freed.
+    valgrind = valgrind_prefix()
     proc = run_child(
         softhsm, label, items=200, reps=1, prefix=valgrind, extra_env={"PYTHONMALLOC": "malloc"}, timeout=900
     )

@@ -33,7 +33,7 @@ def test_opencryptoki_3_8_is_called_one_call_at_a_time() -> None:
     [
         info("IBM", "Meta PKCS11 LIBRARY", (3, 9)),  # a version nobody saw crash
         info("IBM", "another IBM library", (3, 8)),
-        info("SoftHSM", "Implementation of PKCS11", (2, 6)),
+        info("SoftHSM", "Implementation of PKCS11", (3, 0)),  # a major version nobody looked at
         info("tpm2-software.github.io", "TPM2.0 Cryptoki", (1, 9)),
     ],
 )
@@ -48,9 +48,15 @@ def test_every_profile_says_what_was_seen() -> None:
         assert profile.versions[0] <= profile.versions[1]
 
 
-def test_softhsm_library_has_no_quirks_and_concurrent_calls(softhsm: SoftHSM) -> None:
+def test_softhsm_2_reads_its_slots_at_initialize_only() -> None:
+    softhsm = info("SoftHSM", "Implementation of PKCS11", (2, 6))
+    assert [p.name for p in profiles_for(softhsm)] == ["SoftHSM 2"]
+    assert quirks_for(softhsm) == Quirks(slots_fixed_at_initialize=True)
+
+
+def test_softhsm_library_takes_concurrent_calls(softhsm: SoftHSM) -> None:
     library = p11.load(softhsm.module_path)
-    assert library.quirks == Quirks()
+    assert library.quirks == Quirks(slots_fixed_at_initialize=True)  # slot events only (tests/test_slot_events.py)
     assert library.module.calls_serialized is False
 
 

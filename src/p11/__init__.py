@@ -10,6 +10,7 @@ Layers, bottom up (each imports only those below it; docs/architecture.md, check
 from __future__ import annotations
 
 from p11 import constants, errors, mechanisms
+from p11.api.events import SlotEvent, SlotEventKind
 from p11.api.library import Library, Slot, load
 from p11.api.objects import Certificate, DataObject, Key, Object, PrivateKey, PublicKey, SecretKey
 from p11.api.session import Session
@@ -42,6 +43,8 @@ __all__ = [
     "SecretKey",
     "Session",
     "Slot",
+    "SlotEvent",
+    "SlotEventKind",
     "Token",
     "URIError",
     "UntrustedModule",

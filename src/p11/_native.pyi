@@ -39,6 +39,7 @@ _TemplateArg: TypeAlias = Mapping[_K, Any] | Template
 _CodecName: TypeAlias = Literal["bytes", "bool", "ulong", "utf8", "date", "attributes", "mechanisms", "ulongs"]
 _OnError: TypeAlias = Literal["raise", "return"]
 _Aad: TypeAlias = Buffer | list[Buffer] | tuple[Buffer, ...] | None
+_Pin: TypeAlias = str | Buffer  # a per-use PIN (CKA_ALWAYS_AUTHENTICATE), copied for the call and wiped after
 
 # -- attribute_table.pxi ------------------------------------------------------------------------------------------
 
@@ -127,13 +128,25 @@ class Mechanism:
 
 def mechanism_for(mechanism: int) -> Mechanism: ...
 def sign(
-    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+    fl: _FunctionList,
+    session: int,
+    mechanism: _MechanismArg,
+    key: int,
+    data: Buffer,
+    out_len: int = 0,
+    pin: _Pin | None = None,
 ) -> bytes: ...
 def encrypt(
     fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
 ) -> bytes: ...
 def decrypt(
-    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+    fl: _FunctionList,
+    session: int,
+    mechanism: _MechanismArg,
+    key: int,
+    data: Buffer,
+    out_len: int = 0,
+    pin: _Pin | None = None,
 ) -> bytes: ...
 def digest(fl: _FunctionList, session: int, mechanism: _MechanismArg, data: Buffer, out_len: int = 0) -> bytes: ...
 def verify(
@@ -155,6 +168,7 @@ def sign_many(
     messages: Iterable[Buffer],
     out_len: int = 0,
     on_error: Literal["raise"] = "raise",
+    pin: _Pin | None = None,
 ) -> list[bytes]: ...
 @overload
 def sign_many(
@@ -166,6 +180,7 @@ def sign_many(
     out_len: int = 0,
     *,
     on_error: _OnError,
+    pin: _Pin | None = None,
 ) -> list[bytes | CryptokiError]: ...
 @overload
 def verify_many(
@@ -304,9 +319,13 @@ class SessionPool:
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
-    def sign(self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0) -> bytes: ...
+    def sign(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0, pin: _Pin | None = None
+    ) -> bytes: ...
     def encrypt(self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0) -> bytes: ...
-    def decrypt(self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0) -> bytes: ...
+    def decrypt(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0, pin: _Pin | None = None
+    ) -> bytes: ...
     def digest(self, mechanism: _MechanismArg, data: Buffer, out_len: int = 0) -> bytes: ...
     def verify(self, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer) -> bool: ...
     def generate_random(self, n: int) -> bytes: ...
@@ -320,6 +339,7 @@ class SessionPool:
         out_len: int = 0,
         on_error: Literal["raise"] = "raise",
         workers: int | None = 1,
+        pin: _Pin | None = None,
     ) -> list[bytes]: ...
     @overload
     def sign_many(
@@ -331,6 +351,7 @@ class SessionPool:
         *,
         on_error: _OnError,
         workers: int | None = 1,
+        pin: _Pin | None = None,
     ) -> list[bytes | CryptokiError]: ...
     @overload
     def verify_many(

@@ -14,6 +14,7 @@ from p11._cffi import lib
 __all__ = [
     "ArgumentsError",
     "AttributeValueError",
+    "ContextPinRequired",
     "CryptokiError",
     "DataError",
     "DeviceError",
@@ -228,6 +229,27 @@ class KeyCapabilityError(MechanismError):
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (type(self), (self.key_label, self.operation, self.attribute))
+
+
+class ContextPinRequired(LoginError):
+    """A key that needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``: PIV and OpenPGP signature keys, eID
+    cards) was asked to sign or decrypt without one: pass ``pin=`` to the call (or to ``p11.crypto.token_key``).
+    Logging the token in does not help: the token asks for the PIN again for each operation. ``.rv`` is
+    ``CKR_USER_NOT_LOGGED_IN``, what the token itself would have answered; nothing was sent to it."""
+
+    def __init__(self, key: str, operation: str) -> None:
+        rv = int(lib.CKR_USER_NOT_LOGGED_IN)
+        super().__init__(rv, None)
+        self.key = key
+        self.operation = operation
+        self.detail = (
+            f"{key} needs its PIN for every use (CKA_ALWAYS_AUTHENTICATE): pass pin=... to {operation}; logging "
+            "the token in is not enough"
+        )
+        self.args = (f"{self.name} (0x{rv:08X}): {self.detail}",)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.key, self.operation))
 
 
 # Which base each return value belongs to: first matching rule wins.

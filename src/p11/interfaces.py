@@ -125,9 +125,10 @@ class SessionLike(Protocol):
         """One batched ``C_GetAttributeValue`` of object ``obj``; a pool recovers from a dead session in C."""
         ...
 
-    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int) -> Callable[..., Any]:
+    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any = None) -> Callable[..., Any]:
         """The one-crossing call of ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``,
-        ``"digest"``) with ``mechanism`` and ``key`` (``size``: the expected output size, 0 to ask)."""
+        ``"digest"``) with ``mechanism`` and ``key`` (``size``: the expected output size, 0 to ask). ``pin`` (sign
+        and decrypt): the per-use login of a key with ``CKA_ALWAYS_AUTHENTICATE``, made in C after each Init."""
         ...
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
@@ -160,6 +161,10 @@ class KeyLike(ObjectLike, Protocol):
     def key_type(self) -> KeyType: ...
     @property
     def key_size(self) -> int | None: ...
+    @property
+    def always_authenticate(self) -> bool:
+        """``CKA_ALWAYS_AUTHENTICATE`` (cached): sign and decrypt log in with a per-use PIN."""
+        ...
 
     # ``_plans``: the plans of :mod:`p11.ops.plans`, keyed ``(MechanismFlag, mechanism)``; ``_fast``: the
     # one-crossing calls :mod:`p11.ops.operations` caches after a first call succeeded, keyed ``("sign",

@@ -84,6 +84,7 @@ from p11.uri import URI, URIError
 
 if TYPE_CHECKING:
     from p11.api.session import Session
+    from p11.ops.context_login import ContextPin
 
 __all__ = [
     "MODULE_ENV",
@@ -530,15 +531,16 @@ def open_session(
     return token.open(user_pin=user_pin, rw=rw)
 
 
-def _typed(obj: Object) -> Any:
-    """A private key as ``cryptography`` takes it, when ``cryptography`` has an interface for its type."""
+def _typed(obj: Object, context_pin: ContextPin | None = None) -> Any:
+    """A private key as ``cryptography`` takes it, when ``cryptography`` has an interface for its type (with the
+    per-use PIN of a key that needs one)."""
     if not isinstance(obj, PrivateKey):
         return obj
     from p11.crypto.errors import UnsupportedCurve, UnsupportedKeyType
     from p11.crypto.keys import token_key
 
     try:
-        return token_key(obj)
+        return token_key(obj, pin=context_pin)
     except (UnsupportedKeyType, UnsupportedCurve):
         return obj
 
@@ -549,6 +551,7 @@ def open(
     pin: str | bytes | None = None,
     module: str | os.PathLike[str] | None = None,
     allow_modules: AllowModules = None,
+    context_pin: ContextPin | None = None,
 ) -> Any:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
@@ -558,6 +561,11 @@ def open(
     choosing, used instead of the one the URI names (or ``P11_MODULE``). ``allow_modules``: module files (paths)
     the URI may name besides those p11 trusts anyway (:mod:`p11.trust`); a URI naming any other raises
     :class:`p11.errors.UntrustedModule` before anything is loaded or any PIN read.
+
+    ``context_pin``: for a private key that needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``: PIV and
+    OpenPGP signature keys), the PIN each signature or decryption logs in with, or a callable asked at each use
+    (a prompt): given to :func:`p11.crypto.token_key`. Often the same as ``pin``, but never taken from it: the
+    point of such a key is that every use is authorised. Keys that do not need it ignore it (docs/devices.md).
     """
     parsed = _parse(uri)
     _check_pin_attributes(parsed, pin)
@@ -569,7 +577,7 @@ def open(
     tokens = matching_tokens(parsed, library)
     session = _token_holding(parsed, tokens, user_pin)[1] if len(tokens) > 1 else tokens[0].open(user_pin=user_pin)
     try:
-        return _typed(find_object(parsed, session))
+        return _typed(find_object(parsed, session), context_pin)
     except BaseException:
         session.close()
         raise

@@ -9,7 +9,7 @@ library versions seen), what p11 does for it, and what was seen; docs/interop.md
 
 The workaround for each field lives where it acts: ``one_call_at_a_time`` in the module's call gate
 (:meth:`p11.lowlevel.Module.serialize_calls`, native/p11_gate.h), applied by :class:`p11.api.library.Library` when
-it first wraps the module.
+it first wraps the module; ``slots_fixed_at_initialize`` in the library's slot watch (:mod:`p11.api.events`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,16 @@ class Quirks:
     """Serialise every call into the module (no two threads inside it at once), whatever ``CKF_OS_LOCKING_OK``
     says: for modules that crash under concurrent calls."""
 
+    slots_fixed_at_initialize: bool = False
+    """The module reads its slots and tokens once, in ``C_Initialize``, and reports no slot events: waiting for a
+    slot event initialises it again before each look while nothing uses it (asking whether the module would
+    report events means a blocking ``C_WaitForSlotEvent``, which only ``C_Finalize`` can end)."""
+
     def merged(self, other: Quirks) -> Quirks:
-        return Quirks(one_call_at_a_time=self.one_call_at_a_time or other.one_call_at_a_time)
+        return Quirks(
+            one_call_at_a_time=self.one_call_at_a_time or other.one_call_at_a_time,
+            slots_fixed_at_initialize=self.slots_fixed_at_initialize or other.slots_fixed_at_initialize,
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,17 @@ PROFILES: tuple[Profile, ...] = (
         "sessions crash the process (SIGSEGV inside C_Sign) about one run in four, although C_Initialize was "
         "given CKF_OS_LOCKING_OK (tests/interop/test_interop_matrix.py::test_pool_signs_from_threads). Newer "
         "versions were not tried, so they are not matched.",
+    ),
+    Profile(
+        name="SoftHSM 2",
+        manufacturer="SoftHSM",
+        description="Implementation of PKCS11",
+        versions=((2, 0), (2, 99)),
+        quirks=Quirks(slots_fixed_at_initialize=True),
+        seen="SoftHSM 2.6.1 (Debian 12): a token that softhsm2-util initialises in another process is absent from "
+        "C_GetSlotList until C_Finalize + C_Initialize (its object store lists token directories once); "
+        "C_WaitForSlotEvent answers CKR_NO_EVENT with CKF_DONT_BLOCK, always, and CKR_FUNCTION_NOT_SUPPORTED "
+        "without (tests/test_slot_events.py).",
     ),
 )
 """Every profile p11 knows; a module matching several gets them all (:func:`quirks_for`)."""

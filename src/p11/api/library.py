@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
 from p11 import lowlevel
+from p11.api.events import DEFAULT_INTERVAL, SlotEvent, SlotWatch
 from p11.api.objects import forget_calls
 from p11.api.token import Token
 from p11.constants import Mechanism, SlotFlag, TokenFlag
-from p11.errors import MultipleTokens, NoSuchToken
+from p11.errors import LibraryStateError, MultipleTokens, NoSuchToken
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
 from p11.quirks import quirks_for
 
@@ -96,6 +97,9 @@ class Library:
         self._lock = threading.RLock()
         self._slots: dict[int, Slot] = {}
         self._tokens: dict[int, Token] = {}
+        # A module that reads its slots only in C_Initialize is read through a private copy (see p11.api.events).
+        fresh = module.path if self.quirks.slots_fixed_at_initialize else None
+        self._watch = SlotWatch(module, fresh)
 
     @property
     def path(self) -> str:
@@ -155,6 +159,34 @@ class Library:
                 self._slots.clear()
             result = lookup()
         return result
+
+    # -- slot events ---------------------------------------------------------------------------------------------
+
+    def wait_for_slot_event(
+        self, timeout: float | None = None, *, interval: float = DEFAULT_INTERVAL
+    ) -> SlotEvent | None:
+        """The next slot event (a token inserted, removed or changed: :class:`p11.SlotEvent`), or ``None`` when
+        ``timeout`` seconds pass without one (``None``: wait as long as it takes).
+
+        The slots are read every ``interval`` seconds (0.01 to 3600), with ``C_WaitForSlotEvent`` in its
+        non-blocking form where the module has it: no call blocks, the GIL is released in each, Ctrl-C interrupts
+        the wait, and :meth:`close` from another thread makes it raise ``CryptokiNotInitialized`` at once. The
+        first call takes the reading later ones compare with; events are queued between calls and each is
+        handed out once (docs/devices.md)."""
+        return self._watch.wait(timeout, interval)
+
+    def slot_events(self, *, interval: float = DEFAULT_INTERVAL) -> Iterator[SlotEvent]:
+        """Slot events as they come (see :meth:`wait_for_slot_event`), for as long as you iterate: ``for event in
+        lib.slot_events(): ...``. The iteration ends when the library is closed."""
+        while True:
+            try:
+                event = self._watch.wait(None, interval)
+            except LibraryStateError:
+                if self._watch.closed:  # closing: set before the module is, so a woken waiter knows already
+                    return
+                raise
+            if event is not None:
+                yield event
 
     def _adopt(self, token: Token) -> None:
         with self._lock:
@@ -237,6 +269,7 @@ class Library:
     def close(self) -> None:
         """Close the tokens' session pools, finalise the module (every session of this process on it ends) and
         forget this library."""
+        self._watch.close()  # a thread waiting for a slot event raises now, not after its next reading
         with self._lock:
             tokens = list(self._tokens.values())
             self._tokens.clear()

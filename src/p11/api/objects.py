@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from p11.mechanisms import Parameters
+    from p11.ops.context_login import ContextPin
 
     _Mech: TypeAlias = Mechanism | Parameters
     from p11.interfaces import SessionLike as Session
@@ -324,11 +325,12 @@ class Key(Object):
     """Base of the key classes: ``.key_type`` (cached) and ``.key_size`` in bits; capability flags by name
     (``key["sign"]``), or the common ones as properties: ``.sensitive``, ``.extractable``, ``.private``."""
 
-    __slots__ = ("_fast", "_key_type", "_plans")
+    __slots__ = ("_always_auth", "_fast", "_key_type", "_plans")
 
     def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
         super().__init__(session, handle, object_class)
         self._key_type: KeyType | None = None
+        self._always_auth: bool | None = None  # CKA_ALWAYS_AUTHENTICATE, once read
         # One dict, two names: the plans of p11.ops.plans (keyed (MechanismFlag, mechanism)) and the one-crossing calls
         # p11.ops.operations makes after a first call succeeded (keyed ("sign", mechanism) …).
         self._plans: dict[Any, Any] = {}
@@ -378,6 +380,17 @@ class Key(Object):
         return False if is_marker(value) else bool(value)
 
     @property
+    def always_authenticate(self) -> bool:
+        """Whether the key needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``, which only private keys have):
+        its ``sign``/``decrypt`` then take ``pin=`` and log in for each operation (docs/devices.md). Read once, on
+        the first use, and remembered with the key's other cached facts."""
+        known = self._always_auth
+        if known is None:
+            known = self.object_class == ObjectClass.PRIVATE_KEY and self._flag(Attribute.ALWAYS_AUTHENTICATE)
+            self._always_auth = known
+        return known
+
+    @property
     def private(self) -> bool:
         return self._flag(Attribute.PRIVATE)
 
@@ -395,6 +408,7 @@ class Key(Object):
 
     def _forget_calls(self) -> None:
         self._plans.clear()  # plans and one-crossing calls hold the old handle
+        self._always_auth = None  # found again by identity: perhaps another key with it
 
 
 class _Signs(Key):
@@ -407,19 +421,23 @@ class _Signs(Key):
 
     __slots__ = ()
 
-    def sign(self, data: Any, mechanism: _Mech | None = None) -> bytes:
+    def sign(self, data: Any, mechanism: _Mech | None = None, *, pin: ContextPin | None = None) -> bytes:
         """Sign ``data`` (bytes, or an iterable of chunks / binary file for streaming). ``mechanism`` defaults by
         key type: ``SHA256_RSA_PKCS``, ``ECDSA_SHA256`` (hashed in software when the token only has plain
         ``ECDSA``), ``EDDSA``, ``SHA256_HMAC`` for HMAC keys. ECDSA signatures are raw ``r || s``, as PKCS#11
-        defines them. After the first call with a mechanism, a bytes ``data`` costs one crossing into C."""
+        defines them. After the first call with a mechanism, a bytes ``data`` costs one crossing into C.
+
+        ``pin``: for a key that needs its PIN for every use (:attr:`always_authenticate`), the PIN (str or bytes) or
+        a callable returning it, logged in for this signature; keys that do not need it ignore it (a callable is
+        not called). Without it such a key raises :class:`~p11.errors.ContextPinRequired` (docs/devices.md)."""
         try:
             call = self._fast["sign", mechanism]
         except (KeyError, TypeError):
-            return operations.sign(self, data, mechanism)
+            return operations.sign(self, data, mechanism, pin)
         try:
             result: bytes = call(data)
         except TypeError:  # not one bytes-like block (a stream, or a mistake the full path names)
-            return operations.sign(self, data, mechanism)
+            return operations.sign(self, data, mechanism, pin)
         return result
 
     def sign_many(
@@ -429,6 +447,7 @@ class _Signs(Key):
         *,
         workers: int | None = 1,
         on_error: Literal["raise", "return"] = "raise",
+        pin: ContextPin | None = None,
     ) -> list[Any]:
         """Sign every message in one crossing (the loop in C, the GIL released) -> ``list[bytes]`` in input order.
 
@@ -441,13 +460,22 @@ class _Signs(Key):
         nothing). Ctrl-C interrupts it within a chunk (~10 ms of work): the ``KeyboardInterrupt`` has
         ``.completed`` (how many items ran; its message says so) and, with ``on_error="return"``, ``.results``
         (the results so far, ``None`` for items that did not run). The same holds for every ``*_many``.
-        ``workers`` is at most ``p11._native.MAX_POOL_SIZE`` (4096; the pool's bound caps it anyway)."""
-        return operations.sign_many(self, messages, mechanism, workers, on_error)
+        ``workers`` is at most ``p11._native.MAX_POOL_SIZE`` (4096; the pool's bound caps it anyway).
 
-    def sign_async(self, data: Any, mechanism: _Mech | None = None) -> Awaitable[bytes]:
+        ``pin``: as for :meth:`sign` (a callable is called once per batch); each message logs in with it after its
+        own ``C_SignInit``. Such a batch runs on one session whatever ``workers`` says, and a PIN the token refuses
+        stops it at the first message in either error mode: it is never offered twice."""
+        return operations.sign_many(self, messages, mechanism, workers, on_error, pin)
+
+    def sign_async(
+        self, data: Any, mechanism: _Mech | None = None, *, pin: ContextPin | None = None
+    ) -> Awaitable[bytes]:
         """``await key.sign_async(data)``: :meth:`sign` on one of the pool's threads (the event loop never
         waits on the token; at most ``pool.max_size`` calls run at once). The awaits one loop turn starts for this
-        key and mechanism are signed together, by one batch on the pool's native workers."""
+        key and mechanism are signed together, by one batch on the pool's native workers (those with a ``pin``
+        one by one)."""
+        if pin is not None:
+            return operations.run_async(self, self.sign, data, mechanism, pin=pin)
         return operations.sign_async(self, data, mechanism)
 
     def sign_many_async(
@@ -457,9 +485,12 @@ class _Signs(Key):
         *,
         workers: int | None = 1,
         on_error: Literal["raise", "return"] = "raise",
+        pin: ContextPin | None = None,
     ) -> Awaitable[list[Any]]:
         """``await key.sign_many_async(messages)``: :meth:`sign_many` on one of the pool's threads."""
-        return operations.run_async(self, self.sign_many, messages, mechanism, workers=workers, on_error=on_error)
+        return operations.run_async(
+            self, self.sign_many, messages, mechanism, workers=workers, on_error=on_error, pin=pin
+        )
 
 
 class _Verifies(Key):
@@ -553,20 +584,23 @@ class _Encrypts(Key):
 class _Decrypts(Key):
     __slots__ = ()
 
-    def decrypt(self, data: Any, mechanism: _Mech) -> bytes:
-        """Decrypt (the counterpart of :meth:`encrypt`)."""
+    def decrypt(self, data: Any, mechanism: _Mech, *, pin: ContextPin | None = None) -> bytes:
+        """Decrypt (the counterpart of :meth:`encrypt`). ``pin``: for a private key that needs its PIN for every
+        use, as for :meth:`sign <PrivateKey.sign>`."""
         try:
             call = self._fast["decrypt", mechanism]
         except (KeyError, TypeError):
-            return operations.decrypt(self, data, mechanism)
+            return operations.decrypt(self, data, mechanism, pin)
         try:
             result: bytes = call(data)
         except TypeError:
-            return operations.decrypt(self, data, mechanism)
+            return operations.decrypt(self, data, mechanism, pin)
         return result
 
-    def decrypt_async(self, data: Any, mechanism: _Mech) -> Awaitable[bytes]:
+    def decrypt_async(self, data: Any, mechanism: _Mech, *, pin: ContextPin | None = None) -> Awaitable[bytes]:
         """``await key.decrypt_async(data, mechanism)``: :meth:`decrypt` on one of the pool's threads."""
+        if pin is not None:
+            return operations.run_async(self, self.decrypt, data, mechanism, pin=pin)
         return operations.run_async(self, self.decrypt, data, mechanism)
 
 

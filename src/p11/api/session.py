@@ -66,6 +66,15 @@ _KEY_CLASSES = (ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY, ObjectClass.SEC
 _CKR_SESSION_CLOSED = int(lib.CKR_SESSION_CLOSED)
 _RLock = _thread.RLock
 _SINGLE = {"sign": _sign, "encrypt": _encrypt, "decrypt": _decrypt}
+_PER_USE = {"sign": _sign, "decrypt": _decrypt}  # what a key that needs its PIN on every use does with it
+
+
+def _per_use(op: str) -> Callable[..., bytes]:
+    """The one-crossing function of ``op`` that takes a per-use PIN (sign and decrypt: CKA_ALWAYS_AUTHENTICATE)."""
+    fn = _PER_USE.get(op)
+    if fn is None:
+        raise ValueError(f"{op} takes no per-use PIN (only sign and decrypt do)")
+    return fn
 _BATCHES: dict[str, Callable[..., list[Any]]] = {
     "sign_many": sign_many,
     "verify_many": verify_many,
@@ -194,10 +203,13 @@ class Session(_SessionBase):
         finally:
             lock.release()
 
-    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int) -> Callable[..., Any]:
+    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any = None) -> Callable[..., Any]:
         """The one-crossing ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``, ``"digest"``) with
         ``mechanism`` and ``key`` on this session: ``call(data)``, or ``call(data, signature)`` for verify.
-        ``size`` is the signature size (sign) or what encryption adds to the input's size (encrypt); 0: unknown."""
+        ``size`` is the signature size (sign) or what encryption adds to the input's size (encrypt); 0: unknown.
+        ``pin`` (sign, decrypt): the per-use login of a key that needs its PIN for every use, in the same crossing."""
+        if pin is not None:
+            return self._bind_per_use(op, mechanism, key, size, pin)
         fl = self._fl
         lock = self._lock
         acquire, release = lock.acquire, lock.release
@@ -253,6 +265,23 @@ class Session(_SessionBase):
                 release()
 
         return call_crypt
+
+    def _bind_per_use(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any) -> Callable[..., Any]:
+        """``sign``/``decrypt`` that log in with ``pin`` after each Init (:mod:`p11.ops.context_login`). Not a hot
+        path: the token checks a PIN per call (on a card, in tens of milliseconds)."""
+        fn = _per_use(op)
+        fl = self._fl
+        lock = self._lock
+        session = self
+
+        def call_per_use(data: Any) -> bytes:
+            with lock:
+                try:
+                    return fn(fl, session._handle, mechanism, key, data, size if op == "sign" else len(data), pin)
+                except (SessionError, LibraryStateError) as exc:
+                    raise _closed_or(exc, session) from None
+
+        return call_per_use
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
         """``p11._native.<name>`` (``sign_many`` …) on this session, or with ``workers`` other than 1 on the
@@ -520,11 +549,26 @@ class PooledSession(Session):
         result: dict[Any, Any] = self._pool.get_attributes(obj, kinds)
         return result
 
-    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int) -> Callable[..., Any]:
+    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any = None) -> Callable[..., Any]:
         # Each call reads owner._pool afresh: token.login() may replace the pool while calls run. A call that met
         # the old pool already closed goes once more to the new one (the ops are idempotent), so a re-login never
         # fails calls in flight.
         owner = self
+        if pin is not None:
+            _per_use(op)
+
+            def call_per_use(data: Any) -> bytes:
+                pool = owner._pool
+                out_len = size if op == "sign" else len(data)
+                try:
+                    result: bytes = getattr(pool, op)(mechanism, key, data, out_len, pin)
+                except PoolClosed:  # never borrowed a session, so the PIN was not used: once more on the new pool
+                    if owner._pool is pool:
+                        raise
+                    result = getattr(owner._pool, op)(mechanism, key, data, out_len, pin)
+                return result
+
+            return call_per_use
         if op == "verify":
 
             def call_verify(data: Any, signature: Any) -> bool:

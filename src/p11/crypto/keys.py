@@ -25,6 +25,10 @@ A mechanism or parameter the token refuses (SoftHSM's RSA-PSS takes no SHA-3 has
 (:class:`~p11.crypto.errors.TokenRefusedAlgorithm`, also a ``P11Error``; the token's error is its cause): hashing
 here first, as for ECDSA and PKCS#1 v1.5 above, is the one thing done in software instead.
 
+A key that needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``: PIV and OpenPGP signature keys) gets it from
+``token_key(key, pin=...)``: a PIN, or a callable asked at each use (a prompt); every signature and decryption
+logs in with it (:mod:`p11.ops.context_login`). Other keys ignore it.
+
 ``public_key()`` is read from the token once (see :func:`p11.crypto.exporting.export_public_key`) and cached;
 ``private_bytes``/``private_numbers`` raise :class:`~p11.crypto.errors.KeyNotExportable` — even for a caller that
 reads only ``private_numbers().public_numbers`` (paramiko, josepy): ``RSAPrivateNumbers`` is made of p, q and d, and
@@ -55,6 +59,7 @@ from p11.crypto.exporting import export_public_key
 
 if TYPE_CHECKING:
     from p11.api.objects import PrivateKey
+    from p11.ops.context_login import ContextPin
 
 __all__ = [
     "TokenEd448PrivateKey",
@@ -146,11 +151,12 @@ class _TokenKey:
 
     _public: Any
 
-    def __init__(self, key: PrivateKey, public_key: Any = None) -> None:
+    def __init__(self, key: PrivateKey, public_key: Any = None, pin: ContextPin | None = None) -> None:
         if ObjectClass(key.object_class) != ObjectClass.PRIVATE_KEY:
             raise TypeError(f"expected a private key object, got a {ObjectClass(key.object_class).name} object")
         self._key = key
         self._public = public_key
+        self._pin = pin  # the per-use PIN (or its callable) of a key with CKA_ALWAYS_AUTHENTICATE; never shown
         self._lock = threading.Lock()
         self._supported: dict[tuple[int, int], bool] = {}
 
@@ -170,7 +176,7 @@ class _TokenKey:
         ``try``, not :func:`_refusal_is_unsupported`: this is every signature's path, and nothing is formatted
         unless the token refused.)"""
         try:
-            return bytes(self._key.sign(data, mechanism))
+            return bytes(self._key.sign(data, mechanism, pin=self._pin))
         except errors.CryptokiError as exc:
             refusal = _token_refusal(exc, self._key, "sign", mechanism)
             if refusal is None:
@@ -224,8 +230,10 @@ class _TokenKey:
 class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
     """An RSA key on the token, as a ``cryptography`` ``RSAPrivateKey``."""
 
-    def __init__(self, key: PrivateKey, public_key: rsa.RSAPublicKey | None = None) -> None:
-        super().__init__(key, public_key)
+    def __init__(
+        self, key: PrivateKey, public_key: rsa.RSAPublicKey | None = None, pin: ContextPin | None = None
+    ) -> None:
+        super().__init__(key, public_key, pin)
 
     @property
     def key_size(self) -> int:
@@ -291,7 +299,7 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
             )
         try:
             with _refusal_is_unsupported(self._key, "decrypt", mechanism):
-                return bytes(self._key.decrypt(ciphertext, mechanism))
+                return bytes(self._key.decrypt(ciphertext, mechanism, pin=self._pin))
         except (errors.GeneralError, errors.FunctionFailed, errors.DataError) as exc:  # type: ignore[attr-defined]
             # One message whatever the token said: which failure it was must not be an oracle.
             raise DecryptionFailed("Decryption failed: the ciphertext is not valid for this key and padding") from exc
@@ -300,8 +308,10 @@ class TokenRSAPrivateKey(_TokenKey, rsa.RSAPrivateKey):
 class TokenEllipticCurvePrivateKey(_TokenKey, ec.EllipticCurvePrivateKey):
     """An EC key on the token, as a ``cryptography`` ``EllipticCurvePrivateKey`` (ECDSA, ECDH)."""
 
-    def __init__(self, key: PrivateKey, public_key: ec.EllipticCurvePublicKey | None = None) -> None:
-        super().__init__(key, public_key)
+    def __init__(
+        self, key: PrivateKey, public_key: ec.EllipticCurvePublicKey | None = None, pin: ContextPin | None = None
+    ) -> None:
+        super().__init__(key, public_key, pin)
         self._curve = curve_for_ec_params(bytes(key[Attribute.EC_PARAMS]))
 
     @property
@@ -385,11 +395,16 @@ class TokenEd448PrivateKey(_TokenKey, ed448.Ed448PrivateKey):
 TokenPrivateKey = TokenRSAPrivateKey | TokenEllipticCurvePrivateKey | TokenEd25519PrivateKey | TokenEd448PrivateKey
 
 
-def token_key(key: PrivateKey, *, public_key: Any = None) -> TokenPrivateKey:
+def token_key(key: PrivateKey, *, public_key: Any = None, pin: ContextPin | None = None) -> TokenPrivateKey:
     """The ``cryptography`` private-key adapter for a token private key.
 
     ``public_key`` (a ``cryptography`` public key) skips looking the public half up on the token — useful for
     EC and EdDSA keys whose token has no public-key object or certificate with the same ``CKA_ID``.
+
+    ``pin``: for a key that needs its PIN for every use (``key.always_authenticate``), the PIN (str or bytes) or a
+    callable returning it, asked at each signature or decryption (``cryptography`` has no place for it in its
+    calls); without one such a key raises :class:`p11.errors.ContextPinRequired`. Keys that do not need it
+    ignore it, and a callable is then never called.
     """
     try:
         object_class = ObjectClass(key.object_class)
@@ -399,14 +414,14 @@ def token_key(key: PrivateKey, *, public_key: Any = None) -> TokenPrivateKey:
         raise TypeError(f"expected a private key object, got a {object_class.name} object")
     key_type = KeyType(key[Attribute.KEY_TYPE])
     if key_type == KeyType.RSA:
-        return TokenRSAPrivateKey(key, public_key)
+        return TokenRSAPrivateKey(key, public_key, pin)
     if key_type == KeyType.EC:
-        return TokenEllipticCurvePrivateKey(key, public_key)
+        return TokenEllipticCurvePrivateKey(key, public_key, pin)
     if key_type == KeyType.EC_EDWARDS:
         curve = edwards_curve_for_ec_params(bytes(key[Attribute.EC_PARAMS]))
         if curve == "ed25519":
-            return TokenEd25519PrivateKey(key, public_key)
-        return TokenEd448PrivateKey(key, public_key)
+            return TokenEd25519PrivateKey(key, public_key, pin)
+        return TokenEd448PrivateKey(key, public_key, pin)
     raise UnsupportedKeyType(f"{key_type.name} keys have no cryptography interface here")
 
 

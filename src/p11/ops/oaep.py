@@ -138,13 +138,16 @@ def token_does(key: KeyLike, params: OAEP, decrypt: Any) -> bool:
     """Whether the key's token really does OAEP with these parameters (hash, MGF1 hash, a label or none): asked
     once per token and shape with a known answer, then remembered. ``decrypt(block)`` runs the token's
     ``CKM_RSA_PKCS_OAEP`` decryption with ``params`` on ``key``. A key whose modulus and exponent cannot be read
-    cannot be asked: the token is taken at its word (its mechanism list), as before."""
+    cannot be asked, nor can a key that needs its PIN for every use (unless another key of the token was asked
+    already): the token is taken at its word (its mechanism list), as before."""
     token = key.session.token
     answers = _OFFERED.setdefault(token, {})
     shape = _shape(params)
     known = answers.get(shape)
     if known is not None:
         return known
+    if key.always_authenticate:
+        return True  # asking would need the key's per-use PIN, which planning does not have: take the token's word
     attrs = key.get_attributes([Attribute.MODULUS, Attribute.PUBLIC_EXPONENT])
     modulus, exponent = attrs[Attribute.MODULUS], attrs[Attribute.PUBLIC_EXPONENT]
     if is_marker(modulus) or is_marker(exponent) or not modulus or not exponent:

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from p11._cffi import lib
 from p11._native import MAX_IV_LENGTH
-from p11.constants import Mechanism
+from p11.constants import Mechanism, UserType
 from p11.errors import CryptokiError, SignatureError, error_class
 from p11.lowlevel.marshal import size_arg
 from p11.mechanisms import digest_info
+from p11.ops.context_login import ContextPin, context_pin
 from p11.ops.plans import (
     DECRYPT,
     DEFAULT_SIGN,
@@ -31,6 +32,7 @@ from p11.ops.plans import (
     VERIFY,
     Operation,
     Plan,
+    checked,
     default_mechanism,
     explain,
     plan,
@@ -206,27 +208,43 @@ def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> 
     return single if single is not None else _joined(data)
 
 
-def sign(key: KeyLike, data: Any, mechanism: Any = None) -> bytes:
+def _begin(init: Callable[..., Any], end: Callable[[int], Any], h: int, p: Plan, key: KeyLike, op: Operation,
+           pin: Any) -> None:
+    """``C_*Init`` on ``h`` and, for a key that needs its PIN on every use, the per-use login (``pin`` not None);
+    a refused PIN ends the operation (``end(h)``) before it propagates. The multi-part paths' start: the one-crossing
+    ones log in in C (native/context_login.pxi)."""
+    run_init(init, h, p, key, op)
+    if pin is None:
+        return
+    try:
+        checked(key.session._module.C_Login, key, p, op, h, UserType.CONTEXT_SPECIFIC, pin)
+    except BaseException:
+        _abort(end, h)  # the token behaves as if no login was made: the call fails, and that ends the operation
+        raise
+
+
+def sign(key: KeyLike, data: Any, mechanism: Any = None, pin: ContextPin | None = None) -> bytes:
     asked = mechanism
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, SIGN)
     p = plan(key, mechanism, SIGN)
+    per_use = context_pin(key, pin, "sign()")
     single = as_block(data)
     session = key.session
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, SIGN, data, single)
         try:
-            result: bytes = session._bind("sign", p.native, key.handle, 0)(block)
+            result: bytes = session._bind("sign", p.native, key.handle, 0, per_use)(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, SIGN) from None
-        if single is not None:
+        if single is not None and per_use is None:  # a key that logs in per use has no PIN-less fast path
             _install(key, "sign", asked, p, session._bind("sign", p.native, key.handle, len(result)))
             key._fast["sign-size", asked] = len(result)
         return result
     mod = session._module
     with session._lock:
         h = session.handle
-        start = partial(run_init, mod.C_SignInit, h, p, key, SIGN)
+        start = partial(_begin, mod.C_SignInit, mod.C_SignFinal, h, p, key, SIGN, per_use)
         *_, signature = _parts(h, start, mod.C_SignUpdate, mod.C_SignFinal, mod.C_SignFinal, data)
         return signature  # type: ignore[no-any-return]
 
@@ -285,19 +303,20 @@ def verify_ok(key: KeyLike, data: Any, signature: Any, mechanism: Any = None) ->
 # -- encrypt and decrypt ----------------------------------------------------------------------------------------
 
 
-def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation) -> bytes:
+def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation, pin: ContextPin | None = None) -> bytes:
     if mechanism is None:
         raise TypeError(f"{op.name} needs a mechanism (e.g. GCM(iv), CBC(iv), OAEP())")
     p = plan(key, mechanism, op)
+    per_use = context_pin(key, pin, f"{op.name}()") if op is DECRYPT else None
     single = as_block(data)
     session = key.session
     if single is not None or not p.multipart:
         block = single if single is not None else _joined(data)
         try:
-            result: bytes = p.bound(session._bind(op.name, p.native, key.handle, _FIRST_EXTRA))(block)
+            result: bytes = p.bound(session._bind(op.name, p.native, key.handle, _FIRST_EXTRA, per_use))(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, op) from None
-        if single is not None:
+        if single is not None and per_use is None:
             # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
             # so CBC padding always fits); decryption: never more than the input.
             extra = max(len(result) - len(block), _MIN_EXTRA)
@@ -311,15 +330,15 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation) -> bytes:
     )
     with session._lock:
         h = session.handle
-        return b"".join(_parts(h, partial(run_init, init, h, p, key, op), update, final, final, data))
+        return b"".join(_parts(h, partial(_begin, init, final, h, p, key, op, per_use), update, final, final, data))
 
 
 def encrypt(key: KeyLike, data: Any, mechanism: Any) -> bytes:
     return _crypt(key, data, mechanism, ENCRYPT)
 
 
-def decrypt(key: KeyLike, data: Any, mechanism: Any) -> bytes:
-    return _crypt(key, data, mechanism, DECRYPT)
+def decrypt(key: KeyLike, data: Any, mechanism: Any, pin: ContextPin | None = None) -> bytes:
+    return _crypt(key, data, mechanism, DECRYPT, pin)
 
 
 def crypt_stream(key: KeyLike, data: Any, mechanism: Any, *, encrypt: bool) -> Iterator[bytes]:
@@ -409,14 +428,24 @@ def _prehashed_all(p: Plan, messages: Iterable[Any]) -> list[bytes]:
     return out
 
 
-def sign_many(key: KeyLike, messages: Iterable[Any], mechanism: Any, workers: int | None, on_error: str) -> list[Any]:
+def sign_many(
+    key: KeyLike,
+    messages: Iterable[Any],
+    mechanism: Any,
+    workers: int | None,
+    on_error: str,
+    pin: ContextPin | None = None,
+) -> list[Any]:
     asked = mechanism
     if mechanism is None:
         mechanism = default_mechanism(key, DEFAULT_SIGN, SIGN)
     p = plan(key, mechanism, SIGN)
+    per_use = context_pin(key, pin, "sign_many()")
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
     size = key._fast.get(("sign-size", asked), 0) if asked is None or isinstance(asked, int) else 0
+    if per_use is not None:  # every item logs in (in C, after its C_SignInit); the batch runs on one session
+        return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size, pin=per_use)
     return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size)
 
 

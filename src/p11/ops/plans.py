@@ -316,8 +316,11 @@ def describe(key: KeyLike) -> str:
 
 
 def explain(exc: CryptokiError, key: KeyLike, p: Plan, op: Operation) -> Exception:
-    """A clearer exception for an Init/Wrap/Unwrap/Derive failure: one naming the key and the mechanism."""
+    """A clearer exception for an Init/Wrap/Unwrap/Derive failure, or a refused per-use PIN: one naming the key and
+    the mechanism."""
     mech = f"CKM_{p.mechanism.name}"
+    if exc.function == "C_Login":  # the per-use login of a key with CKA_ALWAYS_AUTHENTICATE (p11.ops.context_login)
+        return type(exc)(exc.rv, exc.function, f"the per-use PIN of {describe(key)} for {op.name} with {mech}")
     if exc.rv == _CKR_NOT_PERMITTED and op.attribute is not None:
         try:
             label = key.label or f"handle {key.handle}"
