@@ -11,7 +11,7 @@ from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import flag_names, object_info, slot_info
 from p11.cli.errors import USAGE, CliError
-from p11.cli.output import emit, printable, table
+from p11.cli.output import emit, plain, printable, table
 from p11.cli.select import Selection
 from p11.constants import MechanismFlag
 from p11.uri import URI
@@ -45,8 +45,8 @@ def info(selection: Selection) -> None:
 
     def show(console: Console) -> None:
         module = data["module"]
-        console.print(f"Module {module['path']}: {module['description']} ({module['manufacturer']}, "
-                      f"version {module['library_version']}, Cryptoki {module['cryptoki_version']})")
+        console.print(plain(f"Module {module['path']}: {module['description']} ({module['manufacturer']}, "
+                            f"version {module['library_version']}, Cryptoki {module['cryptoki_version']})"))
         rows = []
         for slot in data["slots"]:
             token: dict[str, Any] = slot["token"] or {}

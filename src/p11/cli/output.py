@@ -13,8 +13,9 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["ENCODINGS", "console", "emit", "encode", "printable", "read_input", "table", "write_output"]
+__all__ = ["ENCODINGS", "console", "emit", "encode", "plain", "printable", "read_input", "table", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
 
@@ -49,12 +50,19 @@ def console() -> Console:
     return Console(soft_wrap=True)
 
 
+def plain(text: object) -> Text:
+    """``text`` as rich shows it literally: a ``str`` given to rich is markup (``[/x]`` raises ``MarkupError``,
+    ``[link=URL]`` writes a terminal hyperlink, ``[dim][/dim]`` hides itself), and what the command shows holds
+    token strings, which whoever named an object chose."""
+    return Text(str(text))
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    out = Table(title=title, title_justify="left")
+    out = Table(title=None if title is None else plain(title), title_justify="left")
     for column in columns:
         out.add_column(column)
     for row in rows:
-        out.add_row(*("" if cell is None else str(cell) for cell in row))
+        out.add_row(*(plain("" if cell is None else cell) for cell in row))
     return out
 
 
