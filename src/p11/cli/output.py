@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["ENCODINGS", "console", "emit", "encode", "plain", "printable", "read_input", "table", "write_output"]
+__all__ = ["ENCODINGS", "console", "emit", "encode", "plain", "printable", "read_input", "table", "terminal_safe",
+           "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
 
@@ -25,6 +26,17 @@ ENCODINGS = ("raw", "hex", "base64")
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
+def _escaped(char: str) -> str:
+    """``char`` as ``\\xNN``/``\\uNNNN`` when a terminal would act on it or it hides itself (see ``_HIDDEN``; a
+    surrogate escape as the byte it stands for), else ``char``."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte it stands for
+        return f"\\x{code - 0xDC00:02x}"
+    if unicodedata.category(char) in _HIDDEN:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return char
+
+
 def printable(text: str) -> str:
     """A token's string (label, serial, manufacturer ...) as the command shows it, in tables and JSON: a byte that is
     not UTF-8 (kept by p11 as a surrogate escape) as ``\\xNN``, a character that would act on the terminal or hide
@@ -32,18 +44,17 @@ def printable(text: str) -> str:
     reads back unambiguously. The URI the same output prints holds the exact bytes, percent-encoded."""
     if text.isprintable() and "\\" not in text:
         return text
-    out = []
-    for char in text:
-        code = ord(char)
-        if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte it stands for
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif char == "\\":
-            out.append("\\\\")
-        elif unicodedata.category(char) in _HIDDEN:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-        else:
-            out.append(char)
-    return "".join(out)
+    return "".join("\\\\" if char == "\\" else _escaped(char) for char in text)
+
+
+def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:
+    """A message for standard error with nothing in it a terminal would act on: an error line quotes what data
+    gave (a module path, a line of a CA's index, a token's answer), and an escape sequence there would reach the
+    operator's terminal. Like :func:`printable` but ``\\`` is left alone (messages quote with ``repr`` already);
+    ``keep_newlines`` for a traceback's own lines."""
+    if text.isprintable():
+        return text
+    return "".join(char if keep_newlines and char == "\n" else _escaped(char) for char in text)
 
 
 def console() -> Console:
