@@ -4,15 +4,18 @@ text."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from trust_support import Evil
+from trust_support import Evil, child, no_registrations
 
 import p11
 from p11 import errors
+from p11.testing import SoftHSM
 
 pytest_plugins = ["trust_fixtures"]
 
@@ -47,3 +50,38 @@ def test_the_cli_error_line_carries_no_escape_sequence(cli: Any, escaping_evil: 
     else:
         assert "Traceback (most recent call last)" in result.stderr
     assert not escaping_evil.ran
+
+
+def test_a_module_loaded_by_a_relative_path_stays_that_file_after_a_chdir(
+    softhsm: SoftHSM, evil: Evil, tmp_path: Path
+) -> None:
+    """The caller loads ``./libsofthsm2.so`` in its own directory, then works in a directory someone else can write.
+    A URI naming the loaded file must load that file: not whatever ``./libsofthsm2.so`` names in the new directory,
+    even when the attacker there wins the race between p11's check and the load (simulated: the file is swapped
+    right after the check). (glibc's dlopen happens to answer "./libsofthsm2.so" with the library it loaded by
+    that name, unread; a loader that compares files, as musl's does, would map the swapped one.)"""
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copyfile(os.path.realpath(softhsm.module_path), own / "libsofthsm2.so")
+    shared = tmp_path / "shared"  # the other directory: its ./libsofthsm2.so is a hard link to the loaded file
+    shared.mkdir()
+    os.link(own / "libsofthsm2.so", shared / "libsofthsm2.so")
+    result = child(f"""
+        {no_registrations()}
+        import os, p11, p11.trust
+        os.chdir("{own}")
+        p11.load("./libsofthsm2.so")
+        os.chdir("{shared}")
+        checked = p11.trust._still
+        def racing(path, identity):
+            still = checked(path, identity)
+            if os.path.exists("{evil.path}"):
+                os.replace("{evil.path}", "{shared}/libsofthsm2.so")  # the attacker's swap, just after the check
+            return still
+        p11.trust._still = racing
+        token = p11.open("pkcs11:token={softhsm.label}?module-path={own}/libsofthsm2.so")
+        print(os.path.realpath(token.library.path))
+    """, env={"P11_MODULE": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [str(own / "libsofthsm2.so")]
+    assert not evil.ran
