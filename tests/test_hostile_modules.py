@@ -85,3 +85,36 @@ def test_a_module_loaded_by_a_relative_path_stays_that_file_after_a_chdir(
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [str(own / "libsofthsm2.so")]
     assert not evil.ran
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="only root can give a symlink away")
+def test_a_p11_kit_registration_symlinked_by_another_user_does_not_count(
+    softhsm: SoftHSM, evil: Evil, tmp_path: Path
+) -> None:
+    """Someone who may add files to a configuration directory (a group-writable /usr/local/share/p11-kit/modules)
+    but whose own files are ignored links to a file of root's that holds a ``module:`` line: the file is root's,
+    the choice was theirs."""
+    configs = tmp_path / "pkcs11-modules"
+    configs.mkdir()
+    words = tmp_path / "notes.txt"  # root's file; what it says was not meant as a registration
+    words.write_text(f"todo:\nmodule: {evil.path}\n", encoding="utf-8")
+    planted = configs / "planted.module"
+    planted.symlink_to(words)
+    os.lchown(planted, 65534, 65534)
+    admins = configs / "admins.module"  # root's own link to root's own file still counts
+    registration = tmp_path / "softhsm-copy.module"
+    registration.write_text(f"module: {os.path.realpath(softhsm.module_path)}\n", encoding="utf-8")
+    admins.symlink_to(registration)
+    result = child(f"""
+        import os, p11, p11.modules
+        from pathlib import Path
+        p11.modules.config_dirs = lambda: [Path("{configs}")]
+        print(sorted(r.config.name for r in p11.modules.registered_modules()))
+        try:
+            p11.open("pkcs11:?module-path={evil.path}")
+        except p11.UntrustedModule:
+            print("refused")
+    """, env={"P11_MODULE": ""}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["['admins.module']", "refused"]
+    assert not evil.ran
