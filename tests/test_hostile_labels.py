@@ -68,3 +68,32 @@ def test_a_token_label_with_markup_is_shown_by_info_and_mechanisms(cli: Any) -> 
     mechanisms = cli.run("mechanisms", "--token", label)
     assert mechanisms.code == 0, mechanisms.stderr
     assert f"Mechanisms of token {label!r}" in mechanisms.stdout
+
+
+def test_mtls_client_refuses_a_key_whose_label_awscrt_cannot_name(softhsm: Any, fresh_token: Any) -> None:
+    """awscrt finds the client key by a UTF-8 label: a label of bytes that are not UTF-8 (``cl\\xe9``, as
+    pkcs11-tool writes Latin-1) is refused up front, saying so, not as a UnicodeEncodeError from awscrt."""
+    pytest.importorskip("awscrt")
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    from p11.api.library import load
+    from p11.aws import mtls_client
+    from p11.crypto import token_key
+
+    token = load(softhsm.module_path).get_token(label=fresh_token.label)
+    with token.open(user_pin=fresh_token.user_pin, rw=True) as session:
+        _, private = session.generate_keypair("ec", curve="P-256", label=b"cl\xe9".decode("utf-8", "surrogateescape"),
+                                              id=b"\x01")
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "device")])
+        now = datetime.datetime.now(datetime.UTC)
+        signer = token_key(private)
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(signer.public_key())
+                       .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+                       .not_valid_after(now + datetime.timedelta(days=1)).sign(signer, hashes.SHA256()))
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+        with pytest.raises(ValueError, match=r"label b'cl\\xe9' is not UTF-8, and awscrt finds keys by a UTF-8 label"):
+            mtls_client("127.0.0.1:1", certificate=pem, key=private)
