@@ -118,3 +118,27 @@ def test_a_p11_kit_registration_symlinked_by_another_user_does_not_count(
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["['admins.module']", "refused"]
     assert not evil.ran
+
+
+def test_a_data_path_swapped_after_the_check_is_not_what_loads(softhsm: SoftHSM, evil: Evil, tmp_path: Path) -> None:
+    """The URI names a symlink, in a directory its author controls, to the module the caller trusts
+    (``P11_MODULE``); right after p11's check the author points it at their library. p11 loads the trusted path,
+    never the data's, so the swap changes nothing."""
+    link = tmp_path / "swapped.so"
+    link.symlink_to(os.path.realpath(softhsm.module_path))
+    result = child(f"""
+        {no_registrations()}
+        import os, p11, p11.trust
+        checked = p11.trust._still
+        def racing(path, identity):
+            still = checked(path, identity)
+            os.unlink("{link}")
+            os.symlink("{evil.path}", "{link}")  # the author's swap, just after the check
+            return still
+        p11.trust._still = racing
+        token = p11.open("pkcs11:token={softhsm.label}?module-path={link}")
+        print(os.path.realpath(token.library.path))
+    """, env={"P11_MODULE": os.path.realpath(softhsm.module_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [os.path.realpath(softhsm.module_path)]
+    assert not evil.ran
