@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from trust_support import Evil, child, no_registrations
+from trust_support import Evil, child, lose_the_race, no_registrations
 
 import p11
 from p11 import errors
@@ -68,22 +68,17 @@ def test_a_module_loaded_by_a_relative_path_stays_that_file_after_a_chdir(
     os.link(own / "libsofthsm2.so", shared / "libsofthsm2.so")
     result = child(f"""
         {no_registrations()}
-        import os, p11, p11.trust
+        {lose_the_race(evil.path, shared / "libsofthsm2.so")}
+        import os, p11
         os.chdir("{own}")
         p11.load("./libsofthsm2.so")
         os.chdir("{shared}")
-        checked = p11.trust._still
-        def racing(path, identity):
-            still = checked(path, identity)
-            if os.path.exists("{evil.path}"):
-                os.replace("{evil.path}", "{shared}/libsofthsm2.so")  # the attacker's swap, just after the check
-            return still
-        p11.trust._still = racing
         token = p11.open("pkcs11:token={softhsm.label}?module-path={own}/libsofthsm2.so")
         print(os.path.realpath(token.library.path))
     """, env={"P11_MODULE": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [str(own / "libsofthsm2.so")]
+    assert not evil.path.exists()  # the swap happened: shared/libsofthsm2.so is the attacker's library now
     assert not evil.ran
 
 
@@ -126,19 +121,15 @@ def test_a_data_path_swapped_after_the_check_is_not_what_loads(softhsm: SoftHSM,
     never the data's, so the swap changes nothing."""
     link = tmp_path / "swapped.so"
     link.symlink_to(os.path.realpath(softhsm.module_path))
+    (tmp_path / "to-evil.so").symlink_to(evil.path)
     result = child(f"""
         {no_registrations()}
-        import os, p11, p11.trust
-        checked = p11.trust._still
-        def racing(path, identity):
-            still = checked(path, identity)
-            os.unlink("{link}")
-            os.symlink("{evil.path}", "{link}")  # the author's swap, just after the check
-            return still
-        p11.trust._still = racing
+        {lose_the_race(tmp_path / "to-evil.so", link)}
+        import os, p11
         token = p11.open("pkcs11:token={softhsm.label}?module-path={link}")
         print(os.path.realpath(token.library.path))
     """, env={"P11_MODULE": os.path.realpath(softhsm.module_path)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [os.path.realpath(softhsm.module_path)]
+    assert os.path.realpath(link) == str(evil.path)  # the swap happened
     assert not evil.ran

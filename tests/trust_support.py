@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-__all__ = ["EVIL_C", "Evil", "child", "no_registrations"]
+__all__ = ["EVIL_C", "Evil", "child", "lose_the_race", "no_registrations"]
 
 EVIL_C = r"""
 #include <stdio.h>
@@ -48,3 +48,12 @@ def child(code: str, *, env: dict[str, str] | None = None, timeout: float = 120)
 def no_registrations() -> str:
     """Child-process code that hides p11-kit's configuration, so only the other ways to trust a module count."""
     return "import p11.modules; p11.modules.config_dirs = lambda: []"
+
+
+def lose_the_race(new: Path, old: Path) -> str:
+    """Child-process code (one line) that makes p11 lose a race it cannot see: right after its trust check of a
+    module file (``p11.trust._still``) the file ``new`` is moved over ``old`` (once), as someone who can write
+    ``old``'s directory would, between the check and the load."""
+    swap = f"os.path.lexists({str(new)!r}) and os.replace({str(new)!r}, {str(old)!r})"
+    return ("import os, p11.trust; p11.trust._still = "
+            f"(lambda checked: lambda path, identity: (checked(path, identity), {swap})[0])(p11.trust._still)")
