@@ -19,15 +19,11 @@ from hypothesis import strategies as st
 
 from p11.uri import (
     OBJECT_TYPES,
-    PATH_ATTRIBUTES,
-    QUERY_ATTRIBUTES,
     SLOT_ID_MAX,
     URI,
     URIError,
     is_vendor_attribute_name,
 )
-
-STANDARD = frozenset(PATH_ATTRIBUTES + QUERY_ATTRIBUTES)
 
 # ----------------------------------------------------------------------------------------------------------
 # The examples of RFC 7512, written as the RFC prints them (the long ones wrapped over several lines).
