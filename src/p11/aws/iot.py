@@ -104,6 +104,13 @@ def token_key_ref(key: Any, certificate: bytes) -> TokenKeyRef:
     if token_key(private).public_key() != cert.public_key():
         raise CredentialsTLSError("the certificate does not match the token key (different public keys)")
     label = private.label
+    try:
+        label.encode("utf-8")
+    except UnicodeEncodeError:  # bytes kept as surrogate escapes (docs/security.md): awscrt takes UTF-8
+        raise ValueError(
+            f"the token key's label {label.encode('utf-8', 'surrogateescape')!r} is not UTF-8, and awscrt finds keys "
+            "by a UTF-8 label: give the key a UTF-8 label no other private key has"
+        ) from None
     session = private.session
     same = list(session.find(object_class=ObjectClass.PRIVATE_KEY, label=label))
     if not label or len(same) != 1:
