@@ -85,7 +85,10 @@ __all__ = [
     "is_vendor_attribute_name",
 ]
 
+#: The values of a URI's ``type`` attribute.
 ObjectType = Literal["public", "private", "cert", "secret-key", "data"]
+#: What a URI attribute holds: text (``str``), exact bytes (``id``, or a label that is not UTF-8), a slot ID
+#: (``int``), or a library version (``(major, minor)``).
 AttributeValue = str | bytes | int | tuple[int, int]
 
 #: The ``type`` values RFC 7512 defines, in the RFC's order (CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_CERTIFICATE,

@@ -4,7 +4,8 @@ Boto3SessionProvider, Pkcs11Config`` to ``from p11.aws.compat import ...`` and n
 Same arguments and types (certificate, key and CA as a path or bytes; ``endpoint`` with an optional ``:port``), same
 ``ValueError`` for bad arguments and failed fetches (ours are subclasses that say more), same refresh behaviour (a
 lazily fetched, refreshing botocore credential). What differs: with ``pkcs11`` the key is found and the token logged
-in through p11 (at :meth:`get_session`), and awscrt then shares that login (see :mod:`p11.aws.mtls`); the session
+in through p11 (at :meth:`Boto3SessionProvider.get_session`), and awscrt then shares that login (see
+``p11.aws.mtls``); the session
 takes credentials only from the provider (never from botocore's default chain); the certificate is checked against
 the key before connecting; 5xx answers are retried with backoff.
 """

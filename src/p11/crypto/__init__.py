@@ -10,7 +10,7 @@ Example::
     print(to_pem(result.certificate).decode())
 
 A leaf of p11: it uses the public high-level API (``Session``, ``Object`` and friends, :mod:`p11.mechanisms`,
-:mod:`p11.encodings.curves`) and nothing in the core imports it.
+``p11.encodings.curves``) and nothing in the core imports it.
 """
 
 from __future__ import annotations

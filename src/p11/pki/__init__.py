@@ -29,11 +29,11 @@ on the token; chain export and :func:`verify_chain`::
     # later, in another process: the directory holds the key's URI (never a PIN) and the module path
     issuing = CertificateAuthority.open("ca/issuing", pin="1234")
 
-What the parts do, one job each: :mod:`~p11.pki.profiles` (extensions per profile), :mod:`~p11.pki.serials`,
-:mod:`~p11.pki.keys` (CA keys and hashes), :mod:`~p11.pki.requests` (CSRs, names, SANs), :mod:`~p11.pki.index`
-(``index.txt``), :mod:`~p11.pki.storage` (atomic writes, the directory lock), :mod:`~p11.pki.directory` (the CA
-directory's layout), :mod:`~p11.pki.revocation` (reasons, CRLs), :mod:`~p11.pki.chain` (bundles, verification),
-:mod:`~p11.pki.authority` (the CA). Errors are in :mod:`p11.pki.errors`, all under :class:`PKIError`.
+What the parts do, one job each: ``profiles`` (extensions per profile), ``serials``,
+``keys`` (CA keys and hashes), ``requests`` (CSRs, names, SANs), ``index``
+(``index.txt``), ``storage`` (atomic writes, the directory lock), ``directory`` (the CA
+directory's layout), ``revocation`` (reasons, CRLs), ``chain`` (bundles, verification),
+``authority`` (the CA). Errors are in ``p11.pki.errors``, all under :class:`PKIError`.
 
 A leaf of p11: it uses the public API (:func:`p11.load`, sessions, :func:`p11.crypto.token_key`, :func:`p11.open`,
 :class:`p11.URI`) and nothing in the core imports it.
