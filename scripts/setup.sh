@@ -15,10 +15,15 @@ PY="${PYTHON:-python3}"
 APT_PACKAGES=(softhsm2 opensc opensc-pkcs11 libp11-kit-dev p11-kit p11-kit-modules openssl libengine-pkcs11-openssl gcc
   python3-venv python3-dev swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools
   dbus-daemon util-linux valgrind opencryptoki)
+# With the docs extra (scripts/docs, and the test command, which builds the docs): python3-doc and
+# python-cryptography-doc give the site's links into Python's and cryptography's documentation (their objects.inv,
+# read offline); chromium renders the built pages in tests/test_docs.py, as a reader's browser would.
+DOCS_APT_PACKAGES=(python3-doc python-cryptography-doc chromium)
 
 missing_apt() {
-  local pkg out=()
-  for pkg in "${APT_PACKAGES[@]}"; do
+  local pkg out=() wanted=("${APT_PACKAGES[@]}")
+  [[ ",${1:-}," == *,docs,* ]] && wanted+=("${DOCS_APT_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || out+=("$pkg")
   done
   # A Python that is not Debian's (pyenv, a toolchain image) brings its own venv and headers.
@@ -30,7 +35,7 @@ missing_apt() {
 
 install_system_packages() {
   command -v dpkg-query >/dev/null || { echo "setup: not a Debian/Ubuntu system; install SoftHSM2, OpenSC and a C compiler yourself" >&2; return 0; }
-  mapfile -t need < <(missing_apt)
+  mapfile -t need < <(missing_apt "${1:-}")
   [[ ${#need[@]} -eq 0 ]] && return 0
   local sudo=""
   if [[ $(id -u) -ne 0 ]]; then
@@ -65,7 +70,7 @@ install_p11() {
 }
 
 setup_all() {
-  install_system_packages
+  install_system_packages "${1:-test}"
   make_venv
   install_p11 "${1:-test}"
 }
