@@ -24,7 +24,6 @@ release = version = p11.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",
-    "sphinx.ext.viewcode",
     "myst_parser",
     "sphinx_click",
     "p11_reference",

@@ -28,6 +28,7 @@ import pkgutil
 import re
 import sys
 import typing
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -467,11 +468,11 @@ def exception_tree(surface: Surface) -> str:
     def label(cls: type) -> str:
         if id(cls) not in documented:
             return f":external:py:exc:`{cls.__name__}`" if cls.__module__ == "builtins" else f"``{cls.__qualname__}``"
-        text = f":exc:`{surface.by_id[id(cls)]}`"
+        text = f":exc:`~{surface.by_id[id(cls)]}`"
         extra = [b for b in cls.__bases__ if b is not parent(cls)]
         if extra:
             text += " (also " + ", ".join(
-                f":exc:`{surface.by_id[id(b)]}`" if id(b) in documented else f":external:py:exc:`{b.__name__}`"
+                f":exc:`~{surface.by_id[id(b)]}`" if id(b) in documented else f":external:py:exc:`{b.__name__}`"
                 if b.__module__ == "builtins" else f"``{b.__qualname__}``" for b in extra) + ")"
         summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
         if summary and cls.__doc__:
@@ -481,7 +482,7 @@ def exception_tree(surface: Surface) -> str:
     def walk(cls: type, depth: int) -> Iterator[str]:
         kids = sorted(children.get(id(cls), []), key=lambda c: (not children.get(id(c)), c.__name__))
         for kid in kids:
-            yield "   " * depth + f"* {label(kid)}\n"
+            yield "  " * depth + f"* {label(kid)}\n"
             sub = list(walk(kid, depth + 1))
             if sub:
                 yield "\n"
@@ -494,7 +495,7 @@ def exception_tree(surface: Surface) -> str:
         "Every exception class p11's public modules export, by inheritance, generated from the classes themselves"
         " when the documentation is built. Catch :exc:`p11.P11Error` for anything p11 raises about a token or module;"
         " errors of bad input also keep their standard base (``ValueError``, ``TypeError`` …), named in brackets."
-        " Every :exc:`~p11.errors.CryptokiError` carries ``.rv``, ``.name`` and ``.function``.\n",
+        " Every :exc:`~p11.errors.CryptokiError` carries ``.rv``, ``.name`` and ``.function``.\n\n",
     ]
     for root in sorted(roots, key=lambda r: (r.__name__ != "Exception", r.__name__)):
         out.append(f"* {label(root)}\n\n")
@@ -577,6 +578,8 @@ def resolve_internal(
     target = node.get("reftarget", "").lstrip("~.")
     if surface is None:
         return None
+    if target.startswith("cryptography."):
+        return _resolve_cryptography(app, env, node, contnode, target)
     if not target.startswith("p11."):
         # a name relative to the documented object's real module (a type documented under its own path)
         module, klass = node.get("py:module") or "", node.get("py:class") or ""
@@ -616,6 +619,35 @@ def resolve_internal(
     return None
 
 
+#: id(class) -> the name cryptography's documentation gives it (``cryptography.x509.Certificate``, where the class
+#: itself says ``cryptography.hazmat.bindings._rust.x509.Certificate``); filled once per build.
+_CRYPTOGRAPHY_NAMES: dict[int, str] = {}
+
+
+def _resolve_cryptography(
+    app: Sphinx, env: BuildEnvironment, node: nodes.Element, contnode: nodes.Element, target: str
+) -> nodes.Element | None:
+    """A ``cryptography`` class by the name its documentation uses, so the link goes to its page."""
+    from sphinx.ext import intersphinx
+
+    if not _CRYPTOGRAPHY_NAMES:
+        inventory = getattr(env, "intersphinx_named_inventory", {}).get("cryptography", {})
+        with warnings.catch_warnings():  # looking up deprecated names (DSA, ARC4 ...) is no use of them
+            warnings.simplefilter("ignore")
+            for objtype in ("py:class", "py:exception"):
+                for name in inventory.get(objtype, {}):
+                    found = _lookup(name.split("."))
+                    if inspect.isclass(found):
+                        _CRYPTOGRAPHY_NAMES.setdefault(id(found), name)
+    found = _lookup(target.split("."))
+    public = _CRYPTOGRAPHY_NAMES.get(id(found)) if inspect.isclass(found) else None
+    if public is None or public == target:
+        return None
+    renamed = node.deepcopy()
+    renamed["reftarget"] = public
+    return intersphinx.missing_reference(app, env, renamed, contnode)
+
+
 def _retext(contnode: nodes.Element, old: str, new: str) -> nodes.Element:
     if isinstance(contnode, nodes.Text):
         return nodes.Text(str(contnode).replace(old, new))  # type: ignore[return-value]
@@ -626,32 +658,44 @@ def _retext(contnode: nodes.Element, old: str, new: str) -> nodes.Element:
 
 
 def process_bases(app: Sphinx, name: str, obj: object, options: object, bases: list[type]) -> None:
-    """Shown bases skip p11's undocumented mixins (their methods are shown on the class itself)."""
+    """Shown bases skip p11's undocumented classes (mixins, an enum helper: their methods are shown on the class
+    itself), naming what those derive from instead."""
     surface = _SURFACE
     if surface is None:
         return
-    bases[:] = [b for b in bases if not (b.__module__.startswith("p11") and surface.canonical(b) is None)] or [object]
+
+    def shown(base: type) -> list[type]:
+        if base.__module__.startswith("p11") and surface.canonical(base) is None:
+            return [b for parent in base.__bases__ for b in shown(parent)]
+        return [base]
+
+    bases[:] = list(dict.fromkeys(b for base in bases for b in shown(base))) or [object]
 
 
 _TRAILING_UNDERSCORE = re.compile(r"\b([A-Za-z0-9]+)_(?=[^\w]|$)")
 
 
 def escape_click_text(app: Sphinx, ctx: object, lines: list[str]) -> None:
-    """Help text is written for a terminal: ``CKM_`` there is a word (in reST a reference to a target ``CKM``), and
-    an ``Example:`` block (click's ``\\b`` paragraph, a line block to sphinx-click) is shell: shown as code."""
+    """Help text is written for a terminal: ``CKM_`` there is a word (in reST a reference to a target ``CKM``); an
+    ``Example:`` paragraph (click's ``\\b``, a line block to sphinx-click) is shell, shown as code; any other
+    ``\\b`` paragraph of plain lines was kept from rewrapping for the terminal's sake, and reads as one paragraph."""
     out: list[str] = []
-    example = False
-    for line in lines:
-        if line.strip() == "| Example:":
-            out += ["Example:", "", ".. code-block:: sh", ""]
-            example = True
-        elif example and line.startswith("|"):
-            out.append("   " + line[1:].strip())
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith("|"):
+            out.append(_TRAILING_UNDERSCORE.sub(r"\1\\_", lines[i]))
+            i += 1
+            continue
+        block = []
+        while i < len(lines) and lines[i].startswith("|"):
+            block.append(lines[i][2:] if lines[i].startswith("| ") else lines[i][1:])
+            i += 1
+        if block[0].strip() == "Example:":
+            out += ["Example:", "", ".. code-block:: sh", "", *("   " + line.strip() for line in block[1:]), ""]
+        elif all(not line.startswith(" ") for line in block):
+            out.append(_TRAILING_UNDERSCORE.sub(r"\1\\_", " ".join(line.strip() for line in block)))
         else:
-            if example:
-                out.append("")
-            example = False
-            out.append(_TRAILING_UNDERSCORE.sub(r"\1\\_", line))
+            out += ["| " + _TRAILING_UNDERSCORE.sub(r"\1\\_", line) for line in block]
     lines[:] = out
 
 
