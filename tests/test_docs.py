@@ -101,7 +101,7 @@ def test_every_public_package_has_a_page(site: Path) -> None:
     for name in PUBLIC:
         assert (site / "api" / f"{name}.html").is_file(), name
     assert (site / "api" / "exceptions.html").is_file()
-    assert (site / "cli-reference.html").is_file()
+    assert (site / "reference" / "cli.html").is_file()
     assert (site / "_images" / "benchmarks.png").is_file()  # the benchmark chart, from docs/benchmarks.md
 
 
@@ -133,7 +133,7 @@ def test_pages_render_in_chromium(site: Path, tmp_path: Path) -> None:
     assert tree.headings[0] == "Exception hierarchy"
     assert text.index("P11Error") < text.index("CryptokiError") < text.index("PinError") < text.index("PinIncorrect")
 
-    cli = _rendered(site / "cli-reference.html", tmp_path / "profile")
+    cli = _rendered(site / "reference" / "cli.html", tmp_path / "profile")
     assert cli.headings[0] == "p11 command reference"
     for command in ("init-token", "keygen", "import", "sign", "selfsign", "issue", "bench", "uri"):
         assert command in cli.headings, command
@@ -184,7 +184,17 @@ def test_a_public_name_without_a_docstring_is_a_warning(
     assert ".. autoclass:: Documented" in page and ":members: explained, unexplained" in page
 
 
-def test_new_public_packages_are_found_without_editing_the_docs(reference: types.ModuleType) -> None:
+def test_new_public_packages_are_found_without_editing_the_docs(
+    reference: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A package written the new way (p11.integrations): its modules without an underscore are its public ones.
+    package = tmp_path / "newpkg"
+    (package / "sub").mkdir(parents=True)
+    for name in ("__init__.py", "ssh.py", "_impl.py", "sub/__init__.py", "sub/jose.py", "sub/_helpers.py"):
+        (package / name).write_text('"""A module."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert reference._package_and_submodules("newpkg") == ["newpkg", "newpkg.ssh", "newpkg.sub", "newpkg.sub.jose"]
+
     found = reference.public_modules()
     packages = sorted(
         f"p11.{p.name}" for p in __import__("pkgutil").iter_modules(p11.__path__)

@@ -2,6 +2,8 @@
 
 ``docs/index.md`` holds the line ``<!-- p11: README -->``; when Sphinx reads it, the line is replaced by README.md
 with its links made relative to docs/ (``docs/cli.md`` -> ``cli.md``, ``examples/x.sh`` -> ``../examples/x.sh``).
+The line ``<!-- p11: other guides -->`` in its guides toctree becomes every guide of docs/ that the toctree does not
+name yet (a new guide is listed, last, without anyone editing the index).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from sphinx.application import Sphinx
 
 MARKER = "<!-- p11: README -->"
+OTHER_GUIDES = "<!-- p11: other guides -->"
 _LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)]+)\)")
 
 
@@ -32,7 +35,11 @@ def include_readme(app: Sphinx, docname: str, source: list[str]) -> None:
         return
     readme = Path(app.srcdir).parent / "README.md"
     app.env.note_dependency(str(readme))
-    source[0] = source[0].replace(MARKER, readme_for_docs(readme.read_text(encoding="utf-8")))
+    text = source[0]
+    named = set(re.findall(r"^([\w/-]+)$", text, re.M))
+    others = sorted(p.stem for p in Path(app.srcdir).glob("*.md") if p.stem != docname and p.stem not in named)
+    text = text.replace(OTHER_GUIDES, "\n".join(others))
+    source[0] = text.replace(MARKER, readme_for_docs(readme.read_text(encoding="utf-8")))
 
 
 def setup(app: Sphinx) -> dict[str, object]:

@@ -47,7 +47,11 @@ logger = logging.getLogger(__name__)
 
 #: The top-level modules of the reference besides the subpackages found (``p11`` itself first: the core API).
 PUBLIC_MODULES = ("p11", "p11.constants", "p11.errors", "p11.mechanisms", "p11.uri")
-#: Submodules that are public contracts although their package's ``__all__`` does not name them.
+#: Public packages whose submodules are implementation although their names have no underscore (they predate that
+#: rule; issue 22 renames them, and then this set can empty): only the package itself and PUBLIC_SUBMODULES get pages.
+#: In every other public package (``p11.integrations`` ...), each submodule whose name has no underscore is public.
+LEGACY_PACKAGES = frozenset({"p11.aws", "p11.crypto", "p11.pki", "p11.testing"})
+#: Submodules of LEGACY_PACKAGES that are public contracts although their package's ``__all__`` does not name them.
 PUBLIC_SUBMODULES = ("p11.aws.compat", "p11.testing.plugin")
 #: Top-level modules and packages of p11 that are implementation: their public objects are documented where
 #: ``p11`` (or a public package) exports them. Issue 22 underscores these, after which this list can shrink to
@@ -75,11 +79,19 @@ def public_modules() -> list[str]:
                 " say which (or underscore its name)", name, type="p11", subtype="surface",
             )
             continue
-        found.append(name)
-    for sub in PUBLIC_SUBMODULES:
-        if sub.rsplit(".", 1)[0] in found:
-            found.append(sub)
+        found.extend(_package_and_submodules(name))
     return found
+
+
+def _package_and_submodules(package: str) -> list[str]:
+    if package in LEGACY_PACKAGES:
+        return [package, *(sub for sub in PUBLIC_SUBMODULES if sub.rsplit(".", 1)[0] == package)]
+    out = [package]
+    for info in sorted(pkgutil.iter_modules(importlib.import_module(package).__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            sub = f"{package}.{info.name}"
+            out.extend(_package_and_submodules(sub) if info.ispkg else [sub])
+    return out
 
 
 def _is_fixture(obj: object) -> bool:
@@ -262,8 +274,9 @@ def build_surface() -> Surface:
         if inspect.ismodule(obj) and obj.__name__ in surface.modules:
             continue
         module = _home_module(obj, exporters[key])
-        # The name it is exported under from its home module (an object may be exported under another name).
-        export = next(n for n, o in surface.exports[module] if o is obj)
+        # The name it is exported under from its home module: its own name, when an alias is exported too.
+        names = [n for n, o in surface.exports[module] if o is obj]
+        export = getattr(obj, "__name__", None) if getattr(obj, "__name__", None) in names else names[0]
         documented = f"{module}.{export}"
         surface.by_id[key] = documented
         surface.documented.add(documented)
@@ -672,6 +685,68 @@ def process_bases(app: Sphinx, name: str, obj: object, options: object, bases: l
     bases[:] = list(dict.fromkeys(b for base in bases for b in shown(base))) or [object]
 
 
+# -- names the guides mention -----------------------------------------------------------------------------------
+
+_MENTION = re.compile(r"^(p11(?:\.[A-Za-z_]\w*)+)(?:\(.*\))?$")  # `p11.errors.PinIncorrect`, `p11.open(uri)`
+_CLASS_MENTION = re.compile(r"^([A-Z]\w*)\.([A-Za-z_]\w*)(?:\(.*\))?$")  # `Token.configure_pool(...)`
+
+
+def _public_spelling(name: str, surface: Surface) -> str | None:
+    """The documented name of what ``name`` names, if it is documented (a member: of a documented class)."""
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i])
+        obj = _lookup(parts[:i])
+        public = surface.home.get(prefix) or (surface.canonical(obj) if obj is not _MISSING else None)
+        if public is None:
+            continue
+        rest = parts[i:]
+        if not rest:
+            return public
+        if len(rest) == 1 and inspect.isclass(obj) and rest[0] in _class_members(obj, surface):
+            return f"{public}.{rest[0]}"
+        return None  # a module's or an object's part that has no entry of its own
+    return None
+
+
+def check_mentions(app: Sphinx, doctree: nodes.document) -> None:
+    """Inline code that names p11 (```p11.errors.PinIncorrect```, ```Token.configure_pool```) must name something
+    that exists, so a guide that mentions a renamed or removed name fails the build; what is documented becomes a
+    link to its entry."""
+    from sphinx import addnodes
+
+    surface = _SURFACE
+    if surface is None:
+        return
+    for node in list(doctree.findall(nodes.literal)):
+        if isinstance(node.parent, (nodes.reference, addnodes.pending_xref)):
+            continue
+        text = node.astext()
+        match = _MENTION.match(text)
+        if match:
+            name = match.group(1)
+        else:
+            match = _CLASS_MENTION.match(text)
+            if not (match and match.group(1) in p11.__all__ and inspect.isclass(getattr(p11, match.group(1)))):
+                continue
+            name = f"p11.{match.group(1)}.{match.group(2)}"
+        if "__main__" in name:  # importing it would run the command
+            continue
+        if _lookup(name.split(".")) is _MISSING:
+            logger.warning("%r names %s, which does not exist (renamed or removed?)", text, name,
+                           location=node, type="p11", subtype="mention")
+            continue
+        public = _public_spelling(name, surface)
+        if public is None:
+            continue  # an internal name that exists: left as code
+        ref = addnodes.pending_xref(
+            "", refdomain="py", reftype="obj", reftarget=public, refexplicit=True, refwarn=True,
+            refdoc=app.env.docname,
+        )
+        ref += node.deepcopy()
+        node.replace_self(ref)
+
+
 _TRAILING_UNDERSCORE = re.compile(r"\b([A-Za-z0-9]+)_(?=[^\w]|$)")
 
 
@@ -703,6 +778,7 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.connect("builder-inited", generate)
     app.connect("missing-reference", resolve_internal)
     app.connect("autodoc-process-bases", process_bases)
+    app.connect("doctree-read", check_mentions)
     for event in ("sphinx-click-process-description", "sphinx-click-process-options",
                   "sphinx-click-process-arguments", "sphinx-click-process-envvars", "sphinx-click-process-epilog"):
         app.connect(event, escape_click_text)
