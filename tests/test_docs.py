@@ -203,3 +203,29 @@ def test_new_public_packages_are_found_without_editing_the_docs(
     assert packages and set(packages) <= set(found)
     assert set(PUBLIC) <= set(found)
     assert not any(re.search(r"\._", name) for name in found)  # nothing underscored is documented
+
+
+def test_a_mention_of_a_name_that_is_gone_is_a_warning(
+    reference: types.ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from docutils import nodes
+    from docutils.utils import new_document
+    from sphinx import addnodes
+
+    monkeypatch.setattr(reference, "_SURFACE", reference.build_surface())
+    document = new_document("guide.md")
+    paragraph = nodes.paragraph()
+    for text in ("p11.errors.PinIncorrect", "p11.errors.NoLongerThere", "Token.configure_pool", "Token.gone()",
+                 "p11.ops.operations.sign", "key.sign_many"):
+        paragraph += nodes.literal(text, text)
+    document += paragraph
+    app = types.SimpleNamespace(env=types.SimpleNamespace(docname="guide"))
+    with caplog.at_level(logging.WARNING):
+        reference.check_mentions(app, document)
+    gone = sorted(r.getMessage() for r in caplog.records)
+    assert gone == [
+        "'Token.gone()' names p11.Token.gone, which does not exist (renamed or removed?)",
+        "'p11.errors.NoLongerThere' names p11.errors.NoLongerThere, which does not exist (renamed or removed?)",
+    ]
+    links = sorted(x["reftarget"] for x in document.findall(addnodes.pending_xref))
+    assert links == ["p11.Token.configure_pool", "p11.errors.PinIncorrect"]  # internal and unknown stay code
