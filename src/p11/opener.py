@@ -167,7 +167,7 @@ def module_path_for(
     1. ``module``: the caller's own choice (the ``p11`` command's ``--module``/``--module-name``), taken as given;
     2. the URI's ``module-path`` (a directory there is searched for ``module-name``), else its ``module-name``
        looked up the way p11-kit does (:func:`p11.modules.find_module`): data, so loaded only when
-       :mod:`p11.trust` allows it (``allow_modules`` is the caller's allow-list);
+       ``p11.trust`` allows it (``allow_modules`` is the caller's allow-list);
     3. ``$P11_MODULE``: the caller's environment;
     4. ``default``: a module path data recorded (a CA directory's ``ca.json``; ``default_named_by`` says which),
        trusted as the URI's attributes are.
@@ -559,7 +559,7 @@ def open(
     they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key). ``pin`` is used
     instead of the URI's ``pin-value``/``pin-source``. ``module``: the path of a module of the caller's own
     choosing, used instead of the one the URI names (or ``P11_MODULE``). ``allow_modules``: module files (paths)
-    the URI may name besides those p11 trusts anyway (:mod:`p11.trust`); a URI naming any other raises
+    the URI may name besides those p11 trusts anyway (``p11.trust``); a URI naming any other raises
     :class:`p11.errors.UntrustedModule` before anything is loaded or any PIN read.
 
     ``context_pin``: for a private key that needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``: PIV and

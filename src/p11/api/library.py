@@ -57,6 +57,7 @@ class Slot:
 
     @property
     def info(self) -> SlotInfo:
+        """``C_GetSlotInfo``, read now: the slot's description, manufacturer and flags (whether a token is present)."""
         return self.library.module.C_GetSlotInfo(self.id)
 
     @property
@@ -103,6 +104,7 @@ class Library:
 
     @property
     def path(self) -> str:
+        """The module file as loaded (what ``module-path`` in this library's URIs names)."""
         return self.module.path
 
     @property
@@ -112,6 +114,7 @@ class Library:
 
     @property
     def closed(self) -> bool:
+        """``True`` once :meth:`close` finalised the module: its tokens, sessions and keys are unusable."""
         return bool(self.module.closed)
 
     def _slot(self, slot_id: int) -> Slot:

@@ -146,7 +146,7 @@ class Object:
 
     def get_attributes(self, types: Iterable[Attribute | int | str]) -> dict[Attribute, Any]:
         """``{attribute: value}`` in one batched read (one ``C_GetAttributeValue`` crossing, GIL released); a
-        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from :mod:`p11.encodings.attributes`)
+        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from ``p11.encodings.attributes``)
         instead of an exception. Keys are the attributes as given (``Attribute`` members, or ``CKA_*`` ints, which
         compare and hash equal to them); names (``"label"``) become members."""
         if type(types) is not list and type(types) is not tuple:
@@ -221,7 +221,7 @@ class Object:
     @property
     def uri(self) -> URI:
         """The object's RFC 7512 URI: its token's, plus ``object`` (label), ``type`` and ``id``; never a PIN
-        (:func:`p11.api.uris.uri_for_object` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
+        (``p11.api.uris.uri_for_object`` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
         return uri_for_object(self)
 
     @property
@@ -281,10 +281,12 @@ class DataObject(Object):
 
     @property
     def value(self) -> bytes:
+        """``CKA_VALUE``: the data the object holds (read from the token at each access)."""
         return bytes(self._get(Attribute.VALUE))
 
     @property
     def application(self) -> str:
+        """``CKA_APPLICATION``: the application that manages the object, by its own description."""
         return str(self._get(Attribute.APPLICATION))
 
 
@@ -296,22 +298,27 @@ class Certificate(Object):
 
     @property
     def value(self) -> bytes:
+        """``CKA_VALUE``: the DER certificate (:func:`p11.crypto.certificate_to_x509` gives a ``cryptography`` one)."""
         return bytes(self._get(Attribute.VALUE))
 
     @property
     def subject(self) -> bytes:
+        """``CKA_SUBJECT``: the DER subject name as stored (a key of the certificate's has the same ``CKA_SUBJECT``)."""
         return bytes(self._get(Attribute.SUBJECT))
 
     @property
     def issuer(self) -> bytes:
+        """``CKA_ISSUER``: the DER issuer name as stored."""
         return bytes(self._get(Attribute.ISSUER))
 
     @property
     def serial_number(self) -> bytes:
+        """``CKA_SERIAL_NUMBER``: the DER-encoded serial number as stored (an INTEGER, tag and length included)."""
         return bytes(self._get(Attribute.SERIAL_NUMBER))
 
     @property
     def certificate_type(self) -> CertificateType:
+        """``CKA_CERTIFICATE_TYPE``: ``X_509`` for the certificates p11 imports; other types are read as they are."""
         return CertificateType(self._get(Attribute.CERTIFICATE_TYPE))
 
 
@@ -392,14 +399,17 @@ class Key(Object):
 
     @property
     def private(self) -> bool:
+        """``CKA_PRIVATE``: only a logged-in session sees the key (a flag the token may not report reads ``False``)."""
         return self._flag(Attribute.PRIVATE)
 
     @property
     def sensitive(self) -> bool:
+        """``CKA_SENSITIVE``: the key's secret value never leaves the token in plaintext."""
         return self._flag(Attribute.SENSITIVE)
 
     @property
     def extractable(self) -> bool:
+        """``CKA_EXTRACTABLE``: the key may be wrapped (exported encrypted) by another key."""
         return self._flag(Attribute.EXTRACTABLE)
 
     def _short(self) -> str:
@@ -427,7 +437,7 @@ class _Signs(Key):
         ``ECDSA``), ``EDDSA``, ``SHA256_HMAC`` for HMAC keys. ECDSA signatures are raw ``r || s``, as PKCS#11
         defines them. After the first call with a mechanism, a bytes ``data`` costs one crossing into C.
 
-        ``pin``: for a key that needs its PIN for every use (:attr:`always_authenticate`), the PIN (str or bytes) or
+        ``pin``: for a key that needs its PIN for every use (``always_authenticate``), the PIN (str or bytes) or
         a callable returning it, logged in for this signature; keys that do not need it ignore it (a callable is
         not called). Without it such a key raises :class:`~p11.errors.ContextPinRequired` (docs/devices.md)."""
         try:
@@ -585,7 +595,7 @@ class _Decrypts(Key):
     __slots__ = ()
 
     def decrypt(self, data: Any, mechanism: _Mech, *, pin: ContextPin | None = None) -> bytes:
-        """Decrypt (the counterpart of :meth:`encrypt`). ``pin``: for a private key that needs its PIN for every
+        """Decrypt (the counterpart of ``encrypt``). ``pin``: for a private key that needs its PIN for every
         use, as for :meth:`sign <PrivateKey.sign>`."""
         try:
             call = self._fast["decrypt", mechanism]
@@ -737,6 +747,8 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
         bits: int | None = None,
         **attrs: Any,
     ) -> SecretKey:
+        """Derive a secret key from this one (a KDF mechanism); a session object unless ``token=True``. ``bits``
+        sets ``CKA_VALUE_LEN``."""
         return _typed(SecretKey, self.session, keyops.derive_key(self, mechanism, key_type, bits, attrs))
 
 

@@ -71,7 +71,7 @@ on_generation_change(before=_before_generation_ends, after=_after_new_generation
 
 
 class Token:
-    """The token in :attr:`slot`. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
+    """The token in ``.slot``. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
     is found (:meth:`info` reads them afresh); ``.flags`` is always fresh."""
 
     def __init__(self, slot: SlotLike, info: TokenInfo) -> None:
@@ -104,24 +104,28 @@ class Token:
 
     @property
     def label(self) -> str:
+        """The token's label (``C_GetTokenInfo``, trailing blanks removed), as last read (``.info`` reads it again)."""
         return self._info.label
 
     @property
     def serial(self) -> str:
+        """The token's serial number (``C_GetTokenInfo``), what ``serial=`` in its URI matches."""
         return self._info.serial_number
 
     @property
     def manufacturer(self) -> str:
+        """The token's manufacturer ID (``C_GetTokenInfo``), what ``manufacturer=`` in its URI matches."""
         return self._info.manufacturer_id
 
     @property
     def model(self) -> str:
+        """The token's model (``C_GetTokenInfo``), what ``model=`` in its URI matches."""
         return self._info.model
 
     @property
     def uri(self) -> URI:
         """The token's RFC 7512 URI: ``token``, ``manufacturer``, ``model``, ``serial``; no PIN, slot id or module
-        (:func:`p11.api.uris.uri_for_token` adds them on request)."""
+        (``p11.api.uris.uri_for_token`` adds them on request)."""
         return uri_for_token(self)
 
     @property
@@ -166,7 +170,7 @@ class Token:
         """A new session (read-write with ``rw=True``; an SO login always is). With ``user_pin`` (or ``so_pin``)
         the token is logged in unless it already is, for this application, as that user. When it already is,
         Cryptoki does not look at the PIN, but p11 does when it made that login: a different PIN raises
-        ``PinIncorrect`` (:mod:`p11.logins`). A login made outside p11 cannot be checked."""
+        ``PinIncorrect`` (``p11.logins``). A login made outside p11 cannot be checked."""
         if self._module._stale:
             self._module.ensure_ready()  # a fork child initialises the module again before the first call
         if user_pin is None and so_pin is None:
@@ -321,7 +325,7 @@ class Token:
     def login(self, user_pin: str | bytes, *, keep_pin: bool | None = None, max_size: int | None = None) -> None:
         """Log the token in as the normal user for pooled use (``token.get_key(...)``, ``key.sign(...)`` with no
         session in sight). The PIN is checked now: a wrong one raises ``PinIncorrect`` (also when the token is
-        already logged in, by p11 with another PIN: :mod:`p11.logins`). ``keep_pin`` and
+        already logged in, by p11 with another PIN: ``p11.logins``). ``keep_pin`` and
         ``max_size`` configure the pool as :meth:`configure_pool` does.
 
         The pool's first session logs in (Cryptoki logs in the whole application, so explicit sessions are logged

@@ -101,14 +101,14 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     """A loaded PKCS#11 module with one method per Cryptoki function, named as in the specification.
 
     ``Module(path)`` loads and initialises; ``Module(path, initialize=False)`` only loads (every call then answers
-    ``CryptokiNotInitialized`` until :meth:`C_Initialize`). Prefer :func:`load`, which returns the module already
+    ``CryptokiNotInitialized`` until :meth:`C_Initialize`). Prefer ``lowlevel.load``, which returns the module already
     open for the same file. ``init_flags`` and ``init_reserved`` (a ``pReserved`` string some modules, e.g. NSS,
     want) are used for every initialisation, including the one after a fork.
 
     Attributes for the layers above: ``version`` (the function list's Cryptoki version),
     ``function_list_address`` (the address of the ``CK_FUNCTION_LIST`` or, for ``version.major >= 3``, the
     ``CK_FUNCTION_LIST_3_0``; valid for the life of the process), ``gate_address`` (the current generation's call
-    gate: what p11._native calls through; it changes with :attr:`generation`), and ``generation``. Code calling
+    gate: what p11._native calls through; it changes with ``generation``), and ``generation``. Code calling
     through the gate directly must call :meth:`ensure_ready` first so a forked child re-initialises.
     """
 
@@ -171,7 +171,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
 
     def serialize_calls(self, on: bool = True) -> None:
         """Let only one thread at a time into the module (``on``), for this gate and every later one: the
-        workaround for a module that crashes under concurrent calls (:mod:`p11.quirks`). Meant before first use: a
+        workaround for a module that crashes under concurrent calls (``p11.quirks``). Meant before first use: a
         call already running when this is switched on is not waited for."""
         self._serial = bool(on)
         lib.p11_gate_serialize(self._gate, int(self._serial))
@@ -235,7 +235,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     def ensure_ready(self) -> None:
         """Re-initialise now if this process is a fork child that has not used the module yet (cheap otherwise).
 
-        Calls through this object do it themselves; code that calls through :attr:`function_list_address`
+        Calls through this object do it themselves; code that calls through ``function_list_address``
         directly (the Cython layer) calls this first.
         """
         if self._stale or self._forked_mid_call:

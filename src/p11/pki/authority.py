@@ -162,6 +162,7 @@ class CertificateAuthority:
 
     @property
     def directory(self) -> Path:
+        """The CA directory: certificate, chain, key URI, settings, index and CRL (``p11.pki.directory``)."""
         return self._dir.path
 
     @property
@@ -176,6 +177,7 @@ class CertificateAuthority:
 
     @property
     def root(self) -> x509.Certificate:
+        """The root certificate at the top of this CA's chain (this CA's own, for a root CA): what verifiers trust."""
         return self.chain[-1]
 
     @property
@@ -315,8 +317,8 @@ class CertificateAuthority:
         """The CA kept in ``directory``, its key found by the URI in ``key.uri``: in ``session`` when given (its
         token must be the one the URI names), else through :func:`p11.open` with ``pin`` in the module ``module``
         (the caller's choice), else the one ``key.uri`` names, else ``$P11_MODULE``, else the one recorded in
-        ``ca.json`` (:func:`p11.opener.module_path_for`). What the directory names is data: such a module is loaded
-        only if the caller trusts it (:mod:`p11.trust`; ``allow_modules`` adds to that), else
+        ``ca.json`` (as :func:`p11.open` finds a module). What the directory names is data: such a module is loaded
+        only if the caller trusts it (``p11.trust``; ``allow_modules`` adds to that), else
         :class:`p11.errors.UntrustedModule`. A wrong PIN raises :class:`p11.errors.PinIncorrect`, a missing token
         :class:`p11.errors.NoSuchToken`."""
         target = CADirectory(Path(directory))

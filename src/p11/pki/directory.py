@@ -51,7 +51,7 @@ _FORMAT: Final = 1
 @dataclass(frozen=True)
 class Settings:
     """What ``ca.json`` holds: the signature hash (None: by key), the URLs put in issued certificates, and the
-    module the CA's token was last opened through (a path; a hint for :meth:`CertificateAuthority.open`)."""
+    module the CA's token was last opened through (a path; a hint for :meth:`p11.pki.CertificateAuthority.open`)."""
 
     hash: str | None = None
     urls: Urls = field(default_factory=Urls)

@@ -110,6 +110,7 @@ class IndexEntry:
 
     @property
     def revoked(self) -> bool:
+        """Whether the certificate was revoked (``R``), whatever its expiry."""
         return self.revoked_at is not None
 
     def status(self, at: datetime.datetime | None = None) -> Status:
@@ -225,8 +226,9 @@ class Index:
         return [entry for entry in self._entries if entry.revoked]
 
     def dump(self) -> bytes:
+        """The index as ``index.txt`` holds it (what :meth:`save` writes), one line per certificate."""
         return "".join(entry.line() for entry in self._entries).encode("utf-8")
 
     def save(self, path: Path) -> None:
-        """Replace ``path`` with this index, atomically (see :func:`p11.pki.storage.atomic_write`)."""
+        """Replace ``path`` with this index, atomically (``p11.pki.storage.atomic_write``)."""
         atomic_write(path, self.dump())
