@@ -41,8 +41,18 @@ What happens, in order:
    key type as :class:`~p11.PrivateKey`; a :class:`~p11.Certificate`,
    :class:`~p11.PublicKey`, :class:`~p11.SecretKey` or :class:`~p11.DataObject` as it is.
 
-The object keeps the read-only session it was found in, and with it the login, for as long as it is referenced;
-once it is dropped the session ends (and with the application's last session on the token, the login).
+**Sessions, threads, fork.** The object is bound to its token's session pool, as ``token.get_key(...)`` objects
+are: it works from any thread (each call borrows a pooled session), in a child process after ``fork()`` (it finds
+itself again by identity), and after the module had to be started again (a network HSM or p11-kit server that
+restarted: :mod:`p11.lowlevel.health`). For that the pool must be able to log in again by itself, so the PIN is kept
+as the URI holds it: a ``pin-source`` file is read afresh for each login (never kept in memory), a ``pin-value`` is
+kept (it is in the URI the caller holds anyway); a ``pin`` argument only with ``keep_pin=True``. Without it a child
+process is not logged in, and a private key says so (:class:`~p11.errors.StaleObject`, with what to do).
+
+**Logging out.** The login belongs to the token's pool, shared by every pooled object of the token: dropping the
+object no longer ends it. ``token.close_pool()`` (the token is ``obj.session.token``; ``key.token_object.session
+.token`` for a ``cryptography`` key) or ``library.close()`` logs out; objects of the closed pool raise
+:class:`~p11.errors.PoolClosed` afterwards.
 
 A malformed URI raises :class:`p11.URIError`. No PIN appears in any message or repr: URIs are shown with
 ``str()``, which leaves ``pin-value`` out, and PIN files are named, never quoted.
@@ -52,7 +62,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -401,13 +412,16 @@ def _object_text(uri: URI) -> str:
     return str(URI(**selected))[len("pkcs11:") :]
 
 
-def _find_on_tokens(uri: URI, tokens: list[Token], pin: str | bytes | None) -> Object:
+def _find_on_tokens(uri: URI, tokens: list[Token], given_pin: str | bytes | None, keep_pin: bool) -> Object:
     """The one object the URI names, looked for on each of ``tokens`` (the URI's token attributes matched several):
     each is opened and, given a PIN, logged in. A token that refuses the PIN (or cannot be opened) is not a match
     but is named if the object is found nowhere; found on more than one token, the URI is ambiguous
-    (:class:`~p11.errors.MultipleTokens` lists the objects). The session of the object returned stays open."""
+    (:class:`~p11.errors.MultipleTokens` lists the objects). The object returned is found again through its token's
+    session pool (:func:`_open_on_pool`); the sessions opened to search are closed."""
+    pin = read_pin(uri, given_pin)
     template = _search_template(uri)
     hits: list[tuple[Session, list[Object]]] = []
+    hit_tokens: list[Token] = []
     searched: list[str] = []
     refused: list[str] = []
     try:
@@ -422,18 +436,20 @@ def _find_on_tokens(uri: URI, tokens: list[Token], pin: str | bytes | None) -> O
                 found: list[Object] = list(islice(search, _LISTED + 1))
             if found:
                 hits.append((session, found))
+                hit_tokens.append(token)
             else:
                 session.close()
         if len(hits) == 1:
-            return find_object(uri, hits[0][0])  # one token has it: exactly one object there, or MultipleObjects
+            # One token has it: exactly one object there, or MultipleObjects. Its search session closes after the
+            # pool logged in (the login carries over: a pool session is open by then).
+            return _open_on_pool(uri, hit_tokens[0], given_pin, keep_pin)
         wanted = _object_text(uri)
         if hits:
             listed = ", ".join(str(uri_for_object(obj)) for _, found in hits for obj in found[:_LISTED])
             raise MultipleTokens(f"{len(hits)} tokens hold objects with {wanted}: {listed}; {_PICK_TOKEN}")
-    except BaseException:
+    finally:
         for session, _ in hits:
             session.close()
-        raise
     message = f"no object with {wanted} on any of the {len(tokens)} tokens that match {_uri_text(uri)}"
     if searched:
         message += f"; searched {', '.join(searched)}"
@@ -484,24 +500,45 @@ def _typed(obj: Object) -> Any:
         return obj
 
 
-def open(uri: URI | str, *, pin: str | bytes | None = None) -> Any:
+def _pin_source_of(uri: URI, pin: str | bytes | None) -> Callable[[], bytes] | None:
+    """How the pool reads the PIN again when it must log in again (a fork child, a module started again): the URI's
+    ``pin-source`` file, read afresh each time, unless ``pin`` overrides it."""
+    source = uri.get("pin-source")
+    if pin is not None or not isinstance(source, str):
+        return None
+    return partial(read_pin_source, source)
+
+
+def _open_on_pool(uri: URI, token: Token, pin: str | bytes | None, keep_pin: bool) -> Object:
+    """The object the URI names, found through ``token``'s session pool, logged in with ``pin`` (see the module
+    docstring: the pool keeps a ``pin-value``, reads a ``pin-source`` again, keeps a ``pin`` argument when asked)."""
+    user_pin = read_pin(uri, pin)
+    made = False
+    if user_pin is not None:
+        kept = keep_pin or (pin is None and isinstance(uri.get("pin-value"), str))
+        made = token._login_for_open(user_pin, keep_pin=kept, pin_source=_pin_source_of(uri, pin))
+    try:
+        return find_object(uri, token._pooled_session())
+    except BaseException:
+        if made:  # a pool (and login) made for this call only: gone with it, as a failed open leaves nothing
+            token.close_pool()
+        raise
+
+
+def open(uri: URI | str, *, pin: str | bytes | None = None, keep_pin: bool = False) -> Any:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
     Returns a :class:`~p11.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
-    they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key). ``pin`` is used
-    instead of the URI's ``pin-value``/``pin-source``.
+    they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key), bound to the
+    token's session pool. ``pin`` is used instead of the URI's ``pin-value``/``pin-source``; ``keep_pin=True`` lets
+    the pool keep it to log in again (after ``fork()``, after the module was started again), as it keeps a
+    ``pin-value`` and re-reads a ``pin-source`` anyway.
     """
     parsed = _parse(uri)
     _check_pin_attributes(parsed, pin)
     if not _has_any(parsed, _OBJECT_SCOPE):
         return find_token(parsed, _library_for(parsed))
-    user_pin = read_pin(parsed, pin)
     tokens = _candidates(parsed, _library_for(parsed), for_object=True)
     if len(tokens) > 1:
-        return _typed(_find_on_tokens(parsed, tokens, user_pin))
-    session = tokens[0].open(user_pin=user_pin)
-    try:
-        return _typed(find_object(parsed, session))
-    except BaseException:
-        session.close()
-        raise
+        return _typed(_find_on_tokens(parsed, tokens, pin, keep_pin))
+    return _typed(_open_on_pool(parsed, tokens[0], pin, keep_pin))

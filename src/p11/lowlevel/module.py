@@ -23,6 +23,9 @@ Life cycle rules, and why:
   :attr:`generation` to find their objects again.
 * A module is never unloaded (``dlclose``): modules commonly leave threads, atexit handlers or OpenSSL state
   behind that crash when their code goes away. :meth:`Module.close` finalises and disables the object instead.
+* A module that lost its device or connection (a network HSM or p11-kit server restarted, a token store replaced)
+  starts a new generation the same way: :meth:`Module.renew` (``C_Finalize`` whatever it answers, a new gate,
+  ``C_Initialize``), decided by :attr:`Module.health` (:mod:`p11.lowlevel.health`) when calls report such errors.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ from p11._cffi import ffi, lib
 from p11.errors import ModuleBusy, error_class
 from p11.lowlevel.crypto import CryptoFunctions
 from p11.lowlevel.general import GeneralFunctions
+from p11.lowlevel.health import ModuleHealth
 from p11.lowlevel.loader import FunctionTable, open_module
 from p11.lowlevel.message import MessageFunctions
 from p11.lowlevel.objects import ObjectFunctions
 from p11.lowlevel.types import Version
 
-__all__ = ["Module", "load", "loaded_modules", "on_generation_change"]
+__all__ = ["Module", "ModuleGeneration", "load", "loaded_modules", "on_generation_change"]
 
 _CKR_ALREADY = int(lib.CKR_CRYPTOKI_ALREADY_INITIALIZED)
 _CKR_NOT_INITIALIZED = int(lib.CKR_CRYPTOKI_NOT_INITIALIZED)
@@ -54,6 +58,7 @@ DEFAULT_INIT_FLAGS = int(lib.CKF_OS_LOCKING_OK)
 DRAIN_TIMEOUT = 5.0  # close() and C_Finalize()
 EXIT_TIMEOUT = 2.0  # the interpreter's exit handler
 FORK_TIMEOUT = 2.0  # os.fork(): the parent waits this long before forking anyway
+RENEW_TIMEOUT = 2.0  # renew(): calls into a module that lost its device return soon, or are not waited for longer
 _GATE_PAUSED = int(lib.P11_GATE_PAUSED)
 _GATE_CLOSED = int(lib.P11_GATE_CLOSED)
 _MID_CALL = (
@@ -117,6 +122,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     function_list_address: int
     gate_address: int
     generation: int
+    health: ModuleHealth
 
     def __init__(
         self,
@@ -140,6 +146,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         self._init_flags = int(init_flags)
         self._init_reserved = init_reserved.encode("utf-8") if isinstance(init_reserved, str) else init_reserved
         self._initialized = False  # a C_Initialize of ours (or a shared one) is in force in this process
+        self.health = ModuleHealth(self)
         self._owns_init = False  # we made it, so we finalise it at exit
         self._stale = False  # inherited through fork(): re-initialise before the next call
         self._closed = False
@@ -165,9 +172,28 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         if old is not None:
             lib.p11_gate_close(old)
         lib.p11_gate_serialize(gate, int(self._serial))
+        funcs = FunctionTable(self._function_list, self.version, gate)
+        address = int(ffi.cast("uintptr_t", gate))
+        if not hasattr(self, "_tables"):
+            self._tables: dict[int, FunctionTable] = {}
+            self._views: dict[int, ModuleGeneration] = {}
+        self._tables[address] = funcs  # a few entries: one per generation (gates are never freed either)
         self._gate = gate
-        self.gate_address = int(ffi.cast("uintptr_t", gate))
-        self._funcs = FunctionTable(self._function_list, self.version, gate)
+        self._funcs = funcs
+        self.gate_address = address
+
+    def at(self, gate_address: int) -> ModuleGeneration:
+        """The Cryptoki functions of the generation whose call gate is at ``gate_address`` (a session's, or the
+        gate an object handle was read under): every call goes through that gate, so once the generation ends they
+        are refused (``CryptokiNotInitialized``) instead of reaching the next one, where a session or object handle
+        of the old one may name something else (another caller's session, another key)."""
+        view = self._views.get(gate_address)
+        if view is None:
+            funcs = self._tables.get(gate_address)
+            if funcs is None:
+                raise ValueError(f"no generation of {self.path} has its call gate at {gate_address:#x}")
+            view = self._views[gate_address] = ModuleGeneration(self, funcs)
+        return view
 
     def serialize_calls(self, on: bool = True) -> None:
         """Let only one thread at a time into the module (``on``), for this gate and every later one: the
@@ -313,6 +339,60 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             self.C_Initialize()
             return True
 
+    def renew(self, timeout: float = RENEW_TIMEOUT, *, device_lost: bool = True) -> int:
+        """Start a new generation now, as after a fork: the way back for a module that lost its device or
+        connection (:mod:`p11.lowlevel.health` calls it; so may a program that knows better, e.g. a failover
+        group). Returns the new :attr:`generation`.
+
+        New calls wait while calls in flight are waited for (up to ``timeout`` s; if some are still running then,
+        nothing changes and :class:`~p11.errors.ModuleBusy` is raised: a module is never finalised under a
+        caller). Then ``C_Finalize``, whatever it answers (the device may be gone); the old gate is closed, so
+        every session, pool session and cached call of the old generation is refused from now on; and
+        ``C_Initialize`` (``C_Finalize`` + ``C_Initialize`` again if the module says it is still initialised).
+        If that fails, its typed error is raised and the module stays uninitialised (calls answer
+        ``CryptokiNotInitialized``) until the next renewal. The generation hooks run as for ``C_Finalize``; the
+        ones before it (pooled objects note who they are) only with ``device_lost=False``: what a module that lost
+        its device answers is not to be trusted, and objects note their identity on first use anyway. In a fork
+        child that has not used the module yet, the renewal is its re-initialisation."""
+        with self._lock:
+            if self._closed:
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Initialize", "the module was closed")
+            if self._forked_mid_call:
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Initialize", _MID_CALL)
+            if self._stale:
+                self._revive()
+                return self.generation
+            if self._initialized and not device_lost:
+                _run_hooks(_BEFORE_GENERATION_ENDS, self)
+            left = self._drain(_GATE_PAUSED, timeout)
+            if left:
+                lib.p11_gate_resume(self._gate)
+                raise ModuleBusy(f"{left} call(s) still running in {self.path} after {timeout} s: not renewed")
+            try:
+                if self._initialized:
+                    self._funcs.C_Finalize(ffi.NULL)  # whatever it answers: the device may be gone
+            finally:
+                self._initialized = self._owns_init = False
+                self._sessions_opened = False
+                self._new_gate()  # closes the old (paused) gate: callers waiting there are refused
+                self.generation += 1
+                self._f = self._funcs
+            funcs = self._funcs
+            args = self._init_args()
+            rv = funcs.C_Initialize(args)
+            if rv == _CKR_ALREADY:
+                funcs.C_Finalize(ffi.NULL)
+                rv = funcs.C_Initialize(args)
+            failed = None
+            if rv == 0:
+                self._initialized = self._owns_init = True
+            else:
+                failed = error_class(rv)(rv, "C_Initialize", "starting the module again (a new generation) failed")
+        _run_hooks(_AFTER_NEW_GENERATION, self)
+        if failed is not None:
+            raise failed
+        return self.generation
+
     # -- life cycle ------------------------------------------------------------------------------------------
 
     @property
@@ -386,6 +466,33 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     # Handles, pointers and the cffi library are not picklable; a Module belongs to one process.
     def __reduce__(self) -> Any:
         raise TypeError("a p11.lowlevel.Module cannot be pickled: load the module in the other process")
+
+
+class ModuleGeneration(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunctions):
+    """Every Cryptoki function of one generation of a :class:`Module` (:meth:`Module.at`): the same methods, each
+    called through that generation's gate. Anything else (``path``, ``health``, ``generation`` ...) is the
+    module's."""
+
+    def __init__(self, module: Module, funcs: FunctionTable) -> None:
+        self._f = funcs
+        self._owner = module
+
+    @property
+    def _sessions_opened(self) -> bool:
+        return self._owner._sessions_opened
+
+    @_sessions_opened.setter
+    def _sessions_opened(self, value: bool) -> None:
+        self._owner._sessions_opened = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._owner, name)
+
+    def __repr__(self) -> str:
+        return f"<generation of {self._owner!r}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a module generation cannot be pickled: load the module in the other process")
 
 
 def _cache_key(path: str) -> str:
@@ -478,6 +585,7 @@ def _after_fork_in_child() -> None:
     _LOAD_LOCK = threading.RLock()
     for mod in _OPEN:
         mod._lock = threading.RLock()
+        mod.health = ModuleHealth(mod)  # a check running in another thread of the parent holds the old one's lock
         if mod._closed:
             continue
         mod._new_gate()
