@@ -59,6 +59,7 @@ DRAIN_TIMEOUT = 5.0  # close() and C_Finalize()
 EXIT_TIMEOUT = 2.0  # the interpreter's exit handler
 FORK_TIMEOUT = 2.0  # os.fork(): the parent waits this long before forking anyway
 RENEW_TIMEOUT = 2.0  # renew(): calls into a module that lost its device return soon, or are not waited for longer
+_VIEWS_KEPT = 8  # Module.at(): the generations' function tables kept at hand
 _GATE_PAUSED = int(lib.P11_GATE_PAUSED)
 _GATE_CLOSED = int(lib.P11_GATE_CLOSED)
 _MID_CALL = (
@@ -172,26 +173,31 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         if old is not None:
             lib.p11_gate_close(old)
         lib.p11_gate_serialize(gate, int(self._serial))
-        funcs = FunctionTable(self._function_list, self.version, gate)
-        address = int(ffi.cast("uintptr_t", gate))
-        if not hasattr(self, "_tables"):
-            self._tables: dict[int, FunctionTable] = {}
-            self._views: dict[int, ModuleGeneration] = {}
-        self._tables[address] = funcs  # a few entries: one per generation (gates are never freed either)
         self._gate = gate
-        self._funcs = funcs
-        self.gate_address = address
+        self._funcs = FunctionTable(self._function_list, self.version, gate)
+        self.gate_address = int(ffi.cast("uintptr_t", gate))
+        if not hasattr(self, "_views"):
+            self._views: dict[int, ModuleGeneration] = {}
+            self._gates: dict[int, Any] = {}
+        self._gates[self.gate_address] = gate  # every generation's gate (a pointer each; the gates are never freed)
 
     def at(self, gate_address: int) -> ModuleGeneration:
         """The Cryptoki functions of the generation whose call gate is at ``gate_address`` (a session's, or the
         gate an object handle was read under): every call goes through that gate, so once the generation ends they
         are refused (``CryptokiNotInitialized``) instead of reaching the next one, where a session or object handle
-        of the old one may name something else (another caller's session, another key)."""
+        of the old one may name something else (another caller's session, another key). The last few are cached;
+        a module renewed for days keeps no table per generation."""
         view = self._views.get(gate_address)
         if view is None:
-            funcs = self._tables.get(gate_address)
-            if funcs is None:
-                raise ValueError(f"no generation of {self.path} has its call gate at {gate_address:#x}")
+            if gate_address == self.gate_address:
+                funcs = self._funcs
+            else:
+                gate = self._gates.get(gate_address)
+                if gate is None:
+                    raise ValueError(f"no generation of {self.path} has its call gate at {gate_address:#x}")
+                funcs = FunctionTable(self._function_list, self.version, gate)
+            if len(self._views) >= _VIEWS_KEPT:
+                self._views.pop(next(iter(self._views)))
             view = self._views[gate_address] = ModuleGeneration(self, funcs)
         return view
 
