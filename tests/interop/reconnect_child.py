@@ -115,15 +115,10 @@ def main() -> int:
             recoveries.append(took)
             if took is None:  # say what it is stuck on: the threads' stacks, the module's health, the errors
                 faulthandler.dump_traceback(all_threads=True)
-                if os.environ.get("P11_DEBUG_GDB"):
-                    import subprocess
-                    out = subprocess.run(["gdb", "-p", str(os.getpid()), "-batch", "-ex", "thread apply all bt 25"],
-                                         capture_output=True, text=True).stdout
-                    open(os.environ["P11_DEBUG_GDB"], "w").write(out)
                 health = token.library.module.health
                 with lock:
-                    print(f"STUCK {health.state} last_error={health.last_error} why={health.last_failure!r} last_ok={last_ok} "
-                          f"now={time.monotonic()} {json.dumps(facts)}", flush=True)
+                    print(f"STUCK {health.state} last_error={health.last_error} why={health.last_failure!r} "
+                          f"last_ok={last_ok} now={time.monotonic()} {json.dumps(facts)}", flush=True)
             else:
                 print(f"RECOVERED {took:.3f}", flush=True)
         elif command == "DONE":
