@@ -762,11 +762,20 @@ cdef class SessionPool:
         cdef CK_SESSION_HANDLE h
         cdef p11_gate* f = NULL
         cdef double started = 0.0, pause = _POOL_COUNT_FIRST_PAUSE
+        cdef int renewals = 0
+        cdef object rv
         while True:
             try:
                 h = self._open_session(&f)
             except BaseException as exc:
-                if getattr(exc, "rv", None) != CKR_SESSION_COUNT:
+                rv = getattr(exc, "rv", None)
+                if rv != CKR_SESSION_COUNT:
+                    # A module that lost its device: its health check may bring a new generation (waiting a
+                    # moment while it is down); opening holds no handle of the old one, so try again there.
+                    if (may_wait and renewals < 2 and isinstance(rv, int) and rv >= 0
+                            and self._settle(<CK_RV>rv, f)):
+                        renewals += 1
+                        continue
                     self._release_slot()
                     raise
                 if started == 0.0:
@@ -848,6 +857,7 @@ cdef class SessionPool:
         if self._slot_stale:
             self._find_slot()
         f = self._f
+        pf[0] = f  # also when it fails: the caller asks the module's health about that generation
         with nogil:
             rv = p11g_C_OpenSession(f, self._slot, self._flags, NULL, NULL, &h)
         if rv == CKR_SLOT_ID_INVALID or rv == CKR_TOKEN_NOT_PRESENT:
@@ -856,10 +866,8 @@ cdef class SessionPool:
             with nogil:
                 rv = p11g_C_OpenSession(f, self._slot, self._flags, NULL, NULL, &h)
         if rv != CKR_OK:
-            self._report(rv, f)
-            raise _ops_error(rv, "C_OpenSession")
+            raise _ops_error(rv, "C_OpenSession")  # _open_reserved asks the module's health about it
         self._opened += 1
-        pf[0] = f
         if not self._need_login:
             return h
         rv = CKR_OK
@@ -1101,6 +1109,22 @@ cdef class SessionPool:
         except Exception:
             pass
         return 0
+
+    cdef bint _settle(self, CK_RV rv, p11_gate* f) except -1:
+        """For a caller that holds nothing of the old generation (opening a session): report ``rv`` and wait a
+        moment for a module that is down to come back (``ModuleHealth.settle``). Whether a newer generation than
+        ``f``'s exists now. Never raises."""
+        if f == NULL or not _pool_suspect(rv) or self.module is None:
+            return False
+        if rv == CKR_CRYPTOKI_NOT_INITIALIZED and p11_gate_state(f) == P11_GATE_CLOSED:
+            return True  # refused by the gate of an ended generation: the next one is there
+        health = getattr(self.module, "health", None)
+        if health is None:
+            return False
+        try:
+            return bool(health.settle(rv, self._slot, <uintptr_t>f))
+        except Exception:
+            return False
 
     def borrow(self, timeout=None):
         """Borrow a session handle for exclusive use (give it back with :meth:`give_back`). Waits while all

@@ -53,7 +53,8 @@ def test_threaded_pooled_signs_at_the_token_session_limit_all_succeed(faulty: Fa
     failures), on at most the sessions the pool could open."""
     pool = faulty.token.pool
     held = pool.size  # the login's session
-    with faulty.shim.faults("C_OpenSession error=SESSION_COUNT after=2"):
+    # Each C_Sign lasting 2 ms makes the 8 threads overlap (a loaded machine might otherwise serve them with 3).
+    with faulty.shim.faults("C_OpenSession error=SESSION_COUNT after=2\nC_Sign latency_us=2000"):
         outcomes = _hammer(faulty, 8, 100)
         refused = faulty.shim.injected("C_OpenSession")
     failures = [o for o in outcomes if o is not True]
@@ -74,14 +75,15 @@ def test_batches_with_workers_at_the_session_limit_run_on_the_sessions_there_are
 def test_the_bound_grows_back_once_the_token_has_sessions_again(faulty: Faulty) -> None:
     pool = faulty.token.pool
     asked = pool.max_size
-    with faulty.shim.faults("C_OpenSession error=SESSION_COUNT after=1"):
+    with faulty.shim.faults("C_OpenSession error=SESSION_COUNT after=1\nC_Sign latency_us=2000"):
         assert all(o is True for o in _hammer(faulty, 6, 40))
     lowered = pool.max_size
     assert lowered < asked
     time.sleep(1.2)  # the pool tries one session more about once a second
     deadline = time.monotonic() + 20
     while pool.max_size <= lowered and time.monotonic() < deadline:
-        assert all(o is True for o in _hammer(faulty, 6, 40))
+        with faulty.shim.faults("C_Sign latency_us=2000"):
+            assert all(o is True for o in _hammer(faulty, 6, 40))
     assert pool.max_size > lowered
 
 

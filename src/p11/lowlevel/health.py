@@ -50,6 +50,7 @@ __all__ = [
     "OK",
     "PROBE_PAUSES",
     "QUIET",
+    "SETTLE",
     "SUSPECT",
     "ModuleHealth",
     "renewing",
@@ -97,6 +98,8 @@ DOWN: Final = "down"
 PROBE_PAUSES: Final = (0.0, 0.025, 0.05)
 #: After a healthy verdict, reports are not probed again for this long (s): a burst of failures costs one probe.
 QUIET: Final = 0.2
+#: How long a caller that can simply try again waits for a module that is down to come back (:meth:`settle`).
+SETTLE: Final = 1.0
 FIRST_BACKOFF: Final = 0.05
 MAX_BACKOFF: Final = 2.0
 
@@ -208,6 +211,31 @@ class ModuleHealth:
         finally:
             self._lock.release()
 
+    def settle(self, rv: int, slot_id: int | None = None, gate: int | None = None, within: float = SETTLE) -> bool:
+        """:meth:`report`, for a caller that holds no handle of the old generation and may simply try again (a
+        read-only query, opening a session): when the module is down, or another thread is renewing it, wait (at
+        most ``within`` s) for the next renewal. True when a generation newer than ``gate``'s (the current one when
+        called, if not given) exists to try again in. Why: processes starting at once on one SoftHSM store hide the
+        token from each other's ``C_Initialize`` for a moment (each login rewrites its files); a renewal or two
+        later it is there."""
+        if rv not in SUSPECT:
+            return False
+        module = self._module
+        if gate is None:
+            gate = module.gate_address
+        deadline = time.monotonic() + within
+        while True:
+            if self.report(rv, slot_id, gate) or module.gate_address != gate:
+                return True
+            busy = self._lock.locked()
+            if not busy and self._state == OK:
+                return False  # the module answers: the caller's error is its own
+            now = time.monotonic()
+            pause = 0.01 if busy else max(self._next_try - now, 0.005)
+            if module.closed or now + pause > deadline:
+                return False
+            time.sleep(pause)
+
     def recover(self, slot_id: int | None = None) -> bool:
         """For a caller that found nothing where something should be (a token lookup on a module that is down):
         when the module is down and its backoff has passed, try a new generation now. Whether one began."""
@@ -270,14 +298,15 @@ class ModuleHealth:
         return f"<ModuleHealth {self._state} renewals={self.renewals}>"
 
 
-def renewing(module: object, call: Callable[[], R], slot_id: int | None = None) -> R:
-    """``call()``; when it fails with a :data:`SUSPECT` answer and the report to ``module``'s health starts a new
-    generation, ``call()`` once more (it must read every handle and gate afresh: it holds none of the old
-    generation)."""
-    try:
-        return call()
-    except CryptokiError as exc:
-        health = getattr(module, "health", None)
-        if not isinstance(health, ModuleHealth) or not health.report(exc.rv, slot_id):
-            raise
-    return call()
+def renewing(module: object, call: Callable[[], R], slot_id: int | None = None, attempts: int = 3) -> R:
+    """``call()``; when it fails with a :data:`SUSPECT` answer and ``module``'s health brings a new generation
+    (:meth:`ModuleHealth.settle`), ``call()`` again, ``attempts`` times in all (it must read every handle and gate
+    afresh: it holds none of the old generation)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except CryptokiError as exc:
+            health = getattr(module, "health", None)
+            if attempt == attempts or not isinstance(health, ModuleHealth) or not health.settle(exc.rv, slot_id):
+                raise
+    raise AssertionError("unreachable")
