@@ -101,6 +101,24 @@ def test_handles_of_an_ended_generation_never_reach_the_next(
     _stale_facts(facts)
 
 
+@pytest.mark.parametrize("run_", range(4))
+def test_exit_while_threads_report_a_lost_device_is_clean(
+    softhsm: SoftHSM, shim_token: tuple[str, str], run_: int
+) -> None:
+    """The interpreter exits while 3 daemon threads sign against a module that lost its device (so renewals are
+    under way): every exit is clean, no renewal starts the module again after the exit handler. 4 x 5 children."""
+    shim, label = shim_token
+    env = {**softhsm.env, "P11_FAULT_MODULE": softhsm.module_path, "P11_TEST_PIN": FAULT_PIN, "PYTHONFAULTHANDLER": "1"}
+    for _ in range(5):
+        proc = subprocess.run([sys.executable, str(CHILD), "exit", shim, label], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-4000:])
+        assert "exiting" in proc.stdout and "Fatal" not in proc.stderr and "Traceback" not in proc.stderr
+        (facts,) = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines() if line.startswith("exit")]
+        assert facts["untyped"] == [], facts
+        assert "after-exit initialized=False in_service=False" in proc.stdout, proc.stdout
+
+
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (scripts/setup.sh installs it)")
 def test_renewal_is_clean_under_valgrind(softhsm: SoftHSM, shim_token: tuple[str, str]) -> None:
     """The stale-handle scenario and one outage round (pool generation swap, gate pairing, waiters, a renewal)

@@ -4,6 +4,7 @@ a new generation and the same key objects sign again, never with another key.
     python renewal.py outage SHIM LABEL ROUNDS      the fault shim answers CKR_DEVICE_ERROR to every call, then not
     python renewal.py reload ROUNDS                 a private SoftHSM store whose token directory goes away and back
     python renewal.py stale SHIM LABEL              handles of an ended generation never reach the next one
+    python renewal.py exit SHIM LABEL               the interpreter exits while daemon threads report a lost device
 
 The PIN comes from P11_TEST_PIN. Prints one JSON line of facts per round (the parent asserts on them); exits 0 when
 every invariant held, with a message and 1 otherwise (an uncaught exception: a traceback and 1).
@@ -11,6 +12,7 @@ every invariant held, with a message and 1 otherwise (an uncaught exception: a t
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -20,11 +22,24 @@ import threading
 import time
 from typing import Any
 
-import p11
-from p11 import errors
-from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
-from p11.testing import SoftHSM
-from p11.testing.faults import FaultModule
+_AFTER_EXIT: list[Any] = []
+
+
+def _after_p11_exit() -> None:
+    # Registered before p11 is imported, so it runs after p11's exit handler (atexit runs last-in, first-out): the
+    # module must stay finalised, whatever the daemon threads' reports try meanwhile.
+    for module in _AFTER_EXIT:
+        time.sleep(0.3)
+        print(f"after-exit initialized={module._initialized} in_service={module._in_service}", flush=True)
+
+
+atexit.register(_after_p11_exit)
+
+import p11  # noqa: E402 - after the exit hook above, on purpose
+from p11 import errors  # noqa: E402
+from p11.constants import Attribute, KeyType, Mechanism, ObjectClass  # noqa: E402
+from p11.testing import SoftHSM  # noqa: E402
+from p11.testing.faults import FaultModule  # noqa: E402
 
 HMAC = Mechanism.SHA256_HMAC
 PIN = os.environ.get("P11_TEST_PIN", "591735")
@@ -174,6 +189,24 @@ def outage(shim_path: str, label: str, rounds: int) -> None:
     key.destroy()
 
 
+def exiting(shim_path: str, label: str) -> None:
+    """The interpreter exits while daemon threads keep hitting a module that lost its device, so renewals run
+    during the exit: none may start the module again after the exit handler finalised it, nothing may crash."""
+    shim = FaultModule(shim_path, os.environ["P11_FAULT_MODULE"])
+    lib = p11.load(shim_path)
+    token = lib.get_token(label=label)
+    token.login(PIN, keep_pin=True)
+    key = token.generate_key(KeyType.GENERIC_SECRET, 256, label=f"exit-{os.getpid()}", token=False)
+    value_unknown = key.sign(b"x", HMAC)
+    assert len(value_unknown) == 32
+    _AFTER_EXIT.append(lib.module)
+    hammer = Hammer(key, b"", threads=3)  # MACs are not checked here (the value is the token's): only typed errors
+    time.sleep(0.1)
+    shim.configure(DEVICE_GONE)
+    time.sleep(0.05 + 0.1 * (os.getpid() % 5) / 5)  # exit at a different point of the renewal cycle each time
+    print("exiting", json.dumps({"typed": hammer.typed, "untyped": hammer.untyped[:3]}), flush=True)
+
+
 def reload(rounds: int) -> None:
     with SoftHSM(label="reloaded", user_pin=PIN) as hsm:
         lib = p11.load(hsm.module_path)
@@ -252,6 +285,8 @@ if __name__ == "__main__":
     what = sys.argv[1]
     if what == "outage":
         outage(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif what == "exit":
+        exiting(sys.argv[2], sys.argv[3])
     elif what == "reload":
         reload(int(sys.argv[2]))
     elif what == "stale":

@@ -35,13 +35,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from p11._cffi import ffi, lib
 from p11.errors import CryptokiError, ModuleBusy
-
-if TYPE_CHECKING:
-    from p11.lowlevel.module import Module
 
 __all__ = [
     "DOWN",
@@ -57,6 +54,24 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+
+class Module(Protocol):
+    """What the health check uses of a :class:`p11.lowlevel.Module` (named here, not imported: the module imports
+    this one)."""
+
+    path: str
+    generation: int
+    gate_address: int
+    _funcs: Any
+    _forked_mid_call: bool
+    _in_service: bool
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def initialized(self) -> bool: ...
+    def renew(self, timeout: float = ..., *, device_lost: bool = ...) -> int: ...
 
 
 def _rvs(*names: str) -> frozenset[int]:
@@ -116,6 +131,7 @@ class ModuleHealth:
         self._next_try = 0.0  # monotonic time before which a down module is not tried again
         self._quiet_until = 0.0  # monotonic time before which a healthy module is not probed again
         self._listeners: list[Callable[[Module, str], None]] = []
+        self._events: list[str] = []  # what happened during a check, told to the listeners after it
         self.renewals = 0
         """Generations this object started (successful ``C_Initialize`` after a lost device)."""
         self.last_error: int | None = None
@@ -134,8 +150,8 @@ class ModuleHealth:
 
     def on_change(self, callback: Callable[[Module, str], None]) -> None:
         """Call ``callback(module, event)`` on every change: ``"down"``, ``"ok"`` (back), ``"renewed"`` (a new
-        generation began). Called in the thread that noticed, with no lock of p11 held; it must be quick, and what
-        it raises is ignored."""
+        generation began). Called in the thread that noticed, once its check is over (no lock of p11 held); it
+        must be quick, and what it raises is ignored."""
         self._listeners.append(callback)
 
     # -- the check ------------------------------------------------------------------------------------------
@@ -189,8 +205,8 @@ class ModuleHealth:
         module = self._module
         if gate is not None and gate != module.gate_address:
             return True  # the caller's generation ended already
-        if module.closed or module._forked_mid_call:
-            return False
+        if module.closed or module._forked_mid_call or not module._in_service:
+            return False  # closed, unusable, or finalised on purpose (C_Finalize, initialize=False): not ours to start
         if not self._lock.acquire(blocking=False):
             return False
         try:
@@ -209,7 +225,7 @@ class ModuleHealth:
             self._renew(slot_id)
             return module.generation != generation
         finally:
-            self._lock.release()
+            self._release()
 
     def settle(self, rv: int, slot_id: int | None = None, gate: int | None = None, within: float = SETTLE) -> bool:
         """:meth:`report`, for a caller that holds no handle of the old generation and may simply try again (a
@@ -239,7 +255,7 @@ class ModuleHealth:
     def recover(self, slot_id: int | None = None) -> bool:
         """For a caller that found nothing where something should be (a token lookup on a module that is down):
         when the module is down and its backoff has passed, try a new generation now. Whether one began."""
-        if self._state != DOWN or self._module.closed:
+        if self._state != DOWN or self._module.closed or not self._module._in_service:
             return False
         if not self._lock.acquire(blocking=False):
             return False
@@ -250,7 +266,7 @@ class ModuleHealth:
             self._renew(slot_id)
             return self._module.generation != generation
         finally:
-            self._lock.release()
+            self._release()
 
     def _renew(self, slot_id: int | None) -> None:
         # Called with self._lock held.
@@ -288,11 +304,17 @@ class ModuleHealth:
             self._tell(DOWN)
 
     def _tell(self, event: str) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(self._module, event)
-            except Exception:  # a listener's failure must not break the check
-                continue
+        self._events.append(event)  # told once the check is over (see _release)
+
+    def _release(self) -> None:
+        events, self._events = self._events, []
+        self._lock.release()
+        for event in events:
+            for listener in list(self._listeners):
+                try:
+                    listener(self._module, event)
+                except Exception:  # a listener's failure must not break the caller's call
+                    continue
 
     def __repr__(self) -> str:
         return f"<ModuleHealth {self._state} renewals={self.renewals}>"

@@ -147,6 +147,9 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         self._init_flags = int(init_flags)
         self._init_reserved = init_reserved.encode("utf-8") if isinstance(init_reserved, str) else init_reserved
         self._initialized = False  # a C_Initialize of ours (or a shared one) is in force in this process
+        # Meant to be initialised (every successful initialisation; not after C_Finalize() or close()): only such a
+        # module is started again when it loses its device (p11.lowlevel.health).
+        self._in_service = False
         self.health = ModuleHealth(self)
         self._owns_init = False  # we made it, so we finalise it at exit
         self._stale = False  # inherited through fork(): re-initialise before the next call
@@ -238,10 +241,12 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         rv = self._funcs.C_Initialize(self._init_args())
         if rv == _CKR_ALREADY and shared_ok:
             self._initialized, self._owns_init = True, False
+            self._in_service = True
         elif rv != 0:
             raise error_class(rv)(rv, "C_Initialize")
         else:
             self._initialized, self._owns_init = True, True
+            self._in_service = True
         self.generation += 1
 
     def _revive(self) -> FunctionTable:
@@ -260,6 +265,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             if rv != 0:
                 raise error_class(rv)(rv, "C_Initialize", "re-initialising the module after fork()")
             self._initialized, self._owns_init, self._stale = True, True, False
+            self._in_service = True
             self.generation += 1
             self._f = funcs
             return funcs
@@ -293,6 +299,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             if rv != 0:
                 raise error_class(rv)(rv, "C_Initialize")
             self._initialized, self._owns_init = True, True
+            self._in_service = True
             self._sessions_opened = False
             self.generation += 1
 
@@ -323,6 +330,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             finally:
                 lib.p11_gate_resume(self._gate)
             self._initialized = self._owns_init = self._stale = False
+            self._in_service = False
             self._new_gate()
             self.generation += 1
             self._f = self._funcs
@@ -361,8 +369,9 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         its device answers is not to be trusted, and objects note their identity on first use anyway. In a fork
         child that has not used the module yet, the renewal is its re-initialisation."""
         with self._lock:
-            if self._closed:
-                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Initialize", "the module was closed")
+            if self._closed or _EXITING:
+                why = "the module was closed" if self._closed else "the interpreter is exiting"
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Initialize", why)
             if self._forked_mid_call:
                 raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Initialize", _MID_CALL)
             if self._stale:
@@ -392,6 +401,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             failed = None
             if rv == 0:
                 self._initialized = self._owns_init = True
+                self._in_service = True
             else:
                 failed = error_class(rv)(rv, "C_Initialize", "starting the module again (a new generation) failed")
         _run_hooks(_AFTER_NEW_GENERATION, self)
@@ -436,6 +446,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                         raise error_class(rv)(rv, "C_Finalize")
             finally:
                 self._initialized = self._owns_init = self._stale = False
+                self._in_service = False
                 self._closed = True
                 self._f = _Closed(self.path)
                 # A last generation that is closed: whatever still holds an earlier gate is stale and refused.
@@ -599,6 +610,7 @@ def _after_fork_in_child() -> None:
         if _AT_FORK.get(mod):
             mod._forked_mid_call = True
             mod._initialized = mod._owns_init = False
+            mod._in_service = False
             mod._stale = True  # so everything that checks it asks ensure_ready(), which explains the refusal
             lib.p11_gate_close(mod._gate)
             mod._f = _Closed(mod.path, _MID_CALL)
@@ -611,19 +623,36 @@ def _after_fork_in_child() -> None:
     _AT_FORK.clear()
 
 
+# Set by the exit handler: no renewal may start a module again after it finalised it (a daemon thread's report).
+_EXITING = False
+
+
 def _finalize_at_exit() -> None:
+    global _EXITING
+    _EXITING = True
     for mod in list(_OPEN):
         if mod._closed:
             continue
-        # Daemon threads may still be calling: refuse new calls, let running ones finish (bounded), and finalise
-        # only when none is left inside. A stale module belongs to the parent: finalising it here could tear down
-        # state the parent still uses (sockets to a network HSM, shared memory); only what this process
-        # initialised is finalised.
-        left = mod._drain(_GATE_CLOSED, EXIT_TIMEOUT)
-        if not left and mod._initialized and mod._owns_init and not mod._stale:
-            with contextlib.suppress(Exception):  # nothing useful to do about a failure at exit
-                mod._funcs.C_Finalize(ffi.NULL)
-        mod._initialized = False
+        # A renewal running in another thread finishes first (bounded: its drain, then one C_Initialize); it starts
+        # no other once _EXITING is set.
+        locked = mod._lock.acquire(timeout=EXIT_TIMEOUT)
+        try:
+            _finalize_one_at_exit(mod)
+        finally:
+            if locked:
+                mod._lock.release()
+
+
+def _finalize_one_at_exit(mod: Module) -> None:
+    # Daemon threads may still be calling: refuse new calls, let running ones finish (bounded), and finalise only
+    # when none is left inside. A stale module belongs to the parent: finalising it here could tear down state the
+    # parent still uses (sockets to a network HSM, shared memory); only what this process initialised is finalised.
+    left = mod._drain(_GATE_CLOSED, EXIT_TIMEOUT)
+    if not left and mod._initialized and mod._owns_init and not mod._stale:
+        with contextlib.suppress(Exception):  # nothing useful to do about a failure at exit
+            mod._funcs.C_Finalize(ffi.NULL)
+    mod._initialized = False
+    mod._in_service = False
 
 
 if hasattr(os, "register_at_fork"):
