@@ -86,8 +86,9 @@ def handle(obj: Any) -> int:
 
 
 def close_session_of(opened: Any) -> None:
+    """Undo what p11.open did: its object is bound to the token's pool, which holds the login."""
     obj = getattr(opened, "token_object", opened)
-    obj.session.close()
+    obj.session.token.close_pool()
 
 
 # -- tokens, slots, libraries ----------------------------------------------------------------------------------
