@@ -60,10 +60,12 @@ def test_per_use_logins_under_races_never_crash_hang_or_sign_wrong(softhsm: Soft
 def test_per_use_logins_are_clean_under_valgrind(softhsm: SoftHSM, label: str) -> None:
     # Invalid reads/writes and frees: the PIN copy used after its wipe, a batch's copy freed twice.
     valgrind = valgrind_prefix()
+    # Valgrind runs the child some 50 times slower, and slower still on a busy machine: the check is that the paths
+    # ran at all (a right PIN and a refused one, on several threads), not how often they ran.
     proc = run_child(
-        softhsm, label, reps=2, seconds=8, prefix=valgrind, extra_env={"PYTHONMALLOC": "malloc"}, timeout=900
+        softhsm, label, reps=2, seconds=12, prefix=valgrind, extra_env={"PYTHONMALLOC": "malloc"}, timeout=900
     )
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-8000:])
     assert proc.stdout.strip().endswith("ok")
     done, refused = counts(proc)
-    assert done >= 20 and refused >= 3
+    assert done >= 4 and refused >= 1

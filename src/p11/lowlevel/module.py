@@ -355,8 +355,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
 
     def renew(self, timeout: float = RENEW_TIMEOUT, *, device_lost: bool = True) -> int:
         """Start a new generation now, as after a fork: the way back for a module that lost its device or
-        connection (:mod:`p11.lowlevel.health` calls it; so may a program that knows better, e.g. a failover
-        group). Returns the new :attr:`generation`.
+        connection (``p11.lowlevel.health`` calls it; so may a program that knows better, e.g. a failover
+        group). Returns the new ``generation``.
 
         New calls wait while calls in flight are waited for (up to ``timeout`` s; if some are still running then,
         nothing changes and :class:`~p11.errors.ModuleBusy` is raised: a module is never finalised under a
