@@ -13,6 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from p11.safewrite import write_file
+
 __all__ = ["ENCODINGS", "console", "emit", "encode", "read_input", "table", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
@@ -72,11 +74,12 @@ def read_input(path: str | None) -> bytes:
         return file.read()
 
 
-def write_output(data: bytes, path: str | None) -> None:
-    """``data`` to ``path``, or to standard output for ``-`` / no path."""
+def write_output(data: bytes, path: str | None, *, secret: bool = False) -> None:
+    """``data`` to ``path``, or to standard output for ``-`` / no path. A file is written by
+    :func:`p11.safewrite.write_file`: whole or not at all, a link at the path replaced rather than followed, and
+    ``secret`` data (plaintext, random bytes) mode 0600 whatever was there."""
     if path is None or path == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    with open(path, "wb") as file:
-        file.write(data)
+    write_file(path, data, secret=secret)
