@@ -8,6 +8,7 @@ on the token; chain export and :func:`verify_chain`::
     import p11
     from cryptography.hazmat.primitives.asymmetric import ec
     from p11.pki import CertificateAuthority, make_csr, verify_chain
+    from p11.safewrite import atomic_write
 
     token = p11.load("/usr/lib/softhsm/libsofthsm2.so").get_token(label="ca-token")
     session = token.open(user_pin="1234", rw=True)
@@ -20,7 +21,7 @@ on the token; chain export and :func:`verify_chain`::
     server_key = ec.generate_private_key(ec.SECP256R1())          # the web server's own key, in software
     csr = make_csr(server_key, "CN=www.example.com", san=["www.example.com", "192.0.2.10"])
     cert = issuing.issue(csr, profile="server", days=90)           # signed on the token, recorded in the index
-    open("server-chain.pem", "wb").write(issuing.chain_pem(cert))   # leaf + intermediate (no root)
+    atomic_write("server-chain.pem", issuing.chain_pem(cert))     # leaf + intermediate (no root)
     verify_chain(cert, issuing.chain[:-1], [root.certificate], purpose="server")
 
     issuing.revoke(cert.serial_number, "keyCompromise")
@@ -60,7 +61,7 @@ from p11.pki.errors import (
     UnknownSerial,
 )
 from p11.pki.index import Index, IndexEntry
-from p11.pki.keys import ALGORITHMS, signature_hash
+from p11.pki.keys import ALGORITHMS, signature_hash, signature_name
 from p11.pki.profiles import CLIENT, CODE_SIGNING, INTERMEDIATE, PROFILES, ROOT, SERVER, Profile, Urls, get_profile
 from p11.pki.requests import load_csr, make_csr, parse_name, parse_san
 from p11.pki.revocation import parse_reason
@@ -103,5 +104,6 @@ __all__ = [
     "parse_san",
     "random_serial",
     "signature_hash",
+    "signature_name",
     "verify_chain",
 ]
