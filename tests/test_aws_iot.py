@@ -16,6 +16,7 @@ import pytest
 from aws_support import IotStub, Pki, StsStub
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support import unique_label
 
 import p11
 from p11 import errors
@@ -33,7 +34,7 @@ PIN = "2468"
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
 def iot_token(softhsm: SoftHSM, hl_library: p11.Library) -> Iterator[Session]:
     """A token of its own (awscrt keeps a session, so the token stays logged in while its TLS contexts live)."""
     spec = softhsm.add_token("aws-iot", user_pin=PIN, so_pin="13579246")
@@ -42,7 +43,7 @@ def iot_token(softhsm: SoftHSM, hl_library: p11.Library) -> Iterator[Session]:
         yield session
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("iot-pki"), "device CA")
 
@@ -52,7 +53,7 @@ def server_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("server-pki"), "server CA")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def device(iot_token: Session, pki: Pki) -> tuple[Any, Path]:
     """The device key (on the token) and its certificate, issued by the CA the provider trusts."""
     _, private = iot_token.generate_keypair("ec", curve="P-256", label="device", id=b"dev1")
@@ -122,7 +123,7 @@ def test_the_credentials_sign_an_sts_call_the_stub_verifies(stub: IotStub, serve
 
 def test_wrong_pin_in_the_uri(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
     # The module token is logged in already here (iot_token); a second token logs in through the URI's PIN.
-    spec = softhsm.add_token("aws-iot-2", user_pin="1357", so_pin="13579246")
+    spec = softhsm.add_token(unique_label("aws-iot-2"), user_pin="1357", so_pin="13579246")
     uri = f"pkcs11:token={spec.label};object=device;type=private?module-path={softhsm.module_path}&pin-value=918273"
     with pytest.raises(errors.PinIncorrect) as info:
         session_for(stub, server_pki, device, key=uri)
@@ -132,7 +133,7 @@ def test_wrong_pin_in_the_uri(stub: IotStub, server_pki: Pki, device: Any, softh
 
 def test_key_on_a_token_that_is_not_logged_in(stub: IotStub, server_pki: Pki, pki: Pki, softhsm: SoftHSM,
                                               hl_library: p11.Library) -> None:
-    spec = softhsm.add_token("aws-iot-public", user_pin="1357", so_pin="13579246")
+    spec = softhsm.add_token(unique_label("aws-iot-public"), user_pin="1357", so_pin="13579246")
     token = hl_library.get_token(label=spec.label)
     with token.open(user_pin="1357", rw=True) as rw:
         _, key = rw.generate_keypair("ec", curve="P-256", label="open-key",
@@ -305,7 +306,7 @@ def test_compat_side_by_side_with_awsiot_credentialhelper(stub: IotStub, server_
 
 
 def test_compat_wrong_pin_and_missing_key(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
-    spec = softhsm.add_token("aws-iot-compat", user_pin="1357", so_pin="13579246")
+    spec = softhsm.add_token(unique_label("aws-iot-compat"), user_pin="1357", so_pin="13579246")
     for pin, label, match in (("918273", "device", "PIN is incorrect"), ("1357", "no-such-key", "no-such-key")):
         config = Pkcs11Config(pkcs11_lib=softhsm.module_path, user_pin=pin, token_label=spec.label,
                               private_key_label=label)
