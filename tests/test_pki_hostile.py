@@ -456,3 +456,13 @@ def test_a_creator_killed_at_a_random_moment_leaves_a_directory_a_new_creation_c
     else:
         ca = CertificateAuthority.create_root(directory, pki_session, "CN=second", algorithm="ec-p256")
         assert CertificateAuthority.open(directory, session=pki_session).certificate == ca.certificate
+
+
+def test_a_link_planted_at_the_lock_file_is_refused_not_followed(pki_session: Session, tmp_path: Path) -> None:
+    ca = CertificateAuthority.create_root(tmp_path / "ca", pki_session, "CN=locked root", algorithm="ec-p256")
+    (ca.directory / ".lock").unlink()
+    (ca.directory / ".lock").symlink_to(tmp_path / "created-elsewhere")
+    with pytest.raises(OSError, match="symbolic link") as info:
+        ca.issue(csr_named("x"), "server")
+    assert info.value.filename == str(ca.directory / ".lock")
+    assert not (tmp_path / "created-elsewhere").exists() and len(ca.index()) == 0
