@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import valgrind_prefix
+from support import unique_label, valgrind_prefix
 
 import p11
 from p11.constants import KeyType
@@ -23,7 +23,7 @@ USER_PIN = "36925814"
 
 @pytest.fixture(scope="module")
 def label(softhsm: SoftHSM) -> str:
-    spec = softhsm.add_token("per-use-race", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("per-use-race"), user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     with token.open(user_pin=USER_PIN, rw=True) as session:
         always = {"always_authenticate": True}

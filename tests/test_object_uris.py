@@ -42,12 +42,12 @@ SO_PIN = "97531975"
 AWKWARD = "key/with;odd?chars&ä %"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def library(softhsm: SoftHSM) -> Library:
     return load(softhsm.module_path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
 def token(library: Library) -> Token:
     token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)
     with token.open(user_pin=USER_PIN, rw=True) as session:

@@ -63,7 +63,7 @@ class Stock:
         return text + (f"&{query}" if query else "")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
 def stock(softhsm: SoftHSM) -> Stock:
     library = load(softhsm.module_path)
     token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)

@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from p11.safewrite import write_file
+
 __all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "is_terminal", "print_line", "print_table", "printable",
            "read_input", "terminal_safe", "write_output"]
 
@@ -166,11 +168,12 @@ def read_input(path: str | None) -> bytes:
         return file.read()
 
 
-def write_output(data: bytes, path: str | None) -> None:
-    """``data`` to ``path``, or to standard output for ``-`` / no path."""
+def write_output(data: bytes, path: str | None, *, secret: bool = False) -> None:
+    """``data`` to ``path``, or to standard output for ``-`` / no path. A file is written by
+    :func:`p11.safewrite.write_file`: whole or not at all, a link at the path replaced rather than followed, and
+    ``secret`` data (plaintext, random bytes) mode 0600 whatever was there."""
     if path is None or path == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    with open(path, "wb") as file:
-        file.write(data)
+    write_file(path, data, secret=secret)

@@ -61,7 +61,7 @@ from p11.pki.errors import (
     UnknownSerial,
 )
 from p11.pki.index import Index, IndexEntry
-from p11.pki.keys import ALGORITHMS, signature_hash
+from p11.pki.keys import ALGORITHMS, signature_hash, signature_name
 from p11.pki.profiles import CLIENT, CODE_SIGNING, INTERMEDIATE, PROFILES, ROOT, SERVER, Profile, Urls, get_profile
 from p11.pki.requests import load_csr, make_csr, parse_name, parse_san
 from p11.pki.revocation import parse_reason
@@ -104,5 +104,6 @@ __all__ = [
     "parse_san",
     "random_serial",
     "signature_hash",
+    "signature_name",
     "verify_chain",
 ]

@@ -122,10 +122,8 @@ class Urls:
 
 def _check_san(san: Sequence[x509.GeneralName], profile: Profile) -> None:
     if profile.require_san and not san:
-        raise ProfileViolation(
-            f"the {profile.name} profile requires a subjectAltName (DNS names or IP addresses): put one in the "
-            "CSR or pass san=[...]"
-        )
+        reason = f"the {profile.name} profile requires a subjectAltName (DNS names or IP addresses)"
+        raise ProfileViolation(f"{reason}: put one in the CSR or pass san=[...]", reason=reason, parameter="san")
 
 
 def build_extensions(
