@@ -43,7 +43,9 @@ def ok(what: str) -> None:
 def check_extensions(abi3: bool) -> None:
     files = [Path(p11._cffi.__file__ or ""), Path(p11._native.__file__ or "")]
     names = [f.name for f in files]
-    if abi3 and not all(".abi3." in name for name in names):
+    # Stable-ABI modules are named _x.abi3.so on Linux and macOS and plain _x.pyd on Windows (no version tag).
+    stable = [f.suffixes == [".pyd"] if sys.platform == "win32" else ".abi3." in f.name for f in files]
+    if abi3 and not all(stable):
         raise AssertionError(f"expected stable-ABI extensions, found {names}")
     ok(f"extensions {', '.join(names)}")
 
