@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Target, Workload, measure, median
 from benchmarks.impls import binding_class
 
-ROOT = Path(__file__).resolve().parent.parent
 OP = "hmac_sha256_sign"
 MAX_N = 8
 # (impl column, mode): the rows of the latency table, in order.
@@ -43,9 +41,9 @@ PER_CALL = 840  # messages per sign_many call, awaits per gather: a multiple of 
 def shim_env(module_path: str, latency_ms: float) -> dict[str, str]:
     """The environment that puts the shim, with ``latency_ms`` per C_Sign, in front of ``module_path``; and the
     shim's path under ``P11_BENCH_SHIM``."""
-    from p11.testing.faults import build
+    from tests.faults.faultmod import build
 
-    shim = build(ROOT / "native" / "faultmod", ROOT / "build" / "faultmod")
+    shim = build()  # tests/faults/faultmod.py: the checkout's native/faultmod, built under build/faultmod
     return {
         "P11_BENCH_SHIM": str(shim),
         "P11_FAULT_MODULE": module_path,

@@ -1,7 +1,7 @@
 """Build the HTML site: ``python docs/build.py [OUTDIR]`` (default ``build/docs/html``), warnings as errors.
 
 The one place the build's options live: ``scripts/docs`` runs it after installing what it needs, and
-``tests/test_docs.py`` runs it into a temp dir. Every build starts afresh (``-E``, its own doctree cache under
+``tests/docs/test_site.py`` runs it into a temp dir. Every build starts afresh (``-E``, its own doctree cache under
 OUTDIR's parent): an incremental build would not re-read a page whose source did not change, and so would not
 report again a warning that is still there. ``-n`` (nitpicky): every cross-reference must resolve;
 ``-W --keep-going``: any warning fails the build, after all of them have been reported.

@@ -4,7 +4,7 @@
 Why a generated stub: ``p11.constants`` builds its enums at import from ``p11._cffi.lib``, so the header stays the one
 source of truth, but a type checker cannot run that code and would see no members (``KeyType.RSA`` …). The stub is
 written from the very enums the runtime builds (same header, same prefixes, same flag lists), never typed by hand,
-and ``tests/test_stubs.py`` regenerates it in memory and fails when the checked-in file differs.
+and ``tests/header/test_stubs.py`` regenerates it in memory and fails when the checked-in file differs.
 
 Usage (after ``install_p11``; it imports the installed package, like the tests):
     .venv/bin/python scripts/gen_stubs.py           # rewrite src/p11/constants.pyi

@@ -12,7 +12,7 @@ PY="${PYTHON:-python3}"
 DEMO_PACKAGES=(softhsm2 opensc gcc python3-venv python3-dev)
 # What the test command adds: libp11-kit-dev, the header oracle; openssl + libengine-pkcs11-openssl: verifying
 # token-signed certificates, OpenSSL's pkcs11 engine (p11.pki interop, the CLI's device set-up); valgrind:
-# tests/test_batch_inputs.py runs one batch under memcheck; p11-kit, p11-kit-modules, opensc-pkcs11, util-linux
+# tests/native/test_batch_inputs.py runs one batch under memcheck; p11-kit, p11-kit-modules, opensc-pkcs11, util-linux
 # and the tpm2 stack and openCryptoki: the interop tests' tokens.
 TEST_PACKAGES=(libp11-kit-dev openssl libengine-pkcs11-openssl valgrind)
 INTEROP_PACKAGES=(p11-kit p11-kit-modules opensc-pkcs11 util-linux dbus-daemon swtpm tpm2-abrmd libtss2-tcti-tabrmd0
@@ -29,7 +29,7 @@ P11KIT_PACKAGE_DIR=/usr/share/p11-kit/modules
 P11KIT_ADMIN_DIR=/etc/pkcs11/modules
 # With the docs extra (scripts/docs, and the test command, which builds the docs): python3-doc and
 # python-cryptography-doc give the site's links into Python's and cryptography's documentation (their objects.inv,
-# read offline); chromium renders the built pages in tests/test_docs.py, as a reader's browser would.
+# read offline); chromium renders the built pages in tests/docs/test_site.py, as a reader's browser would.
 DOCS_APT_PACKAGES=(python3-doc python-cryptography-doc chromium)
 
 missing_apt() {

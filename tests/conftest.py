@@ -1,4 +1,11 @@
-"""Fixtures shared by every test: one SoftHSM store, the low-level module loaded on it, sessions, fresh tokens.
+"""Fixtures that tests of several areas use: one SoftHSM store, the low-level module loaded on it, sessions, fresh
+tokens; the library (``p11.load``) on the store and its first token; the ``p11`` command's own store; the fault shim.
+
+The tests are laid out as the source is: ``tests/<area>/`` (lowlevel, native, api, open, lifetime, faults, crypto,
+pki, aws, cli, integrations, trust, uri, ...), each with a ``conftest.py`` for the fixtures only its tests use and
+helper modules named for what they hold; ``tests.support`` holds what every area imports by name (the PINs,
+``unique_label``, ``token_with_keys``, child processes, valgrind). Test modules import helpers as ``tests.<...>``
+from any working directory: ``tests`` is a package, and pytest puts the checkout on ``sys.path`` for it.
 
 The store comes from the ``p11`` pytest plugin (``p11_softhsm``, one per test session: SoftHSM reads its
 configuration once per process); fresh tokens come from its ``add_token`` (``C_InitToken`` in-process).
@@ -6,29 +13,30 @@ configuration once per process); fresh tokens come from its ``add_token`` (``C_I
 Every run is shuffled across modules (pytest-random-order, ``--random-order-bucket=global`` in pyproject.toml; the
 seed is in the header: repeat an order with ``--random-order-seed=N``, file order with
 ``--random-order-bucket=none``), and the suite must pass in any order. So a test never counts on what another left,
-and a fixture that adds a token labels it ``support.unique_label("what")`` at every set-up: a module fixture is set
-up again whenever the order interleaves modules, and a second token with the same label is ambiguous (the rule in
-full: ``support.unique_label``; tests/test_order.py checks it).
+and a fixture that adds a token labels it ``unique_label("what")`` (tests.support) at every set-up: a module fixture
+is set up again whenever the order interleaves modules, and a second token with the same label is ambiguous (the
+rule in full: ``tests.support.unique_label``; tests/project/test_order.py checks it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import pytest
 
 from p11 import errors, lowlevel
 from p11._cffi import lib
+from p11.api.library import Library, load
+from p11.api.session import Session
+from p11.api.token import Token
 from p11.testing import SoftHSM
-
-SO_PIN = "12345678"
-USER_PIN = "1234"
-
-_labels = itertools.count(1)
+from tests.faults.faultmod import FaultModule, build
+from tests.faults.helpers import Faulty
+from tests.support import SECRET_PIN, SO_PIN, USER_PIN, openssl, token_with_keys, unique_label
+from tests.support.cli import CLI
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ def find_slot(module: lowlevel.Module, label: str) -> int:
 
 @pytest.fixture(scope="session")
 def softhsm(p11_softhsm: SoftHSM) -> SoftHSM:
-    """The session's SoftHSM store; its first token is labelled ``softhsm.label`` (PINs ``1234``/``12345678``)."""
+    """The session's SoftHSM store; its first token is labelled ``softhsm.label`` (PINs USER_PIN and SO_PIN)."""
     return p11_softhsm
 
 
@@ -96,7 +104,7 @@ def make_token(module: lowlevel.Module, softhsm: SoftHSM) -> Callable[..., Fresh
     """A factory of new tokens for tests that lock PINs, change them or re-initialise the token."""
 
     def make(label: str | None = None, user_pin: str = USER_PIN, so_pin: str = SO_PIN) -> FreshToken:
-        spec = softhsm.add_token(label or f"fresh-{next(_labels)}", user_pin, so_pin)
+        spec = softhsm.add_token(label or unique_label("fresh"), user_pin, so_pin)
         return FreshToken(find_slot(module, spec.label), spec.label, spec.user_pin, spec.so_pin)
 
     return make
@@ -109,8 +117,70 @@ def fresh_token(make_token: Callable[..., FreshToken]) -> FreshToken:
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A SoftHSM store of its own for subprocess runs of the ``p11`` command (tests/cli_support.py)."""
-    from cli_support import CLI
-
+def cli(tmp_path_factory: pytest.TempPathFactory) -> CLI:
+    """A SoftHSM store of its own for subprocess runs of the ``p11`` command (tests/support/cli.py)."""
     return CLI(tmp_path_factory.mktemp("cli-softhsm"))
+
+
+@pytest.fixture(scope="session")
+def library(softhsm: SoftHSM) -> Library:
+    """``p11.load`` on the store (the high-level API's Library)."""
+    return load(softhsm.module_path)
+
+
+@pytest.fixture(scope="session")
+def token(library: Library, softhsm: SoftHSM) -> Token:
+    """The store's first token, through ``library``."""
+    return library.get_token(label=softhsm.label)
+
+
+@pytest.fixture
+def api_session(token: Token) -> Iterator[Session]:
+    """A read-write ``p11.api`` session on the first token, logged in as the user; closed afterwards."""
+    with token.open(user_pin=USER_PIN, rw=True) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def shim(softhsm: SoftHSM) -> FaultModule:
+    """The fault-injecting module (``native/faultmod``, built under build/faultmod) in front of the store."""
+    return FaultModule(build(), softhsm.module_path)
+
+
+@pytest.fixture
+def faulty(shim: FaultModule, softhsm: SoftHSM) -> Iterator[Faulty]:
+    """A new token seen through the shim, logged in with ``keep_pin=True`` (so the pool may log in again), with the
+    keys of ``token_with_keys`` (HMAC, AES, EC); no rules yet.
+
+    On the way out it checks that every session opened through the shim was closed again (the shim counts them:
+    SoftHSM reports no session count), after the rules are cleared and the token's pool closed."""
+    shim.configure("")
+    baseline = shim.open_sessions()
+    with token_with_keys(softhsm, "faulty", pin=SECRET_PIN, module_path=shim.path, keep_pin=True) as keys:
+        # An explicit session held throughout: SoftHSM forgets every object handle (and the login) when a token's
+        # last session closes, so a pool replacing its only session would otherwise meet that instead of what is
+        # tested.
+        keeper = keys.token.open()
+        yield Faulty(shim, keys.token, keys.label, keys.hmac, keys.ec_private, keys.ec_public, keeper, keys.aes)
+        shim.configure("")
+        keeper.close()
+    assert shim.open_sessions() == baseline, "a session opened through the shim was left open"
+
+
+@pytest.fixture(scope="session")
+def openssl_env(softhsm: SoftHSM, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for ``openssl -engine pkcs11``: the SoftHSM store, and a private config naming the module (an
+    ``OPENSSL_CONF`` of its own: nothing system-wide is changed)."""
+    engines = openssl("version", "-e").stdout.split('"')[1]  # ENGINESDIR: "/usr/lib/<triplet>/engines-3"
+    engine = Path(engines) / "pkcs11.so"
+    assert engine.is_file(), f"{engine} is missing: install libengine-pkcs11-openssl (scripts/setup.sh does)"
+    conf = tmp_path_factory.mktemp("openssl") / "openssl.cnf"
+    conf.write_text(
+        "openssl_conf = openssl_init\n"
+        "[openssl_init]\nengines = engine_section\n"
+        "[engine_section]\npkcs11 = pkcs11_section\n"
+        f"[pkcs11_section]\nengine_id = pkcs11\ndynamic_path = {engine}\nMODULE_PATH = {softhsm.module_path}\n"
+        "init = 0\n",
+        encoding="utf-8",
+    )
+    return {**softhsm.env, "OPENSSL_CONF": str(conf)}

@@ -1,5 +1,5 @@
-"""Cross-check helpers for the high-level API tests (``tests/test_highlevel_*.py``; fixtures are in
-``highlevel_fixtures.py``). They turn token public keys into ``cryptography`` keys
+"""Cross-check helpers of the ``p11.api`` tests (fixtures are in conftest.py here and in tests/conftest.py). They
+turn token public keys into ``cryptography`` keys
 (from ``CKA_MODULUS``/``CKA_PUBLIC_EXPONENT``/``CKA_EC_POINT``) and software public keys into token objects, so every
 operation can be checked against an independent implementation.
 """
@@ -17,16 +17,11 @@ from p11.encodings import der as _der
 from p11.encodings.curves import curve
 
 __all__ = [
-    "SO_PIN",
-    "USER_PIN",
     "der_octet_string",
     "software_public_key",
     "token_public_key",
     "unwrap_octet_string",
 ]
-
-USER_PIN = "1234"
-SO_PIN = "12345678"
 
 _CRYPTOGRAPHY_CURVES = {
     "secp256r1": ec.SECP256R1,
@@ -36,7 +31,8 @@ _CRYPTOGRAPHY_CURVES = {
 }
 
 
-# How tokens store CKA_EC_POINT: a DER OCTET STRING (the library's strict codec, tested in test_crypto_encoding).
+# How tokens store CKA_EC_POINT: a DER OCTET STRING (the library's strict codec, tested in
+# tests/crypto/test_encoding.py).
 der_octet_string = _der.encode_octet_string
 unwrap_octet_string = _der.decode_octet_string
 

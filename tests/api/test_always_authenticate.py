@@ -21,8 +21,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 from cryptography.x509.oid import NameOID
-from fault_support import FAULT_PIN, Faulty
-from support import unique_label
 
 import p11
 from p11 import errors
@@ -32,18 +30,16 @@ from p11.api.token import Token
 from p11.constants import KeyType, Mechanism, ObjectClass
 from p11.crypto import export_public_key, token_key
 from p11.testing import SoftHSM
+from tests.faults.helpers import Faulty
+from tests.support import SECRET_PIN, WRONG_PIN, unique_label
 
-pytest_plugins = ["fault_fixtures"]
-
-PIN = "73519246"  # distinctive: no message may contain it
-WRONG = "11112222"
 PKCS11_TOOL = shutil.which("pkcs11-tool")
 pytestmark = pytest.mark.skipif(PKCS11_TOOL is None, reason="pkcs11-tool (OpenSC) is not installed")
 
 
 def _tool(softhsm: SoftHSM, label: str, *args: str) -> None:
     assert PKCS11_TOOL is not None
-    argv = [PKCS11_TOOL, "--module", softhsm.module_path, "--token-label", label, "--login", "--pin", PIN, *args]
+    argv = [PKCS11_TOOL, "--module", softhsm.module_path, "--token-label", label, "--login", "--pin", SECRET_PIN, *args]
     done = subprocess.run(argv, env=softhsm.env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
 
@@ -52,13 +48,13 @@ def _tool(softhsm: SoftHSM, label: str, *args: str) -> None:
 def token(softhsm: SoftHSM) -> Iterator[Token]:
     """A token of its own with two always-authenticate key pairs made by pkcs11-tool (EC P-256 ``tool-ec``, RSA
     2048 ``tool-rsa``), logged in for pooled use."""
-    label = softhsm.add_token(unique_label("always-auth"), user_pin=PIN).label
+    label = softhsm.add_token(unique_label("always-auth"), user_pin=SECRET_PIN).label
     _tool(softhsm, label, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "tool-ec", "--id", "e1",
           "--always-auth")  # fmt: skip
     _tool(softhsm, label, "--keypairgen", "--key-type", "rsa:2048", "--label", "tool-rsa", "--id", "a1",
           "--always-auth")  # fmt: skip
     tok = p11.load(softhsm.module_path).get_token(label=label)
-    tok.login(PIN)
+    tok.login(SECRET_PIN)
     yield tok
     tok.close_pool()
 
@@ -128,10 +124,12 @@ def test_every_operation_without_a_pin_raises_context_pin_required(rsa_key: Priv
 def test_sign_with_the_pin_gives_a_signature_that_verifies(ec_key: PrivateKey) -> None:
     public = _ec_public(ec_key)
     for data in (b"first", b"second", b"third"):  # a login per signature: SoftHSM refuses a second C_Sign without
-        _verify_raw_ecdsa(public, ec_key.sign(data, pin=PIN), data)
+        _verify_raw_ecdsa(public, ec_key.sign(data, pin=SECRET_PIN), data)
 
 
-@pytest.mark.parametrize("pin", [PIN, PIN.encode(), bytearray(PIN.encode()), memoryview(PIN.encode())])
+@pytest.mark.parametrize(
+    "pin", [SECRET_PIN, SECRET_PIN.encode(), bytearray(SECRET_PIN.encode()), memoryview(SECRET_PIN.encode())]
+)
 def test_pin_may_be_str_or_any_bytes_like(ec_key: PrivateKey, pin: Any) -> None:
     _verify_raw_ecdsa(_ec_public(ec_key), ec_key.sign(b"typed", pin=pin), b"typed")
 
@@ -141,7 +139,7 @@ def test_a_callable_pin_is_asked_once_per_use(ec_key: PrivateKey) -> None:
 
     def prompt() -> str:
         asked.append(1)
-        return PIN
+        return SECRET_PIN
 
     ec_key.sign(b"one", pin=prompt)
     ec_key.sign(b"two", pin=prompt)
@@ -159,7 +157,7 @@ def test_a_pin_of_the_wrong_type_or_a_callable_returning_none(ec_key: PrivateKey
 
 def test_sign_many_logs_in_for_every_item(ec_key: PrivateKey) -> None:
     messages = [b"message %d" % i for i in range(25)]
-    signatures = ec_key.sign_many(messages, pin=PIN, workers=4)  # one session whatever workers says
+    signatures = ec_key.sign_many(messages, pin=SECRET_PIN, workers=4)  # one session whatever workers says
     public = _ec_public(ec_key)
     for data, raw in zip(messages, signatures, strict=True):
         _verify_raw_ecdsa(public, raw, data)
@@ -168,24 +166,24 @@ def test_sign_many_logs_in_for_every_item(ec_key: PrivateKey) -> None:
 def test_decrypt_with_the_pin(rsa_key: PrivateKey, token: Token) -> None:
     public = token.get_key(label="tool-rsa", object_class=ObjectClass.PUBLIC_KEY)
     ciphertext = public.encrypt(b"for the always-auth key", Mechanism.RSA_PKCS)  # type: ignore[attr-defined]
-    assert rsa_key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=PIN) == b"for the always-auth key"
-    assert rsa_key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=PIN) == b"for the always-auth key"
+    assert rsa_key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=SECRET_PIN) == b"for the always-auth key"
+    assert rsa_key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=SECRET_PIN) == b"for the always-auth key"
 
 
 def test_streamed_signature_logs_in_after_sign_init(rsa_key: PrivateKey) -> None:
     chunks = [b"part one, ", b"part two, ", b"part three"]
-    signature = rsa_key.sign(iter(chunks), Mechanism.SHA256_RSA_PKCS, pin=PIN)  # C_SignInit, login, Update...
+    signature = rsa_key.sign(iter(chunks), Mechanism.SHA256_RSA_PKCS, pin=SECRET_PIN)  # C_SignInit, login, Update...
     rsa_public = export_public_key(rsa_key)
     rsa_public.verify(signature, b"".join(chunks), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
     with pytest.raises(errors.PinIncorrect):
-        rsa_key.sign(iter(chunks), Mechanism.SHA256_RSA_PKCS, pin=WRONG)
-    assert rsa_key.sign(iter(chunks), Mechanism.SHA256_RSA_PKCS, pin=PIN) == signature  # PKCS#1 v1.5: the same
+        rsa_key.sign(iter(chunks), Mechanism.SHA256_RSA_PKCS, pin=WRONG_PIN)
+    assert rsa_key.sign(iter(chunks), Mechanism.SHA256_RSA_PKCS, pin=SECRET_PIN) == signature  # PKCS#1 v1.5: the same
 
 
 def test_async_forms_take_the_pin(ec_key: PrivateKey) -> None:
     async def main() -> tuple[bytes, list[bytes]]:
-        one = await ec_key.sign_async(b"async", pin=PIN)
-        many = await ec_key.sign_many_async([b"x", b"y"], pin=PIN)
+        one = await ec_key.sign_async(b"async", pin=SECRET_PIN)
+        many = await ec_key.sign_many_async([b"x", b"y"], pin=SECRET_PIN)
         return one, many
 
     one, many = asyncio.run(main())
@@ -195,19 +193,19 @@ def test_async_forms_take_the_pin(ec_key: PrivateKey) -> None:
 
 
 def test_keys_of_an_explicit_session_take_the_pin_too(token: Token) -> None:
-    with token.open(user_pin=PIN) as session:
+    with token.open(user_pin=SECRET_PIN) as session:
         key = session.get_key(label="tool-rsa", object_class=ObjectClass.PRIVATE_KEY)
         assert isinstance(key, PrivateKey)
         rsa_public = export_public_key(key)
-        signature = key.sign(b"explicit", Mechanism.SHA256_RSA_PKCS, pin=PIN)
+        signature = key.sign(b"explicit", Mechanism.SHA256_RSA_PKCS, pin=SECRET_PIN)
         rsa_public.verify(signature, b"explicit", padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
-        batch = key.sign_many([b"a", b"b"], Mechanism.SHA256_RSA_PKCS, pin=PIN.encode())
+        batch = key.sign_many([b"a", b"b"], Mechanism.SHA256_RSA_PKCS, pin=SECRET_PIN.encode())
         rsa_public.verify(batch[1], b"b", padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
         ciphertext = rsa_public.encrypt(b"secret", padding.PKCS1v15())  # type: ignore[union-attr]
         with pytest.raises(errors.PinIncorrect):
-            key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=WRONG)
+            key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=WRONG_PIN)
         # The refused PIN left no operation active: the same session decrypts at once.
-        assert key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=PIN) == b"secret"
+        assert key.decrypt(ciphertext, Mechanism.RSA_PKCS, pin=SECRET_PIN) == b"secret"
 
 
 def test_keygen_with_the_attribute_makes_keys_that_need_their_pin(token: Token) -> None:
@@ -217,7 +215,7 @@ def test_keygen_with_the_attribute_makes_keys_that_need_their_pin(token: Token) 
         with pytest.raises(errors.ContextPinRequired):
             private.sign(b"generated")
         mechanism = Mechanism.SHA256_RSA_PKCS if kind == KeyType.RSA else None
-        assert public.verify_ok(b"generated", private.sign(b"generated", mechanism, pin=PIN), mechanism)
+        assert public.verify_ok(b"generated", private.sign(b"generated", mechanism, pin=SECRET_PIN), mechanism)
 
 
 # -- wrong PINs -------------------------------------------------------------------------------------------------
@@ -226,19 +224,19 @@ def test_keygen_with_the_attribute_makes_keys_that_need_their_pin(token: Token) 
 def test_a_wrong_pin_raises_pin_incorrect_naming_the_key_and_never_the_pin(ec_key: PrivateKey, token: Token) -> None:
     opened = token.pool.opened
     with pytest.raises(errors.PinIncorrect) as caught:
-        ec_key.sign(b"data", pin=WRONG)
+        ec_key.sign(b"data", pin=WRONG_PIN)
     assert caught.value.function == "C_Login"
     assert "tool-ec" in str(caught.value) and "per-use PIN" in str(caught.value)
-    assert WRONG not in str(caught.value) and WRONG not in repr(caught.value)
+    assert WRONG_PIN not in str(caught.value) and WRONG_PIN not in repr(caught.value)
     # The operation was ended on the pooled session: the next signature runs on the same session.
-    _verify_raw_ecdsa(_ec_public(ec_key), ec_key.sign(b"data", pin=PIN), b"data")
+    _verify_raw_ecdsa(_ec_public(ec_key), ec_key.sign(b"data", pin=SECRET_PIN), b"data")
     assert token.pool.opened == opened
 
 
 @pytest.mark.parametrize("on_error", ["raise", "return"])
 def test_a_wrong_pin_stops_a_batch_at_its_first_item(ec_key: PrivateKey, on_error: Any) -> None:
     with pytest.raises(errors.PinIncorrect) as caught:
-        ec_key.sign_many([b"a", b"b", b"c"], pin=WRONG, on_error=on_error)
+        ec_key.sign_many([b"a", b"b", b"c"], pin=WRONG_PIN, on_error=on_error)
     assert getattr(caught.value, "index", None) == 0
 
 
@@ -252,7 +250,7 @@ def test_a_key_without_the_attribute_ignores_the_pin(token: Token) -> None:
         return "never asked"
 
     assert public.verify_ok(b"plain", private.sign(b"plain", pin=prompt))
-    assert public.verify_ok(b"plain", private.sign_many([b"plain"], pin=WRONG)[0])
+    assert public.verify_ok(b"plain", private.sign_many([b"plain"], pin=WRONG_PIN)[0])
     assert called == []
 
 
@@ -266,16 +264,16 @@ def _csr(key: Any) -> x509.CertificateSigningRequest:
 
 @pytest.mark.parametrize("label", ["tool-ec", "tool-rsa"])
 def test_cryptography_key_with_a_pin_signs_a_csr(token: Token, label: str) -> None:
-    key = token_key(_private(token, label), pin=PIN)
+    key = token_key(_private(token, label), pin=SECRET_PIN)
     csr = _csr(key)
     assert csr.is_signature_valid
     same = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     assert csr.public_key().public_bytes(*same) == key.public_key().public_bytes(*same)
-    assert PIN not in repr(key)
+    assert SECRET_PIN not in repr(key)
 
 
 def test_cryptography_rsa_key_decrypts_with_a_pin_callable(rsa_key: PrivateKey) -> None:
-    key = token_key(rsa_key, pin=lambda: PIN.encode())
+    key = token_key(rsa_key, pin=lambda: SECRET_PIN.encode())
     ciphertext = key.public_key().encrypt(b"oaep", padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None))
     assert key.decrypt(ciphertext, padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)) == b"oaep"
     ciphertext = key.public_key().encrypt(b"v1.5", padding.PKCS1v15())
@@ -284,10 +282,10 @@ def test_cryptography_rsa_key_decrypts_with_a_pin_callable(rsa_key: PrivateKey) 
 
 def test_p11_open_gives_the_context_pin_to_the_cryptography_key(softhsm: SoftHSM, token: Token) -> None:
     uri = f"pkcs11:token={quote(token.label)};object=tool-ec;type=private?module-path={quote(softhsm.module_path)}"
-    key = p11.open(uri, pin=PIN, context_pin=PIN)
+    key = p11.open(uri, pin=SECRET_PIN, context_pin=SECRET_PIN)
     csr = _csr(key)
     assert csr.is_signature_valid
-    without = p11.open(uri, pin=PIN)
+    without = p11.open(uri, pin=SECRET_PIN)
     with pytest.raises(errors.ContextPinRequired):
         _csr(without)
     digest = hashlib.sha256(b"x").digest()
@@ -308,12 +306,12 @@ def _always_auth_key(faulty: Faulty) -> tuple[Any, PrivateKey]:
 def test_a_batch_logs_in_once_per_item_and_a_refused_pin_once_in_all(faulty: Faulty) -> None:
     public, private = _always_auth_key(faulty)
     faulty.shim.configure("")  # counts from here
-    signatures = private.sign_many([b"m%d" % i for i in range(10)], pin=FAULT_PIN, workers=3)
+    signatures = private.sign_many([b"m%d" % i for i in range(10)], pin=SECRET_PIN, workers=3)
     assert faulty.shim.calls("C_Login") == 10
     assert public.verify_many([b"m%d" % i for i in range(10)], signatures) == [True] * 10
     faulty.shim.configure("")
     with pytest.raises(errors.PinIncorrect):
-        private.sign_many([b"m%d" % i for i in range(10)], pin=WRONG, workers=3, on_error="return")
+        private.sign_many([b"m%d" % i for i in range(10)], pin=WRONG_PIN, workers=3, on_error="return")
     assert faulty.shim.calls("C_Login") == 1  # never offered again: a card would count each try
     assert faulty.shim.calls("C_Sign") == 1  # ... and the one operation was ended
 
@@ -331,9 +329,9 @@ def test_the_pool_recovers_a_session_a_refused_pin_left_active(faulty: Faulty) -
     # The call that ends the refused operation answers CKR_BUFFER_TOO_SMALL: the operation stays active.
     with faulty.shim.faults("C_Sign buffer_too_small nth=1"):
         with pytest.raises(errors.PinIncorrect):
-            private.sign(b"data", pin=WRONG)
+            private.sign(b"data", pin=WRONG_PIN)
         assert faulty.shim.injected("C_Sign") == 1
-        signature = private.sign(b"data", pin=FAULT_PIN)
+        signature = private.sign(b"data", pin=SECRET_PIN)
         # Its C_SignInit met CKR_OPERATION_ACTIVE: the pool opened a replacement and signed there.
         assert faulty.shim.calls("C_SignInit") == 3
         assert faulty.shim.calls("C_OpenSession") == 1

@@ -9,37 +9,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 from collections.abc import Iterator
 
 import pytest
-from support import add_hmac_key
 
-import p11
 from p11 import errors
 from p11.api.objects import SecretKey
 from p11.api.token import Token
 from p11.constants import KeyType, Mechanism
 from p11.mechanisms import GCM
 from p11.testing import SoftHSM
-
-USER_PIN = "246810"
-HMAC_VALUE = b"async-key-value!" * 2
-_labels = itertools.count(1)
-
-
-def mac(data: bytes) -> bytes:
-    return hmac.new(HMAC_VALUE, data, hashlib.sha256).digest()
+from tests.support import HMAC_VALUE, mac, token_with_keys
 
 
 @pytest.fixture
 def token(softhsm: SoftHSM) -> Iterator[Token]:
-    spec = softhsm.add_token(f"async-{next(_labels)}", user_pin=USER_PIN)
-    token = p11.load(softhsm.module_path).get_token(label=spec.label)
-    token.login(USER_PIN, max_size=2)
-    add_hmac_key(token, HMAC_VALUE)
-    yield token
-    token.close_pool()
+    """A token of the test's own, its pool of 2 logged in, with an HMAC key (label "hmac")."""
+    with token_with_keys(softhsm, "async", max_size=2) as keys:
+        yield keys.token
 
 
 def test_thousand_concurrent_sign_async_on_a_pool_of_two_all_verify(token: Token) -> None:

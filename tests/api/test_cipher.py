@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.padding import PKCS7
-from highlevel_helpers import USER_PIN, software_public_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,17 +19,10 @@ from p11 import errors
 from p11._cffi import ffi
 from p11.constants import Attribute, KeyDerivation, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import CBC, CTR, ECDH1, GCM, OAEP, KeyWrap, Raw
-
-pytest_plugins = ["highlevel_fixtures"]
+from tests.api.helpers import software_public_key
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 AES_KEY = bytes(range(32))
-
-
-@pytest.fixture(scope="module")
-def session(hl_token):
-    with hl_token.open(user_pin=USER_PIN, rw=True) as s:
-        yield s
 
 
 def aes_key(session, value=AES_KEY, extra=None):
@@ -261,7 +253,8 @@ def test_rsa_oaep_wrap_and_unwrap(session, rsa_pair):
 
 def test_rsa_oaep_wrap_cross_checked_with_cryptography(session, rsa_pair):
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from highlevel_helpers import token_public_key
+
+    from tests.api.helpers import token_public_key
 
     oaep = padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)
     value = os.urandom(32)

@@ -8,7 +8,6 @@ SoftHSM 2.6 makes every usage flag a template leaves out true, so a flag missing
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,10 +24,9 @@ from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import import_private_key, import_secret
 from p11.testing import SoftHSM
+from tests.support import USER_PIN, unique_label
 
-USER_PIN = "624791"
 A = Attribute
-_labels = itertools.count(1)
 
 # The table, written out once more by hand: a change to p11.defaults must be a deliberate change here too.
 # (public, private) for pairs, the secret's flags for secret keys.
@@ -89,7 +87,7 @@ def read_back(finder: Session | Token, kind: str, label: str) -> Any:
 
 @pytest.fixture
 def token(softhsm: SoftHSM) -> Iterator[Token]:
-    spec = softhsm.add_token(f"usages-{next(_labels)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("usages"), user_pin=USER_PIN)
     found = p11.load(softhsm.module_path).get_token(label=spec.label)
     yield found
     found.close_pool()
@@ -221,7 +219,7 @@ class Refusing:
 def refusing(softhsm: SoftHSM) -> Iterator[tuple[Token, Refusing]]:
     """A fresh token, seen through a Library on SoftHSM whose every call (lowlevel, native, pool) goes through a
     :class:`Refusing` table."""
-    spec = softhsm.add_token(f"refusing-{next(_labels)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("refusing"), user_pin=USER_PIN)
     module = lowlevel.Module(softhsm.module_path)  # joins the process's initialisation, so closing finalises nothing
     fault = Refusing(module.function_list_address)
     module.function_list_address = fault.address

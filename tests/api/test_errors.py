@@ -5,20 +5,11 @@ from __future__ import annotations
 import io
 
 import pytest
-from highlevel_helpers import USER_PIN
 
 from p11 import errors
 from p11.constants import Attribute, KeyType, Mechanism
 from p11.mechanisms import CBC, GCM, PSS
 from p11.ops.plans import SIGN, plan
-
-pytest_plugins = ["highlevel_fixtures"]
-
-
-@pytest.fixture(scope="module")
-def session(hl_token):
-    with hl_token.open(user_pin=USER_PIN, rw=True) as s:
-        yield s
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import ENGINE, SO_PIN, USER_PIN, openssl
+
+from tests.support import SO_PIN, USER_PIN, openssl
+from tests.support.cli import ENGINE, PIN_ENV
 
 CAFE = b"caf\xe9"
 CAFE_OTHER = b"caf\xe8"
 KEY = b"cl\xe9"
-ENV_PIN = {"P11_PIN": USER_PIN}
 
 
 def _bytes_arg(data: bytes) -> str:
@@ -59,9 +60,9 @@ def latin1(cli: Any) -> Any:
 
 
 def test_objects_lists_a_latin1_labelled_key_in_a_table_and_in_json(latin1: Any) -> None:
-    table = latin1.ok("objects", "--token", _bytes_arg(CAFE), env=ENV_PIN)
+    table = latin1.ok("objects", "--token", _bytes_arg(CAFE), env=PIN_ENV)
     assert "cl\\xe9" in table.stdout
-    rows = latin1.ok("objects", "--token", _bytes_arg(CAFE), "--json", env=ENV_PIN).json()["objects"]
+    rows = latin1.ok("objects", "--token", _bytes_arg(CAFE), "--json", env=PIN_ENV).json()["objects"]
     assert sorted(r["type"] for r in rows) == ["private", "public"]
     for row in rows:
         assert row["label"] == "cl\\xe9"  # shown escaped, as the table shows it
@@ -74,14 +75,14 @@ def test_two_latin1_labels_stay_two_tokens_with_their_own_uris(latin1: Any) -> N
     assert labels["caf\\xe9"].startswith("pkcs11:token=caf%E9;")
     assert labels["caf\\xe8"].startswith("pkcs11:token=caf%E8;")
     for uri in ("pkcs11:token=caf%E9", "pkcs11:token=caf%E8"):  # each selects its own token, not both
-        rows = latin1.ok("objects", "--uri", uri, "--json", env=ENV_PIN).json()["objects"]
+        rows = latin1.ok("objects", "--uri", uri, "--json", env=PIN_ENV).json()["objects"]
         assert rows and all(r["uri"].startswith(uri + ";") for r in rows)
 
 
 @pytest.mark.skipif(not ENGINE.is_file(), reason="needs OpenSSL's pkcs11 engine (libengine-pkcs11-openssl)")
 def test_openssl_reads_the_uri_p11_prints_for_a_latin1_key(latin1: Any, tmp_path: Path) -> None:
     uri = latin1.ok("uri", "--token", _bytes_arg(CAFE), "--label", _bytes_arg(KEY), "--type", "public",
-                    env=ENV_PIN).stdout.strip()
+                    env=PIN_ENV).stdout.strip()
     assert uri.startswith("pkcs11:token=caf%E9;") and "object=cl%E9" in uri
     env = {**latin1.env, "OPENSSL_CONF": str(latin1.engine_config())}
     result = openssl("pkey", "-engine", "pkcs11", "-inform", "engine", "-in", uri, "-pubin", "-pubout", env=env,
@@ -116,9 +117,9 @@ def test_delete_by_id_removes_a_latin1_labelled_key_pair(latin1: Any) -> None:
     doomed = b"doomed\xe9"  # a token of this test's own: the others keep their keys whatever the order
     _latin1_token(latin1, doomed)
     deleted = latin1.ok("delete", "--token", _bytes_arg(doomed), "--id", "01", "--all", "--yes", "--json",
-                        env=ENV_PIN).json()["deleted"]
+                        env=PIN_ENV).json()["deleted"]
     assert sorted(r["type"] for r in deleted) == ["private", "public"]
-    assert latin1.ok("objects", "--token", _bytes_arg(doomed), "--json", env=ENV_PIN).json()["objects"] == []
+    assert latin1.ok("objects", "--token", _bytes_arg(doomed), "--json", env=PIN_ENV).json()["objects"] == []
 
 
 def test_init_token_takes_a_label_that_is_not_utf8_from_the_command_line(cli: Any) -> None:

@@ -10,28 +10,26 @@ import textwrap
 import threading
 
 import pytest
-from highlevel_helpers import SO_PIN, USER_PIN
 
 from p11 import errors, lowlevel
 from p11.api.library import Library, Slot, load
 from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
+from tests.support import SO_PIN, USER_PIN
 
-pytest_plugins = ["highlevel_fixtures"]
 
-
-def test_load_same_path_twice_gives_same_library(softhsm, hl_library, tmp_path):
-    assert load(softhsm.module_path) is hl_library
+def test_load_same_path_twice_gives_same_library(softhsm, library, tmp_path):
+    assert load(softhsm.module_path) is library
     link = tmp_path / "softhsm-link.so"
     os.symlink(softhsm.module_path, link)
-    assert load(link) is hl_library  # same real path
-    assert hl_library.module is lowlevel.load(softhsm.module_path)
-    assert "SoftHSM" in hl_library.info.manufacturer_id
+    assert load(link) is library  # same real path
+    assert library.module is lowlevel.load(softhsm.module_path)
+    assert "SoftHSM" in library.info.manufacturer_id
 
 
-def test_slots_and_tokens(hl_library, softhsm):
-    slots = hl_library.slots()
+def test_slots_and_tokens(library, softhsm):
+    slots = library.slots()
     assert slots and all(isinstance(s, Slot) for s in slots)
     labels = [s.token.label for s in slots if s.token is not None]
     assert softhsm.label in labels
@@ -41,44 +39,44 @@ def test_slots_and_tokens(hl_library, softhsm):
     assert slot.token is slot.token  # one Token object per token: login state lives there
 
 
-def test_get_token_by_label_serial_and_other_fields(hl_library, hl_token, softhsm):
-    assert hl_library.get_token(label=softhsm.label) is hl_token
-    assert hl_library.get_token(serial=hl_token.serial) is hl_token
-    assert hl_library.get_token(slot_id=hl_token.slot.id) is hl_token
-    assert hl_token in hl_library.tokens(manufacturer=hl_token.manufacturer, model=hl_token.model)
-    assert hl_token in hl_library.tokens(flags=TokenFlag.TOKEN_INITIALIZED | TokenFlag.LOGIN_REQUIRED)
-    assert hl_token in hl_library.tokens(serial_number=hl_token.serial)
-    assert hl_library.tokens(label="no such token anywhere") == []
+def test_get_token_by_label_serial_and_other_fields(library, token, softhsm):
+    assert library.get_token(label=softhsm.label) is token
+    assert library.get_token(serial=token.serial) is token
+    assert library.get_token(slot_id=token.slot.id) is token
+    assert token in library.tokens(manufacturer=token.manufacturer, model=token.model)
+    assert token in library.tokens(flags=TokenFlag.TOKEN_INITIALIZED | TokenFlag.LOGIN_REQUIRED)
+    assert token in library.tokens(serial_number=token.serial)
+    assert library.tokens(label="no such token anywhere") == []
 
 
-def test_get_token_errors_name_the_request_and_the_candidates(hl_library, softhsm):
+def test_get_token_errors_name_the_request_and_the_candidates(library, softhsm):
     with pytest.raises(errors.NoSuchToken) as info:
-        hl_library.get_token(label="missing-token")
+        library.get_token(label="missing-token")
     assert isinstance(info.value, LookupError) and isinstance(info.value, errors.P11Error)
     assert "missing-token" in str(info.value) and softhsm.label in str(info.value)
     # SoftHSM always offers a spare uninitialised token next to ours: asking for "any" token is ambiguous.
     with pytest.raises(errors.MultipleTokens) as many:
-        hl_library.get_token()
+        library.get_token()
     assert isinstance(many.value, LookupError)
     assert softhsm.label in str(many.value)
     with pytest.raises(TypeError, match="colour"):
-        hl_library.tokens(colour="blue")
+        library.tokens(colour="blue")
 
 
-def test_token_mechanisms_are_cached_and_checked(hl_token):
-    first = hl_token.mechanisms()
-    assert hl_token.mechanisms() is first
-    assert hl_token.supports(Mechanism.AES_GCM, MechanismFlag.ENCRYPT)
-    assert hl_token.supports(Mechanism.ECDSA, MechanismFlag.SIGN)
-    assert not hl_token.supports(Mechanism.ECDSA_SHA256)  # SoftHSM 2.6 has no hash-then-sign ECDSA
-    assert not hl_token.supports(Mechanism.SHA256, MechanismFlag.SIGN)
+def test_token_mechanisms_are_cached_and_checked(token):
+    first = token.mechanisms()
+    assert token.mechanisms() is first
+    assert token.supports(Mechanism.AES_GCM, MechanismFlag.ENCRYPT)
+    assert token.supports(Mechanism.ECDSA, MechanismFlag.SIGN)
+    assert not token.supports(Mechanism.ECDSA_SHA256)  # SoftHSM 2.6 has no hash-then-sign ECDSA
+    assert not token.supports(Mechanism.SHA256, MechanismFlag.SIGN)
 
 
-def test_session_is_a_context_manager_and_refuses_use_after_close(hl_token):
-    with hl_token.open() as session:
+def test_session_is_a_context_manager_and_refuses_use_after_close(token):
+    with token.open() as session:
         assert isinstance(session, Session)
         assert not session.closed and not session.rw
-        assert session.token is hl_token
+        assert session.token is token
         handle = session.handle
     assert session.closed
     with pytest.raises(errors.SessionClosed):
@@ -89,14 +87,14 @@ def test_session_is_a_context_manager_and_refuses_use_after_close(hl_token):
     assert str(handle) in repr(session)
 
 
-def test_open_twice_with_pin_does_not_fail(hl_token):
-    first = hl_token.open(user_pin=USER_PIN)
+def test_open_twice_with_pin_does_not_fail(token):
+    first = token.open(user_pin=USER_PIN)
     try:
-        second = hl_token.open(user_pin=USER_PIN)  # must not raise CKR_USER_ALREADY_LOGGED_IN
+        second = token.open(user_pin=USER_PIN)  # must not raise CKR_USER_ALREADY_LOGGED_IN
         try:
             assert second.info().state == SessionState.RO_USER_FUNCTIONS
-            assert hl_token.logged_in == UserType.USER
-            third = hl_token.open(rw=True)  # no PIN: the token is logged in for the whole application
+            assert token.logged_in == UserType.USER
+            third = token.open(rw=True)  # no PIN: the token is logged in for the whole application
             assert third.info().state == SessionState.RW_USER_FUNCTIONS
             third.close()
         finally:
@@ -104,49 +102,49 @@ def test_open_twice_with_pin_does_not_fail(hl_token):
     finally:
         first.close()
     # Closing the application's last session logs the token out, and p11 knows it.
-    assert hl_token.logged_in is None
-    with hl_token.open() as session:
+    assert token.logged_in is None
+    with token.open() as session:
         assert session.info().state == SessionState.RO_PUBLIC_SESSION
 
 
-def test_login_made_elsewhere_counts(hl_token, hl_library):
-    module = hl_library.module
-    raw = module.C_OpenSession(hl_token.slot.id)
+def test_login_made_elsewhere_counts(token, library):
+    module = library.module
+    raw = module.C_OpenSession(token.slot.id)
     try:
         module.C_Login(raw, UserType.USER, USER_PIN)
-        with hl_token.open(user_pin=USER_PIN) as session:  # already logged in through the lowlevel layer
+        with token.open(user_pin=USER_PIN) as session:  # already logged in through the lowlevel layer
             assert session.info().state == SessionState.RO_USER_FUNCTIONS
             session.login(USER_PIN)  # again: still not an error
     finally:
         module.C_CloseSession(raw)
 
 
-def test_wrong_pin_raises_and_leaves_no_session(hl_token):
-    before = hl_token._open_sessions
+def test_wrong_pin_raises_and_leaves_no_session(token):
+    before = token._open_sessions
     with pytest.raises(errors.PinIncorrect) as info:
-        hl_token.open(user_pin="99999")
+        token.open(user_pin="99999")
     assert "99999" not in str(info.value) and "99999" not in repr(info.value)
-    assert hl_token._open_sessions == before
+    assert token._open_sessions == before
 
 
-def test_logout_and_login_on_a_session(hl_session):
-    hl_session.logout()
-    assert hl_session.info().state == SessionState.RW_PUBLIC_SESSION
-    hl_session.logout()  # not logged in: harmless
-    hl_session.login(USER_PIN)
-    assert hl_session.info().state == SessionState.RW_USER_FUNCTIONS
+def test_logout_and_login_on_a_session(api_session):
+    api_session.logout()
+    assert api_session.info().state == SessionState.RW_PUBLIC_SESSION
+    api_session.logout()  # not logged in: harmless
+    api_session.login(USER_PIN)
+    assert api_session.info().state == SessionState.RW_USER_FUNCTIONS
 
 
-def test_pins_never_in_repr(hl_token, softhsm):
-    with hl_token.open(user_pin=USER_PIN) as session:
-        text = repr(session) + repr(hl_token) + repr(hl_token.slot) + repr(hl_token.library)
-    assert USER_PIN not in text.replace(hl_token.serial, "").replace(str(hl_token.slot.id), "")
+def test_pins_never_in_repr(token, softhsm):
+    with token.open(user_pin=USER_PIN) as session:
+        text = repr(session) + repr(token) + repr(token.slot) + repr(token.library)
+    assert USER_PIN not in text.replace(token.serial, "").replace(str(token.slot.id), "")
     assert SO_PIN not in text
 
 
-def test_free_token_is_the_first_uninitialised_one(hl_library):
-    free = hl_library.free_token()
-    uninitialised = sorted(t.slot.id for t in hl_library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
+def test_free_token_is_the_first_uninitialised_one(library):
+    free = library.free_token()
+    uninitialised = sorted(t.slot.id for t in library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
     assert free.slot.id == uninitialised[0]
     assert not free.flags & TokenFlag.TOKEN_INITIALIZED
 
@@ -169,14 +167,14 @@ def test_free_token_when_none_is_free_names_the_tokens(softhsm):
         library.free_token()
 
 
-def test_init_token_init_pin_set_pin_on_the_spare_slot(hl_library):
-    spare = hl_library.free_token()
+def test_init_token_init_pin_set_pin_on_the_spare_slot(library):
+    spare = library.free_token()
     assert not spare.flags & TokenFlag.TOKEN_INITIALIZED
-    assert spare is next(t for t in hl_library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
+    assert spare is next(t for t in library.tokens() if not t.flags & TokenFlag.TOKEN_INITIALIZED)
     spare.init_token(SO_PIN, "hl-initialised")
-    assert spare.flags & TokenFlag.TOKEN_INITIALIZED and hl_library.free_token() is not spare
+    assert spare.flags & TokenFlag.TOKEN_INITIALIZED and library.free_token() is not spare
     assert spare.label == "hl-initialised"
-    assert hl_library.get_token(label="hl-initialised") is spare
+    assert library.get_token(label="hl-initialised") is spare
     spare.init_pin(SO_PIN, "4321")
     with spare.open(user_pin="4321") as session:
         assert session.info().state == SessionState.RO_USER_FUNCTIONS
@@ -190,8 +188,8 @@ def test_init_token_init_pin_set_pin_on_the_spare_slot(hl_library):
         assert session.rw and session.info().state == SessionState.RW_SO_FUNCTIONS
 
 
-def test_sessions_are_thread_safe(hl_session):
-    key = hl_session.generate_key("hmac", token=False)
+def test_sessions_are_thread_safe(api_session):
+    key = api_session.generate_key("hmac", token=False)
     expected = key.sign(b"message")
     results: list[bytes] = []
     failures: list[BaseException] = []
@@ -212,10 +210,10 @@ def test_sessions_are_thread_safe(hl_session):
     assert results == [expected] * 200
 
 
-def test_library_types(hl_library, hl_token):
-    assert isinstance(hl_library, Library) and isinstance(hl_token, Token)
-    assert hl_token.library is hl_library and hl_token.slot.library is hl_library
-    assert hl_token.info().label == hl_token.label
+def test_library_types(library, token):
+    assert isinstance(library, Library) and isinstance(token, Token)
+    assert token.library is library and token.slot.library is library
+    assert token.info().label == token.label
 
 
 def test_close_finalises_and_a_new_load_starts_over(softhsm):
@@ -245,15 +243,15 @@ def test_close_finalises_and_a_new_load_starts_over(softhsm):
     assert proc.stdout.strip() == softhsm.label
 
 
-def test_a_dropped_session_is_closed(hl_token, hl_library):
+def test_a_dropped_session_is_closed(token, library):
     import gc
 
-    before = hl_token._open_sessions
-    session = hl_token.open()
+    before = token._open_sessions
+    session = token.open()
     handle = session.handle
-    assert hl_token._open_sessions == before + 1
+    assert token._open_sessions == before + 1
     del session
     gc.collect()
-    assert hl_token._open_sessions == before
+    assert token._open_sessions == before
     with pytest.raises(errors.SessionHandleInvalid):
-        hl_library.module.C_GetSessionInfo(handle)
+        library.module.C_GetSessionInfo(handle)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import SO_PIN
 
 import p11
 from p11.api.library import load
 from p11.opener import open_session
 from p11.testing import SoftHSM
+from tests.support import SO_PIN, USER_PIN
+from tests.support.cli import PIN_ENV
 
 # A PIN that is not UTF-8 (Latin-1 'é', then a marker the tests look for in every message).
 LATIN1_PIN = b"\xe9SECRETpin42"
@@ -120,8 +121,8 @@ def test_a_str_pin_that_stands_for_no_bytes_is_a_value_error_holding_none_of_it(
 
 def test_a_pin_in_the_uri_path_logs_in_through_the_api_and_the_command(cli: Any) -> None:
     label = cli.new_token()["label"]
-    cli.ok("keygen", "ec", "--token", label, "--label", "engine-style", env={"P11_PIN": "1234"})
-    uri = f"pkcs11:token={label};object=engine-style;type=private;pin-value=1234"
+    cli.ok("keygen", "ec", "--token", label, "--label", "engine-style", env=PIN_ENV)
+    uri = f"pkcs11:token={label};object=engine-style;type=private;pin-value={USER_PIN}"
     signed = cli.ok("sign", "--uri", uri, "--format", "hex", input=b"data")
     assert len(bytes.fromhex(signed.stdout.strip())) in (64, 70, 71, 72)
     listed = cli.ok("objects", "--uri", uri, "--json").json()["objects"]
@@ -137,7 +138,7 @@ def test_a_pin_in_the_uri_path_logs_in_through_the_api_and_the_command(cli: Any)
 
 @pytest.mark.parametrize("option", ["--pin", "--pin=1234", "--user-pin"])
 def test_pin_on_the_command_line_says_where_a_pin_comes_from(cli: Any, option: str) -> None:
-    args = ["objects", option] + ([] if "=" in option else ["1234"])
+    args = ["objects", option] + ([] if "=" in option else [USER_PIN])
     result = cli.run(*args)
     assert result.code == 2
     for hint in ("P11_PIN", "--pin-source", "prompt"):
@@ -146,7 +147,7 @@ def test_pin_on_the_command_line_says_where_a_pin_comes_from(cli: Any, option: s
 
 
 def test_so_pin_on_init_pin_says_where_the_so_pin_comes_from(cli: Any) -> None:
-    result = cli.run("init-pin", "--so-pin", "12345678")
+    result = cli.run("init-pin", "--so-pin", SO_PIN)
     assert result.code == 2 and "P11_SO_PIN" in result.stderr and "--so-pin-source" in result.stderr
 
 

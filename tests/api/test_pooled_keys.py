@@ -9,59 +9,32 @@ logged in for as long as it holds a session), with an HMAC key of known value, a
 from __future__ import annotations
 
 import hashlib
-import hmac
-import itertools
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from support import add_hmac_key
 
 import p11
 from p11 import errors
 from p11.api.objects import PrivateKey, PublicKey, SecretKey
 from p11.api.session import PooledSession
-from p11.api.token import Token
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import CBC, GCM
 from p11.testing import SoftHSM
-
-USER_PIN = "735591"  # distinctive, so a leak into a message or repr would be noticed
-HMAC_VALUE = bytes(range(32))
-_labels = itertools.count(1)
-
-
-def mac(data: bytes) -> bytes:
-    return hmac.new(HMAC_VALUE, data, hashlib.sha256).digest()
-
-
-@dataclass
-class Keys:
-    token: Token
-    hmac: SecretKey
-    ec_private: PrivateKey
-    ec_public: PublicKey
-    aes: SecretKey
+from tests.support import SECRET_PIN, WRONG_PIN, TokenKeys, mac, python, token_with_keys, unique_label
 
 
 @pytest.fixture
-def keys(softhsm: SoftHSM) -> Iterator[Keys]:
-    spec = softhsm.add_token(f"pooled-{next(_labels)}", user_pin=USER_PIN)
-    token = p11.load(softhsm.module_path).get_token(label=spec.label)
-    token.login(USER_PIN)
-    secret = add_hmac_key(token, HMAC_VALUE)
-    public, private = token.generate_keypair(KeyType.EC, label="ec")
-    aes = token.generate_key(KeyType.AES, 256, label="aes")
-    yield Keys(token, secret, private, public, aes)
-    token.close_pool()
+def keys(softhsm: SoftHSM) -> Iterator[TokenKeys]:
+    """A token of the test's own (its PIN distinctive, so a leak into a message or repr would be noticed), its
+    pool logged in, with token-object keys."""
+    with token_with_keys(softhsm, "pooled", pin=SECRET_PIN) as made:
+        yield made
 
 
-def test_login_then_keys_sign_with_no_session_in_sight(keys: Keys) -> None:
+def test_login_then_keys_sign_with_no_session_in_sight(keys: TokenKeys) -> None:
     token = keys.token
     key = token.get_key(label="hmac")
     assert isinstance(key, SecretKey) and isinstance(key.session, PooledSession)
@@ -76,7 +49,7 @@ def test_login_then_keys_sign_with_no_session_in_sight(keys: Keys) -> None:
     assert token.logged_in == p11.UserType.USER
 
 
-def test_pooled_key_operations_from_several_threads(keys: Keys) -> None:
+def test_pooled_key_operations_from_several_threads(keys: TokenKeys) -> None:
     private = keys.token.get_key(label="ec", object_class=ObjectClass.PRIVATE_KEY)
     public = keys.token.get_key(label="ec", object_class=ObjectClass.PUBLIC_KEY)
     secret = keys.token.get_key(label="hmac")
@@ -105,15 +78,15 @@ def test_pooled_key_operations_from_several_threads(keys: Keys) -> None:
 
 
 def test_wrong_pin_raises_and_the_right_one_then_works(softhsm: SoftHSM) -> None:
-    spec = softhsm.add_token(f"pooled-{next(_labels)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("pooled"), user_pin=SECRET_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     try:
         with pytest.raises(errors.PinIncorrect) as info:
-            token.login("918273")
-        assert "918273" not in str(info.value) and "918273" not in repr(info.value)
-        token.login(USER_PIN, max_size=2, keep_pin=True)
+            token.login(WRONG_PIN)
+        assert WRONG_PIN not in str(info.value) and WRONG_PIN not in repr(info.value)
+        token.login(SECRET_PIN, max_size=2, keep_pin=True)
         assert token.pool.max_size == 2 and token.pool.keeps_pin
-        assert USER_PIN not in repr(token.pool)
+        assert SECRET_PIN not in repr(token.pool)
         with pytest.raises(RuntimeError, match="before first use"):
             token.configure_pool(max_size=4)
         assert len(token.generate_random(16)) == 16
@@ -121,7 +94,7 @@ def test_wrong_pin_raises_and_the_right_one_then_works(softhsm: SoftHSM) -> None
         token.close_pool()
 
 
-def test_explicit_sessions_keep_their_keys(keys: Keys) -> None:
+def test_explicit_sessions_keep_their_keys(keys: TokenKeys) -> None:
     pool = keys.token.pool
     opened = pool.opened
     with keys.token.open() as session:
@@ -134,7 +107,7 @@ def test_explicit_sessions_keep_their_keys(keys: Keys) -> None:
         key.sign(b"after close")  # the cached fast path too: the closed session's handle is 0
 
 
-def test_session_objects_stay_on_their_session(keys: Keys) -> None:
+def test_session_objects_stay_on_their_session(keys: TokenKeys) -> None:
     with keys.token.open(rw=True) as session:
         ephemeral = session.generate_key(KeyType.GENERIC_SECRET, token=False, label="ephemeral")
         assert ephemeral.session is session
@@ -146,7 +119,7 @@ def test_session_objects_stay_on_their_session(keys: Keys) -> None:
         keys.token.get_key(label="ephemeral")  # gone with its session
 
 
-def test_fast_path_keeps_the_checks_of_the_full_path(keys: Keys) -> None:
+def test_fast_path_keeps_the_checks_of_the_full_path(keys: TokenKeys) -> None:
     key = keys.hmac
     assert key.sign(b"warm") == mac(b"warm")  # the fast path is installed for the default mechanism
     with pytest.raises(TypeError, match="str"):
@@ -168,7 +141,7 @@ def test_fast_path_keeps_the_checks_of_the_full_path(keys: Keys) -> None:
     assert info.value.index == 0  # type: ignore[attr-defined]
 
 
-def test_ecdsa_with_hash_hashed_in_software_signs_and_verifies(keys: Keys) -> None:
+def test_ecdsa_with_hash_hashed_in_software_signs_and_verifies(keys: TokenKeys) -> None:
     if keys.token.supports(Mechanism.ECDSA_SHA256):
         pytest.skip("the token has CKM_ECDSA_SHA256 itself")
     private, public = keys.ec_private, keys.ec_public
@@ -181,7 +154,7 @@ def test_ecdsa_with_hash_hashed_in_software_signs_and_verifies(keys: Keys) -> No
         assert not public.verify_ok(data + b"!", signature)
 
 
-def test_get_attributes_names_and_members(keys: Keys) -> None:
+def test_get_attributes_names_and_members(keys: TokenKeys) -> None:
     key = keys.token.get_key(label="ec", object_class=ObjectClass.PUBLIC_KEY)
     attrs = key.get_attributes([Attribute.LABEL, "key_type", Attribute.VERIFY])
     assert attrs == {Attribute.LABEL: "ec", Attribute.KEY_TYPE: KeyType.EC, Attribute.VERIFY: True}
@@ -192,7 +165,7 @@ def test_get_attributes_names_and_members(keys: Keys) -> None:
     assert key["label"] == "ec" and key.key_type == KeyType.EC
 
 
-def test_token_conveniences_use_the_pool(keys: Keys) -> None:
+def test_token_conveniences_use_the_pool(keys: TokenKeys) -> None:
     token = keys.token
     found = list(token.find(label="ec"))
     assert {type(o) for o in found} == {PublicKey, PrivateKey}
@@ -209,7 +182,7 @@ def test_token_conveniences_use_the_pool(keys: Keys) -> None:
     assert token.pool.in_use == 0
 
 
-def test_close_pool_closes_its_sessions(keys: Keys) -> None:
+def test_close_pool_closes_its_sessions(keys: TokenKeys) -> None:
     token = keys.token
     module = token.library.module
     pool = token.pool
@@ -225,14 +198,14 @@ def test_close_pool_closes_its_sessions(keys: Keys) -> None:
             module.C_GetSessionInfo(handle)
     with pytest.raises(errors.PoolClosed):
         keys.hmac.sign(b"x")  # bound to the closed pool
-    token.login(USER_PIN)  # a new pool
+    token.login(SECRET_PIN)  # a new pool
     assert token.get_key(label="hmac").sign(b"x") == mac(b"x")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_pooled_key_signs_in_a_fork_child(keys: Keys) -> None:
+def test_pooled_key_signs_in_a_fork_child(keys: TokenKeys) -> None:
     token = keys.token
-    token.login(USER_PIN, keep_pin=True)  # the child's pool logs in again with the kept PIN
+    token.login(SECRET_PIN, keep_pin=True)  # the child's pool logs in again with the kept PIN
     assert keys.hmac.sign(b"parent") == mac(b"parent")
     pid = os.fork()
     if pid == 0:
@@ -250,7 +223,7 @@ def test_pooled_key_signs_in_a_fork_child(keys: Keys) -> None:
 
 def test_library_close_closes_the_pools(softhsm: SoftHSM) -> None:
     # In a child process: closing the session-wide library here would end every other test's sessions.
-    spec = softhsm.add_token(f"pooled-{next(_labels)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("pooled"), user_pin=SECRET_PIN)
     code = textwrap.dedent(
         f"""
         import p11
@@ -260,7 +233,7 @@ def test_library_close_closes_the_pools(softhsm: SoftHSM) -> None:
         library = p11.load({softhsm.module_path!r})
         token = library.get_token(label={spec.label!r})
         baseline = library.module.C_GetTokenInfo(token.slot.id).session_count
-        token.login({USER_PIN!r}, max_size=3)
+        token.login({SECRET_PIN!r}, max_size=3)
         key = token.generate_key(KeyType.GENERIC_SECRET, token=False)
         signatures = [key.sign(b"m%d" % i) for i in range(10)]
         pool = token.pool
@@ -284,6 +257,6 @@ def test_library_close_closes_the_pools(softhsm: SoftHSM) -> None:
         print("ok")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=softhsm.env, capture_output=True, text=True, check=False)
+    proc = python(code, env=softhsm.env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"

@@ -8,7 +8,6 @@ with ``keep_pin=True``, holding a private EC key as a token object.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +21,9 @@ from p11.api.objects import PrivateKey, object_for
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.testing import SoftHSM
+from tests.support import USER_PIN, unique_label
 
-USER_PIN = "508163"
 LABEL = "pooled-read"
-_labels = itertools.count(1)
 
 
 def read_label(key: PrivateKey) -> Any:
@@ -72,7 +70,7 @@ class Pooled:
 
 @pytest.fixture
 def pooled(softhsm: SoftHSM) -> Iterator[Pooled]:
-    spec = softhsm.add_token(f"reads-{next(_labels)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("reads"), user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     token.login(USER_PIN, keep_pin=True)
     token.generate_keypair(KeyType.EC, label=LABEL)

@@ -10,7 +10,6 @@ import io
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa, utils
-from highlevel_helpers import USER_PIN, software_public_key, token_public_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +17,7 @@ from p11 import errors
 from p11.constants import MGF, Attribute, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import PSS, EdDSA, digest_info
 from p11.ops.plans import SIGN, plan
-
-pytest_plugins = ["highlevel_fixtures"]
+from tests.api.helpers import software_public_key, token_public_key
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 HASHES = {
@@ -56,12 +54,6 @@ CURVES = {
     "secp521r1": ec.SECP521R1(),
     "secp256k1": ec.SECP256K1(),
 }
-
-
-@pytest.fixture(scope="module")
-def session(hl_token):
-    with hl_token.open(user_pin=USER_PIN, rw=True) as s:
-        yield s
 
 
 @pytest.fixture(scope="module")

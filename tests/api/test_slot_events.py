@@ -19,16 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_support import Faulty
 
 import p11
 from p11.api.events import SlotEvent, SlotEventKind
 from p11.constants import TokenFlag
 from p11.testing import SoftHSM
+from tests.faults.helpers import Faulty
+from tests.support import ROOT, SO_PIN, USER_PIN
 
-pytest_plugins = ["fault_fixtures"]
-
-CHILD = Path(__file__).parent / "children" / "slot_events.py"
+CHILD = ROOT / "tests" / "children" / "slot_events.py"
 SOFTHSM2_UTIL = shutil.which("softhsm2-util")
 
 
@@ -89,7 +88,7 @@ def test_a_token_initialised_by_another_process_is_seen_while_waiting(store: Sof
         wait_ready(proc)
         assert SOFTHSM2_UTIL is not None
         made = subprocess.run(
-            [SOFTHSM2_UTIL, "--init-token", "--free", "--label", "arrived", "--pin", "1234", "--so-pin", "12345678"],
+            [SOFTHSM2_UTIL, "--init-token", "--free", "--label", "arrived", "--pin", USER_PIN, "--so-pin", SO_PIN],
             env=store.env, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         initialised_at = time.time()
@@ -113,7 +112,7 @@ def test_tokens_another_process_adds_and_deletes_are_seen_while_this_one_uses_th
     assert SOFTHSM2_UTIL is not None
     util = [SOFTHSM2_UTIL]
     added = subprocess.run(
-        [*util, "--init-token", "--free", "--label", "other-process", "--pin", "1234", "--so-pin", "12345678"],
+        [*util, "--init-token", "--free", "--label", "other-process", "--pin", USER_PIN, "--so-pin", SO_PIN],
         env=softhsm.env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     try:

@@ -1,22 +1,20 @@
-"""Fixtures for the p11.aws tests, loaded by ``pytest_plugins = ["aws_fixtures"]``: an environment where botocore
+"""Fixtures of the p11.aws tests (stand-ins for AWS: stubs.py here): an environment where botocore
 cannot reach AWS (``aws_env``) and a signature-checking STS stub that botocore's STS clients are pointed at
 (``sts_stub``), the example secret imported into the token (``aws_key``), and the CAs of the mutual-TLS tests (``pki``
 issues device certificates, ``server_pki`` the provider's)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_support import EXAMPLE_SECRET, Pki, StsStub, isolate_aws_env
 
 from p11.api.session import Session
 from p11.aws import import_secret
-
-_labels = itertools.count()
+from tests.aws.stubs import EXAMPLE_SECRET, Pki, StsStub, isolate_aws_env
+from tests.support import unique_label
 
 
 @pytest.fixture
@@ -33,9 +31,9 @@ def sts_stub(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Iterator[StsStub
 
 
 @pytest.fixture
-def aws_key(hl_session: Session) -> Iterator[Any]:
+def aws_key(api_session: Session) -> Iterator[Any]:
     """The example secret, imported with ``p11.aws.import_secret`` (removed afterwards)."""
-    key = import_secret(hl_session, EXAMPLE_SECRET, label=f"aws-secret-{next(_labels)}")
+    key = import_secret(api_session, EXAMPLE_SECRET, label=unique_label("aws-secret"))
     yield key
     key.destroy()
 

@@ -19,13 +19,12 @@ from typing import Any
 
 import pexpect
 import pytest
-from aws_support import EXAMPLE_SECRET, IotStub, Pki, SilentServer, StsStub, credentials_body, server_context
-from cli_support import USER_PIN, p11_executable
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-pytest_plugins = ["aws_fixtures"]
+from tests.aws.stubs import EXAMPLE_SECRET, IotStub, Pki, SilentServer, StsStub, credentials_body, server_context
+from tests.support import SECRET_PIN, USER_PIN
+from tests.support.cli import PIN_ENV, p11_executable
 
-PIN = {"P11_PIN": USER_PIN}
 TOKEN = "aws-cli"
 KEY = f"pkcs11:token={TOKEN};object=device;type=private"
 OTHER_SECRET = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"  # 40 characters, as AWS makes them
@@ -35,7 +34,7 @@ OTHER_SECRET = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"  # 40 characters, as A
 def token(cli: Any) -> str:
     """A token with the device key (EC P-256, made on the token)."""
     cli.new_token(TOKEN)
-    cli.ok("keygen", "ec", "--curve", "P-256", "--token", TOKEN, "--label", "device", env=PIN)
+    cli.ok("keygen", "ec", "--curve", "P-256", "--token", TOKEN, "--label", "device", env=PIN_ENV)
     return TOKEN
 
 
@@ -72,7 +71,7 @@ def _failed(result: Any, code: int) -> str:
 
 def test_credentials_print_the_credential_process_document(cli: Any, stub: IotStub, server_pki: Pki,
                                                            cert: Path) -> None:
-    result = cli.ok(*credential_args(stub.endpoint, server_pki, cert), env=PIN, input=b"")
+    result = cli.ok(*credential_args(stub.endpoint, server_pki, cert), env=PIN_ENV, input=b"")
     issued = stub.issued[0]
     assert json.loads(result.stdout) == {
         "Version": 1, "AccessKeyId": issued["accessKeyId"], "SecretAccessKey": issued["secretAccessKey"],
@@ -82,7 +81,7 @@ def test_credentials_print_the_credential_process_document(cli: Any, stub: IotSt
     assert stub.requests == [{"path": "/role-aliases/device-role/credentials", "thing": "thing-1",
                               "client": "cli-device"}]
     # --json changes nothing: the output is always the document SDKs read.
-    again = cli.ok(*credential_args(stub.endpoint, server_pki, cert), "--json", env=PIN, input=b"")
+    again = cli.ok(*credential_args(stub.endpoint, server_pki, cert), "--json", env=PIN_ENV, input=b"")
     assert json.loads(again.stdout)["AccessKeyId"] == stub.issued[1]["accessKeyId"]
 
 
@@ -134,7 +133,7 @@ def test_every_exit_is_clean(cli: Any, stub: IotStub, server_pki: Pki, cert: Pat
     for run in range(10):
         if run % 2:
             stub.answers.append((403, b'{"message": "Access Denied"}'))
-        codes.append(cli.run(*credential_args(stub.endpoint, server_pki, cert), env=PIN, input=b"").code)
+        codes.append(cli.run(*credential_args(stub.endpoint, server_pki, cert), env=PIN_ENV, input=b"").code)
     assert codes == [0, 1] * 5
 
 
@@ -173,7 +172,7 @@ def test_expired_malformed_or_refused_answers_fail_with_exit_1(cli: Any, stub: I
                                                                cert: Path, answer: tuple[int, bytes],
                                                                message: str) -> None:
     stub.answers.append(answer)
-    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert), env=PIN, input=b""), 1)
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert), env=PIN_ENV, input=b""), 1)
     assert message in line and "queued-secret" not in line
 
 
@@ -183,7 +182,7 @@ def test_an_endpoint_that_never_accepts_fails_within_the_timeout(cli: Any, serve
     filler = socket.create_connection(("127.0.0.1", port))
     try:
         started = time.monotonic()
-        result = cli.run(*credential_args(f"127.0.0.1:{port}", server_pki, cert), "--timeout", "1", env=PIN,
+        result = cli.run(*credential_args(f"127.0.0.1:{port}", server_pki, cert), "--timeout", "1", env=PIN_ENV,
                          input=b"")
         elapsed = time.monotonic() - started
     finally:
@@ -199,7 +198,7 @@ def test_a_silent_endpoint_fails_within_the_timeout(cli: Any, pki: Pki, server_p
     server = SilentServer(server_context(pki, server_pki) if tls else None)
     try:
         started = time.monotonic()
-        result = cli.run(*credential_args(server.endpoint, server_pki, cert), "--timeout", "1", env=PIN, input=b"")
+        result = cli.run(*credential_args(server.endpoint, server_pki, cert), "--timeout", "1", env=PIN_ENV, input=b"")
         elapsed = time.monotonic() - started
     finally:
         server.close()
@@ -211,17 +210,17 @@ def test_a_silent_endpoint_fails_within_the_timeout(cli: Any, pki: Pki, server_p
 
 def test_the_key_uri_names_no_key_or_two(cli: Any, token: str, stub: IotStub, server_pki: Pki, cert: Path) -> None:
     missing = f"pkcs11:token={token};object=no-such-key;type=private"
-    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, missing), env=PIN, input=b""), 1)
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, missing), env=PIN_ENV, input=b""), 1)
     assert "no object with object=no-such-key;type=private" in line
 
     for ident in ("0a01", "0a02"):
-        cli.ok("keygen", "ec", "--token", token, "--label", "twin", "--id", ident, env=PIN)
+        cli.ok("keygen", "ec", "--token", token, "--label", "twin", "--id", ident, env=PIN_ENV)
     twins = f"pkcs11:token={token};object=twin;type=private"
-    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, twins), env=PIN, input=b""), 2)
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, twins), env=PIN_ENV, input=b""), 2)
     assert "ambiguous selection: 2 objects match" in line and "id=%0A%01" in line and "id=%0A%02" in line
 
     public = f"pkcs11:token={token};object=device;type=public"
-    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, public), env=PIN, input=b""), 2)
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, public), env=PIN_ENV, input=b""), 2)
     assert "not a private key" in line
     assert stub.requests == []
 
@@ -257,34 +256,34 @@ def test_pin_source_in_the_key_uri(cli: Any, stub: IotStub, server_pki: Pki, cer
 
 
 def test_a_pin_on_the_command_line_is_refused(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None:
-    key = f"{KEY}?pin-value=86420"
-    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, key), env=PIN, input=b""), 2)
-    assert "must not hold the PIN (pin-value)" in line and "86420" not in line
+    key = f"{KEY}?pin-value={SECRET_PIN}"
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, key), env=PIN_ENV, input=b""), 2)
+    assert "must not hold the PIN (pin-value)" in line and SECRET_PIN not in line
     assert stub.requests == []
 
 
 def test_the_module_is_the_callers_choice(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None:
     env = {k: v for k, v in cli.env.items() if k != "P11_MODULE"}
     args = [p11_executable(), *credential_args(stub.endpoint, server_pki, cert)]
-    proc = subprocess.run(args, env={**env, **PIN}, input=b"", capture_output=True, timeout=120, check=False)
+    proc = subprocess.run(args, env={**env, **PIN_ENV}, input=b"", capture_output=True, timeout=120, check=False)
     assert proc.returncode == 2 and b"no PKCS#11 module to load" in proc.stderr and proc.stdout == b""
-    proc = subprocess.run([*args, "--module", cli.module], env={**env, **PIN}, input=b"", capture_output=True,
+    proc = subprocess.run([*args, "--module", cli.module], env={**env, **PIN_ENV}, input=b"", capture_output=True,
                           timeout=120, check=False)
     assert proc.returncode == 0 and json.loads(proc.stdout)["Version"] == 1
 
 
 def test_bad_arguments_are_usage_errors(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None:
-    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, "pkcs11:token=x"), env=PIN,
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, "pkcs11:token=x"), env=PIN_ENV,
                            input=b""), 2)
     assert "name the device key" in line
     args = credential_args(stub.endpoint, server_pki, cert)
     args[args.index("--endpoint") + 1] = "https://example.com"
-    line = _failed(cli.run(*args, env=PIN, input=b""), 2)
+    line = _failed(cli.run(*args, env=PIN_ENV, input=b""), 2)
     assert "endpoint must be 'host' or 'host:port'" in line
     args = credential_args(stub.endpoint, server_pki, Path("/nonexistent/cert.pem"))
-    assert "cannot read the certificate file" in _failed(cli.run(*args, env=PIN, input=b""), 2)
+    assert "cannot read the certificate file" in _failed(cli.run(*args, env=PIN_ENV, input=b""), 2)
     args = credential_args(stub.endpoint, server_pki, Path("/dev/stdin"))  # a pipe: refused, never read (it could
-    line = _failed(cli.run(*args, env=PIN, input=b""), 2)                  # block for ever)
+    line = _failed(cli.run(*args, env=PIN_ENV, input=b""), 2)                  # block for ever)
     assert "certificate file '/dev/stdin': a FIFO (named pipe), not a regular file" in line
 
 
@@ -298,35 +297,35 @@ def _k_date(secret: str, date: str = "20150830") -> str:
 def _token_hmac(cli: Any, label: str, date: str = "20150830") -> str:
     """The first SigV4 derivation step, computed by the token key ``label`` (``p11 sign`` with SHA256_HMAC)."""
     out = cli.ok("sign", "--token", TOKEN, "--label", label, "--type", "secret-key", "-m", "SHA256_HMAC",
-                 "--format", "hex", input=date.encode(), env=PIN).stdout
+                 "--format", "hex", input=date.encode(), env=PIN_ENV).stdout
     return out.strip()
 
 
 def test_import_secret_from_stdin_env_and_file(cli: Any, token: str, tmp_path: Path) -> None:
     result = cli.ok("aws", "import-secret", "--token", token, "--label", "aws-stdin", "--secret-source", "-",
-                    "--json", input=f"{EXAMPLE_SECRET}\n".encode(), env=PIN)
+                    "--json", input=f"{EXAMPLE_SECRET}\n".encode(), env=PIN_ENV)
     [row] = result.json()["objects"]
     assert row["type"] == "secret-key" and row["key_type"] == "GENERIC_SECRET" and row["label"] == "aws-stdin"
     assert row["sensitive"] is True and row["extractable"] is False and row["usages"] == ["sign", "verify"]
     assert _token_hmac(cli, "aws-stdin") == _k_date(EXAMPLE_SECRET)
 
     result = cli.ok("aws", "import-secret", "--token", token, "--label", "aws-env", "--id", "a1",
-                    env={**PIN, "AWS_SECRET_ACCESS_KEY": EXAMPLE_SECRET}, input=b"")
+                    env={**PIN_ENV, "AWS_SECRET_ACCESS_KEY": EXAMPLE_SECRET}, input=b"")
     assert "from AWS_SECRET_ACCESS_KEY" in result.stdout and "aws-env" in result.stdout
     assert _token_hmac(cli, "aws-env") == _k_date(EXAMPLE_SECRET)
 
     secret_file = tmp_path / "secret"
     secret_file.write_text(f"{OTHER_SECRET}\r\n", encoding="ascii")
     cli.ok("aws", "import-secret", "--token", token, "--label", "aws-file", "--secret-source", str(secret_file),
-           env=PIN, input=b"")
+           env=PIN_ENV, input=b"")
     assert _token_hmac(cli, "aws-file") == _k_date(OTHER_SECRET)
-    for result in (cli.run("objects", "--token", token, "--json", env=PIN),):
+    for result in (cli.run("objects", "--token", token, "--json", env=PIN_ENV),):
         assert EXAMPLE_SECRET not in result.stdout
 
 
 def test_import_secret_at_a_terminal_does_not_echo(cli: Any, token: str) -> None:
     child = pexpect.spawn(p11_executable(), ["aws", "import-secret", "--token", token, "--label", "aws-typed"],
-                          env={**cli.env, **PIN}, cwd=str(cli.directory), timeout=30)
+                          env={**cli.env, **PIN_ENV}, cwd=str(cli.directory), timeout=30)
     child.expect_exact("AWS secret access key: ")
     child.sendline(EXAMPLE_SECRET)
     rest = child.read()
@@ -336,29 +335,29 @@ def test_import_secret_at_a_terminal_does_not_echo(cli: Any, token: str) -> None
 
 
 def test_import_secret_refusals_never_show_the_secret(cli: Any, token: str, tmp_path: Path) -> None:
-    line = _failed(cli.run("aws", "import-secret", "--token", token, "--label", "aws-none", input=b"", env=PIN), 2)
+    line = _failed(cli.run("aws", "import-secret", "--token", token, "--label", "aws-none", input=b"", env=PIN_ENV), 2)
     assert "no secret access key: give --secret-source FILE (- for standard input), set AWS_SECRET_ACCESS_KEY" in line
 
     cli.ok("aws", "import-secret", "--token", token, "--label", "aws-once", "--secret-source", "-",
-           input=EXAMPLE_SECRET.encode(), env=PIN)
+           input=EXAMPLE_SECRET.encode(), env=PIN_ENV)
     line = _failed(cli.run("aws", "import-secret", "--token", token, "--label", "aws-once", "--secret-source", "-",
-                           input=b"another-secret", env=PIN), 2)
+                           input=b"another-secret", env=PIN_ENV), 2)
     assert f"token '{token}' already holds a secret key labelled 'aws-once'" in line
     assert _token_hmac(cli, "aws-once") == _k_date(EXAMPLE_SECRET)  # the first one, alone and untouched
 
     bad = "wJalrXUtnFEMI K7MDENG"  # white space inside: not a secret access key
     result = cli.run("aws", "import-secret", "--token", token, "--label", "aws-bad", "--secret-source", "-",
-                     "--debug", input=bad.encode(), env=PIN)
+                     "--debug", input=bad.encode(), env=PIN_ENV)
     assert result.code == 2 and "must not contain white space" in result.stderr
     assert "Traceback" in result.stderr and "wJalrXUtnFEMI" not in result.stderr + result.stdout
     line = _failed(cli.run("aws", "import-secret", "--token", token, "--label", "aws-bad", "--secret-source", "-",
-                           input="s\u00e9cret-\u00e9".encode(), env=PIN), 2)
+                           input="s\u00e9cret-\u00e9".encode(), env=PIN_ENV), 2)
     assert line == "p11: error: the secret access key in standard input is not ASCII text"
     line = _failed(cli.run("aws", "import-secret", "--token", token, "--label", "aws-bad", "--secret-source",
-                           "/dev/stdin", input=EXAMPLE_SECRET.encode(), env=PIN), 2)
+                           "/dev/stdin", input=EXAMPLE_SECRET.encode(), env=PIN_ENV), 2)
     assert "is a FIFO (named pipe): give a regular file, or - for standard input" in line
     line = _failed(cli.run("aws", "import-secret", "--token", token, "--label", "aws-bad", "--secret-source",
-                           str(tmp_path / "missing"), input=b"", env=PIN), 2)
+                           str(tmp_path / "missing"), input=b"", env=PIN_ENV), 2)
     assert "does not exist" in line
-    objects = cli.ok("objects", "--token", token, "--json", env=PIN).json()["objects"]
+    objects = cli.ok("objects", "--token", token, "--json", env=PIN_ENV).json()["objects"]
     assert not [o for o in objects if o["label"] == "aws-bad"]

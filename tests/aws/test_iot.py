@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import gc
-import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -14,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_support import IotStub, Pki, SilentServer, StsStub, credentials_body, server_context
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from support import unique_label
 
 import p11
 from p11 import errors
@@ -28,19 +25,16 @@ from p11.aws.iot import CredentialsFetcher
 from p11.aws.mtls import Endpoint, MtlsClient
 from p11.crypto import token_key
 from p11.testing import SoftHSM
-
-pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
-
-PIN = "2468"
-_names = itertools.count()
+from tests.aws.stubs import IotStub, Pki, SilentServer, StsStub, credentials_body, server_context
+from tests.support import SECRET_PIN, USER_PIN, WRONG_PIN, unique_label
 
 
-@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
-def iot_token(softhsm: SoftHSM, hl_library: p11.Library) -> Iterator[Session]:
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests.support.unique_label)
+def iot_token(softhsm: SoftHSM, library: p11.Library) -> Iterator[Session]:
     """A token of its own (awscrt keeps a session, so the token stays logged in while its TLS contexts live)."""
-    spec = softhsm.add_token("aws-iot", user_pin=PIN, so_pin="13579246")
-    token = hl_library.get_token(label=spec.label)
-    with token.open(user_pin=PIN, rw=True) as session:
+    spec = softhsm.add_token("aws-iot", user_pin=SECRET_PIN)
+    token = library.get_token(label=spec.label)
+    with token.open(user_pin=SECRET_PIN, rw=True) as session:
         yield session
 
 
@@ -78,7 +72,7 @@ def test_credentials_come_over_mtls_with_the_token_key(stub: IotStub, server_pki
 
 
 def test_key_by_uri(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
-    uri = f"pkcs11:token=aws-iot;object=device;type=private?module-path={softhsm.module_path}&pin-value={PIN}"
+    uri = f"pkcs11:token=aws-iot;object=device;type=private?module-path={softhsm.module_path}&pin-value={SECRET_PIN}"
     session = session_for(stub, server_pki, device, key=uri)
     assert session.get_credentials().get_frozen_credentials().access_key == stub.issued[0]["accessKeyId"]
 
@@ -114,19 +108,20 @@ def test_the_credentials_sign_an_sts_call_the_stub_verifies(stub: IotStub, serve
 
 def test_wrong_pin_in_the_uri(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
     # The module token is logged in already here (iot_token); a second token logs in through the URI's PIN.
-    spec = softhsm.add_token(unique_label("aws-iot-2"), user_pin="1357", so_pin="13579246")
-    uri = f"pkcs11:token={spec.label};object=device;type=private?module-path={softhsm.module_path}&pin-value=918273"
+    spec = softhsm.add_token(unique_label("aws-iot-2"))
+    uri = (f"pkcs11:token={spec.label};object=device;type=private"
+           f"?module-path={softhsm.module_path}&pin-value={WRONG_PIN}")
     with pytest.raises(errors.PinIncorrect) as info:
         session_for(stub, server_pki, device, key=uri)
-    assert "918273" not in str(info.value) and "918273" not in repr(info.value)
+    assert WRONG_PIN not in str(info.value) and WRONG_PIN not in repr(info.value)
     assert stub.requests == []
 
 
 def test_key_on_a_token_that_is_not_logged_in(stub: IotStub, server_pki: Pki, pki: Pki, softhsm: SoftHSM,
-                                              hl_library: p11.Library) -> None:
-    spec = softhsm.add_token(unique_label("aws-iot-public"), user_pin="1357", so_pin="13579246")
-    token = hl_library.get_token(label=spec.label)
-    with token.open(user_pin="1357", rw=True) as rw:
+                                              library: p11.Library) -> None:
+    spec = softhsm.add_token(unique_label("aws-iot-public"))
+    token = library.get_token(label=spec.label)
+    with token.open(user_pin=USER_PIN, rw=True) as rw:
         _, key = rw.generate_keypair("ec", curve="P-256", label="open-key",
                                      private_attrs={p11.Attribute.PRIVATE: False})
         cert = pki.device(token_key(key).public_key(), "open-device")
@@ -137,7 +132,8 @@ def test_key_on_a_token_that_is_not_logged_in(stub: IotStub, server_pki: Pki, pk
 
 
 def test_missing_key(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
-    uri = f"pkcs11:token=aws-iot;object=no-such-key;type=private?module-path={softhsm.module_path}&pin-value={PIN}"
+    uri = (f"pkcs11:token=aws-iot;object=no-such-key;type=private"
+           f"?module-path={softhsm.module_path}&pin-value={SECRET_PIN}")
     with pytest.raises(errors.NoSuchObject, match="no-such-key"):
         session_for(stub, server_pki, device, key=uri)
 
@@ -307,14 +303,14 @@ def test_bad_arguments(stub: IotStub, server_pki: Pki, device: Any) -> None:
 def test_no_pin_or_secret_in_logs_or_reprs(stub: IotStub, server_pki: Pki, device: Any, iot_token: Session,
                                            softhsm: SoftHSM, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    config = Pkcs11Config(pkcs11_lib=softhsm.module_path, user_pin=PIN, token_label="aws-iot",
+    config = Pkcs11Config(pkcs11_lib=softhsm.module_path, user_pin=SECRET_PIN, token_label="aws-iot",
                           private_key_label="device")
     provider = Boto3SessionProvider(stub.endpoint, "device-role", "thing-1", str(device[1]), pkcs11=config,
                                     ca=server_pki.ca_file.read_bytes())
     session = provider.get_session(region="eu-west-1")
     frozen = session.get_credentials().get_frozen_credentials()
     for text in (repr(provider), repr(session), repr(session.get_credentials()), caplog.text):
-        assert f"={PIN}" not in text and f"'{PIN}'" not in text and frozen.secret_key not in text
+        assert f"={SECRET_PIN}" not in text and f"'{SECRET_PIN}'" not in text and frozen.secret_key not in text
 
 
 # -- the awsiot-credentialhelper drop-in ---------------------------------------------------------------------
@@ -329,7 +325,7 @@ def test_compat_side_by_side_with_awsiot_credentialhelper(stub: IotStub, server_
     stub.answers += [(200, answer), (200, answer)]
     results = []
     for provider_class, config_class in ((Original, OriginalConfig), (Boto3SessionProvider, Pkcs11Config)):
-        config = config_class(pkcs11_lib=softhsm.module_path, user_pin=PIN, token_label="aws-iot",
+        config = config_class(pkcs11_lib=softhsm.module_path, user_pin=SECRET_PIN, token_label="aws-iot",
                               private_key_label="device")
         provider = provider_class(endpoint=stub.endpoint, role_alias="device-role", thing_name="thing-1",
                                   certificate=device[1].read_bytes(), pkcs11=config,
@@ -352,8 +348,8 @@ def test_compat_key_errors_are_runtime_errors_where_the_original_raises_them(stu
     from awsiot_credentialhelper.boto3_session import Boto3SessionProvider as Original
     from awsiot_credentialhelper.boto3_session import Pkcs11Config as OriginalConfig
 
-    spec = softhsm.add_token(unique_label(f"aws-iot-compat-{case}"), user_pin="1357", so_pin="13579246")
-    pin, label = ("918273", "device") if case == "wrong-pin" else ("1357", "no-such-key")
+    spec = softhsm.add_token(unique_label(f"aws-iot-compat-{case}"))
+    pin, label = (WRONG_PIN, "device") if case == "wrong-pin" else (USER_PIN, "no-such-key")
     caught = []
     for provider_class, config_class in ((Original, OriginalConfig), (Boto3SessionProvider, Pkcs11Config)):
         config = config_class(pkcs11_lib=softhsm.module_path, user_pin=pin, token_label=spec.label,
@@ -364,11 +360,11 @@ def test_compat_key_errors_are_runtime_errors_where_the_original_raises_them(stu
             session.get_credentials().get_frozen_credentials()
         except RuntimeError as exc:  # what code written for the original catches
             caught.append(exc)
-        assert "918273" not in repr(provider)
+        assert WRONG_PIN not in repr(provider)
     original, ours = caught
     expected = ("CKR_PIN_INCORRECT", "PIN is incorrect") if case == "wrong-pin" else ("KEY_NOT_FOUND", "no-such-key")
     assert expected[0] in str(original)
-    assert isinstance(ours, ValueError) and expected[1] in str(ours) and "918273" not in str(ours)
+    assert isinstance(ours, ValueError) and expected[1] in str(ours) and WRONG_PIN not in str(ours)
     assert isinstance(ours.__cause__, errors.PinIncorrect if case == "wrong-pin" else errors.NoSuchObject)
     assert stub.requests == []
 

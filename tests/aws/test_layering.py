@@ -6,9 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from support import modules_loaded_after
-
 import p11.aws
+from tests.support import modules_loaded_after
 
 AWS = Path(p11.aws.__file__).parent
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime
 import http.server
-import itertools
 import json
-import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -16,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_support import Pki, pem
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -26,9 +23,8 @@ from p11.api.session import Session
 from p11.aws import ClientCertificateRejected, CredentialsTLSError, MtlsClient, mtls_client
 from p11.crypto import token_key
 from p11.testing import SoftHSM
-
-PIN = "2468"
-_tokens = itertools.count(1)  # a new label each time the fixture is set up (shuffled runs set it up again)
+from tests.aws.stubs import Pki, pem
+from tests.support import USER_PIN, unique_label
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -70,8 +66,8 @@ def _serve(server_pki: Pki, client_ca: Pki | None) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def mtls_session(softhsm: SoftHSM) -> Iterator[Session]:
-    spec = softhsm.add_token(f"aws-mtls-{os.getpid()}-{next(_tokens)}", user_pin=PIN, so_pin="13579246")
-    with load(softhsm.module_path).get_token(label=spec.label).open(user_pin=PIN, rw=True) as session:
+    spec = softhsm.add_token(unique_label("aws-mtls"))
+    with load(softhsm.module_path).get_token(label=spec.label).open(user_pin=USER_PIN, rw=True) as session:
         yield session
 
 

@@ -7,15 +7,13 @@ import logging
 from typing import Any
 
 import pytest
-from aws_support import EXAMPLE_SECRET as SECRET
-from aws_support import StsStub
 
 from p11.api.session import Session
 from p11.aws import import_secret, signing_session, sts_session
 from p11.aws.credentials import parse_expiration
 from p11.aws.errors import CredentialsError, CredentialsFetchError, CredentialsFormatError
-
-pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
+from tests.aws.stubs import EXAMPLE_SECRET as SECRET
+from tests.aws.stubs import StsStub
 
 
 def test_signing_session_requests_verify_at_the_stub(aws_key: Any, sts_stub: Any) -> None:
@@ -60,10 +58,10 @@ def test_botocore_presigning_is_refused_not_left_unsigned(aws_key: Any, sts_stub
         client.generate_presigned_url("get_caller_identity")
 
 
-def test_a_different_secret_is_rejected_by_the_stub(hl_session: Session, sts_stub: Any) -> None:
+def test_a_different_secret_is_rejected_by_the_stub(api_session: Session, sts_stub: Any) -> None:
     from botocore.exceptions import ClientError
 
-    key = import_secret(hl_session, SECRET[:-1] + "X", label="aws-wrong-secret")
+    key = import_secret(api_session, SECRET[:-1] + "X", label="aws-wrong-secret")
     try:
         client = signing_session(key, access_key_id="AKIDEXAMPLE", region="eu-central-1").client("sts")
         with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
@@ -173,10 +171,10 @@ def test_a_failed_fetch_says_it_was_the_fetch(aws_key: Any, aws_env: None) -> No
     assert isinstance(info.value.__cause__, EndpointConnectionError) and isinstance(info.value, CredentialsError)
 
 
-def test_sts_refusing_the_fetch(hl_session: Session, aws_env: None) -> None:
+def test_sts_refusing_the_fetch(api_session: Session, aws_env: None) -> None:
     from botocore.exceptions import ClientError
 
-    key = import_secret(hl_session, SECRET[:-1] + "X", label="aws-refused-fetch")
+    key = import_secret(api_session, SECRET[:-1] + "X", label="aws-refused-fetch")
     stub = _stub()
     try:
         session = sts_session(key, access_key_id="AKIDEXAMPLE", region="eu-central-1", endpoint_url=stub.url)

@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from aws_support import EXAMPLE_SECRET as SECRET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,12 +18,10 @@ from p11.api.session import Session
 from p11.aws import SigV4Signer, import_secret
 from p11.aws.canonical import UNSIGNED_HEADERS
 from p11.constants import Attribute, KeyType
-
-pytest_plugins = ["highlevel_fixtures", "aws_fixtures"]
+from tests.aws.stubs import EXAMPLE_SECRET as SECRET
 
 SUITE = Path(__file__).parent / "data" / "aws-sig-v4-test-suite"
 SUITE_TOKEN = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267"  # get-vanilla-with-session-token
-
 
 
 class CountingKey:
@@ -109,8 +106,8 @@ def test_the_date_step_runs_on_the_token_once_per_day_region_and_service(aws_key
     assert dict(first)["X-Amz-Date"] == "20150830T123600Z"
 
 
-def test_the_stored_key_is_a_sensitive_non_extractable_sign_only_hmac_key(hl_session: Session) -> None:
-    key = import_secret(hl_session, SECRET, label="aws-attrs")
+def test_the_stored_key_is_a_sensitive_non_extractable_sign_only_hmac_key(api_session: Session) -> None:
+    key = import_secret(api_session, SECRET, label="aws-attrs")
     try:
         attrs = key.get_attributes(
             [Attribute.KEY_TYPE, Attribute.SENSITIVE, Attribute.EXTRACTABLE, Attribute.SIGN, Attribute.VERIFY,
@@ -137,9 +134,9 @@ def test_the_stored_key_is_a_sensitive_non_extractable_sign_only_hmac_key(hl_ses
     ("secret", "error"),
     [(b"bytes", TypeError), ("", ValueError), ("has space", ValueError), ("t\u00e9st", ValueError)],
 )
-def test_import_secret_refuses_bad_secrets_without_quoting_them(hl_session: Session, secret: Any, error: type) -> None:
+def test_import_secret_refuses_bad_secrets_without_quoting_them(api_session: Session, secret: Any, error: type) -> None:
     with pytest.raises(error) as info:
-        import_secret(hl_session, secret, label="bad")
+        import_secret(api_session, secret, label="bad")
     assert not secret or str(secret) not in str(info.value)
 
 

@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 IMPLS = {"c-floor", "p11", "p11-batch", "p11-batch-2", "python-pkcs11", "pykcs11"}
 
 

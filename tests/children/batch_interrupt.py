@@ -1,4 +1,4 @@
-"""A 1e6-item HMAC batch interrupted by SIGINT, as a child process (run by tests/test_batch_interrupt.py).
+"""A 1e6-item HMAC batch interrupted by SIGINT, as a child process (run by tests/native/test_batch_interrupt.py).
 
 Usage: ``python batch_interrupt.py MODULE_PATH TOKEN_LABEL USER_PIN ON_ERROR WORKERS ITEMS``; WORKERS is a number
 (pooled batch) or ``session`` (an explicit session's batch, no pool involved). A thread sends
@@ -8,8 +8,6 @@ KeyboardInterrupt it caught (or that none came) and exits 0.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -21,10 +19,8 @@ from pathlib import Path
 import p11
 from p11.constants import Mechanism
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for support
-from support import add_hmac_key
-
-HMAC_VALUE = b"interrupt-key" * 3
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: tests.support
+from tests.support import HMAC_VALUE, add_hmac_key, mac
 
 
 def main(argv: list[str]) -> int:
@@ -60,7 +56,7 @@ def main(argv: list[str]) -> int:
             report["results_len"] = len(partial)
             report["finished"] = sum(1 for r in partial if r is not None)
             report["finished_correct"] = all(
-                r == hmac.new(HMAC_VALUE, m, hashlib.sha256).digest()
+                r == mac(m)
                 for r, m in zip(partial, messages, strict=True)
                 if r is not None
             )
@@ -68,7 +64,7 @@ def main(argv: list[str]) -> int:
         report["interrupted"] = False
         report["results_len"] = len(results)
     # The pool and the session are usable after the interruption: nothing was left half-done.
-    expected = hmac.new(HMAC_VALUE, b"after", hashlib.sha256).digest()
+    expected = mac(b"after")
     report["after"] = key.sign(b"after", Mechanism.SHA256_HMAC) == expected
     token.close_pool()
     print(json.dumps(report), flush=True)

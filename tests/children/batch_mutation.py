@@ -1,18 +1,17 @@
 """Batches whose input lists another thread rewrites while they run (issue 10 item 3), as a child process.
 
-Usage: ``python batch_mutation.py MODULE_PATH TOKEN_LABEL USER_PIN ITEMS REPS`` (run by tests/test_batch_inputs.py,
-once under valgrind). Each repetition runs ``sign_many``, ``verify_many``, ``encrypt_many`` (explicit IVs and a
-per-message aad list) and ``decrypt_many`` over ITEMS items while a thread keeps replacing the items of the lists
-passed in (the old objects are freed at once) and resizing the bytearrays among them. Every result must be what a
-single call gives for one of the values the list held at that index - never garbage - or the batch raises a typed
-error; the script exits 0 after printing ``ok``, 1 on a wrong result, and a crash shows as a signal exit.
+Usage: ``python batch_mutation.py MODULE_PATH TOKEN_LABEL USER_PIN ITEMS REPS`` (run by
+tests/native/test_batch_inputs.py, once under valgrind). Each repetition runs ``sign_many``, ``verify_many``,
+``encrypt_many`` (explicit IVs and a per-message aad list) and ``decrypt_many`` over ITEMS items while a thread keeps
+replacing the items of the lists passed in (the old objects are freed at once) and resizing the bytearrays among
+them. Every result must be what a single call gives for one of the values the list held at that index - never
+garbage - or the batch raises a typed error; the script exits 0 after printing ``ok``, 1 on a wrong result, and a
+crash shows as a signal exit.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import struct
 import sys
 import threading
@@ -25,16 +24,11 @@ from p11 import errors
 from p11.constants import KeyType, Mechanism
 from p11.mechanisms import GCM
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for support
-from support import add_hmac_key
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: tests.support
+from tests.support import HMAC_VALUE, add_hmac_key, mac
 
-HMAC_VALUE = b"mutation-key" * 3
 GENERATIONS = 3  # each index only ever holds one of these few values (plus its original), so results are checkable
 RESIZED = b"!"  # appended by an in-place resize of a bytearray item
-
-
-def mac(data: bytes) -> bytes:
-    return hmac.new(HMAC_VALUE, data, hashlib.sha256).digest()
 
 
 def message(j: int, gen: int) -> bytes:

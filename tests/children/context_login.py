@@ -2,7 +2,7 @@
 ``CKU_CONTEXT_SPECIFIC`` between Init and the operation (native/context_login.pxi) hammered from threads.
 
 Usage: ``python context_login.py MODULE_PATH TOKEN_LABEL USER_PIN REPS [SECONDS]`` (run by
-tests/test_context_login_races.py, many times, and once under valgrind, where SECONDS, how long the threads race
+tests/native/test_context_login_races.py, many times, and once under valgrind, where SECONDS, how long the threads race
 before the close in each repetition, is longer: everything runs slower there). The token holds an
 always-authenticate EC pair labelled ``race-ec`` and RSA pair ``race-rsa``. Each repetition runs, at once:
 

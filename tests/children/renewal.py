@@ -1,5 +1,5 @@
-"""Child process of tests/test_renewal.py: a module loses its device (or its token store) and comes back; p11 starts
-a new generation and the same key objects sign again, never with another key.
+"""Child process of tests/lifetime/test_renewal.py: a module loses its device (or its token store) and comes back;
+p11 starts a new generation and the same key objects sign again, never with another key.
 
     python renewal.py outage SHIM LABEL ROUNDS      the fault shim answers CKR_DEVICE_ERROR to every call, then not
     python renewal.py reload ROUNDS                 a private SoftHSM store whose token directory goes away and back
@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 _AFTER_EXIT: list[Any] = []
@@ -34,15 +35,16 @@ def _after_p11_exit() -> None:
 
 
 atexit.register(_after_p11_exit)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: tests.faults
 
 import p11  # noqa: E402 - after the exit hook above, on purpose
 from p11 import errors  # noqa: E402
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass  # noqa: E402
 from p11.testing import SoftHSM  # noqa: E402
-from p11.testing.faults import FaultModule  # noqa: E402
+from tests.faults.faultmod import FaultModule  # noqa: E402
 
 HMAC = Mechanism.SHA256_HMAC
-PIN = os.environ.get("P11_TEST_PIN", "591735")
+PIN = os.environ["P11_TEST_PIN"]
 # A device that is gone: every call answers CKR_DEVICE_ERROR, C_Initialize too, except C_Finalize, which lets go of
 # the module's state (as a client module does when its server went away).
 DEVICE_GONE = "\n".join(

@@ -1,4 +1,4 @@
-"""Waiting for slot events in a process of its own (issue 21 item 4), run by tests/test_slot_events.py.
+"""Waiting for slot events in a process of its own (issue 21 item 4), run by tests/api/test_slot_events.py.
 
 Usage: ``python slot_events.py MODULE_PATH MODE [ARG]``, with the module's store in ``SOFTHSM2_CONF``:
 

@@ -11,11 +11,10 @@ import threading
 import time
 
 import pytest
-from cli_support import CLI, USER_PIN, p11_executable
 
 from p11 import throughput
+from tests.support.cli import CLI, PIN_ENV, p11_executable
 
-PIN = {"P11_PIN": USER_PIN}
 FAST = ("--seconds", "0.2", "--rounds", "2")
 DOCUMENTED = {"operation", "iterations", "seconds", "ops_per_second"}
 
@@ -24,20 +23,20 @@ DOCUMENTED = {"operation", "iterations", "seconds", "ops_per_second"}
 def bench(tmp_path_factory):
     cli = CLI(tmp_path_factory.mktemp("bench"))
     cli.new_token("bench")
-    cli.ok("keygen", "ec", "--token", "bench", "--label", "device", env=PIN)
-    cli.ok("keygen", "aes", "--token", "bench", "--label", "data", env=PIN)
-    cli.ok("keygen", "ec", "--token", "bench", "--label", "verifier", "--usage", "verify", env=PIN)
-    cli.ok("set-attr", "--token", "bench", "--label", "verifier", "--type", "private", "sign=false", env=PIN)
+    cli.ok("keygen", "ec", "--token", "bench", "--label", "device", env=PIN_ENV)
+    cli.ok("keygen", "aes", "--token", "bench", "--label", "data", env=PIN_ENV)
+    cli.ok("keygen", "ec", "--token", "bench", "--label", "verifier", "--usage", "verify", env=PIN_ENV)
+    cli.ok("set-attr", "--token", "bench", "--label", "verifier", "--type", "private", "sign=false", env=PIN_ENV)
     return cli
 
 
 def _objects(cli):
-    return sorted((o["label"], o["type"]) for o in cli.ok("objects", "--json", env=PIN).json()["objects"])
+    return sorted((o["label"], o["type"]) for o in cli.ok("objects", "--json", env=PIN_ENV).json()["objects"])
 
 
 def test_every_built_in_operation_is_measured_for_its_budget_and_its_keys_removed(bench):
     before = _objects(bench)
-    data = bench.ok("bench", *FAST, "--json", env=PIN).json()
+    data = bench.ok("bench", *FAST, "--json", env=PIN_ENV).json()
     assert data["token"].startswith("pkcs11:token=bench;")
     results = data["results"]
     assert [r["operation"] for r in results] == ["ecdsa-p256-sign", "rsa2048-sign", "hmac-sha256",
@@ -53,28 +52,28 @@ def test_every_built_in_operation_is_measured_for_its_budget_and_its_keys_remove
 
 def test_modes_and_concurrency(bench):
     data = bench.ok("bench", "--only", "hmac-sha256,random-32", "--mode", "single,many,workers,async,processes",
-                    "-n", "2", *FAST, "--json", env=PIN)
+                    "-n", "2", *FAST, "--json", env=PIN_ENV)
     rows = {(r["operation"], r["mode"]): r for r in data.json()["results"]}
     assert set(rows) == {("hmac-sha256", m) for m in ("single", "many", "workers", "async", "processes")} | {
         ("random-32", "single"), ("random-32", "processes")}
     assert all(r["concurrency"] == 2 and r["ops_per_second"] > 0 for r in rows.values())
     assert "random-32 has no many form" in data.stderr  # said, not silently dropped
-    table = bench.ok("bench", "--only", "hmac-sha256", "--mode", "single,many", *FAST, env=PIN).stdout
+    table = bench.ok("bench", "--only", "hmac-sha256", "--mode", "single,many", *FAST, env=PIN_ENV).stdout
     assert "# hmac-sha256: most operations per second with --mode " in table
-    alone = bench.run("bench", "--only", "random-32", "--mode", "async", *FAST, env=PIN)
+    alone = bench.run("bench", "--only", "random-32", "--mode", "async", *FAST, env=PIN_ENV)
     assert alone.code == 2 and "use --mode single or processes" in alone.stderr
 
 
 def test_an_existing_key_by_uri(bench):
     data = bench.ok("bench", "--key", "pkcs11:token=bench;object=device;type=private", "--mode", "single,workers",
-                    "-n", "2", *FAST, "--json", env=PIN).json()["results"]
+                    "-n", "2", *FAST, "--json", env=PIN_ENV).json()["results"]
     assert [(r["operation"], r["mode"]) for r in data] == [("key", "single"), ("key", "workers")]
     assert all(";object=device;type=private" in r["key"] for r in data)
     assert data[0]["mechanism"] == "CKM_ECDSA_SHA256"  # the key type's default
     raw = bench.ok("bench", "--key", "pkcs11:object=device;type=private", "-m", "ECDSA", *FAST, "--json",
-                   env=PIN).json()["results"]
+                   env=PIN_ENV).json()["results"]
     assert raw[0]["mechanism"] == "CKM_ECDSA"
-    aes = bench.ok("bench", "--key", "pkcs11:object=data", *FAST, "--json", env=PIN).json()["results"]
+    aes = bench.ok("bench", "--key", "pkcs11:object=data", *FAST, "--json", env=PIN_ENV).json()["results"]
     assert aes[0]["mechanism"] == "CKM_AES_GCM"
 
 
@@ -90,7 +89,7 @@ def test_an_existing_key_by_uri(bench):
     (("--mode", "threads"), 2, "unknown 'threads'"),
 ])
 def test_what_cannot_be_measured_is_said(bench, args, code, said):
-    result = bench.run("bench", *args, *FAST, env=PIN)
+    result = bench.run("bench", *args, *FAST, env=PIN_ENV)
     assert result.code == code and said in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -125,7 +124,7 @@ def test_a_failing_thread_fails_the_measurement_without_hanging():
 @pytest.mark.parametrize("mode", ["single", "processes"])
 def test_ctrl_c_removes_the_run_s_keys_and_ends_quietly(bench, mode):
     proc = subprocess.Popen([p11_executable(), "bench", "--only", "hmac-sha256", "--mode", mode, "-n", "2",
-                             "--seconds", "60"], env={**bench.env, **PIN}, stdout=subprocess.PIPE,
+                             "--seconds", "60"], env={**bench.env, **PIN_ENV}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=bench.directory)
     try:
         deadline = time.monotonic() + 90

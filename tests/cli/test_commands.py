@@ -9,16 +9,16 @@ import hmac
 import subprocess
 import sys
 
-from cli_support import SO_PIN, USER_PIN, openssl
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-PIN = {"P11_PIN": USER_PIN}
+from tests.support import SO_PIN, openssl
+from tests.support.cli import PIN_ENV
 
 
 def _objects(cli, label, *selection):
-    return cli.ok("objects", "--token", label, *selection, "--json", env=PIN).json()["objects"]
+    return cli.ok("objects", "--token", label, *selection, "--json", env=PIN_ENV).json()["objects"]
 
 
 def test_info_mechanisms_random_digest(cli, tmp_path):
@@ -53,18 +53,18 @@ def test_info_mechanisms_random_digest(cli, tmp_path):
 def test_keygen_objects_export_set_attr_delete(cli, tmp_path):
     label = cli.new_token()["label"]
     made = cli.ok("keygen", "ec", "--curve", "P-384", "--token", label, "--label", "dev", "--id", "01",
-                  "--json", env=PIN).json()["objects"]
+                  "--json", env=PIN_ENV).json()["objects"]
     assert [(o["type"], o["key_type"], o["key_size"], o["id"]) for o in made] == [
         ("private", "EC", 384, "01"), ("public", "EC", 384, "01")]
     assert made[0]["sensitive"] is True and made[0]["extractable"] is False and "sign" in made[0]["usages"]
     mac = cli.ok("keygen", "hmac", "--bits", "256", "--token", label, "--label", "mac", "--usage", "encrypt",
-                 "--json", env=PIN).json()["objects"]
+                 "--json", env=PIN_ENV).json()["objects"]
     assert mac[0]["key_type"] == "GENERIC_SECRET" and {"sign", "verify", "encrypt"} <= set(mac[0]["usages"])
-    rsa = cli.ok("keygen", "rsa", "--bits", "2048", "--token", label, "--label", "signer", "--json", env=PIN).json()
+    rsa = cli.ok("keygen", "rsa", "--bits", "2048", "--token", label, "--label", "signer", "--json", env=PIN_ENV).json()
     assert rsa["objects"][0]["key_size"] == 2048
-    aes = cli.ok("keygen", "aes", "--token", label, "--label", "data", "--json", env=PIN).json()["objects"]
+    aes = cli.ok("keygen", "aes", "--token", label, "--label", "data", "--json", env=PIN_ENV).json()["objects"]
     assert aes[0]["key_size"] == 256 and "encrypt" in aes[0]["usages"]
-    ed = cli.ok("keygen", "ed25519", "--token", label, "--label", "ed", "--json", env=PIN).json()["objects"]
+    ed = cli.ok("keygen", "ed25519", "--token", label, "--label", "ed", "--json", env=PIN_ENV).json()["objects"]
     assert ed[0]["key_type"] == "EC_EDWARDS"
 
     private = _objects(cli, label, "--type", "private")
@@ -72,90 +72,90 @@ def test_keygen_objects_export_set_attr_delete(cli, tmp_path):
     public_only = cli.ok("objects", "--token", label, "--public", "--json").json()["objects"]
     assert all(o["type"] == "public" for o in public_only) and len(public_only) == 3
 
-    pem = cli.ok("export", "--token", label, "--label", "dev", env=PIN).stdout.encode()
+    pem = cli.ok("export", "--token", label, "--label", "dev", env=PIN_ENV).stdout.encode()
     key = serialization.load_pem_public_key(pem)
     assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1"
-    cli.ok("export", "--token", label, "--id", "01", "--format", "der", "--out", str(tmp_path / "dev.der"), env=PIN)
+    cli.ok("export", "--token", label, "--id", "01", "--format", "der", "--out", str(tmp_path / "dev.der"), env=PIN_ENV)
     assert serialization.load_der_public_key((tmp_path / "dev.der").read_bytes()) == key
 
     changed = cli.ok("set-attr", "--token", label, "--label", "dev", "--type", "private", "label=device",
-                     "id=hex:0a0b", "--json", env=PIN).json()["object"]
+                     "id=hex:0a0b", "--json", env=PIN_ENV).json()["object"]
     assert changed["label"] == "device" and changed["id"] == "0a0b"
 
-    refused = cli.run("delete", "--token", label, "--label", "device", env=PIN)  # no terminal to ask on, no --yes
+    refused = cli.run("delete", "--token", label, "--label", "device", env=PIN_ENV)  # no terminal to ask on, no --yes
     assert refused.code == 2 and "add --yes" in refused.stderr
-    deleted = cli.ok("delete", "--token", label, "--label", "device", "--yes", "--json", env=PIN).json()["deleted"]
+    deleted = cli.ok("delete", "--token", label, "--label", "device", "--yes", "--json", env=PIN_ENV).json()["deleted"]
     assert [(o["label"], o["type"]) for o in deleted] == [("device", "private")]
     assert sorted(o["label"] for o in _objects(cli, label, "--type", "private")) == ["ed", "signer"]
-    both = cli.ok("delete", "--token", label, "--label", "signer", "--all", "--yes", "--json", env=PIN).json()
+    both = cli.ok("delete", "--token", label, "--label", "signer", "--all", "--yes", "--json", env=PIN_ENV).json()
     assert sorted(o["type"] for o in both["deleted"]) == ["private", "public"]
 
 
 def test_sign_verify_with_openssl_and_hmac(cli, tmp_path):
     label = cli.new_token()["label"]
-    cli.ok("keygen", "ec", "--token", label, "--label", "dev", env=PIN)
-    cli.ok("keygen", "rsa", "--token", label, "--label", "rsa", env=PIN)
+    cli.ok("keygen", "ec", "--token", label, "--label", "dev", env=PIN_ENV)
+    cli.ok("keygen", "rsa", "--token", label, "--label", "rsa", env=PIN_ENV)
     data = tmp_path / "data.txt"
     data.write_bytes(b"firmware image\n")
-    cli.ok("export", "--token", label, "--label", "dev", "--out", str(tmp_path / "dev.pem"), env=PIN)
-    cli.ok("export", "--token", label, "--label", "rsa", "--out", str(tmp_path / "rsa.pem"), env=PIN)
+    cli.ok("export", "--token", label, "--label", "dev", "--out", str(tmp_path / "dev.pem"), env=PIN_ENV)
+    cli.ok("export", "--token", label, "--label", "rsa", "--out", str(tmp_path / "rsa.pem"), env=PIN_ENV)
 
     signed = cli.ok("sign", str(data), "--token", label, "--label", "dev", "-m", "ECDSA_SHA256", "--format", "der",
-                    "--out", str(tmp_path / "ec.sig"), "--json", env=PIN).json()
+                    "--out", str(tmp_path / "ec.sig"), "--json", env=PIN_ENV).json()
     assert signed["mechanism"] == "CKM_ECDSA_SHA256" and ";object=dev;type=private;" in signed["key"]
     assert openssl("dgst", "-sha256", "-verify", str(tmp_path / "dev.pem"), "-signature", str(tmp_path / "ec.sig"),
                    str(data)).stdout.strip() == "Verified OK"
     ok = cli.ok("verify", str(data), "--signature", str(tmp_path / "ec.sig"), "--format", "der", "--token", label,
-                "--label", "dev", "-m", "ECDSA_SHA256", "--json", env=PIN).json()
+                "--label", "dev", "-m", "ECDSA_SHA256", "--json", env=PIN_ENV).json()
     assert ok["valid"] is True
 
     pss = cli.ok("sign", "--token", label, "--label", "rsa", "-m", "pss", "--hash", "sha256", "--out",
-                 str(tmp_path / "pss.sig"), input=data.read_bytes(), env=PIN)
+                 str(tmp_path / "pss.sig"), input=data.read_bytes(), env=PIN_ENV)
     assert pss.stdout == ""
     assert openssl("dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-verify",
                    str(tmp_path / "rsa.pem"), "-signature", str(tmp_path / "pss.sig"), str(data)).stdout.strip() \
         == "Verified OK"
-    hexsig = cli.ok("sign", str(data), "--token", label, "--label", "rsa", "--format", "hex", env=PIN).stdout
+    hexsig = cli.ok("sign", str(data), "--token", label, "--label", "rsa", "--format", "hex", env=PIN_ENV).stdout
     (tmp_path / "rsa.hex").write_text(hexsig)
     tampered = tmp_path / "other.txt"
     tampered.write_bytes(b"firmware imagE\n")
     bad = cli.run("verify", str(tampered), "--signature", str(tmp_path / "rsa.hex"), "--format", "hex", "--token",
-                  label, "--label", "rsa", env=PIN)
+                  label, "--label", "rsa", env=PIN_ENV)
     assert bad.code == 1 and bad.error_lines == [bad.error_lines[0]] and "CKR_SIGNATURE_INVALID" in bad.stderr
 
     secret = bytes(range(32))
-    cli.ok("import", "--secret", "hmac", "-", "--token", label, "--label", "api", input=secret, env=PIN)
+    cli.ok("import", "--secret", "hmac", "-", "--token", label, "--label", "api", input=secret, env=PIN_ENV)
     tag = cli.ok("sign", str(data), "--token", label, "--label", "api", "-m", "SHA256_HMAC", "--format", "base64",
-                 env=PIN).stdout.strip()
+                 env=PIN_ENV).stdout.strip()
     assert base64.b64decode(tag) == hmac.new(secret, data.read_bytes(), hashlib.sha256).digest()
 
 
 def test_encrypt_decrypt_aes_gcm_and_rsa_oaep_with_openssl(cli, tmp_path):
     label = cli.new_token()["label"]
-    cli.ok("keygen", "aes", "--token", label, "--label", "data", env=PIN)
-    cli.ok("keygen", "rsa", "--token", label, "--label", "rsa", env=PIN)
+    cli.ok("keygen", "aes", "--token", label, "--label", "data", env=PIN_ENV)
+    cli.ok("keygen", "rsa", "--token", label, "--label", "rsa", env=PIN_ENV)
     plain = b"secret payload " * 10
     iv = "000102030405060708090a0b"
     gcm = ("--token", label, "--label", "data", "-m", "aes-gcm", "--iv", iv, "--aad", "hdr")
-    ciphertext = cli.ok("encrypt", *gcm, "--format", "base64", input=plain, env=PIN).stdout
+    ciphertext = cli.ok("encrypt", *gcm, "--format", "base64", input=plain, env=PIN_ENV).stdout
     assert cli.ok("decrypt", *gcm, "--format", "base64", "--json", input=ciphertext.encode(),
-                  env=PIN).json()["plaintext"] == plain.hex()
+                  env=PIN_ENV).json()["plaintext"] == plain.hex()
     wrong = cli.run("decrypt", "--token", label, "--label", "data", "-m", "aes-gcm", "--iv", iv, "--aad", "other",
-                    "--format", "base64", input=ciphertext.encode(), env=PIN)
+                    "--format", "base64", input=ciphertext.encode(), env=PIN_ENV)
     assert wrong.code == 1 and len(wrong.error_lines) == 1 and "CKR_" in wrong.stderr
 
-    cli.ok("export", "--token", label, "--label", "rsa", "--out", str(tmp_path / "rsa.pem"), env=PIN)
+    cli.ok("export", "--token", label, "--label", "rsa", "--out", str(tmp_path / "rsa.pem"), env=PIN_ENV)
     (tmp_path / "msg").write_bytes(b"session key")
     made = openssl("pkeyutl", "-encrypt", "-pubin", "-inkey", str(tmp_path / "rsa.pem"), "-pkeyopt",
                    "rsa_padding_mode:oaep", "-in", str(tmp_path / "msg"), "-out", str(tmp_path / "msg.enc"))
     assert made.returncode == 0, made.stderr
-    out = cli.ok("decrypt", str(tmp_path / "msg.enc"), "--token", label, "--label", "rsa", "-m", "oaep", env=PIN)
+    out = cli.ok("decrypt", str(tmp_path / "msg.enc"), "--token", label, "--label", "rsa", "-m", "oaep", env=PIN_ENV)
     assert out.stdout == "session key"
     roundtrip = cli.ok("encrypt", str(tmp_path / "msg"), "--token", label, "--label", "rsa", "-m", "oaep",
-                       "--json", env=PIN).json()
+                       "--json", env=PIN_ENV).json()
     (tmp_path / "p11.enc").write_bytes(bytes.fromhex(roundtrip["ciphertext"]))
     assert cli.ok("decrypt", str(tmp_path / "p11.enc"), "--token", label, "--label", "rsa", "-m", "oaep",
-                  env=PIN).stdout == "session key"
+                  env=PIN_ENV).stdout == "session key"
 
 
 def test_import_formats(cli, tmp_path):
@@ -165,13 +165,13 @@ def test_import_formats(cli, tmp_path):
     assert ok.returncode == 0 and b"ENCRYPTED PRIVATE KEY" in (tmp_path / "enc.pem").read_bytes()
     (tmp_path / "pass").write_text("hunter2\n")
     enc = cli.ok("import", str(tmp_path / "enc.pem"), "--password-source", str(tmp_path / "pass"), "--token", label,
-                 "--label", "enc", "--json", env=PIN).json()["objects"]
+                 "--label", "enc", "--json", env=PIN_ENV).json()["objects"]
     assert sorted(o["type"] for o in enc) == ["private", "public"]
 
     assert openssl("ecparam", "-name", "prime256v1", "-genkey", "-out", str(tmp_path / "sec1.pem")).returncode == 0
     assert b"EC PRIVATE KEY" in (tmp_path / "sec1.pem").read_bytes()
     sec1 = cli.ok("import", str(tmp_path / "sec1.pem"), "--token", label, "--label", "sec1", "--json",
-                  env=PIN).json()["objects"]
+                  env=PIN_ENV).json()["objects"]
     assert {(o["type"], o["key_type"]) for o in sec1} == {("private", "EC"), ("public", "EC")}
 
     # A chain: a CA and a leaf it signed (the leaf's key is not here): two certificates, each its own id.
@@ -184,19 +184,19 @@ def test_import_formats(cli, tmp_path):
                    str(tmp_path / "ca.key"), "-out", str(tmp_path / "leaf.pem")).returncode == 0
     chain = tmp_path / "chain.pem"
     chain.write_bytes((tmp_path / "leaf.pem").read_bytes() + (tmp_path / "ca.pem").read_bytes())
-    certs = cli.ok("import", str(chain), "--token", label, "--json", env=PIN).json()["objects"]
+    certs = cli.ok("import", str(chain), "--token", label, "--json", env=PIN_ENV).json()["objects"]
     assert sorted(o["label"] for o in certs) == ["chain-ca", "chain-leaf"] and len({o["id"] for o in certs}) == 2
     assert openssl("x509", "-in", str(tmp_path / "ca.pem"), "-outform", "DER", "-out",
                    str(tmp_path / "ca.der")).returncode == 0
     der = cli.ok("import", str(tmp_path / "ca.der"), "--token", label, "--label", "ca-der", "--json",
-                 env=PIN).json()["objects"]
+                 env=PIN_ENV).json()["objects"]
     assert [o["type"] for o in der] == ["cert"]
     assert openssl("pkey", "-in", str(tmp_path / "leaf.key"), "-pubout", "-out",
                    str(tmp_path / "leaf-pub.pem")).returncode == 0
     pub = cli.ok("import", str(tmp_path / "leaf-pub.pem"), "--token", label, "--label", "leaf-pub", "--json",
-                 env=PIN).json()["objects"]
+                 env=PIN_ENV).json()["objects"]
     assert [(o["type"], o["label"]) for o in pub] == [("public", "leaf-pub")]
-    exported = cli.ok("export", "--token", label, "--label", "chain-ca", "--type", "cert", env=PIN).stdout
+    exported = cli.ok("export", "--token", label, "--label", "chain-ca", "--type", "cert", env=PIN_ENV).stdout
     assert exported == (tmp_path / "ca.pem").read_text()
 
 
@@ -217,12 +217,12 @@ def test_init_pin_and_change_pin(cli, tmp_path):
 def test_bench_table_and_json(cli):
     label = cli.new_token()["label"]
     data = cli.ok("bench", "--token", label, "--seconds", "0.1", "--rounds", "1", "--only", "hmac-sha256,random-32",
-                  "--json", env=PIN).json()
+                  "--json", env=PIN_ENV).json()
     assert [r["operation"] for r in data["results"]] == ["hmac-sha256", "random-32"]
     assert all(r["iterations"] > 0 and r["ops_per_second"] > 0 for r in data["results"])
-    table = cli.ok("bench", "--token", label, "--seconds", "0.1", "--only", "sha256-digest", env=PIN).stdout
+    table = cli.ok("bench", "--token", label, "--seconds", "0.1", "--only", "sha256-digest", env=PIN_ENV).stdout
     assert "ops/s" in table and "sha256-digest" in table
-    assert cli.ok("objects", "--token", label, "--json", env=PIN).json() == {"objects": []}  # its keys removed
+    assert cli.ok("objects", "--token", label, "--json", env=PIN_ENV).json() == {"objects": []}  # its keys removed
 
 
 def test_every_subcommand_has_an_example_and_completion_and_module_entry(cli):

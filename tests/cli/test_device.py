@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from cli_support import SO_PIN, USER_PIN, openssl
+from tests.support import SO_PIN, USER_PIN, openssl
 
 
 def test_device_set_up_end_to_end(cli, tmp_path):

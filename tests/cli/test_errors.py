@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from cli_support import SO_PIN, USER_PIN, openssl, p11_executable
 
-PIN = {"P11_PIN": USER_PIN}
+from tests.support import SO_PIN, USER_PIN, openssl
+from tests.support.cli import PIN_ENV, p11_executable
 
 
 def _one_line(result, code: int, *needles: str) -> str:
@@ -24,9 +24,9 @@ def _one_line(result, code: int, *needles: str) -> str:
 @pytest.fixture(scope="module")
 def token(cli) -> str:
     label: str = cli.new_token("errors")["label"]
-    cli.ok("keygen", "ec", "--token", label, "--label", "pair", env=PIN)
-    cli.ok("keygen", "aes", "--token", label, "--label", "dup", env=PIN)
-    cli.ok("keygen", "aes", "--token", label, "--label", "dup", env=PIN)
+    cli.ok("keygen", "ec", "--token", label, "--label", "pair", env=PIN_ENV)
+    cli.ok("keygen", "aes", "--token", label, "--label", "dup", env=PIN_ENV)
+    cli.ok("keygen", "aes", "--token", label, "--label", "dup", env=PIN_ENV)
     return label
 
 
@@ -49,11 +49,11 @@ def test_module_missing_or_not_given(cli):
 
 
 def test_no_such_token_or_object_and_ambiguous_selections(cli, token):
-    _one_line(cli.run("objects", "--token", "missing-token", env=PIN), 1, "no token matches", "missing-token")
-    _one_line(cli.run("export", "--token", token, "--label", "nothing-here", env=PIN), 1, "no object",
+    _one_line(cli.run("objects", "--token", "missing-token", env=PIN_ENV), 1, "no token matches", "missing-token")
+    _one_line(cli.run("export", "--token", token, "--label", "nothing-here", env=PIN_ENV), 1, "no object",
               "nothing-here")
     line = _one_line(cli.run("encrypt", "--token", token, "--label", "dup", "-m", "aes-gcm", "--iv", "00" * 12,
-                             input=b"x", env=PIN), 2, "ambiguous selection", "2 objects match")
+                             input=b"x", env=PIN_ENV), 2, "ambiguous selection", "2 objects match")
     assert line.count(";object=dup;type=secret-key") == 3 and line.count("serial=") == 2  # asked + 2 candidates
     cli.new_token("twin")
     cli.new_token("twin")
@@ -63,32 +63,32 @@ def test_no_such_token_or_object_and_ambiguous_selections(cli, token):
 
 def test_unsupported_or_unknown_mechanism(cli, token):
     _one_line(cli.run("encrypt", "--token", token, "--label", "dup", "--id", "00", "-m", "nonsense", input=b"x",
-                      env=PIN), 2, "unknown mechanism 'nonsense'")
-    _one_line(cli.run("sign", "--token", token, "--label", "pair", "-m", "SHA256_RSA_PKCS", input=b"x", env=PIN),
+                      env=PIN_ENV), 2, "unknown mechanism 'nonsense'")
+    _one_line(cli.run("sign", "--token", token, "--label", "pair", "-m", "SHA256_RSA_PKCS", input=b"x", env=PIN_ENV),
               1, "CKR_KEY_TYPE_INCONSISTENT", "needs RSA")
     _one_line(cli.run("random", "8", "--token", token, "--format", "raw", "--out", "/nonexistent/dir/x"), 1,
               "/nonexistent/dir/x")
 
 
 def test_unreadable_malformed_or_mismatched_pem_imports_nothing(cli, token, tmp_path):
-    _one_line(cli.run("import", str(tmp_path / "absent.pem"), "--token", token, env=PIN), 1, "absent.pem")
+    _one_line(cli.run("import", str(tmp_path / "absent.pem"), "--token", token, env=PIN_ENV), 1, "absent.pem")
     bad = tmp_path / "bad.pem"
     bad.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
-    _one_line(cli.run("import", str(bad), "--token", token, env=PIN), 1, "cannot use the key material")
+    _one_line(cli.run("import", str(bad), "--token", token, env=PIN_ENV), 1, "cannot use the key material")
     assert openssl("genrsa", "-out", str(tmp_path / "a.key"), "2048").returncode == 0
     assert openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "b.key"), "-subj",
                    "/CN=other-device", "-out", str(tmp_path / "b.pem")).returncode == 0
-    before = cli.ok("objects", "--token", token, "--json", env=PIN).json()["objects"]
+    before = cli.ok("objects", "--token", token, "--json", env=PIN_ENV).json()["objects"]
     _one_line(cli.run("import", str(tmp_path / "a.key"), str(tmp_path / "b.pem"), "--token", token, "--label", "x",
-                      env=PIN), 1, "does not match the certificate", "CN=other-device")
-    assert cli.ok("objects", "--token", token, "--json", env=PIN).json()["objects"] == before
+                      env=PIN_ENV), 1, "does not match the certificate", "CN=other-device")
+    assert cli.ok("objects", "--token", token, "--json", env=PIN_ENV).json()["objects"] == before
 
 
 def test_delete_and_init_token_never_act_beyond_the_selection(cli, token):
-    _one_line(cli.run("delete", "--token", token, "--yes", env=PIN), 2, "name the object")
-    _one_line(cli.run("delete", "--token", token, "--all", "--yes", env=PIN), 2, "--all still needs")
+    _one_line(cli.run("delete", "--token", token, "--yes", env=PIN_ENV), 2, "name the object")
+    _one_line(cli.run("delete", "--token", token, "--all", "--yes", env=PIN_ENV), 2, "--all still needs")
     _one_line(cli.run("init-token", "--label", "x", "--so-pin", SO_PIN, "--pin", USER_PIN), 2,
               "say which token to initialise")
     _one_line(cli.run("init-token", "--token", token, "--label", "x", "--so-pin", SO_PIN, "--pin", USER_PIN), 2,
               "is initialised", "add --yes")
-    assert len(cli.ok("objects", "--token", token, "--json", env=PIN).json()["objects"]) == 4
+    assert len(cli.ok("objects", "--token", token, "--json", env=PIN_ENV).json()["objects"]) == 4

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
-from cli_support import p11_executable
 
 from p11.testing.softhsm import find_softhsm_module
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from tests.support import EXAMPLES
+from tests.support.cli import p11_executable
 
 
 @pytest.mark.parametrize(("script", "last_line"), [("device-setup.sh", "Verified OK"), ("hsm-ca.sh", "server.pem: OK")])

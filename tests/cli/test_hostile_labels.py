@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cli_support import USER_PIN
 
-ENV_PIN = {"P11_PIN": USER_PIN}
+from tests.support.cli import PIN_ENV
+
 # Each is rich markup: a closing tag without an opening one (MarkupError), a hyperlink (OSC 8 on a terminal), a
 # style, and a label that renders as another ("prod": the empty [dim][/dim] vanishes).
 HOSTILE = ("[/x]", "[link=https://evil.example/]click[/link]", "[reverse]1234[/reverse]", "prod[dim][/dim]")
@@ -22,7 +22,7 @@ def hostile(cli: Any) -> tuple[Any, str]:
     """A token holding one EC key pair per hostile label, made by ``p11 keygen`` (which shows them as it goes)."""
     label = cli.new_token()["label"]
     for name in HOSTILE:
-        made = cli.run("keygen", "ec", "--token", label, "--label", name, env=ENV_PIN)
+        made = cli.run("keygen", "ec", "--token", label, "--label", name, env=PIN_ENV)
         assert made.code == 0, made.stderr  # the key was made, and so is the table that shows it
         assert name in made.stdout
     return cli, label
@@ -31,7 +31,7 @@ def hostile(cli: Any) -> tuple[Any, str]:
 @pytest.mark.parametrize("command", [("objects",), ("objects", "--public")])
 def test_markup_in_labels_is_shown_as_the_label_it_is(hostile: tuple[Any, str], command: tuple[str, ...]) -> None:
     cli, token = hostile
-    shown = cli.run(*command, "--token", token, env=ENV_PIN)
+    shown = cli.run(*command, "--token", token, env=PIN_ENV)
     assert shown.code == 0, shown.stderr
     for name in HOSTILE:
         assert name in shown.stdout
@@ -42,7 +42,7 @@ def test_markup_in_labels_writes_no_escape_sequence_to_a_terminal(hostile: tuple
     cli, token = hostile
     # On a pseudo-terminal, wide enough for the table: rich draws it as it would for an operator (colours, links)
     code, shown = cli.on_terminal("objects", "--token", token, columns=400,
-                                  env={**ENV_PIN, "FORCE_COLOR": "1", "TERM": "xterm-256color"})
+                                  env={**PIN_ENV, "FORCE_COLOR": "1", "TERM": "xterm-256color"})
     assert code == 0
     assert "\x1b[1m" in shown  # the table's own header style: the terminal path really ran
     assert "\x1b]8;" not in shown  # no hyperlink a label asked for
@@ -53,11 +53,11 @@ def test_markup_in_labels_writes_no_escape_sequence_to_a_terminal(hostile: tuple
 
 def test_delete_shows_the_hostile_label_it_is_about_to_delete(cli: Any) -> None:
     label = cli.new_token()["label"]
-    cli.ok("keygen", "ec", "--token", label, "--label", "[/x]", env=ENV_PIN)
-    gone = cli.run("delete", "--token", label, "--label", "[/x]", "--all", "--yes", env=ENV_PIN)
+    cli.ok("keygen", "ec", "--token", label, "--label", "[/x]", env=PIN_ENV)
+    gone = cli.run("delete", "--token", label, "--label", "[/x]", "--all", "--yes", env=PIN_ENV)
     assert gone.code == 0, gone.stderr
     assert "[/x]" in gone.stderr and gone.stdout.strip() == "Deleted 2 object(s)"
-    assert cli.ok("objects", "--token", label, "--json", env=ENV_PIN).json()["objects"] == []
+    assert cli.ok("objects", "--token", label, "--json", env=PIN_ENV).json()["objects"] == []
 
 
 def test_a_token_label_with_markup_is_shown_by_info_and_mechanisms(cli: Any) -> None:

@@ -6,21 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from p11.cli.select import Selection
-
-SECRET = "98765432"
+from tests.support import SECRET_PIN
 
 
 def test_a_selection_shows_no_pin_in_its_repr() -> None:
-    selection = Selection(uri_text=f"pkcs11:token=t;object=k;pin-value={SECRET}", token_label="t")
-    assert SECRET not in repr(selection) and "token_label='t'" in repr(selection)
+    selection = Selection(uri_text=f"pkcs11:token=t;object=k;pin-value={SECRET_PIN}", token_label="t")
+    assert SECRET_PIN not in repr(selection) and "token_label='t'" in repr(selection)
 
 
 def test_a_pin_in_the_uri_is_in_no_error_line_or_debug_traceback(cli: Any) -> None:
     label = cli.new_token()["label"]
-    for uri in (f"pkcs11:token={label};object=none;pin-value={SECRET}",  # a wrong PIN: PinIncorrect
-                f"pkcs11:token=no-such-token?pin-value={SECRET}",  # NoSuchToken, which quotes the URI
-                f"pkcs11:token={label};object=x%zz?pin-value={SECRET}"):  # a malformed URI
+    for uri in (f"pkcs11:token={label};object=none;pin-value={SECRET_PIN}",  # a wrong PIN: PinIncorrect
+                f"pkcs11:token=no-such-token?pin-value={SECRET_PIN}",  # NoSuchToken, which quotes the URI
+                f"pkcs11:token={label};object=x%zz?pin-value={SECRET_PIN}"):  # a malformed URI
         for debug in ((), ("--debug",)):
             result = cli.run("objects", "--uri", uri, "--json", *debug)
             assert result.code != 0
-            assert SECRET not in result.stderr and SECRET not in result.stdout, result.stderr
+            assert SECRET_PIN not in result.stderr and SECRET_PIN not in result.stdout, result.stderr

@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import CLI, USER_PIN, openssl, p11_executable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fs_support import run_on_tiny_filesystem
 
 from p11.pki import load_certificates, make_csr
-
-PIN = {"P11_PIN": USER_PIN}
+from tests.support import openssl
+from tests.support.cli import CLI, PIN_ENV, p11_executable
+from tests.support.tinyfs import run_on_tiny_filesystem
 
 
 def csr_file(path: Path, cn: str = "www.example", san: tuple[str, ...] = ("www.example",)) -> Path:
@@ -33,17 +32,17 @@ def cas(cli: CLI, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("issue")
     label = cli.new_token()["label"]
     cli.ok("selfsign", "--ca-dir", "root", "--token", label, "--label", "root", "--new-key", "ec-p384",
-           "--subject", "CN=Issue Root", "--out", "root.pem", env=PIN, cwd=work)
+           "--subject", "CN=Issue Root", "--out", "root.pem", env=PIN_ENV, cwd=work)
     cli.ok("issue", "--ca-dir", "root", "--profile", "intermediate", "--new-ca-dir", "int", "--token", label,
            "--label", "int", "--new-key", "ec-p384", "--hash", "sha512", "--days", "30", "--subject",
-           "CN=Issue Intermediate", "--out", "int.pem", env=PIN, cwd=work)
+           "CN=Issue Intermediate", "--out", "int.pem", env=PIN_ENV, cwd=work)
     cli.ok("selfsign", "--ca-dir", "ed-root", "--token", label, "--label", "ed-root", "--new-key", "ed25519",
-           "--subject", "CN=Ed Root", env=PIN, cwd=work)
+           "--subject", "CN=Ed Root", env=PIN_ENV, cwd=work)
     return {"work": work, "label": label}
 
 
 def issue(cli: CLI, cas: dict[str, Any], *args: str) -> Any:
-    return cli.run("issue", *args, env=PIN, cwd=cas["work"])
+    return cli.run("issue", *args, env=PIN_ENV, cwd=cas["work"])
 
 
 def leaf(cas: dict[str, Any], name: str) -> x509.Certificate:
@@ -124,7 +123,7 @@ def test_errors_speak_options(cli: CLI, cas: dict[str, Any]) -> None:
     bad_subject = issue(cli, cas, str(nameless), "--ca-dir", "int", "--san", "DNS:x", "--subject", "no equals sign")
     assert bad_subject.code == 2 and bad_subject.error_lines[0].startswith("p11: error: --subject 'no equals sign'")
     cli.ok("selfsign", "--ca-dir", "pl-root", "--token", cas["label"], "--label", "pl-root", "--new-key", "ec-p256",
-           "--pathlen", "1", "--subject", "CN=pathlen root", env=PIN, cwd=cas["work"])
+           "--pathlen", "1", "--subject", "CN=pathlen root", env=PIN_ENV, cwd=cas["work"])
     deep = issue(cli, cas, "--ca-dir", "pl-root", "--profile", "intermediate", "--new-ca-dir", "too-deep", "--token",
                  cas["label"], "--label", "deep", "--new-key", "ec-p256", "--pathlen", "1", "--subject", "CN=deep")
     assert deep.code == 2 and deep.error_lines == [
@@ -138,10 +137,10 @@ def test_errors_speak_options(cli: CLI, cas: dict[str, Any]) -> None:
 
 def test_new_ca_with_ed25519_and_a_hash_is_refused_before_a_key_is_made(cli: CLI, cas: dict[str, Any]) -> None:
     refused = cli.run("selfsign", "--ca-dir", "ed-hash", "--token", cas["label"], "--label", "ed-hash", "--new-key",
-                      "ed25519", "--hash", "sha256", "--subject", "CN=x", env=PIN, cwd=cas["work"])
+                      "ed25519", "--hash", "sha256", "--subject", "CN=x", env=PIN_ENV, cwd=cas["work"])
     assert refused.code == 2 and refused.error_lines == [
         "p11: error: --hash sha256: the new key: Ed25519 signs without a separate hash; leave --hash out"]
-    listed = cli.ok("objects", "--token", cas["label"], "--label", "ed-hash", "--json", env=PIN).json()
+    listed = cli.ok("objects", "--token", cas["label"], "--label", "ed-hash", "--json", env=PIN_ENV).json()
     assert listed["objects"] == []
 
 

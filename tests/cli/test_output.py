@@ -9,9 +9,8 @@ import os
 import subprocess
 
 import pytest
-from cli_support import CLI, USER_PIN, p11_executable
 
-PIN = {"P11_PIN": USER_PIN}
+from tests.support.cli import CLI, PIN_ENV, p11_executable
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +19,8 @@ def store(tmp_path_factory):
     backslash; and the spare slot."""
     cli = CLI(tmp_path_factory.mktemp("output"))
     cli.new_token("greengrass")
-    cli.ok("keygen", "ec", "--token", "greengrass", "--label", "iotkey", "--id", "0000", env=PIN)
-    cli.ok("keygen", "hmac", "--token", "greengrass", "--label", "odd\tlabel\nwith\\backslash", env=PIN)
+    cli.ok("keygen", "ec", "--token", "greengrass", "--label", "iotkey", "--id", "0000", env=PIN_ENV)
+    cli.ok("keygen", "hmac", "--token", "greengrass", "--label", "odd\tlabel\nwith\\backslash", env=PIN_ENV)
     return cli
 
 
@@ -30,7 +29,7 @@ def _rows(stdout):
 
 
 def test_piped_objects_are_whole_tab_separated_rows(store):
-    out = store.ok("objects", env=PIN).stdout
+    out = store.ok("objects", env=PIN_ENV).stdout
     lines = out.splitlines()
     assert lines[0] == "# type\tkey\tlabel\tid\tusages\turi"
     assert "┃" not in out and "…" not in out and "─" not in out
@@ -43,10 +42,11 @@ def test_piped_objects_are_whole_tab_separated_rows(store):
     assert set(listed) == {"iotkey", "odd\\tlabel\\nwith\\\\backslash"}
     # what cut and awk see: the sixth field is the URI, whole
     cut = subprocess.run("p11 objects | grep -v '^#' | cut -f6", shell=True, capture_output=True, text=True,
-                         env={**store.env, **PIN, "PATH": f"{os.path.dirname(p11_executable())}:{os.environ['PATH']}"},
+                         env={**store.env, **PIN_ENV,
+                              "PATH": f"{os.path.dirname(p11_executable())}:{os.environ['PATH']}"},
                          timeout=120, check=True).stdout.split()
     assert sorted(cut) == sorted(uris)
-    json_labels = {o["label"] for o in store.ok("objects", "--json", env=PIN).json()["objects"]}
+    json_labels = {o["label"] for o in store.ok("objects", "--json", env=PIN_ENV).json()["objects"]}
     # JSON shows token strings escaped as tables do (a label need not be UTF-8; the URI holds its exact bytes)
     assert "odd\\tlabel\\nwith\\\\backslash" in json_labels
 
@@ -68,21 +68,21 @@ def test_piped_info_has_hex_slot_ids_and_a_filled_free_column(store):
 def test_a_token_with_no_objects_prints_the_header_alone(tmp_path):
     cli = CLI(tmp_path)  # a store of its own: the module's store keeps one token, whatever runs first
     cli.new_token("empty")
-    assert cli.ok("objects", env=PIN).stdout == "# type\tkey\tlabel\tid\tusages\turi\n"
-    assert cli.ok("objects", "--json", env=PIN).json() == {"objects": []}
+    assert cli.ok("objects", env=PIN_ENV).stdout == "# type\tkey\tlabel\tid\tusages\turi\n"
+    assert cli.ok("objects", "--json", env=PIN_ENV).json() == {"objects": []}
 
 
 def test_a_terminal_gets_a_table_that_fits_or_one_value_a_line(store):
-    code, wide = store.on_terminal("objects", "--token", "greengrass", columns=250, env=PIN)
+    code, wide = store.on_terminal("objects", "--token", "greengrass", columns=250, env=PIN_ENV)
     assert code == 0 and "┃" in wide and "…" not in wide
     assert "serial=" in wide and ";object=iotkey;type=private;id=%00%00" in wide  # the URI whole in its cell
     for columns in (80, 37, 20):
-        code, narrow = store.on_terminal("objects", "--token", "greengrass", columns=columns, env=PIN)
+        code, narrow = store.on_terminal("objects", "--token", "greengrass", columns=columns, env=PIN_ENV)
         assert code == 0 and "┃" not in narrow and "…" not in narrow, narrow
         uri_lines = [line for line in narrow.splitlines() if "uri:" in line]
         assert len(uri_lines) == 3 and all("pkcs11:token=greengrass;" in line for line in uri_lines), narrow
         assert any(line.rstrip().endswith(";object=iotkey;type=private;id=%00%00") for line in uri_lines), narrow
-    code, escaped = store.on_terminal("objects", "--token", "greengrass", columns=250, env=PIN)
+    code, escaped = store.on_terminal("objects", "--token", "greengrass", columns=250, env=PIN_ENV)
     assert "odd\\tlabel\\nwith\\\\backslash" in escaped  # one table row, not three
     code, no_color = store.on_terminal("info", columns=60, env={"NO_COLOR": "1"})
     assert code == 0 and "\x1b[3" not in no_color and "0x" in no_color  # no colour codes; hex slot ids
@@ -90,7 +90,7 @@ def test_a_terminal_gets_a_table_that_fits_or_one_value_a_line(store):
 
 def test_a_closed_pipe_ends_the_command_quietly(store):
     path = f"{os.path.dirname(p11_executable())}:{os.environ['PATH']}"
-    env = {**store.env, **PIN, "PATH": path}
+    env = {**store.env, **PIN_ENV, "PATH": path}
     for command in ("p11 objects | head -1", "p11 info | head -c 5", "p11 random 1048576 --format hex | head -c 10",
                     "p11 objects --json | head -1"):
         proc = subprocess.run(f"set -o pipefail; {command}", shell=True, capture_output=True, text=True, env=env,

@@ -4,9 +4,9 @@ re-initialising a token that holds objects, or deleting, asks first."""
 from __future__ import annotations
 
 import pexpect
-from cli_support import SO_PIN, USER_PIN, p11_executable
 
-PIN = {"P11_PIN": USER_PIN}
+from tests.support import SO_PIN, USER_PIN
+from tests.support.cli import PIN_ENV, p11_executable
 
 
 def _spawn(cli, *args: str, env: dict[str, str] | None = None) -> pexpect.spawn:
@@ -22,7 +22,7 @@ def _finish(child: pexpect.spawn) -> tuple[int, bytes]:
 
 def test_pin_prompt_does_not_echo_and_a_wrong_pin_is_one_line(cli):
     label = cli.new_token()["label"]
-    cli.ok("keygen", "aes", "--token", label, "--label", "prompted", env=PIN)
+    cli.ok("keygen", "aes", "--token", label, "--label", "prompted", env=PIN_ENV)
     child = _spawn(cli, "objects", "--token", label, "--json")
     child.expect_exact(f"User PIN for token '{label}': ")
     child.sendline(USER_PIN)
@@ -41,25 +41,26 @@ def test_pin_prompt_does_not_echo_and_a_wrong_pin_is_one_line(cli):
 
 def test_reinitialising_a_token_with_objects_and_deleting_ask_first(cli):
     label = cli.new_token()["label"]
-    cli.ok("keygen", "ec", "--token", label, "--label", "keep", env=PIN)
+    cli.ok("keygen", "ec", "--token", label, "--label", "keep", env=PIN_ENV)
     args = ("init-token", "--token", label, "--label", "wiped", "--so-pin", SO_PIN, "--pin", USER_PIN)
     child = _spawn(cli, *args)
     child.expect_exact("destroying every object on it? [y/N]: ")
     child.sendline("n")
     code, rest = _finish(child)
     assert code == 1 and b"nothing done" in rest
-    assert len(cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"]) == 2  # untouched
+    assert len(cli.ok("objects", "--token", label, "--json", env=PIN_ENV).json()["objects"]) == 2  # untouched
 
-    child = _spawn(cli, "delete", "--token", label, "--label", "keep", "--type", "public", env=PIN)
+    child = _spawn(cli, "delete", "--token", label, "--label", "keep", "--type", "public", env=PIN_ENV)
     child.expect_exact("Delete 1 object(s)? [y/N]: ")
     child.sendline("y")
     code, _ = _finish(child)
     assert code == 0
-    assert [o["type"] for o in cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"]] == ["private"]
+    listed = cli.ok("objects", "--token", label, "--json", env=PIN_ENV).json()["objects"]
+    assert [o["type"] for o in listed] == ["private"]
 
     child = _spawn(cli, *args, "--json")
     child.expect_exact("[y/N]: ")
     child.sendline("y")
     code, rest = _finish(child)
     assert code == 0 and b'"label": "wiped"' in rest
-    assert cli.ok("objects", "--token", "wiped", "--json", env=PIN).json() == {"objects": []}
+    assert cli.ok("objects", "--token", "wiped", "--json", env=PIN_ENV).json() == {"objects": []}

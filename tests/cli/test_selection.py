@@ -11,9 +11,10 @@ import sys
 import textwrap
 
 import pytest
-from cli_support import CLI, SO_PIN, USER_PIN, openssl
 
-PIN = {"P11_PIN": USER_PIN}
+from tests.support import SO_PIN, USER_PIN, openssl
+from tests.support.cli import CLI, PIN_ENV
+
 KEY = "pkcs11:object=iotkey;type=private"
 
 
@@ -22,7 +23,7 @@ def store(tmp_path):
     """A store holding one initialised token, ``greengrass``, with an EC key pair ``iotkey`` (id 0000)."""
     cli = CLI(tmp_path / "store")
     cli.new_token("greengrass")
-    cli.ok("keygen", "ec", "--token", "greengrass", "--label", "iotkey", "--id", "0000", env=PIN)
+    cli.ok("keygen", "ec", "--token", "greengrass", "--label", "iotkey", "--id", "0000", env=PIN_ENV)
     return cli
 
 
@@ -33,17 +34,17 @@ def _tokens(cli):
 def test_one_token_and_the_spare_slot_select_without_naming_the_token(store, tmp_path):
     tokens = _tokens(store)
     assert sorted(t["initialized"] for t in tokens) == [False, True]  # SoftHSM's spare slot is there
-    listed = store.ok("objects", "--json", env=PIN).json()["objects"]
+    listed = store.ok("objects", "--json", env=PIN_ENV).json()["objects"]
     assert sorted((o["label"], o["type"]) for o in listed) == [("iotkey", "private"), ("iotkey", "public")]
-    by_uri = store.ok("objects", "--uri", KEY, "--json", env=PIN).json()["objects"]
+    by_uri = store.ok("objects", "--uri", KEY, "--json", env=PIN_ENV).json()["objects"]
     assert [(o["label"], o["type"]) for o in by_uri] == [("iotkey", "private")]
     data = tmp_path / "data.txt"
     data.write_bytes(b"telemetry\n")
-    store.ok("sign", "--uri", KEY, str(data), "--out", str(tmp_path / "sig"), env=PIN)
+    store.ok("sign", "--uri", KEY, str(data), "--out", str(tmp_path / "sig"), env=PIN_ENV)
     store.ok("verify", "--uri", "pkcs11:object=iotkey;type=public", "--signature", str(tmp_path / "sig"),
-             str(data), env=PIN)
+             str(data), env=PIN_ENV)
     for command in (["mechanisms"], ["random", "8"], ["uri"]):
-        assert store.run(*command, env=PIN).code == 0, command
+        assert store.run(*command, env=PIN_ENV).code == 0, command
     assert store.ok("uri").stdout.startswith("pkcs11:token=greengrass;")
     # The spare slot is still there for what acts on it: named by its slot id, or taken by --free.
     spare = next(t for t in tokens if not t["initialized"])
@@ -72,24 +73,26 @@ def test_the_api_follows_the_same_rule(store):
 def test_two_initialised_tokens(store, tmp_path):
     store.ok("init-token", "--free", "--label", "other", "--so-pin", SO_PIN, "--pin", "5678")
     # A token selection that matches both is ambiguous, naming both initialised tokens and not the spare slot.
-    both = store.run("objects", env=PIN)
+    both = store.run("objects", env=PIN_ENV)
     assert both.code == 2, both.stderr
     assert "2 tokens match" in both.stderr and "token=greengrass" in both.stderr and "token=other" in both.stderr
     # An object URI finds the token holding the key: the other token refuses this PIN and is no match.
-    assert [o["type"] for o in store.ok("objects", "--uri", KEY, "--json", env=PIN).json()["objects"]] == ["private"]
+    listed = store.ok("objects", "--uri", KEY, "--json", env=PIN_ENV).json()["objects"]
+    assert [o["type"] for o in listed] == ["private"]
     data = tmp_path / "data.txt"
     data.write_bytes(b"x")
-    store.ok("sign", "--uri", KEY, str(data), "--out", str(tmp_path / "sig"), env=PIN)
+    store.ok("sign", "--uri", KEY, str(data), "--out", str(tmp_path / "sig"), env=PIN_ENV)
     # The short URI p11 would print works for p11 but not for a program that picks the token first: refused.
     short = store.run("uri", "--token", "greengrass", "--label", "iotkey", "--type", "private", "--only",
-                      "object,type", env=PIN)
+                      "object,type", env=PIN_ENV)
     assert short.code == 1 and short.stdout == ""
     assert "matches 2 tokens" in short.stderr and "'greengrass'" in short.stderr and "'other'" in short.stderr
     assert "add token (--only object,type,token)" in short.stderr and "--allow-ambiguous" in short.stderr
-    assert store.ok("uri", "--token", "greengrass", "--label", "iotkey", "--type", "private", "--only",
-                    "object,type,token", env=PIN).stdout.strip() == "pkcs11:token=greengrass;object=iotkey;type=private"
+    only = store.ok("uri", "--token", "greengrass", "--label", "iotkey", "--type", "private", "--only",
+                    "object,type,token", env=PIN_ENV)
+    assert only.stdout.strip() == "pkcs11:token=greengrass;object=iotkey;type=private"
     anyway = store.ok("uri", "--token", "greengrass", "--label", "iotkey", "--type", "private", "--only",
-                      "object,type", "--allow-ambiguous", env=PIN)
+                      "object,type", "--allow-ambiguous", env=PIN_ENV)
     assert anyway.stdout.strip() == KEY
     # OpenSSL's engine agrees: the short URI fails with two initialised tokens, the one with token= signs.
     engine = {**store.env, "OPENSSL_CONF": str(store.engine_config())}
@@ -104,34 +107,34 @@ def test_two_initialised_tokens(store, tmp_path):
 
 def test_a_key_on_both_tokens_is_ambiguous_and_the_message_names_them(store):
     store.ok("init-token", "--free", "--label", "other", "--so-pin", SO_PIN, "--pin", USER_PIN)
-    store.ok("keygen", "ec", "--token", "other", "--label", "iotkey", "--id", "0000", env=PIN)
-    both = store.run("objects", "--uri", KEY, env=PIN)
+    store.ok("keygen", "ec", "--token", "other", "--label", "iotkey", "--id", "0000", env=PIN_ENV)
+    both = store.run("objects", "--uri", KEY, env=PIN_ENV)
     assert both.code == 2 and "2 tokens hold objects with object=iotkey;type=private" in both.stderr
     assert "token=greengrass" in both.stderr and "token=other" in both.stderr and USER_PIN not in both.stderr
-    picked = store.ok("objects", "--uri", f"pkcs11:token=other;{KEY[len('pkcs11:'):]}", "--json", env=PIN)
+    picked = store.ok("objects", "--uri", f"pkcs11:token=other;{KEY[len('pkcs11:'):]}", "--json", env=PIN_ENV)
     assert [o["uri"].split(";")[0] for o in picked.json()["objects"]] == ["pkcs11:token=other"]
 
 
 def test_a_filter_found_on_no_token_lists_nothing(store):
     store.ok("init-token", "--free", "--label", "other", "--so-pin", SO_PIN, "--pin", USER_PIN)
-    result = store.run("objects", "--label", "nothing", "--json", env=PIN)
+    result = store.run("objects", "--label", "nothing", "--json", env=PIN_ENV)
     assert result.code == 0 and result.json() == {"objects": []}
     assert "no object with object=nothing on any of the 2 tokens" in result.stderr
 
 
 def test_uri_only_refuses_a_short_uri_matching_two_objects_on_the_token(store):
-    result = store.run("uri", "--label", "iotkey", "--type", "private", "--only", "object", env=PIN)
+    result = store.run("uri", "--label", "iotkey", "--type", "private", "--only", "object", env=PIN_ENV)
     assert result.code == 1 and "matches 2 objects on token 'greengrass'" in result.stderr
     assert "add type (--only object,type)" in result.stderr
     assert store.ok("uri", "--label", "iotkey", "--type", "private", "--only", "object,type",
-                    env=PIN).stdout.strip() == KEY
+                    env=PIN_ENV).stdout.strip() == KEY
 
 
 def test_a_label_for_a_key_about_to_be_made_does_not_choose_the_token(store, tmp_path):
     store.ok("init-token", "--free", "--label", "other", "--so-pin", SO_PIN, "--pin", USER_PIN)
     args = ("req", "--new-key", "ec-p256", "--label", "fresh", "--subject", "CN=fresh", "--out", str(tmp_path / "c"))
-    unnamed = store.run(*args, env=PIN)
+    unnamed = store.run(*args, env=PIN_ENV)
     assert unnamed.code == 2 and "2 tokens match" in unnamed.stderr  # not "no object fresh on any token"
-    store.ok(*args, "--token", "other", env=PIN)
-    made = store.ok("objects", "--uri", "pkcs11:object=fresh;type=private", "--json", env=PIN).json()["objects"]
+    store.ok(*args, "--token", "other", env=PIN_ENV)
+    made = store.ok("objects", "--uri", "pkcs11:object=fresh;type=private", "--json", env=PIN_ENV).json()["objects"]
     assert [o["uri"].split(";")[0] for o in made] == ["pkcs11:token=other"]

@@ -13,11 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from support import self_signed
 
 from p11.api.library import load
 from p11.constants import ObjectClass
 from p11.crypto import export_public_key, import_pem, key_id, token_key
+from tests.support import self_signed
 
 PKCS11_TOOL = shutil.which("pkcs11-tool")
 SOFTHSM2_UTIL = shutil.which("softhsm2-util")

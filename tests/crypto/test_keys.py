@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import pickle
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import imported_rsa, own_token_session
 
 from p11 import errors
 from p11.api.objects import PrivateKey
@@ -32,16 +30,9 @@ from p11.crypto import (
     import_private_key,
     token_key,
 )
+from tests.support import imported_rsa
 
 HASHES = [hashes.SHA1(), hashes.SHA224(), hashes.SHA256(), hashes.SHA384(), hashes.SHA512(), hashes.SHA3_256()]
-
-
-@pytest.fixture(scope="module")
-def hsm(softhsm: Any) -> Iterator[Session]:
-    """A logged-in session on a token of this module's own; the keys below are session objects, gone when it
-    closes."""
-    with own_token_session(softhsm.module_path, "crypto-keys") as session:
-        yield session
 
 
 @pytest.fixture(scope="module")

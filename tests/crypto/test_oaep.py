@@ -4,14 +4,12 @@ and the padding removed in software (p11.ops.oaep), checked against cryptography
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from support import imported_rsa, own_token_session
 
 from p11 import errors
 from p11.api.objects import PrivateKey
@@ -20,6 +18,7 @@ from p11.constants import Attribute, KeyType, Mechanism
 from p11.crypto import DecryptionFailed, token_key
 from p11.mechanisms import OAEP
 from p11.ops import oaep
+from tests.support import imported_rsa
 
 CASES = [
     (hashes.SHA256(), None),
@@ -32,14 +31,8 @@ IDS = ["sha256", "sha256-label", "sha1", "sha1-label", "sha512-long-label"]
 
 
 @pytest.fixture(scope="module")
-def session(softhsm: Any) -> Iterator[Session]:
-    with own_token_session(softhsm.module_path, "oaep") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def pair(session: Session) -> tuple[rsa.RSAPrivateKey, PrivateKey]:
-    return imported_rsa(session, "oaep-rsa")
+def pair(hsm: Session) -> tuple[rsa.RSAPrivateKey, PrivateKey]:
+    return imported_rsa(hsm, "oaep-rsa")
 
 
 def _pad(algorithm: hashes.HashAlgorithm, label: bytes | None) -> padding.OAEP:
@@ -136,8 +129,8 @@ def test_decode_refuses_every_kind_of_bad_block_with_one_error() -> None:
     assert len(errors_seen) == 1
 
 
-def test_without_raw_rsa_on_the_key_the_error_says_what_the_token_offers(session: Session) -> None:
-    _, private = session.generate_keypair(
+def test_without_raw_rsa_on_the_key_the_error_says_what_the_token_offers(hsm: Session) -> None:
+    _, private = hsm.generate_keypair(
         KeyType.RSA,
         2048,
         token=False,
@@ -155,8 +148,8 @@ def test_without_raw_rsa_on_the_key_the_error_says_what_the_token_offers(session
         token_key(private).decrypt(b"\x00" * 256, pad)
 
 
-def test_a_key_that_may_not_decrypt_says_so(session: Session) -> None:
-    software, private = imported_rsa(session, "no-decrypt")
+def test_a_key_that_may_not_decrypt_says_so(hsm: Session) -> None:
+    software, private = imported_rsa(hsm, "no-decrypt")
     private.set_attributes({Attribute.DECRYPT: False})
     ciphertext = software.public_key().encrypt(b"x", _pad(hashes.SHA256(), None))
     with pytest.raises(errors.KeyCapabilityError, match="CKA_DECRYPT=false"):

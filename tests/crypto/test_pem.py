@@ -3,7 +3,6 @@ not timed), and a fuzz of import_pem that lets only the documented exceptions ou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,12 +10,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import own_token_session, self_signed
 
 from p11.api.session import Session
 from p11.crypto import InvalidKeyData, import_pem
 from p11.crypto.pem import PemBlock, scan
 from p11.errors import P11Error
+from tests.support import self_signed
 
 _EC_KEY = ec.generate_private_key(ec.SECP256R1())
 KEY_PEM = _EC_KEY.private_bytes(
@@ -79,16 +78,10 @@ def test_many_begin_lines_are_examined_about_once() -> None:
     assert scan(data).examined <= len(data) + 16
 
 
-@pytest.fixture(scope="module")
-def session(softhsm: Any) -> Iterator[Session]:
-    with own_token_session(softhsm.module_path, "pem-fuzz") as s:
-        yield s
-
-
-def test_import_pem_of_437_kib_of_begin_lines_is_refused(session: Session) -> None:
+def test_import_pem_of_437_kib_of_begin_lines_is_refused(hsm: Session) -> None:
     data = HOSTILE["begin lines"] * (437 * 1024 // len(HOSTILE["begin lines"]))
     with pytest.raises(InvalidKeyData, match="no complete BEGIN/END block"):
-        import_pem(session, data)
+        import_pem(hsm, data)
 
 
 _FRAGMENTS = st.one_of(
@@ -128,9 +121,9 @@ _FRAGMENTS = st.one_of(
     data=st.lists(_FRAGMENTS, max_size=12).map(b"".join),
     password=st.sampled_from([None, b"pw", "wrong"]),
 )
-def test_import_pem_lets_only_documented_exceptions_out(session: Session, data: bytes, password: Any) -> None:
+def test_import_pem_lets_only_documented_exceptions_out(hsm: Session, data: bytes, password: Any) -> None:
     try:
-        result = import_pem(session, data, password=password, token=False)
+        result = import_pem(hsm, data, password=password, token=False)
     except (ValueError, TypeError, P11Error):
         return
     for obj in result.objects:

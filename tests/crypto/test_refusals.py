@@ -3,25 +3,17 @@ honestly in software (hash first, then sign the digest) it does; every other tok
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from support import own_token_session
 
 from p11 import errors
 from p11.api.session import Session
 from p11.constants import Attribute, KeyType, Mechanism
 from p11.crypto import TokenRefusedAlgorithm, token_key
-
-
-@pytest.fixture(scope="module")
-def hsm(softhsm: Any) -> Iterator[Session]:
-    with own_token_session(softhsm.module_path, "crypto-refusals") as session:
-        yield session
 
 
 def _rsa(hsm: Session, **private_attrs: Any) -> Any:

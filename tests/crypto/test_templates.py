@@ -10,7 +10,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
 from cryptography.x509.oid import NameOID
-from support import self_signed
 
 from p11.constants import Attribute, CertificateType, KeyType, ObjectClass
 from p11.crypto import (
@@ -27,6 +26,7 @@ from p11.crypto import (
 )
 from p11.defaults import USAGE_FLAGS
 from p11.encodings import der as _der
+from tests.support import self_signed
 
 PASSWORD = b"correct horse battery staple"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.x509.oid import NameOID
 
-from p11.api.library import load
 from p11.api.session import Session
 from p11.constants import KeyType, ObjectClass
 from p11.crypto import certificate_to_x509, import_certificate, key_id, to_pem, token_key
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
-
-
-@pytest.fixture
-def hsm(softhsm: Any, make_token: Callable[..., Any]) -> Iterator[Session]:
-    fresh = make_token()
-    token = load(softhsm.module_path).get_token(label=fresh.label)
-    with token.open(user_pin=fresh.user_pin, rw=True) as session:
-        yield session
 
 
 def generate(session: Session, kind: str, label: str) -> Any:
@@ -114,10 +104,10 @@ def openssl_verify(tmp_path: Path, ca: x509.Certificate, leaf: x509.Certificate)
 @pytest.mark.parametrize("ca_kind", ["rsa", "p256", "ed25519"])
 @pytest.mark.parametrize("leaf_kind", ["rsa", "p256", "ed25519"])
 def test_token_ca_signs_a_token_leaf_that_cryptography_and_openssl_verify(
-    hsm: Session, tmp_path: Path, ca_kind: str, leaf_kind: str
+    fresh_hsm: Session, tmp_path: Path, ca_kind: str, leaf_kind: str
 ) -> None:
-    ca_key = generate(hsm, ca_kind, "ca")
-    leaf_key = generate(hsm, leaf_kind, "leaf")
+    ca_key = generate(fresh_hsm, ca_kind, "ca")
+    leaf_key = generate(fresh_hsm, leaf_kind, "leaf")
     ca = ca_certificate(ca_key)
     leaf = leaf_certificate(ca_key, ca, leaf_key.public_key())
     ca.verify_directly_issued_by(ca)
@@ -128,8 +118,8 @@ def test_token_ca_signs_a_token_leaf_that_cryptography_and_openssl_verify(
 
 
 @needs_openssl
-def test_openssl_rejects_a_leaf_from_another_ca(hsm: Session, tmp_path: Path) -> None:
-    ca_key, other_key = generate(hsm, "p256", "ca"), generate(hsm, "p256", "other")
+def test_openssl_rejects_a_leaf_from_another_ca(fresh_hsm: Session, tmp_path: Path) -> None:
+    ca_key, other_key = generate(fresh_hsm, "p256", "ca"), generate(fresh_hsm, "p256", "other")
     ca, other_ca = ca_certificate(ca_key), ca_certificate(other_key)
     leaf = leaf_certificate(other_key, other_ca, ec.generate_private_key(ec.SECP256R1()).public_key())
     result = openssl_verify(tmp_path, ca, leaf)
@@ -138,8 +128,8 @@ def test_openssl_rejects_a_leaf_from_another_ca(hsm: Session, tmp_path: Path) ->
 
 @needs_openssl
 @pytest.mark.parametrize("salt", [padding.PSS.DIGEST_LENGTH, padding.PSS.MAX_LENGTH], ids=["digest", "max"])
-def test_rsa_pss_signed_certificates_verify(hsm: Session, tmp_path: Path, salt: Any) -> None:
-    ca_key = generate(hsm, "rsa", "pss-ca")
+def test_rsa_pss_signed_certificates_verify(fresh_hsm: Session, tmp_path: Path, salt: Any) -> None:
+    ca_key = generate(fresh_hsm, "rsa", "pss-ca")
     pss = padding.PSS(padding.MGF1(hashes.SHA256()), salt)
     ca = ca_certificate(ca_key, rsa_padding=pss)
     leaf = leaf_certificate(ca_key, ca, ec.generate_private_key(ec.SECP256R1()).public_key(), rsa_padding=pss)
@@ -149,8 +139,8 @@ def test_rsa_pss_signed_certificates_verify(hsm: Session, tmp_path: Path, salt: 
 
 
 @pytest.mark.parametrize("kind", ["rsa", "p256", "ed25519"])
-def test_csr_built_with_a_token_key_is_valid(hsm: Session, tmp_path: Path, kind: str) -> None:
-    key = generate(hsm, kind, "csr")
+def test_csr_built_with_a_token_key_is_valid(fresh_hsm: Session, tmp_path: Path, kind: str) -> None:
+    key = generate(fresh_hsm, kind, "csr")
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(name("csr.p11.test"))
@@ -171,16 +161,16 @@ def test_csr_built_with_a_token_key_is_valid(hsm: Session, tmp_path: Path, kind:
         assert result.returncode == 0 and "verif" in (result.stdout + result.stderr).lower()
 
 
-def test_signed_certificate_pairs_with_its_token_key_on_import(hsm: Session) -> None:
-    ca_key = generate(hsm, "rsa", "ca")
-    public, private = hsm.generate_keypair(KeyType.EC, curve="P-256", label="server")
+def test_signed_certificate_pairs_with_its_token_key_on_import(fresh_hsm: Session) -> None:
+    ca_key = generate(fresh_hsm, "rsa", "ca")
+    public, private = fresh_hsm.generate_keypair(KeyType.EC, curve="P-256", label="server")
     leaf_key = token_key(private)
     ca = ca_certificate(ca_key)
     leaf = leaf_certificate(ca_key, ca, leaf_key.public_key())
-    obj = import_certificate(hsm, leaf, id=private.id, label="server")
+    obj = import_certificate(fresh_hsm, leaf, id=private.id, label="server")
     assert obj.id == private.id == public.id
-    found = hsm.get_object(object_class=ObjectClass.CERTIFICATE, id=private.id)
+    found = fresh_hsm.get_object(object_class=ObjectClass.CERTIFICATE, id=private.id)
     assert certificate_to_x509(found) == leaf
     assert to_pem(found) == leaf.public_bytes(serialization.Encoding.PEM)
     # imported without an id, it gets the key-derived one
-    assert import_certificate(hsm, ca).id == key_id(ca_key.public_key())
+    assert import_certificate(fresh_hsm, ca).id == key_id(ca_key.public_key())

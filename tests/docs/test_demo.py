@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
+from tests.support import EXAMPLES
+
+DEMO = EXAMPLES / "demo.py"
 
 
 def test_demo_runs_and_shows_each_step() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from support import self_signed
+
+from tests.support import self_signed
 
 RUNNER = r"""
 import doctest, importlib, os, pkgutil, shutil, sys, tempfile

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from support import self_signed
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from tests.support import ROOT, self_signed
+
+README = ROOT / "README.md"
 
 RUNNER = r"""
 import re, sys

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 import p11
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # The packages the reference must have a page for (issue 26); p11.integrations when it exists.
 PUBLIC = ["p11", "p11.constants", "p11.errors", "p11.mechanisms", "p11.uri", "p11.crypto", "p11.pki", "p11.aws",

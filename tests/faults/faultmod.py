@@ -6,7 +6,8 @@ real module (SoftHSM in the tests) except when a rule says otherwise; the rule l
 ``native/faultmod/p11fault.c`` (one rule a line: ``C_Sign error=DEVICE_ERROR every=3``, ``C_Sign latency_us=1000``,
 ``C_GetAttributeValue garbage_lengths seed=7`` ...).
 
-The shim is a test artifact, not part of the wheel: :func:`build` compiles it with CMake from a source checkout.
+The shim is a test artifact, and so is this module (tests/faults/, not in the wheel): :func:`build` compiles the
+shim with CMake from the source checkout this file is in, into ``build/faultmod``.
 In a process, :class:`FaultModule` talks to the same loaded instance p11 uses (``dlopen`` of one path gives one
 instance), so a test can load the shim with :func:`p11.load`, then change the rules between calls. A child process
 gets its rules from the environment instead (:meth:`FaultModule.env`).
@@ -27,6 +28,9 @@ from pathlib import Path
 __all__ = ["FaultConfigError", "FaultModule", "build"]
 
 LIBRARY_NAME = "libp11fault.so"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+SOURCE_DIR = _CHECKOUT / "native" / "faultmod"
+BUILD_DIR = _CHECKOUT / "build" / "faultmod"
 
 
 class FaultConfigError(ValueError):
@@ -42,8 +46,9 @@ def _tool(name: str) -> str:
     return found
 
 
-def build(source_dir: str | os.PathLike[str], build_dir: str | os.PathLike[str]) -> Path:
-    """Configure (once) and build ``native/faultmod`` from ``source_dir`` into ``build_dir``; the library's path.
+def build(source_dir: str | os.PathLike[str] = SOURCE_DIR, build_dir: str | os.PathLike[str] = BUILD_DIR) -> Path:
+    """Configure (once) and build ``native/faultmod`` from ``source_dir`` into ``build_dir`` (by default the
+    checkout's ``native/faultmod`` into its ``build/faultmod``); the library's path.
 
     Incremental: a second call with nothing changed costs one ``cmake --build`` that finds nothing to do. POSIX
     only (the shim itself is POSIX: dlopen, pthreads).

@@ -9,14 +9,13 @@ closes all of the slot's sessions), since a pool must never close a handle the m
 from __future__ import annotations
 
 import pytest
-from fault_support import FAULT_PIN, Faulty, mac
 
 from p11 import errors
 from p11._cffi import lib
 from p11.constants import Mechanism
 from p11.mechanisms import GCM
-
-pytest_plugins = ["fault_fixtures"]
+from tests.faults.helpers import Faulty
+from tests.support import SECRET_PIN, mac
 
 MECH = Mechanism.SHA256_HMAC
 
@@ -105,9 +104,9 @@ def test_pin_locked_at_login_raises_and_leaves_no_session(faulty: Faulty) -> Non
     faulty.token.close_pool()
     before = faulty.shim.open_sessions()
     with faulty.shim.faults("C_Login error=PIN_LOCKED"), pytest.raises(errors.PinLocked):
-        faulty.token.login(FAULT_PIN, keep_pin=True)
+        faulty.token.login(SECRET_PIN, keep_pin=True)
     assert faulty.shim.open_sessions() == before
-    faulty.token.login(FAULT_PIN, keep_pin=True)
+    faulty.token.login(SECRET_PIN, keep_pin=True)
     assert faulty.token.get_key(label="hmac").sign(b"m", MECH) == mac(b"m")
 
 

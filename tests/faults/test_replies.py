@@ -14,11 +14,10 @@ import sys
 import textwrap
 
 import pytest
-from fault_support import FAULT_PIN, HMAC_VALUE, Faulty
 
 from p11.testing import SoftHSM
-
-pytest_plugins = ["fault_fixtures"]
+from tests.faults.helpers import Faulty
+from tests.support import HMAC_VALUE, ROOT, SECRET_PIN
 
 CHILD = textwrap.dedent(
     """
@@ -27,7 +26,7 @@ CHILD = textwrap.dedent(
     from p11 import Attribute, Mechanism, errors
     from p11._cffi import lib as L
     from p11.constants import ObjectClass
-    from p11.testing.faults import FaultModule
+    from tests.faults.faultmod import FaultModule
 
     shim_path, wrapped, label, pin, hmac_hex, cases = sys.argv[1:7]
     shim = FaultModule(shim_path, wrapped)
@@ -78,9 +77,10 @@ def run_cases(faulty: Faulty, softhsm: SoftHSM, cases: list[tuple[str, str]]) ->
     faulty.keeper.close()
     faulty.token.close_pool()  # the child uses the token alone
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, faulty.shim.path, faulty.shim.wrapped, faulty.label, FAULT_PIN,
+        [sys.executable, "-c", CHILD, faulty.shim.path, faulty.shim.wrapped, faulty.label, SECRET_PIN,
          HMAC_VALUE.hex(), json.dumps(cases)],
-        env=softhsm.env, capture_output=True, text=True, timeout=120, check=False,
+        env={**softhsm.env, "PYTHONPATH": str(ROOT)},  # the child imports tests.faults.faultmod
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -15,10 +15,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fs_support import run_on_tiny_filesystem
 
 from p11 import safewrite
 from p11.safewrite import atomic_write, remove_stale_temporaries, write_file
+from tests.support.tinyfs import run_on_tiny_filesystem
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
 

@@ -2,7 +2,7 @@
 
     python tests/fuzz/run_atheris.py TARGET [SECONDS] [--save-new]
 
-Runs ``tests/fuzz_targets.py``'s TARGET for SECONDS (default 60) on a copy of ``tests/fuzz/corpus/TARGET``;
+Runs ``tests/fuzz/targets.py``'s TARGET for SECONDS (default 60) on a copy of ``tests/fuzz/corpus/TARGET``;
 ``--save-new`` keeps the inputs that reached new coverage (merged back into the committed corpus by hand review).
 Prints one JSON line: inputs tried, corpus size, findings. A finding (an undocumented exception) stops the run with
 a non-zero exit and the input written to ``crash-*`` in the working directory, as libFuzzer does.
@@ -19,25 +19,25 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/: fuzz_targets
+sys.path.insert(0, str(HERE.parents[1]))  # the checkout: tests.fuzz.targets
 
 import atheris  # noqa: E402
 
 # Coverage from the code under test only (instrumenting cryptography and the rest of p11 costs seconds a run).
 _INSTRUMENTED = ["p11.uri", "p11.encodings.der", "p11.crypto", "p11.mechanisms", "p11.encodings.curves"]
 with atheris.instrument_imports(include=_INSTRUMENTED):
-    import fuzz_targets
+    from tests.fuzz import targets
 
 COUNT = [0]
 
 
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if not args or args[0] not in fuzz_targets.TARGETS:
+    if not args or args[0] not in targets.TARGETS:
         print(__doc__, file=sys.stderr)
         return 2
     name, seconds = args[0], int(args[1]) if len(args) > 1 else 60
-    target = fuzz_targets.TARGETS[name]
+    target = targets.TARGETS[name]
     corpus = HERE / "corpus" / name
     corpus.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"p11-fuzz-{name}-"))

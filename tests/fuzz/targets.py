@@ -1,13 +1,13 @@
 """Fuzz targets: each takes arbitrary bytes and lets only the documented exceptions out.
 
-Shared by the hypothesis tests (tests/test_fuzz.py: a short run in the test command, plus the committed corpus
+Shared by the hypothesis tests (tests/fuzz/test_fuzz.py: a short run in the test command, plus the committed corpus
 replayed) and the coverage-guided atheris runner (tests/fuzz/run_atheris.py: the long run in ``scripts/soak``).
 Anything else escaping (IndexError, UnicodeError, RecursionError, SystemError ...) or a crash is a finding.
 
 Targets: the RFC 7512 URI parser (and format -> parse round trip), PEM/DER key material (p11.crypto), the DER
 reader (p11.encodings.der) and EC point/signature decoders, the mechanism parameter builders, and the attribute decoders
 (the values a corrupted C_GetAttributeValue reply hands them; the reply lengths themselves are fuzzed through the
-fault shim in test_faults_replies.py).
+fault shim in tests/faults/test_replies.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 coverage-guided atheris per target, and the cost of adversarial inputs counted (work, not seconds): no input of n
 bytes makes the URI parser or the PEM splitter do more than linear-ish work.
 
-The targets and their allowed exceptions are in fuzz_targets.py; the long atheris run is in scripts/soak.
+The targets and their allowed exceptions are in targets.py; the long atheris run is in scripts/soak.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import fuzz_targets
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,31 +22,32 @@ from p11 import URI
 from p11.crypto import importing, pem
 from p11.crypto.errors import InvalidKeyData
 from p11.uri import URIError
+from tests.fuzz import targets
 
 HERE = Path(__file__).resolve().parent
-CORPUS = HERE / "fuzz" / "corpus"
+CORPUS = HERE / "corpus"
 SHORT = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def corpus_files() -> Iterator[Any]:
-    for target in sorted(fuzz_targets.TARGETS):
+    for target in sorted(targets.TARGETS):
         for path in sorted((CORPUS / target).iterdir()):
             yield pytest.param(target, path, id=f"{target}/{path.name}")
 
 
-@pytest.mark.parametrize("target", sorted(fuzz_targets.TARGETS))
+@pytest.mark.parametrize("target", sorted(targets.TARGETS))
 def test_corpus_replays_clean(target: str) -> None:
     files = sorted((CORPUS / target).iterdir())
     assert files, f"no corpus for {target}"
     for path in files:
-        fuzz_targets.TARGETS[target](path.read_bytes())
+        targets.TARGETS[target](path.read_bytes())
 
 
-@pytest.mark.parametrize("target", sorted(fuzz_targets.TARGETS))
+@pytest.mark.parametrize("target", sorted(targets.TARGETS))
 @SHORT
 @given(data=st.binary(max_size=600))
 def test_random_bytes_give_documented_outcomes(target: str, data: bytes) -> None:
-    fuzz_targets.TARGETS[target](data)
+    targets.TARGETS[target](data)
 
 
 _NAMES = ["token", "manufacturer", "serial", "model", "library-manufacturer", "library-description", "object",
@@ -63,7 +63,7 @@ def test_structured_uris_parse_or_say_where(pairs: list[tuple[str, str, str]]) -
     refused with a URIError that names an offset."""
     text = "pkcs11:" + "".join(f"{name}={value}{sep}" for name, value, sep in pairs)
     try:
-        fuzz_targets.uri(text.encode())
+        targets.uri(text.encode())
         URI.parse(text)
     except URIError as exc:
         assert "offset" in str(exc) or exc.attribute is not None
@@ -132,11 +132,11 @@ def test_pem_splitting_work_is_linear(make: Any) -> None:
         importing.load_key_material(data)
 
 
-@pytest.mark.parametrize("target", sorted(fuzz_targets.TARGETS))
+@pytest.mark.parametrize("target", sorted(targets.TARGETS))
 def test_atheris_short_run(target: str) -> None:
     """A few seconds of coverage-guided fuzzing per target, from the committed corpus: no finding."""
     proc = subprocess.run(
-        [sys.executable, str(HERE / "fuzz" / "run_atheris.py"), target, "2"],
+        [sys.executable, str(HERE / "run_atheris.py"), target, "2"],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 INCLUDE = ROOT / "include"
 HEADER_DIR = INCLUDE / "p11"
 BODY_FILES = ("pkcs11_base.h", "pkcs11_constants.h", "pkcs11_mechparams.h")

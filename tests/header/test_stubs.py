@@ -24,8 +24,8 @@ import pytest
 import p11
 import p11._native
 import p11.constants
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SRC_PACKAGE = ROOT / "src" / "p11"
 STUBS = ("constants.pyi", "_native.pyi", "_cffi.pyi")
 

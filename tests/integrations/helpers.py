@@ -1,10 +1,10 @@
-"""What the ``p11.integrations`` tests share besides fixtures: the keys they generate and a software test CA."""
+"""What the ``p11.integrations`` tests share besides fixtures (conftest.py here): the keys they generate and a
+software test CA."""
 
 from __future__ import annotations
 
 import datetime
 import itertools
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,14 +17,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from p11.api.session import Session
 from p11.constants import KeyType
 from p11.crypto import token_key
-
-USER_PIN = "1234"
-_labels = itertools.count(1)
-
-
-def fresh_label(prefix: str) -> str:
-    """A token label no other token of the test run has (fixtures may be set up again when tests are shuffled)."""
-    return f"{prefix}-{os.getpid()}-{next(_labels)}"
 
 KEY_SPECS: dict[str, tuple[KeyType, dict[str, Any]]] = {
     "p256": (KeyType.EC, {"curve": "P-256"}),

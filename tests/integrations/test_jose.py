@@ -10,7 +10,6 @@ from typing import Any
 import josepy
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from integrations_support import generate
 from jwcrypto import jwe, jws, jwt
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto.common import JWException
@@ -19,8 +18,7 @@ from p11.api.session import Session
 from p11.constants import Attribute
 from p11.crypto import KeyNotExportable, UnsupportedKeyType
 from p11.integrations.jose import josepy_jwk, jwk
-
-pytest_plugins = ["integrations_fixtures"]
+from tests.integrations.helpers import generate
 
 JWS_CASES = [
     ("ES256", "p256"), ("ES384", "p384"), ("ES512", "p521"),

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from support import modules_loaded_after
+
+from tests.support import modules_loaded_after
 
 
 def test_the_core_and_the_other_leaves_do_not_import_p11_integrations() -> None:

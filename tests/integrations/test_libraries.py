@@ -20,13 +20,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.serialization import pkcs7
-from integrations_support import TestCA
 from jwcrypto import jwk as jwcrypto_jwk
 from lxml import etree
 
 from p11.crypto import KeyNotExportable, TokenRefusedAlgorithm
-
-pytest_plugins = ["integrations_fixtures"]
+from tests.integrations.helpers import TestCA
 
 
 def _pem(cert: Any) -> bytes:

@@ -11,7 +11,6 @@ import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from integrations_support import TestCA
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -22,8 +21,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from p11.crypto import TokenRefusedAlgorithm
 from p11.integrations.pdf import PyHankoSigner
-
-pytest_plugins = ["integrations_fixtures"]
+from tests.integrations.helpers import TestCA
 
 # (key, md_algorithm, prefer_pss, the CMS signature mechanism pyHanko reports)
 CASES = [

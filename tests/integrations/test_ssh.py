@@ -1,5 +1,5 @@
 """SSH login with keys on the token: paramiko and asyncssh clients against servers on 127.0.0.1 that know only the
-public key (tests/ssh_support.py); every key type, every RSA signature algorithm each library negotiates, OpenSSH
+public key (ssh_servers.py here); every key type, every RSA signature algorithm each library negotiates, OpenSSH
 certificates, and what happens when the token cannot sign."""
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ from typing import Any
 import asyncssh
 import paramiko
 import pytest
-from integrations_support import USER_PIN, fresh_label, generate
-from ssh_support import USER, AsyncsshServer, openssh_public, paramiko_server, run_command
 
 from p11 import errors
 from p11.api.library import load
 from p11.api.session import Session
 from p11.crypto import KeyNotExportable, UnsupportedKeyType
 from p11.integrations.ssh import asyncssh_keypair, paramiko_key
-
-pytest_plugins = ["integrations_fixtures"]
+from tests.integrations.helpers import generate
+from tests.integrations.ssh_servers import USER, AsyncsshServer, openssh_public, paramiko_server, run_command
+from tests.support import USER_PIN, unique_label
 
 PARAMIKO_KEYS = ["p256", "p384", "p521", "rsa", "ed25519"]
 ASYNCSSH_KEYS = [*PARAMIKO_KEYS, "ed448"]
@@ -92,7 +91,7 @@ def test_paramiko_has_no_ed448_and_refuses_software_keys(token_keys: dict[str, A
 def test_paramiko_login_fails_clearly_when_the_token_logged_out(softhsm: Any) -> None:
     """A key whose token logged out (a PIN-less session is all that is left): the login fails with the token's
     error, and paramiko does not hang or try on as if the key were refused."""
-    spec = softhsm.add_token(fresh_label("integ-logout"), user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("integ-logout"), user_pin=USER_PIN)
     token = load(softhsm.module_path).get_token(label=spec.label)
     session = token.open(user_pin=USER_PIN, rw=True)
     try:

@@ -23,15 +23,14 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from integrations_support import SERVER_AUTH, USER_PIN, TestCA, fresh_label
 
 from p11.api.library import load
 from p11.api.session import Session
 from p11.constants import KeyType
 from p11.crypto import token_key
 from p11.testing import SoftHSM
-
-pytest_plugins = ["pki_fixtures", "integrations_fixtures"]
+from tests.integrations.helpers import SERVER_AUTH, TestCA
+from tests.support import USER_PIN, unique_label
 
 LIBP11_DESCRIBED = "0.4.12"  # the libengine-pkcs11-openssl docs/integrations.md describes (Debian 12)
 
@@ -76,7 +75,7 @@ class TlsToken:
 
 @pytest.fixture(scope="module")
 def tls_token(softhsm: SoftHSM, test_ca: TestCA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsToken]:
-    spec = softhsm.add_token(fresh_label("tls-engine"), user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("tls-engine"), user_pin=USER_PIN)
     with load(softhsm.module_path).get_token(label=spec.label).open(user_pin=USER_PIN, rw=True) as session:
         yield TlsToken(session, spec.label, test_ca, tmp_path_factory.mktemp("tls"))
 
@@ -157,7 +156,7 @@ def test_the_engine_crashes_on_a_token_that_holds_an_ed25519_key(
     private keys"), finds no key, and the process then dies with SIGSEGV in SoftHSM's C_CloseAllSessions, called
     by the engine from OPENSSL_cleanup at exit after SoftHSM's own static objects are gone. Another token's
     Ed25519 key does not matter when the URI names the token (test above, same store)."""
-    spec = softhsm.add_token(fresh_label("tls-ed25519"), user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("tls-ed25519"), user_pin=USER_PIN)
     with load(softhsm.module_path).get_token(label=spec.label).open(user_pin=USER_PIN, rw=True) as session:
         _, ec_key = session.generate_keypair(KeyType.EC, curve="P-256", label="tls-ec")
         session.generate_keypair(KeyType.EC_EDWARDS, curve="ed25519", label="ssh-ed25519")

@@ -1,4 +1,4 @@
-"""The child side of the interop tests: ``python interop_child.py <check> [args…]`` uses one token through p11's
+"""The child side of the interop tests: ``python child.py <check> [args…]`` uses one token through p11's
 public API.
 
 The parent test (``test_*.py`` here) starts this script with the token's environment (and, for p11-kit as root,
@@ -436,7 +436,7 @@ def pooled(token: p11.Token, key_id: bytes, threads: int = 4, each: int = 3) -> 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in CHECKS:
-        print(f"usage: interop_child.py {{{','.join(CHECKS)}}} ARGS...", file=sys.stderr)
+        print(f"usage: child.py {{{','.join(CHECKS)}}} ARGS...", file=sys.stderr)
         return 2
     result = CHECKS[argv[0]](*argv[1:])
     print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)

@@ -1,9 +1,9 @@
 """Interop tests: p11 against real tokens other than plain SoftHSM (marker ``interop``).
 
-Tokens come from :mod:`p11.testing.interop`, one of each per test session, each in its own temp dir, torn down at
-the end: p11-kit's proxy and OpenSC's pkcs11-spy in front of private SoftHSM stores, and tpm2-pkcs11 on swtpm
-(+ tpm2-abrmd on a private D-Bus), and openCryptoki's soft token behind its ``pkcsslotd`` (system paths: root).
-The checks run in a child process (``interop_child.py``, started by ``interop_helpers.run_check``) with the
+Tokens come from the harness (harness.py here, not part of the wheel), one of each per test session, each in its
+own temp dir, torn down at the end: p11-kit's proxy and OpenSC's pkcs11-spy in front of private SoftHSM stores,
+tpm2-pkcs11 on swtpm (+ tpm2-abrmd on a private D-Bus), and openCryptoki's soft token behind its ``pkcsslotd``
+(system paths: root). The checks run in a child process (``child.py``, started by ``helpers.run_check``) with the
 token's environment — SoftHSM reads ``SOFTHSM2_CONF`` once per process, and p11-kit as root needs a private mount
 namespace — and the tests assert on the child's exit status and the facts it reports, verifying signatures here
 with ``cryptography``.
@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import pytest
 
-from p11.testing.interop import (
+from tests.interop.harness import (
     SKIP_ENV,
     InteropToken,
     InteropUnavailable,

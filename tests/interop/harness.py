@@ -32,7 +32,9 @@ A token whose programs or modules are missing raises :class:`InteropUnavailable`
 packages to install (:data:`APT_PACKAGES`). The interop test suite fails with that message, or skips every interop
 test when ``P11_SKIP_INTEROP=1`` is set.
 
-Like :mod:`p11.testing.softhsm`, this module imports nothing compiled, so it works before the build does.
+Like :mod:`p11.testing.softhsm`, this module imports nothing compiled, so it works before the build does. It is the
+test suite's harness, not part of the wheel (it needs root for openCryptoki and wipes that token's store):
+tests/interop/ of the source checkout.
 """
 
 from __future__ import annotations
@@ -537,7 +539,7 @@ class P11KitProxyToken(_WrapsSoftHSM):
         self.backend.start()
         modules = self.directory / "modules"
         modules.mkdir(exist_ok=True)
-        conf = f"# written by p11.testing.interop: only the private SoftHSM store\nmodule: {self.backend.module}\n"
+        conf = f"# written by p11's interop harness: only the private SoftHSM store\nmodule: {self.backend.module}\n"
         conf += "critical: yes\n"
         (modules / "softhsm-interop.module").write_text(conf, encoding="utf-8")
         home = self.directory / "home"

@@ -1,4 +1,4 @@
-"""Helpers of the interop tests: run a check of ``interop_child.py`` in a child that sees a token, and verify what
+"""Helpers of the interop tests: run a check of ``child.py`` in a child that sees a token, and verify what
 it signed here with ``cryptography``. Imported by the test modules (pytest puts this directory on ``sys.path``)."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from interop_child import MESSAGE, RESULT_PREFIX
 
 from p11 import errors
-from p11.testing.interop import InteropToken
+from tests.interop.child import MESSAGE, RESULT_PREFIX
+from tests.interop.harness import InteropToken
 
-CHILD = Path(__file__).with_name("interop_child.py")
+CHILD = Path(__file__).with_name("child.py")
 CHILD_TIMEOUT = 60.0
 
 
@@ -41,7 +41,7 @@ class Child:
 def run_check(
     token: InteropToken, check: str, *args: str, env: dict[str, str] | None = None, expect_ok: bool = True
 ) -> Child:
-    """Run ``interop_child.py <check> <module> <label> [args]`` as a child that sees ``token``. Asserts it exited 0
+    """Run ``child.py <check> <module> <label> [args]`` as a child that sees ``token``. Asserts it exited 0
     (its output in the failure message) and that neither of the token's PINs appears in anything it printed."""
     child_env = {"P11_INTEROP_PIN": token.user_pin, **(env or {})}
     proc = token.run_python(CHILD, check, token.module, token.label, *args, timeout=CHILD_TIMEOUT, env=child_env)

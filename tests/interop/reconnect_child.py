@@ -1,4 +1,4 @@
-"""The child of test_interop_reconnect.py: signs with one key on a remote token (p11-kit-client.so -> p11-kit
+"""The child of test_reconnect.py: signs with one key on a remote token (p11-kit-client.so -> p11-kit
 server -> SoftHSM) from 4 threads while the parent kills and restarts the server, and verifies every signature with
 the key's public key in ``cryptography``.
 

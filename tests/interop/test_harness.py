@@ -1,4 +1,4 @@
-"""The token harness itself (:mod:`p11.testing.interop`): missing packages are named with the apt line to run, and
+"""The token harness itself (harness.py here): missing packages are named with the apt line to run, and
 stopping a token kills exactly the processes it recorded and removes its directory."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from p11.testing import interop
-from p11.testing.interop import (
+from tests.interop import harness as interop
+from tests.interop.harness import (
     InteropStartError,
     InteropUnavailable,
     OpenCryptokiToken,

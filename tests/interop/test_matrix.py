@@ -1,6 +1,6 @@
 """The same checks on every token: SoftHSM2, p11-kit's proxy, pkcs11-spy, tpm2-pkcs11 and openCryptoki's soft token.
 
-One child run per token (``interop_child.py matrix``) tries each capability the token's mechanism list offers and
+One child run per token (``child.py matrix``) tries each capability the token's mechanism list offers and
 reports what happened; the tests here assert on it and verify what was signed with ``cryptography``. Nothing is
 known per token in advance: a capability the token does not list skips with the token's own words (its
 manufacturer, model and the missing mechanisms), and one it lists but refuses skips with the Cryptoki error it
@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from interop_child import MESSAGE
-from interop_helpers import Child, error_class, run_check, verify_ecdsa_sha256, verify_rsa_sha256
 
 from p11 import errors
 from p11.lowlevel.types import Info, Version
 from p11.quirks import quirks_for
-from p11.testing.interop import InteropToken
+from tests.interop.child import MESSAGE
+from tests.interop.harness import InteropToken
+from tests.interop.helpers import Child, error_class, run_check, verify_ecdsa_sha256, verify_rsa_sha256
 
 pytestmark = pytest.mark.interop
 

@@ -7,9 +7,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from interop_helpers import Child, public_key, run_check, verify_ecdsa_sha256
 
-from p11.testing.interop import P11KitProxyToken
+from tests.interop.harness import P11KitProxyToken
+from tests.interop.helpers import Child, public_key, run_check, verify_ecdsa_sha256
 
 pytestmark = pytest.mark.interop
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from p11.testing.interop import P11KitServerToken
+from tests.interop.harness import P11KitServerToken
 
 pytestmark = pytest.mark.interop
 

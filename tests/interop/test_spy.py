@@ -5,11 +5,11 @@ logs them), signatures verify, and no PIN appears in anything p11 prints (the sp
 from __future__ import annotations
 
 import pytest
-from interop_helpers import error_class, run_check, verify_ecdsa_sha256
 
 from p11 import errors
 from p11._cffi import lib
-from p11.testing.interop import PKCS11SpyToken
+from tests.interop.harness import PKCS11SpyToken
+from tests.interop.helpers import error_class, run_check, verify_ecdsa_sha256
 
 pytestmark = pytest.mark.interop
 

@@ -4,11 +4,11 @@ errors, and tpm2-pkcs11 and SoftHSM loaded side by side in one process."""
 from __future__ import annotations
 
 import pytest
-from interop_helpers import error_class, run_check, verify_ecdsa_sha256, verify_rsa_sha256
 
 from p11 import errors
 from p11._cffi import lib
-from p11.testing.interop import SoftHSMStore, TPM2Token
+from tests.interop.harness import SoftHSMStore, TPM2Token
+from tests.interop.helpers import error_class, run_check, verify_ecdsa_sha256, verify_rsa_sha256
 
 pytestmark = pytest.mark.interop
 

@@ -16,8 +16,8 @@ import pytest
 import p11
 from p11.constants import KeyType
 from p11.testing import SoftHSM
+from tests.support import USER_PIN
 
-USER_PIN = "1234"  # the store's first token (tests/conftest.py)
 LABEL = "async-closed-hmac"
 
 CHILD = """

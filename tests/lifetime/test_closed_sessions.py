@@ -14,14 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fault_support import Faulty
 
 from p11 import errors
 from p11.api.session import Session
 from p11.constants import Mechanism, ObjectClass
 from p11.mechanisms import CBC
-
-pytest_plugins = ["fault_fixtures"]
+from tests.faults.helpers import Faulty
 
 HMAC = Mechanism.SHA256_HMAC
 MESSAGES = [b"m%d" % i for i in range(40)]

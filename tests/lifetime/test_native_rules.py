@@ -24,8 +24,7 @@ import p11
 from p11 import errors
 from p11.constants import KeyType, Mechanism
 from p11.testing import SoftHSM
-
-USER_PIN = "1234"  # the store's first token (tests/conftest.py)
+from tests.support import SO_PIN, USER_PIN, unique_label
 
 KEY_LABEL = "lifetime-hmac"
 OTHER_LABEL = "lifetime-other"
@@ -381,7 +380,7 @@ def key_mac(token: p11.api.token.Token) -> bytes:
 @pytest.fixture
 def own_token(softhsm: SoftHSM) -> p11.api.token.Token:
     """A fresh token of its own (these tests log in, re-initialise and close pools on it)."""
-    spec = softhsm.add_token(f"lifetime-{os.getpid()}-{time.monotonic_ns()}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("lifetime"), user_pin=USER_PIN)
     return p11.load(softhsm.module_path).get_token(label=spec.label)
 
 
@@ -442,15 +441,14 @@ def test_init_token_refuses_while_pooled_calls_run_and_changes_nothing(own_token
     handle = token.pool.borrow()  # a pooled call in flight
     try:
         with pytest.raises(errors.SessionExists, match="in use"):
-            token.init_token("12345678", "wiped")
+            token.init_token(SO_PIN, "wiped")
     finally:
         token.pool.give_back(handle)
     assert token.label != "wiped" and key.sign(b"m", Mechanism.SHA256_HMAC) == expected
     with token.open() as _open, pytest.raises(errors.SessionExists, match="open session"):
-        token.init_token("12345678", "wiped")
+        token.init_token(SO_PIN, "wiped")
     assert key.sign(b"m", Mechanism.SHA256_HMAC) == expected
     token.close_pool()
-
 
 
 FORK_MID_CALL = """

@@ -11,37 +11,35 @@ under valgrind. The remote-token case (p11-kit server killed and restarted) is i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_support import FAULT_PIN, build_shim
 
 from p11.testing import SoftHSM
+from tests.faults.faultmod import build
+from tests.support import ROOT, SECRET_PIN, unique_label, valgrind_prefix
 
-CHILD = Path(__file__).parent / "children" / "renewal.py"
-SUPPRESSIONS = Path(__file__).parent / "valgrind" / "python.supp"
+CHILD = ROOT / "tests" / "children" / "renewal.py"
 
 
 @pytest.fixture(scope="module")
 def shim_token(softhsm: SoftHSM) -> tuple[str, str]:
     """The fault shim's path and a token of its own (children reach it through the shim)."""
-    spec = softhsm.add_token(f"renewal-{os.getpid()}", user_pin=FAULT_PIN)
-    return str(build_shim()), spec.label
+    spec = softhsm.add_token(unique_label("renewal"), user_pin=SECRET_PIN)
+    return str(build()), spec.label
 
 
 def run(softhsm: SoftHSM, *args: str, prefix: list[str] | None = None, timeout: float = 240,
         extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    env = {**softhsm.env, "P11_FAULT_MODULE": softhsm.module_path, "P11_TEST_PIN": FAULT_PIN,
+    env = {**softhsm.env, "P11_FAULT_MODULE": softhsm.module_path, "P11_TEST_PIN": SECRET_PIN,
            "PYTHONFAULTHANDLER": "1", **(extra or {})}
     proc = subprocess.run([*(prefix or []), sys.executable, str(CHILD), *args], env=env, capture_output=True,
                           text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-3000:], proc.stderr[-6000:])
-    assert FAULT_PIN not in proc.stdout + proc.stderr
+    assert SECRET_PIN not in proc.stdout + proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
@@ -108,7 +106,8 @@ def test_exit_while_threads_report_a_lost_device_is_clean(
     """The interpreter exits while 3 daemon threads sign against a module that lost its device (so renewals are
     under way): every exit is clean, no renewal starts the module again after the exit handler. 4 x 5 children."""
     shim, label = shim_token
-    env = {**softhsm.env, "P11_FAULT_MODULE": softhsm.module_path, "P11_TEST_PIN": FAULT_PIN, "PYTHONFAULTHANDLER": "1"}
+    env = {**softhsm.env, "P11_FAULT_MODULE": softhsm.module_path, "P11_TEST_PIN": SECRET_PIN,
+           "PYTHONFAULTHANDLER": "1"}
     for _ in range(5):
         proc = subprocess.run([sys.executable, str(CHILD), "exit", shim, label], env=env, capture_output=True,
                               text=True, timeout=60, check=False)
@@ -124,8 +123,7 @@ def test_renewal_is_clean_under_valgrind(softhsm: SoftHSM, shim_token: tuple[str
     """The stale-handle scenario and one outage round (pool generation swap, gate pairing, waiters, a renewal)
     under memcheck: no invalid read or write (uninitialised values are CPython's own: see the suppressions)."""
     shim, label = shim_token
-    valgrind = ["valgrind", "--error-exitcode=99", "--undef-value-errors=no", f"--suppressions={SUPPRESSIONS}",
-                "--quiet"]
+    valgrind = valgrind_prefix()
     (facts,) = run(softhsm, "stale", shim, label, prefix=valgrind, timeout=900, extra={"PYTHONMALLOC": "malloc"})
     _stale_facts(facts)
     (outage,) = run(softhsm, "outage", shim, label, "1", prefix=valgrind, timeout=900,

@@ -8,22 +8,19 @@ The limit is the fault shim's (``C_OpenSession error=SESSION_COUNT after=N``) in
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from fault_support import Faulty, build_shim, mac
 
 from p11 import errors
 from p11.constants import Mechanism
 from p11.testing import SoftHSM
-
-pytest_plugins = ["fault_fixtures"]
+from tests.faults.faultmod import build
+from tests.faults.helpers import Faulty
+from tests.support import mac, python
 
 HMAC = Mechanism.SHA256_HMAC
 
@@ -122,13 +119,10 @@ def test_no_session_to_wait_for_raises_session_count_after_a_bounded_wait(sofths
     """The pool holds no session and the token refuses every one (other programs hold them): each of 6 borrowers
     (4 slots, so 2 wait in the queue) gets SessionCount within a few seconds, in a child with a time limit, over
     several rounds: never a hang, never another error."""
-    shim = build_shim()
+    shim = build()
     env = {**os.environ, **softhsm.env, "P11_FAULT_MODULE": softhsm.module_path,
            "P11_FAULT_CONFIG": "C_OpenSession error=SESSION_COUNT"}
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(NO_SESSION_AT_ALL), str(shim), softhsm.label, "3"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )
+    proc = python(NO_SESSION_AT_ALL, str(shim), softhsm.label, "3", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rounds = [line.split() for line in proc.stdout.splitlines()]
     assert len(rounds) == 3

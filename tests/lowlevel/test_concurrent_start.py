@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from p11.testing import SoftHSM
+from tests.support import USER_PIN
 
 CHILD = r"""
 import sys
@@ -34,17 +35,17 @@ WRITERS = 2
 
 
 def test_processes_starting_at_once_all_find_the_token(tmp_path: Path) -> None:
-    store = SoftHSM(tmp_path / "store", label="busy", user_pin="1234")
+    store = SoftHSM(tmp_path / "store", label="busy", user_pin=USER_PIN)
     # The store is this process's second SoftHSM configuration, which a module loaded here would not read: the
     # writer runs in a child too.
     env = {**store.env, "SOFTHSM2_CONF": str(store.conf_path)}
     store.start()
     try:
-        setup = subprocess.run([sys.executable, "-c", WRITER, store.module_path, "setup"], env=env, timeout=60,
-                               capture_output=True, text=True)
+        setup = subprocess.run([sys.executable, "-c", WRITER, store.module_path, "setup", USER_PIN], env=env,
+                               timeout=60, capture_output=True, text=True)
         assert setup.returncode == 0, setup.stderr
         writers = [
-            subprocess.Popen([sys.executable, "-c", WRITER, store.module_path, "loop"], env=env,
+            subprocess.Popen([sys.executable, "-c", WRITER, store.module_path, "loop", USER_PIN], env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for _ in range(WRITERS)
         ]
@@ -77,8 +78,9 @@ import p11
 from p11.constants import Attribute, ObjectClass
 lib = p11.load(sys.argv[1])
 token = lib.get_token(label="busy")
+pin = sys.argv[3]
 if sys.argv[2] == "setup":
-    with token.open(user_pin="1234", rw=True) as s:
+    with token.open(user_pin=pin, rw=True) as s:
         s.create_object({Attribute.CLASS: ObjectClass.DATA, Attribute.TOKEN: True, Attribute.PRIVATE: False,
                          Attribute.LABEL: "note", Attribute.VALUE: b"hello"})
     sys.exit(0)
@@ -88,7 +90,7 @@ print("writing", flush=True)
 logins = 0
 while not stop.is_set():
     try:
-        with token.open(user_pin="1234"):  # each login rewrites the token's file (SoftHSM resets its PIN flags)
+        with token.open(user_pin=pin):  # each login rewrites the token's file (SoftHSM resets its PIN flags)
             logins += 1
     except p11.errors.GeneralError:  # two writers: SoftHSM's C_Login read the file while the other wrote it
         pass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import array
 import hashlib
-import hmac
 
 import pytest
 from cryptography.hazmat.primitives import hashes, padding
@@ -16,10 +15,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from p11 import errors, lowlevel
 from p11._cffi import ffi, lib
+from tests.support import HMAC_VALUE, mac
 
 P256_PARAMS = bytes.fromhex("06082a8648ce3d030107")
 AES_VALUE = bytes(range(100, 132))
-HMAC_VALUE = b"k" * 32
 IV = bytes(range(16))
 
 
@@ -296,7 +295,7 @@ def test_verify_bad_signature(module: lowlevel.Module, user_session: int, ec_key
 
 
 def test_hmac_single_and_multi_part(module: lowlevel.Module, user_session: int, hmac_key: int) -> None:
-    expected = hmac.new(HMAC_VALUE, b"hello world", "sha256").digest()
+    expected = mac(b"hello world")
     module.C_SignInit(user_session, lib.CKM_SHA256_HMAC, hmac_key)
     assert module.C_Sign(user_session, b"hello world") == expected
     module.C_SignInit(user_session, lib.CKM_SHA256_HMAC, hmac_key)

@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support import outcome_unless_stuck
 
 from p11 import errors, lowlevel
 from p11._cffi import ffi, lib
 from p11.testing import SoftHSM
+from tests.support import outcome_unless_stuck
 
 OPENSC = "/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so"
 

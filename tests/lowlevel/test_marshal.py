@@ -10,6 +10,7 @@ import pytest
 from p11 import lowlevel
 from p11._cffi import ffi, lib
 from p11.lowlevel import marshal
+from tests.support import USER_PIN
 
 
 def test_template_values_are_encoded_raw() -> None:
@@ -118,7 +119,7 @@ def test_module_repr_holds_no_secrets(module: lowlevel.Module, session: int, sof
     text = repr(module)
     assert module.path in text
     assert "2.40" in text
-    assert "1234" not in text
+    assert USER_PIN not in text
 
 
 def test_concurrent_calls_from_threads(module: lowlevel.Module, slot: int) -> None:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-from fault_support import Faulty
 
 import p11
 from p11 import lowlevel
 from p11.lowlevel.types import Info, Version
 from p11.quirks import PROFILES, Quirks, profiles_for, quirks_for
 from p11.testing import SoftHSM
-
-pytest_plugins = ["fault_fixtures"]
+from tests.faults.helpers import Faulty
 
 
 def info(manufacturer: str, description: str, version: tuple[int, int]) -> Info:
@@ -66,7 +64,7 @@ def test_softhsm_2_reads_its_slots_at_initialize_only() -> None:
 
 def test_softhsm_library_takes_concurrent_calls(softhsm: SoftHSM) -> None:
     library = p11.load(softhsm.module_path)
-    assert library.quirks == Quirks(slots_fixed_at_initialize=True)  # slot events only (tests/test_slot_events.py)
+    assert library.quirks == Quirks(slots_fixed_at_initialize=True)  # slot events only (tests/api/test_slot_events.py)
     assert library.module.calls_serialized is False
 
 

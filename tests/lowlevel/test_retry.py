@@ -1,6 +1,6 @@
 """The low-level retry rule (p11.lowlevel.retry) and the fresh-module re-initialisation (Module.reinitialize_unused,
 Library.until_found) that several processes starting at once on one SoftHSM store rely on
-(tests/test_concurrent_start.py shows them at work)."""
+(tests/lowlevel/test_concurrent_start.py shows them at work)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from p11 import errors, lowlevel
 from p11._cffi import lib
 from p11.constants import Mechanism, MechanismFlag, SessionFlag, SessionState, SlotFlag, TokenFlag
 from p11.testing import SoftHSM
+from tests.support import USER_PIN
 
 if TYPE_CHECKING:
     from conftest import FreshToken
@@ -256,4 +257,4 @@ def test_context_specific_login_without_operation(module: lowlevel.Module, user_
     # CKU_CONTEXT_SPECIFIC re-authenticates for one operation of a key with CKA_ALWAYS_AUTHENTICATE; SoftHSM
     # refuses it when no such operation is pending.
     with pytest.raises(errors.OperationNotInitialized):
-        module.C_Login(user_session, lib.CKU_CONTEXT_SPECIFIC, "1234")
+        module.C_Login(user_session, lib.CKU_CONTEXT_SPECIFIC, USER_PIN)

@@ -11,6 +11,7 @@ import pytest
 
 from p11 import errors, lowlevel
 from p11._cffi import lib
+from tests.support import USER_PIN
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_blocking_wait_for_slot_event_is_not_supported(module: lowlevel.Module) 
 V3_CALLS: list[tuple[str, Callable[[lowlevel.Module, int], Any]]] = [
     ("C_GetInterfaceList", lambda m, s: m.C_GetInterfaceList()),
     ("C_GetInterface", lambda m, s: m.C_GetInterface()),
-    ("C_LoginUser", lambda m, s: m.C_LoginUser(s, lib.CKU_USER, "1234", "alice")),
+    ("C_LoginUser", lambda m, s: m.C_LoginUser(s, lib.CKU_USER, USER_PIN, "alice")),
     ("C_SessionCancel", lambda m, s: m.C_SessionCancel(s, lib.CKF_ENCRYPT)),
     ("C_MessageEncryptInit", lambda m, s: m.C_MessageEncryptInit(s, lib.CKM_AES_GCM, 1)),
     ("C_EncryptMessage", lambda m, s: m.C_EncryptMessage(s, b"param", b"aad", b"plaintext")),

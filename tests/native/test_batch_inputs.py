@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from support import add_hmac_key, unique_label, valgrind_prefix
 
 import p11
 from p11.constants import KeyType, Mechanism
 from p11.testing import SoftHSM
+from tests.support import ROOT, USER_PIN, add_hmac_key, unique_label, valgrind_prefix
 
-CHILD = Path(__file__).parent / "children" / "batch_mutation.py"
-USER_PIN = "246810"
+CHILD = ROOT / "tests" / "children" / "batch_mutation.py"
 
 
 @pytest.fixture(scope="module")

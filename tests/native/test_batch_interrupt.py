@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from support import unique_label
 
 from p11.testing import SoftHSM
+from tests.support import ROOT, USER_PIN, unique_label
 
-CHILD = Path(__file__).parent / "children" / "batch_interrupt.py"
-USER_PIN = "135790"
+CHILD = ROOT / "tests" / "children" / "batch_interrupt.py"
 ITEMS = 1_000_000
 
 

@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from support import unique_label, valgrind_prefix
 
 import p11
 from p11.constants import KeyType
 from p11.testing import SoftHSM
+from tests.support import ROOT, SECRET_PIN, unique_label, valgrind_prefix
 
-CHILD = Path(__file__).parent / "children" / "context_login.py"
-USER_PIN = "36925814"
+CHILD = ROOT / "tests" / "children" / "context_login.py"
 
 
 @pytest.fixture(scope="module")
 def label(softhsm: SoftHSM) -> str:
-    spec = softhsm.add_token(unique_label("per-use-race"), user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("per-use-race"), user_pin=SECRET_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
-    with token.open(user_pin=USER_PIN, rw=True) as session:
+    with token.open(user_pin=SECRET_PIN, rw=True) as session:
         always = {"always_authenticate": True}
         session.generate_keypair(KeyType.EC, label="race-ec", private_attrs=always)
         session.generate_keypair(KeyType.RSA, 2048, label="race-rsa", private_attrs=always)
@@ -35,7 +33,8 @@ def label(softhsm: SoftHSM) -> str:
 def run_child(softhsm: SoftHSM, label: str, reps: int, seconds: float = 0.4, prefix: list[str] | None = None,
               extra_env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**softhsm.env, **(extra_env or {})}
-    argv = [*(prefix or []), sys.executable, str(CHILD), softhsm.module_path, label, USER_PIN, str(reps), str(seconds)]
+    argv = [*(prefix or []), sys.executable, str(CHILD), softhsm.module_path, label, SECRET_PIN, str(reps),
+            str(seconds)]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -53,7 +52,7 @@ def test_per_use_logins_under_races_never_crash_hang_or_sign_wrong(softhsm: Soft
     assert proc.stdout.strip().endswith("ok")
     done, refused = counts(proc)
     assert done > 100 and refused > 10  # the races ran: operations checked and wrong PINs refused
-    assert USER_PIN not in proc.stdout + proc.stderr
+    assert SECRET_PIN not in proc.stdout + proc.stderr
 
 
 @pytest.mark.skipif(valgrind_prefix() is None, reason="valgrind is not installed (scripts/setup.sh installs it)")

@@ -6,72 +6,41 @@ template nesting is bounded, and ``Raw`` refuses bytes where the module would re
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from support import add_hmac_key, unique_label
 
 import p11
 from p11 import _native, errors, lowlevel
 from p11._cffi import ffi
-from p11.api.objects import SecretKey
-from p11.api.token import Token
-from p11.constants import Attribute, KeyType, Mechanism, ObjectClass
+from p11.constants import Attribute, Mechanism, ObjectClass
 from p11.lowlevel.marshal import MAX_TEMPLATE_DEPTH
 from p11.mechanisms import CTR, GCM, PSS, Raw
 from p11.testing import SoftHSM
-
-USER_PIN = "97531"
-HMAC_VALUE = b"limits-key" * 4
-
-
-@dataclass
-class Keys:
-    token: Token
-    hmac: SecretKey
-    aes: SecretKey
+from tests.support import USER_PIN, TokenKeys, python, token_with_keys, unique_label
 
 
 @pytest.fixture(scope="module")
-def keys(softhsm: SoftHSM) -> Iterator[Keys]:
-    spec = softhsm.add_token(unique_label("limits"), user_pin=USER_PIN)
-    token = p11.load(softhsm.module_path).get_token(label=spec.label)
-    token.login(USER_PIN, max_size=4)
-    secret = add_hmac_key(token, HMAC_VALUE, token=False)
-    aes = token.generate_key(KeyType.AES, 256, token=False)
-    assert isinstance(secret, SecretKey) and isinstance(aes, SecretKey)
-    yield Keys(token, secret, aes)
-    token.close_pool()
-
-
-def run_child(softhsm: SoftHSM, code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=softhsm.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def keys(softhsm: SoftHSM) -> Iterator[TokenKeys]:
+    """A token of the module's, its pool of 4 logged in, with session-object keys."""
+    with token_with_keys(softhsm, "limits", token_objects=False, max_size=4) as made:
+        yield made
 
 
 # -- sizes ---------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("n", [2**70, 2**40, _native.MAX_RANDOM_BYTES + 1, -1])
-def test_generate_random_sizes_out_of_range(keys: Keys, n: int) -> None:
+def test_generate_random_sizes_out_of_range(keys: TokenKeys, n: int) -> None:
     with pytest.raises(ValueError, match=r"^n must be between 0 and 16777216"):
         keys.token.pool.generate_random(n)
     with keys.token.open() as session, pytest.raises(ValueError, match=r"^n must be between 0 and 16777216"):
         session.generate_random(n)
 
 
-def test_generate_random_up_to_the_limit(keys: Keys) -> None:
+def test_generate_random_up_to_the_limit(keys: TokenKeys) -> None:
     assert _native.MAX_RANDOM_BYTES == lowlevel.marshal.MAX_RANDOM_BYTES == 16 * 1024 * 1024
     assert len(keys.token.pool.generate_random(_native.MAX_RANDOM_BYTES)) == _native.MAX_RANDOM_BYTES
     with pytest.raises(TypeError, match="n must be an int"):
@@ -80,7 +49,7 @@ def test_generate_random_up_to_the_limit(keys: Keys) -> None:
 
 @pytest.mark.parametrize("max_size", [2**62, 2**70, _native.MAX_POOL_SIZE + 1, 0])
 def test_login_pool_size_out_of_range(softhsm: SoftHSM, max_size: int) -> None:
-    spec = softhsm.add_token(f"limits-login-{len(softhsm.tokens)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("limits-login"), user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     with pytest.raises(ValueError, match=r"^max_size must be between 1 and 4096"):
         token.login(USER_PIN, max_size=max_size)
@@ -92,21 +61,21 @@ def test_login_pool_size_out_of_range(softhsm: SoftHSM, max_size: int) -> None:
 
 
 @pytest.mark.parametrize("iv_length", [2**62, 2**40, _native.MAX_IV_LENGTH + 1, 0])
-def test_encrypt_many_iv_length_out_of_range(keys: Keys, iv_length: int) -> None:
+def test_encrypt_many_iv_length_out_of_range(keys: TokenKeys, iv_length: int) -> None:
     with pytest.raises(ValueError, match=r"^iv_length must be between 1 and 1024"):
         keys.aes.encrypt_many([b"x"], iv_length=iv_length)
     with pytest.raises(ValueError, match=r"^iv_len must be between 1 and 1024"):
         keys.token.pool.encrypt_many(keys.aes.handle, [b"x"], iv_len=iv_length)
 
 
-def test_encrypt_many_iv_length_at_the_limit(keys: Keys) -> None:
+def test_encrypt_many_iv_length_at_the_limit(keys: TokenKeys) -> None:
     (iv, ciphertext), = keys.aes.encrypt_many([b"long iv"], iv_length=_native.MAX_IV_LENGTH)
     assert len(iv) == _native.MAX_IV_LENGTH
     assert keys.aes.decrypt(ciphertext, GCM(iv)) == b"long iv"
 
 
 @pytest.mark.parametrize("workers", [2**70, _native.MAX_POOL_SIZE + 1, 0, -1])
-def test_workers_out_of_range(keys: Keys, workers: int) -> None:
+def test_workers_out_of_range(keys: TokenKeys, workers: int) -> None:
     with pytest.raises(ValueError, match=r"^workers must be between 1 and 4096"):
         keys.hmac.sign_many([b"a", b"b"], Mechanism.SHA256_HMAC, workers=workers)
     with pytest.raises(TypeError, match="workers must be an int"):
@@ -127,7 +96,7 @@ def test_pss_salt_length_out_of_range() -> None:
     assert PSS(salt_length=0).salt_length == 0
 
 
-def test_pool_give_back_and_discard_refuse_impossible_handles(keys: Keys) -> None:
+def test_pool_give_back_and_discard_refuse_impossible_handles(keys: TokenKeys) -> None:
     pool = keys.token.pool
     for bad in (-1, 2**70):
         with pytest.raises(ValueError, match=r"^handle must be between 0 and"):
@@ -171,7 +140,7 @@ def test_module_path_too_long_is_a_value_error() -> None:
         lowlevel.Module("/x" * 50_000)
 
 
-def test_non_contiguous_buffers_are_copied(keys: Keys) -> None:
+def test_non_contiguous_buffers_are_copied(keys: TokenKeys) -> None:
     strided = memoryview(b"0123456789abcdef")[::2]
     expected = keys.hmac.sign(strided.tobytes(), Mechanism.SHA256_HMAC)
     assert keys.hmac.sign(strided, Mechanism.SHA256_HMAC) == expected
@@ -179,7 +148,7 @@ def test_non_contiguous_buffers_are_copied(keys: Keys) -> None:
     assert keys.hmac.verify_many([strided], [expected], Mechanism.SHA256_HMAC) == [True]
 
 
-def test_async_outside_an_event_loop_is_a_p11_error(keys: Keys) -> None:
+def test_async_outside_an_event_loop_is_a_p11_error(keys: TokenKeys) -> None:
     with pytest.raises(errors.NoEventLoop, match="needs a running asyncio event loop") as caught:
         keys.hmac.sign_async(b"x", Mechanism.SHA256_HMAC)  # type: ignore[unused-awaitable]
     assert isinstance(caught.value, errors.P11Error)
@@ -189,14 +158,14 @@ def test_async_outside_an_event_loop_is_a_p11_error(keys: Keys) -> None:
 # -- GCM IVs in a batch --------------------------------------------------------------------------------------------
 
 
-def test_encrypt_many_refuses_empty_ivs(keys: Keys) -> None:
+def test_encrypt_many_refuses_empty_ivs(keys: TokenKeys) -> None:
     with pytest.raises(ValueError, match=r"^iv 0 is empty"):
         keys.aes.encrypt_many([b"a", b"b"], ivs=[b"", b""])
     with pytest.raises(ValueError, match=r"^iv 1 is empty"):
         keys.aes.encrypt_many([b"a", b"b"], ivs=[b"x" * 12, bytearray()])
 
 
-def test_encrypt_many_refuses_a_repeated_iv_naming_the_index(keys: Keys) -> None:
+def test_encrypt_many_refuses_a_repeated_iv_naming_the_index(keys: TokenKeys) -> None:
     iv = b"\x01" * 12
     with pytest.raises(ValueError, match=r"^iv 2 repeats iv 0"):
         keys.aes.encrypt_many([b"a", b"b", b"c"], ivs=[iv, b"\x02" * 12, bytearray(iv)])
@@ -220,7 +189,7 @@ def nested(depth: int) -> dict[int, Any]:
     return top
 
 
-def test_self_containing_templates_are_refused_everywhere(keys: Keys) -> None:
+def test_self_containing_templates_are_refused_everywhere(keys: TokenKeys) -> None:
     cyclic: dict[int, Any] = {Attribute.CLASS: ObjectClass.SECRET_KEY}
     cyclic[Attribute.WRAP_TEMPLATE] = cyclic
     indirect: dict[int, Any] = {Attribute.LABEL: "a"}
@@ -234,7 +203,7 @@ def test_self_containing_templates_are_refused_everywhere(keys: Keys) -> None:
             lowlevel.marshal.template(template)
 
 
-def test_template_depth_is_bounded_everywhere(keys: Keys) -> None:
+def test_template_depth_is_bounded_everywhere(keys: TokenKeys) -> None:
     assert MAX_TEMPLATE_DEPTH == 8
     assert len(_native.Template(nested(MAX_TEMPLATE_DEPTH))) == 2  # at the limit: fine
     assert lowlevel.marshal.template(nested(MAX_TEMPLATE_DEPTH))[1] == 2
@@ -253,7 +222,7 @@ def test_template_depth_is_bounded_everywhere(keys: Keys) -> None:
     assert len(_native.Template({Attribute.WRAP_TEMPLATE: _native.Template(nested(MAX_TEMPLATE_DEPTH - 1))})) == 1
 
 
-def test_pathological_templates_do_not_crash_a_process(softhsm: SoftHSM, keys: Keys) -> None:
+def test_pathological_templates_do_not_crash_a_process(softhsm: SoftHSM, keys: TokenKeys) -> None:
     code = f"""
         import p11
         from p11.constants import Attribute
@@ -271,7 +240,7 @@ def test_pathological_templates_do_not_crash_a_process(softhsm: SoftHSM, keys: K
                 print("ValueError:", exc)
         token.close_pool()
     """
-    proc = run_child(softhsm, code)
+    proc = python(code, env=softhsm.env)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
     assert proc.stdout.count("ValueError:") == 2
 
@@ -292,7 +261,7 @@ def test_raw_refuses_bytes_for_a_struct_with_pointers_naming_the_builder() -> No
         Raw(0x8000_1234, b"\x00" * 8)  # vendor-defined
 
 
-def test_raw_takes_bytes_where_the_parameter_is_bytes_or_a_pointer_free_struct(keys: Keys) -> None:
+def test_raw_takes_bytes_where_the_parameter_is_bytes_or_a_pointer_free_struct(keys: TokenKeys) -> None:
     iv = bytes(range(16))
     ctr = CTR(iv)
     counter_block = bytes(ffi.buffer(ctr.ck().cdata().pParameter, ffi.sizeof("CK_AES_CTR_PARAMS")))
@@ -312,7 +281,7 @@ def test_raw_takes_bytes_where_the_parameter_is_bytes_or_a_pointer_free_struct(k
     assert keys.aes.encrypt(b"gcm", raw) == keys.aes.encrypt(b"gcm", GCM(b"\x07" * 12))
 
 
-def test_raw_gcm_bytes_do_not_kill_the_process(softhsm: SoftHSM, keys: Keys) -> None:
+def test_raw_gcm_bytes_do_not_kill_the_process(softhsm: SoftHSM, keys: TokenKeys) -> None:
     code = f"""
         import p11
         from p11.constants import KeyType, Mechanism
@@ -326,6 +295,6 @@ def test_raw_gcm_bytes_do_not_kill_the_process(softhsm: SoftHSM, keys: Keys) -> 
             print("ValueError:", exc)
         token.close_pool()
     """
-    proc = run_child(softhsm, code)
+    proc = python(code, env=softhsm.env)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
     assert "ValueError: Raw(CKM_AES_GCM, bytes)" in proc.stdout

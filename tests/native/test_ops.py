@@ -8,7 +8,6 @@ objects of one logged-in session.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,15 +16,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from support import unique_label
 
 from p11 import _native, errors, lowlevel
 from p11._cffi import ffi, lib
 from p11.testing import SoftHSM
+from tests.support import HMAC_VALUE, mac, unique_label
 
 P256_PARAMS = bytes.fromhex("06082a8648ce3d030107")
 AES_VALUE = bytes(range(100, 132))
-HMAC_VALUE = b"k" * 32
 IV16 = bytes(range(16))
 HMAC = lib.CKM_SHA256_HMAC
 
@@ -89,10 +87,6 @@ def keys(module: lowlevel.Module, softhsm: SoftHSM) -> Iterator[Keys]:
         no_sign=secret(lib.CKK_GENERIC_SECRET, HMAC_VALUE, sign=False, verify=True),
     )
     module.C_CloseSession(session)
-
-
-def mac(data: bytes) -> bytes:
-    return hmac.new(HMAC_VALUE, data, hashlib.sha256).digest()
 
 
 def ll_sign(module: lowlevel.Module, k: Keys, mechanism: int, key: int, data: bytes) -> bytes:

@@ -3,15 +3,13 @@ parallel batches.
 
 Each test gets its own token (login state belongs to the application and token, and these tests log out, close
 all sessions and fork), with a private HMAC key and an EC key pair stored as token objects, so they outlive every
-session the tests close.
+session the tests close. Its PIN is distinctive (SECRET_PIN), so a leak into a message or repr would be noticed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import os
 import threading
 from collections.abc import Iterator
@@ -22,12 +20,10 @@ import pytest
 from p11 import _native, errors, lowlevel
 from p11._cffi import lib
 from p11.testing import SoftHSM
+from tests.support import HMAC_VALUE, SECRET_PIN, mac, unique_label
 
-HMAC_VALUE = b"pool-key" * 4
 HMAC = lib.CKM_SHA256_HMAC
 P256_PARAMS = bytes.fromhex("06082a8648ce3d030107")
-USER_PIN = "918273"  # distinctive, so a leak into a message or repr would be noticed
-_count = iter(range(1, 1_000_000))
 
 
 @dataclass(frozen=True)
@@ -60,10 +56,10 @@ class Token:
 
 @pytest.fixture
 def token(module: lowlevel.Module, softhsm: SoftHSM) -> Iterator[Token]:
-    spec = softhsm.add_token(f"pool-{next(_count)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("pool"), user_pin=SECRET_PIN)
     slot = softhsm.slot_of(spec.label)
     session = module.C_OpenSession(slot, lib.CKF_RW_SESSION)
-    module.C_Login(session, lib.CKU_USER, USER_PIN)
+    module.C_Login(session, lib.CKU_USER, SECRET_PIN)
     module.C_CreateObject(
         session,
         {
@@ -91,13 +87,9 @@ def token(module: lowlevel.Module, softhsm: SoftHSM) -> Iterator[Token]:
 
 def logged_in(token: Token, **options: object) -> tuple[_native.SessionPool, int]:
     """A pool that logged in with the user PIN (its first session is open), and the HMAC key's handle."""
-    pool = _native.SessionPool(token.module, token.slot, user_pin=USER_PIN, **options)
+    pool = _native.SessionPool(token.module, token.slot, user_pin=SECRET_PIN, **options)
     pool.generate_random(1)
     return pool, token.key("hmac")
-
-
-def mac(data: bytes) -> bytes:
-    return hmac.new(HMAC_VALUE, data, hashlib.sha256).digest()
 
 
 def session_valid(module: lowlevel.Module, handle: int, slot: int) -> bool:
@@ -138,7 +130,7 @@ def test_default_bound_and_configuration(token: Token) -> None:
 
 
 def test_sessions_are_opened_lazily_and_reused(token: Token) -> None:
-    pool = _native.SessionPool(token.module, token.slot, user_pin=USER_PIN)
+    pool = _native.SessionPool(token.module, token.slot, user_pin=SECRET_PIN)
     assert pool.size == pool.opened == 0
     pool.generate_random(1)
     key = token.key("hmac")  # visible: the pool logged in
@@ -317,7 +309,7 @@ def test_rejected_pin_is_never_tried_again(token: Token) -> None:
 def test_pin_never_appears_in_repr(token: Token) -> None:
     pool, _ = logged_in(token, keep_pin=True)
     with pool:
-        assert USER_PIN not in repr(pool) and "pin" not in repr(pool).lower()
+        assert SECRET_PIN not in repr(pool) and "pin" not in repr(pool).lower()
 
 
 # -- close, fork ---------------------------------------------------------------------------------------------------
@@ -326,7 +318,7 @@ def test_pin_never_appears_in_repr(token: Token) -> None:
 def test_close_returns_the_tokens_session_count_to_baseline(token: Token) -> None:
     module = token.module
     baseline = module.C_GetTokenInfo(token.slot).session_count
-    pool = _native.SessionPool(module, token.slot, max_size=4, user_pin=USER_PIN)
+    pool = _native.SessionPool(module, token.slot, max_size=4, user_pin=SECRET_PIN)
     handles = [pool.borrow() for _ in range(4)]
     assert len(set(handles)) == 4
     for h in handles[:3]:

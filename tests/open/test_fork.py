@@ -7,7 +7,6 @@ stuck run); every signature is verified against the public key."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
@@ -21,10 +20,7 @@ import pytest
 import p11
 from p11.constants import KeyType
 from p11.testing import SoftHSM
-
-PIN = "2468"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-_labels = itertools.count(1)
+from tests.support import EXAMPLES, SECRET_PIN, unique_label
 
 
 @dataclass(frozen=True)
@@ -42,12 +38,12 @@ class Signer:
 @pytest.fixture(scope="module")
 def signer(softhsm: SoftHSM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
     """A token of its own with an EC key pair ``signer``, and a PIN file (0600)."""
-    spec = softhsm.add_token(f"fork-open-{os.getpid()}-{next(_labels)}", user_pin=PIN)
+    spec = softhsm.add_token(unique_label("fork-open"), user_pin=SECRET_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
-    with token.open(user_pin=PIN, rw=True) as session:
+    with token.open(user_pin=SECRET_PIN, rw=True) as session:
         session.generate_keypair(KeyType.EC, curve="P-256", label="signer", id=b"\x42")
     pin_file = tmp_path_factory.mktemp("pin") / "signer-pin"
-    pin_file.write_text(PIN + "\n")
+    pin_file.write_text(SECRET_PIN + "\n")
     pin_file.chmod(0o600)
     yield Signer(softhsm.module_path, spec.label, pin_file, {**os.environ, **softhsm.env, "PYTHONFAULTHANDLER": "1"})
 
@@ -130,7 +126,7 @@ def _forks(signer: Signer, mode: str, uri: str, forks: int, load: int = 0) -> tu
         env=signer.env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert PIN not in proc.stdout + proc.stderr
+    assert SECRET_PIN not in proc.stdout + proc.stderr
     (last,) = [line for line in proc.stdout.splitlines() if line.startswith("codes")]
     return [int(c) for c in last.split()[1:]], proc.stdout
 
@@ -140,7 +136,7 @@ def _forks(signer: Signer, mode: str, uri: str, forks: int, load: int = 0) -> tu
 def test_children_sign_with_a_p11_open_key(signer: Signer, query: str) -> None:
     """20 children, each signing with the key the parent opened (and 2 threads of the parent signing with it all
     along): every signature verifies, no child hangs (was: StaleObject in every child)."""
-    value = f"file:{signer.pin_file}" if query == "pin-source" else PIN
+    value = f"file:{signer.pin_file}" if query == "pin-source" else SECRET_PIN
     codes, out = _forks(signer, query, signer.uri(f"{query}={value}"), 20, load=2)
     assert codes == [0] * 20, out
 
@@ -177,7 +173,7 @@ def test_the_pin_source_is_read_again_in_the_child_not_kept(signer: Signer) -> N
 def test_the_prefork_example(signer: Signer, query: str) -> None:
     """examples/prefork.py: multiprocessing's fork start method, 4 workers signing with the key opened in the parent;
     the example verifies every signature itself. Three runs each."""
-    value = f"file:{signer.pin_file}" if query == "pin-source" else PIN
+    value = f"file:{signer.pin_file}" if query == "pin-source" else SECRET_PIN
     for _ in range(3):
         proc = subprocess.run(
             [sys.executable, str(EXAMPLES / "prefork.py"), "--key", signer.uri(f"{query}={value}"), "--workers", "4",

@@ -14,7 +14,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from support import init_spare_token, self_signed
 
 from p11.api.library import Library, load
 from p11.api.objects import Object
@@ -35,10 +34,9 @@ from p11.crypto import import_certificate
 from p11.opener import open as p11_open
 from p11.testing import SoftHSM
 from p11.uri import URI
+from tests.support import SECRET_PIN, SO_PIN, init_spare_token, self_signed
 
 LABEL = "uri-test"
-USER_PIN = "86420"
-SO_PIN = "97531975"
 AWKWARD = "key/with;odd?chars&ä %"
 
 
@@ -47,10 +45,10 @@ def library(softhsm: SoftHSM) -> Library:
     return load(softhsm.module_path)
 
 
-@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests.support.unique_label)
 def token(library: Library) -> Token:
-    token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)
-    with token.open(user_pin=USER_PIN, rw=True) as session:
+    token = init_spare_token(library, LABEL, SO_PIN, SECRET_PIN)
+    with token.open(user_pin=SECRET_PIN, rw=True) as session:
         session.generate_keypair(KeyType.EC, curve="P-256", label="pair", id=b"\xa1")
         import_certificate(session, self_signed(cn="uri test"), label="cert", id=b"\xa2")
         session.generate_key(KeyType.AES, 128, label="secret", id=b"\xa3")
@@ -64,7 +62,7 @@ def token(library: Library) -> Token:
 
 @pytest.fixture
 def session(token: Token) -> Iterator[Session]:
-    with token.open(user_pin=USER_PIN) as session:
+    with token.open(user_pin=SECRET_PIN) as session:
         yield session
 
 
@@ -193,7 +191,7 @@ def test_every_object_uri_round_trips_through_open(session: Session, library: Li
         uri = obj.uri
         assert uri == uri_for_object(obj)
         assert "module-path" not in uri and "pin-value" not in uri
-        opened = p11_open(str(uri.replace(module_path=library.path)), pin=USER_PIN)
+        opened = p11_open(str(uri.replace(module_path=library.path)), pin=SECRET_PIN)
         try:
             assert identity(opened) == identity(obj), str(uri)
             assert handle(opened) == obj.handle  # SoftHSM keeps handles while the token stays logged in
@@ -217,7 +215,7 @@ def test_round_trip_without_module_in_the_uri_uses_p11_module(
 def test_the_opened_private_key_is_the_one_whose_uri_was_taken(session: Session, library: Library) -> None:
     (private,) = session.find(label="pair", object_class=ObjectClass.PRIVATE_KEY)
     (public,) = session.find(label="pair", object_class=ObjectClass.PUBLIC_KEY)
-    opened = p11_open(uri_for_object(private, include_module=True), pin=USER_PIN)
+    opened = p11_open(uri_for_object(private, include_module=True), pin=SECRET_PIN)
     try:
         signature = opened.sign(b"data", ec.ECDSA(hashes.SHA256()))
         exported = opened.public_key().public_bytes(
@@ -243,20 +241,20 @@ def test_pin_is_left_out_unless_asked_for(session: Session, token: Token) -> Non
     (data,) = session.find(label="data")
     assert "pin-value" not in data.uri
     assert "pin-value" not in token.uri
-    with_pin = uri_for_object(data, pin_value=USER_PIN, include_module=True)
-    assert with_pin["pin-value"] == USER_PIN
-    assert USER_PIN not in str(with_pin)
-    assert USER_PIN not in repr(with_pin)
-    assert f"pin-value={USER_PIN}" in with_pin.format(include_pin=True)
-    assert USER_PIN not in str(uri_for_token(token, pin_value=USER_PIN))
+    with_pin = uri_for_object(data, pin_value=SECRET_PIN, include_module=True)
+    assert with_pin["pin-value"] == SECRET_PIN
+    assert SECRET_PIN not in str(with_pin)
+    assert SECRET_PIN not in repr(with_pin)
+    assert f"pin-value={SECRET_PIN}" in with_pin.format(include_pin=True)
+    assert SECRET_PIN not in str(uri_for_token(token, pin_value=SECRET_PIN))
 
 
 def test_a_uri_given_the_pin_logs_in_by_itself(token: Token, library: Library) -> None:
     with token.open() as probe:  # private objects need the login the URI brings
         assert not list(probe.find(label="pair", object_class=ObjectClass.PRIVATE_KEY))
-    with token.open(user_pin=USER_PIN) as session:
+    with token.open(user_pin=SECRET_PIN) as session:
         (private,) = session.find(label="pair", object_class=ObjectClass.PRIVATE_KEY)
-        uri = uri_for_object(private, pin_value=USER_PIN, include_module=True)
+        uri = uri_for_object(private, pin_value=SECRET_PIN, include_module=True)
         expected = identity(private)
     opened = p11_open(uri.format(include_pin=True))
     try:

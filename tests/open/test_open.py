@@ -18,7 +18,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from support import init_spare_token, outcome_unless_stuck, self_signed
 
 from p11 import errors
 from p11.api.library import Library, load
@@ -40,11 +39,9 @@ from p11.opener import (
 from p11.opener import open as p11_open
 from p11.testing import SoftHSM
 from p11.uri import URI, URIError
+from tests.support import SECRET_PIN, SO_PIN, WRONG_PIN, init_spare_token, outcome_unless_stuck, self_signed
 
 LABEL = "open-test"
-USER_PIN = "2468"
-SO_PIN = "13579135"
-WRONG_PIN = "97531"
 KEY_ID = b"\x51\x01"
 
 
@@ -63,11 +60,11 @@ class Stock:
         return text + (f"&{query}" if query else "")
 
 
-@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests.support.unique_label)
 def stock(softhsm: SoftHSM) -> Stock:
     library = load(softhsm.module_path)
-    token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)
-    with token.open(user_pin=USER_PIN, rw=True) as session:
+    token = init_spare_token(library, LABEL, SO_PIN, SECRET_PIN)
+    with token.open(user_pin=SECRET_PIN, rw=True) as session:
         _, private = session.generate_keypair(KeyType.EC, curve="P-256", label="signer", id=KEY_ID)
         certificate = self_signed(token_key(private), "signer", serial=x509.random_serial_number())
         import_certificate(session, certificate, label="signer", id=KEY_ID)
@@ -113,7 +110,7 @@ def opener(stock: Stock) -> Iterator[Callable[..., Any]]:
 
 
 def assert_no_pin(text: str) -> None:
-    for pin in (USER_PIN, WRONG_PIN, SO_PIN):
+    for pin in (SECRET_PIN, WRONG_PIN, SO_PIN):
         assert pin not in text
 
 
@@ -127,7 +124,7 @@ def sign_and_verify(key: Any, certificate: x509.Certificate) -> None:
 
 
 def test_private_key_opened_with_pin_value_signs_and_verifies(opener: Callable[..., Any], stock: Stock) -> None:
-    key = opener(stock.uri("object=signer;type=private", f"pin-value={USER_PIN}"))
+    key = opener(stock.uri("object=signer;type=private", f"pin-value={SECRET_PIN}"))
     sign_and_verify(key, stock.certificate)
     assert isinstance(key.token_object, PrivateKey)
     assert key.token_object.id == KEY_ID
@@ -137,12 +134,12 @@ def test_type_private_picks_the_private_half_of_a_pair_sharing_label_and_id(
     opener: Callable[..., Any], stock: Stock
 ) -> None:
     # p11-kit's behaviour: the label and id match a public key, a private key and a certificate; type decides.
-    key = opener(stock.uri("object=signer;id=%51%01;type=private", f"pin-value={USER_PIN}"))
+    key = opener(stock.uri("object=signer;id=%51%01;type=private", f"pin-value={SECRET_PIN}"))
     assert key.token_object.object_class == ObjectClass.PRIVATE_KEY
 
 
 def test_ed25519_private_key_comes_back_as_a_cryptography_key(opener: Callable[..., Any], stock: Stock) -> None:
-    key = opener(stock.uri("object=ed;type=private"), pin=USER_PIN)
+    key = opener(stock.uri("object=ed;type=private"), pin=SECRET_PIN)
     assert isinstance(key, ed25519.Ed25519PrivateKey)
     public = opener(stock.uri("object=ed;type=public"))
     assert public.verify_ok(b"message", key.sign(b"message"))
@@ -157,9 +154,9 @@ def test_certificate_public_key_secret_key_and_data_object_come_back_typed(
     assert cert.value == stock.certificate.public_bytes(serialization.Encoding.DER)
     public = opener(stock.uri("object=signer;type=public"))
     assert isinstance(public, PublicKey)
-    signature = opener(stock.uri("object=signer;type=private", f"pin-value={USER_PIN}")).token_object.sign(b"m")
+    signature = opener(stock.uri("object=signer;type=private", f"pin-value={SECRET_PIN}")).token_object.sign(b"m")
     assert public.verify_ok(b"m", signature)
-    secret = opener(stock.uri("object=aes;type=secret-key"), pin=USER_PIN)
+    secret = opener(stock.uri("object=aes;type=secret-key"), pin=SECRET_PIN)
     assert isinstance(secret, SecretKey)
     assert secret.key_size == 256
     data = opener(stock.uri("object=note"))
@@ -182,10 +179,10 @@ def test_the_opened_object_uses_the_library_p11_load_gives(opener: Callable[...,
 def test_the_opened_object_is_pooled_and_close_pool_logs_out(stock: Stock) -> None:
     """p11.open binds the object to the token's pool: dropping it keeps the login (other pooled objects share it);
     closing the pool ends it, and the object then says its pool is closed."""
-    key = p11_open(stock.uri("object=signer;type=private"), pin=USER_PIN)
+    key = p11_open(stock.uri("object=signer;type=private"), pin=SECRET_PIN)
     assert isinstance(key.token_object.session, PooledSession)
     assert key.token_object.session is stock.token._pooled_session()
-    again = p11_open(stock.uri("object=signer;type=public"), pin=USER_PIN)  # the same pool, no new login
+    again = p11_open(stock.uri("object=signer;type=public"), pin=SECRET_PIN)  # the same pool, no new login
     assert again.session.pool is key.token_object.session.pool
     del again
     gc.collect()
@@ -203,7 +200,7 @@ def test_the_opened_object_is_pooled_and_close_pool_logs_out(stock: Stock) -> No
 
 def test_pin_source_file_uri(opener: Callable[..., Any], stock: Stock, tmp_path: Path) -> None:
     pin_file = tmp_path / "pin"
-    pin_file.write_text(USER_PIN + "\n")
+    pin_file.write_text(SECRET_PIN + "\n")
     key = opener(stock.uri("object=signer;type=private", f"pin-source=file:{pin_file}"))
     sign_and_verify(key, stock.certificate)
 
@@ -212,14 +209,14 @@ def test_pin_source_file_uri_with_empty_authority_and_crlf(
     opener: Callable[..., Any], stock: Stock, tmp_path: Path
 ) -> None:
     pin_file = tmp_path / "pin"
-    pin_file.write_bytes(USER_PIN.encode() + b"\r\n")
+    pin_file.write_bytes(SECRET_PIN.encode() + b"\r\n")
     key = opener(stock.uri("object=signer;type=private", f"pin-source=file://{pin_file}"))
     sign_and_verify(key, stock.certificate)
 
 
 def test_pin_source_plain_path(opener: Callable[..., Any], stock: Stock, tmp_path: Path) -> None:
     pin_file = tmp_path / "pin"
-    pin_file.write_text(USER_PIN)  # no newline at all
+    pin_file.write_text(SECRET_PIN)  # no newline at all
     key = opener(stock.uri("object=signer;type=private", f"pin-source={pin_file}"))
     sign_and_verify(key, stock.certificate)
 
@@ -233,15 +230,15 @@ def test_pin_source_is_really_what_logs_in(opener: Callable[..., Any], stock: St
 
 
 def test_pin_argument(opener: Callable[..., Any], stock: Stock) -> None:
-    key = opener(stock.uri("object=signer;type=private"), pin=USER_PIN)
+    key = opener(stock.uri("object=signer;type=private"), pin=SECRET_PIN)
     sign_and_verify(key, stock.certificate)
 
 
 def test_pin_argument_wins_over_the_uri(opener: Callable[..., Any], stock: Stock) -> None:
-    key = opener(stock.uri("object=signer;type=private", f"pin-value={WRONG_PIN}"), pin=USER_PIN)
+    key = opener(stock.uri("object=signer;type=private", f"pin-value={WRONG_PIN}"), pin=SECRET_PIN)
     sign_and_verify(key, stock.certificate)
     # nor is a pin-source read when the argument is given
-    key = opener(stock.uri("object=signer;type=private", "pin-source=/nonexistent/pin"), pin=USER_PIN.encode())
+    key = opener(stock.uri("object=signer;type=private", "pin-source=/nonexistent/pin"), pin=SECRET_PIN.encode())
     sign_and_verify(key, stock.certificate)
 
 
@@ -272,14 +269,14 @@ def _wrong_pin_ways(stock: Stock, tmp_path: Path) -> list[tuple[str, dict[str, A
 def test_wrong_pin_is_refused_while_the_pool_login_lasts(
     opener: Callable[..., Any], stock: Stock, tmp_path: Path
 ) -> None:
-    stock.token.login(USER_PIN)
+    stock.token.login(SECRET_PIN)
     try:
         for uri, kwargs in _wrong_pin_ways(stock, tmp_path):
             with pytest.raises(errors.PinIncorrect, match="already logged in as USER with another PIN") as info:
                 opener(uri, **kwargs)
             assert_no_pin(str(info.value))
-        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN), stock.certificate)
-        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN.encode()), stock.certificate)
+        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=SECRET_PIN), stock.certificate)
+        sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=SECRET_PIN.encode()), stock.certificate)
         with pytest.raises(errors.PinIncorrect):
             stock.token.login(WRONG_PIN)  # the pool's login path checks it too
     finally:
@@ -289,7 +286,7 @@ def test_wrong_pin_is_refused_while_the_pool_login_lasts(
 def test_wrong_pin_is_refused_while_a_session_login_lasts(
     opener: Callable[..., Any], stock: Stock, tmp_path: Path
 ) -> None:
-    with stock.token.open(user_pin=USER_PIN) as session:
+    with stock.token.open(user_pin=SECRET_PIN) as session:
         for uri, kwargs in _wrong_pin_ways(stock, tmp_path):
             with pytest.raises(errors.PinIncorrect):
                 opener(uri, **kwargs)
@@ -303,22 +300,22 @@ def test_wrong_pin_is_refused_while_a_session_login_lasts(
     # The login ended with its last session: the record went with it, and the token checks PINs itself again.
     with pytest.raises(errors.PinIncorrect):
         opener(stock.uri("object=signer;type=private"), pin=WRONG_PIN)
-    sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=USER_PIN), stock.certificate)
+    sign_and_verify(opener(stock.uri("object=signer;type=private"), pin=SECRET_PIN), stock.certificate)
 
 
 def test_the_pin_record_is_a_salted_hash_not_the_pin(stock: Stock) -> None:
-    with stock.token.open(user_pin=USER_PIN):
+    with stock.token.open(user_pin=SECRET_PIN):
         record = stock.token._logins
         held = b"".join(getattr(record, name) for name in ("_salt", "_digest"))
-        assert USER_PIN.encode() not in held and len(record._salt) == 16 and len(record._digest) == 32
+        assert SECRET_PIN.encode() not in held and len(record._salt) == 16 and len(record._digest) == 32
         first_salt = record._salt
-    with stock.token.open(user_pin=USER_PIN):
+    with stock.token.open(user_pin=SECRET_PIN):
         assert stock.token._logins._salt != first_salt  # a new salt per login
 
 
 def test_pin_value_and_pin_source_together_are_refused(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(URIError, match="both pin-value and pin-source") as info:
-        opener(stock.uri("object=note", f"pin-value={USER_PIN}&pin-source=/tmp/pin"))
+        opener(stock.uri("object=note", f"pin-value={SECRET_PIN}&pin-source=/tmp/pin"))
     assert_no_pin(str(info.value))
 
 
@@ -467,7 +464,7 @@ def test_module_from_p11_module_environment_variable(
     opener: Callable[..., Any], stock: Stock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("P11_MODULE", stock.module_path)
-    key = opener(f"pkcs11:token={LABEL};object=signer;type=private?pin-value={USER_PIN}")
+    key = opener(f"pkcs11:token={LABEL};object=signer;type=private?pin-value={SECRET_PIN}")
     sign_and_verify(key, stock.certificate)
 
 
@@ -490,7 +487,7 @@ def test_module_path_directory_is_searched_for_module_name(stock: Stock) -> None
 def test_no_module_anywhere_names_all_three_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("P11_MODULE", raising=False)
     with pytest.raises(ModuleNotSpecified) as info:
-        p11_open(f"pkcs11:token={LABEL};object=note?pin-value={USER_PIN}")
+        p11_open(f"pkcs11:token={LABEL};object=note?pin-value={SECRET_PIN}")
     message = str(info.value)
     for option in ("module-path", "module-name", "P11_MODULE"):
         assert option in message
@@ -513,7 +510,7 @@ def test_module_path_that_is_not_a_module() -> None:
 
 def test_ambiguous_object_lists_the_candidates_uris(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.MultipleObjects) as info:
-        opener(stock.uri("object=signer", f"pin-value={USER_PIN}"))
+        opener(stock.uri("object=signer", f"pin-value={SECRET_PIN}"))
     message = str(info.value)
     assert_no_pin(message)
     listed = [URI.parse(part.strip()) for part in message.split(": ", 1)[1].split("; ")[0].split(", ")]
@@ -524,7 +521,7 @@ def test_ambiguous_object_lists_the_candidates_uris(opener: Callable[..., Any], 
 
 def test_ambiguous_token_lists_the_candidates_uris(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.MultipleTokens) as info:
-        opener(f"pkcs11:model=SoftHSM%20v2?module-path={stock.module_path}&pin-value={USER_PIN}")
+        opener(f"pkcs11:model=SoftHSM%20v2?module-path={stock.module_path}&pin-value={SECRET_PIN}")
     message = str(info.value)
     assert_no_pin(message)
     tokens = [slot.token for slot in stock.library.slots() if slot.token is not None]
@@ -550,7 +547,7 @@ def test_object_uri_matching_many_tokens_finds_the_one_holding_the_object(
 
 def test_token_that_does_not_match_names_the_failing_attribute(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.NoSuchToken) as info:
-        opener(f"pkcs11:token=nope;object=note?module-path={stock.module_path}&pin-value={USER_PIN}")
+        opener(f"pkcs11:token=nope;object=note?module-path={stock.module_path}&pin-value={SECRET_PIN}")
     message = str(info.value)
     assert f"token='nope' (token has '{LABEL}')" in message
     assert_no_pin(message)
@@ -574,7 +571,7 @@ def test_slot_id_that_does_not_match(opener: Callable[..., Any], stock: Stock) -
 
 def test_object_that_does_not_match_names_the_failing_attribute(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.NoSuchObject) as info:
-        opener(stock.uri("object=signer;type=secret-key", f"pin-value={USER_PIN}"))
+        opener(stock.uri("object=signer;type=secret-key", f"pin-value={SECRET_PIN}"))
     message = str(info.value)
     assert "type='secret-key' (object has 'private')" in message
     assert "type='secret-key' (object has 'public')" in message
@@ -584,12 +581,12 @@ def test_object_that_does_not_match_names_the_failing_attribute(opener: Callable
 
 def test_object_label_nobody_has(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.NoSuchObject, match=r"no object with object=ghost on token 'open-test'"):
-        opener(stock.uri("object=ghost", f"pin-value={USER_PIN}"))
+        opener(stock.uri("object=ghost", f"pin-value={SECRET_PIN}"))
 
 
 def test_id_that_does_not_match(opener: Callable[..., Any], stock: Stock) -> None:
     with pytest.raises(errors.NoSuchObject, match=r"id=%51%01 \(object has %02\)"):
-        opener(stock.uri("object=aes;id=%51%01", f"pin-value={USER_PIN}"))
+        opener(stock.uri("object=aes;id=%51%01", f"pin-value={SECRET_PIN}"))
 
 
 def test_malformed_uri_raises_uri_error() -> None:
@@ -616,7 +613,7 @@ def test_find_token_takes_a_parsed_uri(stock: Stock) -> None:
 def test_open_session_logs_in_with_the_uri_pin(stock: Stock) -> None:
     with stock.token.open() as probe:
         assert probe.info().state == SessionState.RO_PUBLIC_SESSION
-    with open_session(stock.uri(query=f"pin-value={USER_PIN}")) as session:
+    with open_session(stock.uri(query=f"pin-value={SECRET_PIN}")) as session:
         assert session.token is stock.token
         assert session.info().state == SessionState.RO_USER_FUNCTIONS
         assert session.get_key(label="signer", object_class=ObjectClass.PRIVATE_KEY).id == KEY_ID

@@ -1,33 +1,27 @@
-"""Fixtures for the ``p11.pki`` tests, loaded by ``pytest_plugins = ["pki_fixtures"]`` (helpers: ``pki_helpers.py``).
+"""Fixtures of the ``p11.pki`` tests (helpers: helpers.py here).
 
 ``pki_token``/``pki_session``: a token made for one test module, with a read-write session logged in as the user.
-``pki_ca``: a root CA and an intermediate (EC P-256, for speed) on it. ``openssl_env``: the environment for an
-``openssl`` child that sees the SoftHSM store and has the ``pkcs11`` engine configured through a private
-``OPENSSL_CONF`` (nothing system-wide is changed).
+``pki_ca``: a root CA and an intermediate (EC P-256, for speed) on it. ``openssl_env`` is in tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from pki_helpers import USER_PIN, PKIToken, TwoTierCA, openssl
 
 from p11.api.library import load
 from p11.api.session import Session
 from p11.pki import CertificateAuthority
 from p11.testing import SoftHSM
-
-_tokens = itertools.count(1)
+from tests.pki.helpers import PKIToken, TwoTierCA
+from tests.support import USER_PIN, unique_label
 
 
 @pytest.fixture(scope="module")
 def pki_token(softhsm: SoftHSM) -> Iterator[PKIToken]:
     """A token just for one test module, with a read-write session logged in as the user."""
-    spec = softhsm.add_token(f"pki-{os.getpid()}-{next(_tokens)}", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("pki"), user_pin=USER_PIN)
     library = load(softhsm.module_path)
     session = library.get_token(label=spec.label).open(user_pin=USER_PIN, rw=True)
     yield PKIToken(library, spec.label, session)
@@ -54,21 +48,3 @@ def pki_ca(pki_session: Session, tmp_path_factory: pytest.TempPathFactory) -> Tw
         crl_urls=["http://127.0.0.1/issuing.crl"],
     )
     return TwoTierCA(root, intermediate)
-
-
-@pytest.fixture(scope="session")
-def openssl_env(softhsm: SoftHSM, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment for ``openssl -engine pkcs11``: the SoftHSM store, and a private config naming the module."""
-    engines = openssl("version", "-e").stdout.split('"')[1]  # ENGINESDIR: "/usr/lib/<triplet>/engines-3"
-    engine = Path(engines) / "pkcs11.so"
-    assert engine.is_file(), f"{engine} is missing: install libengine-pkcs11-openssl (scripts/setup.sh does)"
-    conf = tmp_path_factory.mktemp("openssl") / "openssl.cnf"
-    conf.write_text(
-        "openssl_conf = openssl_init\n"
-        "[openssl_init]\nengines = engine_section\n"
-        "[engine_section]\npkcs11 = pkcs11_section\n"
-        f"[pkcs11_section]\nengine_id = pkcs11\ndynamic_path = {engine}\nMODULE_PATH = {softhsm.module_path}\n"
-        "init = 0\n",
-        encoding="utf-8",
-    )
-    return {**softhsm.env, "OPENSSL_CONF": str(conf)}

@@ -1,10 +1,9 @@
-"""Helpers for the ``p11.pki`` tests (fixtures are in ``pki_fixtures.py``): software keys and CSRs made as a web
-server makes them, PEM files, and ``openssl``/``python`` children."""
+"""Helpers of the ``p11.pki`` tests (fixtures are in conftest.py here): software keys and CSRs made as a web server
+makes them, PEM files, ``openssl verify``."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from p11.api.library import Library
 from p11.api.session import Session
 from p11.pki import CertificateAuthority, export_chain, make_csr
-
-USER_PIN = "1234"
+from tests.support import openssl
 
 
 @dataclass
@@ -54,21 +52,6 @@ def write_pems(path: Path, *certs: x509.Certificate) -> Path:
     return path
 
 
-def openssl(
-    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``openssl`` (never through a shell), capturing its output."""
-    return subprocess.run(
-        ["openssl", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, check=False, timeout=120
-    )
-
-
 def openssl_verify(root: Path, untrusted: Path, leaf: Path, *extra: str | Path) -> subprocess.CompletedProcess[str]:
     return openssl("verify", "-CAfile", root, "-untrusted", untrusted, *extra, leaf)
 
-
-def python(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` in a child interpreter (this venv's), capturing its output."""
-    return subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, check=False, timeout=300
-    )

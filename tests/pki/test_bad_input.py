@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from pki_helpers import TwoTierCA, csr_for, python, software_key
 
 from p11 import errors
 from p11.api.session import Session
@@ -30,8 +29,8 @@ from p11.pki import (
 )
 from p11.pki.directory import CADirectory, Settings
 from p11.testing import SoftHSM
-
-pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
+from tests.pki.helpers import TwoTierCA, csr_for, software_key
+from tests.support import USER_PIN, python
 
 NOW = datetime.datetime.now(datetime.UTC)
 
@@ -203,7 +202,7 @@ def test_failed_signing_consumes_no_serial(
 ) -> None:
     root = CertificateAuthority.create_root(tmp_path / "root", pki_session, "CN=session dies", algorithm="ec-p256")
     first = root.issue(csr_for(software_key()), "server")
-    session = pki_session.token.open(user_pin="1234")
+    session = pki_session.token.open(user_pin=USER_PIN)
     dying = CertificateAuthority.open(root.directory, session=session)
     session.close()
     refused(
@@ -238,14 +237,14 @@ def test_wrong_pin_and_missing_token(pki_ca: TwoTierCA, softhsm: SoftHSM, tmp_pa
     wrong = python(OPEN_SCRIPT, str(ca.directory), "9999", env=softhsm.env)
     assert wrong.stdout.startswith("PinIncorrect"), wrong.stdout + wrong.stderr
     assert "9999" not in wrong.stdout + wrong.stderr
-    right = python(OPEN_SCRIPT, str(ca.directory), "1234", env=softhsm.env)
+    right = python(OPEN_SCRIPT, str(ca.directory), USER_PIN, env=softhsm.env)
     assert right.stdout.strip() == "opened", right.stdout + right.stderr
 
     empty = tmp_path / "no-tokens"
     (empty / "tokens").mkdir(parents=True)
     (empty / "softhsm2.conf").write_text(f"directories.tokendir = {empty / 'tokens'}\nobjectstore.backend = file\n")
     missing = python(
-        OPEN_SCRIPT, str(ca.directory), "1234", env={**softhsm.env, "SOFTHSM2_CONF": str(empty / "softhsm2.conf")}
+        OPEN_SCRIPT, str(ca.directory), USER_PIN, env={**softhsm.env, "SOFTHSM2_CONF": str(empty / "softhsm2.conf")}
     )
     assert missing.stdout.startswith("NoSuchToken"), missing.stdout + missing.stderr
     assert ca.key_uri["token"] in missing.stdout  # the message names the token it looked for

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from pki_helpers import TwoTierCA, csr_for, openssl_verify, software_key, write_pems
 
 from p11.api.session import Session
 from p11.pki import (
@@ -25,8 +24,8 @@ from p11.pki import (
     load_certificates,
     verify_chain,
 )
-
-pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
+from tests.pki.helpers import TwoTierCA, csr_for, openssl_verify, software_key, write_pems
+from tests.support import USER_PIN
 
 ALGORITHMS = {
     "ec-p256": (ec.EllipticCurvePublicKey, "sha256"),
@@ -200,7 +199,7 @@ def test_ca_directory_survives_a_restart(pki_ca: TwoTierCA, pki_session: Session
     key_uri = (ca.directory / "key.uri").read_text()
     assert "pin" not in key_uri and key_uri.startswith("pkcs11:") and "type=private" in key_uri
 
-    again = CertificateAuthority.open(ca.directory, pin="1234")  # module from ca.json, key by URI
+    again = CertificateAuthority.open(ca.directory, pin=USER_PIN)  # module from ca.json, key by URI
     assert again.certificate == ca.certificate and again.chain == ca.chain
     second = again.issue(csr_for(software_key(), "CN=after restart"), "server")
     serials = [e.serial for e in again.index()]

@@ -18,13 +18,12 @@ import pytest
 from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pki_helpers import csr_for, software_key
 
 from p11.api.session import Session
 from p11.pki import CertificateAuthority, Index
 from p11.testing import SoftHSM
-
-pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
+from tests.pki.helpers import csr_for, software_key
+from tests.support import USER_PIN
 
 ISSUER = r"""
 import os, signal, sys
@@ -49,7 +48,7 @@ if ":" in fault:
 
 from p11.pki import CertificateAuthority
 
-ca = CertificateAuthority.open(directory, pin="1234")
+ca = CertificateAuthority.open(directory, pin=os.environ["P11_PIN"])
 csr = Path(csr_path).read_bytes()
 print("ready", flush=True)
 if fault == "wait":
@@ -66,7 +65,7 @@ def start_issuer(softhsm: SoftHSM, ca: Path, count: int, csr: Path, fault: str =
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=softhsm.env,
+        env={**softhsm.env, "P11_PIN": USER_PIN},
     )
 
 

@@ -10,15 +10,14 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pki_helpers import PKIToken, TwoTierCA, csr_for, openssl, software_key, write_pems
 
 from p11.api.session import Session
 from p11.constants import ObjectClass
 from p11.crypto import export_public_key
 from p11.pki import CertificateAuthority, load_csr
 from p11.testing import SoftHSM
-
-pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
+from tests.pki.helpers import PKIToken, TwoTierCA, csr_for, software_key, write_pems
+from tests.support import USER_PIN, openssl
 
 DER = serialization.Encoding.DER
 SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -93,7 +92,7 @@ def test_a_pkcs11_tool_key_is_adopted_as_ca_key_by_uri(
             pki_token.label,
             "--login",
             "--pin",
-            "1234",
+            USER_PIN,
             "--keypairgen",
             "--key-type",
             "EC:secp384r1",
@@ -120,5 +119,5 @@ def test_a_pkcs11_tool_key_is_adopted_as_ca_key_by_uri(
     result = openssl("verify", "-CAfile", root_pem, write_pems(tmp_path / "leaf.pem", leaf))
     assert result.returncode == 0, result.stderr
     # and the adopted CA reopens from its directory like any other
-    again = CertificateAuthority.open(root.directory, pin="1234")
+    again = CertificateAuthority.open(root.directory, pin=USER_PIN)
     assert again.issue(csr_for(software_key()), "client").issuer == root.certificate.subject

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pki_helpers import openssl
 
 import p11
 from p11.testing import SoftHSM
+from tests.support import EXAMPLES, USER_PIN, openssl, unique_label
 
-pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ca.py"
+EXAMPLE = EXAMPLES / "ca.py"
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 FILES = {"root.pem", "intermediate.pem", "server.pem", "server-key.pem", "intermediate-key.uri"}
 
 
-def run_example(softhsm: SoftHSM, label: str, out: Path, pin: str = "1234") -> subprocess.CompletedProcess[str]:
+def run_example(softhsm: SoftHSM, label: str, out: Path, pin: str = USER_PIN) -> subprocess.CompletedProcess[str]:
     env = {**softhsm.env, "P11_MODULE": softhsm.module_path, "P11_TOKEN": label, "P11_PIN": pin}
     return subprocess.run(
         [sys.executable, str(EXAMPLE), "--out", str(out)],
@@ -34,8 +31,7 @@ def run_example(softhsm: SoftHSM, label: str, out: Path, pin: str = "1234") -> s
 
 
 def test_example_ca_writes_a_chain_openssl_verifies(softhsm: SoftHSM, tmp_path: Path) -> None:
-    label = f"example-ca-{os.getpid()}"
-    softhsm.add_token(label, user_pin="1234")
+    label = softhsm.add_token(unique_label("example-ca")).label
     out = tmp_path / "out"
     result = run_example(softhsm, label, out)
     assert result.returncode == 0, result.stderr
@@ -57,7 +53,7 @@ def test_example_ca_writes_a_chain_openssl_verifies(softhsm: SoftHSM, tmp_path: 
     uri = (out / "intermediate-key.uri").read_text().strip()
     assert uri.startswith("pkcs11:") and "pin" not in uri and f"token={label}" in uri
     intermediate = x509.load_pem_x509_certificate((out / "intermediate.pem").read_bytes())
-    key = p11.open(f"{uri}?module-path={softhsm.module_path}", pin="1234")  # the URI names the token key
+    key = p11.open(f"{uri}?module-path={softhsm.module_path}", pin=USER_PIN)  # the URI names the token key
     assert key.public_key().public_bytes(*SPKI) == intermediate.public_key().public_bytes(*SPKI)
     assert key.token_object.extractable is False
 
@@ -70,8 +66,7 @@ def test_example_ca_writes_a_chain_openssl_verifies(softhsm: SoftHSM, tmp_path: 
 
 
 def test_example_ca_explains_a_wrong_pin_and_missing_settings(softhsm: SoftHSM, tmp_path: Path) -> None:
-    label = f"example-pin-{os.getpid()}"
-    softhsm.add_token(label, user_pin="1234")
+    label = softhsm.add_token(unique_label("example-pin")).label
     wrong = run_example(softhsm, label, tmp_path / "out", pin="9999")
     assert wrong.returncode == 1
     assert "PinIncorrect" in wrong.stderr and "9999" not in wrong.stderr

@@ -21,11 +21,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
-from fs_support import run_on_tiny_filesystem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pki_helpers import openssl, software_key
-from support import unique_label
 
 from p11.api.library import load
 from p11.api.session import Session
@@ -34,10 +31,11 @@ from p11.pki import CADirectoryError, CertificateAuthority, Index, IndexEntry, m
 from p11.pki.index import oneline_subject
 from p11.pki.storage import DirectoryLock
 from p11.testing import SoftHSM
+from tests.pki.helpers import software_key
+from tests.support import EXAMPLES, USER_PIN, openssl, unique_label
+from tests.support.cli import PIN_ENV
+from tests.support.tinyfs import run_on_tiny_filesystem
 
-pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
-
-PIN = "1234"
 # Every kind of line or field break a subject can smuggle in, and characters that only look harmless.
 BREAKS = ["\u2028", "\u2029", "\x85", "\n", "\r", "\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x00", "\x7f",
           "\x9f", "\u202e", "\u200b", "\ufeff"]
@@ -101,7 +99,7 @@ def test_a_subject_with_any_line_break_is_recorded_on_one_line_and_the_ca_keeps_
     # ... and writes it back (-revoke rewrites index.txt, the CA key used through the pkcs11 engine): p11 reads it.
     (tmp_path / "victim.pem").write_bytes(issued[2].public_bytes(serialization.Encoding.PEM))
     revoked = openssl("ca", "-config", conf, "-engine", "pkcs11", "-keyform", "engine", "-keyfile",
-                      f"{ca.key_uri}?pin-value={PIN}", "-revoke", tmp_path / "victim.pem", env=openssl_env)
+                      f"{ca.key_uri}?pin-value={USER_PIN}", "-revoke", tmp_path / "victim.pem", env=openssl_env)
     assert revoked.returncode == 0, revoked.stderr
     reread = Index.load(tmp_path / "ca" / "index.txt")
     assert [entry.serial for entry in reread] == [entry.serial for entry in index]
@@ -131,13 +129,13 @@ def test_any_subject_text_is_one_line_with_six_fields(values: list[str]) -> None
 # -- item 2: two creators, one directory ------------------------------------------------------------------------
 
 CREATOR = r"""
-import sys
+import os, sys
 from p11.api.library import load
 from p11.pki import CertificateAuthority, PKIError
 
 module, label, me = sys.argv[1], sys.argv[2], sys.argv[3]
 token = load(module).get_token(label=label)
-with token.open(user_pin="1234", rw=True) as session:
+with token.open(user_pin=os.environ["P11_PIN"], rw=True) as session:
     print("ready", flush=True)
     for line in sys.stdin:
         directory, round_ = line.split()
@@ -183,7 +181,7 @@ def _points_to(fd: Path, target: Path) -> bool:
 
 @pytest.fixture
 def race_token(softhsm: SoftHSM) -> str:
-    return softhsm.add_token(unique_label("race"), user_pin=PIN).label
+    return softhsm.add_token(unique_label("race"), user_pin=USER_PIN).label
 
 
 def test_two_creators_racing_for_one_directory_one_wins_and_the_other_makes_no_key(
@@ -194,7 +192,7 @@ def test_two_creators_racing_for_one_directory_one_wins_and_the_other_makes_no_k
         for me in (0, 1):  # logged in one after the other (see waiting_on), then racing round after round
             child = subprocess.Popen([sys.executable, "-c", CREATOR, softhsm.module_path, race_token, str(me)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=softhsm.env)
+                                     text=True, env={**softhsm.env, "P11_PIN": USER_PIN})
             children.append(child)
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         winners = []
@@ -220,7 +218,7 @@ def test_two_creators_racing_for_one_directory_one_wins_and_the_other_makes_no_k
         for child in children:
             child.wait(timeout=60)
     library = load(softhsm.module_path)
-    with library.get_token(label=race_token).open(user_pin=PIN) as session:
+    with library.get_token(label=race_token).open(user_pin=USER_PIN) as session:
         for round_, certificate in enumerate(winners):
             ca = CertificateAuthority.open(tmp_path / f"ca-{round_}", session=session)  # KeyMismatch if mixed
             assert ca.certificate == certificate
@@ -244,7 +242,7 @@ def test_a_failed_creation_leaves_no_key_on_the_token(pki_session: Session, tmp_
 
 
 def test_two_selfsign_commands_at_once_make_one_ca(cli: object, tmp_path: Path) -> None:
-    from cli_support import CLI
+    from tests.support.cli import CLI
 
     assert isinstance(cli, CLI)
     label = cli.new_token()["label"]
@@ -258,7 +256,7 @@ def test_two_selfsign_commands_at_once_make_one_ca(cli: object, tmp_path: Path) 
             for me in (0, 1):
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", "p11", *args, f"CN=root {me}", "--label", f"k{round_}{me}", "--out",
-                     f"root-{round_}-{me}.pem"], cwd=tmp_path, env={**cli.env, "P11_PIN": "1234"},
+                     f"root-{round_}-{me}.pem"], cwd=tmp_path, env={**cli.env, **PIN_ENV},
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
                 waiting_on(directory / ".lock", procs[-1])
         results = [(proc.wait(timeout=120), proc.stderr.read() if proc.stderr else "") for proc in procs]
@@ -269,7 +267,7 @@ def test_two_selfsign_commands_at_once_make_one_ca(cli: object, tmp_path: Path) 
         winner = next(me for me, (code, _) in enumerate(results) if code == 0)
         assert (tmp_path / f"root-{round_}-{winner}.pem").read_bytes() == (tmp_path / f"root-{round_}" / "ca.pem"
                                                                          ).read_bytes()
-    listed = cli.ok("objects", "--token", label, "--type", "private", "--json", env={"P11_PIN": "1234"}).json()
+    listed = cli.ok("objects", "--token", label, "--type", "private", "--json", env=PIN_ENV).json()
     assert len(listed["objects"]) == 3
 
 
@@ -278,6 +276,8 @@ def test_two_selfsign_commands_at_once_make_one_ca(cli: object, tmp_path: Path) 
 KILLED_ISSUER = r"""
 import os, signal, sys
 real, calls = os.replace, [0]
+
+
 def replace(*args, **kwargs):
     calls[0] += 1
     if calls[0] == int(sys.argv[3]):
@@ -285,7 +285,7 @@ def replace(*args, **kwargs):
     return real(*args, **kwargs)
 os.replace = replace
 from p11.pki import CertificateAuthority
-ca = CertificateAuthority.open(sys.argv[1], pin="1234")
+ca = CertificateAuthority.open(sys.argv[1], pin=os.environ["P11_PIN"])
 ca.issue(open(sys.argv[2], "rb").read(), "server")
 """
 
@@ -302,7 +302,8 @@ def test_temporary_files_of_killed_issuers_are_removed_under_the_lock(
     left = []
     for kill_at in (1, 2):  # before the certificate file's rename (tmp in certs/), then before the index's
         child = subprocess.run([sys.executable, "-c", KILLED_ISSUER, str(ca.directory), str(tmp_path / "req.pem"),
-                                str(kill_at)], env=softhsm.env, capture_output=True, timeout=120, check=False)
+                                str(kill_at)], env={**softhsm.env, "P11_PIN": USER_PIN}, capture_output=True,
+                               timeout=120, check=False)
         assert child.returncode == -signal.SIGKILL, child.stderr
         left.append(temporaries(ca.directory))
         assert (ca.directory / ".lock").read_bytes() == b"busy\n"  # what the next holder finds
@@ -322,10 +323,10 @@ def test_ca_files_follow_a_restrictive_umask(softhsm: SoftHSM, pki_token: object
         os.umask(0o077)
         from p11.api.library import load
         from p11.pki import CertificateAuthority
-        with load(sys.argv[1]).get_token(label=sys.argv[2]).open(user_pin="1234", rw=True) as session:
+        with load(sys.argv[1]).get_token(label=sys.argv[2]).open(user_pin=sys.argv[4], rw=True) as session:
             ca = CertificateAuthority.create_root(sys.argv[3], session, "CN=umask root", algorithm="ec-p256")
     """)
-    subprocess.run([sys.executable, "-c", script, softhsm.module_path, label, str(tmp_path / "ca")],
+    subprocess.run([sys.executable, "-c", script, softhsm.module_path, label, str(tmp_path / "ca"), USER_PIN],
                    env=softhsm.env, check=True, timeout=120)
     for name in ("ca.pem", "index.txt", "ca.json", "key.uri", "chain.pem", "crlnumber", "index.txt.attr"):
         assert stat.S_IMODE((tmp_path / "ca" / name).stat().st_mode) == 0o600, name
@@ -352,7 +353,7 @@ def test_a_full_disk_under_the_ca_names_the_file_and_loses_nothing(
                 pass
         os.close(filler)
         run = subprocess.run(["p11", "issue", {str(tmp_path / "req.pem")!r}, "--ca-dir", str(MOUNT / "ca")],
-                             capture_output=True, text=True, env={{**os.environ, "P11_PIN": "1234"}})
+                             capture_output=True, text=True, env={{**os.environ, "P11_PIN": {USER_PIN!r}}})
         print(run.returncode)
         print(run.stderr.strip())
         print((MOUNT / "ca" / "index.txt").read_bytes() == index)
@@ -367,11 +368,11 @@ def test_a_full_disk_under_the_ca_names_the_file_and_loses_nothing(
     assert unchanged == "True" and leftovers == "[]"
 
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ca.py"
+EXAMPLE = EXAMPLES / "ca.py"
 
 
 def run_example(softhsm: SoftHSM, label: str, out: Path) -> subprocess.Popen[str]:
-    env = {**softhsm.env, "P11_MODULE": softhsm.module_path, "P11_TOKEN": label, "P11_PIN": PIN}
+    env = {**softhsm.env, "P11_MODULE": softhsm.module_path, "P11_TOKEN": label, "P11_PIN": USER_PIN}
     return subprocess.Popen([sys.executable, str(EXAMPLE), "--out", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
@@ -379,7 +380,7 @@ def run_example(softhsm: SoftHSM, label: str, out: Path) -> subprocess.Popen[str
 def test_the_example_replaces_a_world_readable_or_linked_key_file_with_a_0600_one(
     softhsm: SoftHSM, tmp_path: Path
 ) -> None:
-    label = softhsm.add_token(unique_label("example-files"), user_pin=PIN).label
+    label = softhsm.add_token(unique_label("example-files"), user_pin=USER_PIN).label
     out = tmp_path / "out"
     out.mkdir()
     (out / "server-key.pem").write_bytes(b"old key")
@@ -401,7 +402,7 @@ def test_the_example_replaces_a_world_readable_or_linked_key_file_with_a_0600_on
 
 
 def test_the_example_run_twice_at_once_makes_one_pair_of_cas(softhsm: SoftHSM, tmp_path: Path) -> None:
-    label = softhsm.add_token(unique_label("example-race"), user_pin=PIN).label
+    label = softhsm.add_token(unique_label("example-race"), user_pin=USER_PIN).label
     out = tmp_path / "out"
     (out / "ca" / "root").mkdir(parents=True)
     with DirectoryLock(out / "ca" / "root"):  # both runs logged in and waiting: then they race
@@ -415,9 +416,9 @@ def test_the_example_run_twice_at_once_makes_one_pair_of_cas(softhsm: SoftHSM, t
                        out / "server.pem")
     assert verified.returncode == 0, verified.stderr
     for name in ("root", "intermediate"):
-        CertificateAuthority.open(out / "ca" / name, pin=PIN, module=softhsm.module_path)  # KeyMismatch if mixed
+        CertificateAuthority.open(out / "ca" / name, pin=USER_PIN, module=softhsm.module_path)  # KeyMismatch if mixed
     assert len((out / "ca" / "intermediate" / "index.txt").read_text().split("\n")) == 3  # two servers issued
-    with load(softhsm.module_path).get_token(label=label).open(user_pin=PIN) as session:
+    with load(softhsm.module_path).get_token(label=label).open(user_pin=USER_PIN) as session:
         assert len(list(session.find(object_class=ObjectClass.PRIVATE_KEY))) == 2  # one root key, one intermediate
 
 
@@ -439,12 +440,12 @@ def test_a_creator_killed_at_a_random_moment_leaves_a_directory_a_new_creation_c
         import sys
         from p11.api.library import load
         from p11.pki import CertificateAuthority
-        with load(sys.argv[1]).get_token(label=sys.argv[2]).open(user_pin="1234", rw=True) as session:
+        with load(sys.argv[1]).get_token(label=sys.argv[2]).open(user_pin=sys.argv[4], rw=True) as session:
             print("ready", flush=True)
             CertificateAuthority.create_root(sys.argv[3], session, "CN=killed", algorithm="ec-p256")
             print("done", flush=True)
     """)
-    child = subprocess.Popen([sys.executable, "-c", script, softhsm.module_path, label, str(directory)],
+    child = subprocess.Popen([sys.executable, "-c", script, softhsm.module_path, label, str(directory), USER_PIN],
                              stdout=subprocess.PIPE, text=True, env=softhsm.env)
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     time.sleep(delay)

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pki_helpers import TwoTierCA, csr_for, key_pem, software_key, write_pems
 
 from p11.api.session import Session
 from p11.pki import CertificateAuthority, export_chain
-
-pytest_plugins = ["highlevel_fixtures", "pki_fixtures"]
+from tests.pki.helpers import TwoTierCA, csr_for, key_pem, software_key, write_pems
 
 TIMEOUT = 20.0
 

@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pki_helpers import openssl, write_pems
 
 from p11.pki import ChainInvalid, verify_chain
+from tests.pki.helpers import write_pems
+from tests.support import openssl
 
 NOW = datetime.datetime.now(datetime.UTC)
 KEY = ec.generate_private_key(ec.SECP256R1())  # one key for all: the checks, not the keys, are under test

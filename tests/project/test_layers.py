@@ -16,8 +16,8 @@ import grimp
 import pytest
 
 import p11
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(p11.__file__).parent
 
 

@@ -15,9 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_support import ENGINE
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.cli import ENGINE
+
 SETUP = ROOT / "scripts" / "setup.sh"
 # What a registered interop module prints into other programs (tpm2-tss, tpm2-pkcs11, tpm2-abrmd, openCryptoki).
 FOREIGN = ("tcti", "tpm", "dbus", "CRITICAL", "opencryptoki", "pkcsslotd")

@@ -2,7 +2,7 @@
 
 A module's fixtures are set up again whenever the order interleaves modules (a shuffled run, a list of node ids,
 ``--ff``); a fixture that added a token with a fixed label then found two tokens with it (``MultipleTokens``). The
-rule that fixes it is ``support.unique_label``; this runs, in a child pytest in file order, tests of every module
+rule that fixes it is ``tests.support.unique_label``; this runs, in a child pytest in file order, tests of every module
 that broke, each module's tests split by another module's, so each fixture is set up twice.
 """
 
@@ -11,25 +11,24 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 # Two tests of each module whose fixtures made fixed-label tokens; run as A1 B1 A2 B2 C1 D1 C2 D2 ...
 PAIRS = {
-    "test_batches.py": ("test_hmac_batch_equals_single_calls_and_hashlib", "test_ecdsa_batch_verifies"),
-    "test_input_limits.py": ("test_generate_random_sizes_out_of_range[-1]",
-                             "test_generate_random_sizes_out_of_range[16777217]"),
-    "test_native_ops.py": ("test_hmac_equals_lowlevel_and_hashlib", "test_digest_and_random"),
-    "test_open.py": ("test_private_key_opened_with_pin_value_signs_and_verifies",
-                     "test_ed25519_private_key_comes_back_as_a_cryptography_key"),
-    "test_object_uris.py": ("test_token_uri_carries_token_manufacturer_model_serial",
-                            "test_token_uri_property_opens_the_token"),
-    "test_crypto_oaep.py": ("test_token_key_decrypts_what_cryptography_encrypted[sha256]",
+    "api/test_batches.py": ("test_hmac_batch_equals_single_calls_and_hashlib", "test_ecdsa_batch_verifies"),
+    "native/test_input_limits.py": ("test_generate_random_sizes_out_of_range[-1]",
+                                    "test_generate_random_sizes_out_of_range[16777217]"),
+    "native/test_ops.py": ("test_hmac_equals_lowlevel_and_hashlib", "test_digest_and_random"),
+    "open/test_open.py": ("test_private_key_opened_with_pin_value_signs_and_verifies",
+                          "test_ed25519_private_key_comes_back_as_a_cryptography_key"),
+    "open/test_object_uris.py": ("test_token_uri_carries_token_manufacturer_model_serial",
+                                 "test_token_uri_property_opens_the_token"),
+    "crypto/test_oaep.py": ("test_token_key_decrypts_what_cryptography_encrypted[sha256]",
                             "test_token_key_decrypts_what_cryptography_encrypted[sha1]"),
-    "test_batch_inputs.py": ("test_batches_under_list_mutation_return_held_values_never_garbage[0]",
-                             "test_batches_under_list_mutation_return_held_values_never_garbage[1]"),
-    "test_aws_iot.py": ("test_credentials_come_over_mtls_with_the_token_key", "test_key_by_uri"),
+    "native/test_batch_inputs.py": ("test_batches_under_list_mutation_return_held_values_never_garbage[0]",
+                                    "test_batches_under_list_mutation_return_held_values_never_garbage[1]"),
+    "aws/test_iot.py": ("test_credentials_come_over_mtls_with_the_token_key", "test_key_by_uri"),
 }
 
 

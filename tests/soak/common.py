@@ -14,15 +14,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent))  # tests/: support, fault_support
+sys.path.insert(0, str(ROOT))  # the checkout: tests.support, tests.faults
 
 import p11  # noqa: E402
 from p11.constants import KeyType  # noqa: E402
 from p11.testing import SoftHSM  # noqa: E402
-from p11.testing.faults import FaultModule, build  # noqa: E402
-
-PIN = "5739"
-HMAC_VALUE = bytes(range(7, 39))
+from tests.faults.faultmod import FaultModule, build  # noqa: E402
+from tests.support import HMAC_VALUE, USER_PIN, add_hmac_key  # noqa: E402
 
 
 @dataclass
@@ -38,13 +36,11 @@ class Rig:
 def rig(label: str = "soak") -> Rig:
     """A fresh SoftHSM store (this process's SOFTHSM2_CONF), the shim in front of it, a token with keys: an HMAC
     key ``hmac``, EC pairs ``ec0``..``ec3`` (CKA_ID 0..3), made through the shim with no rules."""
-    from support import add_hmac_key
-
-    hsm = SoftHSM(label=label, user_pin=PIN).start()
-    shim = FaultModule(build(ROOT / "native" / "faultmod", ROOT / "build" / "faultmod"), hsm.module_path)
+    hsm = SoftHSM(label=label, user_pin=USER_PIN).start()
+    shim = FaultModule(build(), hsm.module_path)
     r = Rig(hsm, shim, label)
     token = r.token()
-    with token.open(user_pin=PIN, rw=True) as session:
+    with token.open(user_pin=USER_PIN, rw=True) as session:
         add_hmac_key(session, HMAC_VALUE)
         for i in range(4):
             session.generate_keypair(KeyType.EC, label=f"ec{i}", id=bytes([i]))

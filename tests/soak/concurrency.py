@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from common import HMAC_VALUE, PIN, report, rig
+from common import HMAC_VALUE, USER_PIN, report, rig
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,7 +41,7 @@ ALLOWED_UNDER_FAULTS = (errors.DeviceError, errors.OperationActive)
 def main(seconds: float, faults: bool) -> int:
     r = rig("soak-concurrency")
     token = r.token()
-    token.login(PIN, keep_pin=True)
+    token.login(USER_PIN, keep_pin=True)
     privs = [token.get_key(label=f"ec{i}", class_=ObjectClass.PRIVATE_KEY) for i in range(4)]
     pubs = [token.get_key(label=f"ec{i}", class_=ObjectClass.PUBLIC_KEY) for i in range(4)]
     soft = [export_public_key(p) for p in pubs]

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from common import HMAC_VALUE, PIN, Rig, report, rig
+from common import HMAC_VALUE, USER_PIN, Rig, report, rig
 
 import p11
 from p11 import errors
@@ -40,7 +40,7 @@ def _mac(m: bytes) -> bytes:
 
 def _token() -> Any:
     token = p11.load(os.environ["SOAK_SHIM"]).get_token(label=os.environ["SOAK_LABEL"])
-    token.login(PIN, keep_pin=True)
+    token.login(USER_PIN, keep_pin=True)
     return token
 
 
@@ -95,7 +95,7 @@ def child_relogin() -> int:
     threads = _signers(key, 4, False, stop, seen)
     for _ in range(5):
         time.sleep(0.05)
-        token.login(PIN, keep_pin=True)
+        token.login(USER_PIN, keep_pin=True)
     stop.set()
     for t in threads:
         t.join(5)

@@ -19,10 +19,10 @@ from pathlib import Path
 from common import ROOT, report
 
 OURS = re.compile(r"_native\.|_cffi\.|libp11fault|p11/")
-DEFAULT = ["tests/test_native_ops.py", "tests/test_attributes.py",
-           "tests/test_faults_errors.py::test_persistent_error_raises_its_class",
-           "tests/test_faults_errors.py::test_batch_returns_the_failed_items_and_keeps_the_rest",
-           "tests/test_faults_errors.py::test_dead_session_is_replaced_and_the_call_retried"]
+DEFAULT = ["tests/native/test_ops.py", "tests/native/test_attributes.py",
+           "tests/faults/test_errors.py::test_persistent_error_raises_its_class",
+           "tests/faults/test_errors.py::test_batch_returns_the_failed_items_and_keeps_the_rest",
+           "tests/faults/test_errors.py::test_dead_session_is_replaced_and_the_call_retried"]
 
 
 def main(args: list[str]) -> int:

@@ -1,15 +1,25 @@
-"""Certificates, tokens and keys that several test files need, made one way."""
+"""What the test areas share, made one way: the suite's PINs, token labels, a token with keys, certificates, child
+processes and valgrind (the rust-cryptoki ``tests/common`` habit: one PIN, one set-up).
+
+Fixtures are in the conftest.py of the root (the store, the low-level module, the library, the fault shim) and of
+each area; this package holds what a test imports by name. ``tests.support.cli`` runs the ``p11`` command on a store
+of its own, ``tests.support.tinyfs`` a child on a tiny filesystem.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
+import hmac
 import itertools
 import shutil
 import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +29,26 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from p11.api.library import Library, load
-from p11.api.objects import PrivateKey, SecretKey
+from p11.api.objects import PrivateKey, PublicKey, SecretKey
 from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
+from p11.testing import SoftHSM
+
+ROOT = Path(__file__).resolve().parents[2]  # the source checkout
+EXAMPLES = ROOT / "examples"
+
+# The suite's PINs. Every token has the user PIN USER_PIN and the SO PIN SO_PIN (the store's first token too: they
+# are p11.testing's defaults, ``softhsm.user_pin``), except a token whose tests check that its PIN never shows
+# (in a message, a repr, a URI or a child's output): that one has SECRET_PIN, digits that nothing else the suite
+# prints holds ("1234" is in serial numbers). WRONG_PIN is no token's PIN.
+USER_PIN = "1234"
+SO_PIN = "12345678"
+SECRET_PIN = "73519246"
+WRONG_PIN = "11112222"
+
+# The value of the HMAC key ``token_with_keys`` and ``add_hmac_key`` make; ``mac(data)`` is what it signs.
+HMAC_VALUE = bytes(range(1, 33))
 
 _token_numbers = itertools.count(1)
 
@@ -31,17 +57,61 @@ def unique_label(prefix: str) -> str:
     """A token label no other token of this test run has: ``prefix-N``, N counting up across the whole run.
 
     The rule for every fixture that adds a token to the run's SoftHSM store (``softhsm.add_token``,
-    ``init_spare_token``): name it ``unique_label("what")`` at each set-up, never a fixed label. pytest sets a
-    module- or class-scoped fixture up again whenever the test order interleaves modules (a shuffled run, a list of
-    node ids, ``--ff``), and a second token with the same label makes every lookup by label ambiguous
-    (``MultipleTokens``). Tests read the label from the fixture. A module whose tests spell its token's label as a
-    constant makes that token, and the objects on it, in ``scope="session"`` fixtures: set up once per run, whatever
-    the order (tests/test_open.py's ``stock``).
+    ``init_spare_token``, ``token_with_keys``): name it ``unique_label("what")`` at each set-up, never a fixed
+    label. pytest sets a module- or class-scoped fixture up again whenever the test order interleaves modules (a
+    shuffled run, a list of node ids, ``--ff``), and a second token with the same label makes every lookup by label
+    ambiguous (``MultipleTokens``). Tests read the label from the fixture. A module whose tests spell its token's
+    label as a constant makes that token, and the objects on it, in ``scope="session"`` fixtures: set up once per
+    run, whatever the order (tests/open/test_open.py's ``stock``).
     """
     label = f"{prefix}-{next(_token_numbers)}"
     if len(label) > 32:
         raise ValueError(f"token label {label!r} is longer than the 32 bytes a token label holds")
     return label
+
+
+def mac(data: bytes, key: bytes = HMAC_VALUE) -> bytes:
+    """HMAC-SHA256 of ``data`` under ``key``: what the suite's HMAC keys sign, computed in software."""
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+@dataclass
+class TokenKeys:
+    """A token made for a test (or a test module) and the keys ``token_with_keys`` put on it."""
+
+    token: Token
+    label: str
+    pin: str = field(repr=False)
+    hmac: SecretKey  # generic secret holding HMAC_VALUE, label "hmac"
+    aes: SecretKey  # AES-256, label "aes"
+    ec_public: PublicKey  # P-256, label "ec"
+    ec_private: PrivateKey
+    rsa_public: PublicKey | None = None  # RSA-2048, label "rsa", when asked for
+    rsa_private: PrivateKey | None = None
+
+
+@contextlib.contextmanager
+def token_with_keys(softhsm: SoftHSM, what: str, *, pin: str = USER_PIN, module_path: str | None = None,
+                    token_objects: bool = True, with_rsa: bool = False, **login: Any) -> Iterator[TokenKeys]:
+    """A new token of the store, labelled ``unique_label(what)``, logged in with ``pin`` (``login``: ``max_size``,
+    ``keep_pin`` ... for ``Token.login``), holding an HMAC key, an AES key, an EC pair and, with ``with_rsa=True``, an
+    RSA pair: token objects, or session objects with ``token_objects=False``. ``module_path`` loads the store
+    through another module (the fault shim in front of SoftHSM). The token's pool is closed on exit."""
+    spec = softhsm.add_token(unique_label(what), user_pin=pin)
+    token = load(module_path or softhsm.module_path).get_token(label=spec.label)
+    token.login(pin, **login)
+    try:
+        secret = add_hmac_key(token, HMAC_VALUE, token=token_objects)
+        ec_public, ec_private = token.generate_keypair(KeyType.EC, label="ec", token=token_objects)
+        aes = token.generate_key(KeyType.AES, 256, label="aes", token=token_objects)
+        assert isinstance(aes, SecretKey)
+        keys = TokenKeys(token, spec.label, pin, secret, aes, ec_public, ec_private)
+        if with_rsa:
+            keys.rsa_public, keys.rsa_private = token.generate_keypair(KeyType.RSA, 2048, label="rsa",
+                                                                       token=token_objects)
+        yield keys
+    finally:
+        token.close_pool()
 
 
 def self_signed(key: Any = None, cn: str = "test", serial: int = 7) -> x509.Certificate:
@@ -71,16 +141,6 @@ def init_spare_token(library: Library, label: str, so_pin: str, user_pin: str) -
     spare.init_token(so_pin, label)
     spare.init_pin(so_pin, user_pin)
     return spare
-
-
-@contextlib.contextmanager
-def own_token_session(module_path: str, label: str) -> Iterator[Session]:
-    """A logged-in read-write session on a token of a test module's own (the spare slot, initialised with SO PIN
-    ``12345678`` and user PIN ``1234``, labelled ``unique_label(label)``), so no other test logs it out; closed on
-    exit."""
-    token = init_spare_token(load(module_path), unique_label(label), "12345678", "1234")
-    with token.open(user_pin="1234", rw=True) as session:
-        yield session
 
 
 def imported_rsa(session: Session, label: str, bits: int = 2048) -> tuple[rsa.RSAPrivateKey, PrivateKey]:
@@ -130,6 +190,23 @@ def outcome_unless_stuck(call: Callable[[], Any], guard: float = 60.0) -> BaseEx
     return result[0]
 
 
+def python(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+           input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (dedented) in a fresh interpreter of this venv with ``args`` as ``sys.argv[1:]``, in ``env``
+    (this process's environment when None; a SoftHSM store's ``softhsm.env`` to see that store): its exit code and
+    output, never raising for a non-zero exit. The child for what must not happen in this process: a crash, an exit,
+    a fork, a module loaded for good."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], env=env, input=input,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def openssl(*args: str | Path, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``openssl`` (never through a shell), capturing its output, exit code unchecked."""
+    return subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=120, check=False)
+
+
 def modules_loaded_after(statement: str) -> set[str]:
     """The modules a fresh interpreter (this venv's) has loaded after running ``statement``."""
     code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
@@ -137,7 +214,7 @@ def modules_loaded_after(statement: str) -> set[str]:
     return set(out.split())
 
 
-VALGRIND_SUPPRESSIONS = Path(__file__).parent / "valgrind" / "python.supp"
+VALGRIND_SUPPRESSIONS = ROOT / "tests" / "valgrind" / "python.supp"
 
 
 def valgrind_prefix() -> list[str] | None:

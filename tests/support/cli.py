@@ -7,7 +7,6 @@ passed to them (this process's environment and its loaded SoftHSM are left alone
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import pty
@@ -21,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from p11.testing.softhsm import find_softhsm_module
+from tests.support import SO_PIN, USER_PIN, unique_label
 
-SO_PIN = "12345678"
-USER_PIN = "1234"
 ENGINE = Path("/usr/lib") / getattr(sys.implementation, "_multiarch", "x86_64-linux-gnu") / "engines-3" / "pkcs11.so"
-_labels = itertools.count(1)
+PIN_ENV = {"P11_PIN": USER_PIN}  # the environment that gives ``p11`` the user PIN of the tokens made here
 
 
 def p11_executable() -> str:
@@ -102,8 +100,8 @@ class CLI:
         return result
 
     def new_token(self, label: str | None = None) -> dict[str, Any]:
-        """A fresh token (user PIN 1234, SO PIN 12345678) by ``init-token --free --json``: its JSON."""
-        label = label or f"cli-{next(_labels)}"
+        """A fresh token (USER_PIN, SO_PIN) by ``init-token --free --json``: its JSON."""
+        label = label or unique_label("cli")
         data: dict[str, Any] = self.ok("init-token", "--free", "--label", label, "--so-pin", SO_PIN,
                                        "--pin", USER_PIN, "--json").json()
         return data
@@ -116,7 +114,3 @@ class CLI:
                         f"dynamic_path = {ENGINE}\nMODULE_PATH = {self.module}\ninit = 0\n", encoding="utf-8")
         return path
 
-
-def openssl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["openssl", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60,
-                          check=False)

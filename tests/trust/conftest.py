@@ -1,5 +1,4 @@
-"""Fixtures for the tests of which modules p11 loads (``pytest_plugins = ["trust_fixtures"]``; helpers in
-trust_support.py)."""
+"""Fixtures of the tests of which modules p11 loads (helpers: helpers.py here)."""
 
 from __future__ import annotations
 
@@ -7,7 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from trust_support import Evil
+
+from tests.trust.helpers import Evil
 
 __all__ = ["escaping_evil", "evil"]
 

@@ -1,16 +1,13 @@
-"""Helpers for the tests of which modules p11 loads (fixtures in trust_fixtures.py): the "evil module", a shared
+"""Helpers of the tests of which modules p11 loads (fixtures in conftest.py here): the "evil module", a shared
 object built here whose constructor writes a marker file (the marker is how a test sees that a library's code ran),
-and a child Python that has loaded nothing yet."""
+and the lines of child-process code that change what a fresh p11 sees (children: ``tests.support.python``)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-__all__ = ["EVIL_C", "Evil", "child", "lose_the_race", "no_registrations"]
+__all__ = ["EVIL_C", "Evil", "lose_the_race", "no_registrations"]
 
 EVIL_C = r"""
 #include <stdio.h>
@@ -36,13 +33,6 @@ class Evil:
     @property
     def ran(self) -> bool:
         return self.marker.exists()
-
-
-def child(code: str, *, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh Python (nothing loaded yet) that sees this run's SoftHSM store."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, check=False)
 
 
 def no_registrations() -> str:

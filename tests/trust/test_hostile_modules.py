@@ -11,13 +11,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from trust_support import Evil, child, lose_the_race, no_registrations
 
 import p11
 from p11 import errors
 from p11.testing import SoftHSM
+from tests.support import python
+from tests.trust.helpers import Evil, lose_the_race, no_registrations
 
-pytest_plugins = ["trust_fixtures"]
 
 def test_an_untrusted_module_path_reaches_the_message_only_as_text(escaping_evil: Evil) -> None:
     with pytest.raises(errors.UntrustedModule) as info:
@@ -66,7 +66,7 @@ def test_a_module_loaded_by_a_relative_path_stays_that_file_after_a_chdir(
     shared = tmp_path / "shared"  # the other directory: its ./libsofthsm2.so is a hard link to the loaded file
     shared.mkdir()
     os.link(own / "libsofthsm2.so", shared / "libsofthsm2.so")
-    result = child(f"""
+    result = python(f"""
         {no_registrations()}
         {lose_the_race(evil.path, shared / "libsofthsm2.so")}
         import os, p11
@@ -100,7 +100,7 @@ def test_a_p11_kit_registration_symlinked_by_another_user_does_not_count(
     registration = tmp_path / "softhsm-copy.module"
     registration.write_text(f"module: {os.path.realpath(softhsm.module_path)}\n", encoding="utf-8")
     admins.symlink_to(registration)
-    result = child(f"""
+    result = python(f"""
         import os, p11, p11.modules
         from pathlib import Path
         p11.modules.config_dirs = lambda: [Path("{configs}")]
@@ -122,7 +122,7 @@ def test_a_data_path_swapped_after_the_check_is_not_what_loads(softhsm: SoftHSM,
     link = tmp_path / "swapped.so"
     link.symlink_to(os.path.realpath(softhsm.module_path))
     (tmp_path / "to-evil.so").symlink_to(evil.path)
-    result = child(f"""
+    result = python(f"""
         {no_registrations()}
         {lose_the_race(tmp_path / "to-evil.so", link)}
         import os, p11

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from support import outcome_unless_stuck
 
 from p11 import modules
 from p11.testing import find_softhsm_module
+from tests.support import outcome_unless_stuck
 
 
 def test_softhsm_found_by_its_p11kit_config_name() -> None:

@@ -17,13 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import USER_PIN
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from support import outcome_unless_stuck
-from trust_support import Evil, child, no_registrations
 
 import p11
 from p11 import errors, lowlevel
@@ -32,9 +29,8 @@ from p11.modules import ModuleNotFound
 from p11.opener import module_path_for, open_session
 from p11.testing import SoftHSM
 from p11.uri import URI
-
-pytest_plugins = ["trust_fixtures"]
-
+from tests.support import SECRET_PIN, USER_PIN, outcome_unless_stuck, python
+from tests.trust.helpers import Evil, no_registrations
 
 # -- the API: what data may not load -----------------------------------------------------------------------------
 
@@ -46,7 +42,7 @@ def test_a_uri_naming_an_unknown_library_is_refused_before_it_loads_or_a_pin_is_
     fifo = tmp_path / "pin-fifo"
     os.mkfifo(fifo)  # were the PIN read first, this would raise PinSourceError (a FIFO is never read)
     for uri in (
-        f"pkcs11:token=t;object=k;type=private?module-path={evil.path}&pin-value=1234",
+        f"pkcs11:token=t;object=k;type=private?module-path={evil.path}&pin-value={SECRET_PIN}",
         f"pkcs11:token=t;object=k;type=private?module-path={evil.path}&pin-source=file:{fifo}",
         f"pkcs11:token=t?module-path={evil.path}",
     ):
@@ -55,11 +51,11 @@ def test_a_uri_naming_an_unknown_library_is_refused_before_it_loads_or_a_pin_is_
         assert refusal.path == str(evil.path)
         assert refusal.named_by == "the URI's module-path"
         message = str(refusal)
-        assert "1234" not in message
+        assert SECRET_PIN not in message
         for advice in (f"allow_modules=[{str(evil.path)!r}]", "P11_ALLOW_MODULES", "--module"):
             assert advice in message
     with pytest.raises(errors.UntrustedModule):
-        open_session(f"pkcs11:token=t?module-path={evil.path}", pin="1234")
+        open_session(f"pkcs11:token=t?module-path={evil.path}", pin=SECRET_PIN)
     with pytest.raises(errors.UntrustedModule):
         module_path_for(URI.parse(f"pkcs11:?module-path={evil.path}"))
     assert not evil.ran
@@ -129,7 +125,7 @@ def test_allow_modules_must_be_a_list_of_paths(evil: Evil) -> None:
 def test_allow_modules_is_the_opt_in_and_it_really_loads(evil: Evil, tmp_path: Path) -> None:
     other = tmp_path / "other.so"
     shutil.copyfile(evil.path, other)
-    result = child(f"""
+    result = python(f"""
         {no_registrations()}
         import p11
         try:
@@ -166,12 +162,12 @@ def test_a_module_the_caller_loaded_or_named_is_trusted_by_identity(softhsm: Sof
         print(attempt())
         print(attempt(allow_modules=["{copy}"]))
     """
-    result = child(code, env={"P11_MODULE": ""})
+    result = python(code, env={**os.environ, "P11_MODULE": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["refused", str(copy)]
-    result = child(code, env={"P11_MODULE": str(copy)})  # the caller's environment names the same file
+    result = python(code, env={**os.environ, "P11_MODULE": str(copy)})  # the caller's environment names the same file
     assert result.stdout.splitlines() == [str(copy), str(copy)], result.stderr
-    result = child(f"""
+    result = python(f"""
         {no_registrations()}
         import os, p11
         p11.load("{copy}")  # the caller named it: any path to the same file is that module
@@ -184,7 +180,7 @@ def test_a_module_the_caller_loaded_or_named_is_trusted_by_identity(softhsm: Sof
 def test_a_trusted_path_whose_file_was_replaced_is_not_trusted(softhsm: SoftHSM, evil: Evil, tmp_path: Path) -> None:
     copy = tmp_path / "libsofthsm2.so"
     shutil.copyfile(os.path.realpath(softhsm.module_path), copy)
-    result = child(f"""
+    result = python(f"""
         {no_registrations()}
         import os, p11
         p11.load("{copy}").close()
@@ -220,7 +216,7 @@ def test_p11_kit_registrations_count_unless_someone_else_could_have_written_them
         stranger.unlink()  # only root can give a file away; the world-writable case still runs
     os.mkfifo(configs / "a-fifo.module")  # sorted first: skipped without blocking
     (configs / "huge.module").write_bytes(b"module: " + b"x" * 100_000 + b"\n")
-    result = child(f"""
+    result = python(f"""
         import os, p11, p11.modules
         from pathlib import Path
         p11.modules.config_dirs = lambda: [Path("{configs}")]
