@@ -168,7 +168,12 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     # -- the call gate ---------------------------------------------------------------------------------------
 
     def _new_gate(self) -> None:
-        """A fresh gate (and function table bound to it) for a new generation; the old one, if any, is closed."""
+        """A fresh gate (and function table bound to it) for a new generation; the old one, if any, is closed.
+
+        When a generation ends, :attr:`generation` is counted up BEFORE this publishes the new gate: a caller reads
+        the gate first and then, through a key's ``handle``, compares the generation (p11.api.objects), so a new
+        gate seen with the old generation would send an old key handle through the new gate, where it may name
+        another key. (The session pool decides by the gate itself: native/pool.pxi, _check_module_generation.)"""
         gate = lib.p11_gate_new(self._function_list, self.version.major)
         if gate == ffi.NULL:
             raise MemoryError("cannot allocate the module's call gate")
@@ -331,8 +336,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                 lib.p11_gate_resume(self._gate)
             self._initialized = self._owns_init = self._stale = False
             self._in_service = False
+            self.generation += 1  # before the new gate is published: see _new_gate
             self._new_gate()
-            self.generation += 1
             self._f = self._funcs
         _run_hooks(_AFTER_NEW_GENERATION, self)
 
@@ -389,8 +394,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             finally:
                 self._initialized = self._owns_init = False
                 self._sessions_opened = False
+                self.generation += 1  # before the new gate is published: see _new_gate
                 self._new_gate()  # closes the old (paused) gate: callers waiting there are refused
-                self.generation += 1
                 self._f = self._funcs
             funcs = self._funcs
             args = self._init_args()
@@ -450,9 +455,9 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                 self._closed = True
                 self._f = _Closed(self.path)
                 # A last generation that is closed: whatever still holds an earlier gate is stale and refused.
+                self.generation += 1  # before the new gate is published: see _new_gate
                 self._new_gate()
                 lib.p11_gate_close(self._gate)
-                self.generation += 1
                 self._forget()
 
     def _forget(self) -> None:
@@ -605,8 +610,8 @@ def _after_fork_in_child() -> None:
         mod.health = ModuleHealth(mod)  # a check running in another thread of the parent holds the old one's lock
         if mod._closed:
             continue
+        mod.generation += 1  # before the new gate is published: see Module._new_gate
         mod._new_gate()
-        mod.generation += 1
         if _AT_FORK.get(mod):
             mod._forked_mid_call = True
             mod._initialized = mod._owns_init = False
