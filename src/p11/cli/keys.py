@@ -55,7 +55,7 @@ def keygen(selection: Selection, kind: str, bits: int | None, curve: str | None,
     least-privilege usage flags unless --usage widens them."""
     usages = _usages(usage)
     ident = parse_id(id_hex)
-    kt, _ = key_type(kind)
+    kt, _ = key_type(kind)  # the key type only: the name (ed448) also implies a curve, so the name goes on
     with selection.session(rw=True) as session:
         created: list[Object]
         if kind.lower() in ("aes", "hmac"):
@@ -70,7 +70,7 @@ def keygen(selection: Selection, kind: str, bits: int | None, curve: str | None,
             if extractable:
                 private_attrs["extractable"] = True
             public, private = session.generate_keypair(
-                kt, bits, curve=curve, label=label, id=ident,
+                kind.lower(), bits, curve=curve, label=label, id=ident,
                 public_attrs=usage_attributes(usages, ObjectClass.PUBLIC_KEY), private_attrs=private_attrs,
             )
             created = [private, public]
