@@ -4,7 +4,7 @@ PIN it cannot take, absurd numbers, standard streams that are closed. Each test 
 
 from __future__ import annotations
 
-from cli_support import SO_PIN, USER_PIN, openssl
+from cli_support import USER_PIN, openssl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed448
 
@@ -26,3 +26,66 @@ def test_keygen_ed448_makes_an_ed448_key(cli, tmp_path):
     checked = openssl("pkeyutl", "-verify", "-pubin", "-inkey", str(tmp_path / "pub.pem"), "-rawin", "-in", str(data),
                       "-sigfile", str(tmp_path / "sig"))
     assert checked.returncode == 0 and "Signature Verified Successfully" in checked.stdout, checked.stderr
+
+
+def _listing(cli, label):
+    return sorted((o["type"], o["label"], o["id"]) for o in
+                  cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"])
+
+
+def test_keygen_refuses_a_label_or_id_a_key_has_already(cli):
+    """A second key pair under the label and id of the first was two keys no URI could tell apart: ``sign``,
+    ``uri``, OpenSSL's engine and ``delete`` (without --all) all stopped at "ambiguous" for good."""
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "device", "--id", "01", env=PIN)
+    cli.ok("keygen", "aes", "--token", label, "--label", "data", "--id", "02", env=PIN)
+    before = _listing(cli, label)
+    for args in (("ec", "--label", "device", "--id", "01"), ("rsa", "--label", "device"), ("ec", "--id", "01"),
+                 ("aes", "--label", "data"), ("hmac", "--id", "02")):
+        refused = cli.run("keygen", *args, "--token", label, env=PIN)
+        assert refused.code == 2 and refused.stdout == "", (args, refused.stderr)
+        assert f"token '{label}' already holds a" in refused.stderr and "p11 delete --uri" in refused.stderr, args
+    assert _listing(cli, label) == before
+    # The same label for another kind of object is no clash (a key pair's certificate shares its label and id).
+    cli.ok("keygen", "aes", "--token", label, "--label", "device", env=PIN)
+    cli.ok("sign", "--token", label, "--label", "device", "--type", "private", input=b"x", env=PIN)
+
+
+def test_import_twice_adds_nothing_the_second_time(cli, tmp_path):
+    """Re-running a provisioning script that imports a key and its certificate doubled every object."""
+    label = cli.new_token()["label"]
+    key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.pem"
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=thing",
+            "-days", "30", "-keyout", str(key_file), "-out", str(cert_file))
+    cli.ok("import", str(key_file), str(cert_file), "--token", label, "--label", "thing", "--id", "0a", env=PIN)
+    before = _listing(cli, label)
+    assert [t for t, _, _ in before] == ["cert", "private", "public"]
+    for args in ((str(key_file), str(cert_file), "--label", "thing", "--id", "0a"), (str(key_file), str(cert_file)),
+                 (str(cert_file), "--label", "thing")):
+        refused = cli.run("import", *args, "--token", label, env=PIN)
+        assert refused.code == 2 and "already holds a" in refused.stderr, (args, refused.stderr)
+    assert _listing(cli, label) == before
+    secret = tmp_path / "secret"
+    secret.write_bytes(bytes(range(32)))
+    cli.ok("import", "--secret", "hmac", str(secret), "--token", label, "--label", "mac", env=PIN)
+    refused = cli.run("import", "--secret", "aes", str(secret), "--token", label, "--label", "mac", env=PIN)
+    assert refused.code == 2 and "already holds a secret key with label 'mac'" in refused.stderr
+    # A certificate for a key made on the token (same label and id, another kind of object) is the usual flow.
+    cli.ok("keygen", "ec", "--token", label, "--label", "made", "--id", "0b", env=PIN)
+    made_cert = tmp_path / "made.pem"
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=made",
+            "-days", "30", "-keyout", str(tmp_path / "other.key"), "-out", str(made_cert))
+    cli.ok("import", str(made_cert), "--token", label, "--label", "made", "--id", "0b", env=PIN)
+
+
+def test_a_new_ca_or_csr_key_under_a_taken_label_is_refused(cli, tmp_path):
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "device", env=PIN)
+    before = _listing(cli, label)
+    refused = cli.run("req", "--token", label, "--label", "device", "--new-key", "ec-p256", "--subject", "CN=x",
+                      env=PIN)
+    assert refused.code == 2 and "already holds a private key with label 'device'" in refused.stderr
+    refused = cli.run("selfsign", "--ca-dir", str(tmp_path / "ca"), "--token", label, "--label", "device",
+                      "--new-key", "ec-p256", "--subject", "CN=x", env=PIN)
+    assert refused.code == 2 and "already holds a private key with label 'device'" in refused.stderr
+    assert _listing(cli, label) == before
