@@ -46,6 +46,11 @@ def test_keygen_refuses_a_label_or_id_a_key_has_already(cli):
         assert refused.code == 2 and refused.stdout == "", (args, refused.stderr)
         assert f"token '{label}' already holds a" in refused.stderr and "p11 delete --uri" in refused.stderr, args
     assert _listing(cli, label) == before
+    cli.ok("keygen", "ec", "--token", label, "--label", "spare", "--id", "03", env=PIN)
+    for change in ("label=device", "id=hex:01"):
+        refused = cli.run("set-attr", "--token", label, "--label", "spare", "--type", "private", change, env=PIN)
+        assert refused.code == 2 and "already holds a private key with" in refused.stderr, (change, refused.stderr)
+    cli.ok("set-attr", "--token", label, "--label", "spare", "--type", "private", "label=spare", "id=hex:03", env=PIN)
     # The same label for another kind of object is no clash (a key pair's certificate shares its label and id).
     cli.ok("keygen", "aes", "--token", label, "--label", "device", env=PIN)
     cli.ok("sign", "--token", label, "--label", "device", "--type", "private", input=b"x", env=PIN)

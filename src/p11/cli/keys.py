@@ -18,7 +18,7 @@ from p11.cli.describe import object_info
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import console, emit, print_table, read_input, write_output
 from p11.cli.select import Selection, confirm, parse_id, prompt_secret, secret
-from p11.constants import KeyType, ObjectClass
+from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import KeyMaterial, PasswordRequired, export_public_key, import_pem, import_secret, load_key_material
 from p11.crypto.exporting import to_der, to_pem
 from p11.opener import object_template
@@ -262,6 +262,9 @@ def set_attr(selection: Selection, assignments: tuple[str, ...]) -> None:
         changes[attribute(name)] = _value(text)
     with selection.session(rw=True) as session:
         obj = selection.object(session)
+        label, ident = changes.get(Attribute.LABEL), changes.get(Attribute.ID)
+        refuse_taken(session, (obj.object_class,), label if isinstance(label, str) else None,
+                     ident if isinstance(ident, bytes) else None, made=[obj])
         obj.set_attributes(changes)
         row = object_info(obj)
     emit(selection.json, {"object": row}, _show_objects([row], "Changed"))
