@@ -4,7 +4,7 @@ PIN it cannot take, absurd numbers, standard streams that are closed. Each test 
 
 from __future__ import annotations
 
-from cli_support import USER_PIN, openssl
+from cli_support import SO_PIN, USER_PIN, openssl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed448
 
@@ -94,3 +94,26 @@ def test_a_new_ca_or_csr_key_under_a_taken_label_is_refused(cli, tmp_path):
                       "--new-key", "ec-p256", "--subject", "CN=x", env=PIN)
     assert refused.code == 2 and "already holds a private key with label 'device'" in refused.stderr
     assert _listing(cli, label) == before
+
+
+def _tokens(cli):
+    return sorted((s["token"]["label"], s["token"]["initialized"], "USER_PIN_INITIALIZED" in s["token"]["flags"])
+                  for s in cli.ok("info", "--json").json()["slots"] if s["token"])
+
+
+def test_init_token_with_a_pin_the_token_cannot_take_changes_nothing(cli):
+    """``init-token`` is C_InitToken then C_InitPIN: a user PIN too short for the token failed the second step
+    only, leaving a token initialised without a user PIN (and a re-initialised one wiped)."""
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "kept", env=PIN)
+    before = _tokens(cli)
+    for pins in (("--so-pin", SO_PIN, "--pin", "1"), ("--so-pin", "1", "--pin", USER_PIN),
+                 ("--so-pin", SO_PIN, "--pin", "9" * 256)):
+        fresh = cli.run("init-token", "--free", "--label", "half", *pins)
+        again = cli.run("init-token", "--token", label, "--label", label, "--yes", *pins)
+        for result in (fresh, again):
+            assert result.code == 2 and "PIN must be 4 to 255 bytes" in result.stderr, (pins, result.stderr)
+            assert "9999" not in result.stderr
+    assert _tokens(cli) == before
+    assert [o["label"] for o in cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"]] == [
+        "kept", "kept"]
