@@ -117,3 +117,15 @@ def test_init_token_with_a_pin_the_token_cannot_take_changes_nothing(cli):
     assert _tokens(cli) == before
     assert [o["label"] for o in cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"]] == [
         "kept", "kept"]
+
+
+def test_nan_seconds_are_refused_at_once(cli):
+    """``--seconds nan`` passed click's range check (every comparison with nan is false) and ``p11 bench`` then
+    measured for ever."""
+    label = cli.new_token()["label"]
+    for args in (("bench", "--token", label, "--only", "random-32", "--seconds", "nan"),
+                 ("bench", "--token", label, "--only", "random-32", "--seconds", "-nan"),
+                 ("aws", "credentials", "--endpoint", "127.0.0.1:9", "--role-alias", "r", "--thing-name", "t",
+                  "--cert", "c.pem", "--key", f"pkcs11:token={label};object=k", "--timeout", "NaN")):
+        result = cli.run(*args, env=PIN)
+        assert result.code == 2 and "is not a number" in result.stderr, (args, result.stderr)
