@@ -4,7 +4,9 @@ PIN it cannot take, absurd numbers, standard streams that are closed. Each test 
 
 from __future__ import annotations
 
-from cli_support import SO_PIN, USER_PIN, openssl
+import subprocess
+
+from cli_support import SO_PIN, USER_PIN, openssl, p11_executable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed448
 
@@ -129,3 +131,37 @@ def test_nan_seconds_are_refused_at_once(cli):
                   "--cert", "c.pem", "--key", f"pkcs11:token={label};object=k", "--timeout", "NaN")):
         result = cli.run(*args, env=PIN)
         assert result.code == 2 and "is not a number" in result.stderr, (args, result.stderr)
+
+
+def _closed(cli, redirect, *args, env=None, input=None):
+    """``p11 ARGS`` with a standard stream closed (``<&-``, ``>&-``, ``2>&-``), as a shell script may run it."""
+    proc = subprocess.run(["bash", "-c", f'exec "$0" "$@" {redirect}', p11_executable(), *args], input=input,
+                          capture_output=True, text=True, env={**cli.env, **(env or {})}, cwd=cli.directory,
+                          timeout=120, check=False)
+    assert "Traceback" not in proc.stderr and "AttributeError" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_closed_standard_streams_are_said_so(cli, tmp_path):
+    """With standard input or output closed, Python has no ``sys.stdin``/``sys.stdout``: the command said
+    ``AttributeError: 'NoneType' object has no attribute 'buffer'`` (or printed tracebacks)."""
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "key", env=PIN)
+    before = _listing(cli, label)
+    for args, env in ((("sign", "--token", label, "--label", "key"), PIN),
+                      (("aws", "import-secret", "--token", label, "--label", "aws", "--secret-source", "-"), PIN)):
+        proc = _closed(cli, "<&-", *args, env=env)
+        assert proc.returncode == 2 and "standard input is closed" in proc.stderr, (args, proc.stderr)
+    proc = _closed(cli, "<&-", "objects", "--token", label)  # no PIN, and nobody to ask
+    assert proc.returncode == 2 and "standard input is not a terminal" in proc.stderr, proc.stderr
+    proc = _closed(cli, "<&-", "delete", "--token", label, "--label", "key", "--type", "public", env=PIN)
+    assert proc.returncode == 2 and "add --yes" in proc.stderr, proc.stderr
+    for args in (("random", "8", "--token", label), ("objects", "--token", label),
+                 ("keygen", "ec", "--token", label, "--label", "unseen")):
+        proc = _closed(cli, ">&-", *args, env=PIN)
+        assert proc.returncode == 2 and "standard output is closed" in proc.stderr, (args, proc.stderr)
+    # Standard error closed: the exit code still says it, and nothing meant for it lands in a file opened later.
+    proc = _closed(cli, "2>&-", "sign", "--token", label, "--label", "missing", "--out", str(tmp_path / "sig"),
+                   input="x", env=PIN)
+    assert proc.returncode == 1 and not (tmp_path / "sig").exists()
+    assert _listing(cli, label) == before

@@ -37,7 +37,7 @@ from p11.cli.command import Seconds, p11_command
 from p11.cli.describe import object_info
 from p11.cli.errors import USAGE, CliError
 from p11.cli.keys import _show_objects
-from p11.cli.output import emit
+from p11.cli.output import emit, is_terminal, standard_input
 from p11.cli.select import Selection, parse_id, prompt_secret
 from p11.files import FileTooLarge, NotARegularFile, read_small_file
 
@@ -141,7 +141,7 @@ def _secret_access_key(source: str | None) -> tuple[str, str]:
     """``(secret, where it came from)``: ``--secret-source FILE`` (``-``: standard input), else
     ``AWS_SECRET_ACCESS_KEY``, else a no-echo prompt on a terminal. Nothing here ever shows the secret."""
     if source == "-":
-        data = sys.stdin.buffer.read(_SECRET_LIMIT + 1)
+        data = standard_input().read(_SECRET_LIMIT + 1)
         if len(data) > _SECRET_LIMIT:
             raise CliError(f"standard input holds more than {_SECRET_LIMIT} bytes: not a secret access key", USAGE)
         return _decode_secret(data, "standard input"), "standard input"
@@ -149,7 +149,7 @@ def _secret_access_key(source: str | None) -> tuple[str, str]:
         return _decode_secret(_read_secret_file(source), repr(source)), source
     if os.environ.get(SECRET_ENV):
         return _decode_secret(os.environ[SECRET_ENV].encode("utf-8", "surrogateescape"), SECRET_ENV), SECRET_ENV
-    if not sys.stdin.isatty():
+    if not is_terminal(sys.stdin):
         raise CliError(f"no secret access key: give --secret-source FILE (- for standard input), set {SECRET_ENV}, "
                        "or run on a terminal to be asked", USAGE)
     return prompt_secret("AWS secret access key").strip(), "the prompt"

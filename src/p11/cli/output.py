@@ -14,7 +14,7 @@ import json
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import click
 from rich.cells import cell_len
@@ -22,8 +22,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from p11.cli.errors import USAGE, CliError
+
 __all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "is_terminal", "print_line", "print_table", "printable",
-           "read_input", "write_output"]
+           "read_input", "standard_input", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
 
@@ -147,10 +149,17 @@ def decode(data: bytes, encoding: str) -> bytes:
     return data
 
 
+def standard_input() -> BinaryIO:
+    """Standard input, to read bytes from; a usage error when it is closed (``<&-``: Python then has none)."""
+    if sys.stdin is None:
+        raise CliError("standard input is closed: there is nothing to read; name a file instead", USAGE)
+    return sys.stdin.buffer
+
+
 def read_input(path: str | None) -> bytes:
     """The bytes of ``path``, or of standard input for ``-`` / no path."""
     if path is None or path == "-":
-        return sys.stdin.buffer.read()
+        return standard_input().read()
     with open(path, "rb") as file:
         return file.read()
 
