@@ -5,6 +5,7 @@ PIN it cannot take, absurd numbers, standard streams that are closed. Each test 
 from __future__ import annotations
 
 import subprocess
+import sys
 
 from cli_support import SO_PIN, USER_PIN, openssl, p11_executable
 from cryptography.hazmat.primitives import serialization
@@ -165,3 +166,42 @@ def test_closed_standard_streams_are_said_so(cli, tmp_path):
                    input="x", env=PIN)
     assert proc.returncode == 1 and not (tmp_path / "sig").exists()
     assert _listing(cli, label) == before
+
+
+def _peak_rss_mb(cli, *args):
+    """Run ``p11 ARGS`` under a Python parent of its own: (exit code, the child's peak resident memory in MiB)."""
+    probe = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)"
+             ".returncode; print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)")
+    proc = subprocess.run([sys.executable, "-c", probe, p11_executable(), *args], capture_output=True, text=True,
+                          env={**cli.env, **PIN}, cwd=cli.directory, timeout=300, check=True)
+    code, peak = proc.stdout.split()
+    return int(code), int(peak)
+
+
+def test_sign_verify_and_digest_stream_a_large_file(cli, tmp_path):
+    """A firmware image is signed as it is read: ``p11 sign`` of 1 GiB held the file three times over (3 GiB of
+    memory for RSA), so an image larger than a third of the memory could not be signed at all."""
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "fw", env=PIN)
+    cli.ok("keygen", "rsa", "--token", label, "--label", "fw-rsa", env=PIN)
+    cli.ok("export", "--token", label, "--label", "fw", "--out", str(tmp_path / "fw.pem"), env=PIN)
+    image = tmp_path / "image.bin"
+    with image.open("wb") as file:
+        file.write(b"firmware header")
+        file.truncate(1 << 30)  # sparse: a GiB to read, nothing on disk
+    for key in ("fw", "fw-rsa"):
+        code, peak = _peak_rss_mb(cli, "sign", str(image), "--token", label, "--label", key,
+                                  "--out", str(tmp_path / f"{key}.sig"))
+        assert code == 0 and peak < 300, (key, peak)
+        code, peak = _peak_rss_mb(cli, "verify", str(image), "--token", label, "--label", key,
+                                  "--signature", str(tmp_path / f"{key}.sig"))
+        assert code == 0 and peak < 300, (key, peak)
+    checked = openssl("dgst", "-sha256", "-verify", str(tmp_path / "fw.pem"), "-signature", str(tmp_path / "fw.sig"),
+                      str(image))
+    assert checked.stdout.strip() == "Verified OK", checked.stderr
+    code, peak = _peak_rss_mb(cli, "digest", str(image), "--token", label)
+    assert code == 0 and peak < 300, peak
+    # Data and signature both from standard input: the signature read nothing and "did not verify".
+    both = cli.run("verify", "--token", label, "--label", "fw", "--signature", "-",
+                   input=(tmp_path / "fw.sig").read_bytes(), env=PIN)
+    assert both.code == 2 and "cannot both come from standard input" in both.stderr, both.stderr

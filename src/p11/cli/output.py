@@ -10,10 +10,11 @@ names) start with ``#``. Tabs, newlines and backslashes inside a value are writt
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any, BinaryIO
 
 import click
@@ -24,8 +25,8 @@ from rich.text import Text
 
 from p11.cli.errors import USAGE, CliError
 
-__all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "is_terminal", "print_line", "print_table", "printable",
-           "read_input", "standard_input", "write_output"]
+__all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "input_stream", "is_terminal", "print_line", "print_table",
+           "printable", "read_input", "standard_input", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
 
@@ -162,6 +163,17 @@ def read_input(path: str | None) -> bytes:
         return standard_input().read()
     with open(path, "rb") as file:
         return file.read()
+
+
+@contextlib.contextmanager
+def input_stream(path: str | None) -> Iterator[BinaryIO]:
+    """``path`` (standard input for ``-`` / no path) open for reading, for an operation that takes its data in
+    parts (signing, verifying, hashing a file): a firmware image is read as it is signed, never held whole."""
+    if path is None or path == "-":
+        yield standard_input()
+        return
+    with open(path, "rb") as file:
+        yield file
 
 
 def write_output(data: bytes, path: str | None) -> None:
