@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pexpect
 from cli_support import SO_PIN, USER_PIN, openssl, p11_executable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed448
@@ -205,3 +206,22 @@ def test_sign_verify_and_digest_stream_a_large_file(cli, tmp_path):
     both = cli.run("verify", "--token", label, "--label", "fw", "--signature", "-",
                    input=(tmp_path / "fw.sig").read_bytes(), env=PIN)
     assert both.code == 2 and "cannot both come from standard input" in both.stderr, both.stderr
+
+
+def test_ctrl_c_or_end_of_input_at_a_prompt(cli):
+    """Ctrl-C at a PIN or confirmation prompt ended with click's bare "Aborted!" and exit 1, where Ctrl-C anywhere
+    else is "p11: interrupted" and exit 130; end of input (Ctrl-D) likewise said only "Aborted!"."""
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "key", env=PIN)
+    for args, prompt in ((("objects", "--token", label), "User PIN for token"),
+                         (("delete", "--token", label, "--label", "key", "--type", "public"), "Delete 1 object(s)?")):
+        for key, code, said in (("intr", 130, "p11: interrupted"), ("eof", 1, "p11: error: no answer at the prompt")):
+            child = pexpect.spawn(p11_executable(), list(args), env={**cli.env, **(PIN if "delete" in args else {})},
+                                  cwd=str(cli.directory), timeout=60)
+            child.expect_exact(prompt)
+            child.sendintr() if key == "intr" else child.sendeof()
+            child.expect(pexpect.EOF)
+            child.close()
+            text = child.before.decode()
+            assert child.exitstatus == code and said in text and "Aborted!" not in text, (args, key, text)
+    assert len(cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"]) == 2
