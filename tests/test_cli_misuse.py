@@ -225,3 +225,25 @@ def test_ctrl_c_or_end_of_input_at_a_prompt(cli):
             text = child.before.decode()
             assert child.exitstatus == code and said in text and "Aborted!" not in text, (args, key, text)
     assert len(cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"]) == 2
+
+
+def test_the_help_examples_of_delete_and_init_token_run_as_written(cli):
+    """``p11 delete --help`` showed ``p11 delete --token greengrass --label old-key --yes``, which stops at
+    "ambiguous" for every key ``keygen`` makes (a pair); ``p11 init-token --help`` showed ``--slot 0`` after making
+    a token, when SoftHSM's spare slot is then 1."""
+    cli.ok("init-token", "--free", "--label", "greengrass", "--so-pin", SO_PIN, "--pin", USER_PIN)
+    (cli.directory / "so.pin").write_text(SO_PIN + "\n")
+    (cli.directory / "user.pin").write_text(USER_PIN + "\n")
+    examples = [line.split("#")[0].split() for command in ("delete", "init-token")
+                for line in cli.ok(command, "--help").stdout.split("Example:")[1].splitlines() if line.strip()]
+    for words in examples:
+        assert words[0] == "p11", words
+        if "delete" in words:
+            cli.ok("keygen", "ec", "--token", "greengrass", "--label", "old-key", env=PIN)
+        if "init-token" not in words or "--slot" in words:  # the --free example made greengrass above
+            deleted = cli.ok(*words[1:], "--json", env=PIN).json().get("deleted", [])
+            assert len(deleted) == (2 if "--all" in words else 1 if "delete" in words else 0), words
+    # Without --all, a pair is ambiguous: the message says how to delete both.
+    cli.ok("keygen", "ec", "--token", "greengrass", "--label", "pair", env=PIN)
+    pair = cli.run("delete", "--token", "greengrass", "--label", "pair", "--yes", env=PIN)
+    assert pair.code == 2 and "add --all to delete them all" in pair.stderr, pair.stderr

@@ -35,7 +35,8 @@ def _check_pin_length(token: Token, pin: str | bytes, what: str) -> None:
 
 @p11_command(cli, "init-token",
              example="p11 init-token --free --label greengrass --so-pin 12345678 --pin 1234\n"
-                     "p11 init-token --slot 0 --label spare --so-pin-source so.pin --pin-source user.pin")
+                     "p11 init-token --slot 1 --label spare --so-pin-source so.pin --pin-source user.pin"
+                     "  # slot: p11 info")
 @click.option("--free", is_flag=True, help="Use the first token that is not initialised yet.")
 @click.option("--label", "new_label", required=True, metavar="LABEL", help="Label of the new token.")
 @click.option("--so-pin", metavar="PIN", help=f"SO PIN (others can see it: prefer --so-pin-source or {SO_PIN_ENV}).")

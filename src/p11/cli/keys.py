@@ -21,6 +21,7 @@ from p11.cli.select import Selection, confirm, parse_id, prompt_secret, secret
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import KeyMaterial, PasswordRequired, export_public_key, import_pem, import_secret, load_key_material
 from p11.crypto.exporting import to_der, to_pem
+from p11.errors import MultipleObjects
 from p11.opener import object_template
 from p11.ops.keygen import USAGE_NAMES, key_type, usage_attributes
 
@@ -211,7 +212,9 @@ def export(selection: Selection, fmt: str, out: str | None, public: bool) -> Non
     write_output(data, out)
 
 
-@p11_command(cli, "delete", objects=True, example="p11 delete --token greengrass --label old-key --yes")
+@p11_command(cli, "delete", objects=True,
+             example="p11 delete --token greengrass --label old-key --all --yes  # the key pair\n"
+                     "p11 delete --token greengrass --label old-key --type public --yes")
 @click.option("--yes", is_flag=True, help="Delete without asking.")
 @click.option("--all", "all_", is_flag=True, help="Delete every object matching (default: exactly one).")
 def delete(selection: Selection, yes: bool, all_: bool) -> None:
@@ -223,7 +226,10 @@ def delete(selection: Selection, yes: bool, all_: bool) -> None:
                 raise CliError("--all still needs --label, --id, --type or an object URI", USAGE)
             targets = list(session.find(template=object_template(selection.uri())))
         else:
-            targets = [selection.object(session)]
+            try:
+                targets = [selection.object(session)]
+            except MultipleObjects as exc:  # a key pair, most often: say how to delete both halves
+                raise CliError(f"ambiguous selection: {exc}; or add --all to delete them all", USAGE) from None
         rows = [object_info(obj) for obj in targets]
         if not targets:
             raise CliError("no object matches the selection; nothing deleted")
