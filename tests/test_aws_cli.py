@@ -362,3 +362,19 @@ def test_import_secret_refusals_never_show_the_secret(cli: Any, token: str, tmp_
     assert "does not exist" in line
     objects = cli.ok("objects", "--token", token, "--json", env=PIN).json()["objects"]
     assert not [o for o in objects if o["label"] == "aws-bad"]
+
+
+def test_a_key_label_that_is_not_utf8_is_named_as_the_cause(cli: Any, token: str, stub: IotStub, server_pki: Pki,
+                                                           pki: Pki) -> None:
+    """awscrt finds the key by its label, as text: a label that is not UTF-8 (Latin-1 from another tool) failed as
+    "UnicodeEncodeError: 'utf-8' codec can't encode character '\\udce9'"."""
+    import os
+
+    label = os.fsdecode(b"caf\xe9")
+    cli.ok("keygen", "ec", "--token", token, "--label", label, env=PIN)
+    public = cli.ok("export", "--token", token, "--label", label, "--type", "public", "--public").raw
+    cert = pki.device(load_pem_public_key(public), "latin1-device")
+    key = f"pkcs11:token={token};object=caf%E9;type=private"
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, key), env=PIN, input=b""), 2)
+    assert "label 'caf\\xe9' is not UTF-8" in line and "set-attr" in line and "UnicodeEncodeError" not in line
+    assert stub.requests == []
