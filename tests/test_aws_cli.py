@@ -378,3 +378,16 @@ def test_a_key_label_that_is_not_utf8_is_named_as_the_cause(cli: Any, token: str
     line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, key), env=PIN, input=b""), 2)
     assert "label 'caf\\xe9' is not UTF-8" in line and "set-attr" in line and "UnicodeEncodeError" not in line
     assert stub.requests == []
+
+
+def test_import_secret_from_a_terminal_standard_input_does_not_echo(cli: Any, token: str) -> None:
+    """``--secret-source -`` with standard input a terminal read the secret as typed, echoed on the screen."""
+    child = pexpect.spawn(p11_executable(), ["aws", "import-secret", "--token", token, "--label", "aws-typed-stdin",
+                                             "--secret-source", "-"], env={**cli.env, **PIN}, cwd=str(cli.directory),
+                          timeout=15)
+    child.expect_exact("AWS secret access key: ")
+    child.sendline(EXAMPLE_SECRET)
+    rest = child.read()
+    child.close()
+    assert child.exitstatus == 0 and EXAMPLE_SECRET.encode() not in rest and b"from the prompt" in rest
+    assert _token_hmac(cli, "aws-typed-stdin") == _k_date(EXAMPLE_SECRET)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pexpect
-from cli_support import SO_PIN, USER_PIN, openssl, p11_executable
+from cli_support import CLI, SO_PIN, USER_PIN, openssl, p11_executable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed448
 
@@ -227,10 +227,11 @@ def test_ctrl_c_or_end_of_input_at_a_prompt(cli):
     assert len(cli.ok("objects", "--token", label, "--json", env=PIN).json()["objects"]) == 2
 
 
-def test_the_help_examples_of_delete_and_init_token_run_as_written(cli):
+def test_the_help_examples_of_delete_and_init_token_run_as_written(tmp_path):
     """``p11 delete --help`` showed ``p11 delete --token greengrass --label old-key --yes``, which stops at
     "ambiguous" for every key ``keygen`` makes (a pair); ``p11 init-token --help`` showed ``--slot 0`` after making
-    a token, when SoftHSM's spare slot is then 1."""
+    a token, when SoftHSM's spare slot is then 1. Run in a store of their own, as a new user's."""
+    cli = CLI(tmp_path / "store")
     cli.ok("init-token", "--free", "--label", "greengrass", "--so-pin", SO_PIN, "--pin", USER_PIN)
     (cli.directory / "so.pin").write_text(SO_PIN + "\n")
     (cli.directory / "user.pin").write_text(USER_PIN + "\n")

@@ -138,16 +138,17 @@ def _read_secret_file(path: str) -> bytes:
 
 
 def _secret_access_key(source: str | None) -> tuple[str, str]:
-    """``(secret, where it came from)``: ``--secret-source FILE`` (``-``: standard input), else
-    ``AWS_SECRET_ACCESS_KEY``, else a no-echo prompt on a terminal. Nothing here ever shows the secret."""
-    if source == "-":
+    """``(secret, where it came from)``: ``--secret-source FILE`` (``-``: standard input, or the prompt when that is
+    a terminal: typed there it would show), else ``AWS_SECRET_ACCESS_KEY``, else a no-echo prompt on a terminal.
+    Nothing here ever shows the secret."""
+    if source == "-" and not is_terminal(sys.stdin):
         data = standard_input().read(_SECRET_LIMIT + 1)
         if len(data) > _SECRET_LIMIT:
             raise CliError(f"standard input holds more than {_SECRET_LIMIT} bytes: not a secret access key", USAGE)
         return _decode_secret(data, "standard input"), "standard input"
-    if source is not None:
+    if source is not None and source != "-":
         return _decode_secret(_read_secret_file(source), repr(source)), source
-    if os.environ.get(SECRET_ENV):
+    if source is None and os.environ.get(SECRET_ENV):
         return _decode_secret(os.environ[SECRET_ENV].encode("utf-8", "surrogateescape"), SECRET_ENV), SECRET_ENV
     if not is_terminal(sys.stdin):
         raise CliError(f"no secret access key: give --secret-source FILE (- for standard input), set {SECRET_ENV}, "
