@@ -248,3 +248,17 @@ def test_the_help_examples_of_delete_and_init_token_run_as_written(tmp_path):
     cli.ok("keygen", "ec", "--token", "greengrass", "--label", "pair", env=PIN)
     pair = cli.run("delete", "--token", "greengrass", "--label", "pair", "--yes", env=PIN)
     assert pair.code == 2 and "add --all to delete them all" in pair.stderr, pair.stderr
+
+
+def test_a_session_on_the_uninitialised_token_says_initialise_it(cli):
+    """``--slot`` may name SoftHSM's spare token; what needs a session there failed as a bare
+    ``C_OpenSession: CKR_TOKEN_NOT_RECOGNIZED (0x000000E1)``, after asking for a PIN it could not use."""
+    cli.new_token()
+    spare = next(s["id"] for s in cli.ok("info", "--json").json()["slots"]
+                 if s["token"] and not s["token"]["initialized"])
+    for args in (("keygen", "ec", "--label", "x"), ("objects",), ("random", "8")):
+        result = cli.run(*args, "--slot", str(spare), env=PIN, input=b"x")
+        assert result.code == 1, (args, result.stderr)
+        assert f"the token in slot {spare} is not initialised" in result.stderr, (args, result.stderr)
+        assert f"p11 init-token --slot {spare}" in result.stderr and "CKR_" not in result.stderr
+    assert cli.ok("mechanisms", "--slot", str(spare), "--json").json()["mechanisms"]  # no session needed: works

@@ -36,6 +36,7 @@ from p11.api.token import Token
 from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import is_terminal
+from p11.constants import TokenFlag
 from p11.errors import NoSuchObject
 from p11.modules import find_module
 from p11.opener import ModuleNotSpecified, find_object, find_token, module_path_for, read_pin, read_pin_source
@@ -172,6 +173,9 @@ class Selection:
         for :meth:`pin`)."""
         pin = self.pin(prompt=prompt) if login and self.has_object() and not new_object else None
         token = self.token(pin=pin, new_object=new_object)
+        if not token.flags & TokenFlag.TOKEN_INITIALIZED:  # selected by --slot/--uri: no session opens on it
+            raise CliError(f"the token in slot {token.slot.id} is not initialised: initialise it first "
+                           f"(p11 init-token --slot {token.slot.id} --label LABEL)")
         if login and pin is None:
             pin = self.pin(token, prompt=prompt)
         return token, pin
