@@ -8,7 +8,7 @@
 # Needs: p11 (pip install p11), softhsm2, opensc, openssl, libengine-pkcs11-openssl.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/softhsm-store.sh"   # WORK, SOFTHSM2_CONF, P11_MODULE, P11; cd "$WORK"
-printf '1234' > user.pin && chmod 600 user.pin   # no newline: libp11's pin-source reads it verbatim
+(umask 077 && rm -f user.pin && printf '1234' > user.pin)   # 0600 from the start; no newline: libp11 reads it verbatim
 
 # 1. A token on the first free slot (as softhsm2-util --init-token --free does); prints its URI and slot.
 "$P11" init-token --free --label greengrass --so-pin 12345678 --pin-source user.pin

@@ -64,15 +64,20 @@ def make_ffi() -> cffi.FFI:
     ffi.cdef(LOADER_CDEF)
     ffi.cdef(GATE_CDEF)
     ffi.cdef(gen_gated.cffi_cdef())
-    source = "\n".join(
+    ffi.set_source("p11._cffi", c_source(), include_dirs=[str(INCLUDE), str(ROOT / "native")])
+    return ffi
+
+
+def c_source() -> str:
+    """Our C in the cffi module: the header, the gated call of every function (with native/p11_gate.h) and the
+    loader. Also compiled on its own for Windows and macOS targets by ``scripts/wheels --check`` (platform paths)."""
+    return "\n".join(
         [
             '#include "p11/cryptoki.h"',
             gen_gated.c_source(),  # the gated call of every function (includes native/p11_gate.h)
             (ROOT / "native" / "loader.c").read_text(encoding="utf-8"),
         ]
     )
-    ffi.set_source("p11._cffi", source, include_dirs=[str(INCLUDE), str(ROOT / "native")])
-    return ffi
 
 
 def main(argv: list[str]) -> int:

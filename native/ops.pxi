@@ -31,7 +31,6 @@ from cpython.ref cimport PyObject, Py_XDECREF, Py_DECREF
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact, PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_Check
-from cpython.memoryview cimport PyMemoryView_GET_BUFFER
 from cpython.exc cimport PyErr_CheckSignals
 from cryptoki cimport *
 
@@ -46,7 +45,11 @@ cdef extern from "Python.h":
     long long _ops_as_longlong "PyLong_AsLongLongAndOverflow"(object v, int* overflow) except? -1
     # Raw forms: the caller owns the returned reference (needed to resize a fresh bytes object in place).
     PyObject* _ops_bytes_new "PyBytes_FromStringAndSize"(const char* v, Py_ssize_t n) except NULL
-    int _ops_bytes_resize "_PyBytes_Resize"(PyObject** b, Py_ssize_t n) except -1
+
+cdef extern from "p11_limited.h":
+    # What the limited API (abi3 wheels) spells differently: _PyBytes_Resize, PyMemoryView_GET_BUFFER.
+    int _ops_bytes_resize "p11_bytes_shrink"(PyObject** b, Py_ssize_t n) except -1
+    int _ops_memoryview_buffer "p11_memoryview_buffer"(object mv, const void** buf, Py_ssize_t* n) except -1
 
 cdef enum:
     # Outputs up to this size are written to a stack buffer and copied once into their bytes object.
@@ -1027,7 +1030,8 @@ cdef class _Batch:
     cdef int pointer(self, object obj, const unsigned char** ptr, CK_ULONG* length, str what,
                      Py_ssize_t index) except -1:
         """Point at ``obj``'s bytes for the crossing; ``self.keep`` holds whatever keeps them valid."""
-        cdef Py_buffer* view
+        cdef const void* buf
+        cdef Py_ssize_t n
         if PyBytes_CheckExact(obj):
             ptr[0] = <const unsigned char*>PyBytes_AS_STRING(obj)
             length[0] = _ops_ulong_len(PyBytes_GET_SIZE(obj))
@@ -1041,9 +1045,9 @@ cdef class _Batch:
         if not mv.c_contiguous:
             mv = memoryview(_ops_contiguous(mv, what, index))  # a strided view: the batch points at a copy
         self.keep.append(mv)
-        view = PyMemoryView_GET_BUFFER(mv)
-        ptr[0] = <const unsigned char*>view.buf if view.buf != NULL else _ops_empty
-        length[0] = _ops_ulong_len(view.len)
+        _ops_memoryview_buffer(mv, &buf, &n)
+        ptr[0] = <const unsigned char*>buf if buf != NULL else _ops_empty
+        length[0] = _ops_ulong_len(n)
         return 0
 
     def run(self, Py_ssize_t start, Py_ssize_t end, CK_SESSION_HANDLE session):

@@ -52,6 +52,7 @@ typedef struct p11_gate {
     volatile int state;         /* P11_GATE_OPEN / PAUSED / CLOSED */
     volatile int serial;        /* 1: one call inside the module at a time (p11_gate_serialize) */
     volatile int busy;          /* with serial: a call holds the module */
+    struct p11_gate *next;      /* the gate made before this one (p11_gate_all): every gate stays reachable */
 } p11_gate;
 
 #if defined(_MSC_VER)
@@ -162,6 +163,11 @@ static inline long p11_gate_drain(p11_gate *g, int state, long timeout_ms)
     return left;
 }
 
+/* Every gate made in this extension module, newest first. Gates are never freed (see above), one per generation of
+ * each module; the list keeps them reachable, so a memory checker does not report them lost when the interpreter
+ * drops the objects that knew their addresses. Pushed without a lock (several threads may make gates at once). */
+static p11_gate *volatile p11_gate_all = NULL;
+
 /* A new, open gate for a function list (never freed: see above). */
 static inline p11_gate *p11_gate_new(void *function_list, int major)
 {
@@ -170,6 +176,15 @@ static inline p11_gate *p11_gate_new(void *function_list, int major)
     g->magic = P11_GATE_MAGIC;
     g->function_list = function_list;
     g->major = major;
+#if defined(_MSC_VER)
+    do {
+        g->next = p11_gate_all;
+    } while (_InterlockedCompareExchangePointer((void *volatile *)&p11_gate_all, g, g->next) != g->next);
+#else
+    g->next = __atomic_load_n(&p11_gate_all, __ATOMIC_SEQ_CST);
+    while (!__atomic_compare_exchange_n(&p11_gate_all, &g->next, g, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+#endif
     return g;
 }
 

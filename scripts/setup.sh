@@ -27,10 +27,15 @@ APT_PACKAGES=("${DEMO_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${INTEROP_PACKAGES[@]
 P11KIT_INTEROP_MODULES=(tpm2_pkcs11:libtpm2-pkcs11-1)
 P11KIT_PACKAGE_DIR=/usr/share/p11-kit/modules
 P11KIT_ADMIN_DIR=/etc/pkcs11/modules
+# With the docs extra (scripts/docs, and the test command, which builds the docs): python3-doc and
+# python-cryptography-doc give the site's links into Python's and cryptography's documentation (their objects.inv,
+# read offline); chromium renders the built pages in tests/test_docs.py, as a reader's browser would.
+DOCS_APT_PACKAGES=(python3-doc python-cryptography-doc chromium)
 
 missing_apt() {
-  local pkg out=()
-  for pkg in "${APT_PACKAGES[@]}"; do
+  local pkg out=() wanted=("${APT_PACKAGES[@]}")
+  [[ ",${1:-}," == *,docs,* ]] && wanted+=("${DOCS_APT_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || out+=("$pkg")
   done
   # A Python that is not Debian's (pyenv, a toolchain image) brings its own venv and headers.
@@ -78,7 +83,7 @@ module:" "$override"; then
 
 install_system_packages() {
   command -v dpkg-query >/dev/null || { echo "setup: not a Debian/Ubuntu system; install SoftHSM2, OpenSC and a C compiler yourself" >&2; return 0; }
-  mapfile -t need < <(missing_apt)
+  mapfile -t need < <(missing_apt "${1:-}")
   if [[ ${#need[@]} -gt 0 ]]; then
     if ! as_root true; then
       echo "setup: missing system packages: ${need[*]}" >&2
@@ -118,7 +123,7 @@ install_p11() {
 }
 
 setup_all() {
-  install_system_packages
+  install_system_packages "${1:-test}"
   make_venv
   install_p11 "${1:-test}"
 }

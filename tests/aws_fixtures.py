@@ -40,7 +40,7 @@ def aws_key(hl_session: Session) -> Iterator[Any]:
     key.destroy()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # the device CA: one per run, as the session-wide device keys it certifies
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """The device CA: the local credentials provider accepts client certificates it issued."""
     return Pki(tmp_path_factory.mktemp("device-pki"), "device CA")

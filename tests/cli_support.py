@@ -10,9 +10,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,31 @@ class CLI:
                               env={**self.env, **(env or {})}, cwd=cwd or self.directory, check=False)
         return Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"),
                       proc.stdout)
+
+    def on_terminal(self, *args: str, columns: int = 100, env: dict[str, str] | None = None) -> tuple[int, str]:
+        """Run ``p11 ARGS`` with standard output on a pseudo-terminal ``columns`` wide: (exit code, output text)."""
+        master, slave = pty.openpty()
+        environment = {**self.env, "COLUMNS": str(columns), "TERM": "xterm", **(env or {})}
+        proc = subprocess.Popen([p11_executable(), *args], stdout=slave, stderr=subprocess.PIPE, env=environment,
+                                cwd=self.directory)
+        os.close(slave)
+        chunks = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed its end
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+        os.close(master)
+        code = proc.wait(timeout=60)
+        return code, b"".join(chunks).decode().replace("\r\n", "\n")
 
     def ok(self, *args: str, **kwargs: Any) -> Result:
         """Run and insist on exit 0 (the failure message shows what the command said)."""

@@ -2,6 +2,13 @@
 
 The store comes from the ``p11`` pytest plugin (``p11_softhsm``, one per test session: SoftHSM reads its
 configuration once per process); fresh tokens come from its ``add_token`` (``C_InitToken`` in-process).
+
+Every run is shuffled across modules (pytest-random-order, ``--random-order-bucket=global`` in pyproject.toml; the
+seed is in the header: repeat an order with ``--random-order-seed=N``, file order with
+``--random-order-bucket=none``), and the suite must pass in any order. So a test never counts on what another left,
+and a fixture that adds a token labels it ``support.unique_label("what")`` at every set-up: a module fixture is set
+up again whenever the order interleaves modules, and a second token with the same label is ambiguous (the rule in
+full: ``support.unique_label``; tests/test_order.py checks it).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,25 @@ from p11.api.objects import PrivateKey, SecretKey
 from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
+
+_token_numbers = itertools.count(1)
+
+
+def unique_label(prefix: str) -> str:
+    """A token label no other token of this test run has: ``prefix-N``, N counting up across the whole run.
+
+    The rule for every fixture that adds a token to the run's SoftHSM store (``softhsm.add_token``,
+    ``init_spare_token``): name it ``unique_label("what")`` at each set-up, never a fixed label. pytest sets a
+    module- or class-scoped fixture up again whenever the test order interleaves modules (a shuffled run, a list of
+    node ids, ``--ff``), and a second token with the same label makes every lookup by label ambiguous
+    (``MultipleTokens``). Tests read the label from the fixture. A module whose tests spell its token's label as a
+    constant makes that token, and the objects on it, in ``scope="session"`` fixtures: set up once per run, whatever
+    the order (tests/test_open.py's ``stock``).
+    """
+    label = f"{prefix}-{next(_token_numbers)}"
+    if len(label) > 32:
+        raise ValueError(f"token label {label!r} is longer than the 32 bytes a token label holds")
+    return label
 
 
 def self_signed(key: Any = None, cn: str = "test", serial: int = 7) -> x509.Certificate:
@@ -56,8 +76,9 @@ def init_spare_token(library: Library, label: str, so_pin: str, user_pin: str) -
 @contextlib.contextmanager
 def own_token_session(module_path: str, label: str) -> Iterator[Session]:
     """A logged-in read-write session on a token of a test module's own (the spare slot, initialised with SO PIN
-    ``12345678`` and user PIN ``1234``), so no other test logs it out; closed on exit."""
-    token = init_spare_token(load(module_path), label, "12345678", "1234")
+    ``12345678`` and user PIN ``1234``, labelled ``unique_label(label)``), so no other test logs it out; closed on
+    exit."""
+    token = init_spare_token(load(module_path), unique_label(label), "12345678", "1234")
     with token.open(user_pin="1234", rw=True) as session:
         yield session
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 from cryptography.x509.oid import NameOID
 from fault_support import FAULT_PIN, Faulty
+from support import unique_label
 
 import p11
 from p11 import errors
@@ -51,7 +52,7 @@ def _tool(softhsm: SoftHSM, label: str, *args: str) -> None:
 def token(softhsm: SoftHSM) -> Iterator[Token]:
     """A token of its own with two always-authenticate key pairs made by pkcs11-tool (EC P-256 ``tool-ec``, RSA
     2048 ``tool-rsa``), logged in for pooled use."""
-    label = softhsm.add_token("always-auth", user_pin=PIN).label
+    label = softhsm.add_token(unique_label("always-auth"), user_pin=PIN).label
     _tool(softhsm, label, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "tool-ec", "--id", "e1",
           "--always-auth")  # fmt: skip
     _tool(softhsm, label, "--keypairgen", "--key-type", "rsa:2048", "--label", "tool-rsa", "--id", "a1",

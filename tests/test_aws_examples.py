@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aws_support import EXAMPLE_SECRET as SECRET
 from aws_support import IotStub, Pki, StsStub
+from support import unique_label
 
 from p11.api.library import Library
 from p11.crypto import token_key
@@ -31,7 +32,7 @@ def run(script: str, args: list[str], softhsm: SoftHSM, **env: str) -> str:
 
 
 def test_aws_sigv4_example(softhsm: SoftHSM, sts_stub: StsStub) -> None:
-    spec = softhsm.add_token("aws-example", user_pin="1111", so_pin="22222222")
+    spec = softhsm.add_token(unique_label("aws-example"), user_pin="1111", so_pin="22222222")
     key = f"pkcs11:token={spec.label};object=aws-root?module-path={softhsm.module_path}&pin-value=1111"
     common = ["--key", key, "--access-key-id", "AKIDEXAMPLE", "--region", "eu-west-1"]
     out = run("aws_sigv4.py", [*common, "--import-secret"], softhsm, AWS_SECRET_ACCESS_KEY=SECRET)
@@ -48,7 +49,7 @@ def test_aws_sigv4_example(softhsm: SoftHSM, sts_stub: StsStub) -> None:
 
 def test_iot_credentials_example(softhsm: SoftHSM, hl_library: Library, tmp_path: Path, aws_env: None,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = softhsm.add_token("iot-example", user_pin="3333", so_pin="44444444")
+    spec = softhsm.add_token(unique_label("iot-example"), user_pin="3333", so_pin="44444444")
     with hl_library.get_token(label=spec.label).open(user_pin="3333", rw=True) as session:
         _, private = session.generate_keypair("ec", curve="P-256", label="device")
         public = token_key(private).public_key()

@@ -17,6 +17,7 @@ import pytest
 from aws_support import IotStub, Pki, SilentServer, StsStub, credentials_body, server_context
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support import unique_label
 
 import p11
 from p11 import errors
@@ -34,7 +35,7 @@ PIN = "2468"
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
 def iot_token(softhsm: SoftHSM, hl_library: p11.Library) -> Iterator[Session]:
     """A token of its own (awscrt keeps a session, so the token stays logged in while its TLS contexts live)."""
     spec = softhsm.add_token("aws-iot", user_pin=PIN, so_pin="13579246")
@@ -43,7 +44,7 @@ def iot_token(softhsm: SoftHSM, hl_library: p11.Library) -> Iterator[Session]:
         yield session
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # its key is on the session-wide iot_token, its certificate from pki
 def device(iot_token: Session, pki: Pki) -> tuple[Any, Path]:
     """The device key (on the token) and its certificate, issued by the CA the provider trusts."""
     _, private = iot_token.generate_keypair("ec", curve="P-256", label="device", id=b"dev1")
@@ -113,7 +114,7 @@ def test_the_credentials_sign_an_sts_call_the_stub_verifies(stub: IotStub, serve
 
 def test_wrong_pin_in_the_uri(stub: IotStub, server_pki: Pki, device: Any, softhsm: SoftHSM) -> None:
     # The module token is logged in already here (iot_token); a second token logs in through the URI's PIN.
-    spec = softhsm.add_token("aws-iot-2", user_pin="1357", so_pin="13579246")
+    spec = softhsm.add_token(unique_label("aws-iot-2"), user_pin="1357", so_pin="13579246")
     uri = f"pkcs11:token={spec.label};object=device;type=private?module-path={softhsm.module_path}&pin-value=918273"
     with pytest.raises(errors.PinIncorrect) as info:
         session_for(stub, server_pki, device, key=uri)
@@ -123,7 +124,7 @@ def test_wrong_pin_in_the_uri(stub: IotStub, server_pki: Pki, device: Any, softh
 
 def test_key_on_a_token_that_is_not_logged_in(stub: IotStub, server_pki: Pki, pki: Pki, softhsm: SoftHSM,
                                               hl_library: p11.Library) -> None:
-    spec = softhsm.add_token("aws-iot-public", user_pin="1357", so_pin="13579246")
+    spec = softhsm.add_token(unique_label("aws-iot-public"), user_pin="1357", so_pin="13579246")
     token = hl_library.get_token(label=spec.label)
     with token.open(user_pin="1357", rw=True) as rw:
         _, key = rw.generate_keypair("ec", curve="P-256", label="open-key",
@@ -351,7 +352,7 @@ def test_compat_key_errors_are_runtime_errors_where_the_original_raises_them(stu
     from awsiot_credentialhelper.boto3_session import Boto3SessionProvider as Original
     from awsiot_credentialhelper.boto3_session import Pkcs11Config as OriginalConfig
 
-    spec = softhsm.add_token(f"aws-iot-compat-{case}", user_pin="1357", so_pin="13579246")
+    spec = softhsm.add_token(unique_label(f"aws-iot-compat-{case}"), user_pin="1357", so_pin="13579246")
     pin, label = ("918273", "device") if case == "wrong-pin" else ("1357", "no-such-key")
     caught = []
     for provider_class, config_class in ((Original, OriginalConfig), (Boto3SessionProvider, Pkcs11Config)):

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import add_hmac_key, valgrind_prefix
+from support import add_hmac_key, unique_label, valgrind_prefix
 
 import p11
 from p11.constants import KeyType, Mechanism
@@ -25,7 +25,7 @@ USER_PIN = "246810"
 
 @pytest.fixture(scope="module")
 def label(softhsm: SoftHSM) -> str:
-    return softhsm.add_token("mutation", user_pin=USER_PIN).label
+    return softhsm.add_token(unique_label("mutation"), user_pin=USER_PIN).label
 
 
 def run_child(softhsm: SoftHSM, label: str, items: int, reps: int, prefix: list[str] | None = None,

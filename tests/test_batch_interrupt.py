@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import unique_label
 
 from p11.testing import SoftHSM
 
@@ -24,7 +25,7 @@ ITEMS = 1_000_000
 
 @pytest.fixture(scope="module")
 def label(softhsm: SoftHSM) -> str:
-    return softhsm.add_token("interrupt", user_pin=USER_PIN).label
+    return softhsm.add_token(unique_label("interrupt"), user_pin=USER_PIN).label
 
 
 @pytest.mark.parametrize(

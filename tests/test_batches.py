@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from support import unique_label
 
 import p11
 from p11 import errors
@@ -41,7 +42,7 @@ class Keys:
 
 @pytest.fixture(scope="module")
 def keys(softhsm: SoftHSM) -> Iterator[Keys]:
-    spec = softhsm.add_token("batches", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("batches"), user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     token.login(USER_PIN, max_size=4)
     secret = token.create_object(

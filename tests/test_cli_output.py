@@ -6,10 +6,7 @@ a reader that closes the pipe early (``| head -1``) gets no traceback."""
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
-import time
 
 import pytest
 from cli_support import CLI, USER_PIN, p11_executable
@@ -26,32 +23,6 @@ def store(tmp_path_factory):
     cli.ok("keygen", "ec", "--token", "greengrass", "--label", "iotkey", "--id", "0000", env=PIN)
     cli.ok("keygen", "hmac", "--token", "greengrass", "--label", "odd\tlabel\nwith\\backslash", env=PIN)
     return cli
-
-
-def _pty(cli, *args, columns=100, env=None):
-    """Run ``p11 ARGS`` with standard output on a pseudo-terminal ``columns`` wide: (exit code, output text)."""
-    master, slave = pty.openpty()
-    environment = {**cli.env, "COLUMNS": str(columns), "TERM": "xterm", **(env or {})}
-    proc = subprocess.Popen([p11_executable(), *args], stdout=slave, stderr=subprocess.PIPE, env=environment,
-                            cwd=cli.directory)
-    os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    code = proc.wait(timeout=60)
-    return code, b"".join(chunks).decode().replace("\r\n", "\n")
 
 
 def _rows(stdout):
@@ -102,18 +73,18 @@ def test_a_token_with_no_objects_prints_the_header_alone(tmp_path):
 
 
 def test_a_terminal_gets_a_table_that_fits_or_one_value_a_line(store):
-    code, wide = _pty(store, "objects", "--token", "greengrass", columns=250, env=PIN)
+    code, wide = store.on_terminal("objects", "--token", "greengrass", columns=250, env=PIN)
     assert code == 0 and "┃" in wide and "…" not in wide
     assert "serial=" in wide and ";object=iotkey;type=private;id=%00%00" in wide  # the URI whole in its cell
     for columns in (80, 37, 20):
-        code, narrow = _pty(store, "objects", "--token", "greengrass", columns=columns, env=PIN)
+        code, narrow = store.on_terminal("objects", "--token", "greengrass", columns=columns, env=PIN)
         assert code == 0 and "┃" not in narrow and "…" not in narrow, narrow
         uri_lines = [line for line in narrow.splitlines() if "uri:" in line]
         assert len(uri_lines) == 3 and all("pkcs11:token=greengrass;" in line for line in uri_lines), narrow
         assert any(line.rstrip().endswith(";object=iotkey;type=private;id=%00%00") for line in uri_lines), narrow
-    code, escaped = _pty(store, "objects", "--token", "greengrass", columns=250, env=PIN)
+    code, escaped = store.on_terminal("objects", "--token", "greengrass", columns=250, env=PIN)
     assert "odd\\tlabel\\nwith\\\\backslash" in escaped  # one table row, not three
-    code, no_color = _pty(store, "info", columns=60, env={"NO_COLOR": "1"})
+    code, no_color = store.on_terminal("info", columns=60, env={"NO_COLOR": "1"})
     assert code == 0 and "\x1b[3" not in no_color and "0x" in no_color  # no colour codes; hex slot ids
 
 

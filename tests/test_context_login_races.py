@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import valgrind_prefix
+from support import unique_label, valgrind_prefix
 
 import p11
 from p11.constants import KeyType
@@ -23,7 +23,7 @@ USER_PIN = "36925814"
 
 @pytest.fixture(scope="module")
 def label(softhsm: SoftHSM) -> str:
-    spec = softhsm.add_token("per-use-race", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("per-use-race"), user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     with token.open(user_pin=USER_PIN, rw=True) as session:
         always = {"always_authenticate": True}
@@ -60,10 +60,12 @@ def test_per_use_logins_under_races_never_crash_hang_or_sign_wrong(softhsm: Soft
 def test_per_use_logins_are_clean_under_valgrind(softhsm: SoftHSM, label: str) -> None:
     # Invalid reads/writes and frees: the PIN copy used after its wipe, a batch's copy freed twice.
     valgrind = valgrind_prefix()
+    # Valgrind runs the child some 50 times slower, and slower still on a busy machine: the check is that the paths
+    # ran at all (a right PIN and a refused one, on several threads), not how often they ran.
     proc = run_child(
-        softhsm, label, reps=2, seconds=8, prefix=valgrind, extra_env={"PYTHONMALLOC": "malloc"}, timeout=900
+        softhsm, label, reps=2, seconds=12, prefix=valgrind, extra_env={"PYTHONMALLOC": "malloc"}, timeout=900
     )
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-8000:])
     assert proc.stdout.strip().endswith("ok")
     done, refused = counts(proc)
-    assert done >= 20 and refused >= 3
+    assert done >= 4 and refused >= 1

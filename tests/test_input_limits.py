@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from support import add_hmac_key
+from support import add_hmac_key, unique_label
 
 import p11
 from p11 import _native, errors, lowlevel
@@ -39,7 +39,7 @@ class Keys:
 
 @pytest.fixture(scope="module")
 def keys(softhsm: SoftHSM) -> Iterator[Keys]:
-    spec = softhsm.add_token("limits", user_pin=USER_PIN)
+    spec = softhsm.add_token(unique_label("limits"), user_pin=USER_PIN)
     token = p11.load(softhsm.module_path).get_token(label=spec.label)
     token.login(USER_PIN, max_size=4)
     secret = add_hmac_key(token, HMAC_VALUE, token=False)

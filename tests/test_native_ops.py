@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from support import unique_label
 
 from p11 import _native, errors, lowlevel
 from p11._cffi import ffi, lib
@@ -44,7 +45,7 @@ class Keys:
 
 @pytest.fixture(scope="module")
 def keys(module: lowlevel.Module, softhsm: SoftHSM) -> Iterator[Keys]:
-    token = softhsm.add_token("native-ops")
+    token = softhsm.add_token(unique_label("native-ops"))
     session = module.C_OpenSession(softhsm.slot_of(token.label), lib.CKF_RW_SESSION)
     module.C_Login(session, lib.CKU_USER, token.user_pin)
 

@@ -42,12 +42,12 @@ SO_PIN = "97531975"
 AWKWARD = "key/with;odd?chars&ä %"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def library(softhsm: SoftHSM) -> Library:
     return load(softhsm.module_path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
 def token(library: Library) -> Token:
     token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)
     with token.open(user_pin=USER_PIN, rw=True) as session:
@@ -86,8 +86,9 @@ def handle(obj: Any) -> int:
 
 
 def close_session_of(opened: Any) -> None:
+    """Undo what p11.open did: its object is bound to the token's pool, which holds the login."""
     obj = getattr(opened, "token_object", opened)
-    obj.session.close()
+    obj.session.token.close_pool()
 
 
 # -- tokens, slots, libraries ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from support import init_spare_token, outcome_unless_stuck, self_signed
 from p11 import errors
 from p11.api.library import Library, load
 from p11.api.objects import Certificate, DataObject, PrivateKey, PublicKey, SecretKey
+from p11.api.session import PooledSession
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass, SessionState, TokenFlag
 from p11.crypto import import_certificate, token_key
@@ -62,7 +63,7 @@ class Stock:
         return text + (f"&{query}" if query else "")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # a fixed token label: made once per run (tests/support.py)
 def stock(softhsm: SoftHSM) -> Stock:
     library = load(softhsm.module_path)
     token = init_spare_token(library, LABEL, SO_PIN, USER_PIN)
@@ -86,7 +87,8 @@ def stock(softhsm: SoftHSM) -> Stock:
 
 
 def session_of(opened: Any) -> Any:
-    """The session an opened object keeps (through the cryptography adapter for private keys)."""
+    """The session an opened object is bound to (through the cryptography adapter for private keys): its token's
+    pool."""
     obj = getattr(opened, "token_object", opened)
     return getattr(obj, "session", None)
 
@@ -107,7 +109,7 @@ def opener(stock: Stock) -> Iterator[Callable[..., Any]]:
     for result in opened:
         session = session_of(result)
         if session is not None:
-            session.close()
+            session.token.close_pool()  # the pool holds the login of opened objects (see p11.opener)
 
 
 def assert_no_pin(text: str) -> None:
@@ -177,14 +179,23 @@ def test_the_opened_object_uses_the_library_p11_load_gives(opener: Callable[...,
     assert data.session.token.library is stock.library is load(stock.module_path)
 
 
-def test_the_session_ends_when_the_opened_object_is_dropped(stock: Stock) -> None:
+def test_the_opened_object_is_pooled_and_close_pool_logs_out(stock: Stock) -> None:
+    """p11.open binds the object to the token's pool: dropping it keeps the login (other pooled objects share it);
+    closing the pool ends it, and the object then says its pool is closed."""
     key = p11_open(stock.uri("object=signer;type=private"), pin=USER_PIN)
-    with stock.token.open() as probe:
-        assert probe.info().state == SessionState.RO_USER_FUNCTIONS  # the key's session logged the token in
-    del key
+    assert isinstance(key.token_object.session, PooledSession)
+    assert key.token_object.session is stock.token._pooled_session()
+    again = p11_open(stock.uri("object=signer;type=public"), pin=USER_PIN)  # the same pool, no new login
+    assert again.session.pool is key.token_object.session.pool
+    del again
     gc.collect()
-    with stock.token.open() as probe:  # its session ended, the last one: the token logged out
+    with stock.token.open() as probe:
+        assert probe.info().state == SessionState.RO_USER_FUNCTIONS
+    stock.token.close_pool()
+    with stock.token.open() as probe:  # the pool's sessions were the last ones: the token logged out
         assert probe.info().state == SessionState.RO_PUBLIC_SESSION
+    with pytest.raises(errors.PoolClosed):
+        key.sign(b"x", ec.ECDSA(hashes.SHA256()))
 
 
 # -- the PIN ---------------------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_directory_lock_excludes_a_second_holder(tmp_path: Path) -> None:
 def test_atomic_write_replaces_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     target = tmp_path / "file"
     atomic_write(target, b"old")
-    atomic_write(target, b"new content", mode=0o600)
+    atomic_write(target, b"new content", secret=True)
     assert target.read_bytes() == b"new content"
     assert target.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["file"]

@@ -28,6 +28,16 @@ def test_opencryptoki_3_8_is_called_one_call_at_a_time() -> None:
     assert quirks_for(ock) == Quirks(one_call_at_a_time=True)
 
 
+def test_the_p11_kit_client_is_called_one_call_at_a_time_but_not_the_proxy() -> None:
+    """Both report the same CK_INFO; only the RPC client hangs callers when its server dies (docs/interop.md)."""
+    kit = info("PKCS#11 Kit", "PKCS#11 Kit Proxy Module", (1, 1))
+    client = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
+    assert [p.name for p in profiles_for(kit, client)] == ["p11-kit client (RPC to a p11-kit server)"]
+    assert quirks_for(kit, client) == Quirks(one_call_at_a_time=True)
+    assert quirks_for(kit, "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so") == Quirks()
+    assert quirks_for(kit) == Quirks()  # no file name: not matched on CK_INFO alone
+
+
 @pytest.mark.parametrize(
     "other",
     [

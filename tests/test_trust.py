@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from support import outcome_unless_stuck
+from trust_support import Evil, child, no_registrations
 
 import p11
 from p11 import errors, lowlevel
@@ -35,49 +33,7 @@ from p11.opener import module_path_for, open_session
 from p11.testing import SoftHSM
 from p11.uri import URI
 
-EVIL_C = r"""
-#include <stdio.h>
-__attribute__((constructor)) static void ran(void) {
-    FILE *f = fopen(MARKER, "w");
-    if (f) { fputs("the module's code ran\n", f); fclose(f); }
-}
-"""
-
-
-class Evil:
-    """A shared object whose constructor writes ``marker``: loading it at all is what must not happen."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.marker = directory / "evil-ran"
-        self.path = directory / "evil.so"
-        source = directory / "evil.c"
-        source.write_text(EVIL_C, encoding="utf-8")
-        subprocess.run(["gcc", "-shared", "-fPIC", f'-DMARKER="{self.marker}"', "-o", str(self.path), str(source)],
-                       check=True, timeout=60)
-
-    @property
-    def ran(self) -> bool:
-        return self.marker.exists()
-
-
-@pytest.fixture
-def evil(tmp_path: Path) -> Evil:
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc to build the test module")
-    return Evil(tmp_path / "evil")
-
-
-def child(code: str, *, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh Python (nothing loaded yet) that sees this run's SoftHSM store."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, check=False)
-
-
-def no_registrations() -> str:
-    """Child-process code that hides p11-kit's configuration, so only the other ways to trust a module count."""
-    return "import p11.modules; p11.modules.config_dirs = lambda: []"
+pytest_plugins = ["trust_fixtures"]
 
 
 # -- the API: what data may not load -----------------------------------------------------------------------------

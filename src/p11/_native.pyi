@@ -272,6 +272,8 @@ class _PoolLease:
 
     def __enter__(self) -> int: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> Literal[False]: ...
+    @property
+    def gate(self) -> int: ...
 
 @final
 class SessionPool:
@@ -287,6 +289,7 @@ class SessionPool:
         keep_pin: bool = False,
         rw: bool | None = None,
         user_type: int = ...,
+        pin_source: Callable[[], str | bytes] | None = None,
     ) -> None: ...
     @property
     def module(self) -> _HasFunctionList | None: ...
@@ -315,21 +318,37 @@ class SessionPool:
     def borrow(self, timeout: float | None = None) -> int: ...
     def give_back(self, handle: int) -> None: ...
     def discard(self, handle: int) -> None: ...
-    def session(self, timeout: float | None = None) -> _PoolLease: ...
+    def session(self, timeout: float | None = None, gate: int | None = None) -> _PoolLease: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> Literal[False]: ...
     def sign(
-        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0, pin: _Pin | None = None
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        data: Buffer,
+        out_len: int = 0,
+        gate: int | None = None,
+        pin: _Pin | None = None,
     ) -> bytes: ...
-    def encrypt(self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0) -> bytes: ...
+    def encrypt(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0, gate: int | None = None
+    ) -> bytes: ...
     def decrypt(
-        self, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0, pin: _Pin | None = None
+        self,
+        mechanism: _MechanismArg,
+        key: int,
+        data: Buffer,
+        out_len: int = 0,
+        gate: int | None = None,
+        pin: _Pin | None = None,
     ) -> bytes: ...
-    def digest(self, mechanism: _MechanismArg, data: Buffer, out_len: int = 0) -> bytes: ...
-    def verify(self, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer) -> bool: ...
+    def digest(self, mechanism: _MechanismArg, data: Buffer, out_len: int = 0, gate: int | None = None) -> bytes: ...
+    def verify(
+        self, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer, gate: int | None = None
+    ) -> bool: ...
     def generate_random(self, n: int) -> bytes: ...
-    def get_attributes(self, obj: int, types: Iterable[_K]) -> dict[_K, Any]: ...
+    def get_attributes(self, obj: int, types: Iterable[_K], gate: int | None = None) -> dict[_K, Any]: ...
     @overload
     def sign_many(
         self,
@@ -339,6 +358,7 @@ class SessionPool:
         out_len: int = 0,
         on_error: Literal["raise"] = "raise",
         workers: int | None = 1,
+        gate: int | None = None,
         pin: _Pin | None = None,
     ) -> list[bytes]: ...
     @overload
@@ -351,6 +371,7 @@ class SessionPool:
         *,
         on_error: _OnError,
         workers: int | None = 1,
+        gate: int | None = None,
         pin: _Pin | None = None,
     ) -> list[bytes | CryptokiError]: ...
     @overload
@@ -362,6 +383,7 @@ class SessionPool:
         signatures: Iterable[Buffer],
         on_error: Literal["raise"] = "raise",
         workers: int | None = 1,
+        gate: int | None = None,
     ) -> list[bool]: ...
     @overload
     def verify_many(
@@ -372,6 +394,7 @@ class SessionPool:
         signatures: Iterable[Buffer],
         on_error: _OnError,
         workers: int | None = 1,
+        gate: int | None = None,
     ) -> list[bool | CryptokiError]: ...
     @overload
     def encrypt_many(
@@ -386,6 +409,7 @@ class SessionPool:
         mechanism: _MechanismArg = ...,
         on_error: Literal["raise"] = "raise",
         workers: int | None = 1,
+        gate: int | None = None,
     ) -> list[tuple[bytes, bytes]]: ...
     @overload
     def encrypt_many(
@@ -400,6 +424,7 @@ class SessionPool:
         mechanism: _MechanismArg = ...,
         on_error: _OnError,
         workers: int | None = 1,
+        gate: int | None = None,
     ) -> list[tuple[bytes, bytes] | CryptokiError]: ...
     @overload
     def decrypt_many(
@@ -412,6 +437,7 @@ class SessionPool:
         mechanism: _MechanismArg = ...,
         on_error: Literal["raise"] = "raise",
         workers: int | None = 1,
+        gate: int | None = None,
     ) -> list[bytes]: ...
     @overload
     def decrypt_many(
@@ -424,6 +450,7 @@ class SessionPool:
         mechanism: _MechanismArg = ...,
         on_error: _OnError,
         workers: int | None = 1,
+        gate: int | None = None,
     ) -> list[bytes | CryptokiError]: ...
     def run_async(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> asyncio.Future[_T]: ...
     def sign_async(

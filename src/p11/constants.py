@@ -1,4 +1,4 @@
-"""Cryptoki constants as ``IntEnum``/``IntFlag`` types, built from the header's ``#define``s at import.
+"""Cryptoki constants as ``IntEnum``/``IntFlag`` types, built from the header's ``#define`` lines at import.
 
 Nothing here types a value: each enum takes every ``lib.<PREFIX>*`` name of the compiled header, so the header stays the
 one source of truth. Members drop the prefix (``Mechanism.ECDSA``, ``Attribute.CLASS``); values the header does not
@@ -42,8 +42,11 @@ __all__ = [
 
 _ALL_NAMES = sorted(dir(lib))
 
+#: ``CK_UNAVAILABLE_INFORMATION``: what a token reports for a count or size it does not know (or will not say).
 UNAVAILABLE_INFORMATION: int = int(lib.CK_UNAVAILABLE_INFORMATION)
+#: ``CK_EFFECTIVELY_INFINITE``: a session or PIN-length limit the token does not enforce.
 EFFECTIVELY_INFINITE: int = int(lib.CK_EFFECTIVELY_INFINITE)
+#: ``CK_INVALID_HANDLE``: the handle no object or session has (0).
 INVALID_HANDLE: int = int(lib.CK_INVALID_HANDLE)
 
 

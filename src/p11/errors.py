@@ -67,7 +67,7 @@ class UntrustedModule(ModuleLoadError):
     """A module that data named (a URI's ``module-path`` or ``module-name``, a CA directory's record) and that the
     caller did not opt in to, so p11 did not load it: loading runs the library's code in this process, and the
     module would be handed the PIN. ``.named_by`` says what named it; the message says how to allow it
-    (:mod:`p11.trust`)."""
+    (``p11.trust``)."""
 
     def __init__(self, path: str, reason: str, named_by: str) -> None:
         super().__init__(path, reason)

@@ -25,7 +25,7 @@ from p11.defaults import TokenIdentity
 if TYPE_CHECKING:
     from p11._native import Mechanism as NativeMechanism
     from p11._native import SessionPool
-    from p11.lowlevel.module import Module
+    from p11.lowlevel.module import Module, ModuleGeneration
     from p11.lowlevel.types import Info, MechanismInfo, SlotInfo
     from p11.uri import URI
 
@@ -109,30 +109,38 @@ class SessionLike(Protocol):
     def create_object(self, attrs: Mapping[Any, Any] | None = None, **kwargs: Any) -> Any: ...
 
     # The native paths. Every call through a session runs inside ``with session._lock:`` and reads
-    # ``session.handle`` there; ``_module`` is the loaded module whose ``C_*`` functions a multi-part operation
-    # calls; ``_fl`` the call gate p11._native calls through.
+    # ``session.handle`` and ``_module`` there: the loaded module's ``C_*`` functions of the generation of that
+    # session (a multi-part operation calls them); ``_fl`` the call gate p11._native calls through.
     _lock: Any
 
     @property
-    def _module(self) -> Module: ...
+    def _module(self) -> ModuleGeneration: ...
     @property
     def _fl(self) -> Any: ...
-    def _exclusive(self) -> AbstractContextManager[int]:
-        """The session handle, held for a whole stream (a pooled session is borrowed until the end)."""
+    def _exclusive(self) -> AbstractContextManager[tuple[int, ModuleGeneration]]:
+        """The session handle and its generation's functions, held for a whole stream (a pooled session is
+        borrowed until the end)."""
         ...
 
-    def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+    # Handles are only valid in the generation of the module they were found in (one call gate per generation).
+    # Whoever reads an object handle to hand it to a session reads ``session._fl`` FIRST and passes it as ``gate``:
+    # a pooled session of another generation is then refused, never handed a number that may name another key.
+
+    def _get_attributes(self, obj: int, kinds: Any, gate: int | None = None) -> dict[Any, Any]:
         """One batched ``C_GetAttributeValue`` of object ``obj``; a pool recovers from a dead session in C."""
         ...
 
-    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any = None) -> Callable[..., Any]:
+    def _bind(
+        self, op: str, mechanism: NativeMechanism, key: int, size: int, gate: int | None = None, pin: Any = None
+    ) -> Callable[..., Any]:
         """The one-crossing call of ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``,
         ``"digest"``) with ``mechanism`` and ``key`` (``size``: the expected output size, 0 to ask). ``pin`` (sign
         and decrypt): the per-use login of a key with ``CKA_ALWAYS_AUTHENTICATE``, made in C after each Init."""
         ...
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
-        """A batch of :mod:`p11._native` (``sign_many`` …) on this session, or on the pool with ``workers``."""
+        """A batch of :mod:`p11._native` (``sign_many`` …) on this session, or on the pool with ``workers``
+        (``gate=`` among the keywords: see above)."""
         ...
 
     def _executor_pool(self) -> SessionPool:

@@ -1,12 +1,21 @@
 """Mechanism parameters as Python objects: build one, use it for as many calls as you like.
 
 Each object knows its :class:`~p11.constants.Mechanism` (``.mechanism``) and builds its C parameter struct and its
-``CK_MECHANISM`` once, on first use, keeping every buffer the struct points into alive as long as the object::
+``CK_MECHANISM`` once, on first use, keeping every buffer the struct points into alive as long as the object:
 
-    from p11.mechanisms import GCM, PSS, OAEP
-
-    ciphertext = key.encrypt(data, GCM(iv, aad=b"header"))
-    signature = private_key.sign(message, PSS("sha256"))
+>>> import os, p11
+>>> from p11 import KeyType
+>>> from p11.mechanisms import GCM, PSS
+>>> session = p11.load("/usr/lib/softhsm/libsofthsm2.so").get_token(label="my-token").open(user_pin="1234", rw=True)
+>>> key = session.generate_key(KeyType.AES, 256)
+>>> iv = os.urandom(12)
+>>> ciphertext = key.encrypt(b"data", GCM(iv, aad=b"header"))
+>>> key.decrypt(ciphertext, GCM(iv, aad=b"header"))
+b'data'
+>>> public_key, private_key = session.generate_keypair(KeyType.RSA, 2048)
+>>> signature = private_key.sign(b"message", PSS("sha256"))
+>>> public_key.verify_ok(b"message", signature, PSS("sha256"))
+True
 
 Mechanisms without parameters are passed as plain :class:`~p11.constants.Mechanism` members
 (``Mechanism.ECDSA_SHA256``, ``Mechanism.SHA256_HMAC`` …). Hashes are named the way ``hashlib`` does

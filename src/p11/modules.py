@@ -77,14 +77,20 @@ def _stem(filename: str) -> str:
 
 def _written_by_someone_else(path: Path) -> bool:
     """Whether a configuration file could hold another user's words: owned by neither root nor us, or writable by
-    everyone. (p11-kit itself does not look; a module it would load on such a file's say-so is not trusted.)"""
+    everyone; for a symlink, the link too (a link another user made chooses which file is read: any file of root's
+    or ours holding a ``module:`` line would do). (p11-kit itself does not look; a module it would load on such a
+    file's say-so is not trusted.)"""
     if not hasattr(os, "getuid"):
         return False
+    owners = (0, os.getuid())
     try:
+        link = os.lstat(path)
         found = os.stat(path)
     except OSError:
         return True
-    return found.st_uid not in (0, os.getuid()) or bool(found.st_mode & stat.S_IWOTH)
+    if stat.S_ISLNK(link.st_mode) and link.st_uid not in owners:
+        return True
+    return found.st_uid not in owners or bool(found.st_mode & stat.S_IWOTH)
 
 
 def _module_line(config: Path) -> str | None:

@@ -46,8 +46,18 @@ What happens, in order:
    key type as :class:`~p11.PrivateKey`; a :class:`~p11.Certificate`,
    :class:`~p11.PublicKey`, :class:`~p11.SecretKey` or :class:`~p11.DataObject` as it is.
 
-The object keeps the read-only session it was found in, and with it the login, for as long as it is referenced;
-once it is dropped the session ends (and with the application's last session on the token, the login).
+**Sessions, threads, fork.** The object is bound to its token's session pool, as ``token.get_key(...)`` objects
+are: it works from any thread (each call borrows a pooled session), in a child process after ``fork()`` (it finds
+itself again by identity), and after the module had to be started again (a network HSM or p11-kit server that
+restarted: :mod:`p11.lowlevel.health`). For that the pool must be able to log in again by itself, so the PIN is kept
+as the URI holds it: a ``pin-source`` file is read afresh for each login (never kept in memory), a ``pin-value`` is
+kept (it is in the URI the caller holds anyway); a ``pin`` argument only with ``keep_pin=True``. Without it a child
+process is not logged in, and a private key says so (:class:`~p11.errors.StaleObject`, with what to do).
+
+**Logging out.** The login belongs to the token's pool, shared by every pooled object of the token: dropping the
+object no longer ends it. ``token.close_pool()`` (the token is ``obj.session.token``; ``key.token_object.session
+.token`` for a ``cryptography`` key) or ``library.close()`` logs out; objects of the closed pool raise
+:class:`~p11.errors.PoolClosed` afterwards.
 
 A malformed URI raises :class:`p11.URIError`. No PIN appears in any message or repr: URIs are shown with
 ``str()``, which leaves ``pin-value`` out, and PIN files are named, never quoted.
@@ -57,7 +67,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -167,7 +178,7 @@ def module_path_for(
     1. ``module``: the caller's own choice (the ``p11`` command's ``--module``/``--module-name``), taken as given;
     2. the URI's ``module-path`` (a directory there is searched for ``module-name``), else its ``module-name``
        looked up the way p11-kit does (:func:`p11.modules.find_module`): data, so loaded only when
-       :mod:`p11.trust` allows it (``allow_modules`` is the caller's allow-list);
+       ``p11.trust`` allows it (``allow_modules`` is the caller's allow-list);
     3. ``$P11_MODULE``: the caller's environment;
     4. ``default``: a module path data recorded (a CA directory's ``ca.json``; ``default_named_by`` says which),
        trusted as the URI's attributes are.
@@ -545,6 +556,31 @@ def _typed(obj: Object, context_pin: ContextPin | None = None) -> Any:
         return obj
 
 
+def _pin_source_of(uri: URI, pin: str | bytes | None) -> Callable[[], bytes] | None:
+    """How the pool reads the PIN again when it must log in again (a fork child, a module started again): the URI's
+    ``pin-source`` file, read afresh each time, unless ``pin`` overrides it."""
+    source = uri.get("pin-source")
+    if pin is not None or not isinstance(source, str):
+        return None
+    return partial(read_pin_source, source)
+
+
+def _open_on_pool(uri: URI, token: Token, pin: str | bytes | None, keep_pin: bool) -> Object:
+    """The object the URI names, found through ``token``'s session pool, logged in with ``pin`` (see the module
+    docstring: the pool keeps a ``pin-value``, reads a ``pin-source`` again, keeps a ``pin`` argument when asked)."""
+    user_pin = read_pin(uri, pin)
+    made = False
+    if user_pin is not None:
+        kept = keep_pin or (pin is None and isinstance(uri.get("pin-value"), str))
+        made = token._login_for_open(user_pin, keep_pin=kept, pin_source=_pin_source_of(uri, pin))
+    try:
+        return find_object(uri, token._pooled_session())
+    except BaseException:
+        if made:  # a pool (and login) made for this call only: gone with it, as a failed open leaves nothing
+            token.close_pool()
+        raise
+
+
 def open(
     uri: URI | str,
     *,
@@ -552,14 +588,17 @@ def open(
     module: str | os.PathLike[str] | None = None,
     allow_modules: AllowModules = None,
     context_pin: ContextPin | None = None,
+    keep_pin: bool = False,
 ) -> Any:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
     Returns a :class:`~p11.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
-    they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key). ``pin`` is used
-    instead of the URI's ``pin-value``/``pin-source``. ``module``: the path of a module of the caller's own
+    they match, private keys as ``cryptography`` private keys (``.token_object`` is the p11 key), bound to the
+    token's session pool. ``pin`` is used instead of the URI's ``pin-value``/``pin-source``; ``keep_pin=True`` lets
+    the pool keep it to log in again (after ``fork()``, after the module was started again), as it keeps a
+    ``pin-value`` and re-reads a ``pin-source`` anyway. ``module``: the path of a module of the caller's own
     choosing, used instead of the one the URI names (or ``P11_MODULE``). ``allow_modules``: module files (paths)
-    the URI may name besides those p11 trusts anyway (:mod:`p11.trust`); a URI naming any other raises
+    the URI may name besides those p11 trusts anyway (``p11.trust``); a URI naming any other raises
     :class:`p11.errors.UntrustedModule` before anything is loaded or any PIN read.
 
     ``context_pin``: for a private key that needs its PIN for every use (``CKA_ALWAYS_AUTHENTICATE``: PIV and
@@ -573,11 +612,13 @@ def open(
     library = library_for(parsed, module=module, allow_modules=allow_modules)
     if not _has_any(parsed, _OBJECT_SCOPE):
         return find_token(parsed, library)
-    user_pin = read_pin(parsed, pin)
     tokens = matching_tokens(parsed, library)
-    session = _token_holding(parsed, tokens, user_pin)[1] if len(tokens) > 1 else tokens[0].open(user_pin=user_pin)
+    if len(tokens) == 1:
+        return _typed(_open_on_pool(parsed, tokens[0], pin, keep_pin), context_pin)
+    # Several tokens match: the one holding the object. Its search session closes after the pool logged in (the
+    # login carries over: a pool session is open by then).
+    token, search = _token_holding(parsed, tokens, read_pin(parsed, pin))
     try:
-        return _typed(find_object(parsed, session), context_pin)
-    except BaseException:
-        session.close()
-        raise
+        return _typed(_open_on_pool(parsed, token, pin, keep_pin), context_pin)
+    finally:
+        search.close()

@@ -14,6 +14,7 @@ it first wraps the module; ``slots_fixed_at_initialize`` in the library's slot w
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,7 +44,8 @@ class Quirks:
 @dataclass(frozen=True)
 class Profile:
     """One row: the module it applies to (``CK_INFO`` manufacturer, exact; description, exact; library versions
-    ``versions[0] <= v <= versions[1]``), its :class:`Quirks`, and what was seen that makes them necessary."""
+    ``versions[0] <= v <= versions[1]``; and, where ``CK_INFO`` cannot tell two modules apart, the module's file
+    name), its :class:`Quirks`, and what was seen that makes them necessary."""
 
     name: str
     manufacturer: str
@@ -51,13 +53,15 @@ class Profile:
     versions: tuple[tuple[int, int], tuple[int, int]]
     quirks: Quirks
     seen: str
+    file: str | None = None
 
-    def matches(self, info: LibraryIdentity) -> bool:
+    def matches(self, info: LibraryIdentity, path: str | None = None) -> bool:
         version = (info.library_version.major, info.library_version.minor)
         return (
             info.manufacturer_id.strip() == self.manufacturer
             and (self.description is None or info.library_description.strip() == self.description)
             and self.versions[0] <= version <= self.versions[1]
+            and (self.file is None or (path is not None and os.path.basename(path) == self.file))
         )
 
 
@@ -102,18 +106,32 @@ PROFILES: tuple[Profile, ...] = (
         "C_WaitForSlotEvent answers CKR_NO_EVENT with CKF_DONT_BLOCK, always, and CKR_FUNCTION_NOT_SUPPORTED "
         "without (tests/test_slot_events.py).",
     ),
+    Profile(
+        name="p11-kit client (RPC to a p11-kit server)",
+        manufacturer="PKCS#11 Kit",
+        description=None,
+        versions=((1, 0), (1, 1)),
+        file="p11-kit-client.so",
+        quirks=Quirks(one_call_at_a_time=True),
+        seen="p11-kit 0.24.1 (Debian 12), p11-kit-client.so: when its server dies while several threads have calls "
+        "in flight, all but one stay blocked for ever inside the client (pthread_cond_wait in its RPC read: they "
+        "wait for a reply that nobody will read), so the module can never be finalised and started again; 4 "
+        "threads signing, server killed: hung in about one run in three (tests/interop/test_interop_reconnect.py). "
+        "With one call at a time nobody waits there. p11-kit-proxy.so reports the same CK_INFO but talks RPC only "
+        "to remote modules configured in it: not matched (its file name differs).",
+    ),
 )
 """Every profile p11 knows; a module matching several gets them all (:func:`quirks_for`)."""
 
 
-def profiles_for(info: LibraryIdentity) -> list[Profile]:
-    """The profiles whose module ``info`` (a ``CK_INFO``) describes."""
-    return [profile for profile in PROFILES if profile.matches(info)]
+def profiles_for(info: LibraryIdentity, path: str | None = None) -> list[Profile]:
+    """The profiles whose module ``info`` (a ``CK_INFO``) describes (loaded from ``path``, when known)."""
+    return [profile for profile in PROFILES if profile.matches(info, path)]
 
 
-def quirks_for(info: LibraryIdentity) -> Quirks:
-    """What p11 does differently for the module ``info`` describes (``Quirks()`` for most)."""
+def quirks_for(info: LibraryIdentity, path: str | None = None) -> Quirks:
+    """What p11 does differently for the module ``info`` describes, loaded from ``path`` (``Quirks()`` for most)."""
     result = Quirks()
-    for profile in profiles_for(info):
+    for profile in profiles_for(info, path):
         result = result.merged(profile.quirks)
     return result

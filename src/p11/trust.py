@@ -25,6 +25,7 @@ nothing was loaded and no PIN was read.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterable, Iterator
 from typing import Final
 
@@ -127,12 +128,15 @@ def trusted_module(path: str | os.PathLike[str], *, named_by: str, allow_modules
     real = os.path.realpath(candidate.path)
     which = f" (the file {real!r})" if real != candidate.path else ""
     places = ", ".join(str(directory) for directory in config_dirs())
+    # The shell form is for pasting: quoted, and only when it is all text (a path is data's: it may hold escape
+    # sequences or a newline, which the message would otherwise carry to a terminal or a log).
+    shell = shlex.quote(candidate.path) if candidate.path.isprintable() else "PATH"
     raise UntrustedModule(
         candidate.path,
         f"{named_by} names it{which}, and p11 loads a module that data names only when the caller opted in to that "
         f"file: it is not a module this process loaded (p11.load), not {MODULE_ENV}, not on the allow-list and not "
         f"registered in p11-kit's configuration ({places}). If you trust it, pass "
-        f"allow_modules=[{candidate.path!r}] to p11.open (the p11 command: --module {candidate.path} or "
-        f"{ALLOW_ENV}={candidate.path})",
+        f"allow_modules=[{candidate.path!r}] to p11.open (the p11 command: --module {shell} or "
+        f"{ALLOW_ENV}={shell})",
         named_by,
     )

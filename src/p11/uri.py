@@ -85,7 +85,10 @@ __all__ = [
     "is_vendor_attribute_name",
 ]
 
+#: The values of a URI's ``type`` attribute.
 ObjectType = Literal["public", "private", "cert", "secret-key", "data"]
+#: What a URI attribute holds: text (``str``), exact bytes (``id``, or a label that is not UTF-8), a slot ID
+#: (``int``), or a library version (``(major, minor)``).
 AttributeValue = str | bytes | int | tuple[int, int]
 
 #: The ``type`` values RFC 7512 defines, in the RFC's order (CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_CERTIFICATE,
@@ -514,10 +517,14 @@ class URI(Mapping[str, AttributeValue]):
     present, path first, in URI order.  A URI is always true, even ``pkcs11:`` (which has no attribute and
     matches everything).
 
-    Build one with :meth:`parse` or with keywords (``-`` becomes ``_``)::
+    Build one with :meth:`parse` or with keywords (``-`` becomes ``_``); the PIN is left out unless asked for:
 
-        URI(token="My Token", object="k", type="private", id=b"\\x01", slot_id=3, library_version=(1, 2),
-            pin_value="1234", module_path="/usr/lib/softhsm/libsofthsm2.so", vendor={"x-foo": "bar"})
+    >>> uri = URI(token="My Token", object="k", type="private", id=b"\\x01", slot_id=3, library_version=(1, 2),
+    ...           pin_value="1234", module_path="/usr/lib/softhsm/libsofthsm2.so", vendor={"x-foo": "bar"})
+    >>> print(uri)
+    pkcs11:library-version=1.2;slot-id=3;token=My%20Token;object=k;type=private;id=%01;x-foo=bar?module-path=/usr/lib/softhsm/libsofthsm2.so
+    >>> uri["token"], uri["id"], uri == URI.parse(uri.format(include_pin=True))
+    ('My Token', b'\\x01', True)
 
     ``vendor`` holds vendor path attributes, ``vendor_query`` vendor query attributes.  Keyword values are
     checked as parsing checks text: a wrong value raises :class:`URIError`, a wrong type :class:`TypeError`.

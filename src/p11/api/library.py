@@ -7,6 +7,7 @@ in its slot: login state, tracked on the token, is then shared by everything tha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from p11.api.objects import forget_calls
 from p11.api.token import Token
 from p11.constants import Mechanism, SlotFlag, TokenFlag
 from p11.errors import LibraryStateError, MultipleTokens, NoSuchToken
+from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import Info, MechanismInfo, SlotInfo, TokenInfo
 from p11.quirks import quirks_for
 
@@ -57,6 +59,7 @@ class Slot:
 
     @property
     def info(self) -> SlotInfo:
+        """``C_GetSlotInfo``, read now: the slot's description, manufacturer and flags (whether a token is present)."""
         return self.library.module.C_GetSlotInfo(self.id)
 
     @property
@@ -90,7 +93,7 @@ class Library:
 
     def __init__(self, module: lowlevel.Module) -> None:
         self.module = module
-        self.quirks = quirks_for(module.C_GetInfo())
+        self.quirks = quirks_for(module.C_GetInfo(), module.path)
         """What p11 does differently for this module (:mod:`p11.quirks`), applied here."""
         if self.quirks.one_call_at_a_time:
             module.serialize_calls()
@@ -103,6 +106,7 @@ class Library:
 
     @property
     def path(self) -> str:
+        """The module file as loaded (what ``module-path`` in this library's URIs names)."""
         return self.module.path
 
     @property
@@ -112,6 +116,7 @@ class Library:
 
     @property
     def closed(self) -> bool:
+        """``True`` once :meth:`close` finalised the module: its tokens, sessions and keys are unusable."""
         return bool(self.module.closed)
 
     def _slot(self, slot_id: int) -> Slot:
@@ -148,6 +153,8 @@ class Library:
         (:meth:`p11.lowlevel.Module.reinitialize_unused`) and asks again, a few times with growing pauses (under
         half a second in all). A module in use is never re-initialised: the lookup's answer stands."""
         result = lookup()
+        if not found(result) and self.module.health.recover():
+            result = lookup()  # the module was down (lost its device): a new generation may see the token again
         for pause in _LOOK_AGAIN:
             if found(result):
                 break
@@ -187,6 +194,30 @@ class Library:
                 raise
             if event is not None:
                 yield event
+
+    def _relocate_tokens(self) -> None:
+        """After the module started a new generation: slot ids hold for one initialisation only, so each token
+        whose slot now holds another token (or none) is looked for by serial number, manufacturer and model, and
+        its Token object moves there (its pool finds it the same way, in C)."""
+        module = self.module
+        with self._lock:
+            tokens = list(self._tokens.values())
+        if not tokens:
+            return
+        where: dict[tuple[str, str, str], int] = {}
+        for slot_id in module.C_GetSlotList(True):
+            info = module.C_GetTokenInfo(slot_id)
+            where.setdefault((info.serial_number, info.manufacturer_id, info.model), slot_id)
+        with self._lock:
+            for token in tokens:
+                moved = where.get((token.serial, token.manufacturer, token.model))
+                if moved is None or moved == token._slot_id:
+                    continue
+                if self._tokens.get(token._slot_id) is token:
+                    del self._tokens[token._slot_id]
+                token.slot = self._slot(moved)
+                token._slot_id = moved
+                self._tokens[moved] = token
 
     def _adopt(self, token: Token) -> None:
         with self._lock:
@@ -294,6 +325,18 @@ class Library:
 
     def __repr__(self) -> str:
         return f"<Library {self.path!r}{' closed' if self.closed else ''}>"
+
+
+def _after_new_generation(module: lowlevel.Module) -> None:
+    # Only once the new generation is initialised (a renewal): a fork child initialises on first use, and a hook
+    # may not call the module before that.
+    library = _LIBRARIES.get(module)
+    if library is not None and module.initialized:
+        with contextlib.suppress(Exception):
+            library._relocate_tokens()
+
+
+on_generation_change(after=_after_new_generation)
 
 
 def _matches(info: TokenInfo, slot_id: int, name: str, value: Any) -> bool:

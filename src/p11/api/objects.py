@@ -22,7 +22,8 @@ from p11.api.uris import uri_for_object
 from p11.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass
 from p11.encodings.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
 from p11.encodings.curves import curve_from_params
-from p11.errors import StaleObject, error_class
+from p11.errors import P11Error, StaleObject, error_class
+from p11.logins import logged_in_user
 from p11.ops import keyops, operations
 
 if TYPE_CHECKING:
@@ -51,6 +52,19 @@ _CKR_TYPE_INVALID = int(lib.CKR_ATTRIBUTE_TYPE_INVALID)
 _CKR_SIGNATURE_INVALID = int(lib.CKR_SIGNATURE_INVALID)
 # What an object is recognised by in a new generation of its module (see Object).
 _IDENTITY = (Attribute.CLASS, Attribute.ID, Attribute.LABEL, Attribute.KEY_TYPE)
+
+
+# The identity of an object bound to an explicit session: nothing to note (it ends with its session).
+_EXPLICIT: dict[Attribute, Any] = {}
+
+
+def _not_logged_in(session: Session) -> bool:
+    """Whether nobody is logged in to the session's token now (the reason a private object cannot be found)."""
+    token = session.token
+    try:
+        return logged_in_user(token._module, token._slot_id) is None
+    except P11Error:
+        return False
 
 
 def _describe_identity(ident: Mapping[Attribute, Any] | None) -> str:
@@ -104,39 +118,64 @@ class Object:
     @property
     def handle(self) -> int:
         """The ``CK_OBJECT_HANDLE`` in the module's current generation (found again after a fork: see above)."""
-        if self._gen != self.session.token._module.generation or self.session.token._module.closed:
+        module = self.session.token._module
+        if self._gen != module.generation or module.closed:
             self._find_again()
+        if self._ident is None:
+            self._remember_identity()
         return self._handle
 
     def _remember_identity(self) -> None:
-        """Read what identifies the object while its handle is valid (called before a generation ends)."""
-        if self._ident is not None or getattr(self.session, "_pool", None) is None:
-            return  # known already, or bound to an explicit session, which ends with the generation anyway
-        if self._gen != self.session.token._module.generation:
+        """Read what identifies a pooled object while its handle is valid: on first use, so that it can find itself
+        again when its module starts a new generation unannounced (a device lost and back), and before a generation
+        ends (fork, C_Finalize). The read names the gate the handle belongs to, so it can never describe another
+        object. A failure leaves it for the next use."""
+        if self._ident is not None:
             return
-        attrs = self.session._get_attributes(self._handle, _IDENTITY)
-        self._ident = {kind: value for kind, value in attrs.items() if not is_marker(value)}
+        session = self.session
+        if getattr(session, "_pool", None) is None:
+            self._ident = _EXPLICIT  # bound to an explicit session, which ends with the generation anyway
+            return
+        gate = session._fl  # before the generation is compared: the handle is of this gate's, or refused
+        if self._gen != session.token._module.generation:
+            return
+        with contextlib.suppress(P11Error):
+            attrs = session._get_attributes(self._handle, _IDENTITY, gate)
+            self._ident = {kind: value for kind, value in attrs.items() if not is_marker(value)}
 
     def _find_again(self) -> None:
         session = self.session
         module = session.token._module
-        what = f"{type(self).__name__} {_describe_identity(self._ident)}".rstrip()
+        ident = self._ident
+        what = f"{type(self).__name__} {_describe_identity(ident)}".rstrip()
         if module.closed:
             raise StaleObject(f"{what}: its library was closed; load it again and look the object up there")
-        ident = self._ident
-        if not ident or getattr(session, "_pool", None) is None:
+        if ident is _EXPLICIT or getattr(session, "_pool", None) is None:
             raise StaleObject(
-                f"{what}: found before fork() or before its module was initialised again, in "
-                f"{'a session that ended with it' if ident else 'a state it cannot be identified from'}; "
-                "look it up again (token.get_key(...))"
+                f"{what}: found in a session that ended with its module's generation (fork(), a re-initialisation, "
+                "a lost device); look it up again (token.get_key(...) gives a key that survives these)"
             )
-        with session._lock:
-            handles = find_objects(session._fl, session.handle, ident, 2)
+        if not ident:
+            raise StaleObject(
+                f"{what}: found before fork() or before its module was initialised again, and never used before, so "
+                "it cannot be identified; look it up again (token.get_key(...))"
+            )
+        gate = session._fl  # read first: the handles found are of this gate's generation, or the search is refused
+        generation = module.generation
+        with session._lock:  # a pooled session (the one this thread holds, if any); calls go through `gate`
+            handles = find_objects(gate, session.handle, ident, 2)
         if len(handles) != 1:
             found = "no object" if not handles else "more than one object"
-            raise StaleObject(f"{what}: {found} matches it after fork() or re-initialisation; look it up again")
+            message = f"{what}: {found} matches it after fork() or a re-initialisation of its module"
+            if not handles and _not_logged_in(session):
+                message += (
+                    ", and this process is not logged in to the token: a login does not carry over unless the "
+                    "pool may log in again; log in with token.login(pin, keep_pin=True) (or open the key with "
+                    "p11.open and a PIN in the URI) before forking, or call token.login(pin) here"
+                )
+            raise StaleObject(f"{message}; look it up again")
         self._handle = handles[0]
-        self._gen = module.generation
+        self._gen = generation
         self._forget_calls()
 
     def _forget_calls(self) -> None:
@@ -146,7 +185,7 @@ class Object:
 
     def get_attributes(self, types: Iterable[Attribute | int | str]) -> dict[Attribute, Any]:
         """``{attribute: value}`` in one batched read (one ``C_GetAttributeValue`` crossing, GIL released); a
-        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from :mod:`p11.encodings.attributes`)
+        refused attribute is a marker (``SENSITIVE``, ``ABSENT``, ``UNAVAILABLE`` from ``p11.encodings.attributes``)
         instead of an exception. Keys are the attributes as given (``Attribute`` members, or ``CKA_*`` ints, which
         compare and hash equal to them); names (``"label"``) become members."""
         if type(types) is not list and type(types) is not tuple:
@@ -221,7 +260,7 @@ class Object:
     @property
     def uri(self) -> URI:
         """The object's RFC 7512 URI: its token's, plus ``object`` (label), ``type`` and ``id``; never a PIN
-        (:func:`p11.api.uris.uri_for_object` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
+        (``p11.api.uris.uri_for_object`` for more). ``p11.open(obj.uri, pin=...)`` finds this object again."""
         return uri_for_object(self)
 
     @property
@@ -281,10 +320,12 @@ class DataObject(Object):
 
     @property
     def value(self) -> bytes:
+        """``CKA_VALUE``: the data the object holds (read from the token at each access)."""
         return bytes(self._get(Attribute.VALUE))
 
     @property
     def application(self) -> str:
+        """``CKA_APPLICATION``: the application that manages the object, by its own description."""
         return str(self._get(Attribute.APPLICATION))
 
 
@@ -296,22 +337,27 @@ class Certificate(Object):
 
     @property
     def value(self) -> bytes:
+        """``CKA_VALUE``: the DER certificate (:func:`p11.crypto.certificate_to_x509` gives a ``cryptography`` one)."""
         return bytes(self._get(Attribute.VALUE))
 
     @property
     def subject(self) -> bytes:
+        """``CKA_SUBJECT``: the DER subject name as stored (a key of the certificate's has the same ``CKA_SUBJECT``)."""
         return bytes(self._get(Attribute.SUBJECT))
 
     @property
     def issuer(self) -> bytes:
+        """``CKA_ISSUER``: the DER issuer name as stored."""
         return bytes(self._get(Attribute.ISSUER))
 
     @property
     def serial_number(self) -> bytes:
+        """``CKA_SERIAL_NUMBER``: the DER-encoded serial number as stored (an INTEGER, tag and length included)."""
         return bytes(self._get(Attribute.SERIAL_NUMBER))
 
     @property
     def certificate_type(self) -> CertificateType:
+        """``CKA_CERTIFICATE_TYPE``: ``X_509`` for the certificates p11 imports; other types are read as they are."""
         return CertificateType(self._get(Attribute.CERTIFICATE_TYPE))
 
 
@@ -392,14 +438,17 @@ class Key(Object):
 
     @property
     def private(self) -> bool:
+        """``CKA_PRIVATE``: only a logged-in session sees the key (a flag the token may not report reads ``False``)."""
         return self._flag(Attribute.PRIVATE)
 
     @property
     def sensitive(self) -> bool:
+        """``CKA_SENSITIVE``: the key's secret value never leaves the token in plaintext."""
         return self._flag(Attribute.SENSITIVE)
 
     @property
     def extractable(self) -> bool:
+        """``CKA_EXTRACTABLE``: the key may be wrapped (exported encrypted) by another key."""
         return self._flag(Attribute.EXTRACTABLE)
 
     def _short(self) -> str:
@@ -427,7 +476,7 @@ class _Signs(Key):
         ``ECDSA``), ``EDDSA``, ``SHA256_HMAC`` for HMAC keys. ECDSA signatures are raw ``r || s``, as PKCS#11
         defines them. After the first call with a mechanism, a bytes ``data`` costs one crossing into C.
 
-        ``pin``: for a key that needs its PIN for every use (:attr:`always_authenticate`), the PIN (str or bytes) or
+        ``pin``: for a key that needs its PIN for every use (``always_authenticate``), the PIN (str or bytes) or
         a callable returning it, logged in for this signature; keys that do not need it ignore it (a callable is
         not called). Without it such a key raises :class:`~p11.errors.ContextPinRequired` (docs/devices.md)."""
         try:
@@ -585,7 +634,7 @@ class _Decrypts(Key):
     __slots__ = ()
 
     def decrypt(self, data: Any, mechanism: _Mech, *, pin: ContextPin | None = None) -> bytes:
-        """Decrypt (the counterpart of :meth:`encrypt`). ``pin``: for a private key that needs its PIN for every
+        """Decrypt (the counterpart of ``encrypt``). ``pin``: for a private key that needs its PIN for every
         use, as for :meth:`sign <PrivateKey.sign>`."""
         try:
             call = self._fast["decrypt", mechanism]
@@ -737,6 +786,8 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
         bits: int | None = None,
         **attrs: Any,
     ) -> SecretKey:
+        """Derive a secret key from this one (a KDF mechanism); a session object unless ``token=True``. ``bits``
+        sets ``CKA_VALUE_LEN``."""
         return _typed(SecretKey, self.session, keyops.derive_key(self, mechanism, key_type, bits, attrs))
 
 

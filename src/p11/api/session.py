@@ -141,9 +141,10 @@ class Session(_SessionBase):
         return not self._handle or self._fl != self.token._fl
 
     @property
-    def _module(self) -> lowlevel.Module:
-        """The token's lowlevel Module (for the calls that are not hot paths)."""
-        return self.token._module
+    def _module(self) -> lowlevel.ModuleGeneration:
+        """The token's lowlevel module, for the calls that are not hot paths, pinned to this session's generation:
+        once it ends, a call is refused rather than reach the next one, where the handle may name another session."""
+        return self.token._module.at(self._fl)
 
     @property
     def closed(self) -> bool:
@@ -182,31 +183,37 @@ class Session(_SessionBase):
     # (At run time both come from _SessionBase, in C: `with token.open(): pass` is a hot path where every Python
     # frame shows. A session dropped without close() is closed by _SessionBase's deallocator.)
 
-    def _exclusive(self) -> contextlib.AbstractContextManager[int]:
-        """``with session._exclusive() as handle:`` the session for one multi-call operation that may be suspended
-        in between (a generator): nothing else runs on the handle until the block ends."""
+    def _exclusive(self) -> contextlib.AbstractContextManager[tuple[int, lowlevel.ModuleGeneration]]:
+        """``with session._exclusive() as (handle, module):`` the session for one multi-call operation that may be
+        suspended in between (a generator), and the module's functions of its generation: nothing else runs on the
+        handle until the block ends."""
         return _Exclusive(self)
 
     # -- one-crossing calls for the objects and keys of this session (p11._native) ------------------------------
-    # Each holds the session's lock for the crossing only. A closed session has handle 0 (CK_INVALID_HANDLE), so
-    # no "is it closed?" check is needed before the call: the token refuses it, and the error says why.
+    # Each holds the session's lock for the crossing only. A closed session has handle 0 (CK_INVALID_HANDLE):
+    # ``handle or _refuse()`` raises SessionClosed for it without calling the module (one truth test), so no key
+    # handle of a closed session ever reaches the token.
     # The closures below repeat one shape per operation on purpose: each is the whole Python cost of a key
     # operation (~0.3 us against ~8 us of HMAC), and a shared *args wrapper would add a call to every one.
 
-    def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+    def _get_attributes(self, obj: int, kinds: Any, gate: int | None = None) -> dict[Any, Any]:
         lock = self._lock
         lock.acquire()
         try:
-            return _get_attributes(self._fl, self._handle, obj, kinds)
+            return _get_attributes(self._fl, self._handle or _refuse(), obj, kinds)
         except (SessionError, LibraryStateError) as exc:
             raise _closed_or(exc, self) from None
         finally:
             lock.release()
 
-    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any = None) -> Callable[..., Any]:
+    def _bind(
+        self, op: str, mechanism: NativeMechanism, key: int, size: int, gate: int | None = None, pin: Any = None
+    ) -> Callable[..., Any]:
         """The one-crossing ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``, ``"digest"``) with
         ``mechanism`` and ``key`` on this session: ``call(data)``, or ``call(data, signature)`` for verify.
         ``size`` is the signature size (sign) or what encryption adds to the input's size (encrypt); 0: unknown.
+        ``gate``: the call gate ``key`` was read under (:attr:`_fl` before reading the handle); an explicit
+        session calls through its own gate, which a new generation closes, so it needs no other.
         ``pin`` (sign, decrypt): the per-use login of a key that needs its PIN for every use, in the same crossing."""
         if pin is not None:
             return self._bind_per_use(op, mechanism, key, size, pin)
@@ -220,7 +227,7 @@ class Session(_SessionBase):
             def call_verify(data: Any, signature: Any) -> bool:
                 acquire()
                 try:
-                    return verify(fl, session._handle, mechanism, key, data, signature)
+                    return verify(fl, session._handle or _refuse(), mechanism, key, data, signature)
                 except (SessionError, LibraryStateError) as exc:
                     raise _closed_or(exc, session) from None
                 finally:
@@ -233,7 +240,7 @@ class Session(_SessionBase):
             def call_digest(data: Any) -> bytes:
                 acquire()
                 try:
-                    return digest(fl, session._handle, mechanism, data)
+                    return digest(fl, session._handle or _refuse(), mechanism, data)
                 except (SessionError, LibraryStateError) as exc:
                     raise _closed_or(exc, session) from None
                 finally:
@@ -246,7 +253,7 @@ class Session(_SessionBase):
             def call_sign(data: Any) -> bytes:
                 acquire()
                 try:
-                    return fn(fl, session._handle, mechanism, key, data, size)
+                    return fn(fl, session._handle or _refuse(), mechanism, key, data, size)
                 except (SessionError, LibraryStateError) as exc:
                     raise _closed_or(exc, session) from None
                 finally:
@@ -258,7 +265,7 @@ class Session(_SessionBase):
         def call_crypt(data: Any) -> bytes:
             acquire()
             try:
-                return fn(fl, session._handle, mechanism, key, data, len(data) + extra)
+                return fn(fl, session._handle or _refuse(), mechanism, key, data, len(data) + extra)
             except (SessionError, LibraryStateError) as exc:
                 raise _closed_or(exc, session) from None
             finally:
@@ -284,28 +291,35 @@ class Session(_SessionBase):
         return call_per_use
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
-        """``p11._native.<name>`` (``sign_many`` …) on this session, or with ``workers`` other than 1 on the
-        token's pool (object handles are the same in every session of the application)."""
-        if workers == 1:
-            lock = self._lock
-            lock.acquire()
-            try:
-                result: list[Any] = _BATCHES[name](self._fl, self.handle, *args, **kwargs)
-                return result
-            finally:
-                lock.release()
-        # Several sessions for one batch: a private pool for this call only, closed after it. (The token's shared
-        # pool would outlive this session and keep the application logged in after its last session closed.) Its
-        # sessions share this session's login, as every session of the application does.
-        token = self.token
-        if workers is not None:  # named as the caller named it (the pool would call it max_size)
-            workers = size_arg(workers, "workers", 1, MAX_POOL_SIZE)
-        pool = SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
+        """``p11._native.<name>`` (``sign_many`` …) on this session, or with ``workers`` other than 1 on
+        sessions of a private pool (object handles are the same in every session of the application). Either way
+        the session is held (its lock) and must be open: a closed one raises ``SessionClosed`` before anything
+        reaches the token, as every other call on it does, and closing it waits for the batch."""
+        kwargs.pop("gate", None)  # the session's own gate is the one (see _bind)
+        lock = self._lock
+        lock.acquire()
         try:
-            pooled: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
+            handle = self.handle  # SessionClosed (saying why) for a closed session or one of an ended generation
+            if workers == 1:
+                result: list[Any] = _BATCHES[name](self._fl, handle, *args, **kwargs)
+                return result
+            # Several sessions for one batch: a private pool for this call only, closed after it. (The token's
+            # shared pool would outlive this session and keep the application logged in after its last session
+            # closed.) Its sessions share this session's login, as every session of the application does, and its
+            # gate is this session's: a pool session of another generation is refused.
+            token = self.token
+            if workers is not None:  # named as the caller named it (the pool would call it max_size)
+                workers = size_arg(workers, "workers", 1, MAX_POOL_SIZE)
+            pool = SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
+            try:
+                pooled: list[Any] = getattr(pool, name)(*args, workers=workers, gate=self._fl, **kwargs)
+            finally:
+                pool.close()
+            return pooled
+        except (SessionError, LibraryStateError) as exc:
+            raise _closed_or(exc, self) from None
         finally:
-            pool.close()
-        return pooled
+            lock.release()
 
     def _executor_pool(self) -> SessionPool:
         """The pool whose threads run this session's ``*_async`` calls."""
@@ -344,11 +358,16 @@ class Session(_SessionBase):
         wanted, prepared = _search(tmpl, attrs)
         cls = wanted.get(Attribute.CLASS)
         limit = 2 if not keys_only or cls is not None else None
-        with self._lock:
-            handles = find_objects(self._fl, self.handle, prepared, limit)
+        module = self.token._module
+        for _ in range(3):  # again if the module started a new generation meanwhile: the handles are of the old
+            generation = module.generation
+            with self._lock:
+                handles = find_objects(self._fl, self.handle, prepared, limit)
+            if module.generation == generation:
+                break
         if len(handles) == 1 and (not keys_only or cls in _KEY_CLASSES):
-            return object_for(self, handles[0], cls)
-        objects = [object_for(self, h, cls) for h in handles]
+            return _stamped(object_for(self, handles[0], cls), generation)
+        objects = [_stamped(object_for(self, h, cls), generation) for h in handles]
         if keys_only:
             objects = [o for o in objects if isinstance(o, Key)]
         if len(objects) == 1:
@@ -437,7 +456,7 @@ class Session(_SessionBase):
         lock = self._lock
         lock.acquire()
         try:
-            return _generate_random(self._fl, self._handle, n)
+            return _generate_random(self._fl, self._handle or _refuse(), n)
         except (SessionError, LibraryStateError) as exc:
             raise _closed_or(exc, self) from None
         finally:
@@ -461,11 +480,11 @@ class _Exclusive:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def __enter__(self) -> int:
+    def __enter__(self) -> tuple[int, lowlevel.ModuleGeneration]:
         session = self._session
         session._lock.acquire()
         try:
-            return session.handle
+            return session.handle, session._module
         except BaseException:
             session._lock.release()
             raise
@@ -501,8 +520,16 @@ class PooledSession(Session):
 
     @property
     def _fl(self) -> int:
-        """The token's current call gate: the pool outlives fork() and re-initialisation, so never a copy."""
-        return self.token._fl
+        """The call gate: inside ``with session._lock:`` the held session's (its generation's), else the token's
+        current one (the pool outlives fork() and re-initialisation, so never a copy)."""
+        return self._local.gate or self.token._fl
+
+    @property
+    def _module(self) -> lowlevel.ModuleGeneration:
+        """Inside ``with session._lock:``, the module's functions of the generation of the session this thread
+        holds (see :attr:`Session._module`); outside, the current generation's."""
+        module = self.token._module
+        return module.at(self._local.gate or module.gate_address)
 
     def __del__(self) -> None:
         pass
@@ -536,24 +563,30 @@ class PooledSession(Session):
     def close(self) -> None:
         """Nothing to do: the pool belongs to the token (see :meth:`p11.Token.close_pool`)."""
 
-    def _exclusive(self) -> contextlib.AbstractContextManager[int]:
-        return self._pool.session()
+    def _exclusive(self) -> contextlib.AbstractContextManager[tuple[int, lowlevel.ModuleGeneration]]:
+        return _PooledExclusive(self)
 
-    def _get_attributes(self, obj: int, kinds: Any) -> dict[Any, Any]:
+    def _get_attributes(self, obj: int, kinds: Any, gate: int | None = None) -> dict[Any, Any]:
         """Every attribute read of a pooled object comes here (``obj[...]``, ``key.key_type``, ``object_for``,
         ``obj.get_attributes``): the pool's one C path borrows, reads, recovers from a dead session or a lost login
-        (re-login with a kept PIN) and gives back, so the object recovers the same way however it is read."""
+        (re-login with a kept PIN) and gives back, so the object recovers the same way however it is read.
+        ``gate``: the call gate ``obj`` was read under; a session of another generation is refused."""
         held: int = self._local.handle
         if held:  # inside `with session._lock:` in this thread: use that session (the pool may be bound to 1)
-            return _get_attributes(self._fl, held, obj, kinds)
-        result: dict[Any, Any] = self._pool.get_attributes(obj, kinds)
+            return _get_attributes(self._fl if gate is None else gate, held, obj, kinds)
+        result: dict[Any, Any] = self._pool.get_attributes(obj, kinds, gate)
         return result
 
-    def _bind(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any = None) -> Callable[..., Any]:
+    def _bind(
+        self, op: str, mechanism: NativeMechanism, key: int, size: int, gate: int | None = None, pin: Any = None
+    ) -> Callable[..., Any]:
         # Each call reads owner._pool afresh: token.login() may replace the pool while calls run. A call that met
         # the old pool already closed goes once more to the new one (the ops are idempotent), so a re-login never
-        # fails calls in flight.
+        # fails calls in flight. Every call names the gate the key handle was read under (the caller's ``gate``,
+        # else the current one, read before anything else): after the module starts a new generation the pool
+        # refuses it rather than let the old handle name whatever it names there.
         owner = self
+        fl = self._fl if gate is None else gate
         if pin is not None:
             _per_use(op)
 
@@ -561,11 +594,11 @@ class PooledSession(Session):
                 pool = owner._pool
                 out_len = size if op == "sign" else len(data)
                 try:
-                    result: bytes = getattr(pool, op)(mechanism, key, data, out_len, pin)
+                    result: bytes = getattr(pool, op)(mechanism, key, data, out_len, fl, pin)
                 except PoolClosed:  # never borrowed a session, so the PIN was not used: once more on the new pool
                     if owner._pool is pool:
                         raise
-                    result = getattr(owner._pool, op)(mechanism, key, data, out_len, pin)
+                    result = getattr(owner._pool, op)(mechanism, key, data, out_len, fl, pin)
                 return result
 
             return call_per_use
@@ -574,11 +607,11 @@ class PooledSession(Session):
             def call_verify(data: Any, signature: Any) -> bool:
                 pool = owner._pool
                 try:
-                    return pool.verify(mechanism, key, data, signature)
+                    return pool.verify(mechanism, key, data, signature, fl)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.verify(mechanism, key, data, signature)
+                    return owner._pool.verify(mechanism, key, data, signature, fl)
 
             return call_verify
         if op == "digest":
@@ -586,11 +619,11 @@ class PooledSession(Session):
             def call_digest(data: Any) -> bytes:
                 pool = owner._pool
                 try:
-                    return pool.digest(mechanism, data)
+                    return pool.digest(mechanism, data, 0, fl)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.digest(mechanism, data)
+                    return owner._pool.digest(mechanism, data, 0, fl)
 
             return call_digest
         if op == "sign":
@@ -598,11 +631,11 @@ class PooledSession(Session):
             def call_sign(data: Any) -> bytes:
                 pool = owner._pool
                 try:
-                    return pool.sign(mechanism, key, data, size)
+                    return pool.sign(mechanism, key, data, size, fl)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.sign(mechanism, key, data, size)
+                    return owner._pool.sign(mechanism, key, data, size, fl)
 
             return call_sign
         if op == "encrypt":
@@ -610,26 +643,28 @@ class PooledSession(Session):
             def call_encrypt(data: Any) -> bytes:
                 pool = owner._pool
                 try:
-                    return pool.encrypt(mechanism, key, data, len(data) + size)
+                    return pool.encrypt(mechanism, key, data, len(data) + size, fl)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.encrypt(mechanism, key, data, len(data) + size)
+                    return owner._pool.encrypt(mechanism, key, data, len(data) + size, fl)
 
             return call_encrypt
 
         def call_decrypt(data: Any) -> bytes:
             pool = owner._pool
             try:
-                return pool.decrypt(mechanism, key, data, len(data))
+                return pool.decrypt(mechanism, key, data, len(data), fl)
             except PoolClosed:
                 if owner._pool is pool:
                     raise
-                return owner._pool.decrypt(mechanism, key, data, len(data))
+                return owner._pool.decrypt(mechanism, key, data, len(data), fl)
 
         return call_decrypt
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
+        if kwargs.get("gate") is None:
+            kwargs["gate"] = self._fl
         pool = self._pool
         try:
             result: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
@@ -650,10 +685,33 @@ class PooledSession(Session):
 
 
 class _Held(threading.local):
-    """The pooled session a thread holds inside ``with pooled_session._lock:`` (0: none). A class default, so
-    reading it in a thread that never set it costs no AttributeError."""
+    """The pooled session a thread holds inside ``with pooled_session._lock:`` (0: none) and its gate. Class
+    defaults, so reading them in a thread that never set them costs no AttributeError."""
 
     handle: int = 0
+    gate: int = 0
+
+
+class _PooledExclusive:
+    """``PooledSession._exclusive()``: a session borrowed for a block that may be suspended (a generator), with the
+    module's functions of its generation. Not the thread's held session: the block may resume in another thread."""
+
+    __slots__ = ("_inner", "_owner")
+
+    def __init__(self, owner: PooledSession) -> None:
+        self._owner = owner
+        self._inner: Any = None
+
+    def __enter__(self) -> tuple[int, lowlevel.ModuleGeneration]:
+        inner = self._owner._pool.session()
+        handle: int = inner.__enter__()
+        self._inner = inner
+        return handle, self._owner.token._module.at(inner.gate)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            inner.__exit__(exc_type, exc, tb)
 
 
 class _Lease:
@@ -674,6 +732,7 @@ class _Lease:
         handle = inner.__enter__()
         self._inner = inner
         local.handle = handle
+        local.gate = inner.gate
         return handle
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -681,12 +740,27 @@ class _Lease:
         if inner is not None:
             self._inner = None
             self._owner._local.handle = 0
+            self._owner._local.gate = 0
             inner.__exit__(exc_type, exc, tb)  # gives it back, or discards it when exc says it is dead
 
 
 _STALE = (
-    "this p11 Session was opened before fork() or before its module was finalised or closed; open a new session"
+    "this p11 Session was opened before fork() or before its module was finalised, closed or started again (a new "
+    "generation after a lost device); open a new session"
 )
+
+
+def _stamped(obj: Object, generation: int) -> Object:
+    """``obj``, made for a handle found in the module's ``generation``: when that has ended since, the object is
+    marked as from it, so it finds itself again by identity (or raises StaleObject) instead of trusting the number."""
+    if obj._gen != generation:
+        obj._gen = generation
+    return obj
+
+
+def _refuse() -> int:
+    """What a call on a closed session (handle 0, CK_INVALID_HANDLE) gets instead of reaching the module."""
+    raise _closed_error()
 
 
 def _closed_error(detail: str = "this p11 Session was closed") -> CryptokiError:
@@ -750,6 +824,7 @@ class ObjectSearch(Iterator[Any]):
         self._template = tmpl
         self._class = tmpl.get(Attribute.CLASS)
         self._handles: deque[int] | None = None  # None until the search ran
+        self._generation = 0
         self._done = False
 
     def __iter__(self) -> ObjectSearch:
@@ -761,12 +836,15 @@ class ObjectSearch(Iterator[Any]):
         if handles is None:
             if self._done:
                 raise StopIteration
+            self._generation = session.token._module.generation  # what the handles found are valid in
             with session._lock:
                 handles = self._handles = deque(find_objects(session._fl, session.handle, self._template))
         if not handles:
             self._done = True
             raise StopIteration
-        return object_for(session, handles.popleft(), self._class)
+        # Made as you iterate, perhaps after the module started a new generation: each object knows the one its
+        # handle is from, and finds itself again (or says it is stale) rather than trust the number.
+        return _stamped(object_for(session, handles.popleft(), self._class), self._generation)
 
     def close(self) -> None:
         """Stop: iterating further yields nothing."""

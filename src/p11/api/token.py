@@ -13,7 +13,7 @@ from __future__ import annotations
 import _thread
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from p11 import lowlevel
@@ -23,8 +23,9 @@ from p11.api.objects import forget_calls, remember_identities
 from p11.api.session import ObjectSearch, PooledSession, Session
 from p11.api.uris import uri_for_token
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
-from p11.errors import error_class
+from p11.errors import CryptokiError, error_class
 from p11.logins import LoginRecord, logged_in_user
+from p11.lowlevel.health import renewing
 from p11.lowlevel.marshal import pin_bytes, size_arg
 from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
@@ -65,13 +66,15 @@ def _before_generation_ends(module: lowlevel.Module) -> None:
 
 def _after_new_generation(module: lowlevel.Module) -> None:
     forget_calls(_objects_of(module))
+    for token in [t for t in list(_TOKENS) if t._module is module]:
+        token._generation_ended()
 
 
 on_generation_change(before=_before_generation_ends, after=_after_new_generation)
 
 
 class Token:
-    """The token in :attr:`slot`. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
+    """The token in ``.slot``. ``.label``, ``.serial``, ``.manufacturer``, ``.model`` are read when the token
     is found (:meth:`info` reads them afresh); ``.flags`` is always fresh."""
 
     def __init__(self, slot: SlotLike, info: TokenInfo) -> None:
@@ -104,24 +107,28 @@ class Token:
 
     @property
     def label(self) -> str:
+        """The token's label (``C_GetTokenInfo``, trailing blanks removed), as last read (``.info`` reads it again)."""
         return self._info.label
 
     @property
     def serial(self) -> str:
+        """The token's serial number (``C_GetTokenInfo``), what ``serial=`` in its URI matches."""
         return self._info.serial_number
 
     @property
     def manufacturer(self) -> str:
+        """The token's manufacturer ID (``C_GetTokenInfo``), what ``manufacturer=`` in its URI matches."""
         return self._info.manufacturer_id
 
     @property
     def model(self) -> str:
+        """The token's model (``C_GetTokenInfo``), what ``model=`` in its URI matches."""
         return self._info.model
 
     @property
     def uri(self) -> URI:
         """The token's RFC 7512 URI: ``token``, ``manufacturer``, ``model``, ``serial``; no PIN, slot id or module
-        (:func:`p11.api.uris.uri_for_token` adds them on request)."""
+        (``p11.api.uris.uri_for_token`` adds them on request)."""
         return uri_for_token(self)
 
     @property
@@ -166,18 +173,23 @@ class Token:
         """A new session (read-write with ``rw=True``; an SO login always is). With ``user_pin`` (or ``so_pin``)
         the token is logged in unless it already is, for this application, as that user. When it already is,
         Cryptoki does not look at the PIN, but p11 does when it made that login: a different PIN raises
-        ``PinIncorrect`` (:mod:`p11.logins`). A login made outside p11 cannot be checked."""
+        ``PinIncorrect`` (``p11.logins``). A login made outside p11 cannot be checked."""
         if self._module._stale:
             self._module.ensure_ready()  # a fork child initialises the module again before the first call
         if user_pin is None and so_pin is None:
             # C_OpenSession, the handle into _live and Session.__init__ in one C call: `with token.open():` is hot.
-            session: Session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
+            try:
+                session: Session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
+            except CryptokiError as exc:  # the module may have lost its device: checked, and tried again if renewed
+                if not self._module.health.report(exc.rv, self._slot_id):
+                    raise
+                session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
             return session
         if user_pin is not None and so_pin is not None:
             raise ValueError("give user_pin or so_pin, not both")
         if so_pin is not None:
             rw = True
-        handle = _open_session(self._fl, self._slot_id, rw)
+        handle = renewing(self._module, lambda: _open_session(self._fl, self._slot_id, rw), self._slot_id)
         self._live.add(handle)
         session = Session(self, handle, rw)
         try:
@@ -216,6 +228,16 @@ class Token:
                 pass
             self._user = None
             self._logins.forget()
+
+    def _generation_ended(self) -> None:
+        """The module started a new generation (fork child, re-initialisation, a renewal after a lost device): the
+        explicit sessions ended with the old one, and so did the login, unless the pool can log in again. (A
+        generation hook: no lock taken, as in a fork child a lock may be held by a thread that is not there.)"""
+        self._live.intersection_update({_POOL_MARK})
+        pooled = self._pooled
+        if pooled is None or not pooled._pool.keeps_pin:
+            self._user = None
+            self._logins = LoginRecord()  # forgotten (a new record: the old one's lock may be held, see above)
 
     def _all_closed(self) -> None:
         """The last Session closed, and no pool holds sessions: Cryptoki logged the token out."""
@@ -289,7 +311,9 @@ class Token:
                 raise RuntimeError("the token's session pool is in use: configure it before first use, or in login()")
             self._pool_options = {"max_size": _pool_size(max_size), "keep_pin": keep_pin, "rw": rw}
 
-    def _new_pool(self, user_pin: str | bytes | None) -> SessionPool:
+    def _new_pool(
+        self, user_pin: str | bytes | None, pin_source: Callable[[], str | bytes] | None = None
+    ) -> SessionPool:
         options = self._pool_options
         return SessionPool(
             self._module,
@@ -298,6 +322,7 @@ class Token:
             user_pin=None if user_pin is None else pin_bytes(user_pin),  # the one rule for a PIN's bytes
             keep_pin=options["keep_pin"],
             rw=options["rw"],
+            pin_source=pin_source,
         )
 
     def _pooled_session(self) -> PooledSession:
@@ -321,7 +346,7 @@ class Token:
     def login(self, user_pin: str | bytes, *, keep_pin: bool | None = None, max_size: int | None = None) -> None:
         """Log the token in as the normal user for pooled use (``token.get_key(...)``, ``key.sign(...)`` with no
         session in sight). The PIN is checked now: a wrong one raises ``PinIncorrect`` (also when the token is
-        already logged in, by p11 with another PIN: :mod:`p11.logins`). ``keep_pin`` and
+        already logged in, by p11 with another PIN: ``p11.logins``). ``keep_pin`` and
         ``max_size`` configure the pool as :meth:`configure_pool` does.
 
         The pool's first session logs in (Cryptoki logs in the whole application, so explicit sessions are logged
@@ -334,28 +359,56 @@ class Token:
                 self._pool_options["keep_pin"] = keep_pin
             if max_size is not None:
                 self._pool_options["max_size"] = _pool_size(max_size)
-            if self._module._stale:
-                self._module.ensure_ready()
-            already = logged_in_user(self._module, self._slot_id) == UserType.USER
-            if already:
-                self._logins.check(UserType.USER, user_pin)  # Cryptoki would accept any PIN now (p11.logins)
-            pool = self._new_pool(user_pin)
-            try:
-                pool.give_back(pool.borrow())  # opens the first session and logs in: a wrong PIN raises here
-            except BaseException:
-                pool.close()
-                raise
+            self._login_pool(user_pin, None)
+
+    def _login_for_open(
+        self, user_pin: str | bytes, *, keep_pin: bool, pin_source: Callable[[], str | bytes] | None
+    ) -> bool:
+        """The pool's login for :func:`p11.open`: the pool p11 already logged in with this PIN is used as it is
+        (another PIN raises ``PinIncorrect``: :mod:`p11.logins`), unless it could not log in again by itself and
+        this login could (``keep_pin``: the PIN was in the URI; ``pin_source``: a PIN file, read afresh for each
+        login); otherwise the pool is made anew and logged in, as :meth:`login` does. True when the token had no
+        pool before (the caller may close it again if it finds nothing)."""
+        with self._lock:
             pooled = self._pooled
-            if pooled is None:
-                self._pooled = PooledSession(self, pool)
-                self._live.add(_POOL_MARK)
-            else:
-                old, pooled._pool = pooled._pool, pool
-                pooled.rw = pool.rw
-                old.close()
-            self._user = UserType.USER
-            if not already:
-                self._logins.remember(UserType.USER, user_pin)
+            if (
+                pooled is not None
+                and not pooled._pool.closed
+                and self._user == UserType.USER
+                and logged_in_user(self._module, self._slot_id) == UserType.USER
+            ):
+                self._logins.check(UserType.USER, user_pin)
+                if pooled._pool.keeps_pin or not (keep_pin or pin_source is not None):
+                    return False
+            if keep_pin:
+                self._pool_options["keep_pin"] = True
+            self._login_pool(user_pin, pin_source)
+            return pooled is None
+
+    def _login_pool(self, user_pin: str | bytes, pin_source: Callable[[], str | bytes] | None) -> None:
+        # Called with self._lock held: a new pool, logged in, in place of the old one (see login).
+        if self._module._stale:
+            self._module.ensure_ready()
+        already = logged_in_user(self._module, self._slot_id) == UserType.USER
+        if already:
+            self._logins.check(UserType.USER, user_pin)  # Cryptoki would accept any PIN now (p11.logins)
+        pool = self._new_pool(user_pin, pin_source)
+        try:
+            pool.give_back(pool.borrow())  # opens the first session and logs in: a wrong PIN raises here
+        except BaseException:
+            pool.close()
+            raise
+        pooled = self._pooled
+        if pooled is None:
+            self._pooled = PooledSession(self, pool)
+            self._live.add(_POOL_MARK)
+        else:
+            old, pooled._pool = pooled._pool, pool
+            pooled.rw = pool.rw
+            old.close()
+        self._user = UserType.USER
+        if not already:
+            self._logins.remember(UserType.USER, user_pin)
 
     def close_pool(self) -> None:
         """Close the token's session pool: idle sessions now, borrowed ones when they come back. Objects bound to

@@ -10,7 +10,7 @@
 * :func:`mtls_client`: HTTPS over mutual TLS with the client key on the token, for any server (the same awscrt TLS
   as :func:`iot_session`; Python's ``ssl`` takes client keys from files only).
 * from the shell and every AWS SDK: ``p11 aws credentials`` (a ``credential_process``) and ``p11 aws import-secret``
-  (:mod:`p11.cli.aws`).
+  (``p11.cli.aws``).
 
 A leaf of p11: it uses the public API only and nothing in the core imports it. boto3/botocore and awscrt are needed
 only by the session functions (``pip install p11[aws]``); the signer needs neither. See docs/aws.md.

@@ -7,7 +7,7 @@ lazily fetched, refreshing botocore credential), and the same moment and class o
 the first use of the credentials, a ``RuntimeError`` for a wrong PIN or a missing key (ours,
 :class:`~p11.aws.errors.TokenKeyError`, is a ``ValueError`` too and names p11's error). What differs: with
 ``pkcs11`` the key is found and the token logged in through p11, and awscrt then shares that login (see
-:mod:`p11.aws.mtls`); the session takes credentials only from the provider (never from botocore's default chain);
+``p11.aws.mtls``); the session takes credentials only from the provider (never from botocore's default chain);
 the certificate is checked against the key before connecting; 5xx answers are retried with backoff.
 """
 

@@ -106,10 +106,11 @@ def token_key_ref(key: Any, certificate: bytes) -> TokenKeyRef:
     label = private.label
     try:
         label.encode("utf-8")
-    except UnicodeEncodeError:  # a byte that is not UTF-8, kept as a surrogate escape: awscrt takes the label as text
-        shown = repr(label.encode("utf-8", "surrogateescape"))[2:-1]  # every byte printable: \xe9, \x1b
-        raise ValueError(f"the token key's label '{shown}' is not UTF-8, and awscrt finds the key by its label as "
-                         "text: give the key a UTF-8 label (p11 set-attr ... label=NEW)") from None
+    except UnicodeEncodeError:  # bytes kept as surrogate escapes (docs/security.md): awscrt takes UTF-8
+        raise ValueError(
+            f"the token key's label {label.encode('utf-8', 'surrogateescape')!r} is not UTF-8, and awscrt finds keys "
+            "by a UTF-8 label: give the key a UTF-8 label no other private key has"
+        ) from None
     session = private.session
     same = list(session.find(object_class=ObjectClass.PRIVATE_KEY, label=label))
     if not label or len(same) != 1:

@@ -15,6 +15,7 @@ import click
 
 from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import describe
+from p11.cli.output import terminal_safe
 from p11.cli.select import SO_PIN_ENV, USER_PIN_WAYS, Selection, parse_id
 
 __all__ = ["READER_GONE", "Seconds", "fail", "p11_command", "reader_gone"]
@@ -102,9 +103,9 @@ def reader_gone() -> None:
 def fail(exc: BaseException, debug: bool) -> None:
     """Report ``exc`` as one line and exit (1: failed, 2: usage)."""
     line, code = describe(exc)
-    if debug:
-        traceback.print_exception(exc)
-    click.echo(f"p11: error: {line}", err=True)
+    if debug:  # a traceback quotes the same messages: escaped the same way, its own lines kept
+        click.echo(terminal_safe("".join(traceback.format_exception(exc)), keep_newlines=True), err=True, nl=False)
+    click.echo(f"p11: error: {terminal_safe(line)}", err=True)
     sys.exit(code)
 
 

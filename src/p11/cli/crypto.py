@@ -202,7 +202,7 @@ def decrypt(selection: Selection, file: str | None, mechanism: str, hash_name: s
     if selection.json:
         emit(True, {"key": uri, "mechanism": mechanism, "plaintext": result.hex()})
         return
-    write_output(result, out)
+    write_output(result, out, secret=True)
 
 
 @p11_command(cli, "digest", example="p11 digest --token t -m sha384 file.txt --format hex")
@@ -231,6 +231,6 @@ def random(selection: Selection, count: int, fmt: str, out: str | None) -> None:
     if selection.json:
         emit(True, {"random": data.hex()})
         return
-    write_output(encode(data, fmt), out)
+    write_output(encode(data, fmt), out, secret=True)  # random bytes are usually a key
 
 

@@ -24,9 +24,10 @@ from rich.table import Table
 from rich.text import Text
 
 from p11.cli.errors import USAGE, CliError
+from p11.safewrite import write_file
 
 __all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "input_stream", "is_terminal", "print_line", "print_table",
-           "printable", "read_input", "standard_input", "write_output"]
+           "printable", "read_input", "standard_input", "terminal_safe", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
 
@@ -35,6 +36,17 @@ ENCODINGS = ("raw", "hex", "base64")
 # what is shown), line and paragraph separators, and surrogates.
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(char: str) -> str:
+    """``char`` as ``\\xNN``/``\\uNNNN`` when a terminal would act on it or it hides itself (see ``_HIDDEN``; a
+    surrogate escape as the byte it stands for), else ``char``."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte it stands for
+        return f"\\x{code - 0xDC00:02x}"
+    if unicodedata.category(char) in _HIDDEN:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return char
 
 
 def printable(text: str, *, backslash: bool = True) -> str:
@@ -46,18 +58,18 @@ def printable(text: str, *, backslash: bool = True) -> str:
     ``backslash=False`` leaves ``\\`` alone: for a value that went through this function already."""
     if text.isprintable() and (not backslash or "\\" not in text):
         return text
-    out = []
-    for char in text:
-        code = ord(char)
-        if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte it stands for
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif char in _ESCAPES and (backslash or char != "\\"):
-            out.append(_ESCAPES[char])
-        elif unicodedata.category(char) in _HIDDEN:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-        else:
-            out.append(char)
-    return "".join(out)
+    return "".join(_ESCAPES[char] if char in _ESCAPES and (backslash or char != "\\") else _escaped(char)
+                   for char in text)
+
+
+def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:
+    """A message for standard error with nothing in it a terminal would act on: an error line quotes what data
+    gave (a module path, a line of a CA's index, a token's answer), and an escape sequence there would reach the
+    operator's terminal. Like :func:`printable` but ``\\`` is left alone (messages quote with ``repr`` already);
+    ``keep_newlines`` for a traceback's own lines."""
+    if text.isprintable():
+        return text
+    return "".join(char if keep_newlines and char == "\n" else _escaped(char) for char in text)
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -176,11 +188,12 @@ def input_stream(path: str | None) -> Iterator[BinaryIO]:
         yield file
 
 
-def write_output(data: bytes, path: str | None) -> None:
-    """``data`` to ``path``, or to standard output for ``-`` / no path."""
+def write_output(data: bytes, path: str | None, *, secret: bool = False) -> None:
+    """``data`` to ``path``, or to standard output for ``-`` / no path. A file is written by
+    :func:`p11.safewrite.write_file`: whole or not at all, a link at the path replaced rather than followed, and
+    ``secret`` data (plaintext, random bytes) mode 0600 whatever was there."""
     if path is None or path == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    with open(path, "wb") as file:
-        file.write(data)
+    write_file(path, data, secret=secret)

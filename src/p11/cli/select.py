@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import click
@@ -96,7 +96,7 @@ def prompt_secret(prompt: str, *, confirm: bool = False, ways: str = "give it wi
 class Selection:
     """What the common options selected; methods resolve it against the module, lazily."""
 
-    uri_text: str | None = None
+    uri_text: str | None = field(default=None, repr=False)  # as typed: it may hold a pin-value
     module: str | None = None
     module_name: str | None = None
     token_label: str | None = None

@@ -1,16 +1,24 @@
 """``cryptography`` integration: token keys behind ``cryptography``'s interfaces, PEM/DER import and export.
 
-Example::
+Example, with ``server.pem`` holding a private key (encrypted with a password) and its certificate:
 
-    from p11.crypto import import_pem, token_key, to_pem
-
-    result = import_pem(session, open("server.pem", "rb").read(), password=b"...", label="server")
-    key = token_key(result.private_key)  # an RSAPrivateKey / EllipticCurvePrivateKey / Ed25519PrivateKey
-    cert = x509.CertificateBuilder()...sign(key, hashes.SHA256())  # signed on the token
-    print(to_pem(result.certificate).decode())
+>>> import p11
+>>> from cryptography import x509
+>>> from cryptography.hazmat.primitives import hashes
+>>> from p11.crypto import import_pem, to_pem, token_key
+>>> session = p11.load("/usr/lib/softhsm/libsofthsm2.so").get_token(label="my-token").open(user_pin="1234", rw=True)
+>>> with open("server.pem", "rb") as f:
+...     result = import_pem(session, f.read(), password=b"secret", label="server")
+>>> key = token_key(result.private_key)  # an RSAPrivateKey / EllipticCurvePrivateKey / Ed25519PrivateKey
+>>> name = x509.Name.from_rfc4514_string("CN=server.example")
+>>> csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())  # on the token
+>>> csr.is_signature_valid
+True
+>>> print(to_pem(result.certificate).decode().splitlines()[0])
+-----BEGIN CERTIFICATE-----
 
 A leaf of p11: it uses the public high-level API (``Session``, ``Object`` and friends, :mod:`p11.mechanisms`,
-:mod:`p11.encodings.curves`) and nothing in the core imports it.
+``p11.encodings.curves``) and nothing in the core imports it.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def raw_to_der(signature: bytes) -> bytes:
 
 
 def der_to_raw(signature: bytes, size: int) -> bytes:
-    """``r ‖ s`` (each ``size`` bytes, see :func:`field_bytes`) from a DER ``ECDSA-Sig-Value``."""
+    """``r ‖ s`` (each ``size`` bytes, see ``field_bytes``) from a DER ``ECDSA-Sig-Value``."""
     try:
         r, s = decode_dss_signature(bytes(signature))
     except ValueError:

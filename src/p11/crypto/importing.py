@@ -108,6 +108,7 @@ class ImportResult:
 
     @property
     def public_key(self) -> PublicKey | None:
+        """The first public key (the private key's own, when both were imported)."""
         return self.public_keys[0] if self.public_keys else None
 
     @property
@@ -117,6 +118,7 @@ class ImportResult:
 
     @property
     def objects(self) -> tuple[Object, ...]:
+        """Every object the import made: private keys, public keys, then certificates (to undo the import)."""
         return (*self.private_keys, *self.public_keys, *self.certificates)
 
 

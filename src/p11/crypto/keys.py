@@ -198,12 +198,15 @@ class _TokenKey:
         return known
 
     def private_bytes(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Refused with :exc:`~p11.crypto.KeyNotExportable`: the private key never leaves the token."""
         raise KeyNotExportable(_NOT_EXPORTABLE)
 
     def private_numbers(self) -> NoReturn:
+        """Refused with :exc:`~p11.crypto.KeyNotExportable`: the private key never leaves the token."""
         raise KeyNotExportable(_NOT_EXPORTABLE)
 
     def private_bytes_raw(self) -> NoReturn:
+        """Refused with :exc:`~p11.crypto.KeyNotExportable`: the private key never leaves the token."""
         raise KeyNotExportable(_NOT_EXPORTABLE)
 
     def __copy__(self) -> Any:

@@ -246,7 +246,7 @@ def secret_key_template(
     attrs: Mapping[Attribute, Any] | None = None,
 ) -> Template:
     """Template for a secret key holding ``value``: generic secrets (HMAC) sign/verify, AES and DES
-    encrypt/decrypt (:mod:`p11.defaults`); override usages with ``attrs`` (e.g. ``{Attribute.WRAP: True}``). No
+    encrypt/decrypt (``p11.defaults``); override usages with ``attrs`` (e.g. ``{Attribute.WRAP: True}``). No
     ``CKA_VALUE_LEN``: the spec forbids it in ``C_CreateObject``."""
     if not isinstance(value, bytes | bytearray | memoryview):
         raise TypeError(f"key material must be bytes, not {type(value).__name__}")

@@ -15,3 +15,7 @@ from here. What works where, as the tests show it: docs/integrations.md.
 A leaf of p11, like :mod:`p11.aws`: nothing in the core imports it, and its third-party packages are imported only
 by the module that needs them.
 """
+
+#: Nothing is exported from the package itself: each integration is its submodule (``ssh``, ``pdf``, ``jose``), so
+#: importing one never imports another's third-party package.
+__all__: list[str] = []

@@ -120,6 +120,9 @@ class PyHankoSigner(Signer):
         return self._token
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        """pyHanko's signing hook: ``data`` signed on the token (in a worker thread, so pyHanko's event loop keeps
+        running while the token works), with the algorithm this signer's key and ``digest_algorithm`` call for;
+        ``dry_run`` (pyHanko sizing the signature's placeholder) signs nothing."""
         if dry_run:  # pyHanko sizes the signature's placeholder: no token call for that
             return bytes(self._dry_run_size)
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)

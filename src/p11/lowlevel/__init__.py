@@ -20,9 +20,10 @@ are done here. Templates and attribute values are raw bytes: the attribute-aware
 
 from __future__ import annotations
 
+from p11.lowlevel.health import ModuleHealth
 from p11.lowlevel.loader import FunctionTable
 from p11.lowlevel.marshal import AttributeValue, BytesLike, Mech, MechanismLike, Template
-from p11.lowlevel.module import Module, load, loaded_modules
+from p11.lowlevel.module import Module, ModuleGeneration, load, loaded_modules
 from p11.lowlevel.types import Info, Interface, MechanismInfo, SessionInfo, SlotInfo, TokenInfo, Version
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "MechanismInfo",
     "MechanismLike",
     "Module",
+    "ModuleGeneration",
+    "ModuleHealth",
     "SessionInfo",
     "SlotInfo",
     "Template",

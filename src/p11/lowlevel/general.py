@@ -95,7 +95,7 @@ class GeneralFunctions:
 
     @read_only
     def C_GetMechanismList(self, slot: int) -> list[Mechanism]:
-        """Mechanism types of the slot's token, as :class:`p11.constants.Mechanism` members (``int``s)."""
+        """Mechanism types of the slot's token, as :class:`p11.constants.Mechanism` members (each an ``int``)."""
         return [Mechanism(m) for m in fetch_ulongs(self._f.C_GetMechanismList, "C_GetMechanismList", slot)]
 
     @read_only
@@ -159,7 +159,7 @@ class GeneralFunctions:
         return types.session_info(out)
 
     def C_GetOperationState(self, session: int) -> bytes:
-        """The saved state of the session's active operations (opaque bytes for :meth:`C_SetOperationState`)."""
+        """The saved state of the session's active operations (opaque bytes for ``C_SetOperationState``)."""
         return fetch(self._f.C_GetOperationState, "C_GetOperationState", session)
 
     def C_SetOperationState(

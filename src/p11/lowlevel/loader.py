@@ -127,13 +127,18 @@ def _from_function_list(handle: Any, path: str) -> Any:
 
 
 def open_module(path: str | os.PathLike[str]) -> tuple[str, Any, Any, Version]:
-    """Load ``path`` and return ``(path text, library handle, typed function list pointer, list version)``.
+    """Load ``path`` and return ``(path text, library handle, typed function list pointer, list version)``; the
+    text of a path (not of a bare library name) is absolute.
 
     Raises what :func:`module_file` raises for a path that names no regular file, :class:`~p11.errors.ModuleLoadError`
     naming the path and the loader's message for a file the loader refuses, and ``"no C_GetFunctionList symbol"``
     for a shared object that is not a Cryptoki module.
     """
     checked = module_file(path)  # dlopen of a FIFO would block forever (see p11.files)
+    if checked.identity is not None:
+        # A file is loaded, recorded and known by its absolute path: p11.trust loads a module that data names by the
+        # path it was first loaded by, maybe after a chdir, when "./x.so" may name someone else's file.
+        checked = module_file(os.path.abspath(checked.path))
     text = checked.path
     err = ffi.new("char[]", _ERRLEN)
     # POSIX paths are bytes (a name that is not UTF-8 comes as surrogate escapes); the Windows loader widens UTF-8.

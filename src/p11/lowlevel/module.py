@@ -23,6 +23,9 @@ Life cycle rules, and why:
   :attr:`generation` to find their objects again.
 * A module is never unloaded (``dlclose``): modules commonly leave threads, atexit handlers or OpenSSL state
   behind that crash when their code goes away. :meth:`Module.close` finalises and disables the object instead.
+* A module that lost its device or connection (a network HSM or p11-kit server restarted, a token store replaced)
+  starts a new generation the same way: :meth:`Module.renew` (``C_Finalize`` whatever it answers, a new gate,
+  ``C_Initialize``), decided by :attr:`Module.health` (:mod:`p11.lowlevel.health`) when calls report such errors.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ from p11._cffi import ffi, lib
 from p11.errors import ModuleBusy, error_class
 from p11.lowlevel.crypto import CryptoFunctions
 from p11.lowlevel.general import GeneralFunctions
+from p11.lowlevel.health import ModuleHealth
 from p11.lowlevel.loader import FunctionTable, open_module
 from p11.lowlevel.message import MessageFunctions
 from p11.lowlevel.objects import ObjectFunctions
 from p11.lowlevel.types import Version
 
-__all__ = ["Module", "load", "loaded_modules", "on_generation_change"]
+__all__ = ["Module", "ModuleGeneration", "load", "loaded_modules", "on_generation_change"]
 
 _CKR_ALREADY = int(lib.CKR_CRYPTOKI_ALREADY_INITIALIZED)
 _CKR_NOT_INITIALIZED = int(lib.CKR_CRYPTOKI_NOT_INITIALIZED)
@@ -54,6 +58,8 @@ DEFAULT_INIT_FLAGS = int(lib.CKF_OS_LOCKING_OK)
 DRAIN_TIMEOUT = 5.0  # close() and C_Finalize()
 EXIT_TIMEOUT = 2.0  # the interpreter's exit handler
 FORK_TIMEOUT = 2.0  # os.fork(): the parent waits this long before forking anyway
+RENEW_TIMEOUT = 2.0  # renew(): calls into a module that lost its device return soon, or are not waited for longer
+_VIEWS_KEPT = 8  # Module.at(): the generations' function tables kept at hand
 _GATE_PAUSED = int(lib.P11_GATE_PAUSED)
 _GATE_CLOSED = int(lib.P11_GATE_CLOSED)
 _MID_CALL = (
@@ -101,14 +107,14 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     """A loaded PKCS#11 module with one method per Cryptoki function, named as in the specification.
 
     ``Module(path)`` loads and initialises; ``Module(path, initialize=False)`` only loads (every call then answers
-    ``CryptokiNotInitialized`` until :meth:`C_Initialize`). Prefer :func:`load`, which returns the module already
+    ``CryptokiNotInitialized`` until :meth:`C_Initialize`). Prefer ``lowlevel.load``, which returns the module already
     open for the same file. ``init_flags`` and ``init_reserved`` (a ``pReserved`` string some modules, e.g. NSS,
     want) are used for every initialisation, including the one after a fork.
 
     Attributes for the layers above: ``version`` (the function list's Cryptoki version),
     ``function_list_address`` (the address of the ``CK_FUNCTION_LIST`` or, for ``version.major >= 3``, the
     ``CK_FUNCTION_LIST_3_0``; valid for the life of the process), ``gate_address`` (the current generation's call
-    gate: what p11._native calls through; it changes with :attr:`generation`), and ``generation``. Code calling
+    gate: what p11._native calls through; it changes with ``generation``), and ``generation``. Code calling
     through the gate directly must call :meth:`ensure_ready` first so a forked child re-initialises.
     """
 
@@ -117,6 +123,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     function_list_address: int
     gate_address: int
     generation: int
+    health: ModuleHealth
 
     def __init__(
         self,
@@ -140,6 +147,10 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         self._init_flags = int(init_flags)
         self._init_reserved = init_reserved.encode("utf-8") if isinstance(init_reserved, str) else init_reserved
         self._initialized = False  # a C_Initialize of ours (or a shared one) is in force in this process
+        # Meant to be initialised (every successful initialisation; not after C_Finalize() or close()): only such a
+        # module is started again when it loses its device (p11.lowlevel.health).
+        self._in_service = False
+        self.health = ModuleHealth(self)
         self._owns_init = False  # we made it, so we finalise it at exit
         self._stale = False  # inherited through fork(): re-initialise before the next call
         self._closed = False
@@ -166,12 +177,36 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             lib.p11_gate_close(old)
         lib.p11_gate_serialize(gate, int(self._serial))
         self._gate = gate
-        self.gate_address = int(ffi.cast("uintptr_t", gate))
         self._funcs = FunctionTable(self._function_list, self.version, gate)
+        self.gate_address = int(ffi.cast("uintptr_t", gate))
+        if not hasattr(self, "_views"):
+            self._views: dict[int, ModuleGeneration] = {}
+            self._gates: dict[int, Any] = {}
+        self._gates[self.gate_address] = gate  # every generation's gate (a pointer each; the gates are never freed)
+
+    def at(self, gate_address: int) -> ModuleGeneration:
+        """The Cryptoki functions of the generation whose call gate is at ``gate_address`` (a session's, or the
+        gate an object handle was read under): every call goes through that gate, so once the generation ends they
+        are refused (``CryptokiNotInitialized``) instead of reaching the next one, where a session or object handle
+        of the old one may name something else (another caller's session, another key). The last few are cached;
+        a module renewed for days keeps no table per generation."""
+        view = self._views.get(gate_address)
+        if view is None:
+            if gate_address == self.gate_address:
+                funcs = self._funcs
+            else:
+                gate = self._gates.get(gate_address)
+                if gate is None:
+                    raise ValueError(f"no generation of {self.path} has its call gate at {gate_address:#x}")
+                funcs = FunctionTable(self._function_list, self.version, gate)
+            if len(self._views) >= _VIEWS_KEPT:
+                self._views.pop(next(iter(self._views)))
+            view = self._views[gate_address] = ModuleGeneration(self, funcs)
+        return view
 
     def serialize_calls(self, on: bool = True) -> None:
         """Let only one thread at a time into the module (``on``), for this gate and every later one: the
-        workaround for a module that crashes under concurrent calls (:mod:`p11.quirks`). Meant before first use: a
+        workaround for a module that crashes under concurrent calls (``p11.quirks``). Meant before first use: a
         call already running when this is switched on is not waited for."""
         self._serial = bool(on)
         lib.p11_gate_serialize(self._gate, int(self._serial))
@@ -206,10 +241,12 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
         rv = self._funcs.C_Initialize(self._init_args())
         if rv == _CKR_ALREADY and shared_ok:
             self._initialized, self._owns_init = True, False
+            self._in_service = True
         elif rv != 0:
             raise error_class(rv)(rv, "C_Initialize")
         else:
             self._initialized, self._owns_init = True, True
+            self._in_service = True
         self.generation += 1
 
     def _revive(self) -> FunctionTable:
@@ -228,6 +265,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             if rv != 0:
                 raise error_class(rv)(rv, "C_Initialize", "re-initialising the module after fork()")
             self._initialized, self._owns_init, self._stale = True, True, False
+            self._in_service = True
             self.generation += 1
             self._f = funcs
             return funcs
@@ -235,7 +273,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     def ensure_ready(self) -> None:
         """Re-initialise now if this process is a fork child that has not used the module yet (cheap otherwise).
 
-        Calls through this object do it themselves; code that calls through :attr:`function_list_address`
+        Calls through this object do it themselves; code that calls through ``function_list_address``
         directly (the Cython layer) calls this first.
         """
         if self._stale or self._forked_mid_call:
@@ -261,6 +299,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             if rv != 0:
                 raise error_class(rv)(rv, "C_Initialize")
             self._initialized, self._owns_init = True, True
+            self._in_service = True
             self._sessions_opened = False
             self.generation += 1
 
@@ -291,6 +330,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             finally:
                 lib.p11_gate_resume(self._gate)
             self._initialized = self._owns_init = self._stale = False
+            self._in_service = False
             self._new_gate()
             self.generation += 1
             self._f = self._funcs
@@ -312,6 +352,62 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             self.C_Finalize()
             self.C_Initialize()
             return True
+
+    def renew(self, timeout: float = RENEW_TIMEOUT, *, device_lost: bool = True) -> int:
+        """Start a new generation now, as after a fork: the way back for a module that lost its device or
+        connection (``p11.lowlevel.health`` calls it; so may a program that knows better, e.g. a failover
+        group). Returns the new ``generation``.
+
+        New calls wait while calls in flight are waited for (up to ``timeout`` s; if some are still running then,
+        nothing changes and :class:`~p11.errors.ModuleBusy` is raised: a module is never finalised under a
+        caller). Then ``C_Finalize``, whatever it answers (the device may be gone); the old gate is closed, so
+        every session, pool session and cached call of the old generation is refused from now on; and
+        ``C_Initialize`` (``C_Finalize`` + ``C_Initialize`` again if the module says it is still initialised).
+        If that fails, its typed error is raised and the module stays uninitialised (calls answer
+        ``CryptokiNotInitialized``) until the next renewal. The generation hooks run as for ``C_Finalize``; the
+        ones before it (pooled objects note who they are) only with ``device_lost=False``: what a module that lost
+        its device answers is not to be trusted, and objects note their identity on first use anyway. In a fork
+        child that has not used the module yet, the renewal is its re-initialisation."""
+        with self._lock:
+            if self._closed or _EXITING:
+                why = "the module was closed" if self._closed else "the interpreter is exiting"
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Initialize", why)
+            if self._forked_mid_call:
+                raise error_class(_CKR_NOT_INITIALIZED)(_CKR_NOT_INITIALIZED, "C_Initialize", _MID_CALL)
+            if self._stale:
+                self._revive()
+                return self.generation
+            if self._initialized and not device_lost:
+                _run_hooks(_BEFORE_GENERATION_ENDS, self)
+            left = self._drain(_GATE_PAUSED, timeout)
+            if left:
+                lib.p11_gate_resume(self._gate)
+                raise ModuleBusy(f"{left} call(s) still running in {self.path} after {timeout} s: not renewed")
+            try:
+                if self._initialized:
+                    self._funcs.C_Finalize(ffi.NULL)  # whatever it answers: the device may be gone
+            finally:
+                self._initialized = self._owns_init = False
+                self._sessions_opened = False
+                self._new_gate()  # closes the old (paused) gate: callers waiting there are refused
+                self.generation += 1
+                self._f = self._funcs
+            funcs = self._funcs
+            args = self._init_args()
+            rv = funcs.C_Initialize(args)
+            if rv == _CKR_ALREADY:
+                funcs.C_Finalize(ffi.NULL)
+                rv = funcs.C_Initialize(args)
+            failed = None
+            if rv == 0:
+                self._initialized = self._owns_init = True
+                self._in_service = True
+            else:
+                failed = error_class(rv)(rv, "C_Initialize", "starting the module again (a new generation) failed")
+        _run_hooks(_AFTER_NEW_GENERATION, self)
+        if failed is not None:
+            raise failed
+        return self.generation
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
@@ -350,6 +446,7 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                         raise error_class(rv)(rv, "C_Finalize")
             finally:
                 self._initialized = self._owns_init = self._stale = False
+                self._in_service = False
                 self._closed = True
                 self._f = _Closed(self.path)
                 # A last generation that is closed: whatever still holds an earlier gate is stale and refused.
@@ -386,6 +483,33 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     # Handles, pointers and the cffi library are not picklable; a Module belongs to one process.
     def __reduce__(self) -> Any:
         raise TypeError("a p11.lowlevel.Module cannot be pickled: load the module in the other process")
+
+
+class ModuleGeneration(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunctions):
+    """Every Cryptoki function of one generation of a :class:`Module` (:meth:`Module.at`): the same methods, each
+    called through that generation's gate. Anything else (``path``, ``health``, ``generation`` ...) is the
+    module's."""
+
+    def __init__(self, module: Module, funcs: FunctionTable) -> None:
+        self._f = funcs
+        self._owner = module
+
+    @property
+    def _sessions_opened(self) -> bool:
+        return self._owner._sessions_opened
+
+    @_sessions_opened.setter
+    def _sessions_opened(self, value: bool) -> None:
+        self._owner._sessions_opened = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._owner, name)
+
+    def __repr__(self) -> str:
+        return f"<generation of {self._owner!r}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a module generation cannot be pickled: load the module in the other process")
 
 
 def _cache_key(path: str) -> str:
@@ -478,6 +602,7 @@ def _after_fork_in_child() -> None:
     _LOAD_LOCK = threading.RLock()
     for mod in _OPEN:
         mod._lock = threading.RLock()
+        mod.health = ModuleHealth(mod)  # a check running in another thread of the parent holds the old one's lock
         if mod._closed:
             continue
         mod._new_gate()
@@ -485,6 +610,7 @@ def _after_fork_in_child() -> None:
         if _AT_FORK.get(mod):
             mod._forked_mid_call = True
             mod._initialized = mod._owns_init = False
+            mod._in_service = False
             mod._stale = True  # so everything that checks it asks ensure_ready(), which explains the refusal
             lib.p11_gate_close(mod._gate)
             mod._f = _Closed(mod.path, _MID_CALL)
@@ -497,19 +623,36 @@ def _after_fork_in_child() -> None:
     _AT_FORK.clear()
 
 
+# Set by the exit handler: no renewal may start a module again after it finalised it (a daemon thread's report).
+_EXITING = False
+
+
 def _finalize_at_exit() -> None:
+    global _EXITING
+    _EXITING = True
     for mod in list(_OPEN):
         if mod._closed:
             continue
-        # Daemon threads may still be calling: refuse new calls, let running ones finish (bounded), and finalise
-        # only when none is left inside. A stale module belongs to the parent: finalising it here could tear down
-        # state the parent still uses (sockets to a network HSM, shared memory); only what this process
-        # initialised is finalised.
-        left = mod._drain(_GATE_CLOSED, EXIT_TIMEOUT)
-        if not left and mod._initialized and mod._owns_init and not mod._stale:
-            with contextlib.suppress(Exception):  # nothing useful to do about a failure at exit
-                mod._funcs.C_Finalize(ffi.NULL)
-        mod._initialized = False
+        # A renewal running in another thread finishes first (bounded: its drain, then one C_Initialize); it starts
+        # no other once _EXITING is set.
+        locked = mod._lock.acquire(timeout=EXIT_TIMEOUT)
+        try:
+            _finalize_one_at_exit(mod)
+        finally:
+            if locked:
+                mod._lock.release()
+
+
+def _finalize_one_at_exit(mod: Module) -> None:
+    # Daemon threads may still be calling: refuse new calls, let running ones finish (bounded), and finalise only
+    # when none is left inside. A stale module belongs to the parent: finalising it here could tear down state the
+    # parent still uses (sockets to a network HSM, shared memory); only what this process initialised is finalised.
+    left = mod._drain(_GATE_CLOSED, EXIT_TIMEOUT)
+    if not left and mod._initialized and mod._owns_init and not mod._stale:
+        with contextlib.suppress(Exception):  # nothing useful to do about a failure at exit
+            mod._funcs.C_Finalize(ffi.NULL)
+    mod._initialized = False
+    mod._in_service = False
 
 
 if hasattr(os, "register_at_fork"):

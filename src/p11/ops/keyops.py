@@ -42,8 +42,8 @@ def wrap_key(wrapping: KeyLike, target: KeyLike, mechanism: Any = None) -> bytes
         mechanism = default_mechanism(wrapping, DEFAULT_WRAP, WRAP)
     p = plan(wrapping, mechanism, WRAP)
     session = wrapping.session
-    mod = session._module
     with session._lock:
+        mod = session._module  # inside: the functions of the held session's generation
         try:
             wrapped = checked(mod.C_WrapKey, wrapping, p, WRAP, session.handle, p.arg, wrapping.handle, target.handle)
         except CryptokiError as exc:
@@ -91,8 +91,8 @@ def unwrap_key(
         mechanism = default_mechanism(unwrapping, DEFAULT_WRAP, UNWRAP)
     p = plan(unwrapping, mechanism, UNWRAP)
     session = unwrapping.session
-    mod = session._module
     with session._lock:
+        mod = session._module  # inside: the functions of the held session's generation
         handle = defaults.create(
             session.token,
             lambda t: checked(
@@ -112,8 +112,8 @@ def derive_key(
     tmpl = merge(secret_template(kt, extra=_bits_to_len(bits, kt)), attrs)
     p = plan(base, mechanism, DERIVE)
     session = base.session
-    mod = session._module
     with session._lock:
+        mod = session._module  # inside: the functions of the held session's generation
         handle = defaults.create(
             session.token,
             lambda t: checked(mod.C_DeriveKey, base, p, DERIVE, session.handle, p.arg, base.handle, raw_template(t)),

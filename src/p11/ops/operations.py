@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from p11._cffi import lib
 from p11._native import MAX_IV_LENGTH
 from p11.constants import Mechanism, UserType
-from p11.errors import CryptokiError, SignatureError, error_class
+from p11.errors import CryptokiError, PoolClosed, SignatureError, error_class
 from p11.lowlevel.marshal import size_arg
 from p11.mechanisms import digest_info
 from p11.ops.context_login import ContextPin, context_pin
@@ -233,16 +233,18 @@ def sign(key: KeyLike, data: Any, mechanism: Any = None, pin: ContextPin | None 
     session = key.session
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, SIGN, data, single)
+        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        handle = key.handle
         try:
-            result: bytes = session._bind("sign", p.native, key.handle, 0, per_use)(block)
+            result: bytes = session._bind("sign", p.native, handle, 0, gate, per_use)(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, SIGN) from None
         if single is not None and per_use is None:  # a key that logs in per use has no PIN-less fast path
-            _install(key, "sign", asked, p, session._bind("sign", p.native, key.handle, len(result)))
+            _install(key, "sign", asked, p, session._bind("sign", p.native, handle, len(result), gate))
             key._fast["sign-size", asked] = len(result)
         return result
-    mod = session._module
     with session._lock:
+        mod = session._module  # inside: the functions of the held session's generation
         h = session.handle
         start = partial(_begin, mod.C_SignInit, mod.C_SignFinal, h, p, key, SIGN, per_use)
         *_, signature = _parts(h, start, mod.C_SignUpdate, mod.C_SignFinal, mod.C_SignFinal, data)
@@ -272,7 +274,8 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
     session = key.session
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, VERIFY, data, single)
-        call = session._bind("verify", p.native, key.handle, 0)
+        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        call = session._bind("verify", p.native, key.handle, 0, gate)
         try:
             valid: bool = call(block, signature)
         except CryptokiError as exc:
@@ -280,16 +283,16 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
         if single is not None:
             _install(key, "verify", asked, p, call)
         return valid
-    mod = session._module
-
-    def finish(h: int) -> bool:
-        try:
-            mod.C_VerifyFinal(h, signature)
-        except SignatureError:
-            return False  # C_VerifyFinal ends the operation when it answers about the signature
-        return True
-
     with session._lock:
+        mod = session._module  # inside: the functions of the held session's generation
+
+        def finish(h: int) -> bool:
+            try:
+                mod.C_VerifyFinal(h, signature)
+            except SignatureError:
+                return False  # C_VerifyFinal ends the operation when it answers about the signature
+            return True
+
         h = session.handle
         start = partial(run_init, mod.C_VerifyInit, h, p, key, VERIFY)
         *_, ok = _parts(h, start, mod.C_VerifyUpdate, finish, partial(mod.C_VerifyFinal, signature=b""), data)
@@ -312,23 +315,25 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation, pin: ContextP
     session = key.session
     if single is not None or not p.multipart:
         block = single if single is not None else _joined(data)
+        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        handle = key.handle
         try:
-            result: bytes = p.bound(session._bind(op.name, p.native, key.handle, _FIRST_EXTRA, per_use))(block)
+            result: bytes = p.bound(session._bind(op.name, p.native, handle, _FIRST_EXTRA, gate, per_use))(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, op) from None
         if single is not None and per_use is None:
             # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
             # so CBC padding always fits); decryption: never more than the input.
             extra = max(len(result) - len(block), _MIN_EXTRA)
-            _install(key, op.name, mechanism, p, p.bound(session._bind(op.name, p.native, key.handle, extra)))
+            _install(key, op.name, mechanism, p, p.bound(session._bind(op.name, p.native, handle, extra, gate)))
         return result
-    mod = session._module
-    init, update, final = (
-        (mod.C_EncryptInit, mod.C_EncryptUpdate, mod.C_EncryptFinal)
-        if op is ENCRYPT
-        else (mod.C_DecryptInit, mod.C_DecryptUpdate, mod.C_DecryptFinal)
-    )
     with session._lock:
+        mod = session._module  # inside: the functions of the held session's generation
+        init, update, final = (
+            (mod.C_EncryptInit, mod.C_EncryptUpdate, mod.C_EncryptFinal)
+            if op is ENCRYPT
+            else (mod.C_DecryptInit, mod.C_DecryptUpdate, mod.C_DecryptFinal)
+        )
         h = session.handle
         return b"".join(_parts(h, partial(_begin, init, final, h, p, key, op, per_use), update, final, final, data))
 
@@ -357,13 +362,13 @@ def crypt_stream(key: KeyLike, data: Any, mechanism: Any, *, encrypt: bool) -> I
 
 def _stream(key: KeyLike, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
     session = key.session
-    mod = session._module
-    init, once, update, final = (
-        (mod.C_EncryptInit, mod.C_Encrypt, mod.C_EncryptUpdate, mod.C_EncryptFinal)
-        if op is ENCRYPT
-        else (mod.C_DecryptInit, mod.C_Decrypt, mod.C_DecryptUpdate, mod.C_DecryptFinal)
-    )
-    with session._exclusive() as h:  # held across yields: a pooled session is borrowed for the whole stream
+    # Held across yields (a pooled session is borrowed for the whole stream), with the functions of its generation.
+    with session._exclusive() as (h, mod):
+        init, once, update, final = (
+            (mod.C_EncryptInit, mod.C_Encrypt, mod.C_EncryptUpdate, mod.C_EncryptFinal)
+            if op is ENCRYPT
+            else (mod.C_DecryptInit, mod.C_Decrypt, mod.C_DecryptUpdate, mod.C_DecryptFinal)
+        )
         if not p.multipart:
             block = _joined(data)
             run_init(init, h, p, key, op)
@@ -390,8 +395,8 @@ def digest(session: SessionLike, data: Any, mechanism: Any) -> bytes:
     if single is not None:
         result: bytes = session._bind("digest", p.native, 0, 0)(single)
         return result
-    mod = session._module
     with session._lock:
+        mod = session._module  # inside: the functions of the held session's generation
         h = session.handle
         start = partial(mod.C_DigestInit, h, p.arg)
         *_, result = _parts(h, start, mod.C_DigestUpdate, mod.C_DigestFinal, mod.C_DigestFinal, data)
@@ -405,7 +410,8 @@ def _batch(
     key: KeyLike, p: Plan, op: Operation, name: str, workers: int | None, on_error: str, *args: Any, **kwargs: Any
 ) -> list[Any]:
     """``name`` (``sign_many`` …) of :mod:`p11._native` on the key's session, or on the pool with ``workers``;
-    failures explained as single calls are (a key whose attributes forbid the operation: KeyCapabilityError)."""
+    failures explained as single calls are (a key whose attributes forbid the operation: KeyCapabilityError).
+    ``args`` hold the key's handle, read after ``gate`` was (see p11.interfaces.SessionLike)."""
     try:
         results = key.session._batch(name, workers, *args, on_error=on_error, **kwargs)
     except CryptokiError as exc:
@@ -444,9 +450,11 @@ def sign_many(
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
     size = key._fast.get(("sign-size", asked), 0) if asked is None or isinstance(asked, int) else 0
+    gate = key.session._fl
     if per_use is not None:  # every item logs in (in C, after its C_SignInit); the batch runs on one session
-        return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size, pin=per_use)
-    return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size)
+        return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size, gate=gate,
+                      pin=per_use)
+    return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size, gate=gate)
 
 
 def verify_many(
@@ -457,7 +465,10 @@ def verify_many(
     p = plan(key, mechanism, VERIFY)
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
-    return _batch(key, p, VERIFY, "verify_many", workers, on_error, p.native, key.handle, messages, signatures)
+    gate = key.session._fl
+    return _batch(
+        key, p, VERIFY, "verify_many", workers, on_error, p.native, key.handle, messages, signatures, gate=gate
+    )
 
 
 def _tag_bits(tag_length: int) -> int:
@@ -483,6 +494,7 @@ def encrypt_many(
         iv_length = size_arg(iv_length, "iv_length", 1, MAX_IV_LENGTH)
     p = plan(key, Mechanism.AES_GCM, ENCRYPT)
     options = {"ivs": ivs, "aad": aad, "tag_bits": tag_bits, "iv_len": iv_length, "mechanism": p.native}
+    options["gate"] = key.session._fl
     return _batch(key, p, ENCRYPT, "encrypt_many", workers, on_error, key.handle, messages, **options)
 
 
@@ -491,15 +503,20 @@ def decrypt_many(
 ) -> list[Any]:
     tag_bits = _tag_bits(tag_length)
     p = plan(key, Mechanism.AES_GCM, DECRYPT)
-    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native}
+    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native, "gate": key.session._fl}
     return _batch(key, p, DECRYPT, "decrypt_many", workers, on_error, key.handle, items, **options)
 
 
 def run_async(key: KeyLike, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Awaitable[_T]:
     """``fn(*args, **kwargs)`` on one of the threads of the pool the key's session uses (the token's): an
     awaitable for the running event loop, which never blocks on the token; at most ``pool.max_size`` run at
-    once, the rest queue."""
-    result: Awaitable[_T] = key.session._executor_pool().run_async(fn, *args, **kwargs)
+    once, the rest queue. When that pool is closed, the error is the one the call itself would raise: the key's
+    ``StaleObject`` when its library was closed, else ``PoolClosed``."""
+    try:
+        result: Awaitable[_T] = key.session._executor_pool().run_async(fn, *args, **kwargs)
+    except PoolClosed:
+        _ = key.handle  # raises StaleObject for a key of a closed library, as key.sign() would
+        raise
     return result
 
 
@@ -536,16 +553,25 @@ def sign_async(key: KeyLike, data: Any, mechanism: Any) -> Awaitable[bytes]:
 
 
 def _sign_gathered(loop: Any, group: tuple[int, Any]) -> None:
+    """The loop turn's callback: hand the gathered awaits of one key and mechanism to the pool as one batch. It runs
+    inside the event loop, so nothing may escape it: if the batch cannot even start (the pool or library was closed
+    meanwhile), every await gets that error, the one the synchronous call raises."""
     waiting = _GATHERING.get(loop, {})
     key, messages, futures = waiting.pop(group)
     if not waiting:
         _GATHERING.pop(loop, None)
     mechanism = group[1]
-    if len(messages) == 1:
-        inner = run_async(key, key.sign, messages[0], mechanism)  # type: ignore[attr-defined]
-    else:
-        workers = min(len(messages), key.session._executor_pool().max_size)
-        inner = run_async(key, key.sign_many, messages, mechanism, workers=workers, on_error="return")  # type: ignore[attr-defined]
+    try:
+        if len(messages) == 1:
+            inner = run_async(key, key.sign, messages[0], mechanism)  # type: ignore[attr-defined]
+        else:
+            workers = min(len(messages), key.session._executor_pool().max_size)
+            inner = run_async(key, key.sign_many, messages, mechanism, workers=workers, on_error="return")  # type: ignore[attr-defined]
+    except Exception as exc:
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
+        return
     inner.add_done_callback(lambda done: _hand_out(done, futures))  # type: ignore[attr-defined]
 
 

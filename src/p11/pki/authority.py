@@ -11,8 +11,9 @@ same one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from p11.api.objects import PrivateKey
 from p11.crypto import token_key
+from p11.errors import P11Error
 from p11.opener import module_path_for
 from p11.opener import open as open_uri
 from p11.pki.chain import export_chain
@@ -33,12 +35,19 @@ from p11.pki.errors import (
     ProfileViolation,
 )
 from p11.pki.index import Index, IndexEntry
-from p11.pki.keys import adopt_key, check_key_matches, generate_key, hash_setting, signature_hash
+from p11.pki.keys import (
+    adopt_key,
+    check_algorithm_hash,
+    check_key_matches,
+    generate_key_pair,
+    hash_setting,
+    signature_hash,
+)
 from p11.pki.profiles import INTERMEDIATE, ROOT, Profile, Urls, build_extensions, get_profile, validity
 from p11.pki.requests import csr_san, load_csr, parse_name, parse_san
 from p11.pki.revocation import build_crl, parse_reason
 from p11.pki.serials import check_serial, random_serial
-from p11.pki.storage import DirectoryLock, atomic_write
+from p11.pki.storage import atomic_write
 from p11.trust import AllowModules
 from p11.uri import URI
 
@@ -88,11 +97,30 @@ def _label_for(subject: x509.Name, label: str | None) -> str:
     return f"{common if isinstance(common, str) else 'CA'} key"
 
 
-def _ca_key(session: Session, key: KeyRef | None, algorithm: str, subject: x509.Name, label: str | None) -> PrivateKey:
-    """``key`` adopted from ``session``'s token, or a new ``algorithm`` key generated there."""
+@contextlib.contextmanager
+def _ca_key(
+    session: Session,
+    key: KeyRef | None,
+    algorithm: str,
+    subject: x509.Name,
+    label: str | None,
+    target: CADirectory,
+) -> Iterator[PrivateKey]:
+    """``key`` adopted from ``session``'s token, or a new ``algorithm`` key pair generated there for the CA being
+    made in ``target``. A generated pair is destroyed again when the block fails before ``target`` holds the CA:
+    nothing refers to it then, and a failed creation must not leave keys behind on the token."""
     if key is not None:
-        return adopt_key(session, key)
-    return generate_key(session, algorithm, _label_for(subject, label))
+        yield adopt_key(session, key)
+        return
+    public, private = generate_key_pair(session, algorithm, _label_for(subject, label))
+    try:
+        yield private
+    except BaseException:
+        if not target.exists():
+            for made in (private, public):
+                with contextlib.suppress(P11Error):
+                    made.destroy()
+        raise
 
 
 def _urls(crl_urls: Iterable[str], ocsp_urls: Iterable[str], ca_issuers_urls: Iterable[str]) -> Urls:
@@ -162,6 +190,7 @@ class CertificateAuthority:
 
     @property
     def directory(self) -> Path:
+        """The CA directory: certificate, chain, key URI, settings, index and CRL (``p11.pki.directory``)."""
         return self._dir.path
 
     @property
@@ -176,6 +205,7 @@ class CertificateAuthority:
 
     @property
     def root(self) -> x509.Certificate:
+        """The root certificate at the top of this CA's chain (this CA's own, for a root CA): what verifiers trust."""
         return self.chain[-1]
 
     @property
@@ -233,22 +263,27 @@ class CertificateAuthority:
         """A new self-signed root CA in ``directory`` (new or empty), its key generated on ``session``'s token
         (``algorithm``: ``ec-p256``/``ec-p384``/``ec-p521``/``rsa-3072``/``rsa-4096``/``ed25519``) or, with ``key``
         (a PrivateKey or its URI), an existing token key adopted. ``session`` must be logged in (and read-write to
-        generate). The URLs go into the certificates this CA issues."""
+        generate). The URLs go into the certificates this CA issues.
+
+        The directory is made and locked before the key: of two creations at once, one wins and the other raises
+        :class:`~p11.pki.errors.CADirectoryError` without having made a key. A key generated here is destroyed
+        again if the creation fails."""
         name = parse_name(subject)
         hash_name = hash_setting(hash)
+        if key is None:
+            check_algorithm_hash(algorithm, hash_name)
         _check_path_length(path_length)
         urls = _urls(crl_urls, ocsp_urls, ca_issuers_urls)
         start, end = validity(ROOT, None, days, not_before)
         target = CADirectory(Path(directory))
-        target.check_new()
-        private = _ca_key(session, key, algorithm, name, label)
-        signer = token_key(private)
-        public = signer.public_key()
-        extensions = build_extensions(ROOT, name, public, public, path_length=path_length)
-        builder = _builder(name, name, public, random_serial(), start, end, extensions)
-        certificate = builder.sign(signer, signature_hash(public, hash_name))
-        settings = Settings(hash_name, urls, session.token.library.path)
-        target.create(certificate, [], private.uri, settings)
+        with target.creating(lock_timeout), _ca_key(session, key, algorithm, name, label, target) as private:
+            signer = token_key(private)
+            public = signer.public_key()
+            extensions = build_extensions(ROOT, name, public, public, path_length=path_length)
+            builder = _builder(name, name, public, random_serial(), start, end, extensions)
+            certificate = builder.sign(signer, signature_hash(public, hash_name))
+            settings = Settings(hash_name, urls, session.token.library.path)
+            target.write_new(certificate, [], private.uri, settings)
         return cls(target.path, certificate, [], private.uri, signer, settings, lock_timeout=lock_timeout)
 
     def create_intermediate(
@@ -260,6 +295,7 @@ class CertificateAuthority:
         algorithm: str = "ec-p384",
         key: KeyRef | None = None,
         hash: str | None = None,
+        issuer_hash: str | None = None,
         days: int | None = None,
         path_length: int | None = 0,
         label: str | None = None,
@@ -269,34 +305,40 @@ class CertificateAuthority:
         not_before: datetime.datetime | None = None,
     ) -> CertificateAuthority:
         """A new intermediate CA below this one, in its own ``directory``: key generated on ``session``'s token (or
-        ``key`` adopted), certificate signed by this CA on the token and recorded in this CA's index. Refused before
-        any key is made if this CA is not valid now, or a pathLenConstraint above leaves no room
-        (:class:`~p11.pki.errors.PathLengthExceeded`)."""
+        ``key`` adopted), certificate signed by this CA on the token and recorded in this CA's index. ``hash`` is
+        what the new CA signs with; ``issuer_hash`` what this CA signs the new CA's certificate with (default: this
+        CA's own). Refused before any key is made if this CA is not valid now, or a pathLenConstraint above leaves no
+        room (:class:`~p11.pki.errors.PathLengthExceeded`); creation is exclusive and a generated key is destroyed
+        again if it fails, as in :meth:`create_root`."""
         name = parse_name(subject)
         hash_name = hash_setting(hash)
+        if key is None:
+            check_algorithm_hash(algorithm, hash_name)
+        signing_hash = self._signing_hash(issuer_hash)
         _check_path_length(path_length)
         urls = _urls(crl_urls, ocsp_urls, ca_issuers_urls)
         self._check_valid_now()
         self._check_room_for_ca(path_length)
         start, end = validity(INTERMEDIATE, self._certificate, days, not_before)
         target = CADirectory(Path(directory))
-        target.check_new()
         if key is None and session is None:
             raise TypeError("create_intermediate needs a session to generate the key in, or key= to adopt one")
-        if session is not None:
-            private = _ca_key(session, key, algorithm, name, label)
-        elif isinstance(key, PrivateKey):
-            private = key
-        else:
+        if session is None and not isinstance(key, PrivateKey):
             raise TypeError("a key given by URI is looked up in a session: pass the session too")
-        signer = token_key(private)
-        public = signer.public_key()
-        extensions = build_extensions(
-            INTERMEDIATE, name, public, self._certificate.public_key(), path_length=path_length, urls=self.urls
-        )
-        certificate = self._sign_and_record(name, public, start, end, extensions)
-        settings = Settings(hash_name, urls, private.session.token.library.path)
-        target.create(certificate, self.chain, private.uri, settings)
+        with target.creating(self.lock_timeout), contextlib.ExitStack() as stack:
+            if session is not None:
+                private = stack.enter_context(_ca_key(session, key, algorithm, name, label, target))
+            else:
+                assert isinstance(key, PrivateKey)
+                private = key
+            signer = token_key(private)
+            public = signer.public_key()
+            extensions = build_extensions(
+                INTERMEDIATE, name, public, self._certificate.public_key(), path_length=path_length, urls=self.urls
+            )
+            certificate = self._sign_and_record(name, public, start, end, extensions, signing_hash)
+            settings = Settings(hash_name, urls, private.session.token.library.path)
+            target.write_new(certificate, self.chain, private.uri, settings)
         return CertificateAuthority(
             target.path, certificate, self.chain, private.uri, signer, settings, lock_timeout=self.lock_timeout
         )
@@ -315,8 +357,8 @@ class CertificateAuthority:
         """The CA kept in ``directory``, its key found by the URI in ``key.uri``: in ``session`` when given (its
         token must be the one the URI names), else through :func:`p11.open` with ``pin`` in the module ``module``
         (the caller's choice), else the one ``key.uri`` names, else ``$P11_MODULE``, else the one recorded in
-        ``ca.json`` (:func:`p11.opener.module_path_for`). What the directory names is data: such a module is loaded
-        only if the caller trusts it (:mod:`p11.trust`; ``allow_modules`` adds to that), else
+        ``ca.json`` (as :func:`p11.open` finds a module). What the directory names is data: such a module is loaded
+        only if the caller trusts it (``p11.trust``; ``allow_modules`` adds to that), else
         :class:`p11.errors.UntrustedModule`. A wrong PIN raises :class:`p11.errors.PinIncorrect`, a missing token
         :class:`p11.errors.NoSuchToken`."""
         target = CADirectory(Path(directory))
@@ -345,11 +387,14 @@ class CertificateAuthority:
         subject: str | x509.Name | None = None,
         path_length: int | None = 0,
         not_before: datetime.datetime | None = None,
+        hash: str | None = None,
     ) -> x509.Certificate:
         """A certificate for the key in ``csr`` (PEM, DER or a CSR object; its signature is checked first), with the
         extensions of ``profile`` (``server``, ``client``, ``code-signing``, or ``intermediate`` for a CA whose key
         lives elsewhere). ``subject`` and ``san`` replace the CSR's; the SAN is otherwise taken from the CSR.
-        ``days`` defaults to the profile's and never reaches past this CA's own notAfter.
+        ``days`` defaults to the profile's and never reaches past this CA's own notAfter. ``hash`` is the signature
+        hash for this certificate (``sha256``/``sha384``/``sha512``; default: the CA's setting, else by its key;
+        ValueError for an EdDSA CA, which signs without one).
 
         Refused, with nothing signed or recorded: a CSR that does not verify (:class:`CSRInvalid`), one asking for
         CA=true on an end-entity profile or lacking a SAN the profile requires (:class:`ProfileViolation`), this CA
@@ -357,8 +402,12 @@ class CertificateAuthority:
         (:class:`PathLengthExceeded`)."""
         request = load_csr(csr)
         chosen = get_profile(profile)
+        signing_hash = self._signing_hash(hash)
         if chosen.name == ROOT.name:
-            raise ProfileViolation("a root certificate is self-signed: use CertificateAuthority.create_root")
+            reason = "a root certificate is self-signed, not issued"
+            raise ProfileViolation(
+                f"{reason}: use CertificateAuthority.create_root", reason=reason, parameter="profile"
+            )
         requested = _requested_constraints(request)
         if requested is not None and requested.ca and not chosen.ca:
             raise ProfileViolation(
@@ -383,7 +432,12 @@ class CertificateAuthority:
             path_length=path_length if chosen.ca else None,
             urls=self.urls,
         )
-        return self._sign_and_record(name, public, start, end, extensions)
+        return self._sign_and_record(name, public, start, end, extensions, signing_hash)
+
+    def _signing_hash(self, name: str | None) -> Any:
+        """The hash to sign one certificate with: ``name``, else the CA's setting, else by key (ValueError when
+        this CA's key takes no hash choice, or ``name`` is not a hash)."""
+        return signature_hash(self._key.public_key(), hash_setting(name) or self._settings.hash)
 
     def _sign_and_record(
         self,
@@ -392,10 +446,10 @@ class CertificateAuthority:
         start: datetime.datetime,
         end: datetime.datetime,
         extensions: Sequence[tuple[x509.ExtensionType, bool]],
+        algorithm: Any,
     ) -> x509.Certificate:
         """Sign under the lock with a serial the index does not hold, write the certificate, then the index."""
-        algorithm = signature_hash(self._key.public_key(), self._settings.hash)
-        with DirectoryLock(self._dir.path, self.lock_timeout):
+        with self._dir.lock(self.lock_timeout):
             index = Index.load(self._dir.index_path)
             serial = random_serial()
             while serial in index:
@@ -421,7 +475,7 @@ class CertificateAuthority:
         number = serial.serial_number if isinstance(serial, x509.Certificate) else check_serial(serial)
         flag = parse_reason(reason)
         when = at or _now()
-        with DirectoryLock(self._dir.path, self.lock_timeout):
+        with self._dir.lock(self.lock_timeout):
             updated = Index.load(self._dir.index_path).revoke(number, when, flag)
             updated.save(self._dir.index_path)
         return updated.get(number)
@@ -433,8 +487,8 @@ class CertificateAuthority:
             raise ValueError(f"days must be a positive int, got {days!r}")
         self._check_valid_now()
         this_update = (at or _now()).replace(microsecond=0)
-        algorithm = signature_hash(self._key.public_key(), self._settings.hash)
-        with DirectoryLock(self._dir.path, self.lock_timeout):
+        algorithm = self._signing_hash(None)
+        with self._dir.lock(self.lock_timeout):
             revoked = [
                 (entry.serial, entry.revoked_at, entry.reason or x509.ReasonFlags.unspecified)
                 for entry in Index.load(self._dir.index_path).revoked()
@@ -483,9 +537,10 @@ class CertificateAuthority:
                 )
             room = left if room is None else min(room, left)
         if room is not None and (path_length is None or path_length > room):
+            asked = "no limit" if path_length is None else path_length
+            reason = f"the new CA may have at most {room} CA(s) below it (pathLenConstraint above), not {asked}"
             raise PathLengthExceeded(
-                f"the new CA may have at most {room} CA(s) below it (pathLenConstraint above); "
-                f"ask for path_length <= {room}, not {path_length}"
+                f"{reason}: ask for path_length <= {room}", reason=reason, parameter="path_length"
             )
 
 

@@ -14,14 +14,18 @@
       crl.pem           the last CRL signed
       .lock             the lock every change is made under (:class:`p11.pki.storage.DirectoryLock`)
 
-Every file is written with :func:`~p11.pki.storage.atomic_write`. A new CA directory is written file by file with
-``ca.pem`` last: a directory without ``ca.pem`` is an interrupted creation, which :meth:`CADirectory.read` refuses and
-:meth:`CADirectory.create` may overwrite.
+Every file is written with :func:`~p11.safewrite.atomic_write`. A new CA directory is made under its lock
+(:meth:`CADirectory.creating`: the "is it new?" check is repeated once the lock is held, so of two creators at once
+exactly one gets the directory and the other :class:`CADirectoryError` before it has made a key), and written file by
+file with ``ca.pem`` last: a directory without ``ca.pem`` is an interrupted creation, which :meth:`CADirectory.read`
+refuses and a later creation may overwrite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -33,7 +37,7 @@ from p11.pki.chain import export_chain, load_certificates
 from p11.pki.errors import CADirectoryError
 from p11.pki.index import INDEX_NAME
 from p11.pki.profiles import Urls
-from p11.pki.storage import LOCK_NAME, atomic_write
+from p11.pki.storage import LOCK_NAME, DirectoryLock, atomic_write
 from p11.uri import URI, URIError
 
 __all__ = ["CADirectory", "Settings"]
@@ -51,7 +55,7 @@ _FORMAT: Final = 1
 @dataclass(frozen=True)
 class Settings:
     """What ``ca.json`` holds: the signature hash (None: by key), the URLs put in issued certificates, and the
-    module the CA's token was last opened through (a path; a hint for :meth:`CertificateAuthority.open`)."""
+    module the CA's token was last opened through (a path; a hint for :meth:`p11.pki.CertificateAuthority.open`)."""
 
     hash: str | None = None
     urls: Urls = field(default_factory=Urls)
@@ -143,12 +147,35 @@ class CADirectory:
         if (self.path / CERTS_DIR).is_dir() and any((self.path / CERTS_DIR).iterdir()):
             raise CADirectoryError(f"{self.path / CERTS_DIR} holds certificates: not a new CA directory")
 
+    def lock(self, timeout: float = 60.0) -> DirectoryLock:
+        """The directory's lock; its holder tidies up what a killed writer left (here and in ``certs/``)."""
+        return DirectoryLock(self.path, timeout, tidy=[self.path / CERTS_DIR])
+
+    @contextlib.contextmanager
+    def creating(self, timeout: float = 60.0) -> Iterator[None]:
+        """``with directory.creating():`` the directory, made if missing, locked and checked to be new
+        (:meth:`check_new`, before and again under the lock); make the key and certificate, then :meth:`write_new`,
+        inside it. A second creator waits for the lock and then fails the check: one creation wins."""
+        self.check_new()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise CADirectoryError(f"{self.path} is not a directory") from None
+        with self.lock(timeout):
+            self.check_new()
+            yield
+
     def create(
         self, certificate: x509.Certificate, chain: list[x509.Certificate], key_uri: URI, settings: Settings
     ) -> None:
-        """Write a new CA directory (see :meth:`check_new` for which directories may be used)."""
-        self.check_new()
-        self.path.mkdir(parents=True, exist_ok=True)
+        """A new CA directory for a certificate and key made already: :meth:`write_new` inside :meth:`creating`."""
+        with self.creating():
+            self.write_new(certificate, chain, key_uri, settings)
+
+    def write_new(
+        self, certificate: x509.Certificate, chain: list[x509.Certificate], key_uri: URI, settings: Settings
+    ) -> None:
+        """Write a new CA directory's files, ``ca.pem`` last; only inside :meth:`creating`."""
         (self.path / CERTS_DIR).mkdir(exist_ok=True)
         atomic_write(self.path / SETTINGS_NAME, settings.dump())
         atomic_write(self.path / KEY_URI_NAME, (str(key_uri) + "\n").encode("utf-8"))

@@ -28,7 +28,17 @@ __all__ = [
 
 
 class PKIError(P11Error):
-    """Base of every error :mod:`p11.pki` raises."""
+    """Base of every error :mod:`p11.pki` raises.
+
+    A refusal that a different argument would avoid also says which: ``parameter`` names the argument (``"san"``,
+    ``"path_length"``, ``"profile"``) and ``reason`` is the message without the advice on how to pass it, so a
+    command line can give its own advice in its own words (``--san``, not ``san=[...]``).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+        self.parameter = parameter
 
 
 class CSRInvalid(PKIError, ValueError):

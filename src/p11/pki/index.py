@@ -10,6 +10,14 @@ notAfter, revocation date and reason, serial in upper-case hex, file name (alway
 OpenSSL's one-line form. Keeping OpenSSL's format lets ``openssl ca`` and ``openssl ocsp -index`` work on the same
 directory.
 
+A line is one certificate, whatever its subject holds: a subject comes from a CSR, that is from whoever asks for a
+certificate, so every character that is not printable (C0 and C1 controls, tab and newline among them, U+2028 and
+U+2029, format characters such as bidirectional overrides, unassigned code points) is written as ``\\xHH`` escapes of
+its UTF-8 bytes, as OpenSSL's ``X509_NAME_oneline`` writes bytes outside printable ASCII. No subject can split a line
+or a field, and ``openssl ca`` (which splits lines on ``\\n`` and fields on tabs) reads what is written. The reader
+splits on ``\\n`` alone, as OpenSSL does: an index written before this rule, with such a character in a subject,
+still reads.
+
 An :class:`Index` is an immutable value: :meth:`Index.add` and :meth:`Index.revoke` return a new one (refusing a
 duplicate serial or an unknown one), and :meth:`Index.save` replaces the file atomically. The CA reads, changes and
 saves it under the directory lock, so the file on disk is always a whole index, the one before a change or the one
@@ -53,8 +61,10 @@ _SHORT_NAMES: Final = {
 
 
 def _escape(text: str) -> str:
-    """Control characters as ``\\xHH`` (as OpenSSL's one-line form does): no tab or newline reaches the file."""
-    return "".join(f"\\x{ord(ch):02X}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in text)
+    """Every character that is not printable as ``\\xHH`` escapes of its UTF-8 bytes (see the module docstring):
+    no line or field separator of any kind reaches the file."""
+    return "".join(ch if ch.isprintable() else "".join(f"\\x{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+                   for ch in text)
 
 
 def oneline_subject(name: x509.Name) -> str:
@@ -110,6 +120,7 @@ class IndexEntry:
 
     @property
     def revoked(self) -> bool:
+        """Whether the certificate was revoked (``R``), whatever its expiry."""
         return self.revoked_at is not None
 
     def status(self, at: datetime.datetime | None = None) -> Status:
@@ -176,7 +187,7 @@ class Index:
             raise IndexCorrupt(f"{path}: the last line is incomplete (no newline)")
         entries: list[IndexEntry] = []
         seen: set[int] = set()
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(text.split("\n")[:-1], 1):  # "\n" alone ends a line, as for OpenSSL
             try:
                 entry = IndexEntry.parse(line)
             except ValueError as exc:
@@ -225,8 +236,9 @@ class Index:
         return [entry for entry in self._entries if entry.revoked]
 
     def dump(self) -> bytes:
+        """The index as ``index.txt`` holds it (what :meth:`save` writes), one line per certificate."""
         return "".join(entry.line() for entry in self._entries).encode("utf-8")
 
     def save(self, path: Path) -> None:
-        """Replace ``path`` with this index, atomically (see :func:`p11.pki.storage.atomic_write`)."""
+        """Replace ``path`` with this index, atomically (``p11.pki.storage.atomic_write``)."""
         atomic_write(path, self.dump())

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.x509.oid import SignatureAlgorithmOID
 
-from p11.api.objects import PrivateKey
+from p11.api.objects import PrivateKey, PublicKey
 from p11.api.uris import token_attributes
 from p11.constants import KeyType
 from p11.errors import NoSuchToken
@@ -38,11 +40,14 @@ __all__ = [
     "ALGORITHMS",
     "HASHES",
     "adopt_key",
+    "check_algorithm_hash",
     "check_key_matches",
     "generate_key",
+    "generate_key_pair",
     "hash_setting",
     "same_public_key",
     "signature_hash",
+    "signature_name",
 ]
 
 #: Key algorithms a CA key can be generated with: name → (key type, RSA bits, EC curve).
@@ -64,6 +69,26 @@ HASHES: Final[dict[str, type[SignatureHash]]] = {
 _EC_HASH: Final = {256: "sha256", 384: "sha384", 521: "sha512"}
 
 
+#: Signature algorithms by the names OpenSSL prints (``openssl x509 -text``: "Signature Algorithm: ...").
+_SIGNATURE_NAMES: Final = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
+    SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA512: "sha512WithRSAEncryption",
+    SignatureAlgorithmOID.RSASSA_PSS: "rsassaPss",
+    SignatureAlgorithmOID.ED25519: "ED25519",
+    SignatureAlgorithmOID.ED448: "ED448",
+}
+
+
+def signature_name(item: x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList) -> str:
+    """The signature algorithm of a certificate, CSR or CRL as OpenSSL names it (``ecdsa-with-SHA512``)."""
+    oid = item.signature_algorithm_oid
+    return _SIGNATURE_NAMES.get(oid, oid.dotted_string)
+
+
 def _hash_name(name: str) -> str:
     key = name.strip().lower().replace("-", "").replace("_", "")
     if key not in HASHES:
@@ -76,7 +101,7 @@ def signature_hash(public_key: Any, name: str | None = None) -> SignatureHash | 
     for Ed25519/Ed448, which hash internally and take no hash choice."""
     if isinstance(public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
         if name is not None:
-            raise ValueError(f"{type(public_key).__name__.removesuffix('PublicKey')} signs without a separate hash")
+            _refuse_hash(type(public_key).__name__.removesuffix("PublicKey"))
         return None
     if name is not None:
         return HASHES[_hash_name(name)]()
@@ -87,19 +112,35 @@ def signature_hash(public_key: Any, name: str | None = None) -> SignatureHash | 
     raise TypeError(f"cannot sign with a {type(public_key).__name__}")
 
 
+def _refuse_hash(key_name: str) -> None:
+    raise ValueError(f"{key_name} signs without a separate hash")
+
+
+def check_algorithm_hash(algorithm: str, name: str | None) -> None:
+    """ValueError when a key of ``algorithm`` cannot sign with the hash ``name`` (EdDSA takes none): checked before
+    a key is generated, so a refusal leaves nothing on the token."""
+    entry = ALGORITHMS.get(algorithm.strip().lower())
+    if name is not None and entry is not None and entry[0] == "ed25519":
+        _refuse_hash("Ed25519")
+
+
 def hash_setting(name: str | None) -> str | None:
     """``name`` normalised (``SHA-384`` → ``sha384``) for the CA's configuration, or None."""
     return None if name is None else _hash_name(name)
 
 
-def generate_key(session: Session, algorithm: str, label: str) -> PrivateKey:
-    """A new CA key pair on the session's token (``algorithm`` from :data:`ALGORITHMS`); the private half."""
+def generate_key_pair(session: Session, algorithm: str, label: str) -> tuple[PublicKey, PrivateKey]:
+    """A new CA key pair on the session's token (``algorithm`` from :data:`ALGORITHMS`): (public, private)."""
     try:
         key_type, bits, curve = ALGORITHMS[algorithm.strip().lower()]
     except KeyError:
         raise ValueError(f"unknown key algorithm {algorithm!r}; one of: {', '.join(ALGORITHMS)}") from None
-    _public, private = session.generate_keypair(key_type, bits, curve=curve, label=label)
-    return private
+    return session.generate_keypair(key_type, bits, curve=curve, label=label)
+
+
+def generate_key(session: Session, algorithm: str, label: str) -> PrivateKey:
+    """A new CA key pair on the session's token (``algorithm`` from :data:`ALGORITHMS`); the private half."""
+    return generate_key_pair(session, algorithm, label)[1]
 
 
 def adopt_key(session: Session, key: PrivateKey | URI | str) -> PrivateKey:

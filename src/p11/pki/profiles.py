@@ -84,10 +84,15 @@ class Profile:
         )
 
 
+#: A self-signed root CA: ten years, no path length limit (``create_root`` sets one if asked).
 ROOT: Final = Profile("root", ca=True, path_length=None, days=3650)
+#: An intermediate (issuing) CA under a root: five years, path length 0 (it issues end-entity certificates only).
 INTERMEDIATE: Final = Profile("intermediate", ca=True, path_length=0, days=1825)
+#: A TLS server: ``serverAuth``, and a subject alternative name is required (browsers ignore the common name).
 SERVER: Final = Profile("server", ca=False, extended_key_usage=(ExtendedKeyUsageOID.SERVER_AUTH,), require_san=True)
+#: A TLS client (mutual TLS, a device's certificate): ``clientAuth``.
 CLIENT: Final = Profile("client", ca=False, extended_key_usage=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+#: Code signing: ``codeSigning``.
 CODE_SIGNING: Final = Profile("code-signing", ca=False, extended_key_usage=(ExtendedKeyUsageOID.CODE_SIGNING,))
 
 #: Every profile by name (``code_signing`` is also accepted by :func:`get_profile`).
@@ -117,10 +122,8 @@ class Urls:
 
 def _check_san(san: Sequence[x509.GeneralName], profile: Profile) -> None:
     if profile.require_san and not san:
-        raise ProfileViolation(
-            f"the {profile.name} profile requires a subjectAltName (DNS names or IP addresses): put one in the "
-            "CSR or pass san=[...]"
-        )
+        reason = f"the {profile.name} profile requires a subjectAltName (DNS names or IP addresses)"
+        raise ProfileViolation(f"{reason}: put one in the CSR or pass san=[...]", reason=reason, parameter="san")
 
 
 def build_extensions(

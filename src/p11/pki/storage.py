@@ -1,10 +1,15 @@
-"""Files that survive a crash: write-then-rename with fsync, and one lock per CA directory shared by processes.
+"""Files that survive a crash, and one lock per CA directory shared by processes.
 
-:func:`atomic_write` writes a temporary file in the same directory, fsyncs it, renames it over the target and fsyncs
-the directory, so a reader (or the CA after a power cut) sees either the old content or the new, never a mix or a
+Every file is written by :func:`p11.safewrite.atomic_write` (write a new file, fsync, rename over, fsync the
+directory), so a reader, or the CA after a power cut, sees either the old content or the new, never a mix or a
 truncated file. :class:`DirectoryLock` is an exclusive advisory lock on ``DIR/.lock`` (``flock`` on POSIX,
 ``msvcrt.locking`` on Windows): every change to a CA directory happens under it, so two processes issuing at once
 are serialised, read the index the other just wrote, and never pick the same serial.
+
+The lock file also says whether its last holder finished: a holder marks it busy on entry and clears it on exit.
+A holder killed mid-change (``SIGKILL``, a power cut) leaves it busy, and may have left a temporary file of an
+unfinished write; the next holder finds the mark and removes those leftovers (:func:`p11.safewrite.
+remove_stale_temporaries`) from the directories it was told to keep tidy, while no other writer can be at work.
 """
 
 from __future__ import annotations
@@ -12,47 +17,23 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Final
 
 from p11.pki.errors import LockTimeout
+from p11.safewrite import atomic_write, fsync_directory, remove_stale_temporaries
 
 __all__ = ["LOCK_NAME", "DirectoryLock", "atomic_write", "fsync_directory"]
 
 #: The lock file's name inside a CA directory.
 LOCK_NAME: Final = ".lock"
 _POLL: Final = 0.01
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or a new file in ``directory`` durable (a no-op where directories cannot be opened)."""
-    if sys.platform == "win32":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so that a crash at any point leaves the old file or the new one, whole."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_directory(path.parent)
+_BUSY: Final = b"busy\n"
+_IDLE: Final = b"idle\n"  # the same size: rewriting the mark in place never needs a new block on a full disk
+_LOCK_FLAGS: Final = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 if sys.platform == "win32":
@@ -91,15 +72,16 @@ class DirectoryLock:
     Not reentrant: one ``with`` at a time per object.
     """
 
-    def __init__(self, directory: Path, timeout: float = 60.0) -> None:
+    def __init__(self, directory: Path, timeout: float = 60.0, *, tidy: Iterable[Path] = ()) -> None:
         self.path = Path(directory) / LOCK_NAME
         self.timeout = timeout
+        self.tidy = (Path(directory), *tidy)
         self._fd: int | None = None
 
     def __enter__(self) -> DirectoryLock:
         if self._fd is not None:
             raise RuntimeError("DirectoryLock is not reentrant")
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path, _LOCK_FLAGS, 0o600)
         deadline = time.monotonic() + self.timeout
         try:
             while not _try_lock(fd):
@@ -109,6 +91,10 @@ class DirectoryLock:
                         f"{self.timeout:g} s ({self.path.name})"
                     )
                 time.sleep(_POLL)
+            if _read_mark(fd) == _BUSY:  # its last holder died mid-change
+                for directory in self.tidy:
+                    remove_stale_temporaries(directory)
+            _write_mark(fd, _BUSY, self.path)
         except BaseException:
             os.close(fd)
             raise
@@ -121,6 +107,23 @@ class DirectoryLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             try:
+                with contextlib.suppress(OSError):  # a mark left busy only makes the next holder tidy up
+                    _write_mark(fd, _IDLE, self.path)
                 _unlock(fd)
             finally:
                 os.close(fd)
+
+
+def _read_mark(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, len(_BUSY))
+
+
+def _write_mark(fd: int, mark: bytes, path: Path) -> None:
+    """The lock file's content: ``busy`` while a change is under way, ``idle`` once it is done (no fsync: after a
+    power cut a leftover temporary file is only kept until the next holder that finds the mark)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, mark)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None

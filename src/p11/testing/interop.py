@@ -10,6 +10,8 @@ Each token lives in its own directory and touches no system state:
   one (nothing outside that process tree sees it); as another user ``HOME``/``XDG_CONFIG_HOME`` point at a private
   ``pkcs11.conf`` that says ``user-config: only``;
 * :class:`PKCS11SpyToken` — OpenSC's ``pkcs11-spy.so`` in front of the store, logging every call to a file;
+* :class:`P11KitServerToken` — ``p11-kit server`` exporting the store's token on a unix socket, reached through
+  ``p11-kit-client.so``: a remote token whose server can be killed and started again;
 * :class:`OpenCryptokiToken` — openCryptoki's soft token ("swtok") behind its slot daemon ``pkcsslotd``. The one
   exception to "no system state": openCryptoki 3.8 has its paths compiled in, so the token lives in the fixed
   system locations (``/var/lib/opencryptoki/swtok``, ``/var/lock/opencryptoki``, ``/run/pkcsslotd.*``), needs
@@ -59,6 +61,7 @@ __all__ = [
     "InteropUnavailable",
     "OpenCryptokiToken",
     "P11KitProxyToken",
+    "P11KitServerToken",
     "PKCS11SpyToken",
     "SoftHSMStore",
     "TPM2Token",
@@ -70,6 +73,7 @@ __all__ = [
 APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "softhsm": ("softhsm2",),
     "p11kit": ("softhsm2", "p11-kit", "p11-kit-modules", "util-linux", "mount"),
+    "p11kit-server": ("softhsm2", "p11-kit", "p11-kit-modules"),
     "spy": ("softhsm2", "opensc-pkcs11"),
     "opencryptoki": ("opencryptoki",),
     "tpm2": (
@@ -859,3 +863,68 @@ def _succeeds(argv: Sequence[str], env: Mapping[str, str]) -> bool:
         return subprocess.run(list(argv), env=dict(env), capture_output=True, timeout=10, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         return False
+
+
+# -- p11-kit server: a remote token -----------------------------------------------------------------------------
+
+
+class P11KitServerToken(_WrapsSoftHSM):
+    """A remote token: ``p11-kit server`` exporting the token of a private :class:`SoftHSMStore` (``.backend``) on a
+    unix socket in the directory, and ``p11-kit-client.so`` (:attr:`module`, what children load) connecting to it
+    through ``P11_KIT_SERVER_ADDRESS`` (in :attr:`env`). The server can be killed and started again
+    (:meth:`kill_server`, :meth:`start_server`): what a network HSM restarting looks like to a client.
+
+    The server runs in a process group of its own (it starts a ``p11-kit-remote`` per connection), killed as a
+    whole by its recorded PID; no configuration of p11-kit is read or changed (``--provider`` names the module)."""
+
+    kind = "p11kit-server"
+    default_label = "p11-interop-remote"
+    module_names = ("pkcs11/p11-kit-client.so", "p11-kit-client.so")
+
+    @classmethod
+    def check(cls) -> tuple[str, str]:
+        """``(client module path, p11-kit program)``, or :class:`InteropUnavailable`."""
+        found, missing = _which_all(["p11-kit"])
+        module = cls._wrapper_module(missing)
+        return module, found["p11-kit"]
+
+    def _start(self) -> None:
+        self.module, self._program = self.check()
+        self.backend.start()
+        self.socket_path = self.directory / "server.sock"
+        self.env = {**self.backend.env, "P11_KIT_SERVER_ADDRESS": f"unix:path={self.socket_path}"}
+        self._server: _Daemon | None = None
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server (again), and wait until its socket accepts connections."""
+        if self._server is not None and self._server.alive():
+            return
+        self.socket_path.unlink(missing_ok=True)
+        argv = [self._program, "server", "--foreground", "--provider", self.backend.module,
+                "--name", str(self.socket_path), f"pkcs11:token={self.label}"]
+        self._server = self._spawn("p11-kit-server", argv, env=self.child_env())
+        # p11-kit execs its server program with argv[0] "server": the socket path (ours alone) identifies it.
+        self._server.expect = str(self.socket_path)
+        self._wait(self._server, lambda: _unix_accepts(self.socket_path), "its socket")
+
+    def kill_server(self) -> None:
+        """SIGKILL the server and the connections it serves (its process group, by its recorded PID)."""
+        daemon, self._server = self._server, None
+        if daemon is None:
+            return
+        with contextlib.suppress(ValueError):
+            self._daemons.remove(daemon)
+        try:
+            if daemon.alive() and daemon._still_ours():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(daemon.proc.pid, signal.SIGKILL)  # its own group: start_new_session in _spawn
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                daemon.proc.wait(_STOP_TIMEOUT)
+        finally:
+            daemon.pid_file.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        if getattr(self, "_server", None) is not None:
+            self.kill_server()
+        super().stop()

@@ -101,14 +101,17 @@ class SoftHSM:
     # The first token's details, the ones most tests want.
     @property
     def label(self) -> str:
+        """The first token's label (the one ``SoftHSM(label=...)`` made)."""
         return self._first.label
 
     @property
     def user_pin(self) -> str:
+        """The first token's user PIN: a throwaway token's, safe to show in a test."""
         return self._first.user_pin
 
     @property
     def so_pin(self) -> str:
+        """The first token's security officer PIN."""
         return self._first.so_pin
 
     @property
@@ -117,6 +120,9 @@ class SoftHSM:
         return {**os.environ, "SOFTHSM2_CONF": str(self.conf_path)}
 
     def start(self) -> SoftHSM:
+        """Write the store's ``softhsm2.conf``, point ``SOFTHSM2_CONF`` at it and initialise the first token
+        (``with SoftHSM() as hsm:`` calls it). SoftHSM reads the variable at ``C_Initialize``, so start before
+        loading the module in this process."""
         if self._started:
             return self
         self.token_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +202,7 @@ class SoftHSM:
         raise LookupError(f"no SoftHSM token labelled {label!r} in {self.token_dir}")
 
     def close(self) -> None:
+        """Put ``SOFTHSM2_CONF`` back as it was and delete the store if this object made its directory."""
         if self._started:
             if self._saved_conf is None:
                 os.environ.pop("SOFTHSM2_CONF", None)
