@@ -34,8 +34,7 @@ from p11.api.session import Session
 from p11.api.token import Token
 from p11.testing import SoftHSM
 from tests.faults.faultmod import FaultModule, build
-from tests.faults.helpers import Faulty
-from tests.support import SECRET_PIN, SO_PIN, USER_PIN, openssl, token_with_keys, unique_label
+from tests.support import SECRET_PIN, SO_PIN, USER_PIN, Faulty, openssl, token_with_keys, unique_label
 from tests.support.cli import CLI
 
 

@@ -19,6 +19,7 @@ from p11.encodings.curves import curve
 __all__ = [
     "der_octet_string",
     "software_public_key",
+    "split",
     "token_public_key",
     "unwrap_octet_string",
 ]
@@ -87,3 +88,15 @@ def token_public_key(session: Session, key: Any, **attrs: Any) -> Any:
         )
     tmpl.update(attrs)
     return session.create_object(tmpl)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    """``data`` cut at the offsets ``cuts`` (clamped to its length, empty chunks kept): the parts a multi-part
+    operation is fed, to compare with the single-shot result."""
+    points = sorted({min(c, len(data)) for c in cuts})
+    chunks, start = [], 0
+    for point in points:
+        chunks.append(data[start:point])
+        start = point
+    chunks.append(data[start:])
+    return chunks

@@ -30,8 +30,7 @@ from p11.api.token import Token
 from p11.constants import KeyType, Mechanism, ObjectClass
 from p11.crypto import export_public_key, token_key
 from p11.testing import SoftHSM
-from tests.faults.helpers import Faulty
-from tests.support import SECRET_PIN, WRONG_PIN, unique_label
+from tests.support import SECRET_PIN, WRONG_PIN, Faulty, unique_label
 
 PKCS11_TOOL = shutil.which("pkcs11-tool")
 pytestmark = pytest.mark.skipif(PKCS11_TOOL is None, reason="pkcs11-tool (OpenSC) is not installed")

@@ -19,7 +19,7 @@ from p11 import errors
 from p11._cffi import ffi
 from p11.constants import Attribute, KeyDerivation, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import CBC, CTR, ECDH1, GCM, OAEP, KeyWrap, Raw
-from tests.api.helpers import software_public_key
+from tests.api.helpers import software_public_key, split
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 AES_KEY = bytes(range(32))
@@ -50,16 +50,6 @@ def rsa_pair(session):
     return session.generate_keypair("rsa", 2048, token=False)
 
 
-def _split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(c, len(data)) for c in cuts})
-    chunks, start = [], 0
-    for point in points:
-        chunks.append(data[start:point])
-        start = point
-    chunks.append(data[start:])
-    return chunks
-
-
 # -- AES ---------------------------------------------------------------------------------------------------------
 
 
@@ -80,8 +70,8 @@ def test_aes_gcm_matches_cryptography(key, data, aad, iv_len, tag_length, cuts):
     decryptor.authenticate_additional_data(aad)
     assert decryptor.update(ct[: len(data)]) + decryptor.finalize() == data
     assert key.decrypt(ct, mech) == data
-    assert key.encrypt(_split(data, cuts), mech) == ct  # streaming equals single-shot
-    assert key.decrypt(_split(ct, cuts), mech) == data
+    assert key.encrypt(split(data, cuts), mech) == ct  # streaming equals single-shot
+    assert key.decrypt(split(ct, cuts), mech) == data
     if tag_length == 16:
         assert key.decrypt(AESGCM(AES_KEY).encrypt(iv, data, aad), mech) == data
 
@@ -106,8 +96,8 @@ def test_aes_cbc_pad_matches_cryptography(key, data, cuts):
     encryptor = Cipher(algorithms.AES(AES_KEY), modes.CBC(iv)).encryptor()
     assert ct == encryptor.update(padder.update(data) + padder.finalize()) + encryptor.finalize()
     assert key.decrypt(ct, CBC(iv)) == data
-    assert key.encrypt(_split(data, cuts), CBC(iv)) == ct
-    assert b"".join(key.decrypt_stream(_split(ct, cuts), CBC(iv))) == data
+    assert key.encrypt(split(data, cuts), CBC(iv)) == ct
+    assert b"".join(key.decrypt_stream(split(ct, cuts), CBC(iv))) == data
 
 
 def test_aes_cbc_without_padding(key):
@@ -126,7 +116,7 @@ def test_aes_ctr_matches_cryptography(key, data, cuts):
     encryptor = Cipher(algorithms.AES(AES_KEY), modes.CTR(iv)).encryptor()
     assert ct == encryptor.update(data) + encryptor.finalize()
     assert key.decrypt(ct, CTR(iv)) == data
-    assert key.encrypt(iter(_split(data, cuts)), CTR(iv)) == ct
+    assert key.encrypt(iter(split(data, cuts)), CTR(iv)) == ct
 
 
 def test_stream_generators_yield_as_they_go(key):
@@ -352,7 +342,7 @@ def test_ecdh_with_a_kdf(session):
 def test_digest_equals_hashlib(session, mechanism, name):
     data = os.urandom(5000)
     assert session.digest(data, mechanism) == hashlib.new(name, data).digest()
-    assert session.digest(_split(data, [10, 4000]), mechanism) == hashlib.new(name, data).digest()
+    assert session.digest(split(data, [10, 4000]), mechanism) == hashlib.new(name, data).digest()
     assert session.digest(io.BytesIO(data), mechanism) == hashlib.new(name, data).digest()
 
 

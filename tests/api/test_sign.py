@@ -17,7 +17,7 @@ from p11 import errors
 from p11.constants import MGF, Attribute, KeyType, Mechanism, ObjectClass
 from p11.mechanisms import PSS, EdDSA, digest_info
 from p11.ops.plans import SIGN, plan
-from tests.api.helpers import software_public_key, token_public_key
+from tests.api.helpers import software_public_key, split, token_public_key
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 HASHES = {
@@ -197,7 +197,7 @@ def test_ecdsa_without_hashing_signs_the_given_digest(ec_pairs):
 @given(data=st.binary(max_size=4096), cuts=st.lists(st.integers(min_value=0, max_value=4096), max_size=6))
 def test_ecdsa_streaming_verifies_like_single_shot(ec_pairs, data, cuts):
     pub, priv = ec_pairs["secp384r1"]
-    chunks = _split(data, cuts)
+    chunks = split(data, cuts)
     sig = priv.sign(iter(chunks), Mechanism.ECDSA_SHA384)
     software_public_key(pub).verify(der_signature(sig), data, ec.ECDSA(hashes.SHA384()))
     pub.verify(io.BytesIO(data), sig, Mechanism.ECDSA_SHA384)
@@ -274,7 +274,7 @@ def test_generated_hmac_key_matches_python(session):
 @SETTINGS
 @given(data=st.binary(max_size=8192), cuts=st.lists(st.integers(min_value=0, max_value=8192), max_size=8))
 def test_hmac_streaming_equals_single_shot(hmac_key, hmac_secret, data, cuts):
-    chunks = _split(data, cuts)
+    chunks = split(data, cuts)
     single = hmac_key.sign(data, Mechanism.SHA512_HMAC)
     assert hmac_key.sign(chunks, Mechanism.SHA512_HMAC) == single
     assert hmac_key.sign(io.BytesIO(data), Mechanism.SHA512_HMAC) == single
@@ -287,8 +287,8 @@ def test_hmac_streaming_equals_single_shot(hmac_key, hmac_secret, data, cuts):
 def test_rsa_streaming_equals_single_shot(rsa_pair, data, cuts):
     pub, priv = rsa_pair
     single = priv.sign(data, Mechanism.SHA256_RSA_PKCS)
-    assert priv.sign(_split(data, cuts), Mechanism.SHA256_RSA_PKCS) == single
-    pub.verify(_split(data, cuts), single, Mechanism.SHA256_RSA_PKCS)
+    assert priv.sign(split(data, cuts), Mechanism.SHA256_RSA_PKCS) == single
+    pub.verify(split(data, cuts), single, Mechanism.SHA256_RSA_PKCS)
 
 
 def test_large_file_streams(rsa_pair, tmp_path):
@@ -311,13 +311,3 @@ def test_verify_raises_signature_invalid(ec_pairs, rsa_pair):
         pub.verify(b"x", bytes(sig))
     assert isinstance(info.value, errors.SignatureError)
     assert pub.verify_ok(b"x", priv.sign(b"x"))
-
-
-def _split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(c, len(data)) for c in cuts})
-    chunks, start = [], 0
-    for point in points:
-        chunks.append(data[start:point])
-        start = point
-    chunks.append(data[start:])
-    return chunks

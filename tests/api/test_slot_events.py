@@ -24,8 +24,7 @@ import p11
 from p11.api.events import SlotEvent, SlotEventKind
 from p11.constants import TokenFlag
 from p11.testing import SoftHSM
-from tests.faults.helpers import Faulty
-from tests.support import ROOT, SO_PIN, USER_PIN
+from tests.support import ROOT, SO_PIN, USER_PIN, Faulty
 
 CHILD = ROOT / "tests" / "children" / "slot_events.py"
 SOFTHSM2_UTIL = shutil.which("softhsm2-util")

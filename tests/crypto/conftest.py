@@ -2,7 +2,8 @@
 
 ``hsm``: a logged-in read-write session for a whole test module, on SoftHSM's spare slot initialised for it; the
 keys a module makes on it are session objects, gone when it closes. ``fresh_hsm``: the same for one test, on a new
-token, for tests that make token objects and count them.
+token, for tests that make token objects and count them. ``rsa_key``, ``ec_key``: software keys (RSA-2048, P-256)
+for a test module to import, export and compare with.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from p11.api.library import load
 from p11.api.session import Session
@@ -31,3 +33,13 @@ def fresh_hsm(softhsm: SoftHSM, make_token: Callable[..., Any]) -> Iterator[Sess
     token = load(softhsm.module_path).get_token(label=fresh.label)
     with token.open(user_pin=fresh.user_pin, rw=True) as session:
         yield session
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(65537, 2048)
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())

@@ -41,16 +41,6 @@ from p11.encodings import der as _der
 PASSWORD = b"s3cret-passphrase"
 
 
-@pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(65537, 2048)
-
-
-@pytest.fixture(scope="module")
-def ec_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
 def private_pem(
     key: Any, fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8, password: bytes | None = None
 ) -> bytes:

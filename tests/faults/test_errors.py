@@ -14,8 +14,7 @@ from p11 import errors
 from p11._cffi import lib
 from p11.constants import Mechanism
 from p11.mechanisms import GCM
-from tests.faults.helpers import Faulty
-from tests.support import SECRET_PIN, mac
+from tests.support import SECRET_PIN, Faulty, mac
 
 MECH = Mechanism.SHA256_HMAC
 

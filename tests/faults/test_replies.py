@@ -16,8 +16,7 @@ import textwrap
 import pytest
 
 from p11.testing import SoftHSM
-from tests.faults.helpers import Faulty
-from tests.support import HMAC_VALUE, ROOT, SECRET_PIN
+from tests.support import HMAC_VALUE, ROOT, SECRET_PIN, Faulty
 
 CHILD = textwrap.dedent(
     """

@@ -19,7 +19,7 @@ from p11 import errors
 from p11.api.session import Session
 from p11.constants import Mechanism, ObjectClass
 from p11.mechanisms import CBC
-from tests.faults.helpers import Faulty
+from tests.support import Faulty
 
 HMAC = Mechanism.SHA256_HMAC
 MESSAGES = [b"m%d" % i for i in range(40)]

@@ -19,8 +19,7 @@ from p11 import errors
 from p11.constants import Mechanism
 from p11.testing import SoftHSM
 from tests.faults.faultmod import build
-from tests.faults.helpers import Faulty
-from tests.support import mac, python
+from tests.support import Faulty, mac, python
 
 HMAC = Mechanism.SHA256_HMAC
 

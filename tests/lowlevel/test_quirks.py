@@ -13,7 +13,7 @@ from p11 import lowlevel
 from p11.lowlevel.types import Info, Version
 from p11.quirks import PROFILES, Quirks, profiles_for, quirks_for
 from p11.testing import SoftHSM
-from tests.faults.helpers import Faulty
+from tests.support import Faulty
 
 
 def info(manufacturer: str, description: str, version: tuple[int, int]) -> Info:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -34,6 +34,9 @@ from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.testing import SoftHSM
+
+if TYPE_CHECKING:
+    from tests.faults.faultmod import FaultModule
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout
 EXAMPLES = ROOT / "examples"
@@ -88,6 +91,21 @@ class TokenKeys:
     ec_private: PrivateKey
     rsa_public: PublicKey | None = None  # RSA-2048, label "rsa", when asked for
     rsa_private: PrivateKey | None = None
+
+
+@dataclass
+class Faulty:
+    """One test's token seen through the fault shim (the ``faulty`` fixture of tests/conftest.py): made by
+    ``token_with_keys`` with the user PIN SECRET_PIN, with its keys and an explicit session held for the test."""
+
+    shim: FaultModule
+    token: Token
+    label: str
+    hmac: SecretKey  # holding HMAC_VALUE: mac(data) is what it signs
+    ec_private: PrivateKey
+    ec_public: PublicKey
+    keeper: Session  # an explicit session held for the test (see the fixture), closed by tests that need none
+    aes: SecretKey
 
 
 @contextlib.contextmanager
