@@ -323,15 +323,21 @@ def test_import_secret_from_stdin_env_and_file(cli: Any, token: str, tmp_path: P
         assert EXAMPLE_SECRET not in result.stdout
 
 
-def test_import_secret_at_a_terminal_does_not_echo(cli: Any, token: str) -> None:
-    child = pexpect.spawn(p11_executable(), ["aws", "import-secret", "--token", token, "--label", "aws-typed"],
-                          env={**cli.env, **PIN_ENV}, cwd=str(cli.directory), timeout=30)
+def _type_the_secret_at_a_terminal(cli: Any, token: str, label: str, *args: str, timeout: float) -> None:
+    """``p11 aws import-secret`` on a terminal, the example secret typed at its prompt: it is not echoed, and the
+    token holds it under ``label``."""
+    child = pexpect.spawn(p11_executable(), ["aws", "import-secret", "--token", token, "--label", label, *args],
+                          env={**cli.env, **PIN_ENV}, cwd=str(cli.directory), timeout=timeout)
     child.expect_exact("AWS secret access key: ")
     child.sendline(EXAMPLE_SECRET)
     rest = child.read()
     child.close()
     assert child.exitstatus == 0 and EXAMPLE_SECRET.encode() not in rest and b"from the prompt" in rest
-    assert _token_hmac(cli, "aws-typed") == _k_date(EXAMPLE_SECRET)
+    assert _token_hmac(cli, label) == _k_date(EXAMPLE_SECRET)
+
+
+def test_import_secret_at_a_terminal_does_not_echo(cli: Any, token: str) -> None:
+    _type_the_secret_at_a_terminal(cli, token, "aws-typed", timeout=30)
 
 
 def test_import_secret_refusals_never_show_the_secret(cli: Any, token: str, tmp_path: Path) -> None:
@@ -381,12 +387,4 @@ def test_a_key_label_that_is_not_utf8_is_named_as_the_cause(cli: Any, token: str
 
 def test_import_secret_from_a_terminal_standard_input_does_not_echo(cli: Any, token: str) -> None:
     """``--secret-source -`` with standard input a terminal read the secret as typed, echoed on the screen."""
-    child = pexpect.spawn(p11_executable(), ["aws", "import-secret", "--token", token, "--label", "aws-typed-stdin",
-                                             "--secret-source", "-"], env={**cli.env, **PIN_ENV},
-                          cwd=str(cli.directory), timeout=15)
-    child.expect_exact("AWS secret access key: ")
-    child.sendline(EXAMPLE_SECRET)
-    rest = child.read()
-    child.close()
-    assert child.exitstatus == 0 and EXAMPLE_SECRET.encode() not in rest and b"from the prompt" in rest
-    assert _token_hmac(cli, "aws-typed-stdin") == _k_date(EXAMPLE_SECRET)
+    _type_the_secret_at_a_terminal(cli, token, "aws-typed-stdin", "--secret-source", "-", timeout=15)
