@@ -57,7 +57,7 @@ from p11.constants import ObjectClass
 from p11.crypto import token_key
 mode, uri, label, module, pin_file, forks, load = sys.argv[1:8]
 forks, load = int(forks), int(load)
-pin = "2468"
+pin = os.environ["P11_TEST_PIN"]
 ECDSA = ec.ECDSA(hashes.SHA256())
 if mode == "plain-login":
     token = p11.load(module).get_token(label=label)
@@ -123,7 +123,7 @@ def _forks(signer: Signer, mode: str, uri: str, forks: int, load: int = 0) -> tu
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(FORKS), mode, uri, signer.label, signer.module, str(signer.pin_file),
          str(forks), str(load)],
-        env=signer.env, capture_output=True, text=True, timeout=300,
+        env={**signer.env, "P11_TEST_PIN": SECRET_PIN}, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert SECRET_PIN not in proc.stdout + proc.stderr

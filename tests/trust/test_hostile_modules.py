@@ -75,7 +75,7 @@ def test_a_module_loaded_by_a_relative_path_stays_that_file_after_a_chdir(
         os.chdir("{shared}")
         token = p11.open("pkcs11:token={softhsm.label}?module-path={own}/libsofthsm2.so")
         print(os.path.realpath(token.library.path))
-    """, env={"P11_MODULE": ""})
+    """, env={**os.environ, "P11_MODULE": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [str(own / "libsofthsm2.so")]
     assert not evil.path.exists()  # the swap happened: shared/libsofthsm2.so is the attacker's library now
@@ -109,7 +109,7 @@ def test_a_p11_kit_registration_symlinked_by_another_user_does_not_count(
             p11.open("pkcs11:?module-path={evil.path}")
         except p11.UntrustedModule:
             print("refused")
-    """, env={"P11_MODULE": ""}, timeout=60)
+    """, env={**os.environ, "P11_MODULE": ""}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["['admins.module']", "refused"]
     assert not evil.ran
@@ -128,7 +128,7 @@ def test_a_data_path_swapped_after_the_check_is_not_what_loads(softhsm: SoftHSM,
         import os, p11
         token = p11.open("pkcs11:token={softhsm.label}?module-path={link}")
         print(os.path.realpath(token.library.path))
-    """, env={"P11_MODULE": os.path.realpath(softhsm.module_path)})
+    """, env={**os.environ, "P11_MODULE": os.path.realpath(softhsm.module_path)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [os.path.realpath(softhsm.module_path)]
     assert os.path.realpath(link) == str(evil.path)  # the swap happened

@@ -136,7 +136,7 @@ def test_allow_modules_is_the_opt_in_and_it_really_loads(evil: Evil, tmp_path: P
             p11.open("pkcs11:token=t?module-path={evil.path}", allow_modules=["{evil.path}"])
         except p11.ModuleLoadError as exc:
             print(type(exc).__name__, exc.reason)
-    """, env={"P11_MODULE": ""})
+    """, env={**os.environ, "P11_MODULE": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "refused", "ModuleLoadError no C_GetFunctionList symbol: not a PKCS#11 module"
@@ -173,7 +173,7 @@ def test_a_module_the_caller_loaded_or_named_is_trusted_by_identity(softhsm: Sof
         p11.load("{copy}")  # the caller named it: any path to the same file is that module
         token = p11.open("pkcs11:token={softhsm.label}?module-path={link}")
         print(os.path.realpath(token.library.path))
-    """, env={"P11_MODULE": ""})
+    """, env={**os.environ, "P11_MODULE": ""})
     assert result.stdout.splitlines() == [str(copy)], result.stderr
 
 
@@ -191,7 +191,7 @@ def test_a_trusted_path_whose_file_was_replaced_is_not_trusted(softhsm: SoftHSM,
                 p11.open(f"pkcs11:token=t?module-path={{path}}")
             except p11.UntrustedModule:
                 print("refused")
-    """, env={"P11_MODULE": ""})
+    """, env={**os.environ, "P11_MODULE": ""})
     assert result.stdout.splitlines() == ["refused", "refused"], result.stderr
     assert not evil.ran
 
@@ -226,7 +226,7 @@ def test_p11_kit_registrations_count_unless_someone_else_could_have_written_them
                 p11.open(uri)
             except (p11.UntrustedModule, p11.modules.ModuleNotFound) as exc:
                 print(type(exc).__name__)
-    """, env={"P11_MODULE": ""}, timeout=60)
+    """, env={**os.environ, "P11_MODULE": ""}, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == str(copy)
