@@ -16,7 +16,7 @@ from p11.api.library import Library, Slot, load
 from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
-from tests.support import SO_PIN, USER_PIN
+from tests.support import SO_PIN, USER_PIN, WRONG_PIN
 
 
 def test_load_same_path_twice_gives_same_library(softhsm, library, tmp_path):
@@ -122,8 +122,8 @@ def test_login_made_elsewhere_counts(token, library):
 def test_wrong_pin_raises_and_leaves_no_session(token):
     before = token._open_sessions
     with pytest.raises(errors.PinIncorrect) as info:
-        token.open(user_pin="99999")
-    assert "99999" not in str(info.value) and "99999" not in repr(info.value)
+        token.open(user_pin=WRONG_PIN)
+    assert WRONG_PIN not in str(info.value) and WRONG_PIN not in repr(info.value)
     assert token._open_sessions == before
 
 

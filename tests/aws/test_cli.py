@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from tests.aws.stubs import EXAMPLE_SECRET, IotStub, Pki, SilentServer, StsStub, credentials_body, server_context
-from tests.support import SECRET_PIN, USER_PIN
+from tests.support import SECRET_PIN, USER_PIN, WRONG_PIN
 from tests.support.cli import PIN_ENV, p11_executable
 
 TOKEN = "aws-cli"
@@ -226,9 +226,9 @@ def test_the_key_uri_names_no_key_or_two(cli: Any, token: str, stub: IotStub, se
 
 
 def test_wrong_pin(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None:
-    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert), env={"P11_PIN": "97531"},
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert), env={"P11_PIN": WRONG_PIN},
                            input=b""), 1)
-    assert "CKR_PIN_INCORRECT" in line and "97531" not in line and stub.requests == []
+    assert "CKR_PIN_INCORRECT" in line and WRONG_PIN not in line and stub.requests == []
 
 
 def test_no_pin_and_no_terminal_fails_at_once(cli: Any, stub: IotStub, server_pki: Pki, cert: Path) -> None:

@@ -30,7 +30,7 @@ from p11.pki import (
 from p11.pki.directory import CADirectory, Settings
 from p11.testing import SoftHSM
 from tests.pki.helpers import TwoTierCA, csr_for, software_key
-from tests.support import USER_PIN, python
+from tests.support import USER_PIN, WRONG_PIN, python
 
 NOW = datetime.datetime.now(datetime.UTC)
 
@@ -234,9 +234,9 @@ def test_wrong_pin_and_missing_token(pki_ca: TwoTierCA, softhsm: SoftHSM, tmp_pa
     """In a child process, where nothing is logged in yet (a logged-in token does not check a PIN again)."""
     ca = pki_ca.intermediate
     before = snapshot(ca.directory)
-    wrong = python(OPEN_SCRIPT, str(ca.directory), "9999", env=softhsm.env)
+    wrong = python(OPEN_SCRIPT, str(ca.directory), WRONG_PIN, env=softhsm.env)
     assert wrong.stdout.startswith("PinIncorrect"), wrong.stdout + wrong.stderr
-    assert "9999" not in wrong.stdout + wrong.stderr
+    assert WRONG_PIN not in wrong.stdout + wrong.stderr
     right = python(OPEN_SCRIPT, str(ca.directory), USER_PIN, env=softhsm.env)
     assert right.stdout.strip() == "opened", right.stdout + right.stderr
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 import p11
 from p11.testing import SoftHSM
-from tests.support import EXAMPLES, USER_PIN, openssl, unique_label
+from tests.support import EXAMPLES, USER_PIN, WRONG_PIN, openssl, unique_label
 
 EXAMPLE = EXAMPLES / "ca.py"
 SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -67,9 +67,9 @@ def test_example_ca_writes_a_chain_openssl_verifies(softhsm: SoftHSM, tmp_path: 
 
 def test_example_ca_explains_a_wrong_pin_and_missing_settings(softhsm: SoftHSM, tmp_path: Path) -> None:
     label = softhsm.add_token(unique_label("example-pin")).label
-    wrong = run_example(softhsm, label, tmp_path / "out", pin="9999")
+    wrong = run_example(softhsm, label, tmp_path / "out", pin=WRONG_PIN)
     assert wrong.returncode == 1
-    assert "PinIncorrect" in wrong.stderr and "9999" not in wrong.stderr
+    assert "PinIncorrect" in wrong.stderr and WRONG_PIN not in wrong.stderr
     unset = subprocess.run(
         [sys.executable, str(EXAMPLE), "--out", str(tmp_path / "x")],
         capture_output=True,
