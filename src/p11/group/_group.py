@@ -1,0 +1,380 @@
+"""The group itself: its members, where each call goes, and bringing members that failed back in.
+
+Where a call goes: to the serving member, among those holding the key (proven: :mod:`p11.group._proof`), with the
+fewest calls in flight, ties taken in turn. A member that fails with a member failure (:mod:`p11.group._members`)
+is taken out at once, so later calls go elsewhere; the failed call is tried once more on another member when
+repeating it is harmless (the key's methods say which are).
+
+Bringing a member back: one prober thread per group, running only while a member is out. For each out member, with
+a backoff doubling from ``probe_backoff[0]`` to ``probe_backoff[1]`` seconds: ``module.health.probe(slot)``; if the
+token does not answer, ``module.renew()`` (a new generation: the module connects again) and probe again; then the
+group's login (kept PIN) if the member never had it, and every group key proves itself on the member again (a
+member that came back may hold another store). Only then does it serve. The module's own health checks are heard
+too (``module.health.on_change``): ``"down"`` takes the member out before a group call fails there, ``"renewed"``
+and ``"ok"`` wake the prober.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from p11 import errors
+from p11.constants import MechanismFlag, ObjectClass, ReturnValue
+from p11.group._members import OUT, SERVING, Backoff, Member, Wakeup, describe, is_member_failure
+
+if TYPE_CHECKING:
+    from p11.api.objects import Key
+    from p11.api.token import Token
+    from p11.group._keys import GroupKey
+
+__all__ = ["GroupUnavailable", "TokenGroup"]
+
+
+class GroupUnavailable(errors.P11Error, RuntimeError):
+    """No member of the group can serve the call now (all out, or none holds the key); ``.members`` is each
+    member's state and last error. Raised at once: a group never waits for a member to come back."""
+
+    def __init__(self, message: str, members: Sequence[Member] = ()) -> None:
+        self.members = [(m.describe(), m.state, m.last_error) for m in members]
+        details = "; ".join(f"{what}: {state}" + (f" ({error})" if error else "")
+                            for what, state, error in self.members)
+        super().__init__(f"{message}: {details}" if details else message)
+
+
+class TokenGroup:
+    """Several tokens that hold the same keys, used as one: calls spread over the members that serve, a member that
+    fails is taken out and probed back in, and a harmless call that failed on one member is tried once on another.
+
+    ``tokens``: :class:`p11.Token` objects, each best on a module of its own (a module that is renewed ends the
+    sessions of all its tokens, so two members on one module fail together). ``probe_backoff``: the first and the
+    longest pause (s) between attempts to bring an out member back.
+
+    In use (a runnable example is in :mod:`p11.group`)::
+
+        group = p11.TokenGroup([p11.load(a).get_token(label="hsm"), p11.load(b).get_token(label="hsm")])
+        group.login(pin, keep_pin=True)
+        key = group.get_key(label="signer")          # each member's key proves it is the same key
+        signature = key.sign(data, Mechanism.ECDSA)  # on the member with the fewest calls in flight
+        key.as_cryptography()                        # a cryptography EllipticCurvePrivateKey over the group
+
+    A context manager: :meth:`close` on exit (the members' tokens stay as they are)."""
+
+    def __init__(self, tokens: Iterable[Token], *, probe_backoff: tuple[float, float] = (0.05, 1.0)) -> None:
+        members = list(tokens)
+        if not members:
+            raise ValueError("a TokenGroup needs at least one token")
+        seen: set[int] = set()
+        for token in members:
+            if not hasattr(token, "get_key") or not hasattr(token, "library"):
+                raise TypeError(f"a TokenGroup's members are p11.Token objects, not {type(token).__name__}")
+            if id(token) in seen:
+                raise ValueError(f"{token!r} is in the group twice")
+            seen.add(id(token))
+        self._members = [Member(token, i) for i, token in enumerate(members)]
+        self._backoff = Backoff(*probe_backoff)
+        self._lock = threading.Lock()
+        self._turn = 0
+        self._keys: weakref.WeakSet[GroupKey] = weakref.WeakSet()
+        self._pin: bytes | None = None  # kept only with login(keep_pin=True), for members that log in later
+        self._keep_pin = True
+        self._max_size: int | None = None
+        self._wakeup = Wakeup()
+        self._prober: threading.Thread | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._listeners: list[Callable[[Member, str], None]] = []
+        ref = weakref.ref(self)
+        for member in self._members:
+            member.module.health.on_change(_health_listener(ref, member.index))
+
+    # -- what users see -----------------------------------------------------------------------------------------
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """Every member, in the order the tokens were given: state, calls in flight, outages, last error."""
+        return tuple(self._members)
+
+    @property
+    def serving(self) -> int:
+        """How many members serve now."""
+        return sum(m.state == SERVING for m in self._members)
+
+    def on_change(self, callback: Callable[[Member, str], None]) -> None:
+        """Call ``callback(member, event)`` when a member goes ``"out"`` or comes back ``"in"``; in the thread that
+        noticed, with no lock held; what it raises is ignored."""
+        self._listeners.append(callback)
+
+    def supports(self, mechanism: Any, flag: MechanismFlag | None = None) -> bool:
+        """Whether every serving member's token offers ``mechanism`` (for ``flag``)."""
+        serving = [m for m in self._members if m.state == SERVING] or self._members
+        return all(m.token.supports(mechanism, flag) for m in serving)
+
+    def login(self, pin: str | bytes, *, keep_pin: bool = True, max_size: int | None = None) -> None:
+        """Log every member's token in for pooled use (:meth:`p11.Token.login`), with ``keep_pin=True`` by default
+        so that a member whose module is started again logs in again by itself. A wrong PIN raises at the first
+        member that refuses it (the others are not tried: each try counts against the PIN). A member that does not
+        answer is taken out and logged in when it comes back (with ``keep_pin=True``, the group keeps the PIN for
+        that). Raises :class:`GroupUnavailable` when no member could be logged in."""
+        if isinstance(pin, str):
+            pin_value = pin.encode("utf-8")
+        elif isinstance(pin, bytes | bytearray):
+            pin_value = bytes(pin)
+        else:
+            raise TypeError(f"pin must be str or bytes, not {type(pin).__name__}")
+        self._keep_pin = keep_pin
+        self._max_size = max_size
+        self._pin = pin_value if keep_pin else None
+        logged = 0
+        for member in self._members:
+            try:
+                member.token.login(pin_value, keep_pin=keep_pin, max_size=max_size)
+            except errors.P11Error as exc:
+                if not is_member_failure(exc):
+                    raise
+                self._take_out(member, exc)
+                continue
+            member._logged_in = True
+            logged += 1
+        if not logged:
+            raise GroupUnavailable("no member of the group could be logged in", self._members)
+
+    def get_key(self, *, public_key: Any = None, template: Any = None, **attrs: Any) -> GroupKey:
+        """The key the attributes name (as :meth:`p11.Token.get_key` takes them: ``label=``, ``id=``,
+        ``type=``...), found on every member that answers and proven to be the same key there (same public key
+        and a challenge only its private key passes; for secret keys the same MAC or check value). ``public_key``
+        (a ``cryptography`` public key) is the key to expect, e.g. from a certificate; else the first member's is.
+
+        Returns a :class:`~p11.group.GroupPrivateKey`, :class:`~p11.group.GroupPublicKey` or
+        :class:`~p11.group.GroupSecretKey`. A member that holds another key raises :class:`KeyMismatch`; a member
+        that does not hold it serves the group's other keys but not this one; a member that does not answer
+        proves the key when it comes back. ``NoSuchObject`` when no member holds it, :class:`GroupUnavailable`
+        when none answers."""
+        from p11.group._keys import key_class
+        from p11.group._proof import Proof, prove
+
+        proof = Proof(public_key)
+        found: dict[int, Key] = {}
+        missing: list[tuple[Member, BaseException]] = []
+        for member in self._members:
+            if member.state != SERVING:
+                continue
+            try:
+                key = member.token.get_key(template=template, **attrs)
+                prove(key, proof, member.describe())
+            except (errors.NoSuchObject, errors.MultipleObjects) as exc:
+                missing.append((member, exc))
+                continue
+            except errors.P11Error as exc:
+                if not is_member_failure(exc) or isinstance(exc, errors.StaleObject):
+                    raise
+                self._take_out(member, exc)
+                continue
+            found[member.index] = key
+        if not found:
+            if missing:
+                raise missing[0][1]
+            raise GroupUnavailable("no member of the group answers", self._members)
+        first = found[min(found)]
+        cls = key_class(ObjectClass(first.object_class))
+        group_key = cls(self, first, found, proof, template, attrs, {m.index: describe(e) for m, e in missing})
+        self._keys.add(group_key)
+        return group_key
+
+    def close(self) -> None:
+        """Stop the prober and the group's batch threads. The members' tokens, pools and logins stay as they are;
+        the group's keys raise :class:`GroupUnavailable` from now on."""
+        with self._wakeup.cond:
+            self._wakeup.closed = True
+            self._wakeup.cond.notify_all()
+        prober = self._prober
+        if prober is not None and prober is not threading.current_thread():
+            prober.join(5)
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        self._pin = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._wakeup.closed
+
+    def __enter__(self) -> TokenGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{m.token.label!r}:{m.state}" for m in self._members)
+        return f"<TokenGroup [{states}]>"
+
+    # -- where calls go ---------------------------------------------------------------------------------------------
+
+    def _acquire(self, keys: dict[int, Any], exclude: int | None = None) -> tuple[Member, Any]:
+        """The serving member with the fewest calls in flight among those in ``keys`` (but ``exclude``), its call
+        counted; :class:`GroupUnavailable` when there is none."""
+        with self._lock:
+            if self._wakeup.closed:
+                raise GroupUnavailable("the group was closed")
+            members = self._members
+            count = len(members)
+            start = self._turn
+            self._turn = (start + 1) % count
+            best: Member | None = None
+            for step in range(count):
+                member = members[(start + step) % count]
+                if member.state != SERVING or member.index == exclude or member.index not in keys:
+                    continue
+                if best is None or member.outstanding < best.outstanding:
+                    best = member
+            if best is None:
+                raise GroupUnavailable("no member of the group can serve this key now", members)
+            best.outstanding += 1
+            best.calls += 1
+            return best, keys[best.index]
+
+    def _release(self, member: Member) -> None:
+        with self._lock:
+            member.outstanding -= 1
+
+    def _failed(self, member: Member, exc: BaseException) -> bool:
+        """A call on ``member`` raised ``exc``: whether it was a member failure (the member is then out)."""
+        if not is_member_failure(exc):
+            return False
+        self._take_out(member, exc)
+        return True
+
+    def _batch_threads(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                executor = self._executor
+                if executor is None:
+                    executor = self._executor = ThreadPoolExecutor(
+                        max_workers=2 * len(self._members), thread_name_prefix="p11-group-batch"
+                    )
+        return executor
+
+    # -- out and back in ----------------------------------------------------------------------------------------
+
+    def _take_out(self, member: Member, exc: BaseException | str) -> None:
+        with self._lock:
+            if isinstance(exc, BaseException):
+                member.last_error = describe(exc)
+            else:
+                member.last_error = exc
+            if member.state == OUT:
+                return
+            member.state = OUT
+            member.outages += 1
+            member.since = time.monotonic()
+            Backoff.reset(member)
+        self._tell(member, "out")
+        self._start_prober()
+
+    def _start_prober(self) -> None:
+        with self._wakeup.cond:
+            if self._wakeup.closed:
+                return
+            prober = self._prober
+            if prober is None or not prober.is_alive():
+                prober = self._prober = threading.Thread(
+                    target=_probe_loop, args=(weakref.ref(self), self._wakeup), name="p11-group-prober", daemon=True
+                )
+                prober.start()
+            self._wakeup.cond.notify_all()
+
+    def _due(self, now: float) -> tuple[list[Member], float | None]:
+        """The out members due for an attempt now, and when the next one is due (``None``: nobody is out)."""
+        with self._lock:
+            out = [m for m in self._members if m.state == OUT]
+            if not out:
+                return [], None
+            due = [m for m in out if m._back_after <= now]
+            later = min(m._back_after for m in out)
+            return due, later
+
+    def _bring_back(self, member: Member) -> None:
+        """One attempt to bring ``member`` back: probe, renew if it does not answer, log in, prove every key."""
+        if self._wakeup.closed:
+            return
+        module = member.module
+        slot = member.slot_id
+        try:
+            health = module.health
+            if not health.probe(slot):
+                module.renew()  # a new generation: the module connects again; ModuleBusy if a call is still inside
+                if not health.probe(slot):
+                    rv = int(health.last_error or ReturnValue.DEVICE_ERROR)
+                    raise errors.error_class(rv)(rv, "C_GetTokenInfo", "the member does not answer after a renewal")
+            if not member._logged_in and self._pin is not None:
+                member.token.login(self._pin, keep_pin=self._keep_pin, max_size=self._max_size)
+                member._logged_in = True
+            for key in list(self._keys):
+                key._prove_on(member)
+        except errors.P11Error as exc:
+            with self._lock:
+                member.last_error = describe(exc)
+                self._backoff.next(member, time.monotonic())
+            return
+        with self._lock:
+            member.state = SERVING
+            member.since = time.monotonic()
+            Backoff.reset(member)
+        self._tell(member, "in")
+
+    def _heard(self, index: int, event: str) -> None:
+        """The member's module health changed (its own checks): out on ``"down"``; wake the prober otherwise."""
+        member = self._members[index]
+        if event == "down":
+            rv = member.module.health.last_error or 0
+            self._take_out(member, f"its module is down (module.health: CKR 0x{rv:X})")
+        elif member.state == OUT:
+            with self._lock:
+                Backoff.reset(member)
+            self._wakeup.wake()
+
+    def _tell(self, member: Member, event: str) -> None:
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):
+                listener(member, event)
+
+
+def _health_listener(ref: weakref.ReferenceType[TokenGroup], index: int) -> Callable[[Any, str], None]:
+    """A module health listener that holds the group weakly (a module outlives the groups made on it)."""
+
+    def heard(module: Any, event: str) -> None:
+        group = ref()
+        if group is not None and not group.closed:
+            group._heard(index, event)
+
+    return heard
+
+
+def _probe_loop(ref: weakref.ReferenceType[TokenGroup], wakeup: Wakeup) -> None:
+    """The prober: runs while a member is out; sleeps on ``wakeup`` until the next attempt is due."""
+    while True:
+        group = ref()
+        if group is None or wakeup.closed:
+            return
+        due, later = group._due(time.monotonic())
+        for member in due:
+            group._bring_back(member)
+        if not due:
+            if later is None:
+                with wakeup.cond:
+                    if group._due(time.monotonic())[1] is None:
+                        group._prober = None
+                        return
+                continue
+            pause = max(later - time.monotonic(), 0.0)
+            del group  # sleep without holding the group alive
+            with wakeup.cond:
+                if not wakeup.closed:
+                    wakeup.cond.wait(min(pause, 1.0))
