@@ -1,9 +1,15 @@
 """The group itself: its members, where each call goes, and bringing members that failed back in.
 
 Where a call goes: to the serving member, among those holding the key (proven: :mod:`p11.group._proof`), with the
-fewest calls in flight, ties taken in turn. A member that fails with a member failure (:mod:`p11.group._members`)
-is taken out at once, so later calls go elsewhere; the failed call is tried once more on another member when
-repeating it is harmless (the key's methods say which are).
+fewest calls in flight, ties taken in turn. A member takes at most ``capacity`` calls at once: 1 for a module that
+takes one call at a time (its quirk profile, ``library.quirks.one_call_at_a_time``: the p11-kit client), else no
+bound unless the caller gives one. When every member that could serve is at its bound, the caller waits in the group
+(on a condition, woken when a call ends: the first member to free up takes it) rather than queueing at one member's
+call gate, whose waiters poll: 64 threads polling three serialised gates starve the processes they wait for on two
+cores. The wait is bounded (``queue_timeout``); awaits (``sign_async``) never wait here (they must not block the
+event loop): they take the least busy member, and their member's pool gathers them into batches. A member that fails
+with a member failure (:mod:`p11.group._members`) is taken out at once, so later calls go elsewhere; the failed call
+is tried once more on another member when repeating it is harmless (the key's methods say which are).
 
 Bringing a member back: one prober thread per group, running only while a member is out. For each out member, with
 a backoff doubling from ``probe_backoff[0]`` to ``probe_backoff[1]`` seconds: ``module.health.probe(slot)``; if the
@@ -53,7 +59,10 @@ class TokenGroup:
 
     ``tokens``: :class:`p11.Token` objects, each best on a module of its own (a module that is renewed ends the
     sessions of all its tokens, so two members on one module fail together). ``probe_backoff``: the first and the
-    longest pause (s) between attempts to bring an out member back.
+    longest pause (s) between attempts to bring an out member back. ``max_in_flight``: the most calls the group
+    sends one member at once (default: 1 for a module that takes one call at a time, else no bound); a caller
+    finding every member at its bound waits for one to free, at most ``queue_timeout`` seconds
+    (:class:`GroupUnavailable` then).
 
     In use (a runnable example is in :mod:`p11.group`)::
 
@@ -65,7 +74,8 @@ class TokenGroup:
 
     A context manager: :meth:`close` on exit (the members' tokens stay as they are)."""
 
-    def __init__(self, tokens: Iterable[Token], *, probe_backoff: tuple[float, float] = (0.05, 1.0)) -> None:
+    def __init__(self, tokens: Iterable[Token], *, probe_backoff: tuple[float, float] = (0.05, 1.0),
+                 max_in_flight: int | None = None, queue_timeout: float = 30.0) -> None:
         members = list(tokens)
         if not members:
             raise ValueError("a TokenGroup needs at least one token")
@@ -76,9 +86,15 @@ class TokenGroup:
             if id(token) in seen:
                 raise ValueError(f"{token!r} is in the group twice")
             seen.add(id(token))
-        self._members = [Member(token, i) for i, token in enumerate(members)]
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
+        if not queue_timeout > 0:
+            raise ValueError(f"queue_timeout must be positive, not {queue_timeout}")
+        self._members = [Member(token, i, _capacity(token, max_in_flight)) for i, token in enumerate(members)]
         self._backoff = Backoff(*probe_backoff)
+        self._queue_timeout = float(queue_timeout)
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # a call ended, or a member's state changed
         self._turn = 0
         self._keys: weakref.WeakSet[GroupKey] = weakref.WeakSet()
         self._pin: bytes | None = None  # kept only with login(keep_pin=True), for members that log in later
@@ -191,6 +207,8 @@ class TokenGroup:
         with self._wakeup.cond:
             self._wakeup.closed = True
             self._wakeup.cond.notify_all()
+        with self._lock:
+            self._freed.notify_all()
         prober = self._prober
         if prober is not None and prober is not threading.current_thread():
             prober.join(5)
@@ -216,32 +234,52 @@ class TokenGroup:
 
     # -- where calls go ---------------------------------------------------------------------------------------------
 
-    def _acquire(self, keys: dict[int, Any], exclude: int | None = None) -> tuple[Member, Any]:
-        """The serving member with the fewest calls in flight among those in ``keys`` (but ``exclude``), its call
-        counted; :class:`GroupUnavailable` when there is none."""
+    def _acquire(self, keys: dict[int, Any], exclude: int | None = None, wait: bool = True) -> tuple[Member, Any]:
+        """The serving member with the fewest calls in flight among those in ``keys`` (but ``exclude``) and below
+        its capacity, its call counted. When all are at their capacity: wait for one (``wait``), else the least
+        busy. :class:`GroupUnavailable` when none serves, or after waiting ``queue_timeout``."""
+        deadline: float | None = None
         with self._lock:
-            if self._wakeup.closed:
-                raise GroupUnavailable("the group was closed")
-            members = self._members
-            count = len(members)
-            start = self._turn
-            self._turn = (start + 1) % count
-            best: Member | None = None
-            for step in range(count):
-                member = members[(start + step) % count]
-                if member.state != SERVING or member.index == exclude or member.index not in keys:
-                    continue
-                if best is None or member.outstanding < best.outstanding:
-                    best = member
-            if best is None:
-                raise GroupUnavailable("no member of the group can serve this key now", members)
-            best.outstanding += 1
-            best.calls += 1
-            return best, keys[best.index]
+            while True:
+                if self._wakeup.closed:
+                    raise GroupUnavailable("the group was closed")
+                members = self._members
+                count = len(members)
+                start = self._turn
+                self._turn = (start + 1) % count
+                best: Member | None = None
+                least: Member | None = None
+                for step in range(count):
+                    member = members[(start + step) % count]
+                    if member.state != SERVING or member.index == exclude or member.index not in keys:
+                        continue
+                    if least is None or member.outstanding < least.outstanding:
+                        least = member
+                    if member.capacity is not None and member.outstanding >= member.capacity:
+                        continue
+                    if best is None or member.outstanding < best.outstanding:
+                        best = member
+                if least is None:
+                    raise GroupUnavailable("no member of the group can serve this key now", members)
+                if best is None and not wait:
+                    best = least
+                if best is not None:
+                    best.outstanding += 1
+                    best.calls += 1
+                    return best, keys[best.index]
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._queue_timeout
+                elif now >= deadline:
+                    raise GroupUnavailable(
+                        f"every member that holds this key was busy for {self._queue_timeout:g} s", members
+                    )
+                self._freed.wait(min(deadline - now, 0.25))
 
     def _release(self, member: Member) -> None:
         with self._lock:
             member.outstanding -= 1
+            self._freed.notify()
 
     def _failed(self, member: Member, exc: BaseException) -> bool:
         """A call on ``member`` raised ``exc``: whether it was a member failure (the member is then out)."""
@@ -275,6 +313,7 @@ class TokenGroup:
             member.outages += 1
             member.since = time.monotonic()
             Backoff.reset(member)
+            self._freed.notify_all()  # waiters for this member may have none left: they raise instead
         self._tell(member, "out")
         self._start_prober()
 
@@ -327,6 +366,7 @@ class TokenGroup:
             member.state = SERVING
             member.since = time.monotonic()
             Backoff.reset(member)
+            self._freed.notify_all()
         self._tell(member, "in")
 
     def _heard(self, index: int, event: str) -> None:
@@ -344,6 +384,14 @@ class TokenGroup:
         for listener in list(self._listeners):
             with contextlib.suppress(Exception):
                 listener(member, event)
+
+
+def _capacity(token: Token, given: int | None) -> int | None:
+    """A member's bound on calls in flight: ``given``, else 1 for a module p11 calls one call at a time."""
+    if given is not None:
+        return given
+    quirks = getattr(token.library, "quirks", None)
+    return 1 if getattr(quirks, "one_call_at_a_time", False) else None
 
 
 def _health_listener(ref: weakref.ReferenceType[TokenGroup], index: int) -> Callable[[Any, str], None]:

@@ -161,7 +161,7 @@ class GroupKey:
         failed: BaseException | None = None
         for attempt in (1, 2):
             try:
-                member, key = group._acquire(self._keys, exclude)
+                member, key = group._acquire(self._keys, exclude, wait=False)  # never block the event loop
             except GroupUnavailable:
                 if failed is not None:
                     raise failed from None

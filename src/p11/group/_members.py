@@ -72,10 +72,10 @@ class Member:
     :attr:`outstanding` calls, and what happened to it (:attr:`outages`, :attr:`last_error`, :attr:`since`).
     Read-only for callers: the group changes it under its lock."""
 
-    __slots__ = ("_back_after", "_backoff", "_logged_in", "calls", "index", "last_error", "outages", "outstanding",
-                 "since", "state", "token")
+    __slots__ = ("_back_after", "_backoff", "_logged_in", "calls", "capacity", "index", "last_error", "outages",
+                 "outstanding", "since", "state", "token")
 
-    def __init__(self, token: Token, index: int) -> None:
+    def __init__(self, token: Token, index: int, capacity: int | None) -> None:
         self.token = token
         """The :class:`p11.Token` this member is."""
         self.index = index
@@ -84,6 +84,9 @@ class Member:
         """``"serving"``: calls may go there; ``"out"``: taken out after a failure, probed back in with backoff."""
         self.outstanding = 0
         """Calls the group has in flight on this member now."""
+        self.capacity = capacity
+        """How many calls the group sends this member at once (more wait in the group for a member to free);
+        ``None``: no bound."""
         self.calls = 0
         """Calls the group sent here since it was made."""
         self.outages = 0
