@@ -137,6 +137,18 @@ def run_failover(lab: Lab, *, threads: int = 16, member: int = 2, before: float 
     return facts
 
 
+def merge_passes(passes: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One cell per (members, n) of several sweeps: the median of their figures, each pass's figure kept."""
+    merged = []
+    for cells in zip(*passes, strict=True):
+        figures = sorted(c["ops_per_s"] for c in cells)
+        middle = len(figures) // 2
+        median = figures[middle] if len(figures) % 2 else (figures[middle - 1] + figures[middle]) / 2
+        merged.append({**cells[0], "ops_per_s": round(median, 1), "passes": [c["ops_per_s"] for c in cells],
+                       "calls": None})
+    return merged
+
+
 # -- the report ---------------------------------------------------------------------------------------------------
 
 
@@ -200,6 +212,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", default="1,2,4,8,16,32,64")
     parser.add_argument("--seconds", type=float, default=1.0, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--passes", type=int, default=3,
+                        help="sweeps per added round trip; a cell's figure is the median of its passes (the "
+                             "machine's other load comes and goes over minutes: passes spread a cell over them)")
     parser.add_argument("--failover-delays", default="0,1.5", help="added round trips of the failover runs")
     parser.add_argument("--down", type=float, default=2.0, help="seconds the killed server stays down")
     parser.add_argument("--cycles", type=int, default=3, help="kill/restart cycles per failover run")
@@ -218,9 +233,10 @@ def main(argv: list[str]) -> int:
             lab.start()
             print(f"lab {lab.tag}: 3 hosts, +{delay:g} ms round trip", file=sys.stderr, flush=True)
             if delay in delays:
-                cells += run_sweep(lab, [int(c) for c in args.counts.split(",")],
-                                   [int(n) for n in args.concurrency.split(",")], args.seconds, args.rounds,
-                                   log=sys.stderr)
+                passes = [run_sweep(lab, [int(c) for c in args.counts.split(",")],
+                                    [int(n) for n in args.concurrency.split(",")], args.seconds, args.rounds,
+                                    log=sys.stderr) for _ in range(args.passes)]
+                cells += merge_passes(passes)
             if delay in failover_delays:
                 facts = run_failover(lab, threads=16, member=2, down=args.down, cycles=args.cycles)
                 failovers.append(facts)

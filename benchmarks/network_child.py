@@ -12,8 +12,8 @@ the same EC P-256 key (made here, in software) is imported into every member's t
 ``sweep``: for each member count (the first ``count`` members) and each concurrency ``n``, ``n`` threads call
 ``key.sign(digest, CKM_ECDSA)`` on the group key for ``--seconds`` per round; one JSON line per cell (``CELL {...}``).
 
-``probe``: for each member, the fastest of 20 ``C_GetTokenInfo`` round trips (ms) and who answered: one JSON line
-(``PROBE {...}``).
+``probe``: for each member, the fastest of 20 ``C_GetTokenInfo`` round trips (ms), who answered, and how many calls
+a group sends it at once: one JSON line (``PROBE {...}``).
 
 ``failover``: ``--threads`` threads sign and verify every signature (``cryptography``, against the public key)
 until told to stop. Protocol, one line each way: the child prints ``READY`` once every thread signed; the parent
@@ -79,14 +79,15 @@ def sweep(tokens: list[Any], pin: str, counts: list[int], concurrency: list[int]
 
 def probe(tokens: list[Any]) -> None:
     out = []
-    for token in tokens:
+    capacities = [member.capacity for member in p11.TokenGroup(tokens).members]
+    for token, capacity in zip(tokens, capacities, strict=True):
         times = []
         for _ in range(20):
             started = time.perf_counter()
             info = token.info()
             times.append(time.perf_counter() - started)
         out.append({"label": info.label, "serial": info.serial_number, "fastest_ms": round(min(times) * 1000, 3),
-                    "module": token.library.path})
+                    "module": token.library.path, "capacity": capacity})
     print("PROBE " + json.dumps(out), flush=True)
 
 

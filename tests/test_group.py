@@ -337,3 +337,50 @@ def test_a_batch_part_whose_member_failed_is_signed_elsewhere(
     shim.configure("C_Sign error=DEVICE_ERROR nth=3")
     results = key.sign_many(digests, Mechanism.ECDSA, on_error="return")
     assert all(isinstance(r, bytes) for r in results), results
+
+
+def test_a_serialised_member_gets_one_call_at_a_time_and_callers_wait_in_the_group(
+    shimmed: tuple[FaultModule, TokenGroup], keys: tuple[Any, Any], softhsm: SoftHSM
+) -> None:
+    import threading
+
+    shim, wide = shimmed
+    tokens = [m.token for m in wide.members]
+    shim.configure("C_Sign latency_us=20000")  # 20 ms a signature: calls overlap
+    with TokenGroup(tokens, max_in_flight=1) as group:
+        group.login(PIN)
+        key = group.get_key(label="signer", object_class=ObjectClass.PRIVATE_KEY)
+        most = [0, 0]
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                for i, member in enumerate(group.members):
+                    most[i] = max(most[i], member.outstanding)
+                time.sleep(0.001)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        signers = [threading.Thread(target=lambda: [key.sign(DIGEST, Mechanism.ECDSA) for _ in range(3)])
+                   for _ in range(6)]
+        for t in signers:
+            t.start()
+        for t in signers:
+            t.join(30)
+        stop.set()
+        watcher.join()
+        assert most == [1, 1]  # never two at one member, and both used
+        assert sum(m.calls for m in group.members) >= 18
+    with TokenGroup(tokens[:1], max_in_flight=1, queue_timeout=0.05) as group:
+        group.login(PIN)
+        key = group.get_key(label="signer", object_class=ObjectClass.PRIVATE_KEY)
+        shim.configure("C_Sign latency_us=400000")
+        holder = threading.Thread(target=key.sign, args=(DIGEST, Mechanism.ECDSA))
+        holder.start()
+        assert _until(lambda: group.members[0].outstanding == 1, 5)
+        with pytest.raises(GroupUnavailable, match="busy"):  # bounded: never a hang behind a slow member
+            key.sign(DIGEST, Mechanism.ECDSA)
+        holder.join(10)
+    with pytest.raises(ValueError, match="max_in_flight"):
+        TokenGroup(tokens, max_in_flight=0)
+

@@ -29,6 +29,7 @@ def test_each_host_is_its_own_remote_token_across_the_delayed_link(lab: Lab) -> 
         child.stop()
     assert [f["label"] for f in found] == ["hsm1", "hsm2", "hsm3"]  # three connections, one per host
     assert len({f["serial"] for f in found}) == 3 and len({f["module"] for f in found}) == 3
+    assert [f["capacity"] for f in found] == [1, 1, 1]  # the p11-kit client's profile: one call at a time
     for f in found:  # every call crosses the proxy both ways: never faster than the round trip it adds
         assert f["fastest_ms"] >= DELAY_MS, found
 

@@ -186,9 +186,9 @@ class TokenGroup:
                 missing.append((member, exc))
                 continue
             except errors.P11Error as exc:
-                if not is_member_failure(exc) or isinstance(exc, errors.StaleObject):
+                if not is_member_failure(exc):
                     raise
-                self._take_out(member, exc)
+                self._take_out(member, exc)  # it proves the key when it comes back
                 continue
             found[member.index] = key
         if not found:
