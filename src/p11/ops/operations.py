@@ -179,9 +179,14 @@ def _explained(exc: CryptokiError, key: KeyLike, p: Plan, op: Operation) -> Cryp
     return better  # type: ignore[return-value]
 
 
-def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any]) -> None:
+def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any], gate: int) -> None:
     """Cache the one-crossing ``call`` for ``op`` with the mechanism as the caller gave it (``None`` included), so
-    the key's next call skips planning and checks. A software-hash plan hashes in front of it."""
+    the key's next call skips planning and checks. A software-hash plan hashes in front of it.
+
+    ``gate``: the call gate ``call`` is bound to. When the module started a new generation since it was read, the
+    generation hooks may already have dropped the key's cached calls (``forget_calls``): a call cached after that
+    would be refused on every later use, the key never finding itself again. So it is checked after it is cached
+    (a generation change between the two drops it, or is seen here)."""
     if p.prehash is not None:
         inner, prehashed = call, p.prehashed
         if op == "verify":
@@ -199,6 +204,8 @@ def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any
         fast.clear()
     with contextlib.suppress(TypeError):  # an unhashable mechanism object is simply not cached
         fast[op, asked] = call
+        if key.session._fl != gate:  # a generation ended meanwhile: its calls are not to be kept
+            fast.pop((op, asked), None)
 
 
 def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> Any:
@@ -240,7 +247,7 @@ def sign(key: KeyLike, data: Any, mechanism: Any = None, pin: ContextPin | None 
         except CryptokiError as exc:
             raise _explained(exc, key, p, SIGN) from None
         if single is not None and per_use is None:  # a key that logs in per use has no PIN-less fast path
-            _install(key, "sign", asked, p, session._bind("sign", p.native, handle, len(result), gate))
+            _install(key, "sign", asked, p, session._bind("sign", p.native, handle, len(result), gate), gate)
             key._fast["sign-size", asked] = len(result)
         return result
     with session._lock:
@@ -281,7 +288,7 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
         except CryptokiError as exc:
             raise _explained(exc, key, p, VERIFY) from None
         if single is not None:
-            _install(key, "verify", asked, p, call)
+            _install(key, "verify", asked, p, call, gate)
         return valid
     with session._lock:
         mod = session._module  # inside: the functions of the held session's generation
@@ -325,7 +332,7 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation, pin: ContextP
             # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
             # so CBC padding always fits); decryption: never more than the input.
             extra = max(len(result) - len(block), _MIN_EXTRA)
-            _install(key, op.name, mechanism, p, p.bound(session._bind(op.name, p.native, handle, extra, gate)))
+            _install(key, op.name, mechanism, p, p.bound(session._bind(op.name, p.native, handle, extra, gate)), gate)
         return result
     with session._lock:
         mod = session._module  # inside: the functions of the held session's generation
