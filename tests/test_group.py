@@ -384,3 +384,26 @@ def test_a_serialised_member_gets_one_call_at_a_time_and_callers_wait_in_the_gro
     with pytest.raises(ValueError, match="max_in_flight"):
         TokenGroup(tokens, max_in_flight=0)
 
+
+
+def test_a_member_whose_key_was_replaced_under_the_name_never_signs_with_it(
+    shimmed: tuple[FaultModule, TokenGroup], keys: tuple[Any, Any]
+) -> None:
+    """The worst outcome a group can have is a signature by another key: a member whose key object was destroyed
+    and another key stored under the same label (a restored or re-provisioned HSM) is taken out when its old
+    handle fails, and its proof refuses the new key when it comes back; every signature verifies."""
+    _, group = shimmed
+    key = group.get_key(label="signer", object_class=ObjectClass.PRIVATE_KEY)
+    public = keys[0].public_key()
+    victim = group.members[1]
+    with victim.token.open(rw=True) as session:  # the group's login covers the token
+        for cls in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+            session.get_key(label="signer", object_class=cls).destroy()
+        import_private_key(session, ec.generate_private_key(ec.SECP256R1()), label="signer")
+    for _ in range(40):
+        _verify(public, key.sign(DIGEST, Mechanism.ECDSA))
+    assert _until(lambda: "differs" in key.status[f"1 {victim.token.label}"]), (key.status, victim.last_error)
+    calls = victim.calls
+    for _ in range(20):
+        _verify(public, key.sign(DIGEST, Mechanism.ECDSA))
+    assert victim.calls == calls  # it serves no call for this key

@@ -115,7 +115,8 @@ class GroupKey:
                 key = member.token.get_key(template=template, **attrs)
             try:
                 prove(key, self._proof, member.describe())
-            except errors.StaleObject:  # the object did not find itself again: look it up afresh
+            except (errors.StaleObject, errors.ObjectHandleError):  # the object is gone: look it up afresh (what
+                # is found under the name now proves itself, or is refused: another key never serves)
                 key = member.token.get_key(template=template, **attrs)
                 prove(key, self._proof, member.describe())
         except (KeyMismatch, KeyNotProvable, errors.NoSuchObject, errors.MultipleObjects) as exc:
