@@ -184,7 +184,7 @@ class Lab:
             raise ValueError("a lab has 1 to 9 hosts")
         self.hosts = hosts
         self.delay_ms = float(delay_ms)
-        self.tag = f"{PREFIX}{os.getpid() % 100000}x{secrets.token_hex(2)}"
+        self.tag = f"{PREFIX}{os.getpid()}x{secrets.token_hex(2)}"
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix=f"{self.tag}-"))
         self.client_ns = f"{self.tag}-c"
@@ -194,6 +194,7 @@ class Lab:
         self._client_module = client_module
         self._namespaces: list[str] = []
         self._forwarders: list[Process] = []
+        self._paused: set[int] = set()
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -223,6 +224,7 @@ class Lab:
 
     def _start(self) -> None:
         module = self._client_module or self.check()
+        remove_stale_labs()
         self.directory.mkdir(parents=True, exist_ok=True)
         client_dir = self.directory / "c"
         client_dir.mkdir(exist_ok=True)
@@ -276,6 +278,9 @@ class Lab:
 
     def stop(self) -> None:
         """Stop every process the lab started (forwarders, servers, socat), delete its namespaces and directory."""
+        for k in list(self._paused):  # a stopped process would take SIGTERM only when continued
+            with contextlib.suppress(Exception):
+                self.resume_server(k)
         while self._forwarders:
             self._forwarders.pop().stop()
         while self.hsms:
@@ -299,6 +304,17 @@ class Lab:
     def kill_server(self, k: int) -> None:
         """SIGKILL host ``k``'s ``p11-kit server`` and the connections it serves (1-based ``k``)."""
         self.hsms[k - 1].kill_server()
+
+    def pause_server(self, k: int) -> None:
+        """SIGSTOP host ``k``'s server and the connections it serves (its process group): a host that hangs, its
+        TCP connections open, instead of failing."""
+        os.killpg(self.hsms[k - 1].pids["p11-kit-server"], signal.SIGSTOP)
+        self._paused.add(k)
+
+    def resume_server(self, k: int) -> None:
+        """SIGCONT what :meth:`pause_server` stopped."""
+        self._paused.discard(k)
+        os.killpg(self.hsms[k - 1].pids["p11-kit-server"], signal.SIGCONT)
 
     def start_server(self, k: int) -> None:
         """Start host ``k``'s server again (waits until its socket accepts)."""
@@ -339,6 +355,38 @@ def leftovers(tag: str, directory: Path) -> list[str]:
                 shown = cmdline.replace(b"\0", b" ").decode(errors="replace")[:200]
                 found.append(f"pid {entry.name}: {shown}")
     return found
+
+
+def remove_stale_labs() -> list[str]:
+    """Delete what labs of processes that no longer run left (a run killed with SIGKILL cannot stop its lab: its
+    processes die with it, its namespaces and directory stay): namespaces named ``<PREFIX><pid>x...`` whose PID
+    is gone, and their directories in the temp dir. A live lab (ours or another user's of the machine) is left
+    alone. Returns what was deleted."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir("/run/netns")):
+            pid_text = name[len(PREFIX):].partition("x")[0]
+            if not name.startswith(PREFIX) or not pid_text.isdigit() or _alive(int(pid_text)):
+                continue
+            with contextlib.suppress(Exception):
+                _run(["ip", "netns", "del", name], f"ip netns del {name}")
+                removed.append(f"netns {name}")
+            tag = name.rpartition("-")[0]
+            for directory in Path(tempfile.gettempdir()).glob(f"{tag}-*"):
+                if directory.is_dir():
+                    shutil.rmtree(directory, ignore_errors=True)
+                    removed.append(str(directory))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_members(members: Sequence[MemberSpec]) -> list[Any]:

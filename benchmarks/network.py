@@ -111,19 +111,30 @@ def run_sweep(lab: Lab, counts: list[int], concurrency: list[int], seconds: floa
 
 
 def run_failover(lab: Lab, *, threads: int = 16, member: int = 2, before: float = 2.0, down: float = 1.0,
-                 after: float = 2.0, cycles: int = 1) -> dict[str, Any]:
+                 after: float = 2.0, cycles: int = 1, hang: bool = False,
+                 call_timeout: float | None = None) -> dict[str, Any]:
     """The failover run: ``threads`` signing threads on a group of every host; host ``member``'s server killed
-    ``before`` s in, started again ``down`` s later (``cycles`` times), the run ending ``after`` s after it serves
-    again. The child's facts, with ``recovered`` (s from each restart until the member served again)."""
-    child = Child(lab, ["failover", members_arg(lab.members), "--threads", str(threads)])
+    (``hang``: stopped with SIGSTOP, a host that hangs instead of failing) ``before`` s in, started again (SIGCONT)
+    ``down`` s later (``cycles`` times), the run ending ``after`` s after it serves again. The child's facts, with
+    ``recovered`` (s from each restart until the member served again)."""
+    argv = ["failover", members_arg(lab.members), "--threads", str(threads)]
+    if call_timeout is not None:
+        argv += ["--call-timeout", f"{call_timeout:g}"]
+    child = Child(lab, argv)
     try:
         child.expect("READY", 120)
         for _ in range(cycles):
             time.sleep(before)
             child.send(f"KILL {member}")
-            lab.kill_server(member)
+            if hang:
+                lab.pause_server(member)
+            else:
+                lab.kill_server(member)
             time.sleep(down)
-            lab.start_server(member)
+            if hang:
+                lab.resume_server(member)
+            else:
+                lab.start_server(member)
             child.send(f"RESTARTED {member}")
             child.expect("RECOVERED", 90)
         time.sleep(after)
@@ -133,7 +144,7 @@ def run_failover(lab: Lab, *, threads: int = 16, member: int = 2, before: float 
             raise AssertionError(f"the failover client failed: {''.join(child.err)[-4000:]}")
     finally:
         child.stop()
-    facts.update(delay_ms=lab.delay_ms, threads=threads, member=member, down_s=down, cycles=cycles)
+    facts.update(delay_ms=lab.delay_ms, threads=threads, member=member, down_s=down, cycles=cycles, hang=hang)
     return facts
 
 

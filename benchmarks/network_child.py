@@ -91,8 +91,8 @@ def probe(tokens: list[Any]) -> None:
     print("PROBE " + json.dumps(out), flush=True)
 
 
-def failover(tokens: list[Any], pin: str, public: Any, threads: int) -> int:
-    group = p11.TokenGroup(tokens)
+def failover(tokens: list[Any], pin: str, public: Any, threads: int, call_timeout: float | None = None) -> int:
+    group = p11.TokenGroup(tokens) if call_timeout is None else p11.TokenGroup(tokens, call_timeout=call_timeout)
     group.login(pin, keep_pin=True, max_size=threads)
     key = group.get_key(label=LABEL, object_class=p11.ObjectClass.PRIVATE_KEY)
     lock = threading.Lock()
@@ -196,6 +196,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--call-timeout", type=float, default=None, help="the group's call_timeout (its default)")
     args = parser.parse_args(argv)
     pin = os.environ["P11_NET_PIN"]
     tokens = load_members(parse_members(args.members))
@@ -207,7 +208,7 @@ def main(argv: list[str]) -> int:
         sweep(tokens, pin, [int(c) for c in args.counts.split(",")], [int(n) for n in args.concurrency.split(",")],
               args.seconds, args.rounds)
         return 0
-    return failover(tokens, pin, public, args.threads)
+    return failover(tokens, pin, public, args.threads, args.call_timeout)
 
 
 if __name__ == "__main__":

@@ -407,3 +407,66 @@ def test_a_member_whose_key_was_replaced_under_the_name_never_signs_with_it(
     for _ in range(20):
         _verify(public, key.sign(DIGEST, Mechanism.ECDSA))
     assert victim.calls == calls  # it serves no call for this key
+
+
+def test_a_member_that_hangs_costs_a_caller_at_most_call_timeout(softhsm: SoftHSM, keys: tuple[Any, Any]) -> None:
+    """A member that hangs instead of failing (an HSM whose server was stopped) must not hold its caller: past
+    call_timeout the member is taken out, the signature is made by another member, and the member serves again
+    once its hung call has returned."""
+    shim = FaultModule(build_shim(), softhsm.module_path)
+    shim.configure("")
+    lib = p11.load(shim.path)
+    tokens = [lib.get_token(label=label) for label in _add_tokens(softhsm, 2)]
+    _same_keys(tokens, *keys)
+    keepers = [token.open() for token in tokens]
+    group = TokenGroup(tokens, probe_backoff=(0.02, 0.2), call_timeout=0.5)
+    try:
+        group.login(PIN)
+        key = group.get_key(label="signer", object_class=ObjectClass.PRIVATE_KEY)
+        shim.configure("C_Sign latency_us=3000000 nth=1")  # the next signature hangs for 3 s
+        started = time.monotonic()
+        _verify(keys[0].public_key(), key.sign(DIGEST, Mechanism.ECDSA))
+        assert time.monotonic() - started < 2.0  # 0.5 s of waiting, then the other member
+        hung = next(m for m in group.members if m.state == "out")
+        assert "did not answer within 0.5 s" in (hung.last_error or "")
+        assert hung.outstanding == 1  # its call is still inside: nothing more goes there, no probe either
+        for _ in range(5):
+            _verify(keys[0].public_key(), key.sign(DIGEST, Mechanism.ECDSA))
+        assert _until(lambda: hung.state == "serving" and hung.outstanding == 0)  # the call returned: probed back
+    finally:
+        shim.configure("")
+        group.close()
+        for token, keeper in zip(tokens, keepers, strict=True):
+            keeper.close()
+            token.close_pool()
+
+
+def test_closing_the_group_mid_call_ends_every_caller_cleanly(group: TokenGroup, keys: tuple[Any, Any]) -> None:
+    import threading
+
+    key = group.get_key(label="signer", object_class=ObjectClass.PRIVATE_KEY)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def sign_until_closed() -> None:
+        while True:
+            try:
+                _verify(keys[0].public_key(), key.sign(DIGEST, Mechanism.ECDSA))
+            except GroupUnavailable as exc:
+                with lock:
+                    outcomes.append(str(exc))
+                return
+            except BaseException as exc:  # anything else is the failure this test is about
+                with lock:
+                    outcomes.append(f"unexpected {exc!r}")
+                return
+
+    threads = [threading.Thread(target=sign_until_closed, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    group.close()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(outcomes) == 8 and all("closed" in outcome for outcome in outcomes), outcomes

@@ -10,11 +10,15 @@ against the public key with ``cryptography``.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
-from conftest import DELAY_MS
+from conftest import DELAY_MS, ROOT
 
-from benchmarks.netlab import Lab, leftovers, members_arg
+from benchmarks.netlab import Lab, leftovers, members_arg, remove_stale_labs
 from benchmarks.network import Child, run_failover, run_sweep
 
 pytestmark = pytest.mark.network
@@ -62,3 +66,38 @@ def test_a_lab_that_cannot_start_leaves_nothing_behind() -> None:
         lab.start()  # the namespaces, links and hosts were made before the copy failed: all undone
     assert leftovers(lab.tag, lab.directory) == []
     assert not lab.directory.exists()
+
+
+def test_a_host_that_hangs_costs_callers_at_most_the_call_timeout(lab: Lab) -> None:
+    # SIGSTOP: the server's TCP connections stay open and p11-kit's client waits on them with no timeout of its own.
+    facts = run_failover(lab, threads=16, member=3, before=1.0, down=3.0, after=1.0, cycles=1, hang=True,
+                         call_timeout=1.0)
+    print(json.dumps(facts))
+    assert facts["failed"] == 0 and facts["bad"] == 0 and facts["stuck_threads"] == 0, facts
+    assert facts["slowest"] < 1.0 + 1.5, facts  # the wait for the hung host, then another host's answer
+    assert facts["out_after_kill"][0] is not None and facts["out_after_kill"][0] < 2.0, facts
+    host = facts["members"][2]
+    assert host["outages"] >= 1 and host["state"] == "serving", facts  # back once its hung call returned
+    assert "did not answer within 1 s" in (host["last_error"] or ""), facts
+
+
+def test_a_lab_whose_run_was_killed_is_removed_by_the_next_lab() -> None:
+    # SIGKILL leaves no time to stop a lab: its processes die with their parent, its namespaces and directory stay
+    # until the next lab starts (any run's: the dead run's PID is in their names).
+    code = ("import sys, time; from benchmarks.netlab import Lab; lab = Lab(1).start(); "
+            "print(lab.tag, lab.directory, flush=True); time.sleep(120)")
+    run = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None
+        tag, directory = run.stdout.readline().split()
+    finally:
+        run.kill()
+        run.wait(10)
+    deadline = time.monotonic() + 15
+    while any(entry.startswith("pid") for entry in leftovers(tag, Path(directory))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [entry for entry in leftovers(tag, Path(directory)) if entry.startswith("pid")] == []  # died with it
+    assert leftovers(tag, Path(directory)) != []  # its namespaces are still there
+    removed = remove_stale_labs()
+    assert f"netns {tag}-c" in removed and f"netns {tag}-h1" in removed and directory in removed, removed
+    assert leftovers(tag, Path(directory)) == [] and not Path(directory).exists()

@@ -38,6 +38,7 @@ What a group cannot do, and how it behaves over ``p11-kit``'s remote tokens and 
 
 from __future__ import annotations
 
+from p11.group._calls import MemberTimeout
 from p11.group._group import GroupUnavailable, TokenGroup
 from p11.group._keys import GroupKey, GroupPrivateKey, GroupPublicKey, GroupSecretKey
 from p11.group._members import MEMBER_FAILURES, Member, is_member_failure
@@ -54,6 +55,7 @@ __all__ = [
     "KeyMismatch",
     "KeyNotProvable",
     "Member",
+    "MemberTimeout",
     "TokenGroup",
     "is_member_failure",
 ]

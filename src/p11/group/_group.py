@@ -9,7 +9,9 @@ call gate, whose waiters poll: 64 threads polling three serialised gates starve 
 cores. The wait is bounded (``queue_timeout``); awaits (``sign_async``) never wait here (they must not block the
 event loop): they take the least busy member, and their member's pool gathers them into batches. A member that fails
 with a member failure (:mod:`p11.group._members`) is taken out at once, so later calls go elsewhere; the failed call
-is tried once more on another member when repeating it is harmless (the key's methods say which are).
+is tried once more on another member when repeating it is harmless (the key's methods say which are). A member
+that hangs instead of failing is taken out when a call there takes longer than ``call_timeout``
+(:mod:`p11.group._calls`: the caller never waits longer than that for one member).
 
 Bringing a member back: one prober thread per group, running only while a member is out. For each out member, with
 a backoff doubling from ``probe_backoff[0]`` to ``probe_backoff[1]`` seconds: ``module.health.probe(slot)``; if the
@@ -28,10 +30,11 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from p11 import errors
 from p11.constants import MechanismFlag, ObjectClass, ReturnValue
+from p11.group._calls import CallThreads, MemberTimeout
 from p11.group._members import OUT, SERVING, Backoff, Member, Wakeup, describe, is_member_failure
 
 if TYPE_CHECKING:
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
     from p11.group._keys import GroupKey
 
 __all__ = ["GroupUnavailable", "TokenGroup"]
+
+R = TypeVar("R")
 
 
 class GroupUnavailable(errors.P11Error, RuntimeError):
@@ -62,7 +67,10 @@ class TokenGroup:
     longest pause (s) between attempts to bring an out member back. ``max_in_flight``: the most calls the group
     sends one member at once (default: 1 for a module that takes one call at a time, else no bound); a caller
     finding every member at its bound waits for one to free, at most ``queue_timeout`` seconds
-    (:class:`GroupUnavailable` then).
+    (:class:`GroupUnavailable` then). ``call_timeout``: the longest a caller waits for one member's answer (a
+    member that hangs, such as an HSM whose server is stopped, is then taken out with
+    :class:`~p11.group.MemberTimeout` and a harmless call tried on another member); ``None`` makes each caller
+    call its member itself and wait as long as it takes.
 
     In use (a runnable example is in :mod:`p11.group`)::
 
@@ -75,7 +83,8 @@ class TokenGroup:
     A context manager: :meth:`close` on exit (the members' tokens stay as they are)."""
 
     def __init__(self, tokens: Iterable[Token], *, probe_backoff: tuple[float, float] = (0.05, 1.0),
-                 max_in_flight: int | None = None, queue_timeout: float = 30.0) -> None:
+                 max_in_flight: int | None = None, queue_timeout: float = 30.0,
+                 call_timeout: float | None = 30.0) -> None:
         members = list(tokens)
         if not members:
             raise ValueError("a TokenGroup needs at least one token")
@@ -90,9 +99,13 @@ class TokenGroup:
             raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
         if not queue_timeout > 0:
             raise ValueError(f"queue_timeout must be positive, not {queue_timeout}")
+        if call_timeout is not None and not call_timeout > 0:
+            raise ValueError(f"call_timeout must be positive or None, not {call_timeout}")
         self._members = [Member(token, i, _capacity(token, max_in_flight)) for i, token in enumerate(members)]
         self._backoff = Backoff(*probe_backoff)
         self._queue_timeout = float(queue_timeout)
+        self._call_timeout = None if call_timeout is None else float(call_timeout)
+        self._calls = CallThreads()
         self._lock = threading.Lock()
         self._freed = threading.Condition(self._lock)  # a call ended, or a member's state changed
         self._turn = 0
@@ -281,6 +294,16 @@ class TokenGroup:
             member.outstanding -= 1
             self._freed.notify()
 
+    def _run(self, member: Member, call: Callable[[], R]) -> R:
+        """``call()`` on ``member`` (counted by :meth:`_acquire`), waited for at most ``call_timeout``; the member's
+        call stops being counted when ``call`` has ended, however long after the caller stopped waiting."""
+        if self._call_timeout is None:
+            try:
+                return call()
+            finally:
+                self._release(member)
+        return self._calls.run(call, self._call_timeout, lambda: self._release(member), member.describe)
+
     def _failed(self, member: Member, exc: BaseException) -> bool:
         """A call on ``member`` raised ``exc``: whether it was a member failure (the member is then out)."""
         if not is_member_failure(exc):
@@ -335,9 +358,26 @@ class TokenGroup:
             out = [m for m in self._members if m.state == OUT]
             if not out:
                 return [], None
-            due = [m for m in out if m._back_after <= now]
-            later = min(m._back_after for m in out)
+            # A member with a call still inside (a hung one) is not probed: the probe would queue behind that call.
+            ready = [m for m in out if m.outstanding == 0]
+            due = [m for m in ready if m._back_after <= now]
+            later = min([m._back_after for m in ready] + [now + self._backoff.most for m in out if m.outstanding])
             return due, later
+
+    def _attempt_back(self, member: Member) -> None:
+        """:meth:`_bring_back`, waited for at most ``call_timeout`` (a member that hangs must not hold the prober,
+        which brings every other member back too); counted as a call in flight on the member while it runs."""
+        if self._call_timeout is None:
+            self._bring_back(member)
+            return
+        with self._lock:
+            member.outstanding += 1
+        try:
+            self._run(member, lambda: self._bring_back(member))
+        except MemberTimeout as exc:
+            with self._lock:
+                member.last_error = describe(exc)
+                self._backoff.next(member, time.monotonic())
 
     def _bring_back(self, member: Member) -> None:
         """One attempt to bring ``member`` back: probe, renew if it does not answer, log in, prove every key."""
@@ -413,7 +453,7 @@ def _probe_loop(ref: weakref.ReferenceType[TokenGroup], wakeup: Wakeup) -> None:
             return
         due, later = group._due(time.monotonic())
         for member in due:
-            group._bring_back(member)
+            group._attempt_back(member)
         if not due:
             if later is None:
                 with wakeup.cond:

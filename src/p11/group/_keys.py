@@ -134,13 +134,11 @@ class GroupKey:
         group = self.group
         member, key = group._acquire(self._keys, exclude)
         try:
-            return fn(key), member
+            return group._run(member, lambda: fn(key)), member  # the member released when the call has ended
         except BaseException as exc:
             group._failed(member, exc)
             exc.__dict__.setdefault("_p11_group_member", member.index)
             raise
-        finally:
-            group._release(member)
 
     def _call(self, harmless: bool, fn: Callable[[Any], R]) -> R:
         """``fn(key)`` on one member; once more on another when it failed with its member and ``harmless``."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from p11 import errors
 from p11.constants import ReturnValue
+from p11.group._calls import MemberTimeout
 
 if TYPE_CHECKING:
     from p11.api.token import Token
@@ -58,7 +59,8 @@ def is_member_failure(exc: BaseException) -> bool:
     if isinstance(exc, errors.CryptokiError):
         return exc.rv in MEMBER_FAILURES
     # A key that could not find itself after its module started again; a renewal that found a call still inside.
-    return isinstance(exc, errors.StaleObject | errors.ModuleBusy)
+    # A member that did not answer within the group's call_timeout.
+    return isinstance(exc, errors.StaleObject | errors.ModuleBusy | MemberTimeout)
 
 
 def describe(exc: BaseException) -> str:
