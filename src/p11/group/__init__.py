@@ -15,7 +15,7 @@ own):
 ...         _ = import_private_key(session, private, label="group-signer")
 >>> group = p11.TokenGroup(tokens)
 >>> group.login("1234", keep_pin=True)
->>> key = group.get_key(label="group-signer")  # found on each member, proven to be the same key there
+>>> key = group.get_key(label="group-signer", object_class=p11.ObjectClass.PRIVATE_KEY)  # proven on each member
 >>> signature = key.as_cryptography().sign(b"data", ec.ECDSA(hashes.SHA256()))  # on one member
 >>> private.public_key().verify(signature, b"data", ec.ECDSA(hashes.SHA256()))
 >>> len(key.sign_many([bytes(32)] * 8, p11.Mechanism.ECDSA))  # split over the members

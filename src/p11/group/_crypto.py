@@ -22,7 +22,6 @@ from p11.crypto import (
 
 if TYPE_CHECKING:
     from p11.crypto.keys import TokenPrivateKey
-    from p11.group._keys import GroupPrivateKey
 
 __all__ = ["adapter_for"]
 
@@ -68,8 +67,9 @@ class _GroupEd448(_OverGroup, TokenEd448PrivateKey):
     """An Ed448 key of a token group, as ``cryptography``'s ``Ed448PrivateKey``."""
 
 
-def adapter_for(key: GroupPrivateKey) -> TokenPrivateKey:
-    """The ``cryptography`` adapter over a group's private key (its proven public key given: nothing to read)."""
+def adapter_for(key: Any) -> TokenPrivateKey:
+    """The ``cryptography`` adapter over a group's private key (a :class:`~p11.group.GroupPrivateKey`; not
+    imported here, whose module imports this one): its proven public key given, nothing to read."""
     public = key.public_key()
     as_key: Any = key  # what the adapters use of a p11.PrivateKey, a group key has
     if key.key_type == KeyType.RSA:

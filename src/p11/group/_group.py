@@ -28,14 +28,23 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from p11 import errors
 from p11.constants import MechanismFlag, ObjectClass, ReturnValue
 from p11.group._calls import CallThreads, MemberTimeout
-from p11.group._members import OUT, SERVING, Backoff, Member, Wakeup, describe, is_member_failure
+from p11.group._members import (
+    OUT,
+    SERVING,
+    Backoff,
+    GroupUnavailable,
+    Member,
+    Wakeup,
+    describe,
+    is_member_failure,
+)
 
 if TYPE_CHECKING:
     from p11.api.objects import Key
@@ -45,17 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["GroupUnavailable", "TokenGroup"]
 
 R = TypeVar("R")
-
-
-class GroupUnavailable(errors.P11Error, RuntimeError):
-    """No member of the group can serve the call now (all out, or none holds the key); ``.members`` is each
-    member's state and last error. Raised at once: a group never waits for a member to come back."""
-
-    def __init__(self, message: str, members: Sequence[Member] = ()) -> None:
-        self.members = [(m.describe(), m.state, m.last_error) for m in members]
-        details = "; ".join(f"{what}: {state}" + (f" ({error})" if error else "")
-                            for what, state, error in self.members)
-        super().__init__(f"{message}: {details}" if details else message)
 
 
 class TokenGroup:
@@ -76,7 +74,7 @@ class TokenGroup:
 
         group = p11.TokenGroup([p11.load(a).get_token(label="hsm"), p11.load(b).get_token(label="hsm")])
         group.login(pin, keep_pin=True)
-        key = group.get_key(label="signer")          # each member's key proves it is the same key
+        key = group.get_key(label="signer", object_class=ObjectClass.PRIVATE_KEY)  # proven the same on each
         signature = key.sign(data, Mechanism.ECDSA)  # on the member with the fewest calls in flight
         key.as_cryptography()                        # a cryptography EllipticCurvePrivateKey over the group
 

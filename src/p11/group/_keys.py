@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from p11 import errors
 from p11.constants import Attribute, KeyType, ObjectClass
-from p11.group._group import GroupUnavailable, TokenGroup
-from p11.group._members import Member, describe, is_member_failure
+from p11.group._members import GroupCalls, GroupUnavailable, Member, describe, is_member_failure
 from p11.group._proof import KeyMismatch, KeyNotProvable, Proof, prove
 
 if TYPE_CHECKING:
@@ -44,9 +43,9 @@ class GroupKey:
     ``object_class`` as a :class:`p11.Key` has them; ``key[Attribute.X]`` reads an attribute from a serving
     member; :attr:`status` says where the key is served."""
 
-    def __init__(self, group: TokenGroup, first: Any, found: dict[int, Any], proof: Proof, template: Any,
+    def __init__(self, group: Any, first: Any, found: dict[int, Any], proof: Proof, template: Any,
                  attrs: Mapping[str, Any], missing: Mapping[int, str]) -> None:
-        self.group = group
+        self.group: GroupCalls = group  # typed by the protocol: this module does not import the group's
         """The :class:`~p11.group.TokenGroup` this key belongs to."""
         self._keys = dict(found)  # member index -> that member's key, proven; changed under group._lock
         self._refused: dict[int, str] = dict(missing)  # member index -> why it does not serve this key

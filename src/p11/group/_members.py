@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from p11 import errors
 from p11.constants import ReturnValue
@@ -21,7 +23,9 @@ from p11.group._calls import MemberTimeout
 if TYPE_CHECKING:
     from p11.api.token import Token
 
-__all__ = ["MEMBER_FAILURES", "OUT", "SERVING", "Member", "is_member_failure"]
+__all__ = ["MEMBER_FAILURES", "OUT", "SERVING", "GroupCalls", "GroupUnavailable", "Member", "is_member_failure"]
+
+R = TypeVar("R")
 
 SERVING: Final = "serving"
 OUT: Final = "out"
@@ -153,3 +157,36 @@ class Wakeup:
         """Wake the prober now."""
         with self.cond:
             self.cond.notify_all()
+
+
+class GroupUnavailable(errors.P11Error, RuntimeError):
+    """No member of the group can serve the call now (all out, or none holds the key); ``.members`` is each
+    member's state and last error. Raised at once: a group never waits for a member to come back."""
+
+    def __init__(self, message: str, members: Sequence[Member] = ()) -> None:
+        self.members = [(m.describe(), m.state, m.last_error) for m in members]
+        details = "; ".join(f"{what}: {state}" + (f" ({error})" if error else "")
+                            for what, state, error in self.members)
+        super().__init__(f"{message}: {details}" if details else message)
+
+
+class GroupCalls(Protocol):
+    """What a group's keys use of their :class:`~p11.group.TokenGroup` (a protocol, so that the keys' module needs
+    no import of the group's, which makes them)."""
+
+    _lock: threading.Lock
+
+    @property
+    def members(self) -> tuple[Member, ...]: ...
+
+    def supports(self, mechanism: Any, flag: Any = None) -> bool: ...
+
+    def _acquire(self, keys: dict[int, Any], exclude: int | None = None, wait: bool = True) -> tuple[Member, Any]: ...
+
+    def _release(self, member: Member) -> None: ...
+
+    def _run(self, member: Member, call: Callable[[], R]) -> R: ...
+
+    def _failed(self, member: Member, exc: BaseException) -> bool: ...
+
+    def _batch_threads(self) -> ThreadPoolExecutor: ...
