@@ -185,7 +185,10 @@ def temporary_key(token: Token, operation: str) -> Iterator[URI | None]:
             raise BenchError(f"{operation}: cannot make its key on the token ({exc.name}); measure a key that is "
                              "there with --key URI") from None
         try:
-            yield uri_for_object(made)
+            # The label is the one just given: not read back (another process logging in rewrites SoftHSM's
+            # files, and an attribute read at that moment can miss it: a URI of the type alone then matched
+            # every secret key on the token).
+            yield uri_for_object(made).replace(object=label)
         except BaseException:
             _remove(session, label, operation, quiet=True)
             raise
