@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -34,18 +33,17 @@ from p11.api.session import Session
 from p11.api.token import Token
 from p11.testing import SoftHSM
 from tests.faults.faultmod import FaultModule, build
-from tests.support import SECRET_PIN, SO_PIN, USER_PIN, Faulty, openssl, token_with_keys, unique_label
+from tests.support import (
+    SECRET_PIN,
+    SO_PIN,
+    USER_PIN,
+    Faulty,
+    FreshToken,
+    openssl,
+    token_with_keys,
+    unique_label,
+)
 from tests.support.cli import CLI
-
-
-@dataclass(frozen=True)
-class FreshToken:
-    """A token made for one test: its slot, label and PINs (``repr`` leaves the PINs out)."""
-
-    slot: int
-    label: str
-    user_pin: str = field(repr=False)
-    so_pin: str = field(repr=False)
 
 
 def find_slot(module: lowlevel.Module, label: str) -> int:

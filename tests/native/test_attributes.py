@@ -48,7 +48,7 @@ from p11._native import (
 from p11.constants import Attribute
 
 if TYPE_CHECKING:
-    from conftest import FreshToken
+    from tests.support import FreshToken
 
 ULONG_MAX = 2 ** (8 * ffi.sizeof("CK_ULONG")) - 1
 VENDOR_ATTRIBUTE = lib.CKA_VENDOR_DEFINED + 0x1234

@@ -78,6 +78,17 @@ def mac(data: bytes, key: bytes = HMAC_VALUE) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
+@dataclass(frozen=True)
+class FreshToken:
+    """A token made for one test (the ``make_token`` and ``fresh_token`` fixtures): its slot, label and PINs
+    (``repr`` leaves the PINs out)."""
+
+    slot: int
+    label: str
+    user_pin: str = field(repr=False)
+    so_pin: str = field(repr=False)
+
+
 @dataclass
 class TokenKeys:
     """A token made for a test (or a test module) and the keys ``token_with_keys`` put on it."""
