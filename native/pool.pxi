@@ -230,7 +230,7 @@ cdef class SessionPool:
         cdef Py_ssize_t limit, bound
         if self._idle != NULL:
             raise RuntimeError("SessionPool.__init__ called twice")
-        self._f = _gate(module)  # also re-initialises a lowlevel Module in a fork child
+        self._f = _gate_at(module)  # also re-initialises a lowlevel Module in a fork child
         self.module = module if not PyLong_Check(module) else None
         self._module_gen = getattr(module, "generation", None)
         _require(p11g_has_C_GetTokenInfo(self._f), "C_GetTokenInfo")
@@ -439,7 +439,7 @@ cdef class SessionPool:
         self._gen = _pool_fork_generation
         self._slot_stale = True  # the child initialises the module again, and slot ids may change with that
         if self.module is not None:
-            self._f = _gate(self.module)  # re-initialises the module in this process; its new generation's gate
+            self._f = _gate_at(self.module)  # re-initialises the module in this process; its new generation's gate
             self._module_gen = getattr(self.module, "generation", None)
         return 0
 
@@ -456,7 +456,7 @@ cdef class SessionPool:
         g = getattr(self.module, "generation", None)
         if g == self._module_gen:
             return 0
-        nf = _gate(self.module)  # the old generation's gate is closed: call through the new one
+        nf = _gate_at(self.module)  # the old generation's gate is closed: call through the new one
         _pool_lock(self._mutex)
         if self._f != nf:
             self._f = nf
@@ -1056,7 +1056,7 @@ cdef class SessionPool:
         cdef _PoolLease lease = _PoolLease.__new__(_PoolLease)
         lease.pool = self
         lease.timeout = -1.0 if timeout is None else max(0.0, <double>timeout)
-        lease.want = NULL if gate is None else _gate(gate)
+        lease.want = NULL if gate is None else _gate_at(gate)
         return lease
 
     def close(self):
@@ -1110,7 +1110,7 @@ cdef class SessionPool:
     # key handle would name nothing there, or another key.
 
     cdef p11_gate* _wanted(self, object gate) except? NULL:
-        return NULL if gate is None else _gate(gate)
+        return NULL if gate is None else _gate_at(gate)
 
     cdef CK_SESSION_HANDLE _borrow_for(self, p11_gate* want, p11_gate** pf, str function) except 0:
         """A session for an operation on handles found under gate ``want`` (NULL: any generation)."""
@@ -1300,7 +1300,7 @@ cdef class SessionPool:
     cdef p11_gate* _batch_gate(self, object gate) except NULL:
         """The gate a batch's items are bound to: the caller's (its key handle's generation), else the current."""
         if gate is not None:
-            return _gate(gate)
+            return _gate_at(gate)
         self._check_fork()
         if p11_gate_state(self._f) == P11_GATE_CLOSED and self.module is not None:
             self._check_module_generation()

@@ -18,7 +18,7 @@ cdef int _ops_session_forget(object session) except -1:
 
 
 cdef int _ops_session_close(object session) except -1:
-    if session._fl != session.token._fl:
+    if session._gate != session.token._gate:
         return _ops_session_forget(session)
     lock = session._lock
     lock.acquire()
@@ -29,8 +29,8 @@ cdef int _ops_session_close(object session) except -1:
         lock.release()
     if handle:
         try:
-            if session._fl == session.token._fl:  # else: opened in an earlier generation, gone with it
-                _ops_close_owned_session(session._fl, handle)
+            if session._gate == session.token._gate:  # else: opened in an earlier generation, gone with it
+                _ops_close_owned_session(session._gate, handle)
         finally:
             # Not under the session's lock: Token._login takes the token's lock, then the session's.
             token = session.token
@@ -51,7 +51,7 @@ cdef class _SessionBase:
     cdef public object rw
     cdef public object _handle      # 0 (CK_INVALID_HANDLE) once closed: the closed flag
     cdef public object _number      # the handle, kept for repr
-    cdef public object _fl
+    cdef public object _gate
     cdef public object _lock
     cdef object __weakref__
 
@@ -64,7 +64,7 @@ cdef class _SessionBase:
         if self._lock is None:
             _ops_session_close(self)
             return
-        if self._fl != self.token._fl:
+        if self._gate != self.token._gate:
             # Opened before fork() or a re-initialisation: its handle means nothing now (and its lock may have
             # been held by a thread that does not exist in this process). Mark it closed; call nothing.
             _ops_session_forget(self)
@@ -76,8 +76,8 @@ cdef class _SessionBase:
         lock.release()
         if handle:
             try:
-                if self._fl == self.token._fl:  # else: opened in an earlier generation, gone with it
-                    _ops_close_owned_session(self._fl, handle)
+                if self._gate == self.token._gate:  # else: opened in an earlier generation, gone with it
+                    _ops_close_owned_session(self._gate, handle)
             finally:
                 # Not under the session's lock: Token._login takes the token's lock, then the session's.
                 token = self.token
@@ -94,8 +94,8 @@ cdef class _SessionBase:
             handle = self._handle
             self._handle = 0
             try:
-                if self._fl == self.token._fl:  # else: opened in an earlier generation, gone with it
-                    _ops_close_session(self._fl, handle)
+                if self._gate == self.token._gate:  # else: opened in an earlier generation, gone with it
+                    _ops_close_session(self._gate, handle)
             except BaseException:
                 pass
             try:
@@ -107,18 +107,18 @@ cdef class _SessionBase:
                 pass
 
 
-def _session_open(cls, token, fl, CK_SLOT_ID slot_id, rw, set live, new_lock):
+def _session_open(cls, token, gate, CK_SLOT_ID slot_id, rw, set live, new_lock):
     """``Token.open()`` without a PIN in one call: C_OpenSession, the handle into ``live`` (the token's set of
     open handles), and a new ``cls`` (Session) holding it with a fresh ``new_lock()``."""
     cdef _SessionBase s
-    handle = _ops_open_session(fl, slot_id, rw)
+    handle = _ops_open_session(gate, slot_id, rw)
     live.add(handle)
     s = _SessionBase.__new__(cls)
     s.token = token
     s.rw = rw
     s._handle = handle
     s._number = handle
-    s._fl = fl
+    s._gate = gate
     s._lock = new_lock()
     return s
 

@@ -86,7 +86,7 @@ class TokenLike(TokenIdentity, Protocol):
     # threads run the ``*_async`` forms, the set of open session handles (the last one closed logs the token out),
     # and the login state, which belongs to the token (Cryptoki logs in the whole application at once).
     @property
-    def _fl(self) -> int: ...
+    def _gate(self) -> int: ...
     @property
     def _slot_id(self) -> int: ...
     @property
@@ -110,20 +110,20 @@ class SessionLike(Protocol):
 
     # The native paths. Every call through a session runs inside ``with session._lock:`` and reads
     # ``session.handle`` and ``_module`` there: the loaded module's ``C_*`` functions of the generation of that
-    # session (a multi-part operation calls them); ``_fl`` the call gate p11._native calls through.
+    # session (a multi-part operation calls them); ``_gate`` the call gate p11._native calls through.
     _lock: Any
 
     @property
     def _module(self) -> ModuleGeneration: ...
     @property
-    def _fl(self) -> Any: ...
+    def _gate(self) -> Any: ...
     def _exclusive(self) -> AbstractContextManager[tuple[int, ModuleGeneration]]:
         """The session handle and its generation's functions, held for a whole stream (a pooled session is
         borrowed until the end)."""
         ...
 
     # Handles are only valid in the generation of the module they were found in (one call gate per generation).
-    # Whoever reads an object handle to hand it to a session reads ``session._fl`` FIRST and passes it as ``gate``:
+    # Whoever reads an object handle to hand it to a session reads ``session._gate`` FIRST and passes it as ``gate``:
     # a pooled session of another generation is then refused, never handed a number that may name another key.
 
     def _get_attributes(self, obj: int, kinds: Any, gate: int | None = None) -> dict[Any, Any]:

@@ -136,7 +136,7 @@ class Object:
         if getattr(session, "_pool", None) is None:
             self._ident = _EXPLICIT  # bound to an explicit session, which ends with the generation anyway
             return
-        gate = session._fl  # before the generation is compared: the handle is of this gate's, or refused
+        gate = session._gate  # before the generation is compared: the handle is of this gate's, or refused
         if self._gen != session.token._module.generation:
             return
         with contextlib.suppress(P11Error):
@@ -160,7 +160,7 @@ class Object:
                 f"{what}: found before fork() or before its module was initialised again, and never used before, so "
                 "it cannot be identified; look it up again (token.get_key(...))"
             )
-        gate = session._fl  # read first: the handles found are of this gate's generation, or the search is refused
+        gate = session._gate  # read first: the handles found are of this gate's generation, or the search is refused
         generation = module.generation
         with session._lock:  # a pooled session (the one this thread holds, if any); calls go through `gate`
             handles = find_objects(gate, session.handle, ident, 2)
@@ -220,7 +220,7 @@ class Object:
         tmpl = template(mapping, **attrs)
         session = self.session
         with session._lock:
-            set_attributes(session._fl, session.handle, self.handle, tmpl)
+            set_attributes(session._gate, session.handle, self.handle, tmpl)
 
     def __getitem__(self, key: Attribute | int | str) -> Any:
         return self._get(attribute(key))

@@ -99,7 +99,7 @@ class Session(_SessionBase):
     """
 
     if TYPE_CHECKING:
-        __slots__ = ("__weakref__", "_fl", "_handle", "_lock", "_number", "rw", "token")
+        __slots__ = ("__weakref__", "_gate", "_handle", "_lock", "_number", "rw", "token")
     else:
         __slots__ = ()  # the same fields, in C: _SessionBase's
 
@@ -107,7 +107,7 @@ class Session(_SessionBase):
     rw: bool
     _handle: int
     _number: int
-    _fl: Any
+    _gate: Any
 
     # Every call through the session runs inside ``with session._lock:`` and reads ``session.handle`` there: an
     # RLock here, a borrowed pool session in :class:`PooledSession` (hence ``Any``).
@@ -120,7 +120,7 @@ class Session(_SessionBase):
         # 0 (CK_INVALID_HANDLE) once closed: that is the closed flag, and a call through it fails, never reaching a
         # session opened later. _number keeps the handle for repr.
         self._handle = self._number = handle
-        self._fl = token._fl
+        self._gate = token._gate
         self._lock = _RLock()
 
     # -- life cycle ------------------------------------------------------------------------------------------
@@ -132,29 +132,29 @@ class Session(_SessionBase):
         handle = self._handle
         if not handle:
             raise _closed_error()
-        if self._fl != self.token._fl:
+        if self._gate != self.token._gate:
             raise _closed_error(_STALE)
         return handle
 
     @property
     def _closed(self) -> bool:
-        return not self._handle or self._fl != self.token._fl
+        return not self._handle or self._gate != self.token._gate
 
     @property
     def _module(self) -> lowlevel.ModuleGeneration:
         """The token's lowlevel module, for the calls that are not hot paths, pinned to this session's generation:
         once it ends, a call is refused rather than reach the next one, where the handle may name another session."""
-        return self.token._module.at(self._fl)
+        return self.token._module.at(self._gate)
 
     @property
     def closed(self) -> bool:
         """True once closed, and for a session opened before ``fork()`` or a re-initialisation of its module."""
-        return not self._handle or self._fl != self.token._fl
+        return not self._handle or self._gate != self.token._gate
 
     def close(self) -> None:
         """Close the session (``C_CloseSession``). Closing the token's last session logs it out, as Cryptoki
         does. Closing twice is harmless; closing a session of an earlier generation calls nothing."""
-        if self._fl != self.token._fl:
+        if self._gate != self.token._gate:
             handle, self._handle = self._handle, 0
             self.token._live.discard(handle)
             return
@@ -165,7 +165,7 @@ class Session(_SessionBase):
         lock.release()
         if handle:
             try:
-                _close_session(self._fl, handle)
+                _close_session(self._gate, handle)
             finally:
                 # Not under the session's lock: Token._login takes the token's lock, then the session's.
                 live = self.token._live
@@ -200,7 +200,7 @@ class Session(_SessionBase):
         lock = self._lock
         lock.acquire()
         try:
-            return _get_attributes(self._fl, self._handle or _refuse(), obj, kinds)
+            return _get_attributes(self._gate, self._handle or _refuse(), obj, kinds)
         except (SessionError, LibraryStateError) as exc:
             raise _closed_or(exc, self) from None
         finally:
@@ -212,12 +212,12 @@ class Session(_SessionBase):
         """The one-crossing ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``, ``"digest"``) with
         ``mechanism`` and ``key`` on this session: ``call(data)``, or ``call(data, signature)`` for verify.
         ``size`` is the signature size (sign) or what encryption adds to the input's size (encrypt); 0: unknown.
-        ``gate``: the call gate ``key`` was read under (:attr:`_fl` before reading the handle); an explicit
+        ``gate``: the call gate ``key`` was read under (:attr:`_gate` before reading the handle); an explicit
         session calls through its own gate, which a new generation closes, so it needs no other.
         ``pin`` (sign, decrypt): the per-use login of a key that needs its PIN for every use, in the same crossing."""
         if pin is not None:
             return self._bind_per_use(op, mechanism, key, size, pin)
-        fl = self._fl
+        gate = self._gate
         lock = self._lock
         acquire, release = lock.acquire, lock.release
         session = self
@@ -227,7 +227,7 @@ class Session(_SessionBase):
             def call_verify(data: Any, signature: Any) -> bool:
                 acquire()
                 try:
-                    return verify(fl, session._handle or _refuse(), mechanism, key, data, signature)
+                    return verify(gate, session._handle or _refuse(), mechanism, key, data, signature)
                 except (SessionError, LibraryStateError) as exc:
                     raise _closed_or(exc, session) from None
                 finally:
@@ -240,7 +240,7 @@ class Session(_SessionBase):
             def call_digest(data: Any) -> bytes:
                 acquire()
                 try:
-                    return digest(fl, session._handle or _refuse(), mechanism, data)
+                    return digest(gate, session._handle or _refuse(), mechanism, data)
                 except (SessionError, LibraryStateError) as exc:
                     raise _closed_or(exc, session) from None
                 finally:
@@ -253,7 +253,7 @@ class Session(_SessionBase):
             def call_sign(data: Any) -> bytes:
                 acquire()
                 try:
-                    return fn(fl, session._handle or _refuse(), mechanism, key, data, size)
+                    return fn(gate, session._handle or _refuse(), mechanism, key, data, size)
                 except (SessionError, LibraryStateError) as exc:
                     raise _closed_or(exc, session) from None
                 finally:
@@ -265,7 +265,7 @@ class Session(_SessionBase):
         def call_crypt(data: Any) -> bytes:
             acquire()
             try:
-                return fn(fl, session._handle or _refuse(), mechanism, key, data, len(data) + extra)
+                return fn(gate, session._handle or _refuse(), mechanism, key, data, len(data) + extra)
             except (SessionError, LibraryStateError) as exc:
                 raise _closed_or(exc, session) from None
             finally:
@@ -277,14 +277,14 @@ class Session(_SessionBase):
         """``sign``/``decrypt`` that log in with ``pin`` after each Init (:mod:`p11.ops.context_login`). Not a hot
         path: the token checks a PIN per call (on a card, in tens of milliseconds)."""
         fn = _per_use(op)
-        fl = self._fl
+        gate = self._gate
         lock = self._lock
         session = self
 
         def call_per_use(data: Any) -> bytes:
             with lock:
                 try:
-                    return fn(fl, session._handle, mechanism, key, data, size if op == "sign" else len(data), pin)
+                    return fn(gate, session._handle, mechanism, key, data, size if op == "sign" else len(data), pin)
                 except (SessionError, LibraryStateError) as exc:
                     raise _closed_or(exc, session) from None
 
@@ -301,7 +301,7 @@ class Session(_SessionBase):
         try:
             handle = self.handle  # SessionClosed (saying why) for a closed session or one of an ended generation
             if workers == 1:
-                result: list[Any] = _BATCHES[name](self._fl, handle, *args, **kwargs)
+                result: list[Any] = _BATCHES[name](self._gate, handle, *args, **kwargs)
                 return result
             # Several sessions for one batch: a private pool for this call only, closed after it. (The token's
             # shared pool would outlive this session and keep the application logged in after its last session
@@ -312,7 +312,7 @@ class Session(_SessionBase):
                 workers = size_arg(workers, "workers", 1, MAX_POOL_SIZE)
             pool = SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
             try:
-                pooled: list[Any] = getattr(pool, name)(*args, workers=workers, gate=self._fl, **kwargs)
+                pooled: list[Any] = getattr(pool, name)(*args, workers=workers, gate=self._gate, **kwargs)
             finally:
                 pool.close()
             return pooled
@@ -362,7 +362,7 @@ class Session(_SessionBase):
         for _ in range(3):  # again if the module started a new generation meanwhile: the handles are of the old
             generation = module.generation
             with self._lock:
-                handles = find_objects(self._fl, self.handle, prepared, limit)
+                handles = find_objects(self._gate, self.handle, prepared, limit)
             if module.generation == generation:
                 break
         if len(handles) == 1 and (not keys_only or cls in _KEY_CLASSES):
@@ -390,7 +390,7 @@ class Session(_SessionBase):
         """``C_CreateObject`` from ``{Attribute: value}`` (and/or keyword attributes); the typed new object."""
         tmpl = template(attrs, **kwargs)
         with self._lock:
-            handle = defaults.create(self.token, lambda t: create_object(self._fl, self.handle, t), tmpl)
+            handle = defaults.create(self.token, lambda t: create_object(self._gate, self.handle, t), tmpl)
         return object_for(self, handle, tmpl.get(Attribute.CLASS))  # type: ignore[no-any-return]
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -456,7 +456,7 @@ class Session(_SessionBase):
         lock = self._lock
         lock.acquire()
         try:
-            return _generate_random(self._fl, self._handle or _refuse(), n)
+            return _generate_random(self._gate, self._handle or _refuse(), n)
         except (SessionError, LibraryStateError) as exc:
             raise _closed_or(exc, self) from None
         finally:
@@ -519,10 +519,10 @@ class PooledSession(Session):
         self._local = _Held()
 
     @property
-    def _fl(self) -> int:
+    def _gate(self) -> int:
         """The call gate: inside ``with session._lock:`` the held session's (its generation's), else the token's
         current one (the pool outlives fork() and re-initialisation, so never a copy)."""
-        return self._local.gate or self.token._fl
+        return self._local.gate or self.token._gate
 
     @property
     def _module(self) -> lowlevel.ModuleGeneration:
@@ -573,7 +573,7 @@ class PooledSession(Session):
         ``gate``: the call gate ``obj`` was read under; a session of another generation is refused."""
         held: int = self._local.handle
         if held:  # inside `with session._lock:` in this thread: use that session (the pool may be bound to 1)
-            return _get_attributes(self._fl if gate is None else gate, held, obj, kinds)
+            return _get_attributes(self._gate if gate is None else gate, held, obj, kinds)
         result: dict[Any, Any] = self._pool.get_attributes(obj, kinds, gate)
         return result
 
@@ -586,7 +586,7 @@ class PooledSession(Session):
         # else the current one, read before anything else): after the module starts a new generation the pool
         # refuses it rather than let the old handle name whatever it names there.
         owner = self
-        fl = self._fl if gate is None else gate
+        gate = self._gate if gate is None else gate
         if pin is not None:
             _per_use(op)
 
@@ -594,11 +594,11 @@ class PooledSession(Session):
                 pool = owner._pool
                 out_len = size if op == "sign" else len(data)
                 try:
-                    result: bytes = getattr(pool, op)(mechanism, key, data, out_len, fl, pin)
+                    result: bytes = getattr(pool, op)(mechanism, key, data, out_len, gate, pin)
                 except PoolClosed:  # never borrowed a session, so the PIN was not used: once more on the new pool
                     if owner._pool is pool:
                         raise
-                    result = getattr(owner._pool, op)(mechanism, key, data, out_len, fl, pin)
+                    result = getattr(owner._pool, op)(mechanism, key, data, out_len, gate, pin)
                 return result
 
             return call_per_use
@@ -607,11 +607,11 @@ class PooledSession(Session):
             def call_verify(data: Any, signature: Any) -> bool:
                 pool = owner._pool
                 try:
-                    return pool.verify(mechanism, key, data, signature, fl)
+                    return pool.verify(mechanism, key, data, signature, gate)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.verify(mechanism, key, data, signature, fl)
+                    return owner._pool.verify(mechanism, key, data, signature, gate)
 
             return call_verify
         if op == "digest":
@@ -619,11 +619,11 @@ class PooledSession(Session):
             def call_digest(data: Any) -> bytes:
                 pool = owner._pool
                 try:
-                    return pool.digest(mechanism, data, 0, fl)
+                    return pool.digest(mechanism, data, 0, gate)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.digest(mechanism, data, 0, fl)
+                    return owner._pool.digest(mechanism, data, 0, gate)
 
             return call_digest
         if op == "sign":
@@ -631,11 +631,11 @@ class PooledSession(Session):
             def call_sign(data: Any) -> bytes:
                 pool = owner._pool
                 try:
-                    return pool.sign(mechanism, key, data, size, fl)
+                    return pool.sign(mechanism, key, data, size, gate)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.sign(mechanism, key, data, size, fl)
+                    return owner._pool.sign(mechanism, key, data, size, gate)
 
             return call_sign
         if op == "encrypt":
@@ -643,28 +643,28 @@ class PooledSession(Session):
             def call_encrypt(data: Any) -> bytes:
                 pool = owner._pool
                 try:
-                    return pool.encrypt(mechanism, key, data, len(data) + size, fl)
+                    return pool.encrypt(mechanism, key, data, len(data) + size, gate)
                 except PoolClosed:
                     if owner._pool is pool:
                         raise
-                    return owner._pool.encrypt(mechanism, key, data, len(data) + size, fl)
+                    return owner._pool.encrypt(mechanism, key, data, len(data) + size, gate)
 
             return call_encrypt
 
         def call_decrypt(data: Any) -> bytes:
             pool = owner._pool
             try:
-                return pool.decrypt(mechanism, key, data, len(data), fl)
+                return pool.decrypt(mechanism, key, data, len(data), gate)
             except PoolClosed:
                 if owner._pool is pool:
                     raise
-                return owner._pool.decrypt(mechanism, key, data, len(data), fl)
+                return owner._pool.decrypt(mechanism, key, data, len(data), gate)
 
         return call_decrypt
 
     def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
         if kwargs.get("gate") is None:
-            kwargs["gate"] = self._fl
+            kwargs["gate"] = self._gate
         pool = self._pool
         try:
             result: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
@@ -772,7 +772,7 @@ def _closed_or(exc: CryptokiError, session: Session) -> CryptokiError:
     earlier generation of its module (the call was refused or named a dead handle), else the error itself."""
     if not session._handle:
         return _closed_error()
-    if session._fl != session.token._fl:
+    if session._gate != session.token._gate:
         return _closed_error(_STALE)
     return exc
 
@@ -838,7 +838,7 @@ class ObjectSearch(Iterator[Any]):
                 raise StopIteration
             self._generation = session.token._module.generation  # what the handles found are valid in
             with session._lock:
-                handles = self._handles = deque(find_objects(session._fl, session.handle, self._template))
+                handles = self._handles = deque(find_objects(session._gate, session.handle, self._template))
         if not handles:
             self._done = True
             raise StopIteration

@@ -99,7 +99,7 @@ class Token:
         self._pool_options: dict[str, Any] = {"max_size": None, "keep_pin": False, "rw": None}
 
     @property
-    def _fl(self) -> int:
+    def _gate(self) -> int:
         """The module's current call gate (what p11._native calls through; a new one after fork/re-initialisation)."""
         return self._module.gate_address
 
@@ -179,17 +179,17 @@ class Token:
         if user_pin is None and so_pin is None:
             # C_OpenSession, the handle into _live and Session.__init__ in one C call: `with token.open():` is hot.
             try:
-                session: Session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
+                session: Session = _session_open(Session, self, self._gate, self._slot_id, rw, self._live, _RLock)
             except CryptokiError as exc:  # the module may have lost its device: checked, and tried again if renewed
                 if not self._module.health.report(exc.rv, self._slot_id):
                     raise
-                session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
+                session = _session_open(Session, self, self._gate, self._slot_id, rw, self._live, _RLock)
             return session
         if user_pin is not None and so_pin is not None:
             raise ValueError("give user_pin or so_pin, not both")
         if so_pin is not None:
             rw = True
-        handle = renewing(self._module, lambda: _open_session(self._fl, self._slot_id, rw), self._slot_id)
+        handle = renewing(self._module, lambda: _open_session(self._gate, self._slot_id, rw), self._slot_id)
         self._live.add(handle)
         session = Session(self, handle, rw)
         try:

@@ -233,7 +233,7 @@ def sign(key: KeyLike, data: Any, mechanism: Any = None, pin: ContextPin | None 
     session = key.session
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, SIGN, data, single)
-        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        gate = session._gate  # before the handle: see p11.interfaces.SessionLike
         handle = key.handle
         try:
             result: bytes = session._bind("sign", p.native, handle, 0, gate, per_use)(block)
@@ -274,7 +274,7 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
     session = key.session
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, VERIFY, data, single)
-        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        gate = session._gate  # before the handle: see p11.interfaces.SessionLike
         call = session._bind("verify", p.native, key.handle, 0, gate)
         try:
             valid: bool = call(block, signature)
@@ -315,7 +315,7 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation, pin: ContextP
     session = key.session
     if single is not None or not p.multipart:
         block = single if single is not None else _joined(data)
-        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        gate = session._gate  # before the handle: see p11.interfaces.SessionLike
         handle = key.handle
         try:
             result: bytes = p.bound(session._bind(op.name, p.native, handle, _FIRST_EXTRA, gate, per_use))(block)
@@ -450,7 +450,7 @@ def sign_many(
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
     size = key._fast.get(("sign-size", asked), 0) if asked is None or isinstance(asked, int) else 0
-    gate = key.session._fl
+    gate = key.session._gate
     if per_use is not None:  # every item logs in (in C, after its C_SignInit); the batch runs on one session
         return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size, gate=gate,
                       pin=per_use)
@@ -465,7 +465,7 @@ def verify_many(
     p = plan(key, mechanism, VERIFY)
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
-    gate = key.session._fl
+    gate = key.session._gate
     return _batch(
         key, p, VERIFY, "verify_many", workers, on_error, p.native, key.handle, messages, signatures, gate=gate
     )
@@ -494,7 +494,7 @@ def encrypt_many(
         iv_length = size_arg(iv_length, "iv_length", 1, MAX_IV_LENGTH)
     p = plan(key, Mechanism.AES_GCM, ENCRYPT)
     options = {"ivs": ivs, "aad": aad, "tag_bits": tag_bits, "iv_len": iv_length, "mechanism": p.native}
-    options["gate"] = key.session._fl
+    options["gate"] = key.session._gate
     return _batch(key, p, ENCRYPT, "encrypt_many", workers, on_error, key.handle, messages, **options)
 
 
@@ -503,7 +503,7 @@ def decrypt_many(
 ) -> list[Any]:
     tag_bits = _tag_bits(tag_length)
     p = plan(key, Mechanism.AES_GCM, DECRYPT)
-    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native, "gate": key.session._fl}
+    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native, "gate": key.session._gate}
     return _batch(key, p, DECRYPT, "decrypt_many", workers, on_error, key.handle, items, **options)
 
 

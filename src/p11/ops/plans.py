@@ -268,7 +268,7 @@ def _oaep_decrypt(key: KeyLike, token: Any, params: OAEP) -> Plan:
     kind = Mechanism.RSA_PKCS_OAEP
     direct = Plan(kind, _arg(kind, params))
     if token.supports(kind, DECRYPT.flag):
-        gate = key.session._fl  # before the handle: see p11.interfaces.SessionLike
+        gate = key.session._gate  # before the handle: see p11.interfaces.SessionLike
         on_token = key.session._bind("decrypt", direct.native, key.handle, 0, gate)
         if checked(oaep.token_does, key, direct, DECRYPT, key, params, on_token):  # a key without CKA_DECRYPT: say so
             return direct
