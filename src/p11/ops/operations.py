@@ -42,6 +42,8 @@ from p11.ops.plans import (
 if TYPE_CHECKING:
     from p11.interfaces import KeyLike, SessionLike
 
+from p11.interfaces import KeyCache
+
 __all__ = [
     "CHUNK_SIZE",
     "as_block",
@@ -65,7 +67,6 @@ CHUNK_SIZE = 1 << 16
 
 _T = TypeVar("_T")
 _CKR_SIGNATURE_INVALID = int(lib.CKR_SIGNATURE_INVALID)
-_FAST_CACHE_MAX = 64  # one-crossing calls cached per key (a GCM object per message would otherwise grow it)
 _FIRST_EXTRA = 64  # first encryption with a mechanism: room for a tag or padding (a wrong guess only costs a query)
 _MIN_EXTRA = 16
 
@@ -194,11 +195,11 @@ def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any
             def call(data: Any) -> Any:
                 return inner(prehashed(data))
 
-    fast = key._fast
-    if len(fast) >= _FAST_CACHE_MAX:
-        fast.clear()
+    calls = key.cache.calls
+    if len(calls) >= KeyCache.LIMIT:
+        calls.clear()
     with contextlib.suppress(TypeError):  # an unhashable mechanism object is simply not cached
-        fast[op, asked] = call
+        calls[op, asked] = call
 
 
 def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> Any:
@@ -208,16 +209,17 @@ def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> 
     return single if single is not None else _joined(data)
 
 
-def _begin(init: Callable[..., Any], end: Callable[[int], Any], h: int, p: Plan, key: KeyLike, op: Operation,
-           pin: Any) -> None:
-    """``C_*Init`` on ``h`` and, for a key that needs its PIN on every use, the per-use login (``pin`` not None);
+def _begin(mod: Any, init: Callable[..., Any], end: Callable[[int], Any], h: int, p: Plan, key: KeyLike,
+           op: Operation, pin: Any) -> None:
+    """``C_*Init`` on ``h`` and, for a key that needs its PIN on every use, the per-use login (``pin`` not None,
+    through ``mod``, the functions of the held session's generation);
     a refused PIN ends the operation (``end(h)``) before it propagates. The multi-part paths' start: the one-crossing
     ones log in in C (native/context_login.pxi)."""
     run_init(init, h, p, key, op)
     if pin is None:
         return
     try:
-        checked(key.session._module.C_Login, key, p, op, h, UserType.CONTEXT_SPECIFIC, pin)
+        checked(mod.C_Login, key, p, op, h, UserType.CONTEXT_SPECIFIC, pin)
     except BaseException:
         _abort(end, h)  # the token behaves as if no login was made: the call fails, and that ends the operation
         raise
@@ -230,23 +232,22 @@ def sign(key: KeyLike, data: Any, mechanism: Any = None, pin: ContextPin | None 
     p = plan(key, mechanism, SIGN)
     per_use = context_pin(key, pin, "sign()")
     single = as_block(data)
-    session = key.session
+    channel = key.session.channel
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, SIGN, data, single)
-        gate = session._gate  # before the handle: see p11.interfaces.SessionLike
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
         handle = key.handle
         try:
-            result: bytes = session._bind("sign", p.native, handle, 0, gate, per_use)(block)
+            result: bytes = channel.bind("sign", p.native, handle, 0, gate, per_use)(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, SIGN) from None
         if single is not None and per_use is None:  # a key that logs in per use has no PIN-less fast path
-            _install(key, "sign", asked, p, session._bind("sign", p.native, handle, len(result), gate))
-            key._fast["sign-size", asked] = len(result)
+            _install(key, "sign", asked, p, channel.bind("sign", p.native, handle, len(result), gate))
+            with contextlib.suppress(TypeError):
+                key.cache.sizes[asked] = len(result)
         return result
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
-        h = session.handle
-        start = partial(_begin, mod.C_SignInit, mod.C_SignFinal, h, p, key, SIGN, per_use)
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
+        start = partial(_begin, mod, mod.C_SignInit, mod.C_SignFinal, h, p, key, SIGN, per_use)
         *_, signature = _parts(h, start, mod.C_SignUpdate, mod.C_SignFinal, mod.C_SignFinal, data)
         return signature  # type: ignore[no-any-return]
 
@@ -271,11 +272,11 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
     if as_block(signature) is None:
         raise TypeError(f"signature must be bytes-like, not {type(signature).__name__}")
     single = as_block(data)
-    session = key.session
+    channel = key.session.channel
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, VERIFY, data, single)
-        gate = session._gate  # before the handle: see p11.interfaces.SessionLike
-        call = session._bind("verify", p.native, key.handle, 0, gate)
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
+        call = channel.bind("verify", p.native, key.handle, 0, gate)
         try:
             valid: bool = call(block, signature)
         except CryptokiError as exc:
@@ -283,8 +284,7 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
         if single is not None:
             _install(key, "verify", asked, p, call)
         return valid
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
 
         def finish(h: int) -> bool:
             try:
@@ -293,7 +293,6 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
                 return False  # C_VerifyFinal ends the operation when it answers about the signature
             return True
 
-        h = session.handle
         start = partial(run_init, mod.C_VerifyInit, h, p, key, VERIFY)
         *_, ok = _parts(h, start, mod.C_VerifyUpdate, finish, partial(mod.C_VerifyFinal, signature=b""), data)
         return ok  # type: ignore[no-any-return]
@@ -312,30 +311,29 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation, pin: ContextP
     p = plan(key, mechanism, op)
     per_use = context_pin(key, pin, f"{op.name}()") if op is DECRYPT else None
     single = as_block(data)
-    session = key.session
+    channel = key.session.channel
     if single is not None or not p.multipart:
         block = single if single is not None else _joined(data)
-        gate = session._gate  # before the handle: see p11.interfaces.SessionLike
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
         handle = key.handle
         try:
-            result: bytes = p.bound(session._bind(op.name, p.native, handle, _FIRST_EXTRA, gate, per_use))(block)
+            result: bytes = p.bound(channel.bind(op.name, p.native, handle, _FIRST_EXTRA, gate, per_use))(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, op) from None
         if single is not None and per_use is None:
             # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
             # so CBC padding always fits); decryption: never more than the input.
             extra = max(len(result) - len(block), _MIN_EXTRA)
-            _install(key, op.name, mechanism, p, p.bound(session._bind(op.name, p.native, handle, extra, gate)))
+            _install(key, op.name, mechanism, p, p.bound(channel.bind(op.name, p.native, handle, extra, gate)))
         return result
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         init, update, final = (
             (mod.C_EncryptInit, mod.C_EncryptUpdate, mod.C_EncryptFinal)
             if op is ENCRYPT
             else (mod.C_DecryptInit, mod.C_DecryptUpdate, mod.C_DecryptFinal)
         )
-        h = session.handle
-        return b"".join(_parts(h, partial(_begin, init, final, h, p, key, op, per_use), update, final, final, data))
+        start = partial(_begin, mod, init, final, h, p, key, op, per_use)
+        return b"".join(_parts(h, start, update, final, final, data))
 
 
 def encrypt(key: KeyLike, data: Any, mechanism: Any) -> bytes:
@@ -361,9 +359,8 @@ def crypt_stream(key: KeyLike, data: Any, mechanism: Any, *, encrypt: bool) -> I
 
 
 def _stream(key: KeyLike, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
-    session = key.session
     # Held across yields (a pooled session is borrowed for the whole stream), with the functions of its generation.
-    with session._exclusive() as (h, mod):
+    with key.session.channel.exclusive() as (h, mod):
         init, once, update, final = (
             (mod.C_EncryptInit, mod.C_Encrypt, mod.C_EncryptUpdate, mod.C_EncryptFinal)
             if op is ENCRYPT
@@ -392,12 +389,11 @@ def _stream(key: KeyLike, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
 def digest(session: SessionLike, data: Any, mechanism: Any) -> bytes:
     p = plan(None, mechanism, DIGEST, session)
     single = as_block(data)
+    channel = session.channel
     if single is not None:
-        result: bytes = session._bind("digest", p.native, 0, 0)(single)
+        result: bytes = channel.bind("digest", p.native, 0, 0)(single)
         return result
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
-        h = session.handle
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         start = partial(mod.C_DigestInit, h, p.arg)
         *_, result = _parts(h, start, mod.C_DigestUpdate, mod.C_DigestFinal, mod.C_DigestFinal, data)
         return result
@@ -411,9 +407,9 @@ def _batch(
 ) -> list[Any]:
     """``name`` (``sign_many`` …) of :mod:`p11._native` on the key's session, or on the pool with ``workers``;
     failures explained as single calls are (a key whose attributes forbid the operation: KeyCapabilityError).
-    ``args`` hold the key's handle, read after ``gate`` was (see p11.interfaces.SessionLike)."""
+    ``args`` hold the key's handle, read after ``gate`` was (see p11.interfaces.ChannelLike)."""
     try:
-        results = key.session._batch(name, workers, *args, on_error=on_error, **kwargs)
+        results = key.session.channel.batch(name, workers, *args, on_error=on_error, **kwargs)
     except CryptokiError as exc:
         raise _explained(exc, key, p, op) from None
     if on_error == "return":
@@ -449,8 +445,8 @@ def sign_many(
     per_use = context_pin(key, pin, "sign_many()")
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
-    size = key._fast.get(("sign-size", asked), 0) if asked is None or isinstance(asked, int) else 0
-    gate = key.session._gate
+    size = key.cache.sizes.get(asked, 0) if asked is None or isinstance(asked, int) else 0
+    gate = key.session.channel.gate
     if per_use is not None:  # every item logs in (in C, after its C_SignInit); the batch runs on one session
         return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size, gate=gate,
                       pin=per_use)
@@ -465,7 +461,7 @@ def verify_many(
     p = plan(key, mechanism, VERIFY)
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
-    gate = key.session._gate
+    gate = key.session.channel.gate
     return _batch(
         key, p, VERIFY, "verify_many", workers, on_error, p.native, key.handle, messages, signatures, gate=gate
     )
@@ -494,7 +490,7 @@ def encrypt_many(
         iv_length = size_arg(iv_length, "iv_length", 1, MAX_IV_LENGTH)
     p = plan(key, Mechanism.AES_GCM, ENCRYPT)
     options = {"ivs": ivs, "aad": aad, "tag_bits": tag_bits, "iv_len": iv_length, "mechanism": p.native}
-    options["gate"] = key.session._gate
+    options["gate"] = key.session.channel.gate
     return _batch(key, p, ENCRYPT, "encrypt_many", workers, on_error, key.handle, messages, **options)
 
 
@@ -503,7 +499,7 @@ def decrypt_many(
 ) -> list[Any]:
     tag_bits = _tag_bits(tag_length)
     p = plan(key, Mechanism.AES_GCM, DECRYPT)
-    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native, "gate": key.session._gate}
+    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native, "gate": key.session.channel.gate}
     return _batch(key, p, DECRYPT, "decrypt_many", workers, on_error, key.handle, items, **options)
 
 
@@ -513,7 +509,7 @@ def run_async(key: KeyLike, fn: Callable[..., _T], *args: Any, **kwargs: Any) ->
     once, the rest queue. When that pool is closed, the error is the one the call itself would raise: the key's
     ``StaleObject`` when its library was closed, else ``PoolClosed``."""
     try:
-        result: Awaitable[_T] = key.session._executor_pool().run_async(fn, *args, **kwargs)
+        result: Awaitable[_T] = key.session.channel.executor().run_async(fn, *args, **kwargs)
     except PoolClosed:
         _ = key.handle  # raises StaleObject for a key of a closed library, as key.sign() would
         raise
@@ -565,7 +561,7 @@ def _sign_gathered(loop: Any, group: tuple[int, Any]) -> None:
         if len(messages) == 1:
             inner = run_async(key, key.sign, messages[0], mechanism)  # type: ignore[attr-defined]
         else:
-            workers = min(len(messages), key.session._executor_pool().max_size)
+            workers = min(len(messages), key.session.channel.executor().max_size)
             inner = run_async(key, key.sign_many, messages, mechanism, workers=workers, on_error="return")  # type: ignore[attr-defined]
     except Exception as exc:
         for future in futures:

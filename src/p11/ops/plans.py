@@ -30,6 +30,7 @@ from p11._native import Mechanism as NativeMechanism
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
 from p11.encodings.attributes import attribute_name, is_marker
 from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
+from p11.interfaces import KeyCache
 from p11.mechanisms import HASHES, OAEP, HashInfo, Parameters, digest_info
 from p11.ops import oaep
 
@@ -128,7 +129,6 @@ _EXPLAINED = frozenset(
         "CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT",
     )
 )
-_PLAN_CACHE_MAX = 64
 
 
 # -- planning ---------------------------------------------------------------------------------------------------
@@ -205,8 +205,8 @@ def _arg(mechanism: Mechanism, params: Parameters | None) -> Any:
 def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLike | None = None) -> Plan:
     """The :class:`Plan` for ``op`` with ``mechanism`` on ``key`` (or, for a digest, on ``session``'s token)."""
     if key is not None:
-        cache = key._plans
-        cache_key = (op.flag, mechanism)  # the key's one cache dict: p11.ops.operations keys its entries by name
+        cache = key.cache.plans
+        cache_key = (op.flag, mechanism)
         try:
             found = cache.get(cache_key)
         except TypeError:  # an unhashable mechanism: let _mechanism_of say what is wrong with it
@@ -234,10 +234,11 @@ def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLik
         if bits is not None and (bits + 7) // 8 < result.prehash.size:
             result = dataclasses.replace(result, truncate=(bits + 7) // 8)
     if key is not None:
-        if len(key._plans) >= _PLAN_CACHE_MAX:
-            key._plans.clear()
+        plans = key.cache.plans
+        if len(plans) >= KeyCache.LIMIT:
+            plans.clear()
         with contextlib.suppress(TypeError):
-            key._plans[(op.flag, mechanism)] = result
+            plans[(op.flag, mechanism)] = result
     return result
 
 
@@ -268,8 +269,9 @@ def _oaep_decrypt(key: KeyLike, token: Any, params: OAEP) -> Plan:
     kind = Mechanism.RSA_PKCS_OAEP
     direct = Plan(kind, _arg(kind, params))
     if token.supports(kind, DECRYPT.flag):
-        gate = key.session._gate  # before the handle: see p11.interfaces.SessionLike
-        on_token = key.session._bind("decrypt", direct.native, key.handle, 0, gate)
+        channel = key.session.channel
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
+        on_token = channel.bind("decrypt", direct.native, key.handle, 0, gate)
         if checked(oaep.token_does, key, direct, DECRYPT, key, params, on_token):  # a key without CKA_DECRYPT: say so
             return direct
     raw = Mechanism.RSA_X_509
