@@ -457,6 +457,10 @@ cdef class SessionPool:
         if g == self._module_gen:
             return 0
         nf = _gate_at(self.module)  # the old generation's gate is closed: call through the new one
+        if nf == self._f:
+            # The generation was counted up but its gate is not published yet (Module._new_gate comes after, so a
+            # key handle is never read as current with the new gate): decide again on the next check, by the gate.
+            return 0
         _pool_lock(self._mutex)
         if self._f != nf:
             self._f = nf

@@ -214,8 +214,8 @@ def test_the_key_uri_names_no_key_or_two(cli: Any, token: str, stub: IotStub, se
     line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, missing), env=PIN, input=b""), 1)
     assert "no object with object=no-such-key;type=private" in line
 
-    for ident in ("0a01", "0a02"):
-        cli.ok("keygen", "ec", "--token", token, "--label", "twin", "--id", ident, env=PIN)
+    cli.ok("keygen", "ec", "--token", token, "--label", "twin", "--id", "0a01", env=PIN)
+    cli.pkcs11_tool(token, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "twin", "--id", "0a02")
     twins = f"pkcs11:token={token};object=twin;type=private"
     line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, twins), env=PIN, input=b""), 2)
     assert "ambiguous selection: 2 objects match" in line and "id=%0A%01" in line and "id=%0A%02" in line
@@ -362,3 +362,32 @@ def test_import_secret_refusals_never_show_the_secret(cli: Any, token: str, tmp_
     assert "does not exist" in line
     objects = cli.ok("objects", "--token", token, "--json", env=PIN).json()["objects"]
     assert not [o for o in objects if o["label"] == "aws-bad"]
+
+
+def test_a_key_label_that_is_not_utf8_is_named_as_the_cause(cli: Any, token: str, stub: IotStub, server_pki: Pki,
+                                                           pki: Pki) -> None:
+    """awscrt finds the key by its label, as text: a label that is not UTF-8 (Latin-1 from another tool) failed as
+    "UnicodeEncodeError: 'utf-8' codec can't encode character '\\udce9'"."""
+    import os
+
+    label = os.fsdecode(b"caf\xe9")
+    cli.ok("keygen", "ec", "--token", token, "--label", label, env=PIN)
+    public = cli.ok("export", "--token", token, "--label", label, "--type", "public", "--public").raw
+    cert = pki.device(load_pem_public_key(public), "latin1-device")
+    key = f"pkcs11:token={token};object=caf%E9;type=private"
+    line = _failed(cli.run(*credential_args(stub.endpoint, server_pki, cert, key), env=PIN, input=b""), 2)
+    assert "label b'caf\\xe9' is not UTF-8" in line and "UnicodeEncodeError" not in line
+    assert stub.requests == []
+
+
+def test_import_secret_from_a_terminal_standard_input_does_not_echo(cli: Any, token: str) -> None:
+    """``--secret-source -`` with standard input a terminal read the secret as typed, echoed on the screen."""
+    child = pexpect.spawn(p11_executable(), ["aws", "import-secret", "--token", token, "--label", "aws-typed-stdin",
+                                             "--secret-source", "-"], env={**cli.env, **PIN}, cwd=str(cli.directory),
+                          timeout=15)
+    child.expect_exact("AWS secret access key: ")
+    child.sendline(EXAMPLE_SECRET)
+    rest = child.read()
+    child.close()
+    assert child.exitstatus == 0 and EXAMPLE_SECRET.encode() not in rest and b"from the prompt" in rest
+    assert _token_hmac(cli, "aws-typed-stdin") == _k_date(EXAMPLE_SECRET)

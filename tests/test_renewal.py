@@ -11,7 +11,6 @@ under valgrind. The remote-token case (p11-kit server killed and restarted) is i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 from fault_support import FAULT_PIN, build_shim
+from support import unique_label
 
 from p11.testing import SoftHSM
 
@@ -30,7 +30,7 @@ SUPPRESSIONS = Path(__file__).parent / "valgrind" / "python.supp"
 @pytest.fixture(scope="module")
 def shim_token(softhsm: SoftHSM) -> tuple[str, str]:
     """The fault shim's path and a token of its own (children reach it through the shim)."""
-    spec = softhsm.add_token(f"renewal-{os.getpid()}", user_pin=FAULT_PIN)
+    spec = softhsm.add_token(unique_label("renewal"), user_pin=FAULT_PIN)
     return str(build_shim()), spec.label
 
 

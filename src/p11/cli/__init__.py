@@ -11,17 +11,45 @@ set-attr), crypto (sign, verify, encrypt, decrypt, digest, random), pki (req, se
 
 from __future__ import annotations
 
+import os
 import sys
+
+import click
 
 from p11.cli import admin, aws, bench, completion, crypto, inspect, keys, pki  # noqa: F401  (they register subcommands)
 from p11.cli.app import cli
 from p11.cli.command import reader_gone
+from p11.cli.errors import USAGE
 
 __all__ = ["cli", "main"]
 
 
+def _standard_streams() -> None:
+    """Open /dev/null on whichever of descriptors 0, 1 and 2 is closed (``p11 ... >&-``), and refuse to run
+    without standard output.
+
+    A closed descriptor is the number the next file opened gets (a token file the module writes, an ``--out``
+    file), and whatever p11 or a module's C code then writes to standard output or error would land in that file.
+    Python saw the stream closed at start-up already (``sys.stdout`` is None): every subcommand prints what it did,
+    so without standard output it would do it unseen, and it refuses before doing anything; without standard input
+    or error it runs (reading standard input is refused where it is needed, and errors show in the exit code)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free number: ``fd``, those below being open
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+    if sys.stdout is None:
+        click.echo("p11: error: standard output is closed: redirect it to /dev/null (>/dev/null) to discard what "
+                   "the command prints", err=True)
+        sys.exit(USAGE)
+
+
 def main() -> None:
     """The console script ``p11`` (and ``python -m p11``)."""
+    _standard_streams()
     try:
         try:
             cli(prog_name="p11")

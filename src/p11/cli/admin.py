@@ -7,19 +7,36 @@ from typing import Any
 import click
 
 from p11.api.library import load
+from p11.api.token import Token
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import emit, printable
 from p11.cli.select import PIN_ENV, SO_PIN_ENV, Selection, confirm, secret
-from p11.constants import TokenFlag
+from p11.constants import UNAVAILABLE_INFORMATION, TokenFlag
+from p11.lowlevel.marshal import pin_bytes
 
 __all__: list[str] = []
 
 
+def _check_pin_length(token: Token, pin: str | bytes, what: str) -> None:
+    """Refuse a PIN whose length the token's CK_TOKEN_INFO rules out, before anything is changed: ``init-token``
+    is C_InitToken and then C_InitPIN, and a user PIN the second step refused left the token initialised (a
+    re-initialised one wiped) with no user PIN."""
+    info = token.info()
+    low, high = info.min_pin_len, info.max_pin_len
+    if not 0 < high < UNAVAILABLE_INFORMATION or low > high:  # not reported, or nonsense: the token will say
+        return
+    length = len(pin_bytes(pin, what))
+    if not low <= length <= high:
+        raise CliError(f"the token's {what} must be {low} to {high} bytes, this one is {length}; nothing was changed",
+                       USAGE)
+
+
 @p11_command(cli, "init-token",
              example="p11 init-token --free --label greengrass --so-pin 12345678 --pin 1234\n"
-                     "p11 init-token --slot 0 --label spare --so-pin-source so.pin --pin-source user.pin")
+                     "p11 init-token --slot 1 --label spare --so-pin-source so.pin --pin-source user.pin"
+                     "  # slot: p11 info")
 @click.option("--free", is_flag=True, help="Use the first token that is not initialised yet.")
 @click.option("--label", "new_label", required=True, metavar="LABEL", help="Label of the new token.")
 @click.option("--so-pin", metavar="PIN", help=f"SO PIN (others can see it: prefer --so-pin-source or {SO_PIN_ENV}).")
@@ -51,6 +68,8 @@ def init_token(selection: Selection, free: bool, new_label: str, so_pin: str | N
     user = secret(value=user_pin, source=selection.pin_source, env=PIN_ENV, prompt="User PIN", confirm=True,
                   source_option="--pin-source")
     assert so is not None and user is not None
+    _check_pin_length(token, so, "SO PIN")
+    _check_pin_length(token, user, "user PIN")
     token.init_token(so, new_label)
     token.init_pin(so, user)
     # Modules may number slots afresh at the next C_Initialize (SoftHSM numbers an initialised token's slot by

@@ -33,11 +33,11 @@ from p11.aws.credentials import credential_process_document
 from p11.aws.iot import iot_fetcher
 from p11.aws.mtls import TIMEOUT
 from p11.cli.app import cli
-from p11.cli.command import p11_command
+from p11.cli.command import Seconds, p11_command
 from p11.cli.describe import object_info
 from p11.cli.errors import USAGE, CliError
 from p11.cli.keys import _show_objects
-from p11.cli.output import emit
+from p11.cli.output import emit, is_terminal, standard_input
 from p11.cli.select import Selection, parse_id, prompt_secret
 from p11.files import FileTooLarge, NotARegularFile, read_small_file
 
@@ -93,7 +93,7 @@ def _need_awscrt() -> None:
 @click.option("--thing-name", required=True, metavar="NAME", help="The thing the certificate is attached to.")
 @click.option("--cert", required=True, metavar="FILE", help="The device certificate (PEM), issued for the key.")
 @click.option("--ca", metavar="FILE", help="CA bundle that verifies the endpoint (default: the system's trust store).")
-@click.option("--timeout", type=click.FloatRange(0, 600, min_open=True), default=TIMEOUT, show_default=True,
+@click.option("--timeout", type=Seconds(0, 600, min_open=True), default=TIMEOUT, show_default=True,
               metavar="SECONDS", help="Longest wait for each step: the connection, the TLS handshake, the answer.")
 def credentials(selection: Selection, endpoint: str, role_alias: str, thing_name: str, cert: str, ca: str | None,
                 timeout: float) -> None:
@@ -138,18 +138,19 @@ def _read_secret_file(path: str) -> bytes:
 
 
 def _secret_access_key(source: str | None) -> tuple[str, str]:
-    """``(secret, where it came from)``: ``--secret-source FILE`` (``-``: standard input), else
-    ``AWS_SECRET_ACCESS_KEY``, else a no-echo prompt on a terminal. Nothing here ever shows the secret."""
-    if source == "-":
-        data = sys.stdin.buffer.read(_SECRET_LIMIT + 1)
+    """``(secret, where it came from)``: ``--secret-source FILE`` (``-``: standard input, or the prompt when that is
+    a terminal: typed there it would show), else ``AWS_SECRET_ACCESS_KEY``, else a no-echo prompt on a terminal.
+    Nothing here ever shows the secret."""
+    if source == "-" and not is_terminal(sys.stdin):
+        data = standard_input().read(_SECRET_LIMIT + 1)
         if len(data) > _SECRET_LIMIT:
             raise CliError(f"standard input holds more than {_SECRET_LIMIT} bytes: not a secret access key", USAGE)
         return _decode_secret(data, "standard input"), "standard input"
-    if source is not None:
+    if source is not None and source != "-":
         return _decode_secret(_read_secret_file(source), repr(source)), source
-    if os.environ.get(SECRET_ENV):
+    if source is None and os.environ.get(SECRET_ENV):
         return _decode_secret(os.environ[SECRET_ENV].encode("utf-8", "surrogateescape"), SECRET_ENV), SECRET_ENV
-    if not sys.stdin.isatty():
+    if not is_terminal(sys.stdin):
         raise CliError(f"no secret access key: give --secret-source FILE (- for standard input), set {SECRET_ENV}, "
                        "or run on a terminal to be asked", USAGE)
     return prompt_secret("AWS secret access key").strip(), "the prompt"

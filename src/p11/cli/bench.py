@@ -28,7 +28,7 @@ from p11.cli.benchwork import (
     temporary_key,
     workloads,
 )
-from p11.cli.command import p11_command
+from p11.cli.command import Seconds, p11_command
 from p11.cli.errors import USAGE, CliError, describe
 from p11.cli.output import emit, is_terminal, print_line, print_table
 from p11.cli.select import Selection
@@ -68,7 +68,7 @@ def _iterations_gone(ctx: click.Context, param: click.Parameter, value: int | No
 @click.option("--key", "key_uri", metavar="URI",
               help="Measure an existing key (its default mechanism, or --mechanism) instead of the built-in keys.")
 @click.option("--mechanism", "-m", metavar="NAME", help="Mechanism for --key (ECDSA, SHA256_RSA_PKCS, pss …).")
-@click.option("--seconds", type=click.FloatRange(0.05, 600), default=1.0, show_default=True,
+@click.option("--seconds", type=Seconds(0.05, 600), default=1.0, show_default=True,
               help="Measuring time per operation and mode (after a warm-up of an eighth of it).")
 @click.option("--rounds", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Rounds the time is split into; the figure is the median round.")

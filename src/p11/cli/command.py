@@ -4,6 +4,7 @@ one way to fail (one line on standard error, exit code 1 or 2, a traceback only 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import traceback
@@ -17,7 +18,7 @@ from p11.cli.errors import describe
 from p11.cli.output import terminal_safe
 from p11.cli.select import SO_PIN_ENV, USER_PIN_WAYS, Selection, parse_id
 
-__all__ = ["READER_GONE", "fail", "p11_command", "reader_gone"]
+__all__ = ["READER_GONE", "Seconds", "fail", "p11_command", "reader_gone"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +70,17 @@ class _Command(click.Command):
             if hint is None:
                 raise
             raise click.UsageError(hint, ctx) from None
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds within a range, and a number: click's ``FloatRange`` lets ``nan`` through (every
+    comparison with it is false), and ``p11 bench --seconds nan`` then measured for ever."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
 
 
 #: The exit status when the reader of standard output went away (``p11 objects | head -1``): what a shell
@@ -124,7 +136,13 @@ def p11_command(
                     selection.type = kwargs.pop("type_")
                     selection.id = parse_id(kwargs.pop("id_hex"))
                 return fn(selection, **kwargs)
-            except (click.exceptions.Exit, click.Abort, click.UsageError):
+            except click.Abort as exc:  # a prompt (click's) got Ctrl-C or the end of its input
+                if isinstance(exc.__context__, KeyboardInterrupt):
+                    click.echo("p11: interrupted", err=True)
+                    sys.exit(130)
+                click.echo("p11: error: no answer at the prompt (end of input); nothing done", err=True)
+                sys.exit(1)
+            except (click.exceptions.Exit, click.UsageError):
                 raise
             except BrokenPipeError:
                 reader_gone()

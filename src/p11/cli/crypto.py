@@ -11,7 +11,7 @@ from p11.api.objects import Key, PrivateKey, PublicKey, SecretKey
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
-from p11.cli.output import ENCODINGS, decode, emit, encode, read_input, write_output
+from p11.cli.output import ENCODINGS, decode, emit, encode, input_stream, read_input, write_output
 from p11.cli.select import Selection, parse_id
 from p11.constants import KeyType, Mechanism
 from p11.crypto import der_to_raw, raw_to_der
@@ -105,8 +105,7 @@ def sign(selection: Selection, file: str | None, mechanism: str | None, hash_nam
          out: str | None) -> None:
     """Sign FILE (or standard input) with a private or HMAC key. ECDSA signatures are DER unless --format raw."""
     mech = _mechanism(mechanism, hash_name)
-    data = read_input(file)
-    with selection.session() as session:
+    with input_stream(file) as data, selection.session() as session:
         key = selection.object(session, prefer=("private", "secret-key"))
         if not isinstance(key, PrivateKey | SecretKey):
             raise CliError("the selected object is not a private or secret key", USAGE)
@@ -132,13 +131,16 @@ def verify(selection: Selection, file: str | None, signature_file: str, mechanis
     """Check a signature over FILE (or standard input) with a public or HMAC key; exit 1 if it does not verify.
     An ECDSA signature may be DER (what p11 sign and OpenSSL write) or raw r||s."""
     mech = _mechanism(mechanism, hash_name)
-    data = read_input(file)
+    if (file is None or file == "-") and signature_file == "-":
+        raise CliError("the data and the signature cannot both come from standard input: name a file for one", USAGE)
     raw = read_input(signature_file)
-    with selection.session() as session:
+    with input_stream(file) as stream, selection.session() as session:
         key = selection.object(session, prefer=("public", "secret-key"))
         if not isinstance(key, PublicKey | SecretKey):
             raise CliError("the selected object is not a public or secret key", USAGE)
-        valid = any(key.verify_ok(data, signature, mech) for signature in _signature_candidates(raw, key, fmt))
+        candidates = _signature_candidates(raw, key, fmt)
+        data: Any = stream if len(candidates) == 1 else stream.read()  # a stream is read once
+        valid = any(key.verify_ok(data, signature, mech) for signature in candidates)
         uri = str(key.uri)
     emit(selection.json, {"key": uri, "mechanism": _name(mech), "valid": valid},
          "Signature OK" if valid else None)
@@ -210,8 +212,7 @@ def decrypt(selection: Selection, file: str | None, mechanism: str, hash_name: s
 def digest(selection: Selection, file: str | None, mechanism: str, fmt: str) -> None:
     """Hash FILE (or standard input) on the token."""
     mech = mechanism_by_name(mechanism)
-    data = read_input(file)
-    with selection.session(login=False) as session:
+    with input_stream(file) as data, selection.session(login=False) as session:
         result = session.digest(data, mech)
     if selection.json:
         emit(True, {"mechanism": _name(mech), "digest": result.hex()})

@@ -2,27 +2,69 @@
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Iterable
 from typing import Any
 
 import click
 from rich.console import Console
 
 from p11.api.objects import Certificate, Object
+from p11.api.session import Session
+from p11.api.uris import TYPE_FOR_CLASS
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import object_info
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import console, emit, print_table, read_input, write_output
 from p11.cli.select import Selection, confirm, parse_id, prompt_secret, secret
-from p11.constants import KeyType, ObjectClass
+from p11.constants import Attribute, KeyType, ObjectClass
 from p11.crypto import KeyMaterial, PasswordRequired, export_public_key, import_pem, import_secret, load_key_material
 from p11.crypto.exporting import to_der, to_pem
+from p11.errors import MultipleObjects
 from p11.opener import object_template
 from p11.ops.keygen import USAGE_NAMES, key_type, usage_attributes
 
-__all__: list[str] = []
+__all__ = ["KEY_PAIR", "refuse_taken"]
 
 _SECRET_TYPES = ("aes", "hmac", "generic_secret", "des3")
+
+#: The classes a new key pair adds to the token.
+KEY_PAIR = (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
+_KINDS = {"private": "private key", "public": "public key", "secret-key": "secret key", "cert": "certificate",
+          "data": "data object"}
+
+
+def refuse_taken(session: Session, classes: Iterable[ObjectClass], label: str | None, ident: bytes | None,
+                 *, made: Iterable[Object] = ()) -> None:
+    """Refuse (exit 2) to add an object of one of ``classes`` under a ``label`` or ``ident`` (CKA_ID) that an
+    object of the same class on the token has already (``made``: the objects just created, which do not count).
+
+    The command makes objects that URIs name: a second private key labelled ``device`` makes
+    ``pkcs11:object=device;type=private`` name two keys (every consumer of that URI stops at "ambiguous"), and
+    one with the same label and id as well can never be told apart from the first again, nor deleted alone. A
+    second key of the same class with the same CKA_ID breaks the pairing of a key with its certificate. Another
+    class under the same name is no clash: a key pair's halves and its certificate share label and id. Nor is a
+    certificate's id: the certificates of one key (a renewed one, the same one under another label) share it."""
+    own = {obj.handle for obj in made}
+    names: list[tuple[str, Any, str]] = []
+    if label:
+        names.append(("label", label, repr(label)))
+    if ident:
+        names.append(("id", ident, ident.hex()))
+    for object_class in classes:
+        for name, value, shown in names:
+            if name == "id" and object_class == ObjectClass.CERTIFICATE:
+                continue
+            with session.find(object_class=object_class, **{name: value}) as search:
+                other = next((obj for obj in search if obj.handle not in own), None)
+            if other is None:
+                continue
+            kind = _KINDS.get(TYPE_FOR_CLASS.get(int(object_class), ""), object_class.name.lower())
+            raise CliError(
+                f"token {session.token.label!r} already holds a {kind} with {name} {shown}: a second one would make "
+                "every URI naming it name two; choose another --label/--id, or delete the old one first: "
+                f"p11 delete --uri {shlex.quote(str(other.uri))} --yes", USAGE)
 
 
 def _show_objects(rows: list[dict[str, Any]], title: str) -> Any:
@@ -55,10 +97,12 @@ def keygen(selection: Selection, kind: str, bits: int | None, curve: str | None,
     least-privilege usage flags unless --usage widens them."""
     usages = _usages(usage)
     ident = parse_id(id_hex)
-    kt, _ = key_type(kind)
+    kt, _ = key_type(kind)  # the key type only: the name (ed448) also implies a curve, so the name goes on
     with selection.session(rw=True) as session:
         created: list[Object]
-        if kind.lower() in ("aes", "hmac"):
+        secret_key = kind.lower() in ("aes", "hmac")
+        refuse_taken(session, (ObjectClass.SECRET_KEY,) if secret_key else KEY_PAIR, label, ident)
+        if secret_key:
             if curve:
                 raise CliError("--curve is for ec keys", USAGE)
             attrs = {a.name.lower(): True for a in usage_attributes(usages, ObjectClass.SECRET_KEY)}
@@ -70,7 +114,7 @@ def keygen(selection: Selection, kind: str, bits: int | None, curve: str | None,
             if extractable:
                 private_attrs["extractable"] = True
             public, private = session.generate_keypair(
-                kt, bits, curve=curve, label=label, id=ident,
+                kind.lower(), bits, curve=curve, label=label, id=ident,
                 public_attrs=usage_attributes(usages, ObjectClass.PUBLIC_KEY), private_attrs=private_attrs,
             )
             created = [private, public]
@@ -123,6 +167,7 @@ def import_(selection: Selection, files: tuple[str, ...], label: str | None, id_
         kt = KeyType.GENERIC_SECRET if secret_type == "hmac" else KeyType.AES
         attrs = usage_attributes(_usages(usage), ObjectClass.SECRET_KEY)
         with selection.session(rw=True) as session:
+            refuse_taken(session, (ObjectClass.SECRET_KEY,), label, ident)
             key = import_secret(session, value, kt, label=label, id=ident, extractable=extractable, attrs=attrs)
             rows = [object_info(key)]
     else:
@@ -132,6 +177,15 @@ def import_(selection: Selection, files: tuple[str, ...], label: str | None, id_
         material.check_certificate_matches()
         with selection.session(rw=True) as session:
             result = import_pem(session, material, label=label, id=ident, extractable=extractable)
+            # The labels and ids the objects got (given, or from the certificate and the key) are known once they
+            # are made: a clash takes them all away again.
+            try:
+                for obj in result.objects:
+                    refuse_taken(session, (obj.object_class,), obj.label, obj.id, made=result.objects)
+            except CliError:
+                for obj in result.objects:
+                    obj.destroy()
+                raise
             rows = [object_info(obj) for obj in result.objects]
     emit(selection.json, {"objects": rows}, _show_objects(rows, "Imported"))
 
@@ -158,7 +212,9 @@ def export(selection: Selection, fmt: str, out: str | None, public: bool) -> Non
     write_output(data, out)
 
 
-@p11_command(cli, "delete", objects=True, example="p11 delete --token greengrass --label old-key --yes")
+@p11_command(cli, "delete", objects=True,
+             example="p11 delete --token greengrass --label old-key --all --yes  # the key pair\n"
+                     "p11 delete --token greengrass --label old-key --type public --yes")
 @click.option("--yes", is_flag=True, help="Delete without asking.")
 @click.option("--all", "all_", is_flag=True, help="Delete every object matching (default: exactly one).")
 def delete(selection: Selection, yes: bool, all_: bool) -> None:
@@ -170,7 +226,10 @@ def delete(selection: Selection, yes: bool, all_: bool) -> None:
                 raise CliError("--all still needs --label, --id, --type or an object URI", USAGE)
             targets = list(session.find(template=object_template(selection.uri())))
         else:
-            targets = [selection.object(session)]
+            try:
+                targets = [selection.object(session)]
+            except MultipleObjects as exc:  # a key pair, most often: say how to delete both halves
+                raise CliError(f"ambiguous selection: {exc}; or add --all to delete them all", USAGE) from None
         rows = [object_info(obj) for obj in targets]
         if not targets:
             raise CliError("no object matches the selection; nothing deleted")
@@ -209,6 +268,9 @@ def set_attr(selection: Selection, assignments: tuple[str, ...]) -> None:
         changes[attribute(name)] = _value(text)
     with selection.session(rw=True) as session:
         obj = selection.object(session)
+        label, ident = changes.get(Attribute.LABEL), changes.get(Attribute.ID)
+        refuse_taken(session, (obj.object_class,), label if isinstance(label, str) else None,
+                     ident if isinstance(ident, bytes) else None, made=[obj])
         obj.set_attributes(changes)
         row = object_info(obj)
     emit(selection.json, {"object": row}, _show_objects([row], "Changed"))

@@ -10,11 +10,12 @@ names) start with ``#``. Tabs, newlines and backslashes inside a value are writt
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, BinaryIO
 
 import click
 from rich.cells import cell_len
@@ -22,10 +23,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from p11.cli.errors import USAGE, CliError
 from p11.safewrite import write_file
 
-__all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "is_terminal", "print_line", "print_table", "printable",
-           "read_input", "terminal_safe", "write_output"]
+__all__ = ["ENCODINGS", "cell", "console", "emit", "encode", "input_stream", "is_terminal", "print_line", "print_table",
+           "printable", "read_input", "standard_input", "terminal_safe", "write_output"]
 
 ENCODINGS = ("raw", "hex", "base64")
 
@@ -160,12 +162,30 @@ def decode(data: bytes, encoding: str) -> bytes:
     return data
 
 
+def standard_input() -> BinaryIO:
+    """Standard input, to read bytes from; a usage error when it is closed (``<&-``: Python then has none)."""
+    if sys.stdin is None:
+        raise CliError("standard input is closed: there is nothing to read; name a file instead", USAGE)
+    return sys.stdin.buffer
+
+
 def read_input(path: str | None) -> bytes:
     """The bytes of ``path``, or of standard input for ``-`` / no path."""
     if path is None or path == "-":
-        return sys.stdin.buffer.read()
+        return standard_input().read()
     with open(path, "rb") as file:
         return file.read()
+
+
+@contextlib.contextmanager
+def input_stream(path: str | None) -> Iterator[BinaryIO]:
+    """``path`` (standard input for ``-`` / no path) open for reading, for an operation that takes its data in
+    parts (signing, verifying, hashing a file): a firmware image is read as it is signed, never held whole."""
+    if path is None or path == "-":
+        yield standard_input()
+        return
+    with open(path, "rb") as file:
+        yield file
 
 
 def write_output(data: bytes, path: str | None, *, secret: bool = False) -> None:

@@ -22,6 +22,7 @@ from p11.api.session import Session
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
+from p11.cli.keys import KEY_PAIR, refuse_taken
 from p11.cli.output import emit, read_input, write_output
 from p11.cli.select import Selection
 from p11.crypto import token_key
@@ -100,8 +101,10 @@ def _check_hash(hash_name: str | None, whose: str, *, public_key: Any = None, al
 
 
 def _key(selection: Selection, session: Session, new_key: str | None) -> PrivateKey | None:
-    """The selected token private key, or ``None`` when ``--new-key`` asks the library to make one."""
+    """The selected token private key, or ``None`` when ``--new-key`` asks the library to make one (under a label
+    no key on the token has yet)."""
     if new_key is not None:
+        refuse_taken(session, KEY_PAIR, selection.label, selection.id)
         return None
     if not selection.has_object():
         raise CliError("give --new-key ALGORITHM, or select an existing key with --label/--id/--uri", USAGE)

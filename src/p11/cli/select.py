@@ -35,6 +35,8 @@ from p11.api.session import Session
 from p11.api.token import Token
 from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import USAGE, CliError
+from p11.cli.output import is_terminal
+from p11.constants import TokenFlag
 from p11.errors import NoSuchObject
 from p11.modules import find_module
 from p11.opener import ModuleNotSpecified, find_object, find_token, module_path_for, read_pin, read_pin_source
@@ -84,7 +86,7 @@ def environment_secret(name: str) -> bytes | None:
 def prompt_secret(prompt: str, *, confirm: bool = False, ways: str = "give it with its --*-source FILE option") -> str:
     """A secret typed at the terminal, not echoed; refused when nobody is there to type it, saying the other
     ``ways`` to give it."""
-    if not sys.stdin.isatty():
+    if not is_terminal(sys.stdin):
         raise CliError(f"{prompt} needed and standard input is not a terminal to ask on: {ways}", USAGE)
     value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
     return value
@@ -171,6 +173,9 @@ class Selection:
         for :meth:`pin`)."""
         pin = self.pin(prompt=prompt) if login and self.has_object() and not new_object else None
         token = self.token(pin=pin, new_object=new_object)
+        if not token.flags & TokenFlag.TOKEN_INITIALIZED:  # selected by --slot/--uri: no session opens on it
+            raise CliError(f"the token in slot {token.slot.id} is not initialised: initialise it first "
+                           f"(p11 init-token --slot {token.slot.id} --label LABEL)")
         if login and pin is None:
             pin = self.pin(token, prompt=prompt)
         return token, pin
@@ -231,7 +236,7 @@ def confirm(question: str, yes: bool) -> None:
     """Go on only if ``yes`` (``--yes``) or the person at the terminal agrees; refused without a terminal."""
     if yes:
         return
-    if not sys.stdin.isatty():
+    if not is_terminal(sys.stdin):
         raise CliError(f"{question} — refusing without a terminal to ask on; add --yes to go ahead", USAGE)
     if not click.confirm(question, default=False, err=True):
         raise CliError("nothing done", 1)

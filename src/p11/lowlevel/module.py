@@ -160,7 +160,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             _OPEN.append(self)
         if initialize:
             try:
-                self._initialize(shared_ok=True)
+                with self._lock:  # a fork meanwhile waits for it (_before_fork)
+                    self._initialize(shared_ok=True)
             except BaseException:
                 self._forget()
                 raise
@@ -168,7 +169,12 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
     # -- the call gate ---------------------------------------------------------------------------------------
 
     def _new_gate(self) -> None:
-        """A fresh gate (and function table bound to it) for a new generation; the old one, if any, is closed."""
+        """A fresh gate (and function table bound to it) for a new generation; the old one, if any, is closed.
+
+        When a generation ends, :attr:`generation` is counted up BEFORE this publishes the new gate: a caller reads
+        the gate first and then, through a key's ``handle``, compares the generation (p11.api.objects), so a new
+        gate seen with the old generation would send an old key handle through the new gate, where it may name
+        another key. (The session pool decides by the gate itself: native/pool.pxi, _check_module_generation.)"""
         gate = lib.p11_gate_new(self._function_list, self.version.major)
         if gate == ffi.NULL:
             raise MemoryError("cannot allocate the module's call gate")
@@ -331,8 +337,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                 lib.p11_gate_resume(self._gate)
             self._initialized = self._owns_init = self._stale = False
             self._in_service = False
+            self.generation += 1  # before the new gate is published: see _new_gate
             self._new_gate()
-            self.generation += 1
             self._f = self._funcs
         _run_hooks(_AFTER_NEW_GENERATION, self)
 
@@ -389,8 +395,8 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
             finally:
                 self._initialized = self._owns_init = False
                 self._sessions_opened = False
+                self.generation += 1  # before the new gate is published: see _new_gate
                 self._new_gate()  # closes the old (paused) gate: callers waiting there are refused
-                self.generation += 1
                 self._f = self._funcs
             funcs = self._funcs
             args = self._init_args()
@@ -450,9 +456,9 @@ class Module(GeneralFunctions, ObjectFunctions, CryptoFunctions, MessageFunction
                 self._closed = True
                 self._f = _Closed(self.path)
                 # A last generation that is closed: whatever still holds an earlier gate is stale and refused.
+                self.generation += 1  # before the new gate is published: see _new_gate
                 self._new_gate()
                 lib.p11_gate_close(self._gate)
-                self.generation += 1
                 self._forget()
 
     def _forget(self) -> None:
@@ -575,22 +581,41 @@ def _run_hooks(hooks: list[Callable[[Module], None]], mod: Module) -> None:
 _AT_FORK: dict[Module, int] = {}
 
 
+# The modules whose life-cycle lock (Module._lock) the forking thread holds, released in the parent after the fork.
+_LOCKED_AT_FORK: list[Module] = []
+
+
 def _before_fork() -> None:
     # No thread may be inside a module when the process is copied: a module lock held at that moment would be held
-    # forever in the child. New calls wait at the gate (without the GIL) until the fork is done.
+    # forever in the child. New calls wait at the gate (without the GIL) until the fork is done. C_Initialize and
+    # C_Finalize do not pass the gate, so a life-cycle step in progress in another thread (a renewal, C_Finalize,
+    # a fork child's re-initialisation) is waited for first, through the lock each takes (bounded too: a step that
+    # does not end in time counts as a call in flight, and the child refuses the module). The child of a fork made
+    # inside SoftHSM's C_Initialize waited for ever on a mutex of the parent's. Taken before the hooks: they then
+    # note what the generation that is current at the fork holds.
     _AT_FORK.clear()
+    _LOCKED_AT_FORK.clear()
+    for mod in list(_OPEN):
+        if not mod._closed:
+            if mod._lock.acquire(timeout=FORK_TIMEOUT):
+                _LOCKED_AT_FORK.append(mod)
+            else:
+                _AT_FORK[mod] = 1
     for mod in list(_OPEN):
         if not mod._closed and mod.initialized:
             _run_hooks(_BEFORE_GENERATION_ENDS, mod)
     for mod in list(_OPEN):
         if not mod._closed:
-            _AT_FORK[mod] = mod._drain(_GATE_PAUSED, FORK_TIMEOUT)
+            _AT_FORK[mod] = mod._drain(_GATE_PAUSED, FORK_TIMEOUT) or _AT_FORK.get(mod, 0)
 
 
 def _after_fork_in_parent() -> None:
     for mod in _AT_FORK:
         lib.p11_gate_resume(mod._gate)
     _AT_FORK.clear()
+    for mod in _LOCKED_AT_FORK:
+        mod._lock.release()
+    _LOCKED_AT_FORK.clear()
 
 
 def _after_fork_in_child() -> None:
@@ -600,13 +625,14 @@ def _after_fork_in_child() -> None:
     global _REGISTRY_LOCK, _LOAD_LOCK
     _REGISTRY_LOCK = threading.Lock()
     _LOAD_LOCK = threading.RLock()
+    _LOCKED_AT_FORK.clear()  # their locks are replaced below
     for mod in _OPEN:
         mod._lock = threading.RLock()
         mod.health = ModuleHealth(mod)  # a check running in another thread of the parent holds the old one's lock
         if mod._closed:
             continue
+        mod.generation += 1  # before the new gate is published: see Module._new_gate
         mod._new_gate()
-        mod.generation += 1
         if _AT_FORK.get(mod):
             mod._forked_mid_call = True
             mod._initialized = mod._owns_init = False

@@ -180,9 +180,14 @@ def _explained(exc: CryptokiError, key: KeyLike, p: Plan, op: Operation) -> Cryp
     return better  # type: ignore[return-value]
 
 
-def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any]) -> None:
+def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any], gate: int) -> None:
     """Cache the one-crossing ``call`` for ``op`` with the mechanism as the caller gave it (``None`` included), so
-    the key's next call skips planning and checks. A software-hash plan hashes in front of it."""
+    the key's next call skips planning and checks. A software-hash plan hashes in front of it.
+
+    ``gate``: the call gate ``call`` is bound to. When the module started a new generation since it was read, the
+    generation hooks may already have dropped the key's cached calls (``forget_calls``): a call cached after that
+    would be refused on every later use, the key never finding itself again. So it is checked after it is cached
+    (a generation change between the two drops it, or is seen here)."""
     if p.prehash is not None:
         inner, prehashed = call, p.prehashed
         if op == "verify":
@@ -200,6 +205,8 @@ def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any
         calls.clear()
     with contextlib.suppress(TypeError):  # an unhashable mechanism object is simply not cached
         calls[op, asked] = call
+        if key.session.channel.gate != gate:  # a generation ended meanwhile: its calls are not to be kept
+            calls.pop((op, asked), None)
 
 
 def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> Any:
@@ -242,7 +249,7 @@ def sign(key: KeyLike, data: Any, mechanism: Any = None, pin: ContextPin | None 
         except CryptokiError as exc:
             raise _explained(exc, key, p, SIGN) from None
         if single is not None and per_use is None:  # a key that logs in per use has no PIN-less fast path
-            _install(key, "sign", asked, p, channel.bind("sign", p.native, handle, len(result), gate))
+            _install(key, "sign", asked, p, channel.bind("sign", p.native, handle, len(result), gate), gate)
             with contextlib.suppress(TypeError):
                 key.cache.sizes[asked] = len(result)
         return result
@@ -282,7 +289,7 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
         except CryptokiError as exc:
             raise _explained(exc, key, p, VERIFY) from None
         if single is not None:
-            _install(key, "verify", asked, p, call)
+            _install(key, "verify", asked, p, call, gate)
         return valid
     with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
 
@@ -324,7 +331,7 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation, pin: ContextP
             # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
             # so CBC padding always fits); decryption: never more than the input.
             extra = max(len(result) - len(block), _MIN_EXTRA)
-            _install(key, op.name, mechanism, p, p.bound(channel.bind(op.name, p.native, handle, extra, gate)))
+            _install(key, op.name, mechanism, p, p.bound(channel.bind(op.name, p.native, handle, extra, gate)), gate)
         return result
     with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         init, update, final = (
