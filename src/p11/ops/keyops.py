@@ -43,7 +43,7 @@ def wrap_key(wrapping: KeyLike, target: KeyLike, mechanism: Any = None) -> bytes
     p = plan(wrapping, mechanism, WRAP)
     with wrapping.session.channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         try:
-            wrapped = checked(mod.C_WrapKey, wrapping, p, WRAP, h, p.arg, wrapping.handle, target.handle)
+            wrapped = checked(mod.C_WrapKey, wrapping, p, WRAP, h, p.native, wrapping.handle, target.handle)
         except CryptokiError as exc:
             if exc.rv not in _UNEXTRACTABLE:
                 raise
@@ -93,7 +93,7 @@ def unwrap_key(
         handle = defaults.create(
             session.token,
             lambda t: checked(
-                mod.C_UnwrapKey, unwrapping, p, UNWRAP, h, p.arg, unwrapping.handle, wrapped, raw_template(t)
+                mod.C_UnwrapKey, unwrapping, p, UNWRAP, h, p.native, unwrapping.handle, wrapped, raw_template(t)
             ),
             tmpl,
         )
@@ -111,7 +111,7 @@ def derive_key(
     with session.channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         handle = defaults.create(
             session.token,
-            lambda t: checked(mod.C_DeriveKey, base, p, DERIVE, h, p.arg, base.handle, raw_template(t)),
+            lambda t: checked(mod.C_DeriveKey, base, p, DERIVE, h, p.native, base.handle, raw_template(t)),
             tmpl,
         )
     return int(handle), kt

@@ -401,7 +401,7 @@ def digest(session: SessionLike, data: Any, mechanism: Any) -> bytes:
         result: bytes = channel.bind("digest", p.native, 0, 0)(single)
         return result
     with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
-        start = partial(mod.C_DigestInit, h, p.arg)
+        start = partial(mod.C_DigestInit, h, p.native)
         *_, result = _parts(h, start, mod.C_DigestUpdate, mod.C_DigestFinal, mod.C_DigestFinal, data)
         return result
 
