@@ -20,12 +20,14 @@ cdef class OpenSessions:
     its token; set operations are atomic under the GIL, so opening and closing need no lock."""
 
     cdef set _handles
-    cdef public bint pooled
+    cdef bint _pooled
+    cdef readonly bint used         # a session was opened (or a pool made) through the token since it was made
     cdef public object on_logged_out
 
     def __cinit__(self, *args, **kwargs):
         self._handles = set()
-        self.pooled = False
+        self._pooled = False
+        self.used = False
 
     def __init__(self, on_logged_out=None):
         self.on_logged_out = on_logged_out
@@ -36,15 +38,27 @@ cdef class OpenSessions:
 
     def __bool__(self):
         """Whether the token has any session open, explicit or pooled."""
-        return self.pooled or len(self._handles) != 0
+        return self._pooled or len(self._handles) != 0
+
+    @property
+    def pooled(self):
+        """Whether the token's pool holds sessions (and with them, the login)."""
+        return self._pooled
+
+    @pooled.setter
+    def pooled(self, bint value):
+        self._pooled = value
+        if value:
+            self.used = True
 
     def add(self, handle):
         self._handles.add(handle)
+        self.used = True
 
     cdef int closed(self, object handle) except -1:
         """``handle`` closed: the last session gone (and no pool) means the token was logged out."""
         self._handles.discard(handle)
-        if not self._handles and not self.pooled and self.on_logged_out is not None:
+        if not self._handles and not self._pooled and self.on_logged_out is not None:
             self.on_logged_out()
         return 0
 
@@ -54,7 +68,7 @@ cdef class OpenSessions:
 
     def pool_closed(self):
         """The token's pool closed: with no explicit session open either, the token was logged out."""
-        self.pooled = False
+        self._pooled = False
         if not self._handles and self.on_logged_out is not None:
             self.on_logged_out()
 

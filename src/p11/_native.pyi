@@ -20,7 +20,9 @@ from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, Self, Typ
 
 from typing_extensions import Buffer
 
-from p11.errors import CryptokiError, P11Error
+from p11.errors import CryptokiError
+from p11.errors import PoolClosed as PoolClosed  # the real classes, re-exported (native/pool.pxi)
+from p11.errors import PoolTimeout as PoolTimeout
 
 _K = TypeVar("_K", bound=int)
 _T = TypeVar("_T")
@@ -169,6 +171,8 @@ class OpenSessions:
 
     pooled: bool
     on_logged_out: Callable[[], object] | None
+    @property
+    def used(self) -> bool: ...
     def __init__(self, on_logged_out: Callable[[], object] | None = None) -> None: ...
     def __len__(self) -> int: ...
     def __bool__(self) -> bool: ...
@@ -275,12 +279,6 @@ def decrypt_many(
 ) -> list[bytes | CryptokiError]: ...
 
 # -- pool.pxi -----------------------------------------------------------------------------------------------------
-
-class PoolTimeout(P11Error, TimeoutError):
-    """No pooled session became free within the timeout given to ``borrow``."""
-
-class PoolClosed(P11Error, RuntimeError):
-    """The session pool was closed: it hands out no more sessions."""
 
 DEFAULT_POOL_SIZE: Final[int]
 MAX_POOL_SIZE: Final[int]

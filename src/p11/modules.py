@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from p11.errors import P11Error
+from p11.errors import ModuleNotFound
 from p11.files import read_small_file
 
 __all__ = [
@@ -39,10 +39,6 @@ _CONFIGS_LIMIT = 1000  # .module files read per directory: a directory of a mill
 # A module name: what p11-kit names its .module files and what a library's file name is made of. No path
 # separators, no leading dot (so neither '.', '..' nor a hidden file), nothing a shell or a log would mangle.
 _NAME_RE = re.compile(r"[A-Za-z0-9_+@-][A-Za-z0-9._+@-]{0,254}")
-
-
-class ModuleNotFound(P11Error, LookupError):
-    """No installed PKCS#11 module goes by the name asked for; the message says where it looked."""
 
 
 def config_dirs() -> list[Path]:

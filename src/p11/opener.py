@@ -71,7 +71,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from p11.api.library import Library, load
 from p11.api.objects import Object, PrivateKey
@@ -86,14 +86,26 @@ from p11.api.uris import (
     uri_for_token,
 )
 from p11.constants import Attribute, SessionState, TokenFlag
-from p11.errors import CryptokiError, MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
+from p11.errors import (
+    CryptokiError,
+    ModuleNotFound,
+    ModuleNotSpecified,
+    MultipleObjects,
+    MultipleTokens,
+    NoSuchObject,
+    NoSuchToken,
+    P11Error,
+    PinSourceError,
+)
 from p11.files import FileTooLarge, NotARegularFile, read_small_file
 from p11.lowlevel.loader import module_file
-from p11.modules import ModuleNotFound, find_module, module_in_directory
+from p11.modules import find_module, module_in_directory
 from p11.trust import MODULE_ENV, AllowModules, trusted_module
 from p11.uri import URI, URIError
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
     from p11.api.session import Session
     from p11.ops.context_login import ContextPin
 
@@ -123,21 +135,14 @@ _LOGGED_IN: Final = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_U
 _SCHEME_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C: is a drive
 _SLOT_SCOPE: Final = ("slot-manufacturer", "slot-description", "slot-id")
 _OBJECT_SCOPE: Final = ("object", "id", "type")
+# What p11.open gives for a private key: the cryptography private key of its type (p11.crypto.keys' adapters).
+_OpenedKey: TypeAlias = (
+    "rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey"
+)
 _PICK_TOKEN: Final = "add token= (the token's label) to the URI to pick one, or serial= (or slot-id=) if labels repeat"
 
 
-class ModuleNotSpecified(P11Error, LookupError):
-    """The URI names no module (no ``module-path``, no ``module-name``) and ``P11_MODULE`` is not set."""
 
-
-class PinSourceError(P11Error, ValueError):
-    """A ``pin-source`` gave no PIN: its file is missing, unreadable, empty or too large, or its scheme is not
-    supported. ``.path`` is the file concerned (``None`` for an unsupported scheme); the message names it and
-    never quotes what is in it."""
-
-    def __init__(self, message: str, path: str | None = None) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 # -- the module ----------------------------------------------------------------------------------------------
@@ -542,7 +547,7 @@ def open_session(
     return token.open(user_pin=user_pin, rw=rw)
 
 
-def _typed(obj: Object, context_pin: ContextPin | None = None) -> Any:
+def _typed(obj: Object, context_pin: ContextPin | None = None) -> Object | _OpenedKey:
     """A private key as ``cryptography`` takes it, when ``cryptography`` has an interface for its type (with the
     per-use PIN of a key that needs one)."""
     if not isinstance(obj, PrivateKey):
@@ -589,7 +594,7 @@ def open(
     allow_modules: AllowModules = None,
     context_pin: ContextPin | None = None,
     keep_pin: bool = False,
-) -> Any:
+) -> Token | Object | _OpenedKey:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
     Returns a :class:`~p11.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object

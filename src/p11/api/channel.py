@@ -19,6 +19,7 @@ Nothing outside :mod:`p11.api` imports this module (an import-linter contract): 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -140,12 +141,22 @@ class ExplicitChannel:
     a closed session ever reaches the token. Calls go through the session's own call gate, which a new generation
     closes: a key handle bound to it is refused there, never handed to another generation."""
 
-    __slots__ = ("_session",)
+    __slots__ = ("_ref",)
 
     pooled = False
 
     def __init__(self, session: SessionParts) -> None:
-        self._session = session
+        # Weakly: the session keeps its channel, and a session dropped without close() must end (C_CloseSession,
+        # and the log-out of the token's last session) when its last reference goes, not when the cycle
+        # collector finds a session <-> channel cycle. The bound calls hold the session itself.
+        self._ref = weakref.ref(session)
+
+    @property
+    def _session(self) -> SessionParts:
+        session = self._ref()
+        if session is None:  # only the channel was kept: its session was dropped, and that closed it
+            raise closed_error()
+        return session
 
     @property
     def gate(self) -> int:

@@ -160,7 +160,10 @@ class Library:
                 break
             time.sleep(pause)
             with self._lock:
-                if any(token._sessions for token in self._tokens.values()) or not self.module.reinitialize_unused():
+                # A token a session was opened on keeps its slot id only in this initialisation (SoftHSM numbers a
+                # token made by C_InitToken anew in the next one): such a module is in use, as the docstring says.
+                used = any(token._sessions.used for token in self._tokens.values())
+                if used or not self.module.reinitialize_unused():
                     break
                 self._tokens.clear()
                 self._slots.clear()

@@ -25,7 +25,7 @@ from p11.encodings.curves import curve_from_params
 from p11.errors import P11Error, StaleObject, error_class
 from p11.interfaces import KeyCache
 from p11.logins import logged_in_user
-from p11.ops import keyops, operations
+from p11.ops import aio, keyops, operations
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -529,8 +529,8 @@ class _Signs(Key):
         key and mechanism are signed together, by one batch on the pool's native workers (those with a ``pin``
         one by one)."""
         if pin is not None:
-            return operations.run_async(self, self.sign, data, mechanism, pin=pin)
-        return operations.sign_async(self, data, mechanism)
+            return aio.run_async(self, self.sign, data, mechanism, pin=pin)
+        return aio.sign_async(self, data, mechanism)
 
     def sign_many_async(
         self,
@@ -542,7 +542,7 @@ class _Signs(Key):
         pin: ContextPin | None = None,
     ) -> Awaitable[list[Any]]:
         """``await key.sign_many_async(messages)``: :meth:`sign_many` on one of the pool's threads."""
-        return operations.run_async(
+        return aio.run_async(
             self, self.sign_many, messages, mechanism, workers=workers, on_error=on_error, pin=pin
         )
 
@@ -597,7 +597,7 @@ class _Verifies(Key):
     def verify_async(self, data: Any, signature: Any, mechanism: _Mech | None = None) -> Awaitable[bool]:
         """``await key.verify_async(data, signature)`` -> ``bool`` (:meth:`verify_ok` on one of the pool's
         threads)."""
-        return operations.run_async(self, self.verify_ok, data, signature, mechanism)
+        return aio.run_async(self, self.verify_ok, data, signature, mechanism)
 
     def verify_many_async(
         self,
@@ -609,7 +609,7 @@ class _Verifies(Key):
         on_error: Literal["raise", "return"] = "raise",
     ) -> Awaitable[list[Any]]:
         """``await key.verify_many_async(messages, signatures)``: :meth:`verify_many` on the pool's threads."""
-        return operations.run_async(
+        return aio.run_async(
             self, self.verify_many, messages, signatures, mechanism, workers=workers, on_error=on_error
         )
 
@@ -632,7 +632,7 @@ class _Encrypts(Key):
 
     def encrypt_async(self, data: Any, mechanism: _Mech) -> Awaitable[bytes]:
         """``await key.encrypt_async(data, mechanism)``: :meth:`encrypt` on one of the pool's threads."""
-        return operations.run_async(self, self.encrypt, data, mechanism)
+        return aio.run_async(self, self.encrypt, data, mechanism)
 
 
 class _Decrypts(Key):
@@ -654,8 +654,8 @@ class _Decrypts(Key):
     def decrypt_async(self, data: Any, mechanism: _Mech, *, pin: ContextPin | None = None) -> Awaitable[bytes]:
         """``await key.decrypt_async(data, mechanism)``: :meth:`decrypt` on one of the pool's threads."""
         if pin is not None:
-            return operations.run_async(self, self.decrypt, data, mechanism, pin=pin)
-        return operations.run_async(self, self.decrypt, data, mechanism)
+            return aio.run_async(self, self.decrypt, data, mechanism, pin=pin)
+        return aio.run_async(self, self.decrypt, data, mechanism)
 
 
 class PublicKey(_Verifies, _Encrypts):
@@ -751,11 +751,11 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
 
     def encrypt_many_async(self, messages: Iterable[Any], **options: Any) -> Awaitable[list[Any]]:
         """``await key.encrypt_many_async(messages, ...)``: :meth:`encrypt_many` on the pool's threads."""
-        return operations.run_async(self, self.encrypt_many, messages, **options)
+        return aio.run_async(self, self.encrypt_many, messages, **options)
 
     def decrypt_many_async(self, items: Iterable[Any], **options: Any) -> Awaitable[list[Any]]:
         """``await key.decrypt_many_async(items, ...)``: :meth:`decrypt_many` on the pool's threads."""
-        return operations.run_async(self, self.decrypt_many, items, **options)
+        return aio.run_async(self, self.decrypt_many, items, **options)
 
     def encrypt_stream(self, chunks: Any, mechanism: Mechanism | Parameters) -> Any:
         """Encrypt an iterable of chunks (or a binary file), yielding ciphertext as it comes (multi-part)."""
