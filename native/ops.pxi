@@ -157,7 +157,7 @@ cdef inline void _ops_input_release(_OpsInput* inp) noexcept:
 cdef class Mechanism:
     """A prepared ``CK_MECHANISM``: what every function of ``p11._native`` takes as its mechanism.
 
-    ``Mechanism(type)`` has no parameter (:func:`mechanism_for` caches those); ``Mechanism(type, address, length,
+    ``Mechanism(type)`` has no parameter (``mechanism_for`` caches those); ``Mechanism(type, address, length,
     keepalive)`` points at a parameter structure that ``keepalive`` owns (e.g. the cffi struct a
     ``p11.mechanisms`` object built once); :meth:`from_address` copies an already built ``CK_MECHANISM``, and
     :meth:`with_parameter` takes a parameter that is plain bytes (an IV for ``CKM_AES_CBC_PAD``). The holder keeps

@@ -15,10 +15,10 @@ __all__ = ["FileTooLarge", "NotARegularFile", "P11Error", "URIError"]
 
 
 class P11Error(Exception):
-    """Base of every exception class p11 defines: errors a token or module reports (:class:`CryptokiError`), and
-    p11's own refusals, each of which is also the standard exception it stands for (``URIError`` a ``ValueError``,
-    ``NoSuchToken`` a ``LookupError`` ...). A plainly wrong argument (a ``str`` where bytes are needed) raises a
-    bare ``TypeError``/``ValueError``."""
+    """Base of every exception class p11 defines: errors a token or module reports
+    (:class:`~p11.errors.CryptokiError`), and p11's own refusals, each of which is also the standard exception it
+    stands for (``URIError`` a ``ValueError``, ``NoSuchToken`` a ``LookupError`` ...). A plainly wrong argument (a
+    ``str`` where bytes are needed) raises a bare ``TypeError``/``ValueError``."""
 
 
 class URIError(P11Error, ValueError):

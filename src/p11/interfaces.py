@@ -80,7 +80,7 @@ class TokenLike(TokenIdentity, Protocol):
 
 
 class ChannelLike(Protocol):
-    """How the operations reach the token through a session (:mod:`p11.api.channel`: an explicit session's, or the
+    """How the operations reach the token through a session (``p11.api.channel``: an explicit session's, or the
     token's pool's).
 
     Handles are only valid in the generation of the module they were found in (one call gate per generation).
@@ -106,7 +106,7 @@ class ChannelLike(Protocol):
         ...
 
     def batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
-        """A batch of :mod:`p11._native` (``sign_many`` …) on the session, or on several with ``workers``
+        """A batch of ``p11._native`` (``sign_many`` …) on the session, or on several with ``workers``
         (``gate=`` among the keywords: see above)."""
         ...
 
@@ -157,8 +157,8 @@ class ObjectLike(Protocol):
 
 class KeyCache:
     """What the operations remember of one key, in three parts, cleared together when its handle may name another
-    key (a new generation of its module): ``plans``, the plans of :mod:`p11.ops.plans` keyed ``(MechanismFlag,
-    mechanism)``; ``calls``, the one-crossing calls :mod:`p11.ops.operations` binds after a first call succeeded,
+    key (a new generation of its module): ``plans``, the plans of ``p11.ops.plans`` keyed ``(MechanismFlag,
+    mechanism)``; ``calls``, the one-crossing calls ``p11.ops.operations`` binds after a first call succeeded,
     keyed ``(operation name, mechanism)`` (the key's own methods try them first); ``sizes``, the signature size a
     mechanism gave (batches ask for it). Each part is bounded (a mechanism object per message would otherwise grow
     it): a full part is emptied."""

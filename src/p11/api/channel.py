@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -247,7 +248,7 @@ class ExplicitChannel:
         finally:
             lock.release()
 
-    def hold(self) -> _Held:
+    def hold(self) -> AbstractContextManager[tuple[int, ModuleGeneration]]:
         """``with channel.hold() as (handle, module):`` the session's lock for a multi-call operation, its handle
         and the module's functions of its generation (a closed session raises ``SessionClosed``)."""
         return _Held(self._session)
@@ -384,12 +385,12 @@ class PooledChannel:
         result: dict[Any, Any] = self.pool.get_attributes(obj, kinds, gate)
         return result
 
-    def hold(self) -> _Borrowed:
+    def hold(self) -> AbstractContextManager[tuple[int, ModuleGeneration]]:
         """``with channel.hold() as (handle, module):`` a pooled session for the block, held by this thread
         (re-entrant: a nested block, and every call of this thread meanwhile, uses the same one)."""
         return _Borrowed(self, True)
 
-    def exclusive(self) -> _Borrowed:
+    def exclusive(self) -> AbstractContextManager[tuple[int, ModuleGeneration]]:
         """``with channel.exclusive() as (handle, module):`` a session borrowed for a block that may be suspended
         (a generator): not the thread's held session, as the block may resume in another thread."""
         return _Borrowed(self, False)

@@ -372,20 +372,23 @@ class Key(Object):
     """Base of the key classes: ``.key_type`` (cached) and ``.key_size`` in bits; capability flags by name
     (``key["sign"]``), or the common ones as properties: ``.sensitive``, ``.extractable``, ``.private``."""
 
-    __slots__ = ("_always_auth", "_cache", "_calls", "_key_type")
+    __slots__ = {  # a dict: the values document the slots
+        "_always_auth": "CKA_ALWAYS_AUTHENTICATE, once read",
+        "_calls": "cache.calls: what the hot paths below look up first",
+        "_key_type": "CKA_KEY_TYPE, once read",
+        "cache": "What p11's operations remember of this key (:class:`p11.interfaces.KeyCache`: plans, bound "
+        "one-crossing calls, signature sizes), forgotten when its handle may name another key. A plain "
+        "attribute: the operations read it on every call.",
+    }
+
+    cache: KeyCache
 
     def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
         super().__init__(session, handle, object_class)
         self._key_type: KeyType | None = None
-        self._always_auth: bool | None = None  # CKA_ALWAYS_AUTHENTICATE, once read
-        self._cache = KeyCache()
-        self._calls = self._cache.calls  # what the hot paths below look up first
-
-    @property
-    def cache(self) -> KeyCache:
-        """What p11's operations remember of this key (:class:`p11.interfaces.KeyCache`: plans, bound
-        one-crossing calls, signature sizes), forgotten when its handle may name another key."""
-        return self._cache
+        self._always_auth: bool | None = None
+        self.cache = KeyCache()
+        self._calls = self.cache.calls
 
     @property
     def key_type(self) -> KeyType:
@@ -461,7 +464,7 @@ class Key(Object):
         return f"{type(self).__name__}{' ' + kt.name if kt is not None else ''} handle={self._handle}"
 
     def _forget_calls(self) -> None:
-        self._cache.clear()  # plans and one-crossing calls hold the old handle
+        self.cache.clear()  # plans and one-crossing calls hold the old handle
         self._always_auth = None  # found again by identity: perhaps another key with it
 
 

@@ -104,7 +104,7 @@ class Session(_SessionBase):
 
     @property
     def channel(self) -> ExplicitChannel | PooledChannel:
-        """What the key operations (:mod:`p11.ops`) do through this session: bound one-crossing calls, batches,
+        """What the key operations (``p11.ops``) do through this session: bound one-crossing calls, batches,
         the session held for a multi-part operation (:class:`p11.interfaces.ChannelLike`)."""
         channel = self._channel
         if channel is None:  # made on first use (closing drops it again: it refers to the session)
@@ -273,19 +273,16 @@ class PooledSession(Session):
     on, which stays in the pool until the pool closes (or the session dies).
     """
 
-    __slots__ = ()
+    __slots__ = {"channel": "The token's pool as a channel (:class:`p11.api.channel.PooledChannel`)."}
+
+    channel: PooledChannel  # a plain attribute (the operations read it on every call), where Session has a property
 
     def __init__(self, token: Token, pool: SessionPool) -> None:  # no Session of its own
         self.token = token
         self.rw = pool.rw
         self._handle = 0
         self._number = 0
-        self._channel = PooledChannel(token, pool)
-
-    @property
-    def channel(self) -> PooledChannel:
-        """The token's pool as a channel (:class:`p11.api.channel.PooledChannel`)."""
-        return self._channel  # type: ignore[no-any-return]
+        self.channel = PooledChannel(token, pool)
 
     @property
     def _pool(self) -> SessionPool:

@@ -60,4 +60,4 @@ class CredentialsFetchError(CredentialsError):
 class TokenKeyError(CredentialsError, RuntimeError):
     """:mod:`p11.aws.compat`: the PKCS#11 key could not be used (a wrong PIN, no such token or key). A
     ``RuntimeError`` too, as ``awsiot-credentialhelper`` raises awscrt's ``RuntimeError`` for these, so code written
-    for it keeps catching it; ``__cause__`` is p11's own error (:class:`p11.errors.PinIncorrect` ...)."""
+    for it keeps catching it; ``__cause__`` is p11's own error (a wrong PIN's, a missing key's ...)."""
