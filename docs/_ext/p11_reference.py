@@ -59,7 +59,7 @@ PUBLIC_SUBMODULES = ("p11.aws.compat", "p11.testing.plugin")
 INTERNAL = frozenset(
     {
         "api", "ops", "lowlevel", "encodings", "cli", "defaults", "files", "interfaces", "logins", "modules",
-        "opener", "quirks", "safewrite", "throughput", "trust",
+        "opener", "pin_sources", "quirks", "safewrite", "throughput", "trust",
     }
 )
 
