@@ -4,5 +4,7 @@
 These modules never import the object model (:mod:`p11.api`), not even for type hints: they see a key, session or
 token through the Protocols of :mod:`p11.interfaces`, and an operation that makes a key returns its handle, which the
 object layer turns into a typed object. The rule is checked by import-linter (pyproject.toml): see
-docs/architecture.md.
+docs/architecture.md. Internal: nothing here is public by its path (the keys' methods are the public face).
 """
+
+__all__: list[str] = []
