@@ -257,3 +257,20 @@ def test_context_specific_login_without_operation(module: lowlevel.Module, user_
     # refuses it when no such operation is pending.
     with pytest.raises(errors.OperationNotInitialized):
         module.C_Login(user_session, lib.CKU_CONTEXT_SPECIFIC, "1234")
+
+
+def test_a_slot_the_module_does_not_have_ends_no_session(module: lowlevel.Module, slot: int) -> None:
+    # Reported as a possibly lost device (CKR_SLOT_ID_INVALID): the module answers for its other slots, so no new
+    # generation may begin; one did (ending every session of the process, on every token) before the check.
+    generation = module.generation
+    session = module.C_OpenSession(slot, lib.CKF_SERIAL_SESSION)
+    try:
+        for _ in range(3):
+            with pytest.raises(errors.SlotIdInvalid):
+                module.C_GetSlotInfo(0xDEAD)
+            with pytest.raises(errors.SlotIdInvalid):
+                module.C_GetTokenInfo(0xDEAD)
+        assert module.generation == generation
+        assert module.C_GetSessionInfo(session).slot_id == slot
+    finally:
+        module.C_CloseSession(session)

@@ -73,9 +73,10 @@ def test_tokens_refusing_the_pin_are_named_when_the_object_is_found_nowhere() ->
         else:
             raise AssertionError("found a key with the other token's PIN")
         assert message.startswith("no object with object=iotkey;type=private on any of the 2 tokens"), message
-        assert "searched 'first'" in message, message
         assert "refused the PIN or could not be opened: 'device' (serial " in message, message
+        assert "not offered the PIN: 'first' (no public object with the URI's label or id)" in message, message
         assert "CKR_PIN_INCORRECT" in message and "1111" not in message and "2222" not in message, message
+        assert not tokens["first"].flags & TokenFlag.USER_PIN_COUNT_LOW  # the PIN that was right for it: not tried
         """
     )
 
@@ -96,6 +97,27 @@ def test_object_on_two_tokens_is_ambiguous_and_the_hint_names_token_first() -> N
         picked = p11.open("pkcs11:token=device;object=shared;type=data" + MODULE)
         assert picked.value == b"device"
         picked.session.close()
+        """
+    )
+
+
+def test_the_pin_goes_only_to_tokens_that_show_the_key_pair() -> None:
+    # Every wrong PIN counts towards a token's lockout (SoftHSM marks it with CKF_USER_PIN_COUNT_LOW): the device
+    # PIN meant for the token showing iotkey's public half is never tried on the other one.
+    run_child(
+        """
+        assert not tokens["first"].flags & TokenFlag.USER_PIN_COUNT_LOW
+        key = p11.open("pkcs11:object=iotkey;type=private" + MODULE, pin="2222")
+        assert key.token_object.session.token.label == "device"
+        key.token_object.session.close()
+        assert not tokens["first"].flags & TokenFlag.USER_PIN_COUNT_LOW
+        assert not tokens["device"].flags & TokenFlag.USER_PIN_COUNT_LOW
+        # a secret key shows nothing without a login: then every token is searched (and the wrong one counts it)
+        with tokens["device"].open(user_pin="2222", rw=True) as s:
+            s.generate_key("aes", 256, label="wrapkey")
+        key = p11.open("pkcs11:object=wrapkey;type=secret-key" + MODULE, pin="2222")
+        assert key.session.token.label == "device"
+        key.session.close()
         """
     )
 

@@ -83,7 +83,7 @@ from p11.api.uris import (
     uri_for_object,
     uri_for_token,
 )
-from p11.constants import Attribute, SessionState, TokenFlag
+from p11.constants import Attribute, ObjectClass, SessionState, TokenFlag
 from p11.errors import (
     CryptokiError,
     ModuleNotSpecified,
@@ -127,6 +127,8 @@ __all__ = [
 _LISTED: Final = 10
 _SCANNED: Final = 500
 _LOGGED_IN: Final = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
+# What shows, without a login, that a token holds a key pair's private half: its public key or its certificate.
+_COUNTERPARTS: Final = (ObjectClass.PUBLIC_KEY, ObjectClass.CERTIFICATE)
 _SLOT_SCOPE: Final = ("slot-manufacturer", "slot-description", "slot-id")
 _OBJECT_SCOPE: Final = ("object", "id", "type")
 # What p11.open gives for a private key: the cryptography private key of its type (p11.crypto.keys' adapters).
@@ -345,6 +347,37 @@ def _object_text(uri: URI) -> str:
     return str(URI(**selected))[len("pkcs11:") :]
 
 
+def _shows(token: Token, template: dict[Attribute, Any]) -> bool:
+    """Whether ``token`` shows without a login the object, or a public counterpart of it (a public key or
+    certificate with its label and id)."""
+    named = {name: value for name, value in template.items() if name in (Attribute.LABEL, Attribute.ID)}
+    looks = [template] + ([{**named, Attribute.CLASS: kind} for kind in _COUNTERPARTS] if named else [])
+    try:
+        with token.open() as session:
+            for look in looks:
+                with session.find(template=look) as search:
+                    if next(search, None) is not None:
+                        return True
+    except CryptokiError:
+        return False
+    return False
+
+
+def _offered_the_pin(tokens: list[Token], template: dict[Attribute, Any]) -> tuple[list[Token], list[str]]:
+    """The tokens a search may log in to, and why the others are spared: every wrong PIN counts towards a
+    token's lockout (a smart card locks for good after a few), so a PIN meant for one token is not tried on
+    every token in reach. Where some tokens show the object or its public half without a login, only those are
+    offered the PIN; where none does (a secret key, a private key stored alone), every token is, as the search
+    has no other way to find it (name the token in the URI to spare the others)."""
+    if len(tokens) < 2:
+        return tokens, []
+    showing = [token for token in tokens if _shows(token, template)]
+    if showing:
+        return showing, [f"{token.label!r} (no public object with the URI's label or id)"
+                         for token in tokens if token not in showing]  # fmt: skip
+    return tokens, []
+
+
 def _token_holding(uri: URI, tokens: list[Token], pin: str | bytes | None) -> tuple[Token, Session]:
     """The one token of ``tokens`` that holds objects the URI names (the URI's token attributes
     matched several): each is opened and, given a PIN, logged in. A token that refuses the PIN (or cannot be
@@ -355,8 +388,9 @@ def _token_holding(uri: URI, tokens: list[Token], pin: str | bytes | None) -> tu
     hits: list[tuple[Token, Session, list[Object]]] = []
     searched: list[str] = []
     refused: list[str] = []
+    offered, spared = _offered_the_pin(tokens, template) if pin is not None else (tokens, [])
     try:
-        for token in tokens:
+        for token in offered:
             try:
                 session = token.open(user_pin=pin)
             except CryptokiError as exc:
@@ -384,6 +418,8 @@ def _token_holding(uri: URI, tokens: list[Token], pin: str | bytes | None) -> tu
         message += f"; searched {', '.join(searched)}"
     if refused:
         message += f"; not searched, as they refused the PIN or could not be opened: {', '.join(refused)}"
+    if spared:
+        message += f"; not offered the PIN: {', '.join(spared)}; add token= or serial= to the URI to name the token"
     if pin is None:
         message += (
             "; not logged in, so private objects (private keys among them) cannot be seen: give pin-value or "

@@ -15,7 +15,10 @@ The rule:
 * A report starts a *probe* (:meth:`ModuleHealth.probe`): ``C_GetTokenInfo`` of the slot, then a session opened,
   asked for its state and closed (``C_GetSlotList`` when no slot is known). The module is healthy when one of
   :data:`PROBE_PAUSES` attempts passes: an error of the moment (an injected fault, a file being rewritten) is not
-  a lost device. After a healthy verdict reports are not probed again for :data:`QUIET` seconds.
+  a lost device. Nor is one slot's trouble while another slot's token passes the probe: a renewal ends every
+  session of the process on every token, so a pulled card, a deleted token or a mistyped slot number never
+  starts one while the module serves other tokens. After a healthy verdict reports are
+  not probed again for :data:`QUIET` seconds.
 * Unhealthy: :meth:`p11.lowlevel.Module.renew` starts a new generation (the fork machinery: stop and wait for the
   calls in flight, bounded; ``C_Finalize`` whatever it answers; a new call gate; ``C_Initialize``). Sessions of
   the old generation are gone (explicit ones raise ``SessionClosed``), the session pools log in again when they
@@ -170,6 +173,26 @@ class ModuleHealth:
         self.last_error = rv
         return False
 
+    def _answers_elsewhere(self, slot_id: int | None) -> bool:
+        """Whether another slot's token passes the probe although ``slot_id`` does not. Then one slot's trouble
+        (a card pulled, a token deleted, a slot number made up) is the caller's error, not a lost module: a
+        renewal would end every session of the process on every token, for nothing. (A slot missing from the
+        list proves nothing: a restarting ``p11-kit server`` lists none for a while.)"""
+        if slot_id is None:
+            return False
+        funcs = self._module._funcs
+        try:
+            count = ffi.new("CK_ULONG *")
+            if funcs.C_GetSlotList(0, ffi.NULL, count) != 0:
+                return False
+            slots = ffi.new("CK_SLOT_ID[]", max(int(count[0]), 1))
+            if funcs.C_GetSlotList(0, slots, count) != 0:
+                return False
+        except CryptokiError:
+            return False
+        listed = (int(slots[i]) for i in range(int(count[0])))
+        return any(self._probe_once(other) == 0 for other in listed if other != slot_id)
+
     def _probe_once(self, slot_id: int | None) -> int:
         funcs = self._module._funcs  # the current generation's gate; raw return values, no retries
         try:
@@ -218,8 +241,8 @@ class ModuleHealth:
                 return False
             if self._state == DOWN and now < self._next_try:
                 return False
-            if module.initialized and self.probe(slot_id):  # (not initialised: a renewal failed; try again)
-                self._healthy()
+            if module.initialized and (self.probe(slot_id) or self._answers_elsewhere(slot_id)):
+                self._healthy()  # (not initialised: a renewal failed; try again)
                 return False
             self.last_error = rv
             self._renew(slot_id)
