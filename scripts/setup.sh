@@ -13,8 +13,9 @@ DEMO_PACKAGES=(softhsm2 opensc gcc python3-venv python3-dev)
 # What the test command adds: libp11-kit-dev, the header oracle; openssl + libengine-pkcs11-openssl: verifying
 # token-signed certificates, OpenSSL's pkcs11 engine (p11.pki interop, the CLI's device set-up); valgrind:
 # tests/test_batch_inputs.py runs one batch under memcheck; p11-kit, p11-kit-modules, opensc-pkcs11, util-linux
-# and the tpm2 stack and openCryptoki: the interop tests' tokens.
-TEST_PACKAGES=(libp11-kit-dev openssl libengine-pkcs11-openssl valgrind)
+# and the tpm2 stack and openCryptoki: the interop tests' tokens; iproute2 (ip netns, veth) and socat (TCP to each
+# HSM host's p11-kit server): the network tests' lab (benchmarks/netlab.py), which also uses p11-kit below.
+TEST_PACKAGES=(libp11-kit-dev openssl libengine-pkcs11-openssl valgrind iproute2 socat)
 INTEROP_PACKAGES=(p11-kit p11-kit-modules opensc-pkcs11 util-linux dbus-daemon swtpm tpm2-abrmd libtss2-tcti-tabrmd0
   libtss2-tcti-swtpm0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools opencryptoki)
 # What setup installs: everything the tests need, unless the caller narrows it (scripts/demo: DEMO_PACKAGES only).

@@ -35,6 +35,13 @@ def _objects(cli):
     return sorted((o["label"], o["type"]) for o in cli.ok("objects", "--json", env=PIN).json()["objects"])
 
 
+def _objects_now(cli):
+    """``_objects`` while other processes log in to the token: SoftHSM rewrites its files at each login, and a
+    process reading them at that moment may see the token half-written (an error, not a state): none then."""
+    result = cli.run("objects", "--json", env=PIN)
+    return [] if result.code else sorted((o["label"], o["type"]) for o in result.json()["objects"])
+
+
 def test_every_built_in_operation_is_measured_for_its_budget_and_its_keys_removed(bench):
     before = _objects(bench)
     data = bench.ok("bench", *FAST, "--json", env=PIN).json()
@@ -129,7 +136,7 @@ def test_ctrl_c_removes_the_run_s_keys_and_ends_quietly(bench, mode):
                             stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=bench.directory)
     try:
         deadline = time.monotonic() + 90
-        while not any(label.startswith("p11-bench-") for label, _ in _objects(bench)):  # measuring now
+        while not any(label.startswith("p11-bench-") for label, _ in _objects_now(bench)):  # measuring now
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.2)
         time.sleep(1)
@@ -140,3 +147,59 @@ def test_ctrl_c_removes_the_run_s_keys_and_ends_quietly(bench, mode):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130 and err.strip() == "p11: interrupted", err
     assert not any(label.startswith("p11-bench-") for label, _ in _objects(bench))
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two tokens holding the same imported EC key ("shared"), for --group."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    cli = CLI(tmp_path_factory.mktemp("bench-group"))
+    pem = cli.directory / "shared.pem"
+    pem.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    for label in ("member-a", "member-b"):
+        cli.new_token(label)
+        cli.ok("import", "--token", label, "--label", "shared", str(pem), env=PIN)
+    return cli
+
+
+GROUP = ("--group", "pkcs11:token=member-a", "--group", "pkcs11:token=member-b")
+
+
+def _both(cli):
+    return [sorted((o["label"], o["type"]) for o in cli.ok("objects", "--token", label, "--json", env=PIN).json()[
+        "objects"]) for label in ("member-a", "member-b")]
+
+
+def test_a_group_is_measured_with_the_same_key_made_on_every_member(pair):
+    before = _both(pair)
+    data = pair.ok("bench", *GROUP, "--only", "ecdsa-p256-sign,hmac-sha256,aes256-gcm-encrypt,random-32",
+                   "--mode", "single,many,async", "-n", "3", *FAST, "--json", env=PIN)
+    out = data.json()
+    rows = {(r["operation"], r["mode"]): r for r in out["results"]}
+    assert set(rows) == {("ecdsa-p256-sign", m) for m in ("single", "many", "async")} | {
+        ("hmac-sha256", m) for m in ("single", "many", "async")} | {
+        ("aes256-gcm-encrypt", "single"), ("aes256-gcm-encrypt", "async")}  # no batch of group encryptions
+    assert all(r["members"] == 2 and r["concurrency"] == 3 and r["ops_per_second"] > 0 for r in rows.values())
+    assert "random-32 uses no key" in data.stderr
+    assert [m["token"].split(";")[0] for m in out["group"]] == ["pkcs11:token=member-a", "pkcs11:token=member-b"]
+    assert all(m["calls"] > 0 and m["state"] == "serving" for m in out["group"])  # both members signed
+    assert _both(pair) == before  # the run's keys are gone from both members
+
+
+def test_a_group_measures_a_key_every_member_holds(pair):
+    data = pair.ok("bench", *GROUP, "--key", "pkcs11:object=shared;type=private", "-n", "2", *FAST, "--json",
+                   env=PIN).json()
+    (row,) = data["results"]
+    assert row["operation"] == "key" and row["members"] == 2 and row["ops_per_second"] > 0
+
+
+def test_group_refusals(pair):
+    both = pair.run("bench", *GROUP, "--token", "member-a", env=PIN)
+    assert both.code != 0 and "--group names the member tokens" in both.stderr
+    processes = pair.run("bench", *GROUP, "--mode", "processes", env=PIN)
+    assert processes.code != 0 and "one process" in processes.stderr
+    odd = pair.run("bench", *GROUP, "--key", "pkcs11:object=nothing-like-it", *FAST, env=PIN)
+    assert odd.code != 0 and "Traceback" not in odd.stderr

@@ -95,7 +95,10 @@ def session_of(opened: Any) -> Any:
 
 @pytest.fixture
 def opener(stock: Stock) -> Iterator[Callable[..., Any]]:
-    """``p11.open`` that starts from a logged-out token and closes what it opened afterwards."""
+    """``p11.open`` that starts from a logged-out token with no pool and closes what it opened afterwards."""
+    # A pool another test left (a public object opened without this fixture) would be logged in by this test's
+    # open and stay so after a failed one (p11.open undoes only a pool it made): start without one.
+    stock.token.close_pool()
     with stock.token.open() as probe:
         assert probe.info().state == SessionState.RO_PUBLIC_SESSION, "a previous test left the token logged in"
     opened: list[Any] = []

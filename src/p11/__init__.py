@@ -4,7 +4,8 @@ Layers, bottom up (each imports only those below it; docs/architecture.md, check
 ``p11._cffi`` (our header, compiled) and ``p11._native`` (Cython hot paths) → ``p11.errors``, ``p11.constants`` →
 ``p11.lowlevel`` (1:1 calls) → ``p11.encodings``, ``p11.defaults``, ``p11.uri`` → ``p11.mechanisms`` →
 ``p11.interfaces`` (Protocols) → ``p11.ops`` (what is done with keys) → ``p11.api`` (the objects exported here) →
-``p11.crypto`` → ``p11.opener`` (``p11.open``) → leaves (``p11.pki``, ``p11.aws``, ``p11.testing``, ``p11.cli``).
+``p11.crypto`` → ``p11.opener`` (``p11.open``) → ``p11.group`` (``p11.TokenGroup``) → leaves (``p11.pki``,
+``p11.aws``, ``p11.testing``, ``p11.cli``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from p11.api.session import Session
 from p11.api.token import Token
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
 from p11.errors import CryptokiError, ModuleLoadError, P11Error, UntrustedModule
+from p11.group import TokenGroup
 from p11.opener import ModuleNotSpecified, PinSourceError, open
 from p11.uri import URI, URIError
 
@@ -46,6 +48,7 @@ __all__ = [
     "SlotEvent",
     "SlotEventKind",
     "Token",
+    "TokenGroup",
     "URIError",
     "UntrustedModule",
     "UserType",

@@ -22,9 +22,12 @@ from p11.cli.benchwork import (
     OPERATIONS,
     BenchError,
     Subject,
+    group_subject,
+    has_group_form,
     has_mode,
     measure_processes,
     subject_for,
+    temporary_group_key,
     temporary_key,
     workloads,
 )
@@ -33,6 +36,8 @@ from p11.cli.errors import USAGE, CliError, describe
 from p11.cli.output import emit, is_terminal, print_line, print_table
 from p11.cli.select import Selection
 from p11.errors import P11Error
+from p11.group import TokenGroup
+from p11.opener import object_template
 from p11.throughput import Round, measure_rounds, median
 from p11.uri import URI
 
@@ -58,6 +63,7 @@ def _iterations_gone(ctx: click.Context, param: click.Parameter, value: int | No
 
 @p11_command(cli, "bench",
              example="P11_PIN=1234 p11 bench --token my-token\n"
+                     "P11_PIN=1234 p11 bench --group 'pkcs11:token=hsm-a' --group 'pkcs11:token=hsm-b' -n 16\n"
                      "P11_PIN=1234 p11 bench --token my-token --only ecdsa-p256-sign --mode single,workers,async -n 4\n"
                      "P11_PIN=1234 p11 bench --key 'pkcs11:token=my-token;object=device-key;type=private' --json")
 @click.option("--only", metavar="LIST", help=f"Some of: {', '.join(OPERATIONS)}.")
@@ -72,9 +78,13 @@ def _iterations_gone(ctx: click.Context, param: click.Parameter, value: int | No
               help="Measuring time per operation and mode (after a warm-up of an eighth of it).")
 @click.option("--rounds", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Rounds the time is split into; the figure is the median round.")
+@click.option("--group", "group_uris", multiple=True, metavar="URI",
+              help="Measure a p11.TokenGroup instead of one token: one --group URI per member token (its module "
+                   "from the URI's module-path or --module); the run's keys are made on every member, or --key "
+                   "names a key they all hold.")
 @click.option("--iterations", type=int, hidden=True, expose_value=False, callback=_iterations_gone)
 def bench(selection: Selection, only: str | None, modes: str, concurrency: int, key_uri: str | None,
-          mechanism: str | None, seconds: float, rounds: int) -> None:
+          mechanism: str | None, seconds: float, rounds: int, group_uris: tuple[str, ...]) -> None:
     """Operations per second on the selected token, in the ways a program calls p11 (single calls from N threads,
     sign_many batches, native workers, asyncio, N processes). Built-in operations use keys made on the token for
     the run (labelled p11-bench-…) and removed afterwards; --key measures a key already there."""
@@ -87,14 +97,30 @@ def bench(selection: Selection, only: str | None, modes: str, concurrency: int, 
         if mechanism:
             raise CliError("--mechanism is for --key (the built-in operations have theirs)", USAGE)
         operations = _split(only, list(OPERATIONS), "--only") or list(OPERATIONS)
-    plan = [(op, mode) for op in operations for mode in mode_names if op == KEY_OPERATION or has_mode(op, mode)]
+    if group_uris:
+        if selection.uri_text or selection.token_label or selection.serial or selection.slot is not None:
+            raise CliError("--group names the member tokens: leave out --uri, --token, --serial and --slot", USAGE)
+        if "processes" in mode_names:
+            raise CliError("a group is measured in one process: use --mode single, many, workers or async", USAGE)
+        for op in [op for op in operations if not has_group_form(op)]:
+            click.echo(f"p11: {op} uses no key, so it has no group form: not measured", err=True)
+        operations = [op for op in operations if has_group_form(op)]
+    plan = [(op, mode) for op in operations for mode in mode_names
+            if (op == KEY_OPERATION or has_mode(op, mode)) and (not group_uris or has_group_form(op, mode))]
     skipped = [(op, mode) for op in operations for mode in mode_names if (op, mode) not in plan]
     if not plan:
         raise CliError(f"{', '.join(operations)} has no form for --mode {modes} (no batch or asyncio form): use "
                        "--mode single or processes", USAGE)
     for op, mode in skipped:
         click.echo(f"p11: {op} has no {mode} form (no batch or asyncio call): not measured in that mode", err=True)
-    token_uri, results = _run(selection, plan, concurrency, key_uri, mechanism, seconds, rounds)
+    extra: dict[str, Any] = {}
+    if group_uris:
+        members, results = _run_group(selection, list(group_uris), plan, concurrency, key_uri, mechanism, seconds,
+                                      rounds)
+        token_uri = f"a group of {len(members)}: " + ", ".join(m["token"] for m in members)
+        extra = {"group": members}
+    else:
+        token_uri, results = _run(selection, plan, concurrency, key_uri, mechanism, seconds, rounds)
 
     def show(console: Console) -> None:
         title = (f"p11 bench on {token_uri}: {seconds:g} s per measurement after a warm-up, median of {rounds} "
@@ -106,7 +132,11 @@ def bench(selection: Selection, only: str | None, modes: str, concurrency: int, 
         for line in _fastest(results):
             print_line(console, line)
 
-    emit(selection.json, {"token": token_uri, "results": results}, show)
+        for member in extra.get("group", []):
+            print_line(console, f"{member['token']}: {member['calls']} calls, {member['outages']} outages, "
+                                f"{member['state']}")
+
+    emit(selection.json, {"token": token_uri, "results": results, **extra}, show)
 
 
 def _run(selection: Selection, plan: list[tuple[str, str]], concurrency: int, key_uri: str | None,
@@ -143,6 +173,47 @@ def _run(selection: Selection, plan: list[tuple[str, str]], concurrency: int, ke
                                            str(chosen) if chosen is not None else None))
                     progress.advance(task)
     return str(token.uri), results
+
+
+def _run_group(selection: Selection, uris: list[str], plan: list[tuple[str, str]], concurrency: int,
+               key_uri: str | None, mechanism: str | None, seconds: float,
+               rounds: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Measure each (operation, mode) of ``plan`` on a group of the tokens ``uris`` name: each member's state and
+    calls, and a result row each."""
+    tokens = []
+    for text in uris:
+        member = Selection(uri_text=text, module=selection.module, module_name=selection.module_name)
+        tokens.append(member.token())
+    pin = selection.pin()
+    results: list[dict[str, Any]] = []
+    with TokenGroup(tokens) as group:
+        try:
+            group.login(pin, keep_pin=True, max_size=concurrency)
+            for op in dict.fromkeys(op for op, _ in plan):
+                with contextlib.ExitStack() as stack:
+                    if op == KEY_OPERATION:
+                        assert key_uri is not None
+                        key = group.get_key(template=object_template(URI.parse(key_uri)))
+                    else:
+                        key = group.get_key(**stack.enter_context(temporary_group_key(tokens, op, pin)))
+                    subject = group_subject(key, op, mechanism)
+                    for mode in (mode for each, mode in plan if each == op):
+                        works = workloads(subject, mode, concurrency, op)
+                        try:
+                            measured = measure_rounds(works, seconds, rounds)
+                        finally:
+                            for work in works:
+                                work.close()
+                        row = _result(op, mode, concurrency, subject.mechanism, measured, key_uri)
+                        row["members"] = len(tokens)
+                        results.append(row)
+        except BenchError as exc:
+            raise CliError(str(exc)) from None
+        except P11Error as exc:
+            raise CliError(f"the group cannot be measured: {describe(exc)[0]}") from exc
+        members = [{"token": str(m.token.uri), "calls": m.calls, "outages": m.outages, "state": m.state}
+                   for m in group.members]
+    return members, results
 
 
 def _measure(token: Token, pin: str | bytes, op: str, uri: URI | None, mechanism: str | None, subject: Subject,

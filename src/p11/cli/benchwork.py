@@ -16,6 +16,10 @@ Modes (``n`` = ``--concurrency``):
 * ``async``: ``asyncio.gather`` of 840 ``await key.sign_async(data)``, the pool bounded to ``n`` sessions;
 * ``processes``: ``single`` in ``n`` processes at once, each with its own login (a module that serialises the
   threads of one process, as SoftHSM does, runs processes side by side).
+
+A group (``--group URI`` per member) is measured the same way on a :class:`p11.TokenGroup`: the run's key is made
+once, here, and imported into every member (:func:`temporary_group_key`), so the members prove they hold the same
+key; ``--key`` names a key they all hold. Digest and random have no group form, nor does mode ``processes``.
 """
 
 from __future__ import annotations
@@ -30,23 +34,29 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from p11.api.library import load
 from p11.api.objects import Object, PrivateKey, PublicKey, SecretKey
 from p11.api.session import Session
 from p11.api.token import Token
-from p11.api.uris import uri_for_object
+from p11.api.uris import CLASS_FOR_TYPE, uri_for_object
 from p11.constants import Attribute, KeyType, Mechanism
+from p11.crypto import import_private_key, import_secret
 from p11.errors import CryptokiError, P11Error
+from p11.group import GroupKey, GroupSecretKey
 from p11.mechanisms import GCM, Parameters, mechanism_by_name
 from p11.opener import find_token, object_template
 from p11.ops.plans import DEFAULT_SIGN
 from p11.throughput import Round, Workload, measure_rounds
 from p11.uri import URI
 
-__all__ = ["KEY_OPERATION", "MODES", "OPERATIONS", "BenchError", "Subject", "has_mode", "measure_processes",
-           "subject_for", "temporary_key", "workloads"]
+__all__ = ["GROUP_MODES", "KEY_OPERATION", "MODES", "OPERATIONS", "BenchError", "Subject", "group_subject",
+           "has_group_form", "has_mode", "measure_processes", "subject_for", "temporary_group_key", "temporary_key",
+           "workloads"]
 
 MODES: Final = ("single", "many", "workers", "async", "processes")
+GROUP_MODES: Final = ("single", "many", "workers", "async")  # a group lives in one process
 KEY_OPERATION: Final = "key"  # the operation of --key URI
 
 _DIGEST_32: Final = bytes(range(32))  # stands in for a SHA-256 digest
@@ -175,7 +185,10 @@ def temporary_key(token: Token, operation: str) -> Iterator[URI | None]:
             raise BenchError(f"{operation}: cannot make its key on the token ({exc.name}); measure a key that is "
                              "there with --key URI") from None
         try:
-            yield uri_for_object(made)
+            # The label is the one just given: not read back (another process logging in rewrites SoftHSM's
+            # files, and an attribute read at that moment can miss it: a URI of the type alone then matched
+            # every secret key on the token).
+            yield uri_for_object(made).replace(object=label)
         except BaseException:
             _remove(session, label, operation, quiet=True)
             raise
@@ -362,3 +375,86 @@ def _expect(conn: Any, wanted: str | None, timeout: float) -> Any:
     if wanted is not None and message != wanted:
         raise BenchError(f"a benchmark process answered {message!r}, expected {wanted!r}")
     return message
+
+
+# -- a token group ------------------------------------------------------------------------------------------------
+
+
+def has_group_form(operation: str, mode: str | None = None) -> bool:
+    """Whether an operation can be measured on a group (it needs a key the members share), in ``mode`` if given
+    (AES-GCM on a group has no batch: a group key has no ``encrypt_many``, whose IVs the token draws)."""
+    if operation != KEY_OPERATION and OPERATIONS[operation][1] is None:
+        return False
+    if mode is None:
+        return True
+    return mode in GROUP_MODES and not (operation == "aes256-gcm-encrypt" and mode in ("many", "workers"))
+
+
+def _material(operation: str) -> Callable[[Session, str], object]:
+    """How to put the run's key for ``operation`` on a member: the same key material for every member."""
+    if operation == "ecdsa-p256-sign":
+        private: Any = ec.generate_private_key(ec.SECP256R1())
+    elif operation == "rsa2048-sign":
+        private = rsa.generate_private_key(65537, 2048)
+    else:
+        value = os.urandom(32)
+        kind = KeyType.AES if operation == "aes256-gcm-encrypt" else KeyType.GENERIC_SECRET
+        usage: dict[str, Any] = (
+            {"encrypt": True, "decrypt": True} if kind == KeyType.AES else {"sign": True, "verify": True}
+        )
+        # As the single-token run makes them (see _hmac): not private, not sensitive.
+        return lambda session, label: import_secret(session, value, kind, label=label, private=False,
+                                                    sensitive=False, **usage)
+    return lambda session, label: import_private_key(session, private, label=label)
+
+
+@contextlib.contextmanager
+def temporary_group_key(tokens: list[Token], operation: str, pin: str | bytes) -> Iterator[dict[str, Any]]:
+    """The same new key for a built-in operation on every member (made here, imported into each), labelled
+    ``p11-bench-<random>``; yields what ``group.get_key`` takes to find it. Removed from every member when the
+    block ends however it ends."""
+    label = f"p11-bench-{os.urandom(6).hex()}"
+    make = _material(operation)
+    done: list[Token] = []
+    try:
+        for token in tokens:
+            with token.open(user_pin=pin, rw=True) as session:
+                try:
+                    make(session, label)
+                except CryptokiError as exc:
+                    raise BenchError(f"{operation}: cannot put its key on {token.label!r} ({exc.name}); measure a "
+                                     "key they all hold with --key URI") from None
+            done.append(token)
+        pair = operation in ("ecdsa-p256-sign", "rsa2048-sign")
+        yield {"label": label, "object_class": CLASS_FOR_TYPE["private" if pair else "secret-key"]}
+    finally:
+        for token in done:
+            with contextlib.suppress(P11Error), token.open(user_pin=pin, rw=True) as session:
+                _remove(session, label, operation, quiet=True)
+
+
+def group_subject(key: GroupKey, operation: str, mechanism: str | None) -> Subject:
+    """An operation on a group's key (the run's, or ``--key``'s with ``mechanism``)."""
+    if operation == KEY_OPERATION:
+        if isinstance(key, GroupSecretKey) and key.key_type == KeyType.AES and not mechanism:
+            return _group_encrypting(key)
+        if not hasattr(key, "sign"):
+            raise BenchError("--key names a public key: the benchmark signs, so name the private key (type=private)")
+        return _signing(key, mechanism_by_name(mechanism) if mechanism else None, _DATA_64)  # type: ignore[arg-type]
+    if operation == "ecdsa-p256-sign":
+        return _signing(key, Mechanism.ECDSA, _DIGEST_32)  # type: ignore[arg-type]
+    if operation == "rsa2048-sign":
+        return _signing(key, Mechanism.SHA256_RSA_PKCS, _DATA_64)  # type: ignore[arg-type]
+    if operation == "hmac-sha256":
+        return _signing(key, Mechanism.SHA256_HMAC, _DATA_64)  # type: ignore[arg-type]
+    if operation == "aes256-gcm-encrypt":
+        return _group_encrypting(key)
+    raise BenchError(f"{operation} has no group form (it uses no key)")
+
+
+def _group_encrypting(key: Any) -> Subject:
+    """AES-GCM on a group key: single calls and asyncio (a group has no encrypt_many: its IVs come from the token)."""
+    params = GCM(bytes(12))  # one IV for every call: a benchmark, never do this with data that matters
+    encrypt, encrypt_async = key.encrypt, key.encrypt_async
+    return Subject("CKM_AES_GCM", _shared(lambda: encrypt(_PLAINTEXT_1K, params)), None,
+                   lambda: encrypt_async(_PLAINTEXT_1K, params))
