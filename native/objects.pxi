@@ -292,7 +292,7 @@ cdef CK_RV _read(p11_gate* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIB
     return _read_exact(f, s, o, tmpl, codec, status, n, pool, nomem)
 
 
-def get_attributes(fl_address, session, obj, types):
+def get_attributes(gate, session, obj, types):
     """``{attribute: value}`` for every attribute in ``types``, read with as few C_GetAttributeValue calls as the
     token allows (one when the values fit an 8 KiB buffer) and the GIL released around them.
 
@@ -301,7 +301,7 @@ def get_attributes(fl_address, session, obj, types):
     Keys of the result are the objects given in ``types``.
     """
     cdef CK_RV rv = CKR_OK
-    result = _get_attributes_rv(_gate(fl_address), session, obj, types, &rv)
+    result = _get_attributes_rv(_gate_at(gate), session, obj, types, &rv)
     if rv != CKR_OK:
         _check(rv, "C_GetAttributeValue")
     return result
@@ -364,14 +364,14 @@ cdef object _get_attributes_rv(p11_gate* f, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
         free(heap)
 
 
-def get_attribute(fl_address, session, obj, attribute):
+def get_attribute(gate, session, obj, attribute):
     """One attribute's value (or marker): ``get_attributes`` for a single type."""
-    return get_attributes(fl_address, session, obj, (attribute,))[attribute]
+    return get_attributes(gate, session, obj, (attribute,))[attribute]
 
 
-def set_attributes(fl_address, session, obj, template):
+def set_attributes(gate, session, obj, template):
     """C_SetAttributeValue with ``template`` (a mapping or a :class:`Template`), GIL released."""
-    cdef p11_gate* f = _gate(fl_address)
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_SESSION_HANDLE s = session
     cdef CK_OBJECT_HANDLE o = obj
     cdef Template t = _as_template(template)
@@ -383,9 +383,9 @@ def set_attributes(fl_address, session, obj, template):
         _check(rv, "C_SetAttributeValue")
 
 
-def create_object(fl_address, session, template):
+def create_object(gate, session, template):
     """C_CreateObject with ``template`` (a mapping or a :class:`Template`); the new object's handle."""
-    cdef p11_gate* f = _gate(fl_address)
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_SESSION_HANDLE s = session
     cdef Template t = _as_template(template)
     cdef CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE
@@ -453,12 +453,12 @@ cdef int _find(p11_gate* f, CK_SESSION_HANDLE s, CK_ATTRIBUTE* attrs, CK_ULONG c
     return outcome
 
 
-def find_objects(fl_address, session, template, limit=None):
+def find_objects(gate, session, template, limit=None):
     """Handles of the objects matching ``template`` (a mapping or a :class:`Template`; empty matches all), at most
     ``limit`` of them. Init, the FindObjects loop and Final run in C with the GIL released; Final is always called
     once Init succeeded, so an error (or the limit) never leaves a search active on the session.
     """
-    cdef p11_gate* f = _gate(fl_address)
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_SESSION_HANDLE s = session
     cdef Template t = _as_template(template)
     cdef CK_ULONG cap = ULONG_MAX, found = 0, i
@@ -495,7 +495,7 @@ def find_objects(fl_address, session, template, limit=None):
         free(handles)
 
 
-def find_one(fl_address, session, template):
+def find_one(gate, session, template):
     """The first object matching ``template``, or None."""
-    found = find_objects(fl_address, session, template, 1)
+    found = find_objects(gate, session, template, 1)
     return found[0] if found else None

@@ -9,8 +9,8 @@
 # with the signal handlers run between them so Ctrl-C is noticed - then build the result list.
 #
 # Conventions shared by every function here:
-#   fl         the module's call gate: an ``int`` address (``p11.lowlevel.Module.gate_address``, the
-#              fast path) or the lowlevel Module itself (see funclist.pxi). An address is trusted: it must come
+#   gate       the module's call gate: an ``int`` address (``p11.lowlevel.Module.gate_address``, the
+#              fast path) or the lowlevel Module itself (see gate.pxi). An address is trusted: it must come
 #              from a loaded module, never from user input. A NULL function pointer answers
 #              CKR_FUNCTION_NOT_SUPPORTED.
 #   mechanism  an ``int`` (a ``CKM_*`` value, no parameter; IntEnum members work) or a :class:`Mechanism` (any
@@ -157,7 +157,7 @@ cdef inline void _ops_input_release(_OpsInput* inp) noexcept:
 cdef class Mechanism:
     """A prepared ``CK_MECHANISM``: what every function of ``p11._native`` takes as its mechanism.
 
-    ``Mechanism(type)`` has no parameter (:func:`mechanism_for` caches those); ``Mechanism(type, address, length,
+    ``Mechanism(type)`` has no parameter (``mechanism_for`` caches those); ``Mechanism(type, address, length,
     keepalive)`` points at a parameter structure that ``keepalive`` owns (e.g. the cffi struct a
     ``p11.mechanisms`` object built once); :meth:`from_address` copies an already built ``CK_MECHANISM``, and
     :meth:`with_parameter` takes a parameter that is plain bytes (an IV for ``CKM_AES_CBC_PAD``). The holder keeps
@@ -476,9 +476,9 @@ cdef object _ops_single(p11_gate* f, int op, CK_SESSION_HANDLE h, CK_MECHANISM* 
     return PyBytes_FromStringAndSize(<char*>stackbuf, n)
 
 
-cdef object _ops_single_op(object fl, int op, CK_SESSION_HANDLE session, object mechanism, CK_OBJECT_HANDLE key,
+cdef object _ops_single_op(object gate, int op, CK_SESSION_HANDLE session, object mechanism, CK_OBJECT_HANDLE key,
                            object data, Py_ssize_t out_len, object pin=None):
-    cdef p11_gate* f = _gate(fl)
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_MECHANISM scratch
     cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
     cdef _OpsInput inp
@@ -499,27 +499,27 @@ cdef object _ops_single_op(object fl, int op, CK_SESSION_HANDLE session, object 
     return result
 
 
-def sign(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
+def sign(gate, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
     """``C_SignInit`` + ``C_Sign`` in one crossing; ``out_len`` is the expected signature size (0: unknown).
     ``pin`` (str or bytes): ``C_Login(CKU_CONTEXT_SPECIFIC)`` between the two, for a key with
     ``CKA_ALWAYS_AUTHENTICATE``; a PIN the token refuses raises (``PinIncorrect`` …) with no operation left active."""
-    return _ops_single_op(fl, _OP_SIGN, session, mechanism, key, data, out_len, pin)
+    return _ops_single_op(gate, _OP_SIGN, session, mechanism, key, data, out_len, pin)
 
 
-def encrypt(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
+def encrypt(gate, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0):
     """``C_EncryptInit`` + ``C_Encrypt`` in one crossing; ``out_len`` is the expected ciphertext size."""
-    return _ops_single_op(fl, _OP_ENCRYPT, session, mechanism, key, data, out_len)
+    return _ops_single_op(gate, _OP_ENCRYPT, session, mechanism, key, data, out_len)
 
 
-def decrypt(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
+def decrypt(gate, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, Py_ssize_t out_len=0, pin=None):
     """``C_DecryptInit`` + ``C_Decrypt`` in one crossing; ``out_len`` is an upper bound of the plaintext size.
     ``pin``: the per-use login, as for :func:`sign`."""
-    return _ops_single_op(fl, _OP_DECRYPT, session, mechanism, key, data, out_len, pin)
+    return _ops_single_op(gate, _OP_DECRYPT, session, mechanism, key, data, out_len, pin)
 
 
-def digest(fl, CK_SESSION_HANDLE session, mechanism, data, Py_ssize_t out_len=0):
+def digest(gate, CK_SESSION_HANDLE session, mechanism, data, Py_ssize_t out_len=0):
     """``C_DigestInit`` + ``C_Digest`` in one crossing."""
-    return _ops_single_op(fl, _OP_DIGEST, session, mechanism, 0, data, out_len)
+    return _ops_single_op(gate, _OP_DIGEST, session, mechanism, 0, data, out_len)
 
 
 cdef object _ops_verify_in(p11_gate* f, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK_OBJECT_HANDLE key,
@@ -539,10 +539,10 @@ cdef object _ops_verify_in(p11_gate* f, CK_SESSION_HANDLE h, CK_MECHANISM* m, CK
     return "C_Verify" if stage else "C_VerifyInit"
 
 
-def verify(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, signature):
+def verify(gate, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data, signature):
     """``C_VerifyInit`` + ``C_Verify`` in one crossing: True, or False for a signature that does not verify
     (``CKR_SIGNATURE_INVALID`` or ``CKR_SIGNATURE_LEN_RANGE``); any other failure raises."""
-    cdef p11_gate* f = _gate(fl)
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_MECHANISM scratch
     cdef CK_MECHANISM* m = _ops_mechanism(mechanism, &scratch)
     cdef _OpsInput d
@@ -561,10 +561,10 @@ def verify(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, data,
     return result
 
 
-def generate_random(fl, CK_SESSION_HANDLE session, n):
+def generate_random(gate, CK_SESSION_HANDLE session, n):
     """``C_GenerateRandom`` of ``n`` bytes (0 to ``MAX_RANDOM_BYTES``, 16 MiB), written straight into the
     returned bytes object."""
-    cdef p11_gate* f = _gate(fl)
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_RV rv
     cdef Py_ssize_t size = _size_arg(n, "n", 0, _OPS_MAX_RANDOM)
     cdef CK_ULONG count = <CK_ULONG>size
@@ -580,8 +580,8 @@ def generate_random(fl, CK_SESSION_HANDLE session, n):
     return out
 
 
-cdef CK_SESSION_HANDLE _ops_open_session(object fl, CK_SLOT_ID slot_id, bint rw) except? 0:
-    cdef p11_gate* f = _gate(fl)
+cdef CK_SESSION_HANDLE _ops_open_session(object gate, CK_SLOT_ID slot_id, bint rw) except? 0:
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_FLAGS flags = CKF_SERIAL_SESSION | (CKF_RW_SESSION if rw else 0)
     cdef CK_SESSION_HANDLE h = 0
     cdef CK_RV rv
@@ -593,13 +593,13 @@ cdef CK_SESSION_HANDLE _ops_open_session(object fl, CK_SLOT_ID slot_id, bint rw)
     return h
 
 
-def open_session(fl, CK_SLOT_ID slot_id, bint rw=True):
+def open_session(gate, CK_SLOT_ID slot_id, bint rw=True):
     """``C_OpenSession`` (serial, read-write unless ``rw=False``, no callback): the new session handle."""
-    return _ops_open_session(fl, slot_id, rw)
+    return _ops_open_session(gate, slot_id, rw)
 
 
-cdef int _ops_close_session(object fl, CK_SESSION_HANDLE session) except -1:
-    cdef p11_gate* f = _gate(fl)
+cdef int _ops_close_session(object gate, CK_SESSION_HANDLE session) except -1:
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_RV rv
     _require(p11g_has_C_CloseSession(f), "C_CloseSession")
     with nogil:
@@ -609,10 +609,10 @@ cdef int _ops_close_session(object fl, CK_SESSION_HANDLE session) except -1:
     return 0
 
 
-cdef int _ops_close_owned_session(object fl, CK_SESSION_HANDLE session) except -1:
+cdef int _ops_close_owned_session(object gate, CK_SESSION_HANDLE session) except -1:
     """Close a Session object's handle. One the module already forgot (CKR_SESSION_HANDLE_INVALID/_CLOSED: the
     device went away, C_CloseAllSessions) is closed as asked: ``with`` must not turn that into a second error."""
-    cdef p11_gate* f = _gate(fl)
+    cdef p11_gate* f = _gate_at(gate)
     cdef CK_RV rv
     _require(p11g_has_C_CloseSession(f), "C_CloseSession")
     with nogil:
@@ -622,135 +622,14 @@ cdef int _ops_close_owned_session(object fl, CK_SESSION_HANDLE session) except -
     return 0
 
 
-def close_owned_session(fl, CK_SESSION_HANDLE session):
+def close_owned_session(gate, CK_SESSION_HANDLE session):
     """Close a Session object's handle (``C_CloseSession``); a handle the module already forgot counts as closed."""
-    _ops_close_owned_session(fl, session)
+    _ops_close_owned_session(gate, session)
 
 
-def close_session(fl, CK_SESSION_HANDLE session):
+def close_session(gate, CK_SESSION_HANDLE session):
     """``C_CloseSession``."""
-    _ops_close_session(fl, session)
-
-
-# The life-cycle of ``p11.api.session.Session`` (its base class: ``__enter__``, ``__exit__``, drop-time close): with
-# ``with token.open(): pass`` costing two C calls of ~0.17 us, each Python frame on the path shows. These do in C
-# exactly what the Python methods did: take the session's lock (waits for a call running in another thread), zero
-# the handle (the closed flag), C_CloseSession, then drop the handle from ``token._live`` and tell the token when
-# its last session closed (Cryptoki logged it out). Private: not part of the stub.
-
-cdef int _ops_session_forget(object session) except -1:
-    """A stale session (its module's generation ended): closed flag set, handle dropped, nothing called."""
-    handle = session._handle
-    session._handle = 0
-    if handle:
-        session.token._live.discard(handle)
-    return 0
-
-
-cdef int _ops_session_close(object session) except -1:
-    if session._fl != session.token._fl:
-        return _ops_session_forget(session)
-    lock = session._lock
-    lock.acquire()
-    try:
-        handle = session._handle
-        session._handle = 0
-    finally:
-        lock.release()
-    if handle:
-        try:
-            if session._fl == session.token._fl:  # else: opened in an earlier generation, gone with it
-                _ops_close_owned_session(session._fl, handle)
-        finally:
-            # Not under the session's lock: Token._login takes the token's lock, then the session's.
-            token = session.token
-            live = token._live
-            live.discard(handle)
-            if not live:
-                token._all_closed()
-    return 0
-
-
-@cython.no_gc_clear  # a session caught in a reference cycle still closes when collected: keep its fields
-cdef class _SessionBase:
-    """The fields of ``p11.api.session.Session`` (its base class), in C: creating and dropping a session (the hot
-    ``with token.open(): pass``) costs no Python finalizer and no ``object.__new__`` call. Private: not part of the
-    stub; Session documents the fields."""
-
-    cdef public object token
-    cdef public object rw
-    cdef public object _handle      # 0 (CK_INVALID_HANDLE) once closed: the closed flag
-    cdef public object _number      # the handle, kept for repr
-    cdef public object _fl
-    cdef public object _lock
-    cdef object __weakref__
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        # Session.close(), with the fields read in C. A subclass that keeps its lock elsewhere (PooledSession: a
-        # property) takes the generic path.
-        if self._lock is None:
-            _ops_session_close(self)
-            return
-        if self._fl != self.token._fl:
-            # Opened before fork() or a re-initialisation: its handle means nothing now (and its lock may have
-            # been held by a thread that does not exist in this process). Mark it closed; call nothing.
-            _ops_session_forget(self)
-            return
-        lock = self._lock
-        lock.acquire()  # waits for a call running on the session in another thread
-        handle = self._handle
-        self._handle = 0
-        lock.release()
-        if handle:
-            try:
-                if self._fl == self.token._fl:  # else: opened in an earlier generation, gone with it
-                    _ops_close_owned_session(self._fl, handle)
-            finally:
-                # Not under the session's lock: Token._login takes the token's lock, then the session's.
-                token = self.token
-                live = <set?>token._live
-                live.discard(handle)
-                if not live:
-                    token._all_closed()
-
-    def __dealloc__(self):
-        # A session dropped without close() still ends on the token. (At interpreter exit C_Finalize has ended it
-        # already, and the call answers CKR_CRYPTOKI_NOT_INITIALIZED, which is ignored like every error here.)
-        # The fields are read in C (never through self's Python attributes: self is being destroyed).
-        if self._handle:
-            handle = self._handle
-            self._handle = 0
-            try:
-                if self._fl == self.token._fl:  # else: opened in an earlier generation, gone with it
-                    _ops_close_session(self._fl, handle)
-            except BaseException:
-                pass
-            try:
-                live = self.token._live
-                live.discard(handle)
-                if not live:
-                    self.token._all_closed()
-            except BaseException:
-                pass
-
-
-def _session_open(cls, token, fl, CK_SLOT_ID slot_id, rw, set live, new_lock):
-    """``Token.open()`` without a PIN in one call: C_OpenSession, the handle into ``live`` (the token's set of
-    open handles), and a new ``cls`` (Session) holding it with a fresh ``new_lock()``."""
-    cdef _SessionBase s
-    handle = _ops_open_session(fl, slot_id, rw)
-    live.add(handle)
-    s = _SessionBase.__new__(cls)
-    s.token = token
-    s.rw = rw
-    s._handle = handle
-    s._number = handle
-    s._fl = fl
-    s._lock = new_lock()
-    return s
+    _ops_close_session(gate, session)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -1196,8 +1075,6 @@ cdef class _Batch:
         return out
 
 
-
-
 cdef inline tuple _ops_sequence(object items, str what):
     """The batch's own snapshot of ``items``: a tuple holds a strong reference to every item, so another thread
     replacing items of the caller's list cannot free what the batch points at without the GIL."""
@@ -1351,7 +1228,7 @@ cdef list _batch_on_session(_Batch b, CK_SESSION_HANDLE session):
     return b.results()
 
 
-def sign_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, messages, Py_ssize_t out_len=0,
+def sign_many(gate, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, messages, Py_ssize_t out_len=0,
               str on_error="raise", pin=None):
     """Sign every message on one session in ONE crossing -> ``list[bytes]`` in input order (HMAC keys too).
 
@@ -1367,20 +1244,20 @@ def sign_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, me
     ``pin``: every item logs in with it after its ``C_SignInit`` (a key with ``CKA_ALWAYS_AUTHENTICATE``); a PIN the
     token refuses stops the batch at that item in either error mode (it is never offered again)."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_sign(_gate(fl), mechanism, key, messages, out_len, raise_mode, pin),
+    return _batch_on_session(_batch_sign(_gate_at(gate), mechanism, key, messages, out_len, raise_mode, pin),
                              session)
 
 
-def verify_many(fl, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, messages, signatures,
+def verify_many(gate, CK_SESSION_HANDLE session, mechanism, CK_OBJECT_HANDLE key, messages, signatures,
                 str on_error="raise"):
     """Verify ``signatures[i]`` over ``messages[i]`` in ONE crossing -> ``list[bool]`` (a bad signature is False;
     other failures follow ``on_error`` as in :func:`sign_many`)."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_verify(_gate(fl), mechanism, key, messages, signatures,
+    return _batch_on_session(_batch_verify(_gate_at(gate), mechanism, key, messages, signatures,
                                            raise_mode), session)
 
 
-def encrypt_many(fl, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, messages, *, ivs=None, aad=b"",
+def encrypt_many(gate, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, messages, *, ivs=None, aad=b"",
                  CK_ULONG tag_bits=128, iv_len=12, mechanism=CKM_AES_GCM, str on_error="raise"):
     """AES-GCM encrypt every message with its own IV in ONE crossing -> ``list[(iv, ciphertext)]``.
 
@@ -1389,14 +1266,14 @@ def encrypt_many(fl, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, messages, 
     one key). ``aad`` is one bytes-like object for all messages or a sequence with one per message. The
     ``CK_GCM_PARAMS`` of each message is built in C."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_gcm_encrypt(_gate(fl), key, messages, ivs, aad, tag_bits,
+    return _batch_on_session(_batch_gcm_encrypt(_gate_at(gate), key, messages, ivs, aad, tag_bits,
                                                 iv_len, mechanism, raise_mode), session)
 
 
-def decrypt_many(fl, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, items, *, aad=b"", CK_ULONG tag_bits=128,
+def decrypt_many(gate, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, items, *, aad=b"", CK_ULONG tag_bits=128,
                  mechanism=CKM_AES_GCM, str on_error="raise"):
     """AES-GCM decrypt ``(iv, ciphertext)`` pairs (as :func:`encrypt_many` returns them) in ONE crossing ->
     ``list[bytes]``. A tampered item fails with ``EncryptedDataInvalid`` (or the token's equivalent)."""
     cdef bint raise_mode = _ops_raise_mode(on_error)
-    return _batch_on_session(_batch_gcm_decrypt(_gate(fl), key, items, aad, tag_bits, mechanism,
+    return _batch_on_session(_batch_gcm_decrypt(_gate_at(gate), key, items, aad, tag_bits, mechanism,
                                                 raise_mode), session)

@@ -41,10 +41,7 @@
 # * Health: an operation that still fails with an error that can mean "the module lost its device or connection"
 #   (p11.lowlevel.health.SUSPECT) reports it to the module (``Module.health.report``), which probes and, if the
 #   token does not answer, starts a new generation. The pool follows on its next borrow.
-# * Parallel batches run one chunk on the calling thread and the others on persistent native worker threads
-#   (``PyThread_start_new_thread``: portable, Windows included), each on its own borrowed session. A worker is a C
-#   loop that waits on its own lock and runs ``_batch_run``: handing it a chunk is one lock release, and it never
-#   takes the GIL (a Python thread pool cost a Future, a queue and a GIL handoff per chunk).
+# * Parallel batches run their chunks on the native worker threads of workers.pxi, each on its own borrowed session.
 
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock, PyThread_free_lock,
                                PyThread_acquire_lock, PyThread_release_lock, PyThread_start_new_thread,
@@ -63,16 +60,10 @@ from concurrent.futures import ThreadPoolExecutor as _PoolExecutor
 from p11.errors import NoEventLoop as _NoEventLoop
 from p11.errors import PoolClosed, PoolTimeout  # defined with the other exceptions; re-exported here
 
-cdef extern from "pythread.h":
-    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock lock, long long microseconds,
-                                             int intr_flag) nogil
-
-
 DEFAULT_POOL_SIZE = 8      # cap on the default bound: a token's own limit is often "infinite"
 cdef enum:
     _POOL_MAX_SIZE = 4096
 MAX_POOL_SIZE = _POOL_MAX_SIZE  # the largest max_size (and workers) accepted: ValueError beyond it
-_POOL_WAIT_SLICE_US = 100000  # waiters wake this often to notice Ctrl-C
 _POOL_MIN_CHUNK = 16       # workers=None: no thread for fewer items than this
 _POOL_GROW_AFTER = 1.0     # s: a bound lowered at the token's session limit tries one session more this often
 _POOL_COUNT_WAIT = 2.0     # s: how long to try for a first session while the token's sessions are all held elsewhere
@@ -90,93 +81,6 @@ def _pool_after_fork_in_child():
     _pool_fork_generation += 1
     _pool_n_workers = 0  # the batch workers do not exist in the child: forget them (a few bytes leak; their
     # locks may be held)
-
-
-# Persistent native workers for parallel batches. Claimed and released with the GIL held (the GIL is their lock);
-# a worker thread itself never touches Python.
-ctypedef struct _PoolWorker:
-    PyThread_type_lock go      # held while idle: released to hand the worker a chunk
-    PyThread_type_lock done    # held while working: released by the worker when its chunk is finished
-    _BatchC* c
-    Py_ssize_t start
-    Py_ssize_t end
-    CK_SESSION_HANDLE h
-    Py_ssize_t stop
-    bint claimed
-
-cdef enum:
-    _POOL_MAX_WORKERS = 64
-cdef _PoolWorker* _pool_workers[_POOL_MAX_WORKERS]
-cdef Py_ssize_t _pool_n_workers = 0
-
-
-cdef void _pool_worker_main(void* arg) noexcept nogil:
-    cdef _PoolWorker* w = <_PoolWorker*>arg
-    while True:
-        PyThread_acquire_lock(w.go, WAIT_LOCK)
-        w.stop = _batch_run(w.c, w.start, w.end, w.h)
-        PyThread_release_lock(w.done)
-
-
-cdef int _pool_join_workers(_Batch b, _PoolWorker** ws, Py_ssize_t got, bint check) except -1:
-    """Wait until every worker finished its chunk (always: the chunks use the batch and its sessions), waking
-    every _POOL_WAIT_SLICE_US to run signal handlers when ``check``. A handler's exception (Ctrl-C) cancels the
-    rest of the workers' chunks (each stops before its next item) and is raised once all have stopped."""
-    cdef Py_ssize_t j
-    cdef PyLockStatus got_lock
-    cdef long long slice_us = _POOL_WAIT_SLICE_US if check else -1
-    cdef object pending = None
-    for j in range(got):
-        while True:
-            with nogil:
-                got_lock = PyThread_acquire_lock_timed(ws[j].done, slice_us, 0)
-            if got_lock == PY_LOCK_ACQUIRED:
-                break
-            try:
-                b.check_signals()
-            except BaseException as exc:
-                pending = exc
-                slice_us = -1  # wait for the (now cancelled) rest without checking again
-    if pending is not None:
-        raise pending
-    return 0
-
-
-cdef _PoolWorker* _pool_claim_worker() noexcept:
-    """An idle worker, started if needed (GIL held); NULL when none can be had (the caller runs fewer chunks)."""
-    global _pool_n_workers
-    cdef Py_ssize_t i
-    cdef _PoolWorker* w
-    for i in range(_pool_n_workers):
-        w = _pool_workers[i]
-        if not w.claimed:
-            w.claimed = True
-            return w
-    if _pool_n_workers >= _POOL_MAX_WORKERS:
-        return NULL
-    w = <_PoolWorker*>calloc(1, sizeof(_PoolWorker))
-    if w == NULL:
-        return NULL
-    w.go = PyThread_allocate_lock()
-    w.done = PyThread_allocate_lock()
-    if w.go == NULL or w.done == NULL:
-        if w.go != NULL:
-            PyThread_free_lock(w.go)
-        if w.done != NULL:
-            PyThread_free_lock(w.done)
-        free(w)
-        return NULL
-    PyThread_acquire_lock(w.go, WAIT_LOCK)    # both fresh, so neither blocks
-    PyThread_acquire_lock(w.done, WAIT_LOCK)
-    if PyThread_start_new_thread(_pool_worker_main, w) == -1:
-        PyThread_free_lock(w.go)
-        PyThread_free_lock(w.done)
-        free(w)
-        return NULL
-    w.claimed = True
-    _pool_workers[_pool_n_workers] = w
-    _pool_n_workers += 1
-    return w
 
 
 if hasattr(_pool_os, "register_at_fork"):
@@ -326,7 +230,7 @@ cdef class SessionPool:
         cdef Py_ssize_t limit, bound
         if self._idle != NULL:
             raise RuntimeError("SessionPool.__init__ called twice")
-        self._f = _gate(module)  # also re-initialises a lowlevel Module in a fork child
+        self._f = _gate_at(module)  # also re-initialises a lowlevel Module in a fork child
         self.module = module if not PyLong_Check(module) else None
         self._module_gen = getattr(module, "generation", None)
         _require(p11g_has_C_GetTokenInfo(self._f), "C_GetTokenInfo")
@@ -535,7 +439,7 @@ cdef class SessionPool:
         self._gen = _pool_fork_generation
         self._slot_stale = True  # the child initialises the module again, and slot ids may change with that
         if self.module is not None:
-            self._f = _gate(self.module)  # re-initialises the module in this process; its new generation's gate
+            self._f = _gate_at(self.module)  # re-initialises the module in this process; its new generation's gate
             self._module_gen = getattr(self.module, "generation", None)
         return 0
 
@@ -552,7 +456,7 @@ cdef class SessionPool:
         g = getattr(self.module, "generation", None)
         if g == self._module_gen:
             return 0
-        nf = _gate(self.module)  # the old generation's gate is closed: call through the new one
+        nf = _gate_at(self.module)  # the old generation's gate is closed: call through the new one
         if nf == self._f:
             # The generation was counted up but its gate is not published yet (Module._new_gate comes after, so a
             # key handle is never read as current with the new gate): decide again on the next check, by the gate.
@@ -1156,7 +1060,7 @@ cdef class SessionPool:
         cdef _PoolLease lease = _PoolLease.__new__(_PoolLease)
         lease.pool = self
         lease.timeout = -1.0 if timeout is None else max(0.0, <double>timeout)
-        lease.want = NULL if gate is None else _gate(gate)
+        lease.want = NULL if gate is None else _gate_at(gate)
         return lease
 
     def close(self):
@@ -1210,7 +1114,7 @@ cdef class SessionPool:
     # key handle would name nothing there, or another key.
 
     cdef p11_gate* _wanted(self, object gate) except? NULL:
-        return NULL if gate is None else _gate(gate)
+        return NULL if gate is None else _gate_at(gate)
 
     cdef CK_SESSION_HANDLE _borrow_for(self, p11_gate* want, p11_gate** pf, str function) except 0:
         """A session for an operation on handles found under gate ``want`` (NULL: any generation)."""
@@ -1400,49 +1304,11 @@ cdef class SessionPool:
     cdef p11_gate* _batch_gate(self, object gate) except NULL:
         """The gate a batch's items are bound to: the caller's (its key handle's generation), else the current."""
         if gate is not None:
-            return _gate(gate)
+            return _gate_at(gate)
         self._check_fork()
         if p11_gate_state(self._f) == P11_GATE_CLOSED and self.module is not None:
             self._check_module_generation()
         return self._f
-
-    cdef list _run_chunks(self, _Batch b, list handles, list bounds):
-        """Run chunk 0 on this thread and the others on native workers, all without the GIL; where each stopped.
-        This thread runs its chunk in interruptible pieces (:meth:`_Batch.run_interruptible`); a signal stops the
-        workers before their next item (``_BatchC.cancel``), and is raised once every worker has stopped."""
-        cdef _PoolWorker* ws[_POOL_MAX_WORKERS]
-        cdef Py_ssize_t k = len(handles)
-        cdef Py_ssize_t j, got = 0, stop0
-        cdef list stops
-        while got < k - 1 and got < _POOL_MAX_WORKERS:
-            ws[got] = _pool_claim_worker()
-            if ws[got] == NULL:
-                break
-            got += 1
-        try:
-            if got < k - 1:  # too few workers: this thread runs what they cannot, one chunk after another
-                stops = [b.run_interruptible(bounds[j][0], bounds[j][1], handles[j]) for j in range(got + 1, k)]
-            else:
-                stops = []
-            for j in range(got):
-                ws[j].c = &b.c
-                ws[j].start = bounds[j + 1][0]
-                ws[j].end = bounds[j + 1][1]
-                ws[j].h = handles[j + 1]
-            with nogil:
-                for j in range(got):
-                    PyThread_release_lock(ws[j].go)
-            try:
-                stop0 = b.run_interruptible(bounds[0][0], bounds[0][1], handles[0])
-            except BaseException:
-                b.c.cancel = 1
-                _pool_join_workers(b, ws, got, False)
-                raise
-            _pool_join_workers(b, ws, got, True)
-            return [stop0] + [ws[j].stop for j in range(got)] + stops
-        finally:
-            for j in range(got):
-                ws[j].claimed = False
 
     cdef list _run_batch(self, _Batch b, object workers):
         """Spread the batch over up to ``workers`` pooled sessions (one native thread each, the caller's thread
@@ -1475,7 +1341,7 @@ cdef class SessionPool:
             if k == 1:
                 stops = [b.run_interruptible(0, n, handles[0])]
             else:
-                stops = self._run_chunks(b, handles, bounds)
+                stops = _workers_run_chunks(b, handles, bounds)
             for j in range(k):
                 s, e = bounds[j]
                 stop = stops[j]

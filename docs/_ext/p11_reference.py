@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import MemberDescriptorType, ModuleType
 from typing import Any
 
 from docutils import nodes
@@ -59,7 +59,7 @@ PUBLIC_SUBMODULES = ("p11.aws.compat", "p11.testing.plugin")
 INTERNAL = frozenset(
     {
         "api", "ops", "lowlevel", "encodings", "cli", "defaults", "files", "interfaces", "logins", "modules",
-        "opener", "quirks", "safewrite", "throughput", "trust",
+        "opener", "pin_sources", "quirks", "safewrite", "throughput", "trust",
     }
 )
 
@@ -238,6 +238,12 @@ def add_used_types(surface: Surface) -> None:
                 static = inspect.getattr_static(obj, member, None)
                 hints.extend(_hints(static).values())
             hints.extend(_hints(obj.__init__).values())
+            # Public slots declared with a type on the class (``Key.cache``): no signature to read them from.
+            hints.extend(
+                hint for attr, hint in _hints(obj).items()
+                if not attr.startswith("_")
+                and isinstance(inspect.getattr_static(obj, attr, None), MemberDescriptorType)
+            )
         elif callable(obj):
             hints.extend(_hints(obj).values())
         for hint in hints:

@@ -3,7 +3,7 @@
 Hand-written from the ``def``/``cdef class`` signatures in ``native/``; ``tests/test_stubs.py`` checks that it names
 exactly the public names the compiled module exports. Conventions, as in ``native/ops.pxi``:
 
-* ``fl`` is the module's call gate: the int ``p11.lowlevel.Module.gate_address`` (the fast path) or
+* ``gate`` is the module's call gate: the int ``p11.lowlevel.Module.gate_address`` (the fast path) or
   the lowlevel Module itself (anything with a ``gate_address``).
 * ``mechanism`` is a ``CKM_*`` int (IntEnum members work) or a prepared :class:`Mechanism`.
 * ``data`` and friends are C-contiguous bytes-like objects (``bytes`` is the fastest); never ``str``.
@@ -20,19 +20,21 @@ from typing import Any, Final, Literal, NoReturn, ParamSpec, Protocol, Self, Typ
 
 from typing_extensions import Buffer
 
-from p11.errors import CryptokiError, P11Error
+from p11.errors import CryptokiError
+from p11.errors import PoolClosed as PoolClosed  # the real classes, re-exported (native/pool.pxi)
+from p11.errors import PoolTimeout as PoolTimeout
 
 _K = TypeVar("_K", bound=int)
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
-class _HasFunctionList(Protocol):
+class _HasGate(Protocol):
     """A ``p11.lowlevel.Module`` as far as this module is concerned (``ensure_ready`` is called when present)."""
 
     @property
     def gate_address(self) -> int: ...
 
-_FunctionList: TypeAlias = int | _HasFunctionList
+_Gate: TypeAlias = int | _HasGate
 _MechanismArg: TypeAlias = int | Mechanism
 # Generic in the key type (Mapping is invariant in it): {Attribute: ...} and {int: ...} are both templates.
 _TemplateArg: TypeAlias = Mapping[_K, Any] | Template
@@ -90,14 +92,14 @@ class Template:
 
 # -- objects.pxi --------------------------------------------------------------------------------------------------
 
-def get_attributes(fl_address: _FunctionList, session: int, obj: int, types: Iterable[_K]) -> dict[_K, Any]: ...
-def get_attribute(fl_address: _FunctionList, session: int, obj: int, attribute: int) -> Any: ...
-def set_attributes(fl_address: _FunctionList, session: int, obj: int, template: _TemplateArg[_K]) -> None: ...
-def create_object(fl_address: _FunctionList, session: int, template: _TemplateArg[_K]) -> int: ...
+def get_attributes(gate: _Gate, session: int, obj: int, types: Iterable[_K]) -> dict[_K, Any]: ...
+def get_attribute(gate: _Gate, session: int, obj: int, attribute: int) -> Any: ...
+def set_attributes(gate: _Gate, session: int, obj: int, template: _TemplateArg[_K]) -> None: ...
+def create_object(gate: _Gate, session: int, template: _TemplateArg[_K]) -> int: ...
 def find_objects(
-    fl_address: _FunctionList, session: int, template: _TemplateArg[_K], limit: int | None = None
+    gate: _Gate, session: int, template: _TemplateArg[_K], limit: int | None = None
 ) -> list[int]: ...
-def find_one(fl_address: _FunctionList, session: int, template: _TemplateArg[_K]) -> int | None: ...
+def find_one(gate: _Gate, session: int, template: _TemplateArg[_K]) -> int | None: ...
 
 # -- ops.pxi ------------------------------------------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class Mechanism:
 
 def mechanism_for(mechanism: int) -> Mechanism: ...
 def sign(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     mechanism: _MechanismArg,
     key: int,
@@ -137,10 +139,10 @@ def sign(
     pin: _Pin | None = None,
 ) -> bytes: ...
 def encrypt(
-    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
+    gate: _Gate, session: int, mechanism: _MechanismArg, key: int, data: Buffer, out_len: int = 0
 ) -> bytes: ...
 def decrypt(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     mechanism: _MechanismArg,
     key: int,
@@ -148,20 +150,41 @@ def decrypt(
     out_len: int = 0,
     pin: _Pin | None = None,
 ) -> bytes: ...
-def digest(fl: _FunctionList, session: int, mechanism: _MechanismArg, data: Buffer, out_len: int = 0) -> bytes: ...
+def digest(gate: _Gate, session: int, mechanism: _MechanismArg, data: Buffer, out_len: int = 0) -> bytes: ...
 def verify(
-    fl: _FunctionList, session: int, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer
+    gate: _Gate, session: int, mechanism: _MechanismArg, key: int, data: Buffer, signature: Buffer
 ) -> bool: ...
 MAX_RANDOM_BYTES: Final[int]
 MAX_IV_LENGTH: Final[int]
 
-def generate_random(fl: _FunctionList, session: int, n: int) -> bytes: ...
-def open_session(fl: _FunctionList, slot_id: int, rw: bool = True) -> int: ...
-def close_session(fl: _FunctionList, session: int) -> None: ...
-def close_owned_session(fl: _FunctionList, session: int) -> None: ...
+def generate_random(gate: _Gate, session: int, n: int) -> bytes: ...
+def open_session(gate: _Gate, slot_id: int, rw: bool = True) -> int: ...
+def close_session(gate: _Gate, session: int) -> None: ...
+def close_owned_session(gate: _Gate, session: int) -> None: ...
+
+# -- session.pxi --------------------------------------------------------------------------------------------------
+
+@final
+class OpenSessions:
+    """A token's open explicit sessions (their handles) and whether its pool holds sessions too; the sessions tell it
+    when they close, and it calls ``on_logged_out()`` when the last one did (Cryptoki logged the token out)."""
+
+    pooled: bool
+    on_logged_out: Callable[[], object] | None
+    @property
+    def used(self) -> bool: ...
+    def __init__(self, on_logged_out: Callable[[], object] | None = None) -> None: ...
+    def __len__(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def add(self, handle: int) -> None: ...
+    def discard(self, handle: int) -> None: ...
+    def pool_closed(self) -> None: ...
+    def forget(self) -> None: ...
+
+def gate_closed(gate: int) -> bool: ...
 @overload
 def sign_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     mechanism: _MechanismArg,
     key: int,
@@ -172,7 +195,7 @@ def sign_many(
 ) -> list[bytes]: ...
 @overload
 def sign_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     mechanism: _MechanismArg,
     key: int,
@@ -184,7 +207,7 @@ def sign_many(
 ) -> list[bytes | CryptokiError]: ...
 @overload
 def verify_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     mechanism: _MechanismArg,
     key: int,
@@ -194,7 +217,7 @@ def verify_many(
 ) -> list[bool]: ...
 @overload
 def verify_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     mechanism: _MechanismArg,
     key: int,
@@ -204,7 +227,7 @@ def verify_many(
 ) -> list[bool | CryptokiError]: ...
 @overload
 def encrypt_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     key: int,
     messages: Iterable[Buffer],
@@ -218,7 +241,7 @@ def encrypt_many(
 ) -> list[tuple[bytes, bytes]]: ...
 @overload
 def encrypt_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     key: int,
     messages: Iterable[Buffer],
@@ -232,7 +255,7 @@ def encrypt_many(
 ) -> list[tuple[bytes, bytes] | CryptokiError]: ...
 @overload
 def decrypt_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     key: int,
     items: Iterable[tuple[Buffer, Buffer]],
@@ -244,7 +267,7 @@ def decrypt_many(
 ) -> list[bytes]: ...
 @overload
 def decrypt_many(
-    fl: _FunctionList,
+    gate: _Gate,
     session: int,
     key: int,
     items: Iterable[tuple[Buffer, Buffer]],
@@ -256,12 +279,6 @@ def decrypt_many(
 ) -> list[bytes | CryptokiError]: ...
 
 # -- pool.pxi -----------------------------------------------------------------------------------------------------
-
-class PoolTimeout(P11Error, TimeoutError):
-    """No pooled session became free within the timeout given to ``borrow``."""
-
-class PoolClosed(P11Error, RuntimeError):
-    """The session pool was closed: it hands out no more sessions."""
 
 DEFAULT_POOL_SIZE: Final[int]
 MAX_POOL_SIZE: Final[int]
@@ -281,7 +298,7 @@ class SessionPool:
 
     def __init__(
         self,
-        module: _FunctionList,
+        module: _Gate,
         slot_id: int,
         *,
         max_size: int | None = None,
@@ -292,7 +309,7 @@ class SessionPool:
         pin_source: Callable[[], str | bytes] | None = None,
     ) -> None: ...
     @property
-    def module(self) -> _HasFunctionList | None: ...
+    def module(self) -> _HasGate | None: ...
     @property
     def slot_id(self) -> int: ...
     @property

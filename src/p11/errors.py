@@ -10,14 +10,17 @@ the return value and the function name only.
 from __future__ import annotations
 
 from p11._cffi import lib
+from p11._exception import FileTooLarge, NotARegularFile, P11Error, URIError
 
 __all__ = [
     "ArgumentsError",
     "AttributeValueError",
     "ContextPinRequired",
     "CryptokiError",
+    "DERError",
     "DataError",
     "DeviceError",
+    "FileTooLarge",
     "FunctionNotSupported",
     "KeyCapabilityError",
     "LibraryStateError",
@@ -26,15 +29,19 @@ __all__ = [
     "MechanismNotSupported",
     "ModuleBusy",
     "ModuleLoadError",
+    "ModuleNotFound",
+    "ModuleNotSpecified",
     "MultipleObjects",
     "MultipleTokens",
     "NoEventLoop",
     "NoSuchObject",
     "NoSuchToken",
+    "NotARegularFile",
     "ObjectHandleError",
     "OperationError",
     "P11Error",
     "PinError",
+    "PinSourceError",
     "PoolClosed",
     "PoolTimeout",
     "SessionError",
@@ -42,15 +49,12 @@ __all__ = [
     "StaleObject",
     "TemplateError",
     "TokenError",
+    "URIError",
     "UntrustedModule",
     "check",
     "error_class",
     "rv_name",
 ]
-
-
-class P11Error(Exception):
-    """Base of every error p11 raises about a token or module (bad arguments raise TypeError/ValueError)."""
 
 
 class ModuleLoadError(P11Error, OSError):
@@ -198,6 +202,31 @@ class PoolClosed(P11Error, RuntimeError):
 class NoEventLoop(P11Error, RuntimeError):
     """An ``*_async`` method was called outside a running asyncio event loop: await it inside one
     (``asyncio.run(...)``), or call the plain method instead."""
+
+
+# -- p11's own refusals, not the module's ---------------------------------------------------------------------
+
+
+class ModuleNotFound(P11Error, LookupError):
+    """No installed PKCS#11 module goes by the name asked for; the message says where it looked."""
+
+
+class ModuleNotSpecified(P11Error, LookupError):
+    """The URI names no module (no ``module-path``, no ``module-name``) and ``P11_MODULE`` is not set."""
+
+
+class PinSourceError(P11Error, ValueError):
+    """A ``pin-source`` gave no PIN: its file is missing, unreadable, empty or too large, or its scheme is not
+    supported. ``.path`` is the file concerned (``None`` for an unsupported scheme); the message names it and
+    never quotes what is in it."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class DERError(P11Error, ValueError):
+    """A value that should be DER is not (wrong tag, bad length, trailing bytes)."""
 
 
 class MechanismNotSupported(MechanismError):

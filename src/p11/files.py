@@ -11,9 +11,10 @@ This module imports nothing from p11: the low-level loader and :mod:`p11.opener`
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
+
+from p11._exception import FileTooLarge, NotARegularFile
 
 __all__ = ["FileTooLarge", "NotARegularFile", "check_regular_file", "read_small_file", "stat_regular_file"]
 
@@ -24,23 +25,6 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_BINARY", 0)
 )
-
-
-class NotARegularFile(OSError):
-    """The path names a FIFO, a device, a socket or a directory. ``.kind`` says which (``"a FIFO"`` …)."""
-
-    def __init__(self, path: str, kind: str) -> None:
-        code = errno.EISDIR if kind == "a directory" else errno.EINVAL
-        super().__init__(code, f"{kind}, not a regular file", path)
-        self.kind = kind
-
-
-class FileTooLarge(OSError):
-    """The file holds more than the reader's limit."""
-
-    def __init__(self, path: str, limit: int) -> None:
-        super().__init__(errno.EFBIG, f"larger than {limit} bytes", path)
-        self.limit = limit
 
 
 def _kind(mode: int) -> str | None:

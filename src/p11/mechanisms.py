@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from p11._cffi import ffi, lib
+from p11._native import Mechanism as NativeMechanism
 from p11.constants import MGF, KeyDerivation, Mechanism
 from p11.encodings.der import TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE, encode_oid, encode_tlv
-from p11.lowlevel import Mech
-from p11.lowlevel.marshal import size_arg
+from p11.lowlevel.marshal import param_in, size_arg
 
 __all__ = [
     "CBC",
@@ -180,7 +180,7 @@ class Parameters:
     tokens that name it differently (AES key wrap with padding); the key layer uses the first one the token has.
     """
 
-    __slots__ = ("_keep", "_mechs", "_param", "alternatives", "mechanism")
+    __slots__ = ("_built", "_keep", "_param", "alternatives", "mechanism")
 
     mechanism: Mechanism
     alternatives: tuple[Mechanism, ...]
@@ -190,21 +190,24 @@ class Parameters:
         self.alternatives = tuple(alternatives)
         self._param = param
         self._keep = keep
-        self._mechs: dict[int, Mech] = {}
+        self._built: dict[int, NativeMechanism] = {}
 
-    def ck(self, mechanism: Mechanism | int | None = None) -> Mech:
-        """The lowlevel :class:`~p11.lowlevel.Mech` for this parameter under ``mechanism`` (default: its own)."""
+    def build(self, mechanism: Mechanism | int | None = None) -> NativeMechanism:
+        """This parameter as the one ``CK_MECHANISM`` every call takes (:class:`p11._native.Mechanism`), under
+        ``mechanism`` (default: its own; another type for the software-hash fallbacks and ``alternatives``). Built
+        once per type and kept: it holds the parameter block alive. The multi-part path hands its ``address`` to
+        cffi."""
         kind = int(self.mechanism if mechanism is None else mechanism)
-        mech = self._mechs.get(kind)
-        if mech is None:
-            mech = Mech(kind, self._param, keep=self._keep)
-            mech.cdata()
-            self._mechs[kind] = mech
-        return mech
+        built = self._built.get(kind)
+        if built is None:
+            ptr, size, owner = param_in(self._param)
+            address = int(ffi.cast("uintptr_t", ptr))
+            built = self._built[kind] = NativeMechanism(kind, address, size, (self._param, self._keep, owner))
+        return built
 
-    def with_mechanism(self, mechanism: Mechanism) -> Any:
+    def with_mechanism(self, mechanism: Mechanism) -> NativeMechanism:
         """The same parameter under another mechanism type (used for the software-hash fallbacks)."""
-        return self.ck(mechanism)
+        return self.build(mechanism)
 
     def _describe(self) -> str:
         return ""

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from p11.errors import P11Error
+from p11.errors import ModuleNotFound, ModuleNotSpecified
 from p11.files import read_small_file
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "find_module",
     "module_dirs",
     "module_in_directory",
+    "module_named",
     "registered_modules",
 ]
 
@@ -39,10 +40,6 @@ _CONFIGS_LIMIT = 1000  # .module files read per directory: a directory of a mill
 # A module name: what p11-kit names its .module files and what a library's file name is made of. No path
 # separators, no leading dot (so neither '.', '..' nor a hidden file), nothing a shell or a log would mangle.
 _NAME_RE = re.compile(r"[A-Za-z0-9_+@-][A-Za-z0-9._+@-]{0,254}")
-
-
-class ModuleNotFound(P11Error, LookupError):
-    """No installed PKCS#11 module goes by the name asked for; the message says where it looked."""
 
 
 def config_dirs() -> list[Path]:
@@ -204,4 +201,26 @@ def module_in_directory(directory: Path, name: str) -> str | None:
                 return str(candidate)
         except (OSError, ValueError):
             return None
+    return None
+
+
+def module_named(path: str | None, name: str | None) -> tuple[str, str] | None:
+    """The module file a URI's ``module-path`` and ``module-name`` name, and what named it (for messages); ``None``
+    when they name none. A ``module-path`` that is a directory is searched for ``module-name``; a ``module-name``
+    alone is looked up as p11-kit does (:func:`find_module`). Whether the file may be loaded is
+    :mod:`p11.trust`'s question, asked by ``p11.opener.module_path_for``."""
+    if path is not None:
+        if os.path.isdir(path):
+            if name is None:
+                raise ModuleNotSpecified(
+                    f"module-path {path!r} is a directory: name the module file, or add module-name=NAME to pick "
+                    "one in it"
+                )
+            found = module_in_directory(Path(path), name)
+            if found is None:
+                raise ModuleNotFound(f"no PKCS#11 module named {name!r} in module-path directory {path!r}")
+            return found, "the URI's module-path and module-name"
+        return path, "the URI's module-path"
+    if name is not None:
+        return find_module(name), f"the URI's module-name {name!r}"
     return None

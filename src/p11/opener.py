@@ -66,12 +66,10 @@ A malformed URI raises :class:`p11.URIError`. No PIN appears in any message or r
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from functools import partial
 from itertools import islice
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from p11.api.library import Library, load
 from p11.api.objects import Object, PrivateKey
@@ -86,14 +84,25 @@ from p11.api.uris import (
     uri_for_token,
 )
 from p11.constants import Attribute, ObjectClass, SessionState, TokenFlag
-from p11.errors import CryptokiError, MultipleObjects, MultipleTokens, NoSuchObject, NoSuchToken, P11Error
-from p11.files import FileTooLarge, NotARegularFile, read_small_file
+from p11.errors import (
+    CryptokiError,
+    ModuleNotSpecified,
+    MultipleObjects,
+    MultipleTokens,
+    NoSuchObject,
+    NoSuchToken,
+    P11Error,
+    PinSourceError,
+)
 from p11.lowlevel.loader import module_file
-from p11.modules import ModuleNotFound, find_module, module_in_directory
+from p11.modules import module_named
+from p11.pin_sources import check_pin_attributes, pin_source_path, read_pin, read_pin_source
 from p11.trust import MODULE_ENV, AllowModules, trusted_module
-from p11.uri import URI, URIError
+from p11.uri import URI
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
     from p11.api.session import Session
     from p11.ops.context_login import ContextPin
 
@@ -114,57 +123,25 @@ __all__ = [
     "read_pin_source",
 ]
 
-# A PIN file larger than this is not a PIN file (and /dev/zero must not be read forever).
-_PIN_FILE_LIMIT: Final = 4096
 # How many candidates an error message lists, and how many objects a failed search looks at to explain itself.
 _LISTED: Final = 10
 _SCANNED: Final = 500
 _LOGGED_IN: Final = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 # What shows, without a login, that a token holds a key pair's private half: its public key or its certificate.
 _COUNTERPARTS: Final = (ObjectClass.PUBLIC_KEY, ObjectClass.CERTIFICATE)
-_SCHEME_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C: is a drive
 _SLOT_SCOPE: Final = ("slot-manufacturer", "slot-description", "slot-id")
 _OBJECT_SCOPE: Final = ("object", "id", "type")
+# What p11.open gives for a private key: the cryptography private key of its type (p11.crypto.keys' adapters).
+_OpenedKey: TypeAlias = (
+    "rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey"
+)
 _PICK_TOKEN: Final = "add token= (the token's label) to the URI to pick one, or serial= (or slot-id=) if labels repeat"
 
 
-class ModuleNotSpecified(P11Error, LookupError):
-    """The URI names no module (no ``module-path``, no ``module-name``) and ``P11_MODULE`` is not set."""
 
-
-class PinSourceError(P11Error, ValueError):
-    """A ``pin-source`` gave no PIN: its file is missing, unreadable, empty or too large, or its scheme is not
-    supported. ``.path`` is the file concerned (``None`` for an unsupported scheme); the message names it and
-    never quotes what is in it."""
-
-    def __init__(self, message: str, path: str | None = None) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 # -- the module ----------------------------------------------------------------------------------------------
-
-
-def _uri_module(uri: URI) -> tuple[str, str] | None:
-    """The module file the URI's own attributes name, and what named it (for messages); ``None`` when it names
-    none. See :func:`module_path_for`."""
-    name = uri.get("module-name")
-    path = uri.get("module-path")
-    if isinstance(path, str):
-        if os.path.isdir(path):
-            if not isinstance(name, str):
-                raise ModuleNotSpecified(
-                    f"module-path {path!r} is a directory: name the module file, or add module-name=NAME to pick "
-                    "one in it"
-                )
-            found = module_in_directory(Path(path), name)
-            if found is None:
-                raise ModuleNotFound(f"no PKCS#11 module named {name!r} in module-path directory {path!r}")
-            return found, "the URI's module-path and module-name"
-        return path, "the URI's module-path"
-    if isinstance(name, str):
-        return find_module(name), f"the URI's module-name {name!r}"
-    return None
 
 
 def module_path_for(
@@ -192,7 +169,8 @@ def module_path_for(
     """
     if module is not None:
         return module_file(module).path
-    named = _uri_module(uri)
+    path, name = uri.get("module-path"), uri.get("module-name")
+    named = module_named(path if isinstance(path, str) else None, name if isinstance(name, str) else None)
     if named is not None:
         return trusted_module(named[0], named_by=named[1], allow_modules=allow_modules)
     env = os.environ.get(MODULE_ENV)
@@ -210,109 +188,6 @@ def module_path_for(
 def library_for(uri: URI, **choice: Any) -> Library:
     """The loaded :class:`~p11.Library` of the module :func:`module_path_for` picks (same keywords)."""
     return load(module_path_for(uri, **choice))
-
-
-# -- the PIN ---------------------------------------------------------------------------------------------------
-
-
-def pin_source_path(source: str) -> str:
-    """The file a ``pin-source`` value names: a ``file:`` URI (``file:/p``, ``file:///p``, ``file://localhost/p``)
-    or a plain path (relative paths are taken from the current directory).
-
-    The value is used as the PKCS #11 URI parser decoded it (its ``%XX`` escapes undone once), so
-    ``pin-source=file:/run/my%20pin`` names ``/run/my pin``. Commands (``|program``) and other schemes are refused.
-    """
-    if source.startswith("|"):
-        raise PinSourceError(
-            "pin-source commands ('|program') are not supported: p11 reads PINs from files only (give a file: URI "
-            "or a path)"
-        )
-    if source[:5].lower() == "file:":
-        rest = source[5:]
-        if rest.startswith("//"):
-            host, slash, path = rest[2:].partition("/")
-            if host not in ("", "localhost"):
-                raise PinSourceError(
-                    f"pin-source file URI names host {host!r}: only local files can be read (write file:/path)"
-                )
-            rest = slash + path
-        if os.name == "nt" and re.match(r"/[A-Za-z]:", rest):
-            rest = rest[1:]  # file:///C:/pins/token → C:/pins/token
-        if not rest:
-            raise PinSourceError("pin-source file URI names no file (write file:/path/to/pin)")
-        return rest
-    scheme = _SCHEME_RE.match(source)
-    if scheme and not Path(source).exists():
-        raise PinSourceError(
-            f"pin-source scheme {scheme.group(1)!r} is not supported: give a file: URI or a path", None
-        )
-    if not source:
-        raise PinSourceError("pin-source is empty: give a file: URI or a path")
-    return source
-
-
-def read_pin_source(source: str) -> bytes:
-    """The PIN in the file a ``pin-source`` names (see :func:`pin_source_path`): its bytes with one trailing
-    newline (``\\n`` or ``\\r\\n``) removed, as many PIN files end with one.
-
-    :class:`PinSourceError` when the file is missing, unreadable, not a regular file (a directory, a FIFO, a
-    device: never read, so a FIFO cannot block; see :mod:`p11.files`), empty, or larger than a PIN file can be
-    (4 KiB); the message names the file and never shows its content.
-    """
-    path = pin_source_path(source)
-    try:
-        data = read_small_file(path, _PIN_FILE_LIMIT)
-    except FileNotFoundError:
-        raise PinSourceError(f"pin-source file {path!r} does not exist", path) from None
-    except NotARegularFile as exc:
-        raise PinSourceError(
-            f"pin-source file {path!r} is {exc.kind}: only regular files are read as PIN files", path
-        ) from None
-    except FileTooLarge:
-        raise PinSourceError(
-            f"pin-source file {path!r} is larger than {_PIN_FILE_LIMIT} bytes: not a PIN file", path
-        ) from None
-    except PermissionError:
-        raise PinSourceError(f"pin-source file {path!r} cannot be read: permission denied", path) from None
-    except OSError as exc:
-        raise PinSourceError(
-            f"pin-source file {path!r} cannot be read: {exc.strerror or type(exc).__name__}", path
-        ) from None
-    if data.endswith(b"\r\n"):
-        data = data[:-2]
-    elif data.endswith(b"\n"):
-        data = data[:-1]
-    if not data:
-        raise PinSourceError(f"pin-source file {path!r} is empty", path)
-    return data
-
-
-def _check_pin_attributes(uri: URI, pin: object) -> None:
-    if "pin-value" in uri and "pin-source" in uri:
-        raise URIError(
-            "the URI has both pin-value and pin-source: RFC 7512 says such a URI is to be refused; keep one",
-            attribute="pin-source",
-        )
-    if pin is not None and not isinstance(pin, str | bytes):
-        raise TypeError(f"pin must be str or bytes, not {type(pin).__name__}")
-
-
-def read_pin(uri: URI, pin: str | bytes | None = None) -> str | bytes | None:
-    """The PIN to log in with: ``pin`` when given, else the URI's ``pin-value``, else what its ``pin-source``
-    file holds, else ``None``. A URI with both ``pin-value`` and ``pin-source`` raises :class:`p11.URIError`
-    (RFC 7512: such a URI SHOULD be refused), even when ``pin`` makes both moot."""
-    if not isinstance(uri, URI):
-        raise TypeError(f"uri must be a p11.URI, not {type(uri).__name__}")
-    _check_pin_attributes(uri, pin)
-    if pin is not None:
-        return pin
-    value = uri.get("pin-value")
-    if isinstance(value, str):
-        return value
-    source = uri.get("pin-source")
-    if isinstance(source, str):
-        return read_pin_source(source)
-    return None
 
 
 # -- the token -------------------------------------------------------------------------------------------------
@@ -571,14 +446,14 @@ def open_session(
     ``pin-source``). Object attributes in the URI only choose the token: the one holding the object when several
     match (:func:`find_token`). Close it (or use ``with``) when done. ``allow_modules`` as for :func:`open`."""
     parsed = _parse(uri)
-    _check_pin_attributes(parsed, pin)
+    check_pin_attributes(parsed, pin)
     library = library_for(parsed, allow_modules=allow_modules)  # before any PIN is read: the module must be trusted
     user_pin = read_pin(parsed, pin)
     token = find_token(parsed, library, pin=user_pin)
     return token.open(user_pin=user_pin, rw=rw)
 
 
-def _typed(obj: Object, context_pin: ContextPin | None = None) -> Any:
+def _typed(obj: Object, context_pin: ContextPin | None = None) -> Object | _OpenedKey:
     """A private key as ``cryptography`` takes it, when ``cryptography`` has an interface for its type (with the
     per-use PIN of a key that needs one)."""
     if not isinstance(obj, PrivateKey):
@@ -625,7 +500,7 @@ def open(
     allow_modules: AllowModules = None,
     context_pin: ContextPin | None = None,
     keep_pin: bool = False,
-) -> Any:
+) -> Token | Object | _OpenedKey:
     """The token or object a PKCS #11 URI names, ready to use: see the module docstring for each step.
 
     Returns a :class:`~p11.Token` when the URI has no ``object``/``id``/``type``; otherwise the one object
@@ -643,7 +518,7 @@ def open(
     point of such a key is that every use is authorised. Keys that do not need it ignore it (docs/devices.md).
     """
     parsed = _parse(uri)
-    _check_pin_attributes(parsed, pin)
+    check_pin_attributes(parsed, pin)
     # Before any PIN is read: the module must be the caller's or trusted.
     library = library_for(parsed, module=module, allow_modules=allow_modules)
     if not _has_any(parsed, _OBJECT_SCOPE):

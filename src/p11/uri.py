@@ -72,6 +72,8 @@ from collections.abc import Iterator, Mapping
 from typing import Final, Literal, NoReturn, TypedDict, Unpack, cast
 from urllib.parse import unquote_to_bytes
 
+from p11._exception import URIError
+
 __all__ = [
     "OBJECT_TYPES",
     "PATH_ATTRIBUTES",
@@ -176,20 +178,6 @@ class URIAttributes(TypedDict, total=False):
     module_path: str | None
     vendor: Mapping[str, str | None] | None
     vendor_query: Mapping[str, str | None] | None
-
-
-class URIError(ValueError):
-    """A PKCS #11 URI, or a value meant for one, is not valid.
-
-    The message says what is wrong and where: ``position`` is the 0-based offset in the parsed text
-    (``None`` when the error is about a keyword value), ``attribute`` the RFC name concerned (``None`` when
-    no attribute is).  The message never holds any part of a ``pin-value``.
-    """
-
-    def __init__(self, message: str, *, position: int | None = None, attribute: str | None = None) -> None:
-        super().__init__(message)
-        self.position = position
-        self.attribute = attribute
 
 
 def _shorten(text: str, limit: int = 40) -> str:

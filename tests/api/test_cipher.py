@@ -130,10 +130,10 @@ def test_stream_generators_yield_as_they_go(key):
 
 def test_gcm_parameters_struct():
     mech = GCM(b"\x01" * 12, aad=b"aad!", tag_length=12)
-    struct = ffi.cast("CK_GCM_PARAMS *", mech.ck().cdata().pParameter)
+    struct = ffi.cast("CK_GCM_PARAMS *", mech.build().parameter_address)
     assert (struct.ulIvLen, struct.ulIvBits, struct.ulAADLen, struct.ulTagBits) == (12, 96, 4, 96)
     assert bytes(ffi.buffer(struct.pIv, 12)) == b"\x01" * 12
-    assert mech.ck() is mech.ck()  # built once
+    assert mech.build() is mech.build()  # built once
     assert "aad!" not in repr(mech)
     with pytest.raises(ValueError):
         GCM(b"")
@@ -162,7 +162,7 @@ def test_rsa_oaep_both_ways(rsa_pair):
 def test_rsa_oaep_label_and_hash_reach_the_token(rsa_pair):
     pub, priv = rsa_pair
     mech = OAEP("sha256", label=b"my label")
-    struct = ffi.cast("CK_RSA_PKCS_OAEP_PARAMS *", mech.ck().cdata().pParameter)
+    struct = ffi.cast("CK_RSA_PKCS_OAEP_PARAMS *", mech.build().parameter_address)
     assert struct.hashAlg == Mechanism.SHA256 and struct.ulSourceDataLen == 8
     assert bytes(ffi.buffer(struct.pSourceData, 8)) == b"my label"
     # SoftHSM 2.6.1 implements OAEP with SHA-1 and no label only, and says so with CKR_ARGUMENTS_BAD.
@@ -315,7 +315,7 @@ def test_ecdh_agrees_with_cryptography(session, name, sw_curve):
 def test_ecdh_with_a_kdf(session):
     _, priv = session.generate_keypair("ec", token=False, private_attrs={"derive": True})
     mech = ECDH1(b"\x04" + bytes(64), kdf="sha256", shared_data=b"info")
-    struct = ffi.cast("CK_ECDH1_DERIVE_PARAMS *", mech.ck().cdata().pParameter)
+    struct = ffi.cast("CK_ECDH1_DERIVE_PARAMS *", mech.build().parameter_address)
     assert struct.kdf == KeyDerivation.SHA256_KDF and struct.ulSharedDataLen == 4 and struct.ulPublicDataLen == 65
     # SoftHSM 2.6.1 implements only the NULL KDF, and refuses the others with CKR_MECHANISM_PARAM_INVALID.
     with pytest.raises(errors.MechanismParamInvalid) as info:

@@ -137,7 +137,7 @@ def test_rsa_pss_other_mgf_is_passed_to_the_token(session, rsa_pair):
     mech = PSS("sha256", mgf="sha1", salt_length=20)
     from p11._cffi import ffi
 
-    struct = ffi.cast("CK_RSA_PKCS_PSS_PARAMS *", mech.ck().cdata().pParameter)
+    struct = ffi.cast("CK_RSA_PKCS_PSS_PARAMS *", mech.build().parameter_address)
     assert (struct.hashAlg, struct.mgf, struct.sLen) == (Mechanism.SHA256, MGF.SHA1, 20)
     with pytest.raises(errors.ArgumentsBad) as info:  # SoftHSM 2.6.1 only does MGF1 with the same hash
         priv.sign(b"data", mech)
@@ -229,7 +229,7 @@ def test_eddsa_parameters_object():
     assert params.mechanism == Mechanism.EDDSA
     from p11._cffi import ffi
 
-    struct = ffi.cast("CK_EDDSA_PARAMS *", params.ck().cdata().pParameter)
+    struct = ffi.cast("CK_EDDSA_PARAMS *", params.build().parameter_address)
     assert struct.phFlag == 1 and struct.ulContextDataLen == 3
     assert bytes(ffi.buffer(struct.pContextData, 3)) == b"ctx"
 

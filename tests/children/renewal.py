@@ -247,7 +247,7 @@ def stale(shim_path: str, label: str) -> None:
     other = token.generate_key(KeyType.GENERIC_SECRET, 256, label=f"stale-other-{os.getpid()}", token=True,
                                id=b"stale-%d" % os.getpid())
     key.sign(b"x", HMAC)
-    cached = key._fast["sign", HMAC]  # the one-crossing call a thread may have fetched just before the renewal
+    cached = key.cache.calls["sign", HMAC]  # the one-crossing call a thread may have fetched just before the renewal
     old_gate, old_handle = module.gate_address, key._handle
     search = token.find(object_class=ObjectClass.SECRET_KEY, id=b"stale-%d" % os.getpid())
     first = next(search)

@@ -264,13 +264,15 @@ def test_raw_refuses_bytes_for_a_struct_with_pointers_naming_the_builder() -> No
 def test_raw_takes_bytes_where_the_parameter_is_bytes_or_a_pointer_free_struct(keys: TokenKeys) -> None:
     iv = bytes(range(16))
     ctr = CTR(iv)
-    counter_block = bytes(ffi.buffer(ctr.ck().cdata().pParameter, ffi.sizeof("CK_AES_CTR_PARAMS")))
+    counter_address = ffi.cast("char *", ctr.build().parameter_address)
+    counter_block = bytes(ffi.buffer(counter_address, ffi.sizeof("CK_AES_CTR_PARAMS")))
     assert keys.aes.encrypt(b"ctr", Raw(Mechanism.AES_CTR, counter_block)) == keys.aes.encrypt(b"ctr", ctr)
     with pytest.raises(ValueError, match=r"CK_AES_CTR_PARAMS of 24 bytes, not 16; use p11\.mechanisms\.CTR"):
         Raw(Mechanism.AES_CTR, iv)
     assert Raw(Mechanism.AES_CBC_PAD, iv).mechanism == Mechanism.AES_CBC_PAD
     pss = PSS("sha256")  # CK_RSA_PKCS_PSS_PARAMS holds no pointer: its exact bytes are a valid Raw parameter
-    pss_bytes = bytes(ffi.buffer(pss.ck().cdata().pParameter, ffi.sizeof("CK_RSA_PKCS_PSS_PARAMS")))
+    pss_address = ffi.cast("char *", pss.build().parameter_address)
+    pss_bytes = bytes(ffi.buffer(pss_address, ffi.sizeof("CK_RSA_PKCS_PSS_PARAMS")))
     assert Raw(Mechanism.SHA256_RSA_PKCS_PSS, pss_bytes).mechanism == Mechanism.SHA256_RSA_PKCS_PSS
     assert Raw(Mechanism.SHA256_HMAC_GENERAL, (16).to_bytes(ffi.sizeof("CK_ULONG"), sys.byteorder)) is not None
     # A cffi struct is explicit about its layout: any mechanism takes one.

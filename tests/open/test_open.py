@@ -110,8 +110,8 @@ def opener(stock: Stock) -> Iterator[Callable[..., Any]]:
         session = session_of(result)
         if session is not None:
             session.token.close_pool()  # the pool holds the login of opened objects (see p11.opener)
-    # A p11.open that raised (no object, no PIN) has made the token's pool all the same: its session would keep
-    # the next test's login alive after that test's own session closed.
+    # A failed open without a PIN leaves the pool it searched through (not logged in): while its sessions are open,
+    # a later test's explicit login would outlive that test's last session.
     stock.token.close_pool()
 
 

@@ -160,7 +160,10 @@ class Library:
                 break
             time.sleep(pause)
             with self._lock:
-                if any(token._live for token in self._tokens.values()) or not self.module.reinitialize_unused():
+                # A token a session was opened on keeps its slot id only in this initialisation (SoftHSM numbers a
+                # token made by C_InitToken anew in the next one): such a module is in use, as the docstring says.
+                used = any(token._sessions.used for token in self._tokens.values())
+                if used or not self.module.reinitialize_unused():
                     break
                 self._tokens.clear()
                 self._slots.clear()
@@ -307,7 +310,8 @@ class Library:
         for token in tokens:
             if not self.module.closed:
                 token.close_pool()  # the pools' sessions end before C_Finalize, each with C_CloseSession
-            token._live.clear()
+            token._sessions.forget()
+            token._sessions.pooled = False
             token._user = None
             token._logins.forget()
             # Their next use finds the library closed (StaleObject), never a stale cached call.

@@ -23,8 +23,9 @@ from p11.constants import Attribute, CertificateType, KeyType, Mechanism, Object
 from p11.encodings.attributes import ABSENT, SENSITIVE, attribute, attribute_name, is_marker, raw_template, template
 from p11.encodings.curves import curve_from_params
 from p11.errors import P11Error, StaleObject, error_class
+from p11.interfaces import KeyCache
 from p11.logins import logged_in_user
-from p11.ops import keyops, operations
+from p11.ops import aio, keyops, operations
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from p11.ops.context_login import ContextPin
 
     _Mech: TypeAlias = Mechanism | Parameters
-    from p11.interfaces import SessionLike as Session
+    from p11.api.owners import SessionParts as Session
     from p11.uri import URI
 
 __all__ = [
@@ -62,7 +63,7 @@ def _not_logged_in(session: Session) -> bool:
     """Whether nobody is logged in to the session's token now (the reason a private object cannot be found)."""
     token = session.token
     try:
-        return logged_in_user(token._module, token._slot_id) is None
+        return logged_in_user(token.library.module, token.slot.id) is None
     except P11Error:
         return False
 
@@ -112,13 +113,13 @@ class Object:
         self._class = object_class
         self._ident: dict[Attribute, Any] | None = None
         token = session.token
-        self._gen: int = token._module.generation
+        self._gen: int = token.library.module.generation
         token._objects[id(self)] = self
 
     @property
     def handle(self) -> int:
         """The ``CK_OBJECT_HANDLE`` in the module's current generation (found again after a fork: see above)."""
-        module = self.session.token._module
+        module = self.session.token.library.module
         if self._gen != module.generation or module.closed:
             self._find_again()
         if self._ident is None:
@@ -132,25 +133,26 @@ class Object:
         object. A failure leaves it for the next use."""
         if self._ident is not None:
             return
-        session = self.session
-        if getattr(session, "_pool", None) is None:
+        channel = self.session.channel
+        if not channel.pooled:
             self._ident = _EXPLICIT  # bound to an explicit session, which ends with the generation anyway
             return
-        gate = session._fl  # before the generation is compared: the handle is of this gate's, or refused
-        if self._gen != session.token._module.generation:
+        gate = channel.gate  # before the generation is compared: the handle is of this gate's, or refused
+        if self._gen != self.session.token.library.module.generation:
             return
         with contextlib.suppress(P11Error):
-            attrs = session._get_attributes(self._handle, _IDENTITY, gate)
+            attrs = channel.get_attributes(self._handle, _IDENTITY, gate)
             self._ident = {kind: value for kind, value in attrs.items() if not is_marker(value)}
 
     def _find_again(self) -> None:
         session = self.session
-        module = session.token._module
+        channel = session.channel
+        module = session.token.library.module
         ident = self._ident
         what = f"{type(self).__name__} {_describe_identity(ident)}".rstrip()
         if module.closed:
             raise StaleObject(f"{what}: its library was closed; load it again and look the object up there")
-        if ident is _EXPLICIT or getattr(session, "_pool", None) is None:
+        if ident is _EXPLICIT or not channel.pooled:
             raise StaleObject(
                 f"{what}: found in a session that ended with its module's generation (fork(), a re-initialisation, "
                 "a lost device); look it up again (token.get_key(...) gives a key that survives these)"
@@ -160,10 +162,11 @@ class Object:
                 f"{what}: found before fork() or before its module was initialised again, and never used before, so "
                 "it cannot be identified; look it up again (token.get_key(...))"
             )
-        gate = session._fl  # read first: the handles found are of this gate's generation, or the search is refused
+        gate = channel.gate  # read first: the handles found are of this gate's generation, or the search is refused
         generation = module.generation
-        with session._lock:  # a pooled session (the one this thread holds, if any); calls go through `gate`
-            handles = find_objects(gate, session.handle, ident, 2)
+        # A pooled session (the one this thread holds, if any); calls go through `gate`.
+        with channel.hold() as (handle, _):
+            handles = find_objects(gate, handle, ident, 2)
         if len(handles) != 1:
             found = "no object" if not handles else "more than one object"
             message = f"{what}: {found} matches it after fork() or a re-initialisation of its module"
@@ -190,15 +193,15 @@ class Object:
         compare and hash equal to them); names (``"label"``) become members."""
         if type(types) is not list and type(types) is not tuple:
             types = list(types)
-        session = self.session
+        channel = self.session.channel
         try:  # Attribute members (and CKA_* ints) go straight through: no conversion on the way in
             # A pooled session's read is the pool's one native call (borrow, read, recover, give back).
-            return session._get_attributes(self.handle, types)
+            return channel.get_attributes(self.handle, types)
         except TypeError:  # names ("label"), or mistakes the general conversion names
-            return session._get_attributes(self.handle, [attribute(t) for t in types])
+            return channel.get_attributes(self.handle, [attribute(t) for t in types])
 
     def _get(self, kind: Attribute) -> Any:
-        value = self.session._get_attributes(self.handle, (kind,))[kind]
+        value = self.session.channel.get_attributes(self.handle, (kind,))[kind]
         if is_marker(value):
             raise self._refused(kind, value)
         return value
@@ -218,9 +221,9 @@ class Object:
     def set_attributes(self, mapping: Mapping[Attribute | int | str, Any] | None = None, **attrs: Any) -> None:
         """Write attributes (``C_SetAttributeValue``): a mapping and/or keyword attributes (``label="new"``)."""
         tmpl = template(mapping, **attrs)
-        session = self.session
-        with session._lock:
-            set_attributes(session._fl, session.handle, self.handle, tmpl)
+        channel = self.session.channel
+        with channel.hold() as (handle, _):
+            set_attributes(channel.gate, handle, self.handle, tmpl)
 
     def __getitem__(self, key: Attribute | int | str) -> Any:
         return self._get(attribute(key))
@@ -266,9 +269,8 @@ class Object:
     @property
     def size(self) -> int | None:
         """``C_GetObjectSize``: bytes of token memory, or ``None`` when the token will not say."""
-        session = self.session
-        with session._lock:
-            return session._module.C_GetObjectSize(session.handle, self.handle)
+        with self.session.channel.hold() as (handle, module):
+            return module.C_GetObjectSize(handle, self.handle)
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
@@ -276,15 +278,14 @@ class Object:
         """``C_CopyObject``: a new object with these attributes changed (e.g. ``token=False``, ``label="copy"``)."""
         tmpl = raw_template(template(mapping, **attrs))
         session = self.session
-        with session._lock:
-            handle = session._module.C_CopyObject(session.handle, self.handle, tmpl)
+        with session.channel.hold() as (held, module):
+            handle = module.C_CopyObject(held, self.handle, tmpl)
         return object_for(session, handle, self._class)  # type: ignore[no-any-return]
 
     def destroy(self) -> None:
         """``C_DestroyObject``: the object is gone from the token; this Python object must not be used again."""
-        session = self.session
-        with session._lock:
-            session._module.C_DestroyObject(session.handle, self.handle)
+        with self.session.channel.hold() as (handle, module):
+            module.C_DestroyObject(handle, self.handle)
 
     # -- identity and display --------------------------------------------------------------------------------
 
@@ -371,16 +372,23 @@ class Key(Object):
     """Base of the key classes: ``.key_type`` (cached) and ``.key_size`` in bits; capability flags by name
     (``key["sign"]``), or the common ones as properties: ``.sensitive``, ``.extractable``, ``.private``."""
 
-    __slots__ = ("_always_auth", "_fast", "_key_type", "_plans")
+    __slots__ = {  # a dict: the values document the slots
+        "_always_auth": "CKA_ALWAYS_AUTHENTICATE, once read",
+        "_calls": "cache.calls: what the hot paths below look up first",
+        "_key_type": "CKA_KEY_TYPE, once read",
+        "cache": "What p11's operations remember of this key (:class:`p11.interfaces.KeyCache`: plans, bound "
+        "one-crossing calls, signature sizes), forgotten when its handle may name another key. A plain "
+        "attribute: the operations read it on every call.",
+    }
+
+    cache: KeyCache
 
     def __init__(self, session: Session, handle: int, object_class: ObjectClass | None = None) -> None:
         super().__init__(session, handle, object_class)
         self._key_type: KeyType | None = None
-        self._always_auth: bool | None = None  # CKA_ALWAYS_AUTHENTICATE, once read
-        # One dict, two names: the plans of p11.ops.plans (keyed (MechanismFlag, mechanism)) and the one-crossing calls
-        # p11.ops.operations makes after a first call succeeded (keyed ("sign", mechanism) …).
-        self._plans: dict[Any, Any] = {}
-        self._fast = self._plans
+        self._always_auth: bool | None = None
+        self.cache = KeyCache()
+        self._calls = self.cache.calls
 
     @property
     def key_type(self) -> KeyType:
@@ -456,16 +464,16 @@ class Key(Object):
         return f"{type(self).__name__}{' ' + kt.name if kt is not None else ''} handle={self._handle}"
 
     def _forget_calls(self) -> None:
-        self._plans.clear()  # plans and one-crossing calls hold the old handle
+        self.cache.clear()  # plans and one-crossing calls hold the old handle
         self._always_auth = None  # found again by identity: perhaps another key with it
 
 
 class _Signs(Key):
     """Signing (and MACs), single-shot, streaming, in batches and from asyncio.
 
-    ``sign``/``verify``/``encrypt``/``decrypt`` each inline the same fast-path lookup (the key's cached one-crossing
-    call for this mechanism, else the checked slow path) rather than share a helper: it is the hot path, and a
-    helper call would add measurable time to every operation.
+    ``sign``/``verify``/``encrypt``/``decrypt`` each inline the same fast-path lookup (the key's bound one-crossing
+    call for this mechanism, in ``cache.calls``, else the checked slow path) rather than share a helper: it is the
+    hot path, and a helper call would add measurable time to every operation.
     """
 
     __slots__ = ()
@@ -480,7 +488,7 @@ class _Signs(Key):
         a callable returning it, logged in for this signature; keys that do not need it ignore it (a callable is
         not called). Without it such a key raises :class:`~p11.errors.ContextPinRequired` (docs/devices.md)."""
         try:
-            call = self._fast["sign", mechanism]
+            call = self._calls["sign", mechanism]
         except (KeyError, TypeError):
             return operations.sign(self, data, mechanism, pin)
         try:
@@ -524,8 +532,8 @@ class _Signs(Key):
         key and mechanism are signed together, by one batch on the pool's native workers (those with a ``pin``
         one by one)."""
         if pin is not None:
-            return operations.run_async(self, self.sign, data, mechanism, pin=pin)
-        return operations.sign_async(self, data, mechanism)
+            return aio.run_async(self, self.sign, data, mechanism, pin=pin)
+        return aio.sign_async(self, data, mechanism)
 
     def sign_many_async(
         self,
@@ -537,7 +545,7 @@ class _Signs(Key):
         pin: ContextPin | None = None,
     ) -> Awaitable[list[Any]]:
         """``await key.sign_many_async(messages)``: :meth:`sign_many` on one of the pool's threads."""
-        return operations.run_async(
+        return aio.run_async(
             self, self.sign_many, messages, mechanism, workers=workers, on_error=on_error, pin=pin
         )
 
@@ -552,7 +560,7 @@ class _Verifies(Key):
         Returns when valid; raises :class:`p11.errors.SignatureInvalid` (a ``SignatureError``) when not.
         ``mechanism`` defaults by key type (``SHA256_RSA_PKCS``, ``ECDSA_SHA256``, ``EDDSA``, ``SHA256_HMAC``)."""
         try:
-            call = self._fast["verify", mechanism]
+            call = self._calls["verify", mechanism]
         except (KeyError, TypeError):
             operations.verify(self, data, signature, mechanism)
             return
@@ -568,7 +576,7 @@ class _Verifies(Key):
     def verify_ok(self, data: Any, signature: Any, mechanism: _Mech | None = None) -> bool:
         """:meth:`verify` as a ``bool``: ``False`` for a bad signature (other errors still raise)."""
         try:
-            call = self._fast["verify", mechanism]
+            call = self._calls["verify", mechanism]
         except (KeyError, TypeError):
             return operations.verify_ok(self, data, signature, mechanism)
         try:
@@ -592,7 +600,7 @@ class _Verifies(Key):
     def verify_async(self, data: Any, signature: Any, mechanism: _Mech | None = None) -> Awaitable[bool]:
         """``await key.verify_async(data, signature)`` -> ``bool`` (:meth:`verify_ok` on one of the pool's
         threads)."""
-        return operations.run_async(self, self.verify_ok, data, signature, mechanism)
+        return aio.run_async(self, self.verify_ok, data, signature, mechanism)
 
     def verify_many_async(
         self,
@@ -604,7 +612,7 @@ class _Verifies(Key):
         on_error: Literal["raise", "return"] = "raise",
     ) -> Awaitable[list[Any]]:
         """``await key.verify_many_async(messages, signatures)``: :meth:`verify_many` on the pool's threads."""
-        return operations.run_async(
+        return aio.run_async(
             self, self.verify_many, messages, signatures, mechanism, workers=workers, on_error=on_error
         )
 
@@ -616,7 +624,7 @@ class _Encrypts(Key):
         """Encrypt: ``GCM(iv, aad)``, ``CBC(iv)``, ``CTR(iv)`` … with a secret key (an iterable or file is
         encrypted in parts), RSA ``OAEP()`` or ``RSA_PKCS`` with a public key."""
         try:
-            call = self._fast["encrypt", mechanism]
+            call = self._calls["encrypt", mechanism]
         except (KeyError, TypeError):
             return operations.encrypt(self, data, mechanism)
         try:
@@ -627,7 +635,7 @@ class _Encrypts(Key):
 
     def encrypt_async(self, data: Any, mechanism: _Mech) -> Awaitable[bytes]:
         """``await key.encrypt_async(data, mechanism)``: :meth:`encrypt` on one of the pool's threads."""
-        return operations.run_async(self, self.encrypt, data, mechanism)
+        return aio.run_async(self, self.encrypt, data, mechanism)
 
 
 class _Decrypts(Key):
@@ -637,7 +645,7 @@ class _Decrypts(Key):
         """Decrypt (the counterpart of ``encrypt``). ``pin``: for a private key that needs its PIN for every
         use, as for :meth:`sign <PrivateKey.sign>`."""
         try:
-            call = self._fast["decrypt", mechanism]
+            call = self._calls["decrypt", mechanism]
         except (KeyError, TypeError):
             return operations.decrypt(self, data, mechanism, pin)
         try:
@@ -649,8 +657,8 @@ class _Decrypts(Key):
     def decrypt_async(self, data: Any, mechanism: _Mech, *, pin: ContextPin | None = None) -> Awaitable[bytes]:
         """``await key.decrypt_async(data, mechanism)``: :meth:`decrypt` on one of the pool's threads."""
         if pin is not None:
-            return operations.run_async(self, self.decrypt, data, mechanism, pin=pin)
-        return operations.run_async(self, self.decrypt, data, mechanism)
+            return aio.run_async(self, self.decrypt, data, mechanism, pin=pin)
+        return aio.run_async(self, self.decrypt, data, mechanism)
 
 
 class PublicKey(_Verifies, _Encrypts):
@@ -746,11 +754,11 @@ class SecretKey(_Signs, _Verifies, _Encrypts, _Decrypts):
 
     def encrypt_many_async(self, messages: Iterable[Any], **options: Any) -> Awaitable[list[Any]]:
         """``await key.encrypt_many_async(messages, ...)``: :meth:`encrypt_many` on the pool's threads."""
-        return operations.run_async(self, self.encrypt_many, messages, **options)
+        return aio.run_async(self, self.encrypt_many, messages, **options)
 
     def decrypt_many_async(self, items: Iterable[Any], **options: Any) -> Awaitable[list[Any]]:
         """``await key.decrypt_many_async(items, ...)``: :meth:`decrypt_many` on the pool's threads."""
-        return operations.run_async(self, self.decrypt_many, items, **options)
+        return aio.run_async(self, self.decrypt_many, items, **options)
 
     def encrypt_stream(self, chunks: Any, mechanism: Mechanism | Parameters) -> Any:
         """Encrypt an iterable of chunks (or a binary file), yielding ciphertext as it comes (multi-part)."""
@@ -827,7 +835,7 @@ def _typed(cls: type[_K], session: Session, made: tuple[int, KeyType]) -> _K:
 def object_for(session: Session, handle: int, object_class: ObjectClass | int | None = None) -> Any:
     """The typed object for ``handle``: its class read from the token unless given."""
     if object_class is None:
-        raw = session._get_attributes(handle, (Attribute.CLASS,))[Attribute.CLASS]
+        raw = session.channel.get_attributes(handle, (Attribute.CLASS,))[Attribute.CLASS]
         object_class = None if is_marker(raw) else raw
     if object_class is None:
         return Object(session, handle)

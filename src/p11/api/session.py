@@ -4,86 +4,42 @@ A session runs one operation at a time (Cryptoki keeps the state of a running si
 session), so every call through it holds the session's lock: threads may share a session safely, they just take
 turns. Threads that want to work in parallel open one session each.
 
+Its life-cycle (open, close, ``with``, the close of a session dropped without ``close()``) is one piece of C,
+``p11._native._SessionBase`` (native/session.pxi); what the key operations do through it is its channel
+(:mod:`p11.api.channel`).
+
 Login state belongs to the token, not the session (Cryptoki logs in the whole application at once): see
 :meth:`p11.Token.open`.
 """
 
 from __future__ import annotations
 
-import _thread
-import contextlib
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from p11 import defaults, lowlevel
-from p11._cffi import lib
-from p11._native import (
-    MAX_POOL_SIZE,
-    SessionPool,
-    Template,
-    create_object,
-    decrypt_many,
-    encrypt_many,
-    find_objects,
-    sign_many,
-    verify_many,
-)
-from p11._native import Mechanism as NativeMechanism
-from p11._native import close_owned_session as _close_session
-from p11._native import decrypt as _decrypt
-from p11._native import digest as _digest
-from p11._native import encrypt as _encrypt
+from p11._native import SessionPool, Template, create_object, find_objects, gate_closed
 from p11._native import generate_random as _generate_random
-from p11._native import get_attributes as _get_attributes
-from p11._native import sign as _sign
-from p11._native import verify as _verify
+from p11.api.channel import ExplicitChannel, PooledChannel, closed_error, closed_or, refuse, stale_error
 from p11.api.objects import Key, Object, PrivateKey, PublicKey, SecretKey, object_for
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass, UserType
 from p11.encodings.attributes import describe, raw_template, template
-from p11.errors import (
-    CryptokiError,
-    LibraryStateError,
-    MultipleObjects,
-    NoSuchObject,
-    PoolClosed,
-    SessionError,
-    error_class,
-)
-from p11.lowlevel.marshal import size_arg
+from p11.errors import LibraryStateError, MultipleObjects, NoSuchObject, PoolClosed, SessionError
 from p11.lowlevel.types import SessionInfo
 from p11.ops import operations
 from p11.ops.keygen import key_templates, keypair_templates
 
 if TYPE_CHECKING:
-    from p11.interfaces import TokenLike as Token
+    from p11.api.owners import TokenParts as Token
     from p11.mechanisms import Parameters
 
 __all__ = ["ObjectSearch", "PooledSession", "Session"]
 
 _KEY_CLASSES = (ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY)
-_CKR_SESSION_CLOSED = int(lib.CKR_SESSION_CLOSED)
-_RLock = _thread.RLock
-_SINGLE = {"sign": _sign, "encrypt": _encrypt, "decrypt": _decrypt}
-_PER_USE = {"sign": _sign, "decrypt": _decrypt}  # what a key that needs its PIN on every use does with it
 
 
-def _per_use(op: str) -> Callable[..., bytes]:
-    """The one-crossing function of ``op`` that takes a per-use PIN (sign and decrypt: CKA_ALWAYS_AUTHENTICATE)."""
-    fn = _PER_USE.get(op)
-    if fn is None:
-        raise ValueError(f"{op} takes no per-use PIN (only sign and decrypt do)")
-    return fn
-_BATCHES: dict[str, Callable[..., list[Any]]] = {
-    "sign_many": sign_many,
-    "verify_many": verify_many,
-    "encrypt_many": encrypt_many,
-    "decrypt_many": decrypt_many,
-}
-
-
-# Session's fields and drop-time close live in C (p11._native._SessionBase, kept out of the stub): see there.
+# Session's fields and life-cycle live in C (p11._native._SessionBase, kept out of the stub): see there.
 if TYPE_CHECKING:
     _SessionBase = object
 else:
@@ -99,29 +55,33 @@ class Session(_SessionBase):
     """
 
     if TYPE_CHECKING:
-        __slots__ = ("__weakref__", "_fl", "_handle", "_lock", "_number", "rw", "token")
+        __slots__ = ("__weakref__", "_channel", "_gate", "_handle", "_lock", "_number", "rw", "token")
+
+        token: Token
+        rw: bool
+        _handle: int  # 0 (CK_INVALID_HANDLE) once closed: the closed flag
+        _number: int  # the handle, kept for repr
+        _gate: int  # the call gate of the generation the session was opened in
+        _channel: Any
+        # Every call through the session runs inside ``with session._lock:`` and reads ``session.handle`` there:
+        # an RLock here, a pooled session held by the thread in :class:`PooledSession` (hence ``Any``).
+        _lock: Any
+
+        @property
+        def closed(self) -> bool:
+            """True once closed, and for a session opened before ``fork()`` or a re-initialisation of its module."""
+
+        def close(self) -> None:
+            """Close the session (``C_CloseSession``). Closing the token's last session logs it out, as Cryptoki
+            does. Closing twice is harmless; closing a session of an earlier generation calls nothing."""
+
+        def __enter__(self) -> Session: ...
+
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+            """close()."""
+
     else:
-        __slots__ = ()  # the same fields, in C: _SessionBase's
-
-    token: Token
-    rw: bool
-    _handle: int
-    _number: int
-    _fl: Any
-
-    # Every call through the session runs inside ``with session._lock:`` and reads ``session.handle`` there: an
-    # RLock here, a borrowed pool session in :class:`PooledSession` (hence ``Any``).
-    _lock: Any
-
-    def __init__(self, token: Token, handle: int, rw: bool) -> None:
-        # (_session_open in native/ops.pxi, Token.open's fast path, repeats these lines: keep the two in step.)
-        self.token = token
-        self.rw = rw
-        # 0 (CK_INVALID_HANDLE) once closed: that is the closed flag, and a call through it fails, never reaching a
-        # session opened later. _number keeps the handle for repr.
-        self._handle = self._number = handle
-        self._fl = token._fl
-        self._lock = _RLock()
+        __slots__ = ()  # the same fields and methods, in C: _SessionBase's (made by Token.open)
 
     # -- life cycle ------------------------------------------------------------------------------------------
 
@@ -131,199 +91,25 @@ class Session(_SessionBase):
         before ``fork()`` or a re-initialisation of its module (its number may name another session now)."""
         handle = self._handle
         if not handle:
-            raise _closed_error()
-        if self._fl != self.token._fl:
-            raise _closed_error(_STALE)
+            raise closed_error()
+        if gate_closed(self._gate):
+            raise stale_error()
         return handle
-
-    @property
-    def _closed(self) -> bool:
-        return not self._handle or self._fl != self.token._fl
 
     @property
     def _module(self) -> lowlevel.ModuleGeneration:
         """The token's lowlevel module, for the calls that are not hot paths, pinned to this session's generation:
         once it ends, a call is refused rather than reach the next one, where the handle may name another session."""
-        return self.token._module.at(self._fl)
+        return self.token.library.module.at(self._gate)
 
     @property
-    def closed(self) -> bool:
-        """True once closed, and for a session opened before ``fork()`` or a re-initialisation of its module."""
-        return not self._handle or self._fl != self.token._fl
-
-    def close(self) -> None:
-        """Close the session (``C_CloseSession``). Closing the token's last session logs it out, as Cryptoki
-        does. Closing twice is harmless; closing a session of an earlier generation calls nothing."""
-        if self._fl != self.token._fl:
-            handle, self._handle = self._handle, 0
-            self.token._live.discard(handle)
-            return
-        lock = self._lock
-        lock.acquire()  # waits for a call running on the session in another thread
-        handle = self._handle
-        self._handle = 0
-        lock.release()
-        if handle:
-            try:
-                _close_session(self._fl, handle)
-            finally:
-                # Not under the session's lock: Token._login takes the token's lock, then the session's.
-                live = self.token._live
-                live.discard(handle)
-                if not live:
-                    self.token._all_closed()
-
-    if TYPE_CHECKING:
-
-        def __enter__(self) -> Session: ...
-
-        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            """close()."""
-
-    # (At run time both come from _SessionBase, in C: `with token.open(): pass` is a hot path where every Python
-    # frame shows. A session dropped without close() is closed by _SessionBase's deallocator.)
-
-    def _exclusive(self) -> contextlib.AbstractContextManager[tuple[int, lowlevel.ModuleGeneration]]:
-        """``with session._exclusive() as (handle, module):`` the session for one multi-call operation that may be
-        suspended in between (a generator), and the module's functions of its generation: nothing else runs on the
-        handle until the block ends."""
-        return _Exclusive(self)
-
-    # -- one-crossing calls for the objects and keys of this session (p11._native) ------------------------------
-    # Each holds the session's lock for the crossing only. A closed session has handle 0 (CK_INVALID_HANDLE):
-    # ``handle or _refuse()`` raises SessionClosed for it without calling the module (one truth test), so no key
-    # handle of a closed session ever reaches the token.
-    # The closures below repeat one shape per operation on purpose: each is the whole Python cost of a key
-    # operation (~0.3 us against ~8 us of HMAC), and a shared *args wrapper would add a call to every one.
-
-    def _get_attributes(self, obj: int, kinds: Any, gate: int | None = None) -> dict[Any, Any]:
-        lock = self._lock
-        lock.acquire()
-        try:
-            return _get_attributes(self._fl, self._handle or _refuse(), obj, kinds)
-        except (SessionError, LibraryStateError) as exc:
-            raise _closed_or(exc, self) from None
-        finally:
-            lock.release()
-
-    def _bind(
-        self, op: str, mechanism: NativeMechanism, key: int, size: int, gate: int | None = None, pin: Any = None
-    ) -> Callable[..., Any]:
-        """The one-crossing ``op`` (``"sign"``, ``"verify"``, ``"encrypt"``, ``"decrypt"``, ``"digest"``) with
-        ``mechanism`` and ``key`` on this session: ``call(data)``, or ``call(data, signature)`` for verify.
-        ``size`` is the signature size (sign) or what encryption adds to the input's size (encrypt); 0: unknown.
-        ``gate``: the call gate ``key`` was read under (:attr:`_fl` before reading the handle); an explicit
-        session calls through its own gate, which a new generation closes, so it needs no other.
-        ``pin`` (sign, decrypt): the per-use login of a key that needs its PIN for every use, in the same crossing."""
-        if pin is not None:
-            return self._bind_per_use(op, mechanism, key, size, pin)
-        fl = self._fl
-        lock = self._lock
-        acquire, release = lock.acquire, lock.release
-        session = self
-        if op == "verify":
-            verify = _verify
-
-            def call_verify(data: Any, signature: Any) -> bool:
-                acquire()
-                try:
-                    return verify(fl, session._handle or _refuse(), mechanism, key, data, signature)
-                except (SessionError, LibraryStateError) as exc:
-                    raise _closed_or(exc, session) from None
-                finally:
-                    release()
-
-            return call_verify
-        if op == "digest":
-            digest = _digest
-
-            def call_digest(data: Any) -> bytes:
-                acquire()
-                try:
-                    return digest(fl, session._handle or _refuse(), mechanism, data)
-                except (SessionError, LibraryStateError) as exc:
-                    raise _closed_or(exc, session) from None
-                finally:
-                    release()
-
-            return call_digest
-        fn = _SINGLE[op]
-        if op == "sign":
-
-            def call_sign(data: Any) -> bytes:
-                acquire()
-                try:
-                    return fn(fl, session._handle or _refuse(), mechanism, key, data, size)
-                except (SessionError, LibraryStateError) as exc:
-                    raise _closed_or(exc, session) from None
-                finally:
-                    release()
-
-            return call_sign
-        extra = size if op == "encrypt" else 0
-
-        def call_crypt(data: Any) -> bytes:
-            acquire()
-            try:
-                return fn(fl, session._handle or _refuse(), mechanism, key, data, len(data) + extra)
-            except (SessionError, LibraryStateError) as exc:
-                raise _closed_or(exc, session) from None
-            finally:
-                release()
-
-        return call_crypt
-
-    def _bind_per_use(self, op: str, mechanism: NativeMechanism, key: int, size: int, pin: Any) -> Callable[..., Any]:
-        """``sign``/``decrypt`` that log in with ``pin`` after each Init (:mod:`p11.ops.context_login`). Not a hot
-        path: the token checks a PIN per call (on a card, in tens of milliseconds)."""
-        fn = _per_use(op)
-        fl = self._fl
-        lock = self._lock
-        session = self
-
-        def call_per_use(data: Any) -> bytes:
-            with lock:
-                try:
-                    return fn(fl, session._handle, mechanism, key, data, size if op == "sign" else len(data), pin)
-                except (SessionError, LibraryStateError) as exc:
-                    raise _closed_or(exc, session) from None
-
-        return call_per_use
-
-    def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
-        """``p11._native.<name>`` (``sign_many`` …) on this session, or with ``workers`` other than 1 on
-        sessions of a private pool (object handles are the same in every session of the application). Either way
-        the session is held (its lock) and must be open: a closed one raises ``SessionClosed`` before anything
-        reaches the token, as every other call on it does, and closing it waits for the batch."""
-        kwargs.pop("gate", None)  # the session's own gate is the one (see _bind)
-        lock = self._lock
-        lock.acquire()
-        try:
-            handle = self.handle  # SessionClosed (saying why) for a closed session or one of an ended generation
-            if workers == 1:
-                result: list[Any] = _BATCHES[name](self._fl, handle, *args, **kwargs)
-                return result
-            # Several sessions for one batch: a private pool for this call only, closed after it. (The token's
-            # shared pool would outlive this session and keep the application logged in after its last session
-            # closed.) Its sessions share this session's login, as every session of the application does, and its
-            # gate is this session's: a pool session of another generation is refused.
-            token = self.token
-            if workers is not None:  # named as the caller named it (the pool would call it max_size)
-                workers = size_arg(workers, "workers", 1, MAX_POOL_SIZE)
-            pool = SessionPool(token._module, token._slot_id, max_size=workers, rw=self.rw)
-            try:
-                pooled: list[Any] = getattr(pool, name)(*args, workers=workers, gate=self._fl, **kwargs)
-            finally:
-                pool.close()
-            return pooled
-        except (SessionError, LibraryStateError) as exc:
-            raise _closed_or(exc, self) from None
-        finally:
-            lock.release()
-
-    def _executor_pool(self) -> SessionPool:
-        """The pool whose threads run this session's ``*_async`` calls."""
-        return self.token.pool
+    def channel(self) -> ExplicitChannel | PooledChannel:
+        """What the key operations (``p11.ops``) do through this session: bound one-crossing calls, batches,
+        the session held for a multi-part operation (:class:`p11.interfaces.ChannelLike`)."""
+        channel = self._channel
+        if channel is None:  # made on first use (closing drops it again: it refers to the session)
+            channel = self._channel = ExplicitChannel(self)
+        return channel  # type: ignore[no-any-return]
 
     def info(self) -> SessionInfo:
         """``C_GetSessionInfo``: state (who is logged in) and flags."""
@@ -358,11 +144,11 @@ class Session(_SessionBase):
         wanted, prepared = _search(tmpl, attrs)
         cls = wanted.get(Attribute.CLASS)
         limit = 2 if not keys_only or cls is not None else None
-        module = self.token._module
+        module = self.token.library.module
         for _ in range(3):  # again if the module started a new generation meanwhile: the handles are of the old
             generation = module.generation
             with self._lock:
-                handles = find_objects(self._fl, self.handle, prepared, limit)
+                handles = find_objects(self._gate, self.handle, prepared, limit)
             if module.generation == generation:
                 break
         if len(handles) == 1 and (not keys_only or cls in _KEY_CLASSES):
@@ -390,7 +176,7 @@ class Session(_SessionBase):
         """``C_CreateObject`` from ``{Attribute: value}`` (and/or keyword attributes); the typed new object."""
         tmpl = template(attrs, **kwargs)
         with self._lock:
-            handle = defaults.create(self.token, lambda t: create_object(self._fl, self.handle, t), tmpl)
+            handle = defaults.create(self.token, lambda t: create_object(self._gate, self.handle, t), tmpl)
         return object_for(self, handle, tmpl.get(Attribute.CLASS))  # type: ignore[no-any-return]
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -456,9 +242,9 @@ class Session(_SessionBase):
         lock = self._lock
         lock.acquire()
         try:
-            return _generate_random(self._fl, self._handle or _refuse(), n)
+            return _generate_random(self._gate, self._handle or refuse(), n)
         except (SessionError, LibraryStateError) as exc:
-            raise _closed_or(exc, self) from None
+            raise closed_or(exc, self) from None
         finally:
             lock.release()
 
@@ -472,27 +258,6 @@ class Session(_SessionBase):
         return operations.digest(self, data, mechanism)
 
 
-class _Exclusive:
-    """The lock of a :class:`Session` held for a block, giving its handle."""
-
-    __slots__ = ("_session",)
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def __enter__(self) -> tuple[int, lowlevel.ModuleGeneration]:
-        session = self._session
-        session._lock.acquire()
-        try:
-            return session.handle, session._module
-        except BaseException:
-            session._lock.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self._session._lock.release()
-
-
 class PooledSession(Session):
     """The token's session pool in the place of a :class:`Session`: what keys and objects found without an
     explicit session (``token.get_key(...)``, ``token.find(...)``) are bound to.
@@ -500,48 +265,50 @@ class PooledSession(Session):
     Every call borrows a session from the token's :class:`p11.SessionPool` for its duration and gives it
     back, so such objects work from any thread without session handling; the key operations (``sign``,
     ``verify``, ``encrypt``, ``decrypt``, their ``_many`` and ``_async`` forms) go straight to the pool, one
-    crossing each. Inside ``with session._lock:`` the calling thread holds one borrowed session (re-entrant: a
-    nested block uses the same one) and :attr:`handle` names it. Closing it does nothing: the pool belongs to the
-    token (:meth:`p11.Token.close_pool`, or closing the library, closes it).
+    crossing each (:class:`p11.api.channel.PooledChannel`). Inside ``with session._lock:`` the calling thread holds
+    one borrowed session (re-entrant: a nested block uses the same one) and :attr:`handle` names it. Closing it does
+    nothing: the pool belongs to the token (:meth:`p11.Token.close_pool`, or closing the library, closes it).
 
     A session object (``CKA_TOKEN`` false) made through the pool lives as long as the pooled session it was made
     on, which stays in the pool until the pool closes (or the session dies).
     """
 
-    __slots__ = ("_local", "_pool")
+    __slots__ = {"channel": "The token's pool as a channel (:class:`p11.api.channel.PooledChannel`)."}
+
+    channel: PooledChannel  # a plain attribute (the operations read it on every call), where Session has a property
 
     def __init__(self, token: Token, pool: SessionPool) -> None:  # no Session of its own
         self.token = token
         self.rw = pool.rw
         self._handle = 0
         self._number = 0
-        self._pool = pool
-        self._local = _Held()
+        self.channel = PooledChannel(token, pool)
 
     @property
-    def _fl(self) -> int:
+    def _pool(self) -> SessionPool:
+        """The token's pool now (``token.login()`` replaces it: read it afresh)."""
+        return self.channel.pool
+
+    @property
+    def _gate(self) -> int:  # type: ignore[override]
         """The call gate: inside ``with session._lock:`` the held session's (its generation's), else the token's
         current one (the pool outlives fork() and re-initialisation, so never a copy)."""
-        return self._local.gate or self.token._fl
+        return self.channel.gate
 
     @property
     def _module(self) -> lowlevel.ModuleGeneration:
         """Inside ``with session._lock:``, the module's functions of the generation of the session this thread
         holds (see :attr:`Session._module`); outside, the current generation's."""
-        module = self.token._module
-        return module.at(self._local.gate or module.gate_address)
-
-    def __del__(self) -> None:
-        pass
+        return self.channel.module
 
     @property
-    def _lock(self) -> _Lease:
-        return _Lease(self)
+    def _lock(self) -> Any:
+        return self.channel.hold()
 
     @property
     def handle(self) -> int:
         """The pooled session the calling thread holds inside ``with session._lock:``."""
-        handle: int = self._local.handle
+        handle: int = self.channel.local.handle
         if handle:
             return handle
         if self._pool.closed:
@@ -550,132 +317,16 @@ class PooledSession(Session):
 
     @property
     def closed(self) -> bool:
-        return bool(self._pool.closed)
-
-    @property
-    def _closed(self) -> bool:
+        """Whether the pool is closed."""
         return bool(self._pool.closed)
 
     @property
     def pool(self) -> SessionPool:
+        """The token's session pool."""
         return self._pool
 
     def close(self) -> None:
         """Nothing to do: the pool belongs to the token (see :meth:`p11.Token.close_pool`)."""
-
-    def _exclusive(self) -> contextlib.AbstractContextManager[tuple[int, lowlevel.ModuleGeneration]]:
-        return _PooledExclusive(self)
-
-    def _get_attributes(self, obj: int, kinds: Any, gate: int | None = None) -> dict[Any, Any]:
-        """Every attribute read of a pooled object comes here (``obj[...]``, ``key.key_type``, ``object_for``,
-        ``obj.get_attributes``): the pool's one C path borrows, reads, recovers from a dead session or a lost login
-        (re-login with a kept PIN) and gives back, so the object recovers the same way however it is read.
-        ``gate``: the call gate ``obj`` was read under; a session of another generation is refused."""
-        held: int = self._local.handle
-        if held:  # inside `with session._lock:` in this thread: use that session (the pool may be bound to 1)
-            return _get_attributes(self._fl if gate is None else gate, held, obj, kinds)
-        result: dict[Any, Any] = self._pool.get_attributes(obj, kinds, gate)
-        return result
-
-    def _bind(
-        self, op: str, mechanism: NativeMechanism, key: int, size: int, gate: int | None = None, pin: Any = None
-    ) -> Callable[..., Any]:
-        # Each call reads owner._pool afresh: token.login() may replace the pool while calls run. A call that met
-        # the old pool already closed goes once more to the new one (the ops are idempotent), so a re-login never
-        # fails calls in flight. Every call names the gate the key handle was read under (the caller's ``gate``,
-        # else the current one, read before anything else): after the module starts a new generation the pool
-        # refuses it rather than let the old handle name whatever it names there.
-        owner = self
-        fl = self._fl if gate is None else gate
-        if pin is not None:
-            _per_use(op)
-
-            def call_per_use(data: Any) -> bytes:
-                pool = owner._pool
-                out_len = size if op == "sign" else len(data)
-                try:
-                    result: bytes = getattr(pool, op)(mechanism, key, data, out_len, fl, pin)
-                except PoolClosed:  # never borrowed a session, so the PIN was not used: once more on the new pool
-                    if owner._pool is pool:
-                        raise
-                    result = getattr(owner._pool, op)(mechanism, key, data, out_len, fl, pin)
-                return result
-
-            return call_per_use
-        if op == "verify":
-
-            def call_verify(data: Any, signature: Any) -> bool:
-                pool = owner._pool
-                try:
-                    return pool.verify(mechanism, key, data, signature, fl)
-                except PoolClosed:
-                    if owner._pool is pool:
-                        raise
-                    return owner._pool.verify(mechanism, key, data, signature, fl)
-
-            return call_verify
-        if op == "digest":
-
-            def call_digest(data: Any) -> bytes:
-                pool = owner._pool
-                try:
-                    return pool.digest(mechanism, data, 0, fl)
-                except PoolClosed:
-                    if owner._pool is pool:
-                        raise
-                    return owner._pool.digest(mechanism, data, 0, fl)
-
-            return call_digest
-        if op == "sign":
-
-            def call_sign(data: Any) -> bytes:
-                pool = owner._pool
-                try:
-                    return pool.sign(mechanism, key, data, size, fl)
-                except PoolClosed:
-                    if owner._pool is pool:
-                        raise
-                    return owner._pool.sign(mechanism, key, data, size, fl)
-
-            return call_sign
-        if op == "encrypt":
-
-            def call_encrypt(data: Any) -> bytes:
-                pool = owner._pool
-                try:
-                    return pool.encrypt(mechanism, key, data, len(data) + size, fl)
-                except PoolClosed:
-                    if owner._pool is pool:
-                        raise
-                    return owner._pool.encrypt(mechanism, key, data, len(data) + size, fl)
-
-            return call_encrypt
-
-        def call_decrypt(data: Any) -> bytes:
-            pool = owner._pool
-            try:
-                return pool.decrypt(mechanism, key, data, len(data), fl)
-            except PoolClosed:
-                if owner._pool is pool:
-                    raise
-                return owner._pool.decrypt(mechanism, key, data, len(data), fl)
-
-        return call_decrypt
-
-    def _batch(self, name: str, workers: int | None, *args: Any, **kwargs: Any) -> list[Any]:
-        if kwargs.get("gate") is None:
-            kwargs["gate"] = self._fl
-        pool = self._pool
-        try:
-            result: list[Any] = getattr(pool, name)(*args, workers=workers, **kwargs)
-        except PoolClosed:
-            if self._pool is pool:
-                raise
-            result = getattr(self._pool, name)(*args, workers=workers, **kwargs)
-        return result
-
-    def _executor_pool(self) -> SessionPool:
-        return self._pool
 
     def generate_random(self, n: int) -> bytes:
         return self._pool.generate_random(n)
@@ -684,97 +335,12 @@ class PooledSession(Session):
         return f"<PooledSession {self._pool!r} on token {self.token.label!r}>"
 
 
-class _Held(threading.local):
-    """The pooled session a thread holds inside ``with pooled_session._lock:`` (0: none) and its gate. Class
-    defaults, so reading them in a thread that never set them costs no AttributeError."""
-
-    handle: int = 0
-    gate: int = 0
-
-
-class _PooledExclusive:
-    """``PooledSession._exclusive()``: a session borrowed for a block that may be suspended (a generator), with the
-    module's functions of its generation. Not the thread's held session: the block may resume in another thread."""
-
-    __slots__ = ("_inner", "_owner")
-
-    def __init__(self, owner: PooledSession) -> None:
-        self._owner = owner
-        self._inner: Any = None
-
-    def __enter__(self) -> tuple[int, lowlevel.ModuleGeneration]:
-        inner = self._owner._pool.session()
-        handle: int = inner.__enter__()
-        self._inner = inner
-        return handle, self._owner.token._module.at(inner.gate)
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        inner, self._inner = self._inner, None
-        if inner is not None:
-            inner.__exit__(exc_type, exc, tb)
-
-
-class _Lease:
-    """``with pooled_session._lock:``: a pooled session for the block, re-entrant within one thread."""
-
-    __slots__ = ("_inner", "_owner")
-
-    def __init__(self, owner: PooledSession) -> None:
-        self._owner = owner
-        self._inner: Any = None
-
-    def __enter__(self) -> int:
-        local = self._owner._local
-        handle: int = local.handle
-        if handle:
-            return handle  # this thread holds one already
-        inner = self._owner._pool.session()
-        handle = inner.__enter__()
-        self._inner = inner
-        local.handle = handle
-        local.gate = inner.gate
-        return handle
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        inner = self._inner
-        if inner is not None:
-            self._inner = None
-            self._owner._local.handle = 0
-            self._owner._local.gate = 0
-            inner.__exit__(exc_type, exc, tb)  # gives it back, or discards it when exc says it is dead
-
-
-_STALE = (
-    "this p11 Session was opened before fork() or before its module was finalised, closed or started again (a new "
-    "generation after a lost device); open a new session"
-)
-
-
 def _stamped(obj: Object, generation: int) -> Object:
     """``obj``, made for a handle found in the module's ``generation``: when that has ended since, the object is
     marked as from it, so it finds itself again by identity (or raises StaleObject) instead of trusting the number."""
     if obj._gen != generation:
         obj._gen = generation
     return obj
-
-
-def _refuse() -> int:
-    """What a call on a closed session (handle 0, CK_INVALID_HANDLE) gets instead of reaching the module."""
-    raise _closed_error()
-
-
-def _closed_error(detail: str = "this p11 Session was closed") -> CryptokiError:
-    return error_class(_CKR_SESSION_CLOSED)(_CKR_SESSION_CLOSED, None, detail)
-
-
-def _closed_or(exc: CryptokiError, session: Session) -> CryptokiError:
-    """What a failed call on ``session`` raises: ``SessionClosed`` saying why when the session is closed or from an
-    earlier generation of its module (the call was refused or named a dead handle), else the error itself."""
-    if not session._handle:
-        return _closed_error()
-    if session._fl != session.token._fl:
-        return _closed_error(_STALE)
-    return exc
 
 
 # Keyword searches already prepared (get_key(label=..., object_class=...) in a loop): the attribute template and
@@ -836,9 +402,9 @@ class ObjectSearch(Iterator[Any]):
         if handles is None:
             if self._done:
                 raise StopIteration
-            self._generation = session.token._module.generation  # what the handles found are valid in
+            self._generation = session.token.library.module.generation  # what the handles found are valid in
             with session._lock:
-                handles = self._handles = deque(find_objects(session._fl, session.handle, self._template))
+                handles = self._handles = deque(find_objects(session._gate, session.handle, self._template))
         if not handles:
             self._done = True
             raise StopIteration

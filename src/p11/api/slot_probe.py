@@ -21,6 +21,8 @@ from p11 import lowlevel
 from p11.api.events import read_slots
 from p11.errors import CryptokiError
 
+__all__ = ["answer", "main"]
+
 
 def answer(module: lowlevel.Module) -> dict[str, Any]:
     try:

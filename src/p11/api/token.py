@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from p11 import lowlevel
 from p11._cffi import lib
-from p11._native import MAX_POOL_SIZE, SessionPool, open_session
+from p11._native import MAX_POOL_SIZE, OpenSessions, SessionPool
 from p11.api.objects import forget_calls, remember_identities
 from p11.api.session import ObjectSearch, PooledSession, Session
 from p11.api.uris import uri_for_token
@@ -32,7 +32,8 @@ from p11.lowlevel.types import MechanismInfo, TokenInfo
 
 if TYPE_CHECKING:
     from p11.api.objects import Key, Object, PrivateKey, PublicKey, SecretKey
-    from p11.interfaces import LibraryLike, SlotLike
+    from p11.api.owners import LibraryParts
+    from p11.interfaces import SlotLike
     from p11.mechanisms import Parameters
     from p11.uri import URI
 
@@ -43,13 +44,11 @@ _CKR_NOT_LOGGED_IN = int(lib.CKR_USER_NOT_LOGGED_IN)
 _CKR_SESSION_EXISTS = int(lib.CKR_SESSION_EXISTS)
 _USER_STATES = frozenset({SessionState.RO_USER_FUNCTIONS, SessionState.RW_USER_FUNCTIONS})
 _SO_STATES = frozenset({SessionState.RW_SO_FUNCTIONS})
-_open_session = open_session
 if TYPE_CHECKING:
     _session_open: Any
 else:  # private to p11.api.session's Session: not in the _native stub
     from p11._native import _session_open
 _RLock = _thread.RLock
-_POOL_MARK = -1  # in Token._live while the token has a pool (never a session handle: those are unsigned)
 
 
 # Every Token object of the process (weakly): the generation hooks below reach their objects through them.
@@ -79,7 +78,7 @@ class Token:
 
     def __init__(self, slot: SlotLike, info: TokenInfo) -> None:
         self.slot = slot
-        self.library: LibraryLike = slot.library
+        self.library: LibraryParts = slot.library  # type: ignore[assignment]
         self._module = self.library.module
         self._slot_id = slot.id
         self._info = info
@@ -87,9 +86,9 @@ class Token:
         self._mechanisms: dict[Mechanism, MechanismInfo] | None = None
         self._user: UserType | None = None  # who p11 logged in (the token's state may say more: see _login)
         self._logins = LoginRecord()  # the PIN p11 logged in with, hashed: a different one is refused (p11.logins)
-        # Handles of the open Session objects, and _POOL_MARK while a pool exists (it holds the login too):
-        # set.add/discard are atomic, so opening and closing a session needs no lock.
-        self._live: set[int] = set()
+        # The open Session objects (their handles), and whether a pool holds sessions too (it holds the login):
+        # the sessions tell it when they close (in C), and it tells the token when the last one did.
+        self._sessions = OpenSessions(self._logged_out)
         self._pooled: PooledSession | None = None
         # Every Object made for this token (weakly): when the module's generation ends (fork, re-initialisation,
         # close) they note their identity first and drop cached calls after (p11.api.library registers the hooks).
@@ -99,7 +98,7 @@ class Token:
         self._pool_options: dict[str, Any] = {"max_size": None, "keep_pin": False, "rw": None}
 
     @property
-    def _fl(self) -> int:
+    def _gate(self) -> int:
         """The module's current call gate (what p11._native calls through; a new one after fork/re-initialisation)."""
         return self._module.gate_address
 
@@ -177,21 +176,24 @@ class Token:
         if self._module._stale:
             self._module.ensure_ready()  # a fork child initialises the module again before the first call
         if user_pin is None and so_pin is None:
-            # C_OpenSession, the handle into _live and Session.__init__ in one C call: `with token.open():` is hot.
+            # C_OpenSession, the handle into the token's record and the Session in one C call (native/session.pxi,
+            # the one way a session is made): `with token.open():` is hot.
             try:
-                session: Session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
+                session: Session = _session_open(Session, self, self._gate, self._slot_id, rw, self._sessions, _RLock)
             except CryptokiError as exc:  # the module may have lost its device: checked, and tried again if renewed
                 if not self._module.health.report(exc.rv, self._slot_id):
                     raise
-                session = _session_open(Session, self, self._fl, self._slot_id, rw, self._live, _RLock)
+                session = _session_open(Session, self, self._gate, self._slot_id, rw, self._sessions, _RLock)
             return session
         if user_pin is not None and so_pin is not None:
             raise ValueError("give user_pin or so_pin, not both")
         if so_pin is not None:
             rw = True
-        handle = renewing(self._module, lambda: _open_session(self._fl, self._slot_id, rw), self._slot_id)
-        self._live.add(handle)
-        session = Session(self, handle, rw)
+        session = renewing(
+            self._module,
+            lambda: _session_open(Session, self, self._gate, self._slot_id, rw, self._sessions, _RLock),
+            self._slot_id,
+        )
         try:
             if user_pin is not None:
                 self._login(session, UserType.USER, user_pin)
@@ -233,23 +235,24 @@ class Token:
         """The module started a new generation (fork child, re-initialisation, a renewal after a lost device): the
         explicit sessions ended with the old one, and so did the login, unless the pool can log in again. (A
         generation hook: no lock taken, as in a fork child a lock may be held by a thread that is not there.)"""
-        self._live.intersection_update({_POOL_MARK})
+        self._sessions.forget()
         pooled = self._pooled
         if pooled is None or not pooled._pool.keeps_pin:
             self._user = None
             self._logins = LoginRecord()  # forgotten (a new record: the old one's lock may be held, see above)
 
-    def _all_closed(self) -> None:
-        """The last Session closed, and no pool holds sessions: Cryptoki logged the token out."""
+    def _logged_out(self) -> None:
+        """The last Session closed, and no pool holds sessions: Cryptoki logged the token out (called by the
+        token's OpenSessions)."""
         with self._lock:
-            if not self._live:
+            if not self._sessions:
                 self._user = None
                 self._logins.forget()
 
     @property
     def _open_sessions(self) -> int:
         """How many :class:`Session` objects are open on the token (not counting the pool's sessions)."""
-        return len(self._live) - (_POOL_MARK in self._live)
+        return len(self._sessions)
 
     @property
     def logged_in(self) -> UserType | None:
@@ -334,7 +337,7 @@ class Token:
                     if self._module._stale:
                         self._module.ensure_ready()
                     pooled = self._pooled = PooledSession(self, self._new_pool(None))
-                    self._live.add(_POOL_MARK)
+                    self._sessions.pooled = True
         return pooled
 
     @property
@@ -401,9 +404,9 @@ class Token:
         pooled = self._pooled
         if pooled is None:
             self._pooled = PooledSession(self, pool)
-            self._live.add(_POOL_MARK)
+            self._sessions.pooled = True
         else:
-            old, pooled._pool = pooled._pool, pool
+            old, pooled.channel.pool = pooled.channel.pool, pool
             pooled.rw = pool.rw
             old.close()
         self._user = UserType.USER
@@ -416,11 +419,9 @@ class Token:
         :meth:`login`)."""
         with self._lock:
             pooled, self._pooled = self._pooled, None
-            self._live.discard(_POOL_MARK)
         if pooled is not None:
             pooled._pool.close()
-            if not self._live:
-                self._all_closed()
+            self._sessions.pool_closed()  # with no explicit session open either, the token is logged out
 
     # Pooled conveniences: the Session methods, on a session borrowed from the pool for each call.
 

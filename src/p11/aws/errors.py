@@ -1,11 +1,14 @@
-"""Errors of p11.aws: why temporary credentials could not be had.
+r"""Errors of p11.aws: why temporary credentials could not be had.
 
-They derive from ``ValueError`` because that is what ``awsiot-credentialhelper`` raises for every failure, so code
-moving to :mod:`p11.aws.compat` keeps its ``except ValueError``. No message carries a PIN, a secret or a credential:
-only the endpoint, the HTTP status, the field that is wrong and the provider's own error message.
+They are :class:`p11.errors.P11Error`\ s, and ``ValueError``\ s too because that is what
+``awsiot-credentialhelper`` raises for every failure, so code moving to :mod:`p11.aws.compat` keeps its
+``except ValueError``. No message carries a PIN, a secret or a credential: only the endpoint, the HTTP status, the
+field that is wrong and the provider's own error message.
 """
 
 from __future__ import annotations
+
+from p11.errors import P11Error
 
 __all__ = [
     "ClientCertificateRejected",
@@ -18,7 +21,7 @@ __all__ = [
 ]
 
 
-class CredentialsError(ValueError):
+class CredentialsError(P11Error, ValueError):
     """Temporary credentials could not be obtained (base class)."""
 
 
@@ -57,4 +60,4 @@ class CredentialsFetchError(CredentialsError):
 class TokenKeyError(CredentialsError, RuntimeError):
     """:mod:`p11.aws.compat`: the PKCS#11 key could not be used (a wrong PIN, no such token or key). A
     ``RuntimeError`` too, as ``awsiot-credentialhelper`` raises awscrt's ``RuntimeError`` for these, so code written
-    for it keeps catching it; ``__cause__`` is p11's own error (:class:`p11.errors.PinIncorrect` ...)."""
+    for it keeps catching it; ``__cause__`` is p11's own error (a wrong PIN's, a missing key's ...)."""

@@ -14,11 +14,8 @@ import click
 from p11 import errors
 from p11.aws.errors import CredentialsError
 from p11.crypto.errors import InvalidKeyData, PasswordRequired, UnsupportedCurve, UnsupportedKeyType, WrongPassword
-from p11.errors import CryptokiError, P11Error
-from p11.modules import ModuleNotFound
-from p11.opener import ModuleNotSpecified, PinSourceError
+from p11.errors import CryptokiError, ModuleNotFound, ModuleNotSpecified, P11Error, PinSourceError, URIError
 from p11.pki.errors import CADirectoryError
-from p11.uri import URIError
 
 __all__ = ["FAILED", "USAGE", "CliError", "describe"]
 
@@ -78,9 +75,9 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return f"{exc} (make a CA with p11 selfsign --ca-dir, or p11 issue --new-ca-dir)", FAILED
     if isinstance(exc, CredentialsError):  # a ValueError, but the fetch failed: not a usage error
         return str(exc), FAILED
-    if isinstance(exc, URIError | PinSourceError):
+    if isinstance(exc, URIError | PinSourceError | errors.DERError):  # what the user gave is not valid
         return str(exc), USAGE
-    if isinstance(exc, P11Error):
+    if isinstance(exc, P11Error) and not isinstance(exc, errors.NotARegularFile | errors.FileTooLarge):
         return str(exc), FAILED
     if isinstance(exc, OSError):
         name = f" {exc.filename!r}" if exc.filename else ""

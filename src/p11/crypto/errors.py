@@ -1,4 +1,4 @@
-"""Exceptions of ``p11.crypto``: bad input is a ``ValueError``/``TypeError`` subclass that says what is wrong.
+"""Exceptions of ``p11.crypto``: each a :class:`p11.errors.P11Error`; bad input is a ``ValueError``/``TypeError`` too.
 
 Messages name the kind of thing that failed (a PEM block type, a curve, a key type), never a password, PIN or
 any key bytes.
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-class InvalidKeyData(ValueError):
+class InvalidKeyData(P11Error, ValueError):
     """Bytes that should hold a key or certificate (PEM or DER) cannot be parsed as one."""
 
 
@@ -34,11 +34,11 @@ class WrongPassword(InvalidKeyData):
     """The password does not decrypt the private key (or a password was given for a key not encrypted)."""
 
 
-class UnsupportedKeyType(TypeError):
+class UnsupportedKeyType(P11Error, TypeError):
     """The key is of a type p11.crypto cannot put on a token or wrap (DSA, DH, X25519 …)."""
 
 
-class UnsupportedCurve(ValueError):
+class UnsupportedCurve(P11Error, ValueError):
     """The elliptic curve (or its ``CKA_EC_PARAMS`` encoding) is not one p11.crypto knows."""
 
 

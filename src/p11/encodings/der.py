@@ -9,6 +9,8 @@ bigger (certificates, keys) goes through ``cryptography`` in :mod:`p11.crypto`.
 
 from __future__ import annotations
 
+from p11.errors import DERError
+
 __all__ = [
     "TAG_INTEGER",
     "TAG_NULL",
@@ -34,10 +36,6 @@ TAG_NULL = 0x05
 TAG_OID = 0x06
 TAG_PRINTABLE_STRING = 0x13
 TAG_SEQUENCE = 0x30
-
-
-class DERError(ValueError):
-    """A value that should be DER is not (wrong tag, bad length, trailing bytes)."""
 
 
 def _encode_length(length: int) -> bytes:

@@ -275,7 +275,17 @@ def mechanism(mech: Any) -> Any:
         return mech._c if mech._c is not None else mech.cdata()
     if isinstance(mech, ffi.CData) and ffi.typeof(mech) is _MECH_P:
         return mech
-    raise TypeError(f"mechanism must be an int, a lowlevel.Mech or a CK_MECHANISM * cdata, not {type(mech).__name__}")
+    # A prepared p11._native.Mechanism (what p11.mechanisms' parameter objects build): its CK_MECHANISM by address.
+    # Imported here, not above: p11._native imports this module as it starts. The caller holds the mechanism for
+    # the call, and with it the parameter the address points into.
+    from p11._native import Mechanism as _Native
+
+    if isinstance(mech, _Native):
+        return ffi.cast(_MECH_P, mech.address)
+    raise TypeError(
+        "mechanism must be an int, a lowlevel.Mech, a p11._native.Mechanism or a CK_MECHANISM * cdata, not "
+        f"{type(mech).__name__}"
+    )
 
 
 def check_template_depth(depth: int) -> None:

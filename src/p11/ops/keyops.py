@@ -41,11 +41,9 @@ def wrap_key(wrapping: KeyLike, target: KeyLike, mechanism: Any = None) -> bytes
     if mechanism is None:
         mechanism = default_mechanism(wrapping, DEFAULT_WRAP, WRAP)
     p = plan(wrapping, mechanism, WRAP)
-    session = wrapping.session
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
+    with wrapping.session.channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         try:
-            wrapped = checked(mod.C_WrapKey, wrapping, p, WRAP, session.handle, p.arg, wrapping.handle, target.handle)
+            wrapped = checked(mod.C_WrapKey, wrapping, p, WRAP, h, p.native, wrapping.handle, target.handle)
         except CryptokiError as exc:
             if exc.rv not in _UNEXTRACTABLE:
                 raise
@@ -91,13 +89,11 @@ def unwrap_key(
         mechanism = default_mechanism(unwrapping, DEFAULT_WRAP, UNWRAP)
     p = plan(unwrapping, mechanism, UNWRAP)
     session = unwrapping.session
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
+    with session.channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         handle = defaults.create(
             session.token,
             lambda t: checked(
-                mod.C_UnwrapKey, unwrapping, p, UNWRAP, session.handle, p.arg, unwrapping.handle, wrapped,
-                raw_template(t),
+                mod.C_UnwrapKey, unwrapping, p, UNWRAP, h, p.native, unwrapping.handle, wrapped, raw_template(t)
             ),
             tmpl,
         )
@@ -112,11 +108,10 @@ def derive_key(
     tmpl = merge(secret_template(kt, extra=_bits_to_len(bits, kt)), attrs)
     p = plan(base, mechanism, DERIVE)
     session = base.session
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
+    with session.channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         handle = defaults.create(
             session.token,
-            lambda t: checked(mod.C_DeriveKey, base, p, DERIVE, session.handle, p.arg, base.handle, raw_template(t)),
+            lambda t: checked(mod.C_DeriveKey, base, p, DERIVE, h, p.native, base.handle, raw_template(t)),
             tmpl,
         )
     return int(handle), kt

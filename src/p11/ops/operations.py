@@ -9,17 +9,16 @@ the exception propagates, so the session stays usable.
 
 from __future__ import annotations
 
-import asyncio  # already loaded by p11._native: no start-up cost
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from p11._cffi import lib
 from p11._native import MAX_IV_LENGTH
 from p11.constants import Mechanism, UserType
-from p11.errors import CryptokiError, PoolClosed, SignatureError, error_class
+from p11.errors import CryptokiError, SignatureError, error_class
 from p11.lowlevel.marshal import size_arg
 from p11.mechanisms import digest_info
 from p11.ops.context_login import ContextPin, context_pin
@@ -42,6 +41,8 @@ from p11.ops.plans import (
 if TYPE_CHECKING:
     from p11.interfaces import KeyLike, SessionLike
 
+from p11.interfaces import KeyCache
+
 __all__ = [
     "CHUNK_SIZE",
     "as_block",
@@ -52,7 +53,6 @@ __all__ = [
     "encrypt",
     "encrypt_many",
     "invalid_signature",
-    "run_async",
     "sign",
     "sign_many",
     "verify",
@@ -65,7 +65,6 @@ CHUNK_SIZE = 1 << 16
 
 _T = TypeVar("_T")
 _CKR_SIGNATURE_INVALID = int(lib.CKR_SIGNATURE_INVALID)
-_FAST_CACHE_MAX = 64  # one-crossing calls cached per key (a GCM object per message would otherwise grow it)
 _FIRST_EXTRA = 64  # first encryption with a mechanism: room for a tag or padding (a wrong guess only costs a query)
 _MIN_EXTRA = 16
 
@@ -199,13 +198,13 @@ def _install(key: KeyLike, op: str, asked: Any, p: Plan, call: Callable[..., Any
             def call(data: Any) -> Any:
                 return inner(prehashed(data))
 
-    fast = key._fast
-    if len(fast) >= _FAST_CACHE_MAX:
-        fast.clear()
+    calls = key.cache.calls
+    if len(calls) >= KeyCache.LIMIT:
+        calls.clear()
     with contextlib.suppress(TypeError):  # an unhashable mechanism object is simply not cached
-        fast[op, asked] = call
-        if key.session._fl != gate:  # a generation ended meanwhile: its calls are not to be kept
-            fast.pop((op, asked), None)
+        calls[op, asked] = call
+        if key.session.channel.gate != gate:  # a generation ended meanwhile: its calls are not to be kept
+            calls.pop((op, asked), None)
 
 
 def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> Any:
@@ -215,16 +214,17 @@ def _one_block(key: KeyLike, p: Plan, op: Operation, data: Any, single: Any) -> 
     return single if single is not None else _joined(data)
 
 
-def _begin(init: Callable[..., Any], end: Callable[[int], Any], h: int, p: Plan, key: KeyLike, op: Operation,
-           pin: Any) -> None:
-    """``C_*Init`` on ``h`` and, for a key that needs its PIN on every use, the per-use login (``pin`` not None);
+def _begin(mod: Any, init: Callable[..., Any], end: Callable[[int], Any], h: int, p: Plan, key: KeyLike,
+           op: Operation, pin: Any) -> None:
+    """``C_*Init`` on ``h`` and, for a key that needs its PIN on every use, the per-use login (``pin`` not None,
+    through ``mod``, the functions of the held session's generation);
     a refused PIN ends the operation (``end(h)``) before it propagates. The multi-part paths' start: the one-crossing
     ones log in in C (native/context_login.pxi)."""
     run_init(init, h, p, key, op)
     if pin is None:
         return
     try:
-        checked(key.session._module.C_Login, key, p, op, h, UserType.CONTEXT_SPECIFIC, pin)
+        checked(mod.C_Login, key, p, op, h, UserType.CONTEXT_SPECIFIC, pin)
     except BaseException:
         _abort(end, h)  # the token behaves as if no login was made: the call fails, and that ends the operation
         raise
@@ -237,23 +237,22 @@ def sign(key: KeyLike, data: Any, mechanism: Any = None, pin: ContextPin | None 
     p = plan(key, mechanism, SIGN)
     per_use = context_pin(key, pin, "sign()")
     single = as_block(data)
-    session = key.session
+    channel = key.session.channel
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, SIGN, data, single)
-        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
         handle = key.handle
         try:
-            result: bytes = session._bind("sign", p.native, handle, 0, gate, per_use)(block)
+            result: bytes = channel.bind("sign", p.native, handle, 0, gate, per_use)(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, SIGN) from None
         if single is not None and per_use is None:  # a key that logs in per use has no PIN-less fast path
-            _install(key, "sign", asked, p, session._bind("sign", p.native, handle, len(result), gate), gate)
-            key._fast["sign-size", asked] = len(result)
+            _install(key, "sign", asked, p, channel.bind("sign", p.native, handle, len(result), gate), gate)
+            with contextlib.suppress(TypeError):
+                key.cache.sizes[asked] = len(result)
         return result
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
-        h = session.handle
-        start = partial(_begin, mod.C_SignInit, mod.C_SignFinal, h, p, key, SIGN, per_use)
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
+        start = partial(_begin, mod, mod.C_SignInit, mod.C_SignFinal, h, p, key, SIGN, per_use)
         *_, signature = _parts(h, start, mod.C_SignUpdate, mod.C_SignFinal, mod.C_SignFinal, data)
         return signature  # type: ignore[no-any-return]
 
@@ -278,11 +277,11 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
     if as_block(signature) is None:
         raise TypeError(f"signature must be bytes-like, not {type(signature).__name__}")
     single = as_block(data)
-    session = key.session
+    channel = key.session.channel
     if p.prehash is not None or not p.multipart or single is not None:
         block = _one_block(key, p, VERIFY, data, single)
-        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
-        call = session._bind("verify", p.native, key.handle, 0, gate)
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
+        call = channel.bind("verify", p.native, key.handle, 0, gate)
         try:
             valid: bool = call(block, signature)
         except CryptokiError as exc:
@@ -290,8 +289,7 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
         if single is not None:
             _install(key, "verify", asked, p, call, gate)
         return valid
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
 
         def finish(h: int) -> bool:
             try:
@@ -300,7 +298,6 @@ def _verify(key: KeyLike, data: Any, signature: Any, mechanism: Any) -> bool:
                 return False  # C_VerifyFinal ends the operation when it answers about the signature
             return True
 
-        h = session.handle
         start = partial(run_init, mod.C_VerifyInit, h, p, key, VERIFY)
         *_, ok = _parts(h, start, mod.C_VerifyUpdate, finish, partial(mod.C_VerifyFinal, signature=b""), data)
         return ok  # type: ignore[no-any-return]
@@ -319,30 +316,29 @@ def _crypt(key: KeyLike, data: Any, mechanism: Any, op: Operation, pin: ContextP
     p = plan(key, mechanism, op)
     per_use = context_pin(key, pin, f"{op.name}()") if op is DECRYPT else None
     single = as_block(data)
-    session = key.session
+    channel = key.session.channel
     if single is not None or not p.multipart:
         block = single if single is not None else _joined(data)
-        gate = session._fl  # before the handle: see p11.interfaces.SessionLike
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
         handle = key.handle
         try:
-            result: bytes = p.bound(session._bind(op.name, p.native, handle, _FIRST_EXTRA, gate, per_use))(block)
+            result: bytes = p.bound(channel.bind(op.name, p.native, handle, _FIRST_EXTRA, gate, per_use))(block)
         except CryptokiError as exc:
             raise _explained(exc, key, p, op) from None
         if single is not None and per_use is None:
             # Encryption: the output size is the input's plus what this mechanism adds (at least a block's worth,
             # so CBC padding always fits); decryption: never more than the input.
             extra = max(len(result) - len(block), _MIN_EXTRA)
-            _install(key, op.name, mechanism, p, p.bound(session._bind(op.name, p.native, handle, extra, gate)), gate)
+            _install(key, op.name, mechanism, p, p.bound(channel.bind(op.name, p.native, handle, extra, gate)), gate)
         return result
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
         init, update, final = (
             (mod.C_EncryptInit, mod.C_EncryptUpdate, mod.C_EncryptFinal)
             if op is ENCRYPT
             else (mod.C_DecryptInit, mod.C_DecryptUpdate, mod.C_DecryptFinal)
         )
-        h = session.handle
-        return b"".join(_parts(h, partial(_begin, init, final, h, p, key, op, per_use), update, final, final, data))
+        start = partial(_begin, mod, init, final, h, p, key, op, per_use)
+        return b"".join(_parts(h, start, update, final, final, data))
 
 
 def encrypt(key: KeyLike, data: Any, mechanism: Any) -> bytes:
@@ -368,9 +364,8 @@ def crypt_stream(key: KeyLike, data: Any, mechanism: Any, *, encrypt: bool) -> I
 
 
 def _stream(key: KeyLike, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
-    session = key.session
     # Held across yields (a pooled session is borrowed for the whole stream), with the functions of its generation.
-    with session._exclusive() as (h, mod):
+    with key.session.channel.exclusive() as (h, mod):
         init, once, update, final = (
             (mod.C_EncryptInit, mod.C_Encrypt, mod.C_EncryptUpdate, mod.C_EncryptFinal)
             if op is ENCRYPT
@@ -399,13 +394,12 @@ def _stream(key: KeyLike, data: Any, p: Plan, op: Operation) -> Iterator[bytes]:
 def digest(session: SessionLike, data: Any, mechanism: Any) -> bytes:
     p = plan(None, mechanism, DIGEST, session)
     single = as_block(data)
+    channel = session.channel
     if single is not None:
-        result: bytes = session._bind("digest", p.native, 0, 0)(single)
+        result: bytes = channel.bind("digest", p.native, 0, 0)(single)
         return result
-    with session._lock:
-        mod = session._module  # inside: the functions of the held session's generation
-        h = session.handle
-        start = partial(mod.C_DigestInit, h, p.arg)
+    with channel.hold() as (h, mod):  # the held session's handle and its generation's functions
+        start = partial(mod.C_DigestInit, h, p.native)
         *_, result = _parts(h, start, mod.C_DigestUpdate, mod.C_DigestFinal, mod.C_DigestFinal, data)
         return result
 
@@ -418,9 +412,9 @@ def _batch(
 ) -> list[Any]:
     """``name`` (``sign_many`` …) of :mod:`p11._native` on the key's session, or on the pool with ``workers``;
     failures explained as single calls are (a key whose attributes forbid the operation: KeyCapabilityError).
-    ``args`` hold the key's handle, read after ``gate`` was (see p11.interfaces.SessionLike)."""
+    ``args`` hold the key's handle, read after ``gate`` was (see p11.interfaces.ChannelLike)."""
     try:
-        results = key.session._batch(name, workers, *args, on_error=on_error, **kwargs)
+        results = key.session.channel.batch(name, workers, *args, on_error=on_error, **kwargs)
     except CryptokiError as exc:
         raise _explained(exc, key, p, op) from None
     if on_error == "return":
@@ -456,8 +450,8 @@ def sign_many(
     per_use = context_pin(key, pin, "sign_many()")
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
-    size = key._fast.get(("sign-size", asked), 0) if asked is None or isinstance(asked, int) else 0
-    gate = key.session._fl
+    size = key.cache.sizes.get(asked, 0) if asked is None or isinstance(asked, int) else 0
+    gate = key.session.channel.gate
     if per_use is not None:  # every item logs in (in C, after its C_SignInit); the batch runs on one session
         return _batch(key, p, SIGN, "sign_many", workers, on_error, p.native, key.handle, messages, size, gate=gate,
                       pin=per_use)
@@ -472,7 +466,7 @@ def verify_many(
     p = plan(key, mechanism, VERIFY)
     if p.prehash is not None:
         messages = _prehashed_all(p, messages)
-    gate = key.session._fl
+    gate = key.session.channel.gate
     return _batch(
         key, p, VERIFY, "verify_many", workers, on_error, p.native, key.handle, messages, signatures, gate=gate
     )
@@ -501,7 +495,7 @@ def encrypt_many(
         iv_length = size_arg(iv_length, "iv_length", 1, MAX_IV_LENGTH)
     p = plan(key, Mechanism.AES_GCM, ENCRYPT)
     options = {"ivs": ivs, "aad": aad, "tag_bits": tag_bits, "iv_len": iv_length, "mechanism": p.native}
-    options["gate"] = key.session._fl
+    options["gate"] = key.session.channel.gate
     return _batch(key, p, ENCRYPT, "encrypt_many", workers, on_error, key.handle, messages, **options)
 
 
@@ -510,92 +504,5 @@ def decrypt_many(
 ) -> list[Any]:
     tag_bits = _tag_bits(tag_length)
     p = plan(key, Mechanism.AES_GCM, DECRYPT)
-    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native, "gate": key.session._fl}
+    options = {"aad": aad, "tag_bits": tag_bits, "mechanism": p.native, "gate": key.session.channel.gate}
     return _batch(key, p, DECRYPT, "decrypt_many", workers, on_error, key.handle, items, **options)
-
-
-def run_async(key: KeyLike, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Awaitable[_T]:
-    """``fn(*args, **kwargs)`` on one of the threads of the pool the key's session uses (the token's): an
-    awaitable for the running event loop, which never blocks on the token; at most ``pool.max_size`` run at
-    once, the rest queue. When that pool is closed, the error is the one the call itself would raise: the key's
-    ``StaleObject`` when its library was closed, else ``PoolClosed``."""
-    try:
-        result: Awaitable[_T] = key.session._executor_pool().run_async(fn, *args, **kwargs)
-    except PoolClosed:
-        _ = key.handle  # raises StaleObject for a key of a closed library, as key.sign() would
-        raise
-    return result
-
-
-# -- awaits that arrive together run together ----------------------------------------------------------------------
-# Each ``sign_async`` handed to the pool's threads on its own costs a Future and two thread handoffs in Python, and
-# with n awaits in flight those handoffs, not the token, set the pace (0.7 of n/latency on a 1 ms token). So the
-# awaits one event-loop turn starts for one key and mechanism are gathered and signed by ONE ``sign_many`` on the
-# pool's native workers (up to ``pool.max_size`` sessions at once, the same bound), each await getting its own
-# signature or its own exception. A lone await, or data that is not ``bytes``, takes the ordinary path.
-
-_GATHERING: dict[Any, dict[tuple[int, Any], tuple[KeyLike, list[bytes], list[Any]]]] = {}
-
-
-def sign_async(key: KeyLike, data: Any, mechanism: Any) -> Awaitable[bytes]:
-    """``key.sign(data, mechanism)`` for a running event loop, gathered with the other signatures asked of the same
-    key and mechanism in this loop turn (see above)."""
-    group = (id(key), mechanism)
-    try:
-        loop = asyncio.get_running_loop()
-        hash(group)
-    except (RuntimeError, TypeError):  # no loop (run_async says so), or a mechanism object that cannot be a key
-        loop = None
-    if loop is None or type(data) is not bytes:  # a stream, or nothing to gather with: the ordinary path
-        return run_async(key, key.sign, data, mechanism)  # type: ignore[attr-defined]
-    waiting = _GATHERING.setdefault(loop, {})
-    batch = waiting.get(group)
-    if batch is None:
-        batch = waiting[group] = (key, [], [])
-        loop.call_soon(_sign_gathered, loop, group)
-    future = loop.create_future()
-    batch[1].append(data)
-    batch[2].append(future)
-    return future
-
-
-def _sign_gathered(loop: Any, group: tuple[int, Any]) -> None:
-    """The loop turn's callback: hand the gathered awaits of one key and mechanism to the pool as one batch. It runs
-    inside the event loop, so nothing may escape it: if the batch cannot even start (the pool or library was closed
-    meanwhile), every await gets that error, the one the synchronous call raises."""
-    waiting = _GATHERING.get(loop, {})
-    key, messages, futures = waiting.pop(group)
-    if not waiting:
-        _GATHERING.pop(loop, None)
-    mechanism = group[1]
-    try:
-        if len(messages) == 1:
-            inner = run_async(key, key.sign, messages[0], mechanism)  # type: ignore[attr-defined]
-        else:
-            workers = min(len(messages), key.session._executor_pool().max_size)
-            inner = run_async(key, key.sign_many, messages, mechanism, workers=workers, on_error="return")  # type: ignore[attr-defined]
-    except Exception as exc:
-        for future in futures:
-            if not future.done():
-                future.set_exception(exc)
-        return
-    inner.add_done_callback(lambda done: _hand_out(done, futures))  # type: ignore[attr-defined]
-
-
-def _hand_out(done: Any, futures: list[Any]) -> None:
-    """Each await gets its own signature or exception; a failure of the whole call reaches every await."""
-    failure = done.exception() if not done.cancelled() else None
-    results = None if failure is not None or done.cancelled() else done.result()
-    if not isinstance(results, list):
-        results = [results] * len(futures)
-    for future, result in zip(futures, results, strict=True):
-        if future.done():  # cancelled by its awaiter meanwhile
-            continue
-        if done.cancelled():
-            future.cancel()
-        elif failure is not None:
-            future.set_exception(failure)
-        elif isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)

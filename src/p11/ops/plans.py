@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from p11._cffi import lib
 from p11._native import Mechanism as NativeMechanism
+from p11._native import mechanism_for
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag
 from p11.encodings.attributes import attribute_name, is_marker
 from p11.errors import CryptokiError, KeyCapabilityError, MechanismNotSupported, error_class
+from p11.interfaces import KeyCache
 from p11.mechanisms import HASHES, OAEP, HashInfo, Parameters, digest_info
 from p11.ops import oaep
 
@@ -128,7 +130,6 @@ _EXPLAINED = frozenset(
         "CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT",
     )
 )
-_PLAN_CACHE_MAX = 64
 
 
 # -- planning ---------------------------------------------------------------------------------------------------
@@ -136,20 +137,17 @@ _PLAN_CACHE_MAX = 64
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
-    """What will run on the token: ``mechanism`` with ``arg`` (an int, or the parameter object's C mechanism),
-    after hashing in software with ``prehash`` (wrapped in a DigestInfo when ``digest_info``). ``native`` is the
-    same ``CK_MECHANISM`` prepared once for :mod:`p11._native` (it keeps the parameter struct alive)."""
+    """What will run on the token: ``mechanism`` as ``native``, its one ``CK_MECHANISM`` (parameter included: what
+    :meth:`p11.mechanisms.Parameters.build` made, or the shared parameterless one), after hashing in software with
+    ``prehash`` (wrapped in a DigestInfo when ``digest_info``). The one-crossing calls of :mod:`p11._native` take
+    ``native`` as it is; the multi-part path hands it to the cffi functions (by its address)."""
 
     mechanism: Mechanism
-    arg: Any
+    native: NativeMechanism = dataclasses.field(repr=False, compare=False)
     prehash: HashInfo | None = None
     digest_info: bool = False
     truncate: int | None = None  # ECDSA: keep this many leading digest bytes (the curve order's size)
     wrap: Callable[[Callable[[Any], bytes]], Callable[[Any], bytes]] | None = None  # e.g. OAEP unpadding
-    native: NativeMechanism = dataclasses.field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "native", NativeMechanism.of(self.arg))
 
     def bound(self, call: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
         """The whole operation around the token ``call``: the call itself, or ``wrap(call)`` (software OAEP
@@ -198,15 +196,16 @@ def _mechanism_of(mechanism: Any) -> tuple[Mechanism, Parameters | None]:
     )
 
 
-def _arg(mechanism: Mechanism, params: Parameters | None) -> Any:
-    return params.ck(mechanism) if params is not None else int(mechanism)
+def _native(mechanism: Mechanism, params: Parameters | None) -> NativeMechanism:
+    """The ``CK_MECHANISM`` of ``mechanism`` with ``params`` (built once by the parameter object), or without one."""
+    return params.build(mechanism) if params is not None else mechanism_for(mechanism)
 
 
 def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLike | None = None) -> Plan:
     """The :class:`Plan` for ``op`` with ``mechanism`` on ``key`` (or, for a digest, on ``session``'s token)."""
     if key is not None:
-        cache = key._plans
-        cache_key = (op.flag, mechanism)  # the key's one cache dict: p11.ops.operations keys its entries by name
+        cache = key.cache.plans
+        cache_key = (op.flag, mechanism)
         try:
             found = cache.get(cache_key)
         except TypeError:  # an unhashable mechanism: let _mechanism_of say what is wrong with it
@@ -234,24 +233,25 @@ def plan(key: KeyLike | None, mechanism: Any, op: Operation, session: SessionLik
         if bits is not None and (bits + 7) // 8 < result.prehash.size:
             result = dataclasses.replace(result, truncate=(bits + 7) // 8)
     if key is not None:
-        if len(key._plans) >= _PLAN_CACHE_MAX:
-            key._plans.clear()
+        plans = key.cache.plans
+        if len(plans) >= KeyCache.LIMIT:
+            plans.clear()
         with contextlib.suppress(TypeError):
-            key._plans[(op.flag, mechanism)] = result
+            plans[(op.flag, mechanism)] = result
     return result
 
 
 def _choose(token: Any, kind: Mechanism, params: Parameters | None, op: Operation) -> Plan:
     if token.supports(kind, op.flag):
-        return Plan(kind, _arg(kind, params))
+        return Plan(kind, _native(kind, params))
     if params is not None:
         for alt in params.alternatives:
             if token.supports(alt, op.flag):
-                return Plan(alt, _arg(alt, params))
+                return Plan(alt, _native(alt, params))
     if op in (SIGN, VERIFY) and kind in _HASH_THEN_SIGN:
         hash_, raw = _HASH_THEN_SIGN[kind]
         if token.supports(raw, op.flag):
-            return Plan(raw, _arg(raw, params), prehash=hash_, digest_info=raw == Mechanism.RSA_PKCS)
+            return Plan(raw, _native(raw, params), prehash=hash_, digest_info=raw == Mechanism.RSA_PKCS)
     raise MechanismNotSupported(kind, token.label, op.name)
 
 
@@ -266,16 +266,17 @@ def _oaep_decrypt(key: KeyLike, token: Any, params: OAEP) -> Plan:
     else raw RSA on the token and the padding removed in constant time here (:mod:`p11.ops.oaep`), else an error
     saying what the token offers."""
     kind = Mechanism.RSA_PKCS_OAEP
-    direct = Plan(kind, _arg(kind, params))
+    direct = Plan(kind, _native(kind, params))
     if token.supports(kind, DECRYPT.flag):
-        gate = key.session._fl  # before the handle: see p11.interfaces.SessionLike
-        on_token = key.session._bind("decrypt", direct.native, key.handle, 0, gate)
+        channel = key.session.channel
+        gate = channel.gate  # before the handle: see p11.interfaces.ChannelLike
+        on_token = channel.bind("decrypt", direct.native, key.handle, 0, gate)
         if checked(oaep.token_does, key, direct, DECRYPT, key, params, on_token):  # a key without CKA_DECRYPT: say so
             return direct
     raw = Mechanism.RSA_X_509
     if token.supports(raw, DECRYPT.flag) and _allows(key, raw):
         k = ((key.key_size or 0) + 7) // 8
-        return Plan(raw, int(raw), wrap=oaep.unpadding(params, k))
+        return Plan(raw, mechanism_for(raw), wrap=oaep.unpadding(params, k))
     offered = sorted(f"CKM_{m.name}" for m in token.mechanisms() if "RSA" in m.name and token.supports(m, DECRYPT.flag))
     oaep_note = (
         f"its CKM_RSA_PKCS_OAEP does not take {params._describe()}"
@@ -346,4 +347,4 @@ def checked(fn: Callable[..., Any], key: KeyLike, p: Plan, op: Operation, *args:
 
 def run_init(fn: Callable[..., Any], handle: int, p: Plan, key: KeyLike, op: Operation) -> None:
     """``C_*Init(session, mechanism, key)`` through :func:`checked`."""
-    checked(fn, key, p, op, handle, p.arg, key.handle)
+    checked(fn, key, p, op, handle, p.native, key.handle)

@@ -15,7 +15,7 @@ import contextlib
 import datetime
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -53,6 +53,7 @@ from p11.uri import URI
 
 if TYPE_CHECKING:
     from p11.api.session import Session
+    from p11.crypto.keys import TokenPrivateKey
 
 __all__ = ["CertificateAuthority"]
 
@@ -370,9 +371,10 @@ class CertificateAuthority:
             recorded = f"the module recorded in {str(target.path / SETTINGS_NAME)!r}"
             path = module_path_for(key_uri, module=module, default=settings.module, default_named_by=recorded,
                                    allow_modules=allow_modules)
-            signer = open_uri(key_uri.replace(type="private"), pin=pin, module=path)
-            if isinstance(signer, PrivateKey):  # a key type cryptography has no interface for: say which
-                signer = token_key(signer)
+            opened = open_uri(key_uri.replace(type="private"), pin=pin, module=path)
+            # type=private: a token key's cryptography adapter, or the p11 key of a type cryptography has no
+            # interface for (token_key says which).
+            signer = token_key(opened) if isinstance(opened, PrivateKey) else cast("TokenPrivateKey", opened)
         return cls(target.path, certificate, chain, key_uri, signer, settings, lock_timeout=lock_timeout)
 
     # -- issuing ------------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from p11._exception import P11Error  # pure Python: see above
+
 __all__ = ["SoftHSM", "SoftHSMNotFound", "TokenSpec", "find_softhsm_module"]
 
 # Where distributions put the module; P11_MODULE overrides all of them.
@@ -42,7 +44,7 @@ INSTALL_HINT = (
 )
 
 
-class SoftHSMNotFound(RuntimeError):
+class SoftHSMNotFound(P11Error, RuntimeError):
     """SoftHSM2 (its module or ``softhsm2-util``) is not installed; the message says how to install it."""
 
 

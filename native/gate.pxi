@@ -13,7 +13,7 @@ from gated cimport *
 
 from p11.errors import check as _check
 
-cdef p11_gate* _gate(object address) except NULL:
+cdef p11_gate* _gate_at(object address) except NULL:
     """The gate at ``address``: an int (``Module.gate_address``), or a ``p11.lowlevel.Module`` (made ready first)."""
     cdef uintptr_t a
     cdef p11_gate* g
