@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import p11
 from p11 import errors, lowlevel
 from p11._cffi import lib
 from p11.constants import Mechanism, MechanismFlag, SessionFlag, SessionState, SlotFlag, TokenFlag
@@ -260,18 +261,17 @@ def test_context_specific_login_without_operation(module: lowlevel.Module, user_
         module.C_Login(user_session, lib.CKU_CONTEXT_SPECIFIC, USER_PIN)
 
 
-def test_a_slot_the_module_does_not_have_ends_no_session(module: lowlevel.Module, slot: int) -> None:
-    # Reported as a possibly lost device (CKR_SLOT_ID_INVALID): the module answers for its other slots, so no new
-    # generation may begin; one did (ending every session of the process, on every token) before the check.
+def test_a_slot_the_module_does_not_have_ends_no_session(module: lowlevel.Module, softhsm: SoftHSM) -> None:
+    # Reported as a possibly lost device (CKR_SLOT_ID_INVALID) while a session of this process is open on a token
+    # that answers: no new generation may begin; one did (ending every session of the process, on every token).
+    token = p11.load(softhsm.module_path).get_token(label=softhsm.label)
+    assert token.library.module is module
     generation = module.generation
-    session = module.C_OpenSession(slot, lib.CKF_SERIAL_SESSION)
-    try:
+    with token.open() as session:
         for _ in range(3):
             with pytest.raises(errors.SlotIdInvalid):
                 module.C_GetSlotInfo(0xDEAD)
             with pytest.raises(errors.SlotIdInvalid):
                 module.C_GetTokenInfo(0xDEAD)
         assert module.generation == generation
-        assert module.C_GetSessionInfo(session).slot_id == slot
-    finally:
-        module.C_CloseSession(session)
+        assert session.info().slot_id == token.slot.id

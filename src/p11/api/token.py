@@ -25,7 +25,7 @@ from p11.api.uris import uri_for_token
 from p11.constants import KeyType, Mechanism, MechanismFlag, SessionState, TokenFlag, UserType
 from p11.errors import CryptokiError, error_class
 from p11.logins import LoginRecord, logged_in_user
-from p11.lowlevel.health import renewing
+from p11.lowlevel.health import count_sessions_with, renewing
 from p11.lowlevel.marshal import pin_bytes, size_arg
 from p11.lowlevel.module import on_generation_change
 from p11.lowlevel.types import MechanismInfo, TokenInfo
@@ -69,7 +69,12 @@ def _after_new_generation(module: lowlevel.Module) -> None:
         token._generation_ended()
 
 
+def _sessions_elsewhere(module: object, slot_id: int) -> bool:
+    return any(t._module is module and t._slot_id != slot_id and bool(t._sessions) for t in list(_TOKENS))
+
+
 on_generation_change(before=_before_generation_ends, after=_after_new_generation)
+count_sessions_with(_sessions_elsewhere)
 
 
 class Token:

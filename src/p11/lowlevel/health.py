@@ -15,9 +15,9 @@ The rule:
 * A report starts a *probe* (:meth:`ModuleHealth.probe`): ``C_GetTokenInfo`` of the slot, then a session opened,
   asked for its state and closed (``C_GetSlotList`` when no slot is known). The module is healthy when one of
   :data:`PROBE_PAUSES` attempts passes: an error of the moment (an injected fault, a file being rewritten) is not
-  a lost device. Nor is one slot's trouble while another slot's token passes the probe: a renewal ends every
-  session of the process on every token, so a pulled card, a deleted token or a mistyped slot number never
-  starts one while the module serves other tokens. After a healthy verdict reports are
+  a lost device. Nor is one slot's trouble while the process has sessions on another slot whose token passes the
+  probe: a renewal ends every session of the process on every token, so a pulled card, a deleted token or a
+  mistyped slot number never starts one while the module serves other tokens in use. After a healthy verdict reports are
   not probed again for :data:`QUIET` seconds.
 * Unhealthy: :meth:`p11.lowlevel.Module.renew` starts a new generation (the fork machinery: stop and wait for the
   calls in flight, bounded; ``C_Finalize`` whatever it answers; a new call gate; ``C_Initialize``). Sessions of
@@ -53,6 +53,7 @@ __all__ = [
     "SETTLE",
     "SUSPECT",
     "ModuleHealth",
+    "count_sessions_with",
     "renewing",
 ]
 
@@ -122,6 +123,17 @@ FIRST_BACKOFF: Final = 0.05
 MAX_BACKOFF: Final = 2.0
 
 
+# Asked (module, slot id) whether this process has sessions open on the module's other slots: the layers that
+# open sessions register here (p11.api: its tokens' explicit sessions and pools), as they register generation hooks.
+_SESSIONS_ELSEWHERE: list[Callable[[Module, int], bool]] = []
+
+
+def count_sessions_with(in_use: Callable[[Module, int], bool]) -> None:
+    """Register ``in_use(module, slot_id)``: whether sessions are open on the module's slots other than
+    ``slot_id`` (a renewal would end them). Must be quick and must not raise."""
+    _SESSIONS_ELSEWHERE.append(in_use)
+
+
 class ModuleHealth:
     """The health of one loaded :class:`~p11.lowlevel.Module` (``module.health``): the probe, the verdict and the
     renewals. See the module docstring for the rule."""
@@ -173,12 +185,14 @@ class ModuleHealth:
         self.last_error = rv
         return False
 
-    def _answers_elsewhere(self, slot_id: int | None) -> bool:
-        """Whether another slot's token passes the probe although ``slot_id`` does not. Then one slot's trouble
-        (a card pulled, a token deleted, a slot number made up) is the caller's error, not a lost module: a
-        renewal would end every session of the process on every token, for nothing. (A slot missing from the
-        list proves nothing: a restarting ``p11-kit server`` lists none for a while.)"""
-        if slot_id is None:
+    def _spares_other_tokens(self, slot_id: int | None) -> bool:
+        """Whether a renewal for ``slot_id``'s trouble would end sessions this process has open on other tokens
+        that still answer. Then one slot's trouble (a card pulled, a token deleted, a slot number made up) is the
+        caller's error, not a lost module: renewing would end every session of the process, for nothing. With no
+        session elsewhere nothing is lost, and a renewal is what brings a SoftHSM token back that another
+        process was rewriting when this one initialised (pre-fork workers starting at once). (A slot missing
+        from the list proves nothing: a restarting ``p11-kit server`` lists none for a while.)"""
+        if slot_id is None or not any(in_use(self._module, slot_id) for in_use in _SESSIONS_ELSEWHERE):
             return False
         funcs = self._module._funcs
         try:
@@ -241,7 +255,7 @@ class ModuleHealth:
                 return False
             if self._state == DOWN and now < self._next_try:
                 return False
-            if module.initialized and (self.probe(slot_id) or self._answers_elsewhere(slot_id)):
+            if module.initialized and (self.probe(slot_id) or self._spares_other_tokens(slot_id)):
                 self._healthy()  # (not initialised: a renewal failed; try again)
                 return False
             self.last_error = rv
