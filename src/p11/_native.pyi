@@ -1,7 +1,7 @@
 """Stub of ``p11._native`` (Cython, ``native/*.pxi``): the Python-visible API of the hot paths, typed.
 
-Hand-written from the ``def``/``cdef class`` signatures in ``native/``; ``tests/test_stubs.py`` checks that it names
-exactly the public names the compiled module exports. Conventions, as in ``native/ops.pxi``:
+Hand-written from the ``def``/``cdef class`` signatures in ``native/``; ``tests/header/test_stubs.py`` checks that it
+names exactly the public names the compiled module exports. Conventions, as in ``native/ops.pxi``:
 
 * ``gate`` is the module's call gate: the int ``p11.lowlevel.Module.gate_address`` (the fast path) or
   the lowlevel Module itself (anything with a ``gate_address``).

@@ -104,7 +104,7 @@ PROFILES: tuple[Profile, ...] = (
         seen="SoftHSM 2.6.1 (Debian 12): a token that softhsm2-util initialises in another process is absent from "
         "C_GetSlotList until C_Finalize + C_Initialize (its object store lists token directories once); "
         "C_WaitForSlotEvent answers CKR_NO_EVENT with CKF_DONT_BLOCK, always, and CKR_FUNCTION_NOT_SUPPORTED "
-        "without (tests/test_slot_events.py).",
+        "without (tests/api/test_slot_events.py).",
     ),
     Profile(
         name="p11-kit client (RPC to a p11-kit server)",
