@@ -62,9 +62,11 @@ def test_per_use_logins_are_clean_under_valgrind(softhsm: SoftHSM, label: str) -
     # Valgrind runs the child some 50 times slower, and slower still on a busy machine: the check is that the paths
     # ran at all (a right PIN and a refused one, on several threads), not how often they ran.
     proc = run_child(
-        softhsm, label, reps=2, seconds=12, prefix=valgrind, extra_env={"PYTHONMALLOC": "malloc"}, timeout=900
+        softhsm, label, reps=2, seconds=20, prefix=valgrind, extra_env={"PYTHONMALLOC": "malloc"}, timeout=900
     )
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-8000:])
     assert proc.stdout.strip().endswith("ok")
     done, refused = counts(proc)
-    assert done >= 1 and refused >= 1  # both paths ran (CI under load did 3 uses in the budget; 4 was asked)
+    # Both paths ran: each worker's first two uses are a right PIN and a wrong one (CI under load once managed only 3
+    # uses in the budget, all with a right PIN, when the PINs were all drawn at random).
+    assert done >= 1 and refused >= 1
