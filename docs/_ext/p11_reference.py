@@ -2,7 +2,7 @@
 
 Nothing here lists a class or a function. The public surface is found, not typed:
 
-* the modules in ``p11.__all__`` (``p11.constants``, ``p11.errors``, ``p11.mechanisms``), ``p11.uri``, and every
+* :data:`PUBLIC_MODULES` (``p11`` and its modules: ``p11.constants``, ``p11.uri``, ``p11.opener`` ...), and every
   subpackage of ``p11`` whose name has no underscore and is not one of :data:`INTERNAL` (so a new public package,
   ``p11.integrations`` say, gets its page without anyone editing the docs), plus :data:`PUBLIC_SUBMODULES`;
 * each module's ``__all__`` is what it exports. A name is documented once, on the page of the public module that is
@@ -45,23 +45,26 @@ import p11
 
 logger = logging.getLogger(__name__)
 
+#: The services programs (and the ``p11`` command) use besides the core: finding tokens and objects by URI, module
+#: trust and lookup, PINs, attribute words, safe file reads and writes, throughput measurement. A name the core
+#: ``p11`` exports as well (``p11.open``, whose home is ``p11.opener``) is documented on the core page.
+SERVICE_MODULES = (
+    "p11.opener", "p11.attributes", "p11.modules", "p11.trust", "p11.pin_sources", "p11.files", "p11.safewrite",
+    "p11.throughput",
+)
 #: The top-level modules of the reference besides the subpackages found (``p11`` itself first: the core API).
-PUBLIC_MODULES = ("p11", "p11.constants", "p11.errors", "p11.mechanisms", "p11.uri")
+PUBLIC_MODULES = ("p11", "p11.constants", "p11.errors", "p11.mechanisms", "p11.uri", *SERVICE_MODULES)
 #: Public packages whose submodules are implementation although their names have no underscore (they predate that
-#: rule; issue 22 renames them, and then this set can empty): only the package itself and PUBLIC_SUBMODULES get pages.
+#: rule): the package's ``__all__`` is the door, and only the package itself and PUBLIC_SUBMODULES get pages.
 #: In every other public package (``p11.integrations`` ...), each submodule whose name has no underscore is public.
 LEGACY_PACKAGES = frozenset({"p11.aws", "p11.crypto", "p11.pki", "p11.testing"})
 #: Submodules of LEGACY_PACKAGES that are public contracts although their package's ``__all__`` does not name them.
 PUBLIC_SUBMODULES = ("p11.aws.compat", "p11.testing.plugin")
 #: Top-level modules and packages of p11 that are implementation: their public objects are documented where
-#: ``p11`` (or a public package) exports them. Issue 22 underscores these, after which this list can shrink to
-#: nothing: an underscored name is internal anyway. ``cli`` is documented as the command, on its own page.
-INTERNAL = frozenset(
-    {
-        "api", "ops", "lowlevel", "encodings", "cli", "defaults", "files", "interfaces", "logins", "modules",
-        "opener", "pin_sources", "quirks", "safewrite", "throughput", "trust",
-    }
-)
+#: ``p11`` (or a public module) exports them, and nothing outside the core imports them (the ``p11`` command
+#: included: import-linter's ``cli-public-doors`` contract, tests/project/test_public_doors.py). ``cli`` is
+#: documented as the command, on its own page.
+INTERNAL = frozenset({"api", "ops", "lowlevel", "encodings", "cli", "defaults", "interfaces", "logins", "quirks"})
 
 API_DIR = "api"
 
@@ -142,9 +145,10 @@ def _home_module(obj: object, exporters: list[str]) -> str:
     if inspect.ismodule(obj):
         real = obj.__name__
     prefixes = [m for m in exporters if real == m or real.startswith(m + ".")]
-    if prefixes:
-        return max(prefixes, key=len)
-    return exporters[0]
+    if not prefixes:
+        return exporters[0]
+    home = max(prefixes, key=len)
+    return "p11" if home in SERVICE_MODULES and "p11" in exporters else home
 
 
 def resolve_type_checking_imports() -> None:
@@ -335,11 +339,11 @@ def _undocumented(cls: type, names: list[str]) -> Iterator[str]:
             yield name
 
 
-def _data_doc(module: ModuleType, export: str, obj: object) -> str | None:
-    """A data export's ``#:`` comment, from whichever module under the package defined it."""
-    package = module.__name__
+def _data_doc(export: str, obj: object) -> str | None:
+    """A data export's ``#:`` comment, from whichever module of p11 defined it under that name (a public module
+    re-exports, say, ``p11.opener.CLASS_FOR_TYPE`` from the internal module that defines it)."""
     for name, mod in sorted(sys.modules.items()):
-        if mod is None or not (name == package or name.startswith(package + ".")):
+        if mod is None or not (name == "p11" or name.startswith("p11.")):
             continue
         if getattr(mod, export, _MISSING) is not obj:
             continue
@@ -453,9 +457,8 @@ def _entry(
         if not doc:
             logger.warning("%s has no docstring", qualified, type="p11", subtype="docstring")
         return f".. py:function:: {export}\n   :no-index-entry:\n\n   A pytest fixture. {_indent(doc).strip()}\n\n"
-    # data: its doc comment (``#:``), wherever in the package it was defined
-    module = importlib.import_module(module_name)
-    doc = _data_doc(module, export, obj)
+    # data: its doc comment (``#:``), wherever in p11 it was defined under that name
+    doc = _data_doc(export, obj)
     if doc is None:
         logger.warning("%s has no doc comment (#: above its definition)", qualified, type="p11", subtype="docstring")
     value = repr(obj)

@@ -34,13 +34,15 @@ from typing import Any
 
 from p11._cffi import ffi, lib
 from p11._native import Mechanism as NativeMechanism
-from p11.constants import MGF, KeyDerivation, Mechanism
+from p11.constants import MGF, KeyDerivation, KeyType, Mechanism
 from p11.encodings.der import TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE, encode_oid, encode_tlv
 from p11.lowlevel.marshal import param_in, size_arg
 
 __all__ = [
     "CBC",
     "CTR",
+    "DEFAULT_SIGN",
+    "DEFAULT_WRAP",
     "ECDH1",
     "GCM",
     "OAEP",
@@ -56,6 +58,17 @@ __all__ = [
 ]
 
 _NULL = ffi.NULL
+
+#: The mechanism ``key.sign``/``key.verify`` use when the caller names none, by key type (the hash is SHA-256).
+DEFAULT_SIGN: dict[KeyType, Mechanism] = {
+    KeyType.RSA: Mechanism.SHA256_RSA_PKCS,
+    KeyType.EC: Mechanism.ECDSA_SHA256,
+    KeyType.EC_EDWARDS: Mechanism.EDDSA,
+    KeyType.GENERIC_SECRET: Mechanism.SHA256_HMAC,
+    KeyType.AES: Mechanism.AES_CMAC,
+}
+#: The mechanism ``wrap_key``/``unwrap_key`` use when the caller names none, by the wrapping key's type.
+DEFAULT_WRAP: dict[KeyType, Mechanism] = {KeyType.AES: Mechanism.AES_KEY_WRAP}
 
 
 # -- hashes -----------------------------------------------------------------------------------------------------

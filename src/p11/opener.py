@@ -49,7 +49,7 @@ What happens, in order:
 **Sessions, threads, fork.** The object is bound to its token's session pool, as ``token.get_key(...)`` objects
 are: it works from any thread (each call borrows a pooled session), in a child process after ``fork()`` (it finds
 itself again by identity), and after the module had to be started again (a network HSM or p11-kit server that
-restarted: :mod:`p11.lowlevel.health`). For that the pool must be able to log in again by itself, so the PIN is kept
+restarted: ``p11.lowlevel.health``). For that the pool must be able to log in again by itself, so the PIN is kept
 as the URI holds it: a ``pin-source`` file is read afresh for each login (never kept in memory), a ``pin-value`` is
 kept (it is in the URI the caller holds anyway); a ``pin`` argument only with ``keep_pin=True``. Without it a child
 process is not logged in, and a private key says so (:class:`~p11.errors.StaleObject`, with what to do).
@@ -76,6 +76,7 @@ from p11.api.objects import Object, PrivateKey
 from p11.api.token import Token
 from p11.api.uris import (
     CLASS_FOR_TYPE,
+    TYPE_FOR_CLASS,
     library_attributes,
     object_attributes,
     slot_attributes,
@@ -106,8 +107,12 @@ if TYPE_CHECKING:
     from p11.api.session import Session
     from p11.ops.context_login import ContextPin
 
+# URIs to tokens and objects (found here) and back (built by p11.api.uris, published here: one public door for both
+# directions, the one the p11 command uses).
 __all__ = [
+    "CLASS_FOR_TYPE",
     "MODULE_ENV",
+    "TYPE_FOR_CLASS",
     "ModuleNotSpecified",
     "PinSourceError",
     "find_object",
@@ -115,12 +120,16 @@ __all__ = [
     "library_for",
     "matching_tokens",
     "module_path_for",
+    "object_attributes",
     "object_template",
     "open",
     "open_session",
     "pin_source_path",
     "read_pin",
     "read_pin_source",
+    "token_attributes",
+    "uri_for_object",
+    "uri_for_token",
 ]
 
 # How many candidates an error message lists, and how many objects a failed search looks at to explain itself.

@@ -15,11 +15,12 @@ from typing import Final
 
 from p11.errors import FileTooLarge, NotARegularFile, PinSourceError, URIError
 from p11.files import read_small_file
+from p11.lowlevel.marshal import pin_bytes  # the one rule for a PIN's bytes, public from here
 from p11.uri import URI
 
-__all__ = ["PIN_FILE_LIMIT", "check_pin_attributes", "pin_source_path", "read_pin", "read_pin_source"]
+__all__ = ["PIN_FILE_LIMIT", "check_pin_attributes", "pin_bytes", "pin_source_path", "read_pin", "read_pin_source"]
 
-# A PIN file larger than this is not a PIN file (and /dev/zero must not be read forever).
+#: A PIN file larger than this is not a PIN file (and /dev/zero must not be read forever).
 PIN_FILE_LIMIT: Final = 4096
 _SCHEME_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: C: is a drive
 

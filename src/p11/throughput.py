@@ -25,6 +25,7 @@ CHUNK_SECONDS = 0.001
 
 
 def _nothing() -> None:
+    """Nothing to release: what a workload that holds nothing closes."""
     return None
 
 
@@ -136,4 +137,6 @@ def _run_threads(works: list[Workload], chunks: list[int], seconds: float) -> li
 
 
 def median(values: list[float]) -> float:
+    """The median of the rounds' rates: the figure ``p11 bench`` and the benchmarks report (one slow round, a
+    neighbour's burst, does not move it)."""
     return statistics.median(values)

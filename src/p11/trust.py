@@ -5,7 +5,7 @@ A URI's ``module-path`` or ``module-name``, and the module a CA directory record
 configuration files that other people may be able to edit. So a module that only data names is loaded when it is
 one of these (checked in this order):
 
-* a module file this process has loaded already (:func:`p11.load`, :func:`p11.lowlevel.load`, the ``p11``
+* a module file this process has loaded already (:func:`p11.load`, ``p11.lowlevel.load``, the ``p11``
   command's ``--module`` / ``--module-name``): the caller named it, and its code runs here anyway;
 * the file ``P11_MODULE`` names: the caller's own environment;
 * a file on the allow-list the caller passes (``allow_modules=`` of :func:`p11.open`; the ``p11`` command reads
@@ -112,7 +112,7 @@ def trusted_module(path: str | os.PathLike[str], *, named_by: str, allow_modules
     """The path to load for the module ``path`` that data named (``named_by`` says what named it: "the URI's
     module-path" …): the trusted path of the same file (see the module docstring), or
     :class:`~p11.errors.UntrustedModule`. A path that names no regular file raises what
-    :func:`p11.lowlevel.loader.module_file` raises (:class:`~p11.errors.ModuleLoadError`, ``ValueError``)."""
+    ``p11.lowlevel.loader.module_file`` raises (:class:`~p11.errors.ModuleLoadError`, ``ValueError``)."""
     entries = _allow_list(allow_modules)
     candidate = module_file(path)
     if candidate.identity is None:

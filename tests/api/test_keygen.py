@@ -193,7 +193,7 @@ def test_generation_mechanisms_are_the_expected_ones(token):
 
 
 def test_usage_attributes_go_to_the_class_that_has_them():
-    from p11.ops.keygen import usage_attributes
+    from p11.attributes import usage_attributes
 
     assert usage_attributes(["sign", "verify"], ObjectClass.PRIVATE_KEY) == {Attribute.SIGN: True}
     assert usage_attributes(["sign", "verify"], ObjectClass.PUBLIC_KEY) == {Attribute.VERIFY: True}

@@ -18,6 +18,7 @@ only by the session functions (``pip install p11[aws]``); the signer needs neith
 
 from __future__ import annotations
 
+from p11.aws.credentials import credential_process_document
 from p11.aws.errors import (
     ClientCertificateRejected,
     CredentialsError,
@@ -27,13 +28,14 @@ from p11.aws.errors import (
     CredentialsTLSError,
     TokenKeyError,
 )
-from p11.aws.iot import iot_session, mtls_client
-from p11.aws.mtls import MtlsClient
+from p11.aws.iot import iot_fetcher, iot_session, mtls_client
+from p11.aws.mtls import DEFAULT_TIMEOUT, MtlsClient
 from p11.aws.secret import import_secret
 from p11.aws.sessions import signing_session, sts_session
 from p11.aws.signer import SigV4Signer
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "ClientCertificateRejected",
     "CredentialsError",
     "CredentialsFetchError",
@@ -43,7 +45,9 @@ __all__ = [
     "MtlsClient",
     "SigV4Signer",
     "TokenKeyError",
+    "credential_process_document",
     "import_secret",
+    "iot_fetcher",
     "iot_session",
     "mtls_client",
     "signing_session",

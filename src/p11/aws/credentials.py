@@ -57,7 +57,7 @@ def check_metadata(fields: Mapping[str, Any], names: Mapping[str, str]) -> Metad
 
 
 def credential_process_document(metadata: Metadata) -> dict[str, Any]:
-    """What a ``credential_process`` prints for ``metadata`` (from :func:`check_metadata`): the document every AWS SDK
+    """What a ``credential_process`` prints for ``metadata`` (from ``check_metadata``): the document every AWS SDK
     and the AWS CLI read, ``{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}``.
 
     The expiration is written ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds, rounded down): the ISO 8601 / RFC 3339

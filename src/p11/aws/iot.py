@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from p11.aws.credentials import Metadata, check_metadata, refreshing_session
 from p11.aws.errors import CredentialsFormatError, CredentialsProviderError, CredentialsTLSError
-from p11.aws.mtls import TIMEOUT, Endpoint, MtlsClient, TokenKeyRef
+from p11.aws.mtls import DEFAULT_TIMEOUT, Endpoint, MtlsClient, TokenKeyRef
 from p11.files import read_small_file
 
 __all__ = [
@@ -128,7 +128,7 @@ def mtls_client(
     certificate: str | Path | bytes,
     key: Any,
     ca_file: str | Path | bytes | None = None,
-    timeout: float = TIMEOUT,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> MtlsClient:
     """An HTTPS client over mutual TLS whose client key is the token key ``key`` (an RFC 7512 URI or a p11 key):
     ``client.request("POST", "/path", headers, body)`` / ``client.get(...)`` give ``(status, body)``.
@@ -207,7 +207,7 @@ def iot_fetcher(
     certificate: str | Path,
     key: Any,
     ca_file: str | Path | None = None,
-    timeout: float = TIMEOUT,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> CredentialsFetcher:
     """What fetches credentials for :func:`iot_session` (and ``p11 aws credentials``): the arguments checked, the
     certificate checked against the key, no connection made yet. Each call of the result is one fetch."""

@@ -49,9 +49,10 @@ from typing import Any
 
 from p11.aws.errors import ClientCertificateRejected, CredentialsFormatError, CredentialsTLSError
 
-__all__ = ["BODY_LIMIT", "TIMEOUT", "Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
+__all__ = ["BODY_LIMIT", "DEFAULT_TIMEOUT", "Endpoint", "MtlsClient", "TokenKeyRef", "pkcs11_lib"]
 
-TIMEOUT = 10.0  # default seconds for each step: the server check, the connection, the answer
+#: Default seconds for each step of a credentials fetch over mTLS: the server check, the connection, the answer.
+DEFAULT_TIMEOUT = 10.0
 BODY_LIMIT = 64 * 1024  # the credentials provider answers about 1.5 KiB: a longer answer is not credentials
 _PROBE_WAIT = 2.0  # seconds a TLS 1.3 server has to send certificate_required after the handshake
 # What a server answers a client that sends no certificate when it requires one (OpenSSL's reason names).
@@ -161,7 +162,7 @@ class MtlsClient:
     private_key: bytes | None = field(default=None, repr=False)
     ca: bytes | None = None
     verify_peer: bool = True
-    timeout: float = TIMEOUT  # seconds for each step (module docstring): no step waits longer
+    timeout: float = DEFAULT_TIMEOUT  # seconds for each step (module docstring): no step waits longer
 
     def _tls_context(self) -> Any:
         from awscrt.io import ClientTlsContext, TlsContextOptions

@@ -6,15 +6,14 @@ from typing import Any
 
 import click
 
-from p11.api.library import load
-from p11.api.token import Token
+from p11 import Token, load
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import emit, printable
 from p11.cli.select import PIN_ENV, SO_PIN_ENV, Selection, confirm, secret
 from p11.constants import UNAVAILABLE_INFORMATION, TokenFlag
-from p11.lowlevel.marshal import pin_bytes
+from p11.pin_sources import pin_bytes
 
 __all__: list[str] = []
 

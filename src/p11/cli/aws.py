@@ -27,11 +27,8 @@ from typing import Final
 
 import click
 
-from p11.api.objects import PrivateKey
-from p11.aws import import_secret
-from p11.aws.credentials import credential_process_document
-from p11.aws.iot import iot_fetcher
-from p11.aws.mtls import TIMEOUT
+from p11 import PrivateKey
+from p11.aws import DEFAULT_TIMEOUT, credential_process_document, import_secret, iot_fetcher
 from p11.cli.app import cli
 from p11.cli.command import Seconds, p11_command
 from p11.cli.describe import object_info
@@ -93,7 +90,7 @@ def _need_awscrt() -> None:
 @click.option("--thing-name", required=True, metavar="NAME", help="The thing the certificate is attached to.")
 @click.option("--cert", required=True, metavar="FILE", help="The device certificate (PEM), issued for the key.")
 @click.option("--ca", metavar="FILE", help="CA bundle that verifies the endpoint (default: the system's trust store).")
-@click.option("--timeout", type=Seconds(0, 600, min_open=True), default=TIMEOUT, show_default=True,
+@click.option("--timeout", type=Seconds(0, 600, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Longest wait for each step: the connection, the TLS handshake, the answer.")
 def credentials(selection: Selection, endpoint: str, role_alias: str, thing_name: str, cert: str, ca: str | None,
                 timeout: float) -> None:

@@ -13,8 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 
-from p11.api.token import Token
-from p11.api.uris import uri_for_object
+from p11 import Token
 from p11.cli.app import cli
 from p11.cli.benchwork import (
     KEY_OPERATION,
@@ -37,7 +36,7 @@ from p11.cli.output import emit, is_terminal, print_line, print_table
 from p11.cli.select import Selection
 from p11.errors import P11Error
 from p11.group import TokenGroup
-from p11.opener import object_template
+from p11.opener import object_template, uri_for_object
 from p11.throughput import Round, measure_rounds, median
 from p11.uri import URI
 

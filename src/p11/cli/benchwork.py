@@ -36,18 +36,13 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from p11.api.library import load
-from p11.api.objects import Object, PrivateKey, PublicKey, SecretKey
-from p11.api.session import Session
-from p11.api.token import Token
-from p11.api.uris import CLASS_FOR_TYPE, uri_for_object
+from p11 import Object, PrivateKey, PublicKey, SecretKey, Session, Token, load
 from p11.constants import Attribute, KeyType, Mechanism
 from p11.crypto import import_private_key, import_secret
 from p11.errors import CryptokiError, P11Error
 from p11.group import GroupKey, GroupSecretKey
-from p11.mechanisms import GCM, Parameters, mechanism_by_name
-from p11.opener import find_token, object_template
-from p11.ops.plans import DEFAULT_SIGN
+from p11.mechanisms import DEFAULT_SIGN, GCM, Parameters, mechanism_by_name
+from p11.opener import CLASS_FOR_TYPE, find_token, object_template, uri_for_object
 from p11.throughput import Round, Workload, measure_rounds
 from p11.uri import URI
 

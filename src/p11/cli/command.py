@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import click
 
-from p11.api.uris import CLASS_FOR_TYPE
 from p11.cli.errors import describe
 from p11.cli.output import terminal_safe
 from p11.cli.select import SO_PIN_ENV, USER_PIN_WAYS, Selection, parse_id
+from p11.opener import CLASS_FOR_TYPE
 
 __all__ = ["READER_GONE", "Seconds", "fail", "p11_command", "reader_gone"]
 

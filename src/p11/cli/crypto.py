@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from p11.api.objects import Key, PrivateKey, PublicKey, SecretKey
+from p11 import Key, PrivateKey, PublicKey, SecretKey
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError

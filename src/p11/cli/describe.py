@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from p11.api.library import Slot
-from p11.api.objects import Key, Object
-from p11.api.token import Token
-from p11.api.uris import TYPE_FOR_CLASS
+from p11 import Key, Object, Slot, Token
+from p11.attributes import USAGE_NAMES, is_marker
 from p11.cli.output import printable
 from p11.constants import Attribute, ObjectClass, SlotFlag, TokenFlag
-from p11.encodings.attributes import is_marker
-from p11.ops.keygen import USAGE_NAMES
+from p11.opener import TYPE_FOR_CLASS
 
 __all__ = ["flag_names", "object_info", "slot_info", "token_info"]
 

@@ -12,10 +12,10 @@ from typing import Final
 import click
 
 from p11 import errors
-from p11.aws.errors import CredentialsError
-from p11.crypto.errors import InvalidKeyData, PasswordRequired, UnsupportedCurve, UnsupportedKeyType, WrongPassword
+from p11.aws import CredentialsError
+from p11.crypto import InvalidKeyData, PasswordRequired, UnsupportedCurve, UnsupportedKeyType, WrongPassword
 from p11.errors import CryptokiError, ModuleNotFound, ModuleNotSpecified, P11Error, PinSourceError, URIError
-from p11.pki.errors import CADirectoryError
+from p11.pki import CADirectoryError
 
 __all__ = ["FAILED", "USAGE", "CliError", "describe"]
 

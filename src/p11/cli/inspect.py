@@ -9,9 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from p11.api.library import Library
-from p11.api.session import Session
-from p11.api.uris import object_attributes, token_attributes, uri_for_object
+from p11 import Library, Session, Token
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import flag_names, object_info, slot_info
@@ -20,8 +18,14 @@ from p11.cli.output import emit, print_line, print_table, printable
 from p11.cli.select import Selection
 from p11.constants import MechanismFlag
 from p11.errors import NoSuchObject
-from p11.interfaces import TokenLike
-from p11.opener import matching_tokens, object_template
+from p11.opener import (
+    matching_tokens,
+    object_attributes,
+    object_template,
+    token_attributes,
+    uri_for_object,
+    uri_for_token,
+)
 from p11.uri import URI
 
 __all__: list[str] = []
@@ -142,16 +146,14 @@ def uri(selection: Selection, only: str | None, allow_ambiguous: bool, public: b
     device's configuration file wants. A --only URI that would also match another token (OpenSSL's pkcs11 engine
     then stops at "Multiple matching slots") or another object on the token is refused, naming the attribute
     that makes it unique, unless --allow-ambiguous."""
-    from p11.api.uris import uri_for_object, uri_for_token
-
     names = _only_names(only)
     if selection.has_object():
-        session = selection.session(login=not public)
-        with session:
+        token, pin = selection.token_and_pin(login=not public)
+        with token.open(user_pin=pin) as session:
             full = uri_for_object(selection.object(session), include_slot=True, include_module=True)
             if names is not None and not allow_ambiguous:
                 _refuse_other_objects(_short(full, names), full, session, names)
-                _refuse_other_tokens(_short(full, names), full, session.token, names, selection.library())
+                _refuse_other_tokens(_short(full, names), full, token, names, selection.library())
     else:
         token = selection.token()
         full = uri_for_token(token, include_slot=True, include_module=True)
@@ -184,7 +186,7 @@ def _add(names: list[str], full: URI, pickers: tuple[str, ...], differs: Callabl
     return "no attribute of the URI tells them apart"
 
 
-def _refuse_other_tokens(short: URI, full: URI, token: TokenLike, names: list[str], library: Library) -> None:
+def _refuse_other_tokens(short: URI, full: URI, token: Token, names: list[str], library: Library) -> None:
     """Refuse when the short URI's token attributes match initialised tokens besides ``token``: a consumer that
     picks the token first (OpenSSL's pkcs11 engine, most device software) cannot tell which is meant."""
     matched = matching_tokens(short, library)

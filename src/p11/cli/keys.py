@@ -9,9 +9,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from p11.api.objects import Certificate, Object
-from p11.api.session import Session
-from p11.api.uris import TYPE_FOR_CLASS
+from p11 import Certificate, Object, Session
+from p11.attributes import USAGE_NAMES, key_type, usage_attributes
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import object_info
@@ -19,11 +18,18 @@ from p11.cli.errors import USAGE, CliError
 from p11.cli.output import console, emit, print_table, read_input, write_output
 from p11.cli.select import Selection, confirm, parse_id, prompt_secret, secret
 from p11.constants import Attribute, KeyType, ObjectClass
-from p11.crypto import KeyMaterial, PasswordRequired, export_public_key, import_pem, import_secret, load_key_material
-from p11.crypto.exporting import to_der, to_pem
+from p11.crypto import (
+    KeyMaterial,
+    PasswordRequired,
+    export_public_key,
+    import_pem,
+    import_secret,
+    load_key_material,
+    to_der,
+    to_pem,
+)
 from p11.errors import MultipleObjects
-from p11.opener import object_template
-from p11.ops.keygen import USAGE_NAMES, key_type, usage_attributes
+from p11.opener import TYPE_FOR_CLASS, object_template
 
 __all__ = ["KEY_PAIR", "refuse_taken"]
 
@@ -258,7 +264,7 @@ def _value(text: str) -> Any:
 def set_attr(selection: Selection, assignments: tuple[str, ...]) -> None:
     """Change attributes of the selected object: NAME is a CKA_ name (label, id, sign, …); VALUE is text, true/
     false, or hex:… for bytes (id=hex:0001)."""
-    from p11.encodings.attributes import attribute
+    from p11.attributes import attribute
 
     changes: dict[Any, Any] = {}
     for item in assignments:

@@ -17,8 +17,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from p11.api.objects import PrivateKey
-from p11.api.session import Session
+from p11 import PrivateKey, Session
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.errors import USAGE, CliError
@@ -28,15 +27,19 @@ from p11.cli.select import Selection
 from p11.crypto import token_key
 from p11.pki import (
     ALGORITHMS,
+    HASHES,
     PROFILES,
     CertificateAuthority,
+    PKIError,
+    check_algorithm_hash,
+    generate_key,
     get_profile,
     make_csr,
     parse_name,
     parse_san,
+    signature_hash,
+    signature_name,
 )
-from p11.pki.errors import PKIError
-from p11.pki.keys import HASHES, check_algorithm_hash, generate_key, signature_hash, signature_name
 from p11.trust import allowed_from_environment
 
 __all__: list[str] = []

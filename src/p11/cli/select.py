@@ -29,17 +29,13 @@ from typing import Any, Final
 
 import click
 
-from p11.api.library import Library, load
-from p11.api.objects import Object
-from p11.api.session import Session
-from p11.api.token import Token
-from p11.api.uris import CLASS_FOR_TYPE
+from p11 import Library, Object, Session, Token, load
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import is_terminal
 from p11.constants import TokenFlag
 from p11.errors import ModuleNotSpecified, NoSuchObject
 from p11.modules import find_module
-from p11.opener import find_object, find_token, module_path_for
+from p11.opener import CLASS_FOR_TYPE, find_object, find_token, module_path_for
 from p11.pin_sources import read_pin, read_pin_source
 from p11.trust import allowed_from_environment
 from p11.uri import URI, ObjectType

@@ -16,11 +16,12 @@ Defaults, all overridable by the caller's attributes:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from p11.attributes import key_type
 from p11.constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
-from p11.defaults import USAGE_FLAGS, Origin, usage_flags
+from p11.defaults import Origin, usage_flags
 from p11.encodings.attributes import merge
 from p11.encodings.curves import Curve, curve
 from p11.errors import MechanismNotSupported
@@ -30,13 +31,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CURVES",
-    "USAGE_NAMES",
     "key_templates",
-    "key_type",
     "keypair_templates",
     "private_template",
     "secret_template",
-    "usage_attributes",
 ]
 
 DEFAULT_RSA_BITS = 2048
@@ -56,41 +54,6 @@ _SECRET_GEN: dict[KeyType, Mechanism] = {
     KeyType.DES3: Mechanism.DES3_KEY_GEN,
     KeyType.DES2: Mechanism.DES2_KEY_GEN,
 }
-
-_NAMES: dict[str, tuple[KeyType, str | None]] = {
-    "rsa": (KeyType.RSA, None),
-    "ec": (KeyType.EC, None),
-    "ecdsa": (KeyType.EC, None),
-    "eddsa": (KeyType.EC_EDWARDS, None),
-    "edwards": (KeyType.EC_EDWARDS, None),
-    "ed25519": (KeyType.EC_EDWARDS, "ed25519"),
-    "ed448": (KeyType.EC_EDWARDS, "ed448"),
-    "x25519": (KeyType.EC_MONTGOMERY, "x25519"),
-    "x448": (KeyType.EC_MONTGOMERY, "x448"),
-    "aes": (KeyType.AES, None),
-    "hmac": (KeyType.GENERIC_SECRET, None),
-    "generic": (KeyType.GENERIC_SECRET, None),
-    "secret": (KeyType.GENERIC_SECRET, None),
-}
-
-
-def key_type(value: KeyType | int | str) -> tuple[KeyType, str | None]:
-    """``(KeyType, implied curve)`` for a member or a name: ``"rsa"``, ``"ec"``, ``"ed25519"``, ``"aes"``,
-    ``"hmac"``, or any ``KeyType`` member name (``"generic_secret"``)."""
-    if isinstance(value, KeyType):
-        return value, None
-    if isinstance(value, str):
-        norm = value.lower().replace("-", "_")
-        if norm in _NAMES:
-            return _NAMES[norm]
-        member = KeyType.__members__.get(norm.upper())
-        if member is not None:
-            return member, None
-        raise ValueError(f"unknown key type {value!r}")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return KeyType(value), None
-    raise TypeError(f"key_type must be a KeyType or a name, not {type(value).__name__}")
-
 
 def secret_template(
     kt: KeyType,
@@ -256,20 +219,3 @@ def keypair_templates(
             raise ValueError(f"curve {found.name} is {found.bits} bits, not {bits}")
         pub[Attribute.EC_PARAMS] = found.params
     return mechanism, merge(pub, public_attrs), merge(priv, private_attrs)
-
-
-USAGE_NAMES = tuple(a.name.lower() for a in USAGE_FLAGS[ObjectClass.SECRET_KEY])
-"""The usage flags by name, as ``usage_attributes`` takes them: sign, verify, encrypt, decrypt, wrap, unwrap, derive."""
-
-
-def usage_attributes(usages: Iterable[str], object_class: ObjectClass) -> dict[Attribute, bool]:
-    """The usage flags among ``usages`` (names as in :data:`USAGE_NAMES`) that an object of ``object_class`` has,
-    each ``True``: how a caller widens the least-privilege defaults (``sign`` goes to a private key, ``verify`` to
-    its public key; a secret key takes them all). An unknown name raises ``ValueError`` listing the known ones."""
-    wanted: set[Attribute] = set()
-    for name in usages:
-        if name.lower() not in USAGE_NAMES:
-            raise ValueError(f"unknown usage {name!r}; known: {', '.join(USAGE_NAMES)}")
-        wanted.add(Attribute[name.upper()])
-    kinds = USAGE_FLAGS.get(object_class, USAGE_FLAGS[ObjectClass.SECRET_KEY])  # the one table, p11.defaults
-    return {attr: True for attr in kinds if attr in wanted}

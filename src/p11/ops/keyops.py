@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from p11 import defaults
 from p11._cffi import lib
+from p11.attributes import key_type as resolve_key_type
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.encodings.attributes import is_marker, merge, raw_template
 from p11.errors import CryptokiError, NoSuchObject
-from p11.ops.keygen import key_type as resolve_key_type
+from p11.mechanisms import DEFAULT_WRAP
 from p11.ops.keygen import private_template, secret_template
 from p11.ops.operations import as_block
-from p11.ops.plans import DEFAULT_WRAP, DERIVE, UNWRAP, WRAP, checked, default_mechanism, describe, plan
+from p11.ops.plans import DERIVE, UNWRAP, WRAP, checked, default_mechanism, describe, plan
 
 if TYPE_CHECKING:
     from p11.interfaces import KeyLike

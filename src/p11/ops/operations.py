@@ -20,11 +20,10 @@ from p11._native import MAX_IV_LENGTH
 from p11.constants import Mechanism, UserType
 from p11.errors import CryptokiError, SignatureError, error_class
 from p11.lowlevel.marshal import size_arg
-from p11.mechanisms import digest_info
+from p11.mechanisms import DEFAULT_SIGN, digest_info
 from p11.ops.context_login import ContextPin, context_pin
 from p11.ops.plans import (
     DECRYPT,
-    DEFAULT_SIGN,
     DIGEST,
     ENCRYPT,
     SIGN,

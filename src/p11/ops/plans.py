@@ -105,15 +105,6 @@ del _h
 
 _HASHERS: dict[str, Callable[[Any], Any]] = {h.name: getattr(hashlib, h.name) for h in HASHES}
 
-DEFAULT_SIGN: dict[KeyType, Mechanism] = {
-    KeyType.RSA: Mechanism.SHA256_RSA_PKCS,
-    KeyType.EC: Mechanism.ECDSA_SHA256,
-    KeyType.EC_EDWARDS: Mechanism.EDDSA,
-    KeyType.GENERIC_SECRET: Mechanism.SHA256_HMAC,
-    KeyType.AES: Mechanism.AES_CMAC,
-}
-DEFAULT_WRAP: dict[KeyType, Mechanism] = {KeyType.AES: Mechanism.AES_KEY_WRAP}
-
 _CKR_NOT_PERMITTED = int(lib.CKR_KEY_FUNCTION_NOT_PERMITTED)
 _CKR_TYPE_INCONSISTENT = int(lib.CKR_KEY_TYPE_INCONSISTENT)
 _EXPLAINED = frozenset(

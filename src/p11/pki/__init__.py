@@ -61,7 +61,7 @@ from p11.pki.errors import (
     UnknownSerial,
 )
 from p11.pki.index import Index, IndexEntry
-from p11.pki.keys import ALGORITHMS, signature_hash, signature_name
+from p11.pki.keys import ALGORITHMS, HASHES, check_algorithm_hash, generate_key, signature_hash, signature_name
 from p11.pki.profiles import CLIENT, CODE_SIGNING, INTERMEDIATE, PROFILES, ROOT, SERVER, Profile, Urls, get_profile
 from p11.pki.requests import load_csr, make_csr, parse_name, parse_san
 from p11.pki.revocation import parse_reason
@@ -71,6 +71,7 @@ __all__ = [
     "ALGORITHMS",
     "CLIENT",
     "CODE_SIGNING",
+    "HASHES",
     "INTERMEDIATE",
     "PROFILES",
     "ROOT",
@@ -94,7 +95,9 @@ __all__ = [
     "SerialInUse",
     "UnknownSerial",
     "Urls",
+    "check_algorithm_hash",
     "export_chain",
+    "generate_key",
     "get_profile",
     "load_certificates",
     "load_csr",

@@ -59,8 +59,8 @@ ALGORITHMS: Final[dict[str, tuple[KeyType | str, int | None, str | None]]] = {
     "rsa-4096": (KeyType.RSA, 4096, None),
     "ed25519": ("ed25519", None, None),
 }
-#: Signature hashes by name.
 SignatureHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+#: Signature hashes by name (``--hash`` of ``p11 selfsign``/``csr``/``issue``).
 HASHES: Final[dict[str, type[SignatureHash]]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
