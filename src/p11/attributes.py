@@ -2,9 +2,9 @@
 returns where the token gave no value.
 
 The ``p11`` command and programs that take key types and usages from their users (a configuration file's
-``key_type = "ed25519"``, ``usages = ["derive"]``) need the same vocabulary ``Session.generate_key`` understands;
-this is its one home. The attribute names and markers are the ones ``p11.encodings.attributes`` resolves for
-every template, re-exported here so that code outside the core need not reach into it.
+``key_type = "ed25519"``, ``usages = ["derive"]``) need the same vocabulary
+:meth:`p11.Session.generate_key` understands; this is its one home. The attribute names and markers are the
+ones every template is resolved with, published here so that code outside the core need not reach into it.
 """
 
 from __future__ import annotations
