@@ -2,9 +2,9 @@
 returns where the token gave no value.
 
 The ``p11`` command and programs that take key types and usages from their users (a configuration file's
-``key_type = "ed25519"``, ``usages = ["derive"]``) need the same vocabulary ``Session.generate_key`` understands;
-this is its one home. The attribute names and markers are the ones ``p11.encodings.attributes`` resolves for
-every template, re-exported here so that code outside the core need not reach into it.
+``key_type = "ed25519"``, ``usages = ["derive"]``) need the same vocabulary
+:meth:`p11.Session.generate_key` understands; this is its one home. The attribute names and markers are the
+ones every template is resolved with, published here so that code outside the core need not reach into it.
 """
 
 from __future__ import annotations
@@ -71,7 +71,11 @@ USAGE_NAMES: Final = tuple(a.name.lower() for a in USAGE_FLAGS[ObjectClass.SECRE
 def usage_attributes(usages: Iterable[str], object_class: ObjectClass) -> dict[Attribute, bool]:
     """The usage flags among ``usages`` (names as in :data:`USAGE_NAMES`) that an object of ``object_class`` has,
     each ``True``: how a caller widens the least-privilege defaults (``sign`` goes to a private key, ``verify`` to
-    its public key; a secret key takes them all). An unknown name raises ``ValueError`` listing the known ones."""
+    its public key; a secret key takes them all). An unknown name raises ``ValueError`` listing the known ones;
+    one name given as a string (``"sign"``, not ``["sign"]``) raises ``TypeError`` rather than being read letter
+    by letter."""
+    if isinstance(usages, str | bytes):
+        raise TypeError(f"usages must be a list of names such as [{usages!r}], not one {type(usages).__name__}")
     wanted: set[Attribute] = set()
     for name in usages:
         if name.lower() not in USAGE_NAMES:

@@ -28,9 +28,10 @@ Reusing a :class:`GCM` or :class:`CTR` object reuses its IV: do that for decrypt
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from p11._cffi import ffi, lib
 from p11._native import Mechanism as NativeMechanism
@@ -60,15 +61,18 @@ __all__ = [
 _NULL = ffi.NULL
 
 #: The mechanism ``key.sign``/``key.verify`` use when the caller names none, by key type (the hash is SHA-256).
-DEFAULT_SIGN: dict[KeyType, Mechanism] = {
-    KeyType.RSA: Mechanism.SHA256_RSA_PKCS,
-    KeyType.EC: Mechanism.ECDSA_SHA256,
-    KeyType.EC_EDWARDS: Mechanism.EDDSA,
-    KeyType.GENERIC_SECRET: Mechanism.SHA256_HMAC,
-    KeyType.AES: Mechanism.AES_CMAC,
-}
-#: The mechanism ``wrap_key``/``unwrap_key`` use when the caller names none, by the wrapping key's type.
-DEFAULT_WRAP: dict[KeyType, Mechanism] = {KeyType.AES: Mechanism.AES_KEY_WRAP}
+#: Read-only: every key of the process signs by it, so a program cannot change it under the others.
+DEFAULT_SIGN: Final[Mapping[KeyType, Mechanism]] = MappingProxyType(
+    {
+        KeyType.RSA: Mechanism.SHA256_RSA_PKCS,
+        KeyType.EC: Mechanism.ECDSA_SHA256,
+        KeyType.EC_EDWARDS: Mechanism.EDDSA,
+        KeyType.GENERIC_SECRET: Mechanism.SHA256_HMAC,
+        KeyType.AES: Mechanism.AES_CMAC,
+    }
+)
+#: The mechanism ``wrap_key``/``unwrap_key`` use when the caller names none, by the wrapping key's type (read-only).
+DEFAULT_WRAP: Final[Mapping[KeyType, Mechanism]] = MappingProxyType({KeyType.AES: Mechanism.AES_KEY_WRAP})
 
 
 # -- hashes -----------------------------------------------------------------------------------------------------

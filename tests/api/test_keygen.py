@@ -201,3 +201,11 @@ def test_usage_attributes_go_to_the_class_that_has_them():
     assert secret == {Attribute.WRAP: True, Attribute.UNWRAP: True}
     with pytest.raises(ValueError, match=r"unknown usage 'sing'; known: sign, verify"):
         usage_attributes(["sing"], ObjectClass.SECRET_KEY)
+
+
+def test_usage_attributes_refuse_one_name_given_as_a_string():
+    # p11.attributes is public: usages="sign" must not be read letter by letter ("unknown usage 's'").
+    from p11.attributes import usage_attributes
+
+    with pytest.raises(TypeError, match=r"usages must be a list of names such as \['sign'\], not one str"):
+        usage_attributes("sign", ObjectClass.PRIVATE_KEY)

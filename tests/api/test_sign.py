@@ -311,3 +311,16 @@ def test_verify_raises_signature_invalid(ec_pairs, rsa_pair):
         pub.verify(b"x", bytes(sig))
     assert isinstance(info.value, errors.SignatureError)
     assert pub.verify_ok(b"x", priv.sign(b"x"))
+
+
+def test_the_default_mechanism_tables_cannot_be_changed(ec_pairs):
+    # p11.mechanisms.DEFAULT_SIGN is public (the p11 command shows it): a program that could assign into it would
+    # change what every key of the process signs with.
+    from p11.mechanisms import DEFAULT_SIGN, DEFAULT_WRAP
+
+    for table in (DEFAULT_SIGN, DEFAULT_WRAP):
+        with pytest.raises(TypeError):
+            table[KeyType.AES] = Mechanism.AES_MAC  # type: ignore[index]
+    assert DEFAULT_SIGN[KeyType.EC] == Mechanism.ECDSA_SHA256
+    pub, priv = ec_pairs["secp256r1"]
+    pub.verify(b"default", priv.sign(b"default"), Mechanism.ECDSA_SHA256)

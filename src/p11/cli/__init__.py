@@ -1,7 +1,7 @@
 """The ``p11`` command: set up tokens, keys and certificates from the shell, on any PKCS#11 module.
 
 A leaf of the package: every subcommand is a thin layer over the library's API (selection by
-:mod:`p11.opener`, keys by :mod:`p11.api.session`, import/export by :mod:`p11.crypto`, certificates by
+:mod:`p11.opener`, keys by :class:`p11.Session`, import/export by :mod:`p11.crypto`, certificates by
 :mod:`p11.pki`), so nothing the command does is out of reach of a Python program. click builds the command tree,
 prompts and shell completion; rich draws the tables and the progress bar. Subcommands by module: inspect (info,
 mechanisms, objects, uri), admin (init-token, init-pin, change-pin), keys (keygen, import, export, delete,

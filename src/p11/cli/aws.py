@@ -1,8 +1,8 @@
 """``p11 aws``: AWS with keys that stay on the token, from the shell and from every AWS SDK.
 
 * ``credentials`` prints temporary credentials from the AWS IoT credentials provider (mutual TLS, the device key on
-  the token: :func:`p11.aws.iot.iot_fetcher`) as the JSON a ``credential_process`` prints
-  (:func:`p11.aws.credentials.credential_process_document`), so ``credential_process = p11 aws credentials ...`` in
+  the token: :func:`p11.aws.iot_fetcher`) as the JSON a ``credential_process`` prints
+  (:func:`p11.aws.credential_process_document`), so ``credential_process = p11 aws credentials ...`` in
   ``~/.aws/config`` hands them to every AWS SDK and the AWS CLI. An SDK runs it with no one to answer a prompt and
   waits for it without a limit, so it never prompts (the PIN comes from ``P11_PIN``, ``--pin-source`` or the key
   URI's ``pin-source``), refuses a PIN in the URI (``pin-value``: a command line is visible to every user in

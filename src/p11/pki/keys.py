@@ -12,7 +12,7 @@ algorithm      token key                       default hash
 =============  ==============================  =================
 
 A generated key pair is made through :meth:`p11.Session.generate_keypair`, so it gets the project's default
-attributes (private, sensitive, never extractable; the one usage table in :mod:`p11.ops.keygen`). ECDSA's hash follows
+attributes (private, sensitive, never extractable; the one usage table, ``p11.defaults``). ECDSA's hash follows
 the curve's strength (RFC 5480 section 4); an explicit ``hash`` (``sha256``, ``sha384``, ``sha512``) wins.
 """
 
