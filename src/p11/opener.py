@@ -111,7 +111,6 @@ if TYPE_CHECKING:
 # directions, the one the p11 command uses).
 __all__ = [
     "CLASS_FOR_TYPE",
-    "MODULE_ENV",
     "TYPE_FOR_CLASS",
     "ModuleNotSpecified",
     "PinSourceError",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -152,6 +153,23 @@ def test_a_server_that_asks_for_no_client_certificate(pkis: tuple[Pki, Pki], cli
     for address in _serve(pkis[1], pkis[0]):
         assert mtls_client(address, certificate=cert, key=client_key,
                            ca_file=pkis[1].ca_file).server_demands_client_certificate()
+
+
+def test_a_server_that_cannot_be_reached_gets_no_guess_about_certificates(
+    pkis: tuple[Pki, Pki], client_key: Any, tmp_path: Path
+) -> None:
+    """Nothing listens: the error is awscrt's, with no claim about what the server requires (it was never asked)."""
+    cert = _certificate(pkis[0], client_key, None, tmp_path / "any.pem")
+    with socket.socket() as placeholder:  # a port that was free a moment ago and has nothing listening on it
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    client = mtls_client(f"127.0.0.1:{port}", certificate=cert, key=client_key, ca_file=pkis[1].ca_file)
+    assert not client.server_demands_client_certificate()
+    with pytest.raises(CredentialsTLSError) as info:
+        client.get("/", [])
+    message = str(info.value)
+    assert f"to 127.0.0.1:{port} failed: " in message
+    assert "client certificate" not in message and not isinstance(info.value, ClientCertificateRejected)
 
 
 def test_mtls_client_checks_the_certificate_against_the_key(

@@ -64,6 +64,11 @@ _unfinished: list[threading.Event] = []  # shutdowns of event loops get() stoppe
 _unfinished_lock = threading.Lock()
 
 
+def _demanded(exc: ssl.SSLError) -> bool:
+    """Whether a TLS error is the server's refusal of a client that sent no certificate."""
+    return any(reason in str(exc.reason) for reason in _CERTIFICATE_DEMANDED)
+
+
 def _release(shutdown: threading.Event, wait: float) -> None:
     """Wait (at most ``wait`` s) until an event loop group has finished, after collecting any reference cycle that
     still holds it; one that has not is left to :func:`_wait_at_exit`."""
@@ -223,25 +228,42 @@ class MtlsClient:
         return context
 
     def server_demands_client_certificate(self) -> bool:
-        """Whether the server refuses a client that sends no certificate (asked with Python's ``ssl``)."""
+        """Whether the server refuses a client that sends no certificate (asked with Python's ``ssl``); ``False``
+        also when the server could not be asked (nothing listens, no route)."""
+        return self._client_certificate_verdict() is True
+
+    def _client_certificate_verdict(self) -> bool | None:
+        """Whether the server demands a client certificate; ``None`` when no TLS conversation took place to tell
+        (nothing listens, no route, no handshake)."""
         try:
-            with (
-                socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=self.timeout) as raw,
-                self._server_context().wrap_socket(raw, server_hostname=self.endpoint.host) as tls,
-            ):
-                tls.settimeout(_PROBE_WAIT)
-                tls.recv(1)  # TLS 1.3: the server's verdict on our (empty) certificate comes after the handshake
-        except ssl.SSLError as exc:
-            return any(reason in str(exc.reason) for reason in _CERTIFICATE_DEMANDED)
+            raw = socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=self.timeout)
         except (OSError, ValueError):
-            return False
+            return None
+        with raw:
+            try:
+                tls = self._server_context().wrap_socket(raw, server_hostname=self.endpoint.host)
+            except ssl.SSLError as exc:  # TLS 1.2: the verdict comes in the handshake
+                return _demanded(exc)
+            except (OSError, ValueError):
+                return None
+            with tls:
+                try:
+                    tls.settimeout(_PROBE_WAIT)
+                    tls.recv(1)  # TLS 1.3: the server's verdict on our (empty) certificate comes after the handshake
+                except ssl.SSLError as exc:
+                    return _demanded(exc)
+                except (OSError, ValueError):
+                    return False  # handshake done, no complaint within the wait (or the server closed): not demanded
         return False
 
     def _failure(self, exc: BaseException, what: str) -> CredentialsTLSError:
         """The error for a connection or request that failed before any answer: :class:`ClientCertificateRejected`
         when that is what it was."""
         where = f"{what} to {self.endpoint} failed"
-        if self.server_demands_client_certificate():
+        verdict = self._client_certificate_verdict()
+        if verdict is None:  # not even a TLS handshake (refused, unreachable): awscrt's error is the whole story
+            return CredentialsTLSError(f"{where}: {_crt_error(exc)}")
+        if verdict:
             return ClientCertificateRejected(
                 f"{where}: the server rejected the client certificate{_certificate_problem(self.certificate)} "
                 f"({_crt_error(exc)})"

@@ -29,6 +29,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -202,8 +203,21 @@ def _remove(session: Session, label: str, operation: str, *, quiet: bool) -> Non
                              f"p11 delete --label {label} --all --yes") from None
 
 
+#: Pauses before looking again for a key a search did not find (under a second in all).
+_LOOK_AGAIN: Final = (0.05, 0.1, 0.2, 0.4)
+
+
 def _pooled_key(token: Token, uri: URI) -> Object:
+    """The one key ``uri`` names, found through the token's pool. A search that finds none is made again a few
+    times: SoftHSM re-reads a token's files when another process has rewritten them (each login does: ``p11
+    objects`` run beside the measurement, or the processes of ``--mode processes`` logging in), and a search at
+    that moment can miss a key that is there (the run's own key, made a moment ago)."""
     found: list[Object] = list(token.find(template=object_template(uri)))
+    for pause in _LOOK_AGAIN:
+        if found:
+            break
+        time.sleep(pause)
+        found = list(token.find(template=object_template(uri)))
     if len(found) != 1:
         raise BenchError(f"{uri} matches {len(found)} objects through the token's pool, expected one")
     return found[0]
