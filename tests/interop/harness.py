@@ -43,16 +43,19 @@ import contextlib
 import ctypes
 import glob
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from p11.testing.softhsm import SoftHSMNotFound, find_softhsm_module
 
@@ -61,10 +64,12 @@ __all__ = [
     "InteropStartError",
     "InteropToken",
     "InteropUnavailable",
+    "LineChild",
     "OpenCryptokiToken",
     "P11KitProxyToken",
     "P11KitServerToken",
     "PKCS11SpyToken",
+    "SigningThreads",
     "SoftHSMStore",
     "TPM2Token",
     "all_apt_packages",
@@ -930,3 +935,158 @@ class P11KitServerToken(_WrapsSoftHSM):
         if getattr(self, "_server", None) is not None:
             self.kill_server()
         super().stop()
+
+
+# -- what a test does while a server dies under it ------------------------------------------------------------------
+
+
+class LineChild:
+    """A child process that speaks a line protocol on its stdin and stdout (the reconnect test's client, the network
+    lab's): a thread queues each line it prints, so :meth:`expect` can time out, and another keeps the end of its
+    stderr (read as it comes, so a child that writes much there never blocks on the pipe). ``who`` names it in
+    messages."""
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str | os.PathLike[str] | None = None,
+                 who: str = "child") -> None:
+        self.who = who
+        self.proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._err: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self._err_reader = threading.Thread(target=self._read_err, daemon=True)
+        self._err_reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put("<EOF>")
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._err.append(line)
+            del self._err[:-200]
+
+    def stderr_tail(self, chars: int = 6000) -> str:
+        """The end of what the child wrote to stderr (all of it, once the child has ended)."""
+        if self.proc.poll() is not None:
+            self._err_reader.join(5)
+        return "".join(self._err)[-chars:]
+
+    def expect(self, prefix: str, timeout: float) -> str:
+        """The next line starting with ``prefix``; AssertionError on a timeout, or (the child stopped, with the end
+        of its stderr) on its end of output or a line starting ``STUCK``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {prefix!r} from the {self.who} within {timeout:g} s") from None
+            if line.startswith(prefix):
+                return line
+            if line == "<EOF>" or line.startswith("STUCK"):
+                self.stop()
+                raise AssertionError(f"{self.who} said {line!r} waiting for {prefix!r}: {self.stderr_tail()}")
+
+    def send(self, command: str) -> None:
+        """One line to the child."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        """Kill the child if it still runs (our own, by its Popen); reaped."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+class SigningThreads:
+    """``count`` threads, each calling ``attempt(i, n)`` (thread ``i``'s ``n``-th request: sign, verify the
+    signature, say whether it verified) until :meth:`stop`: the load the reconnect test and the network lab's
+    failover run keep on a token while its server is killed and started again.
+
+    Counted under :attr:`lock`: ``ok`` (verified), ``wrong`` (did not verify), ``typed`` (exceptions of the
+    ``typed`` classes, by class name; the thread then waits 5 ms, so a dead server is not asked in a busy loop),
+    ``untyped`` (any other exception, its repr), ``slowest`` (seconds, any call), ``last_ok[i]`` (when thread ``i``
+    last signed) and ``ok_before_kill`` (``ok`` when :meth:`note_kill` was first called)."""
+
+    def __init__(self, count: int, attempt: Callable[[int, int], bool], *,
+                 typed: tuple[type[BaseException], ...] = ()) -> None:
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.wrong = 0
+        self.typed: dict[str, int] = {}
+        self.untyped: list[str] = []
+        self.slowest = 0.0
+        self.last_ok = [0.0] * count
+        self.ok_before_kill: int | None = None
+        self._attempt = attempt
+        self._typed = typed
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(count)]
+
+    def start(self) -> SigningThreads:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _work(self, i: int) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            started = time.monotonic()
+            good: bool | None = None
+            try:
+                good = self._attempt(i, n)
+            except self._typed as exc:
+                with self.lock:
+                    self.typed[type(exc).__name__] = self.typed.get(type(exc).__name__, 0) + 1
+                time.sleep(0.005)
+            except Exception as exc:  # an untyped error: what this counts
+                with self.lock:
+                    self.untyped.append(repr(exc)[:300])
+            with self.lock:
+                self.slowest = max(self.slowest, time.monotonic() - started)
+                if good:
+                    self.ok += 1
+                    self.last_ok[i] = time.monotonic()
+                elif good is False:
+                    self.wrong += 1
+
+    def all_signed_since(self, t: float, timeout: float) -> float | None:
+        """Seconds from ``t`` until every thread had signed after it, waiting at most ``timeout`` s (None then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if all(last > t for last in self.last_ok):
+                    return max(self.last_ok) - t
+            time.sleep(0.01)
+        return None
+
+    def note_kill(self) -> None:
+        """A server is being killed: the first call keeps ``ok`` as ``ok_before_kill``."""
+        with self.lock:
+            if self.ok_before_kill is None:
+                self.ok_before_kill = self.ok
+
+    def counts(self) -> dict[str, Any]:
+        """The counts, read at once: ``ok``, ``wrong``, ``typed``, ``untyped``, ``slowest`` and, once a kill was
+        noted, ``ok_before_kill``."""
+        with self.lock:
+            out: dict[str, Any] = {"ok": self.ok, "wrong": self.wrong, "typed": dict(self.typed),
+                                   "untyped": list(self.untyped), "slowest": self.slowest}
+            if self.ok_before_kill is not None:
+                out["ok_before_kill"] = self.ok_before_kill
+        return out
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Stop the threads (each given ``timeout`` s to finish its call); how many are still stuck in one."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        return sum(thread.is_alive() for thread in self._threads)
