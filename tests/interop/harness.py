@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from p11.testing.softhsm import SoftHSMNotFound, find_softhsm_module
 
@@ -71,6 +71,7 @@ __all__ = [
     "PKCS11SpyToken",
     "SigningThreads",
     "SoftHSMStore",
+    "Startable",
     "TPM2Token",
     "all_apt_packages",
     "skip_requested",
@@ -257,7 +258,36 @@ class _Daemon:
 # -- the common part of every token -----------------------------------------------------------------------------
 
 
-class InteropToken:
+class Startable:
+    """What starts in parts and must leave nothing behind: :meth:`start` runs :meth:`_start` and, when any part of
+    it fails (Ctrl-C too), :meth:`stop` undoes what did start before the error goes on; :meth:`stop` must therefore
+    cope with a half-done start. A context manager: :meth:`start` on entry, :meth:`stop` on exit. The interop
+    tokens and the network lab (benchmarks/netlab.py) are this."""
+
+    def start(self) -> Self:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class InteropToken(Startable):
     """A token in a private directory: ``module`` (path to load), ``label``, ``user_pin``/``so_pin``, ``env``
     (what a child needs on top of ours), ``command_prefix`` (e.g. the mount namespace for p11-kit). A context
     manager: :meth:`start` on entry, :meth:`stop` on exit. ``repr`` never shows the PINs."""
@@ -287,20 +317,12 @@ class InteropToken:
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
-    def start(self) -> InteropToken:
+    def start(self) -> Self:
         if self._started:
             return self
         self.directory.mkdir(parents=True, exist_ok=True)
         self._started = True
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _start(self) -> None:
-        raise NotImplementedError
+        return super().start()
 
     def stop(self) -> None:
         """Stop what we started (newest first, by recorded PID) and remove the directory if we made it."""
@@ -309,14 +331,6 @@ class InteropToken:
         self._started = False
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> InteropToken:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} label={self.label!r} module={self.module!r} dir={str(self.directory)!r}>"
