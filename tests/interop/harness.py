@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import glob
 import os
 import queue
@@ -293,22 +294,33 @@ class InteropToken(Startable):
     manager: :meth:`start` on entry, :meth:`stop` on exit. ``repr`` never shows the PINs."""
 
     kind = "token"
+    # What a token of this kind is made with when the caller names none; the PINs' lengths it takes, if limited.
+    default_label = "p11-interop"
+    default_user_pin = "interop-user-4711"
+    default_so_pin = "interop-so-0815"
+    pin_lengths: tuple[int, int] | None = None
 
     def __init__(
         self,
-        directory: str | os.PathLike[str] | None,
+        directory: str | os.PathLike[str] | None = None,
         *,
-        label: str,
-        user_pin: str,
-        so_pin: str,
+        label: str | None = None,
+        user_pin: str | None = None,
+        so_pin: str | None = None,
     ) -> None:
+        self.label = self.default_label if label is None else label
+        self.user_pin = self.default_user_pin if user_pin is None else user_pin
+        self.so_pin = self.default_so_pin if so_pin is None else so_pin
+        if self.pin_lengths is not None:
+            shortest, longest = self.pin_lengths
+            for what, value in (("user_pin", self.user_pin), ("so_pin", self.so_pin)):
+                if not shortest <= len(value) <= longest:
+                    raise ValueError(f"{self.kind} takes PINs of {shortest}..{longest} characters; {what} has "
+                                     f"{len(value)}")
         self._own_dir = directory is None
         if directory is None:
             directory = tempfile.mkdtemp(prefix=f"p11-interop-{self.kind}-")
         self.directory = Path(directory)
-        self.label = label
-        self.user_pin = user_pin
-        self.so_pin = so_pin
         self.module = ""
         self.env: dict[str, str] = {}
         self.command_prefix: list[str] = []
@@ -457,16 +469,10 @@ class SoftHSMStore(InteropToken):
 
     kind = "softhsm"
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str = "p11-interop",
-        user_pin: str = "interop-user-4711",
-        so_pin: str = "interop-so-0815",
-    ) -> None:
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.conf_path = self.directory / "softhsm2.conf"
+    @property
+    def conf_path(self) -> Path:
+        """The store's ``softhsm2.conf`` (what ``SOFTHSM2_CONF`` names)."""
+        return self.directory / "softhsm2.conf"
 
     @classmethod
     def check(cls) -> tuple[str, str]:
@@ -503,20 +509,12 @@ class SoftHSMStore(InteropToken):
 class _WrapsSoftHSM(InteropToken):
     """A module in front of a private :class:`SoftHSMStore` (``.backend``): what the proxy and the spy share."""
 
-    default_label = ""
     module_names: tuple[str, ...] = ()  # where find_library looks for the wrapping module, best first
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str | None = None,
-        user_pin: str = "interop-user-4711",
-        so_pin: str = "interop-so-0815",
-    ) -> None:
-        label = label or self.default_label
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.backend = SoftHSMStore(self.directory / "softhsm", label=label, user_pin=user_pin, so_pin=so_pin)
+    @functools.cached_property
+    def backend(self) -> SoftHSMStore:
+        """The SoftHSM store behind the module: ``<dir>/softhsm``, its token with this token's label and PINs."""
+        return SoftHSMStore(self.directory / "softhsm", label=self.label, user_pin=self.user_pin, so_pin=self.so_pin)
 
     @classmethod
     def _wrapper_module(cls, extra_missing: list[str] | None = None) -> str:
@@ -606,16 +604,10 @@ class PKCS11SpyToken(_WrapsSoftHSM):
     default_label = "p11-interop-spy"
     module_names = ("pkcs11/pkcs11-spy.so", "pkcs11-spy.so")
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str | None = None,
-        user_pin: str = "interop-user-4711",
-        so_pin: str = "interop-so-0815",
-    ) -> None:
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.log_path = self.directory / "spy.log"
+    @property
+    def log_path(self) -> Path:
+        """The spy's log: ``<dir>/spy.log``."""
+        return self.directory / "spy.log"
 
     @classmethod
     def check(cls) -> str:
@@ -672,20 +664,11 @@ class OpenCryptokiToken(InteropToken):
     RUN_PREFIX = "/var/run/pkcsslotd"  # .pid and .socket
     SHM = "/dev/shm/var.lib.opencryptoki.swtok"
     PROGRAMS = ("pkcsslotd", "pkcsconf")
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str = "p11-interop-ock",
-        user_pin: str = "11223344",
-        so_pin: str = "55667788",
-    ) -> None:
-        for what, value in (("user_pin", user_pin), ("so_pin", so_pin)):
-            if not 4 <= len(value) <= 8:
-                raise ValueError(f"openCryptoki swtok takes PINs of 4..8 characters; {what} has {len(value)}")
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self._own_daemon = False  # whether start() found no other pkcsslotd (so the token data is ours to wipe)
+    default_label = "p11-interop-ock"
+    default_user_pin = "11223344"
+    default_so_pin = "55667788"
+    pin_lengths = (4, 8)  # what swtok takes
+    _own_daemon = False  # whether start() found no other pkcsslotd (so the token data is ours to wipe)
 
     @classmethod
     def check(cls) -> tuple[str, dict[str, str]]:
@@ -769,19 +752,16 @@ class TPM2Token(InteropToken):
 
     kind = "tpm2"
     PROGRAMS = ("swtpm", "dbus-daemon", "tpm2-abrmd", "tpm2_ptool", "tpm2_getcap")
+    default_label = "p11-interop-tpm2"
+    default_user_pin = "tpm2-user-3141"
+    default_so_pin = "tpm2-so-2718"
+    port = 0  # swtpm's command port (its control port is the next), once started
+    _bus_dir: Path | None = None  # the D-Bus socket's directory when <dir> is too long a path for a socket
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str = "p11-interop-tpm2",
-        user_pin: str = "tpm2-user-3141",
-        so_pin: str = "tpm2-so-2718",
-    ) -> None:
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.store = self.directory / "store"
-        self.port = 0
-        self._extra_dirs: list[Path] = []
+    @property
+    def store(self) -> Path:
+        """The tpm2-pkcs11 token store: ``<dir>/store``."""
+        return self.directory / "store"
 
     @classmethod
     def check(cls) -> tuple[str, dict[str, str]]:
@@ -801,9 +781,8 @@ class TPM2Token(InteropToken):
         self.module, programs = self.check()
         bus_socket = self.directory / "dbus.sock"
         if len(str(bus_socket)) > 100:  # sun_path is 108 bytes
-            bus_dir = Path(tempfile.mkdtemp(prefix="p11-bus-"))
-            self._extra_dirs.append(bus_dir)
-            bus_socket = bus_dir / "dbus.sock"
+            self._bus_dir = Path(tempfile.mkdtemp(prefix="p11-bus-"))
+            bus_socket = self._bus_dir / "dbus.sock"
         self._start_swtpm(programs["swtpm"])
         bus = f"unix:path={bus_socket}"
         tcti = "tabrmd:bus_type=session"
@@ -867,8 +846,9 @@ class TPM2Token(InteropToken):
 
     def stop(self) -> None:
         super().stop()
-        while self._extra_dirs:
-            shutil.rmtree(self._extra_dirs.pop(), ignore_errors=True)
+        if self._bus_dir is not None:
+            shutil.rmtree(self._bus_dir, ignore_errors=True)
+            self._bus_dir = None
 
 
 def _unix_accepts(path: Path) -> bool:
