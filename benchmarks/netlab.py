@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.interop.harness import InteropUnavailable, P11KitServerToken, _which_all
+from tests.interop.harness import InteropUnavailable, P11KitServerToken, Startable, _which_all
 
 HERE = Path(__file__).resolve().parent
 DELAY_PROXY = HERE / "delayproxy.py"
@@ -173,7 +173,7 @@ class MemberSpec:
     label: str
 
 
-class Lab:
+class Lab(Startable):
     """``hosts`` HSM hosts and a client namespace (see the module docstring); ``delay_ms`` of round trip added
     between the client and every host by a delay proxy (none: socat forwards). A context manager; :meth:`stop`
     (also on a failed :meth:`start`) leaves nothing behind."""
@@ -213,16 +213,8 @@ class Lab:
             raise LabUnavailable(f"the network lab needs {', '.join(missing)}: apt-get install -y {' '.join(PACKAGES)}")
         return module
 
-    def start(self) -> Lab:
-        """Namespaces, links, hosts, forwarders; raises (after stopping what it started) if any part fails."""
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
     def _start(self) -> None:
+        """Namespaces, links, hosts, forwarders (:meth:`start` stops what started if any part fails)."""
         module = self._client_module or self.check()
         remove_stale_labs()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -292,12 +284,6 @@ class Lab:
                 _run(["ip", "netns", "del", name], f"ip netns del {name}")
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> Lab:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- using it -------------------------------------------------------------------------------------------
 

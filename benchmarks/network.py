@@ -21,70 +21,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.netlab import USER_PIN, Lab, leftovers, members_arg
+from tests.interop.harness import LineChild
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Child:
-    """A client process in the lab's client namespace, its output read line by line in a thread (reads time out)."""
+class Child(LineChild):
+    """A client process (:mod:`benchmarks.network_child`) in the lab's client namespace, speaking its line
+    protocol (reads time out)."""
 
     def __init__(self, lab: Lab, argv: list[str]) -> None:
         env = lab.client_env({"P11_NET_PIN": USER_PIN, "PYTHONFAULTHANDLER": "1"})
-        self.proc = subprocess.Popen(
-            lab.client_command([sys.executable, "-m", "benchmarks.network_child", *argv]), cwd=ROOT, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.err: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put("<EOF>")
-
-    def _read_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.err.append(line)
-            del self.err[:-200]
-
-    def expect(self, prefix: str, timeout: float) -> str:
-        """The next line starting with ``prefix``; AssertionError on a timeout, EOF or STUCK (with stderr's end)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {prefix!r} from the client within {timeout:g} s") from None
-            if line.startswith(prefix):
-                return line
-            if line == "<EOF>" or line.startswith("STUCK"):
-                self.stop()
-                raise AssertionError(f"client said {line!r} waiting for {prefix!r}: {''.join(self.err)[-4000:]}")
-
-    def send(self, command: str) -> None:
-        """One line to the client."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        """Kill the client if it still runs (our own child, by its Popen); reaped."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+        super().__init__(lab.client_command([sys.executable, "-m", "benchmarks.network_child", *argv]), env=env,
+                         cwd=ROOT, who="client")
 
 
 def run_sweep(lab: Lab, counts: list[int], concurrency: list[int], seconds: float, rounds: int,
@@ -104,7 +59,7 @@ def run_sweep(lab: Lab, counts: list[int], concurrency: list[int], seconds: floa
                 print(f"  {lab.delay_ms:g} ms  members={cell['members']}  n={cell['n']:>2}  "
                       f"{cell['ops_per_s']:>9,.0f} ops/s", file=log, flush=True)
         if child.proc.wait(60) != 0:
-            raise AssertionError(f"the sweep client failed: {''.join(child.err)[-4000:]}")
+            raise AssertionError(f"the sweep client failed: {child.stderr_tail()}")
     finally:
         child.stop()
     return cells
@@ -141,7 +96,7 @@ def run_failover(lab: Lab, *, threads: int = 16, member: int = 2, before: float 
         child.send("DONE")
         facts: dict[str, Any] = json.loads(child.expect("FACTS ", 60)[len("FACTS "):])
         if child.proc.wait(30) != 0:
-            raise AssertionError(f"the failover client failed: {''.join(child.err)[-4000:]}")
+            raise AssertionError(f"the failover client failed: {child.stderr_tail()}")
     finally:
         child.stop()
     facts.update(delay_ms=lab.delay_ms, threads=threads, member=member, down_s=down, cycles=cycles, hang=hang)

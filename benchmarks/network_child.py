@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import sys
-import threading
 import time
 from typing import Any
 
@@ -43,6 +42,7 @@ from benchmarks.netlab import load_members, parse_members
 from p11.constants import Mechanism
 from p11.crypto import import_private_key, raw_to_der
 from p11.throughput import Workload, measure, median
+from tests.interop.harness import SigningThreads
 
 LABEL = "group-signer"
 ECDSA = Mechanism.ECDSA
@@ -95,48 +95,21 @@ def failover(tokens: list[Any], pin: str, public: Any, threads: int, call_timeou
     group = p11.TokenGroup(tokens) if call_timeout is None else p11.TokenGroup(tokens, call_timeout=call_timeout)
     group.login(pin, keep_pin=True, max_size=threads)
     key = group.get_key(label=LABEL, object_class=p11.ObjectClass.PRIVATE_KEY)
-    lock = threading.Lock()
-    facts: dict[str, Any] = {"ok": 0, "failed": 0, "bad": 0, "errors": {}, "slowest": 0.0}
-    last_ok = [0.0] * threads
     events: list[tuple[float, int, str]] = []
-    stop = threading.Event()
     group.on_change(lambda member, event: events.append((time.monotonic(), member.index, event)))
 
-    def work(i: int) -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            digest = hashlib.sha256(b"thread %d request %d" % (i, n)).digest()
-            started = time.monotonic()
-            try:
-                signature = key.sign(digest, ECDSA)
-            except Exception as exc:  # every failure is counted: the figure is "failed operations"
-                with lock:
-                    facts["failed"] += 1
-                    name = type(exc).__name__
-                    facts["errors"][name] = facts["errors"].get(name, 0) + 1
-                time.sleep(0.005)
-                continue
-            try:
-                public.verify(raw_to_der(signature), digest, PREHASHED)
-                good = True
-            except InvalidSignature:
-                good = False
-            with lock:
-                facts["slowest"] = max(facts["slowest"], time.monotonic() - started)
-                if good:
-                    facts["ok"] += 1
-                    last_ok[i] = time.monotonic()
-                else:
-                    facts["bad"] += 1
+    def attempt(i: int, n: int) -> bool:
+        digest = hashlib.sha256(b"thread %d request %d" % (i, n)).digest()
+        signature = key.sign(digest, ECDSA)
+        try:
+            public.verify(raw_to_der(signature), digest, PREHASHED)
+        except InvalidSignature:
+            return False
+        return True
 
-    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
-    for t in workers:
-        t.start()
-    deadline = time.monotonic() + 60
-    while not all(last_ok) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not all(last_ok):
+    # Every failure is counted, by its class: the figure is "failed operations".
+    load = SigningThreads(threads, attempt, typed=(Exception,)).start()
+    if load.all_signed_since(0.0, 60) is None:
         print("STUCK before READY", flush=True)
         return 1
     print("READY", flush=True)
@@ -146,8 +119,7 @@ def failover(tokens: list[Any], pin: str, public: Any, threads: int, call_timeou
         command, _, arg = line.strip().partition(" ")
         if command == "KILL":
             kills.append(time.monotonic())
-            with lock:
-                facts.setdefault("ok_before_kill", facts["ok"])
+            load.note_kill()
         elif command == "RESTARTED":
             k = int(arg)
             restarted = time.monotonic()
@@ -166,9 +138,12 @@ def failover(tokens: list[Any], pin: str, public: Any, threads: int, call_timeou
             print(f"RECOVERED {back[0] - restarted:.3f}", flush=True)
         elif command == "DONE":
             break
-    stop.set()
-    for t in workers:
-        t.join(30)
+    stuck = load.stop()
+    counts = load.counts()
+    facts: dict[str, Any] = {"ok": counts["ok"], "failed": sum(counts["typed"].values()), "bad": counts["wrong"],
+                             "errors": counts["typed"]}
+    if "ok_before_kill" in counts:
+        facts["ok_before_kill"] = counts["ok_before_kill"]
     out_after_kill = []
     for killed in kills:  # the first time a member was taken out after each kill
         outs = [t - killed for t, _, event in events if event == "out" and t >= killed]
@@ -176,11 +151,11 @@ def failover(tokens: list[Any], pin: str, public: Any, threads: int, call_timeou
     facts.update(
         recovered=recovered,
         out_after_kill=out_after_kill,
-        stuck_threads=sum(t.is_alive() for t in workers),
+        stuck_threads=stuck,
         members=[{"calls": m.calls, "outages": m.outages, "state": m.state, "last_error": m.last_error}
                  for m in group.members],
         renewals=[t.library.module.health.renewals for t in tokens],
-        slowest=round(facts["slowest"], 3),
+        slowest=round(counts["slowest"], 3),
     )
     group.close()
     print("FACTS " + json.dumps(facts), flush=True)

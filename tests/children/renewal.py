@@ -18,7 +18,6 @@ import hmac
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from p11 import errors  # noqa: E402
 from p11.constants import Attribute, KeyType, Mechanism, ObjectClass  # noqa: E402
 from p11.testing import SoftHSM  # noqa: E402
 from tests.faults.faultmod import FaultModule  # noqa: E402
+from tests.interop.harness import SigningThreads  # noqa: E402
 
 HMAC = Mechanism.SHA256_HMAC
 PIN = os.environ["P11_TEST_PIN"]
@@ -69,70 +69,27 @@ def mac(value: bytes, data: bytes) -> bytes:
     return hmac.new(value, data, hashlib.sha256).digest()
 
 
-class Hammer:
-    """Threads signing with one key until stopped: every result checked against the MAC the key's value gives; each
-    outcome counted by kind; when each thread last succeeded."""
+class Hammer(SigningThreads):
+    """Threads signing with one key until stopped (:class:`~tests.interop.harness.SigningThreads`, started): every
+    result checked against the MAC the key's value gives, thread 3 in batches; each outcome counted by kind; when
+    each thread last succeeded."""
 
     def __init__(self, key: Any, value: bytes, threads: int = 4) -> None:
-        self.key, self.value = key, value
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.wrong = 0
-        self.typed: dict[str, int] = {}
-        self.untyped: list[str] = []
-        self.slowest = 0.0
-        self.last_ok = [0.0] * threads
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
-        for t in self.threads:
-            t.start()
-
-    def _run(self, i: int) -> None:
-        n = 0
-        while not self.stop.is_set():
-            n += 1
+        def attempt(i: int, n: int) -> bool:
             data = b"%d-%d" % (i, n)
-            started = time.monotonic()
-            try:
-                if i == 3:  # one thread in batches
-                    outs = self.key.sign_many([data, data + b"!"], HMAC, workers=2)
-                    good = outs == [mac(self.value, data), mac(self.value, data + b"!")]
-                else:
-                    good = self.key.sign(data, HMAC) == mac(self.value, data)
-            except errors.P11Error as exc:
-                with self.lock:
-                    self.typed[type(exc).__name__] = self.typed.get(type(exc).__name__, 0) + 1
-                time.sleep(0.002)
-                good = None
-            except Exception as exc:  # an untyped error: what this counts
-                with self.lock:
-                    self.untyped.append(repr(exc))
-                good = None
-            took = time.monotonic() - started
-            with self.lock:
-                self.slowest = max(self.slowest, took)
-                if good is True:
-                    self.ok += 1
-                    self.last_ok[i] = time.monotonic()
-                elif good is False:
-                    self.wrong += 1
+            if i == 3:  # one thread in batches
+                outs = key.sign_many([data, data + b"!"], HMAC, workers=2)
+                return bool(outs == [mac(value, data), mac(value, data + b"!")])
+            return bool(key.sign(data, HMAC) == mac(value, data))
 
-    def all_ok_since(self, t: float, timeout: float) -> float | None:
-        """Seconds until every thread signed successfully after ``t`` (None: not within ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if all(last > t for last in self.last_ok):
-                    return max(self.last_ok) - t
-            time.sleep(0.01)
-        return None
+        super().__init__(threads, attempt, typed=(errors.P11Error,))
+        self.start()
 
     def finish(self) -> dict[str, Any]:
-        self.stop.set()
-        for t in self.threads:
-            t.join(30)
-        return {"ok": self.ok, "wrong": self.wrong, "typed": self.typed, "untyped": self.untyped[:5],
-                "slowest_call": round(self.slowest, 3), "stuck_threads": sum(t.is_alive() for t in self.threads)}
+        stuck = self.stop()
+        counts = self.counts()
+        return {"ok": counts["ok"], "wrong": counts["wrong"], "typed": counts["typed"],
+                "untyped": counts["untyped"][:5], "slowest_call": round(counts["slowest"], 3), "stuck_threads": stuck}
 
 
 def fail(message: str) -> None:
@@ -162,7 +119,7 @@ def outage(shim_path: str, label: str, rounds: int) -> None:
         state_during = module.health.state
         shim.configure("")
         back_at = time.monotonic()
-        recovered = hammer.all_ok_since(back_at, 15)
+        recovered = hammer.all_signed_since(back_at, 15)
         facts = hammer.finish()
         try:
             session.generate_random(4)
@@ -226,7 +183,7 @@ def reload(rounds: int) -> None:
             time.sleep(0.5)
             directory.with_name(directory.name + ".away").rename(directory)
             back_at = time.monotonic()
-            recovered = hammer.all_ok_since(back_at, 15)
+            recovered = hammer.all_signed_since(back_at, 15)
             facts = hammer.finish()
             facts.update(round=r, recovered_in=recovered, renewals=lib.module.health.renewals - renewals,
                          state_after=lib.module.health.state)

@@ -41,18 +41,22 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import glob
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Self
 
 from p11.testing.softhsm import SoftHSMNotFound, find_softhsm_module
 
@@ -61,11 +65,14 @@ __all__ = [
     "InteropStartError",
     "InteropToken",
     "InteropUnavailable",
+    "LineChild",
     "OpenCryptokiToken",
     "P11KitProxyToken",
     "P11KitServerToken",
     "PKCS11SpyToken",
+    "SigningThreads",
     "SoftHSMStore",
+    "Startable",
     "TPM2Token",
     "all_apt_packages",
     "skip_requested",
@@ -252,41 +259,13 @@ class _Daemon:
 # -- the common part of every token -----------------------------------------------------------------------------
 
 
-class InteropToken:
-    """A token in a private directory: ``module`` (path to load), ``label``, ``user_pin``/``so_pin``, ``env``
-    (what a child needs on top of ours), ``command_prefix`` (e.g. the mount namespace for p11-kit). A context
-    manager: :meth:`start` on entry, :meth:`stop` on exit. ``repr`` never shows the PINs."""
+class Startable:
+    """What starts in parts and must leave nothing behind: :meth:`start` runs :meth:`_start` and, when any part of
+    it fails (Ctrl-C too), :meth:`stop` undoes what did start before the error goes on; :meth:`stop` must therefore
+    cope with a half-done start. A context manager: :meth:`start` on entry, :meth:`stop` on exit. The interop
+    tokens and the network lab (benchmarks/netlab.py) are this."""
 
-    kind = "token"
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None,
-        *,
-        label: str,
-        user_pin: str,
-        so_pin: str,
-    ) -> None:
-        self._own_dir = directory is None
-        if directory is None:
-            directory = tempfile.mkdtemp(prefix=f"p11-interop-{self.kind}-")
-        self.directory = Path(directory)
-        self.label = label
-        self.user_pin = user_pin
-        self.so_pin = so_pin
-        self.module = ""
-        self.env: dict[str, str] = {}
-        self.command_prefix: list[str] = []
-        self._daemons: list[_Daemon] = []
-        self._started = False
-
-    # -- life cycle ----------------------------------------------------------------------------------------------
-
-    def start(self) -> InteropToken:
-        if self._started:
-            return self
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._started = True
+    def start(self) -> Self:
         try:
             self._start()
         except BaseException:
@@ -298,20 +277,72 @@ class InteropToken:
         raise NotImplementedError
 
     def stop(self) -> None:
-        """Stop what we started (newest first, by recorded PID) and remove the directory if we made it."""
-        while self._daemons:
-            self._daemons.pop().stop()
-        self._started = False
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        raise NotImplementedError
 
-    def __enter__(self) -> InteropToken:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class InteropToken(Startable):
+    """A token in a private directory: ``module`` (path to load), ``label``, ``user_pin``/``so_pin``, ``env``
+    (what a child needs on top of ours), ``command_prefix`` (e.g. the mount namespace for p11-kit). A context
+    manager: :meth:`start` on entry, :meth:`stop` on exit. ``repr`` never shows the PINs."""
+
+    kind = "token"
+    # What a token of this kind is made with when the caller names none; the PINs' lengths it takes, if limited.
+    default_label = "p11-interop"
+    default_user_pin = "interop-user-4711"
+    default_so_pin = "interop-so-0815"
+    pin_lengths: tuple[int, int] | None = None
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        label: str | None = None,
+        user_pin: str | None = None,
+        so_pin: str | None = None,
+    ) -> None:
+        self.label = self.default_label if label is None else label
+        self.user_pin = self.default_user_pin if user_pin is None else user_pin
+        self.so_pin = self.default_so_pin if so_pin is None else so_pin
+        if self.pin_lengths is not None:
+            shortest, longest = self.pin_lengths
+            for what, value in (("user_pin", self.user_pin), ("so_pin", self.so_pin)):
+                if not shortest <= len(value) <= longest:
+                    raise ValueError(f"{self.kind} takes PINs of {shortest}..{longest} characters; {what} has "
+                                     f"{len(value)}")
+        self._own_dir = directory is None
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix=f"p11-interop-{self.kind}-")
+        self.directory = Path(directory)
+        self.module = ""
+        self.env: dict[str, str] = {}
+        self.command_prefix: list[str] = []
+        self._daemons: list[_Daemon] = []
+        self._started = False
+
+    # -- life cycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._started:
+            return self
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._started = True
+        return super().start()
+
+    def stop(self) -> None:
+        """Stop what we started (newest first, by recorded PID) and remove the directory if we made it."""
+        while self._daemons:
+            self._daemons.pop().stop()
+        self._started = False
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} label={self.label!r} module={self.module!r} dir={str(self.directory)!r}>"
@@ -438,16 +469,10 @@ class SoftHSMStore(InteropToken):
 
     kind = "softhsm"
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str = "p11-interop",
-        user_pin: str = "interop-user-4711",
-        so_pin: str = "interop-so-0815",
-    ) -> None:
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.conf_path = self.directory / "softhsm2.conf"
+    @property
+    def conf_path(self) -> Path:
+        """The store's ``softhsm2.conf`` (what ``SOFTHSM2_CONF`` names)."""
+        return self.directory / "softhsm2.conf"
 
     @classmethod
     def check(cls) -> tuple[str, str]:
@@ -484,20 +509,12 @@ class SoftHSMStore(InteropToken):
 class _WrapsSoftHSM(InteropToken):
     """A module in front of a private :class:`SoftHSMStore` (``.backend``): what the proxy and the spy share."""
 
-    default_label = ""
     module_names: tuple[str, ...] = ()  # where find_library looks for the wrapping module, best first
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str | None = None,
-        user_pin: str = "interop-user-4711",
-        so_pin: str = "interop-so-0815",
-    ) -> None:
-        label = label or self.default_label
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.backend = SoftHSMStore(self.directory / "softhsm", label=label, user_pin=user_pin, so_pin=so_pin)
+    @functools.cached_property
+    def backend(self) -> SoftHSMStore:
+        """The SoftHSM store behind the module: ``<dir>/softhsm``, its token with this token's label and PINs."""
+        return SoftHSMStore(self.directory / "softhsm", label=self.label, user_pin=self.user_pin, so_pin=self.so_pin)
 
     @classmethod
     def _wrapper_module(cls, extra_missing: list[str] | None = None) -> str:
@@ -587,16 +604,10 @@ class PKCS11SpyToken(_WrapsSoftHSM):
     default_label = "p11-interop-spy"
     module_names = ("pkcs11/pkcs11-spy.so", "pkcs11-spy.so")
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str | None = None,
-        user_pin: str = "interop-user-4711",
-        so_pin: str = "interop-so-0815",
-    ) -> None:
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.log_path = self.directory / "spy.log"
+    @property
+    def log_path(self) -> Path:
+        """The spy's log: ``<dir>/spy.log``."""
+        return self.directory / "spy.log"
 
     @classmethod
     def check(cls) -> str:
@@ -653,20 +664,11 @@ class OpenCryptokiToken(InteropToken):
     RUN_PREFIX = "/var/run/pkcsslotd"  # .pid and .socket
     SHM = "/dev/shm/var.lib.opencryptoki.swtok"
     PROGRAMS = ("pkcsslotd", "pkcsconf")
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str = "p11-interop-ock",
-        user_pin: str = "11223344",
-        so_pin: str = "55667788",
-    ) -> None:
-        for what, value in (("user_pin", user_pin), ("so_pin", so_pin)):
-            if not 4 <= len(value) <= 8:
-                raise ValueError(f"openCryptoki swtok takes PINs of 4..8 characters; {what} has {len(value)}")
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self._own_daemon = False  # whether start() found no other pkcsslotd (so the token data is ours to wipe)
+    default_label = "p11-interop-ock"
+    default_user_pin = "11223344"
+    default_so_pin = "55667788"
+    pin_lengths = (4, 8)  # what swtok takes
+    _own_daemon = False  # whether start() found no other pkcsslotd (so the token data is ours to wipe)
 
     @classmethod
     def check(cls) -> tuple[str, dict[str, str]]:
@@ -750,19 +752,16 @@ class TPM2Token(InteropToken):
 
     kind = "tpm2"
     PROGRAMS = ("swtpm", "dbus-daemon", "tpm2-abrmd", "tpm2_ptool", "tpm2_getcap")
+    default_label = "p11-interop-tpm2"
+    default_user_pin = "tpm2-user-3141"
+    default_so_pin = "tpm2-so-2718"
+    port = 0  # swtpm's command port (its control port is the next), once started
+    _bus_dir: Path | None = None  # the D-Bus socket's directory when <dir> is too long a path for a socket
 
-    def __init__(
-        self,
-        directory: str | os.PathLike[str] | None = None,
-        *,
-        label: str = "p11-interop-tpm2",
-        user_pin: str = "tpm2-user-3141",
-        so_pin: str = "tpm2-so-2718",
-    ) -> None:
-        super().__init__(directory, label=label, user_pin=user_pin, so_pin=so_pin)
-        self.store = self.directory / "store"
-        self.port = 0
-        self._extra_dirs: list[Path] = []
+    @property
+    def store(self) -> Path:
+        """The tpm2-pkcs11 token store: ``<dir>/store``."""
+        return self.directory / "store"
 
     @classmethod
     def check(cls) -> tuple[str, dict[str, str]]:
@@ -782,9 +781,8 @@ class TPM2Token(InteropToken):
         self.module, programs = self.check()
         bus_socket = self.directory / "dbus.sock"
         if len(str(bus_socket)) > 100:  # sun_path is 108 bytes
-            bus_dir = Path(tempfile.mkdtemp(prefix="p11-bus-"))
-            self._extra_dirs.append(bus_dir)
-            bus_socket = bus_dir / "dbus.sock"
+            self._bus_dir = Path(tempfile.mkdtemp(prefix="p11-bus-"))
+            bus_socket = self._bus_dir / "dbus.sock"
         self._start_swtpm(programs["swtpm"])
         bus = f"unix:path={bus_socket}"
         tcti = "tabrmd:bus_type=session"
@@ -848,8 +846,9 @@ class TPM2Token(InteropToken):
 
     def stop(self) -> None:
         super().stop()
-        while self._extra_dirs:
-            shutil.rmtree(self._extra_dirs.pop(), ignore_errors=True)
+        if self._bus_dir is not None:
+            shutil.rmtree(self._bus_dir, ignore_errors=True)
+            self._bus_dir = None
 
 
 def _unix_accepts(path: Path) -> bool:
@@ -930,3 +929,158 @@ class P11KitServerToken(_WrapsSoftHSM):
         if getattr(self, "_server", None) is not None:
             self.kill_server()
         super().stop()
+
+
+# -- what a test does while a server dies under it ------------------------------------------------------------------
+
+
+class LineChild:
+    """A child process that speaks a line protocol on its stdin and stdout (the reconnect test's client, the network
+    lab's): a thread queues each line it prints, so :meth:`expect` can time out, and another keeps the end of its
+    stderr (read as it comes, so a child that writes much there never blocks on the pipe). ``who`` names it in
+    messages."""
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str | os.PathLike[str] | None = None,
+                 who: str = "child") -> None:
+        self.who = who
+        self.proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._err: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self._err_reader = threading.Thread(target=self._read_err, daemon=True)
+        self._err_reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put("<EOF>")
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._err.append(line)
+            del self._err[:-200]
+
+    def stderr_tail(self, chars: int = 6000) -> str:
+        """The end of what the child wrote to stderr (all of it, once the child has ended)."""
+        if self.proc.poll() is not None:
+            self._err_reader.join(5)
+        return "".join(self._err)[-chars:]
+
+    def expect(self, prefix: str, timeout: float) -> str:
+        """The next line starting with ``prefix``; AssertionError on a timeout, or (the child stopped, with the end
+        of its stderr) on its end of output or a line starting ``STUCK``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {prefix!r} from the {self.who} within {timeout:g} s") from None
+            if line.startswith(prefix):
+                return line
+            if line == "<EOF>" or line.startswith("STUCK"):
+                self.stop()
+                raise AssertionError(f"{self.who} said {line!r} waiting for {prefix!r}: {self.stderr_tail()}")
+
+    def send(self, command: str) -> None:
+        """One line to the child."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        """Kill the child if it still runs (our own, by its Popen); reaped."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+class SigningThreads:
+    """``count`` threads, each calling ``attempt(i, n)`` (thread ``i``'s ``n``-th request: sign, verify the
+    signature, say whether it verified) until :meth:`stop`: the load the reconnect test and the network lab's
+    failover run keep on a token while its server is killed and started again.
+
+    Counted under :attr:`lock`: ``ok`` (verified), ``wrong`` (did not verify), ``typed`` (exceptions of the
+    ``typed`` classes, by class name; the thread then waits 5 ms, so a dead server is not asked in a busy loop),
+    ``untyped`` (any other exception, its repr), ``slowest`` (seconds, any call), ``last_ok[i]`` (when thread ``i``
+    last signed) and ``ok_before_kill`` (``ok`` when :meth:`note_kill` was first called)."""
+
+    def __init__(self, count: int, attempt: Callable[[int, int], bool], *,
+                 typed: tuple[type[BaseException], ...] = ()) -> None:
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.wrong = 0
+        self.typed: dict[str, int] = {}
+        self.untyped: list[str] = []
+        self.slowest = 0.0
+        self.last_ok = [0.0] * count
+        self.ok_before_kill: int | None = None
+        self._attempt = attempt
+        self._typed = typed
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(count)]
+
+    def start(self) -> SigningThreads:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _work(self, i: int) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            started = time.monotonic()
+            good: bool | None = None
+            try:
+                good = self._attempt(i, n)
+            except self._typed as exc:
+                with self.lock:
+                    self.typed[type(exc).__name__] = self.typed.get(type(exc).__name__, 0) + 1
+                time.sleep(0.005)
+            except Exception as exc:  # an untyped error: what this counts
+                with self.lock:
+                    self.untyped.append(repr(exc)[:300])
+            with self.lock:
+                self.slowest = max(self.slowest, time.monotonic() - started)
+                if good:
+                    self.ok += 1
+                    self.last_ok[i] = time.monotonic()
+                elif good is False:
+                    self.wrong += 1
+
+    def all_signed_since(self, t: float, timeout: float) -> float | None:
+        """Seconds from ``t`` until every thread had signed after it, waiting at most ``timeout`` s (None then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if all(last > t for last in self.last_ok):
+                    return max(self.last_ok) - t
+            time.sleep(0.01)
+        return None
+
+    def note_kill(self) -> None:
+        """A server is being killed: the first call keeps ``ok`` as ``ok_before_kill``."""
+        with self.lock:
+            if self.ok_before_kill is None:
+                self.ok_before_kill = self.ok
+
+    def counts(self) -> dict[str, Any]:
+        """The counts, read at once: ``ok``, ``wrong``, ``typed``, ``untyped``, ``slowest`` and, once a kill was
+        noted, ``ok_before_kill``."""
+        with self.lock:
+            out: dict[str, Any] = {"ok": self.ok, "wrong": self.wrong, "typed": dict(self.typed),
+                                   "untyped": list(self.untyped), "slowest": self.slowest}
+            if self.ok_before_kill is not None:
+                out["ok_before_kill"] = self.ok_before_kill
+        return out
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Stop the threads (each given ``timeout`` s to finish its call); how many are still stuck in one."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        return sum(thread.is_alive() for thread in self._threads)

@@ -8,21 +8,18 @@ The server and the client run in processes this test starts, in temp dirs, with 
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.interop.harness import P11KitServerToken
+from tests.interop.harness import LineChild, P11KitServerToken
+from tests.support import ROOT
 
 pytestmark = pytest.mark.interop
 
-CHILD = Path(__file__).with_name("reconnect_child.py")
+CHILD = "tests.interop.reconnect_child"
 CYCLES = 3
 TYPED = {"DeviceError", "CryptokiNotInitialized", "SlotIdInvalid", "TokenNotPresent", "SessionHandleInvalid",
          "ObjectHandleInvalid", "KeyHandleInvalid", "DeviceRemoved", "StaleObject", "GeneralError"}
@@ -44,51 +41,14 @@ def remote() -> Iterator[P11KitServerToken]:
         token.stop()
 
 
-class Child:
-    """The client process, with its output read line by line in a thread (so reads can time out)."""
-
-    def __init__(self, token: P11KitServerToken) -> None:
-        env = token.child_env({"P11_INTEROP_PIN": token.user_pin, "PYTHONFAULTHANDLER": "1"})
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), token.module, token.label], env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put("<EOF>")
-
-    def expect(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {prefix!r} from the child within {timeout} s") from None
-            if line.startswith(prefix):
-                return line
-            if line == "<EOF>" or line.startswith("STUCK"):
-                self.stop()
-                stderr = self.proc.stderr.read() if self.proc.stderr else ""
-                raise AssertionError(f"child said {line!r} waiting for {prefix!r}: {stderr[-6000:]}")
-
-    def send(self, command: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()  # our own child, by its Popen
-        self.proc.wait(10)
+def start_child(token: P11KitServerToken) -> LineChild:
+    """The client process (reconnect_child.py), on the token, from the checkout (it imports the harness)."""
+    env = token.child_env({"P11_INTEROP_PIN": token.user_pin, "PYTHONFAULTHANDLER": "1"})
+    return LineChild([sys.executable, "-m", CHILD, token.module, token.label], env=env, cwd=ROOT)
 
 
 def test_the_same_key_signs_again_after_the_server_restarts(remote: P11KitServerToken) -> None:
-    child = Child(remote)
+    child = start_child(remote)
     try:
         child.expect("READY", 60)
         recovered = []

@@ -14,7 +14,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -24,7 +24,8 @@ import p11
 from p11 import errors
 from p11.constants import KeyType, Mechanism
 from p11.testing import SoftHSM
-from tests.support import SO_PIN, USER_PIN, unique_label
+from tests.support import ROOT, SO_PIN, USER_PIN, unique_label
+from tests.support.forking import fork_and_wait
 
 KEY_LABEL = "lifetime-hmac"
 OTHER_LABEL = "lifetime-other"
@@ -104,6 +105,7 @@ def _run(target: Target, body: str, *args: str, timeout: float = 60) -> subproce
     return subprocess.run(
         [sys.executable, "-c", script, target.module_path, target.label, USER_PIN, *args],
         env=target.env,
+        cwd=ROOT,  # the child scripts import tests.support
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -161,39 +163,30 @@ def test_interpreter_exit_with_daemon_threads_inside_calls(target: Target, varia
 
 
 FORK_UNDER_LOAD = """
+from tests.support.forking import fork_and_wait
 lib, token, key = open_key()
 expected = key.sign(MESSAGE, HMAC)
 stop, threads = start_hammers(key, expected, 3, 1)
+
+def child():
+    ok = token.get_key(label="lifetime-hmac").sign(MESSAGE, HMAC) == expected
+    try:  # the key found before the fork: finds itself again, or says it is stale; never another key
+        ok = ok and key.sign(MESSAGE, HMAC) == expected
+    except p11.errors.StaleObject:
+        pass
+    return 0 if ok else 2
+
 slowest = 0.0
 for n in range(int(sys.argv[4])):
     time.sleep(0.01)
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            fresh = token.get_key(label="lifetime-hmac")
-            ok = fresh.sign(MESSAGE, HMAC) == expected
-            try:  # the key found before the fork: finds itself again, or says it is stale; never another key
-                ok = ok and key.sign(MESSAGE, HMAC) == expected
-            except p11.errors.StaleObject:
-                pass
-            code = 0 if ok else 2
-        finally:
-            os._exit(code)
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() - started > 5:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            print(f"child {n} hung", flush=True)
-            os._exit(4)
-        time.sleep(0.005)
+    code = fork_and_wait(child, timeout=5)
+    if code is None:
+        print(f"child {n} hung", flush=True)
+        os._exit(4)
     slowest = max(slowest, time.monotonic() - started)
-    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-        print(f"child {n} failed: {status}", flush=True)
+    if code != 0:
+        print(f"child {n} failed: exit {code}", flush=True)
         os._exit(5)
 stop.set()
 for t in threads:
@@ -260,23 +253,6 @@ def pooled_token(softhsm: SoftHSM, target: Target) -> Iterator[p11.api.token.Tok
     token.close_pool()
 
 
-def _in_child(work: Callable[[], int]) -> int:
-    """Run ``work`` in a fork child; its return value is the child's exit code (a crash or exception: not 0)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            code = work()
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_a_key_found_before_fork_finds_itself_again_in_the_child(pooled_token: p11.api.token.Token) -> None:
     """The child sees objects numbered afresh (it finds the other key first): the old key object still signs with
@@ -296,7 +272,7 @@ def test_a_key_found_before_fork_finds_itself_again_in_the_child(pooled_token: p
             return 4
         return 0 if key.sign_many([b"who"] * 3, Mechanism.SHA256_HMAC) == [mine] * 3 else 5
 
-    assert _in_child(child) == 0
+    assert fork_and_wait(child) == 0
     assert key.sign(b"who", Mechanism.SHA256_HMAC) == mine  # the parent never noticed
 
 
@@ -318,7 +294,7 @@ def test_a_key_that_cannot_be_identified_after_fork_raises_stale_object(pooled_t
                 return 0 if "more than one object" in str(exc) and "lifetime-twin" in str(exc) else 2
             return 3
 
-        assert _in_child(child) == 0
+        assert fork_and_wait(child) == 0
     finally:
         with token.open(user_pin=USER_PIN, rw=True) as session:
             for obj in session.find(label="lifetime-twin"):
@@ -349,7 +325,7 @@ def test_a_session_from_before_fork_is_closed_in_the_child_and_never_closes_a_ne
         old.close()  # must call nothing: the fresh session with the same number stays open
         return 0 if all(not s.closed and len(s.generate_random(4)) == 4 for s in fresh) else 5
 
-    assert _in_child(child) == 0
+    assert fork_and_wait(child) == 0
     assert not old.closed and len(old.generate_random(4)) == 4
     old.close()
 
@@ -453,33 +429,28 @@ def test_init_token_refuses_while_pooled_calls_run_and_changes_nothing(own_token
 
 FORK_MID_CALL = """
 import p11.lowlevel.module as lowlevel_module
+from tests.support.forking import fork_and_wait
 lowlevel_module.FORK_TIMEOUT = 0.0  # do not wait: fork while calls are certainly running
 lib, token, key = open_key()
 expected = key.sign(MESSAGE, HMAC)
 start_hammers(key, expected, 3, 0)
 time.sleep(0.05)
 codes = []
+
+def child():
+    try:
+        return 10 if token.get_key(label="lifetime-hmac").sign(MESSAGE, HMAC) == expected else 14
+    except p11.errors.CryptokiNotInitialized as exc:
+        return 11 if "forked while another thread was inside the module" in str(exc) else 12
+    except BaseException:
+        return 13
+
 for n in range(20):
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ok = token.get_key(label="lifetime-hmac").sign(MESSAGE, HMAC) == expected
-            os._exit(10 if ok else 14)
-        except p11.errors.CryptokiNotInitialized as exc:
-            os._exit(11 if "forked while another thread was inside the module" in str(exc) else 12)
-        except BaseException:
-            os._exit(13)
-    started = time.monotonic()
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() - started > 5:
-            os.kill(pid, 9)
-            print("hung", flush=True)
-            os._exit(4)
-        time.sleep(0.005)
-    codes.append(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status))
+    code = fork_and_wait(child, timeout=5)
+    if code is None:
+        print("hung", flush=True)
+        os._exit(4)
+    codes.append(code)
 print(" ".join(map(str, codes)))
 """
 

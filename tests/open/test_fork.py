@@ -20,7 +20,7 @@ import pytest
 import p11
 from p11.constants import KeyType
 from p11.testing import SoftHSM
-from tests.support import EXAMPLES, SECRET_PIN, unique_label
+from tests.support import EXAMPLES, ROOT, SECRET_PIN, unique_label
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import p11
 from p11.constants import ObjectClass
 from p11.crypto import token_key
+from tests.support.forking import fork_and_wait
 mode, uri, label, module, pin_file, forks, load = sys.argv[1:8]
 forks, load = int(forks), int(load)
 pin = os.environ["P11_TEST_PIN"]
@@ -83,33 +84,19 @@ threads = [threading.Thread(target=hammer, daemon=True) for _ in range(load)]
 for t in threads: t.start()
 if mode == "pin-source-gone":
     os.rename(pin_file, pin_file + ".away")
+def child():
+    data = b"child %d" % n
+    try:
+        public.verify(key.sign(data, ECDSA), data, ECDSA)
+    except Exception as exc:
+        print(f"child: {type(exc).__name__}: {exc}", flush=True)
+        return 3
+    return 0
 codes = []
 for n in range(forks):
     time.sleep(0.01)
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            data = b"child %d" % n
-            public.verify(key.sign(data, ECDSA), data, ECDSA)
-            code = 0
-        except Exception as exc:
-            print(f"child: {type(exc).__name__}: {exc}", flush=True)
-            code = 3
-        finally:
-            os._exit(code)
-    started = time.monotonic()
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() - started > 10:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            status = -1
-            break
-        time.sleep(0.005)
-    codes.append(os.WEXITSTATUS(status) if status >= 0 and os.WIFEXITED(status) else -1)
+    code = fork_and_wait(child, timeout=10)
+    codes.append(-1 if code is None or code < 0 else code)  # -1: hung (killed) or ended by a signal
 if mode == "pin-source-gone":
     os.rename(pin_file + ".away", pin_file)
 stop.set()
@@ -123,7 +110,7 @@ def _forks(signer: Signer, mode: str, uri: str, forks: int, load: int = 0) -> tu
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(FORKS), mode, uri, signer.label, signer.module, str(signer.pin_file),
          str(forks), str(load)],
-        env={**signer.env, "P11_TEST_PIN": SECRET_PIN}, capture_output=True, text=True, timeout=300,
+        env={**signer.env, "P11_TEST_PIN": SECRET_PIN}, cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert SECRET_PIN not in proc.stdout + proc.stderr

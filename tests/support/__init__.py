@@ -3,7 +3,8 @@ processes and valgrind (the rust-cryptoki ``tests/common`` habit: one PIN, one s
 
 Fixtures are in the conftest.py of the root (the store, the low-level module, the library, the fault shim) and of
 each area; this package holds what a test imports by name. ``tests.support.cli`` runs the ``p11`` command on a store
-of its own, ``tests.support.tinyfs`` a child on a tiny filesystem.
+of its own, ``tests.support.tinyfs`` a child on a tiny filesystem, ``tests.support.forking`` a fork child with a
+watchdog.
 """
 
 from __future__ import annotations
