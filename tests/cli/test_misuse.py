@@ -4,8 +4,10 @@ PIN it cannot take, absurd numbers, standard streams that are closed. Each test 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
 import pexpect
 from cryptography.hazmat.primitives import serialization
@@ -209,22 +211,42 @@ def test_sign_verify_and_digest_stream_a_large_file(cli, tmp_path):
     assert both.code == 2 and "cannot both come from standard input" in both.stderr, both.stderr
 
 
+def _answer_at(cli, args, prompt, env, key, moment):
+    """Run ``p11 ARGS`` on a terminal and type Ctrl-C (``key`` "intr") or Ctrl-D ("eof") at ``moment``: "spawn"
+    (while it starts), "prompt" (the instant the prompt shows) or "waiting" (once it waits for the answer). The
+    command must end by itself, well before pexpect's timeout: (exit code or None, killed by signal, output)."""
+    child = pexpect.spawn(p11_executable(), list(args), env=env, cwd=str(cli.directory), timeout=60)
+    if moment != "spawn":
+        child.expect_exact(prompt)
+        if moment == "waiting":
+            time.sleep(0.3)
+    child.sendintr() if key == "intr" else child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus, child.signalstatus, child.before.decode(errors="replace")
+
+
 def test_ctrl_c_or_end_of_input_at_a_prompt(cli):
     """Ctrl-C at a PIN or confirmation prompt ended with click's bare "Aborted!" and exit 1, where Ctrl-C anywhere
-    else is "p11: interrupted" and exit 130; end of input (Ctrl-D) likewise said only "Aborted!"."""
+    else is "p11: interrupted" and exit 130; end of input (Ctrl-D) likewise said only "Aborted!". And a Ctrl-C
+    typed as the prompt appeared could hang the command: Python's ``input()`` noted the SIGINT only after its
+    read(2) returned, and a SIGINT landing between the prompt's write and the read left that read waiting for a line
+    nobody types (a CI run sat at ``p11 delete``'s ``[y/N]`` until the test's timeout)."""
     label = cli.new_token()["label"]
     cli.ok("keygen", "ec", "--token", label, "--label", "key", env=PIN_ENV)
     for args, prompt in ((("objects", "--token", label), "User PIN for token"),
                          (("delete", "--token", label, "--label", "key", "--type", "public"), "Delete 1 object(s)?")):
-        for key, code, said in (("intr", 130, "p11: interrupted"), ("eof", 1, "p11: error: no answer at the prompt")):
-            env = {**cli.env, **(PIN_ENV if "delete" in args else {})}
-            child = pexpect.spawn(p11_executable(), list(args), env=env, cwd=str(cli.directory), timeout=60)
-            child.expect_exact(prompt)
-            child.sendintr() if key == "intr" else child.sendeof()
-            child.expect(pexpect.EOF)
-            child.close()
-            text = child.before.decode()
-            assert child.exitstatus == code and said in text and "Aborted!" not in text, (args, key, text)
+        env = {**cli.env, **(PIN_ENV if "delete" in args else {})}
+        for moment in ("spawn", "prompt", "waiting"):
+            for key, code, said in (("intr", 130, "p11: interrupted"),
+                                    ("eof", 1, "p11: error: no answer at the prompt")):
+                status, signalled, text = _answer_at(cli, args, prompt, env, key, moment)
+                where = (args, key, moment, status, signalled, text)
+                if key == "intr" and moment == "spawn" and signalled == signal.SIGINT:
+                    continue  # ^C before Python's own handler was in place: SIGINT ended it, as any program
+                assert status == code and said in text and "Aborted!" not in text, where
+                if moment != "spawn":
+                    assert "Traceback" not in text, where
     assert len(cli.ok("objects", "--token", label, "--json", env=PIN_ENV).json()["objects"]) == 2
 
 

@@ -136,12 +136,6 @@ def p11_command(
                     selection.type = kwargs.pop("type_")
                     selection.id = parse_id(kwargs.pop("id_hex"))
                 return fn(selection, **kwargs)
-            except click.Abort as exc:  # a prompt (click's) got Ctrl-C or the end of its input
-                if isinstance(exc.__context__, KeyboardInterrupt):
-                    click.echo("p11: interrupted", err=True)
-                    sys.exit(130)
-                click.echo("p11: error: no answer at the prompt (end of input); nothing done", err=True)
-                sys.exit(1)
             except (click.exceptions.Exit, click.UsageError):
                 raise
             except BrokenPipeError:

@@ -30,6 +30,7 @@ from typing import Any, Final
 import click
 
 from p11 import Library, Object, Session, Token, load
+from p11.cli.ask import ask
 from p11.cli.errors import USAGE, CliError
 from p11.cli.output import is_terminal
 from p11.constants import TokenFlag
@@ -81,12 +82,18 @@ def environment_secret(name: str) -> bytes | None:
 
 
 def prompt_secret(prompt: str, *, confirm: bool = False, ways: str = "give it with its --*-source FILE option") -> str:
-    """A secret typed at the terminal, not echoed; refused when nobody is there to type it, saying the other
-    ``ways`` to give it."""
+    """A secret typed at the terminal, not echoed (asked again after Enter alone; ``confirm``: typed twice, until
+    both agree); refused when nobody is there to type it, saying the other ``ways`` to give it. Ctrl-C and Ctrl-D
+    end it at once (:mod:`p11.cli.ask`)."""
     if not is_terminal(sys.stdin):
         raise CliError(f"{prompt} needed and standard input is not a terminal to ask on: {ways}", USAGE)
-    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
-    return value
+    while True:
+        value = ask(f"{prompt}: ", hidden=True)
+        if not value:
+            continue  # Enter alone: ask again, as for a PIN nobody can have meant to be empty
+        if not confirm or ask("Repeat for confirmation: ", hidden=True) == value:
+            return value
+        click.echo("Error: the two entered values do not match.", err=True)
 
 
 @dataclass
@@ -230,10 +237,16 @@ def secret(
 
 
 def confirm(question: str, yes: bool) -> None:
-    """Go on only if ``yes`` (``--yes``) or the person at the terminal agrees; refused without a terminal."""
+    """Go on only if ``yes`` (``--yes``) or the person at the terminal answers y (Enter alone: no); refused without
+    a terminal."""
     if yes:
         return
     if not is_terminal(sys.stdin):
         raise CliError(f"{question} — refusing without a terminal to ask on; add --yes to go ahead", USAGE)
-    if not click.confirm(question, default=False, err=True):
-        raise CliError("nothing done", 1)
+    while True:
+        answer = ask(f"{question} [y/N]: ").strip().lower()
+        if answer in ("y", "yes"):
+            return
+        if answer in ("", "n", "no"):
+            raise CliError("nothing done", 1)
+        click.echo("Error: answer y or n.", err=True)
