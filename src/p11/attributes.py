@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from p11._native import codec_of
 from p11.constants import Attribute, KeyType, ObjectClass
 from p11.defaults import USAGE_FLAGS
 from p11.encodings.attributes import ABSENT, SENSITIVE, UNAVAILABLE, attribute, attribute_name, is_marker
@@ -26,6 +27,7 @@ __all__ = [
     "is_marker",
     "key_type",
     "usage_attributes",
+    "value_kind",
 ]
 
 _NAMES: Final[dict[str, tuple[KeyType, str | None]]] = {
@@ -83,3 +85,11 @@ def usage_attributes(usages: Iterable[str], object_class: ObjectClass) -> dict[A
         wanted.add(Attribute[name.upper()])
     kinds = USAGE_FLAGS.get(object_class, USAGE_FLAGS[ObjectClass.SECRET_KEY])  # the one table, p11.defaults
     return {attr: True for attr in kinds if attr in wanted}
+
+
+def value_kind(key: Attribute | int | str) -> str:
+    """What an attribute holds, as its value is given and read: ``"utf8"`` (``str``), ``"bytes"``, ``"bool"``,
+    ``"ulong"`` (``int``), ``"date"`` (``datetime.date``), ``"attributes"`` (a template), ``"mechanisms"`` or
+    ``"ulongs"`` (lists). From the one codec table the values are encoded with, so a program that reads values
+    as text (a command line, a configuration file) can parse them as the token will take them."""
+    return codec_of(int(attribute(key)))

@@ -239,3 +239,32 @@ def test_every_subcommand_has_an_example_and_completion_and_module_entry(cli):
     assert proc.stdout.strip() == "p11, version 0.1.0"
     usage = cli.run("keygen", "dsa")
     assert usage.code == 2 and "Invalid value" in usage.stderr
+
+
+def test_set_attr_parses_each_value_as_its_attribute_holds_it(cli):
+    """A date (``end_date=2027-12-31``), a flag, a number, bytes or text: the value is parsed by the attribute's
+    kind (one codec table, :func:`p11.attributes.value_kind`), so ``label=true`` is a label and a date can be set."""
+    label = cli.new_token()["label"]
+    cli.ok("keygen", "ec", "--token", label, "--label", "dated", env=PIN_ENV)
+    # The public half: SoftHSM 2.6 stores a private object's dates but cannot read them back (CKR_GENERAL_ERROR).
+    select = ("--token", label, "--label", "dated", "--type", "public")
+    cli.ok("set-attr", *select, "start_date=2026-01-01", "end_date=20271231", "verify=off", env=PIN_ENV)
+    read = (
+        "import sys, p11; from p11.constants import Attribute as A; "
+        f"t = p11.load(sys.argv[1]).get_token(label={label!r}); "
+        "k = t.get_key(label='dated', object_class=p11.ObjectClass.PUBLIC_KEY); "
+        "print(k[A.START_DATE], k[A.END_DATE], k[A.VERIFY])"
+    )
+    shown = subprocess.run([sys.executable, "-c", read, cli.module], env=cli.env, capture_output=True, text=True,
+                           timeout=120, check=True).stdout.split()
+    assert shown == ["2026-01-01", "2027-12-31", "False"]
+
+    select = ("--token", label, "--label", "dated", "--type", "private")
+    renamed = cli.ok("set-attr", *select, "label=true", "--json", env=PIN_ENV).json()["object"]
+    assert renamed["label"] == "true"  # text for a text attribute, not a flag
+    select = ("--token", label, "--label", "true", "--type", "private")
+    for change, says in (("value_len=abc", "value_len is a number"), ("sign=maybe", "sign is a flag"),
+                         ("end_date=31/12/2027", "end_date is a date: write YYYY-MM-DD"),
+                         ("id=hex:zz", "pairs of hex digits"), ("wrap_template=x", "cannot be set from the command")):
+        refused = cli.run("set-attr", *select, change, env=PIN_ENV)
+        assert refused.code == 2 and says in refused.stderr, (change, refused.stderr)

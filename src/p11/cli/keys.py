@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import shlex
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import click
 from rich.console import Console
 
 from p11 import Certificate, Object, Session
-from p11.attributes import USAGE_NAMES, key_type, usage_attributes
+from p11.attributes import USAGE_NAMES, attribute, key_type, usage_attributes, value_kind
 from p11.cli.app import cli
 from p11.cli.command import p11_command
 from p11.cli.describe import object_info
@@ -247,31 +248,54 @@ def delete(selection: Selection, yes: bool, all_: bool) -> None:
     emit(selection.json, {"deleted": rows}, f"Deleted {len(rows)} object(s)")
 
 
-def _value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    if lowered.startswith("hex:"):
-        return bytes.fromhex(text[4:])
-    return text
+_TRUE: Final = ("true", "yes", "on", "1")
+_FALSE: Final = ("false", "no", "off", "0")
+
+
+def _value(attr: Attribute, text: str) -> Any:
+    """``text`` as the value ``attr`` holds (:func:`p11.attributes.value_kind`): a flag, a number, a date, bytes
+    (``hex:`` or the text's UTF-8) or text; what cannot be parsed is refused naming the form wanted."""
+    kind, name = value_kind(attr), attr.name.lower()
+    if kind == "utf8":
+        return text
+    if kind == "bool":
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise CliError(f"{name}={text!r}: {name} is a flag: write true or false", USAGE)
+    if kind == "ulong":
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise CliError(f"{name}={text!r}: {name} is a number: write it in decimal or as 0x...", USAGE) from None
+    if kind == "date":
+        try:
+            return datetime.date.fromisoformat(text) if text else None
+        except ValueError:
+            raise CliError(f"{name}={text!r}: {name} is a date: write YYYY-MM-DD (empty: no date)", USAGE) from None
+    if kind == "bytes":
+        if not text.lower().startswith("hex:"):
+            return text.encode()
+        try:
+            return bytes.fromhex(text[4:])
+        except ValueError:
+            raise CliError(f"{name}={text!r}: write hex:… with pairs of hex digits", USAGE) from None
+    raise CliError(f"{name} holds {kind}: it cannot be set from the command line", USAGE)
 
 
 @p11_command(cli, "set-attr", objects=True,
              example="p11 set-attr --token greengrass --label iotkey --type private label=thing-key sign=true")
 @click.argument("assignments", nargs=-1, required=True, metavar="NAME=VALUE...")
 def set_attr(selection: Selection, assignments: tuple[str, ...]) -> None:
-    """Change attributes of the selected object: NAME is a CKA_ name (label, id, sign, …); VALUE is text, true/
-    false, or hex:… for bytes (id=hex:0001)."""
-    from p11.attributes import attribute
-
+    """Change attributes of the selected object: NAME is a CKA_ name (label, id, sign, end_date, …); VALUE as the
+    attribute holds it: text (label=door), true/false (sign=false), a number (decimal or 0x…), a date
+    (end_date=2027-12-31; empty: none), bytes as hex:… or text (id=hex:0001)."""
     changes: dict[Any, Any] = {}
     for item in assignments:
         name, sep, text = item.partition("=")
         if not sep:
             raise CliError(f"{item!r}: write NAME=VALUE", USAGE)
-        changes[attribute(name)] = _value(text)
+        key = attribute(name)
+        changes[key] = _value(key, text)
     with selection.session(rw=True) as session:
         obj = selection.object(session)
         label, ident = changes.get(Attribute.LABEL), changes.get(Attribute.ID)
