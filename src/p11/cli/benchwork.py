@@ -212,12 +212,13 @@ def _pooled_key(token: Token, uri: URI) -> Object:
     times: SoftHSM re-reads a token's files when another process has rewritten them (each login does: ``p11
     objects`` run beside the measurement, or the processes of ``--mode processes`` logging in), and a search at
     that moment can miss a key that is there (the run's own key, made a moment ago)."""
-    found: list[Object] = list(token.find(template=object_template(uri)))
+    template = object_template(uri)
+    found: list[Object] = list(token.find(template=template))
     for pause in _LOOK_AGAIN:
         if found:
             break
         time.sleep(pause)
-        found = list(token.find(template=object_template(uri)))
+        found = list(token.find(template=template))
     if len(found) != 1:
         raise BenchError(f"{uri} matches {len(found)} objects through the token's pool, expected one")
     return found[0]
